@@ -1,5 +1,7 @@
 """Build the Cython kernels in ext/ as hil.ext.* (every .pyx there is one extension)."""
 
+
+import os
 from pathlib import Path
 
 import numpy
@@ -15,6 +17,8 @@ extensions = [
         extra_compile_args=["-O3", "-fno-math-errno"],
     )
     for pyx in sorted(Path("ext").glob("*.pyx"))
+    # HIL_EXT=tracker,decode builds only those kernels (handy while another one is being edited)
+    if not os.environ.get("HIL_EXT") or pyx.stem in os.environ["HIL_EXT"].split(",")
 ]
 
 setup(
