@@ -167,5 +167,6 @@ def scan_plots(scenario: Scenario, truth: Truth | None = None, seed: int | None 
         t_next = min(t + step, scenario.duration_s)
         rows = truth.alive(t)
         for i, model in enumerate(models):
-            yield t_next, i, model.sweep(t, t_next, rows, modes[rows], truth.states_at), model.sectors_crossed(t, t_next)
+            plots = model.sweep(t, t_next, rows, modes[rows], truth.states_at)
+            yield t_next, i, plots, model.sectors_crossed(t, t_next)
         t = t_next
