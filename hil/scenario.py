@@ -374,7 +374,7 @@ class Truth:
         n = len(sc.targets)
         self.states = np.full((n, len(self.times), 6), np.nan)
         self.start_s = np.array([t.start_s for t in sc.targets], dtype=np.float64)
-        self.end_s = np.full(n, sc.duration_s)
+        self.end_s = np.full(n, float(sc.duration_s), dtype=np.float64)
         self.impact_s = np.full(n, np.inf)
         self.ended_by = ["end"] * n
         self._fly_all()
