@@ -1,0 +1,77 @@
+"""Child processes for emulated boards: start one, read its one-line JSON announcement, stop it for sure."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from hil.errors import LinkError
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies, so no emulator outlives a killed run."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before we asked
+        sys.exit(0)
+
+
+class Child:
+    """A board emulator process that announces where it listens as one JSON line on stdout."""
+
+    def __init__(self, argv: list[str], name: str, timeout_s: float = 10.0) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.info: dict[str, Any] = self._announcement(timeout_s)
+
+    @classmethod
+    def python(cls, module: str, args: list[str], name: str, timeout_s: float = 10.0) -> Child:
+        return cls([sys.executable, "-m", module, *args], name, timeout_s)
+
+    def _announcement(self, timeout_s: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                break
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 1)
+                if not chunk:
+                    break
+                line += chunk
+        try:
+            return dict(json.loads(line))
+        except (ValueError, TypeError):
+            self.stop()
+            err = self.proc.stderr.read().decode(errors="replace")[-2000:] if self.proc.stderr else ""
+            raise LinkError(f"{self.name}: the emulator did not announce itself ({line!r}); stderr: {err}") from None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
