@@ -1,0 +1,270 @@
+"""The radar board in Python: what the AVR radar firmware does, for the mock rig and the Raspberry Pi.
+
+It takes SENSOR_CONFIG and STIMULUS frames from the host, sweeps its beam over the truth it was given
+(propagated at constant velocity from when each truth set arrived), and emits one ASTERIX frame per dwell
+(CAT048 plots) and one per sector boundary (CAT034), each stamped with its own microsecond clock.
+
+`python -m hil.emulators.radar` runs it as a board process on a pty it creates (announced as one JSON line
+{"pty": PATH}), like the simavr harness does; `--udp HOST:PORT` instead sends raw ASTERIX datagrams to
+HOST:PORT and takes host frames on the announced UDP port, as the Raspberry Pi radar does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from hil.drivers import asterix
+from hil.drivers.framing import (
+    FrameDecoder,
+    FrameType,
+    PayloadError,
+    SensorConfig,
+    decode_stimulus,
+    decode_time_sync_req,
+    encode_frame,
+    encode_ident,
+    encode_time_sync_resp,
+)
+from hil.emulators.radar_model import PlotSet, RadarModel
+from hil.geo import FloatArray
+from hil.procutil import die_with_parent
+from hil.scenario import RadarSpec
+
+FIRMWARE_NAME = "hil-radar-py"
+FIRMWARE_VERSION = "1.0"
+SECONDS_PER_DAY = 86_400.0
+CAT034_NORTH_MARKER = 1
+CAT034_SECTOR_CROSSING = 2
+MAX_DOPPLER_MPS = 511.0
+
+
+def spec_from_config(cfg: SensorConfig) -> RadarSpec:
+    return RadarSpec(
+        name=f"sic-{cfg.sic}", site=(cfg.site_x, cfg.site_y, cfg.site_z), scan_period_s=cfg.scan_period_s,
+        sigma_range_m=cfg.sigma_range_m, sigma_azimuth_rad=cfg.sigma_azimuth_rad,
+        sigma_elevation_rad=cfg.sigma_elevation_rad, sigma_range_rate_mps=cfg.sigma_range_rate_mps, pd=cfg.pd,
+        clutter_per_scan=cfg.clutter_per_scan, max_range_m=cfg.max_range_m, iff_reply_p=cfg.iff_reply_p,
+        sac=cfg.sac, sic=cfg.sic, sectors=max(cfg.sectors, 1), north_offset_rad=cfg.north_offset_rad,
+    )
+
+
+def config_from_spec(spec: RadarSpec, seed: int) -> SensorConfig:
+    return SensorConfig(
+        site_x=spec.site[0], site_y=spec.site[1], site_z=spec.site[2], scan_period_s=spec.scan_period_s,
+        sigma_range_m=spec.sigma_range_m, sigma_azimuth_rad=spec.sigma_azimuth_rad,
+        sigma_elevation_rad=spec.sigma_elevation_rad, sigma_range_rate_mps=spec.sigma_range_rate_mps, pd=spec.pd,
+        clutter_per_scan=spec.clutter_per_scan, max_range_m=spec.max_range_m, iff_reply_p=spec.iff_reply_p,
+        seed=seed, sac=spec.sac, sic=spec.sic, sectors=spec.sectors, north_offset_rad=spec.north_offset_rad,
+    )
+
+
+class BoardFrame(NamedTuple):
+    ftype: int
+    payload: bytes
+    data: bytes  # the whole frame as it goes on a serial line
+
+
+class RadarBoard:
+    """The board's behaviour, driven by bytes in and a microsecond clock; returns the bytes it sends."""
+
+    def __init__(self, build: str = "dev") -> None:
+        self.build = build
+        self.decoder = FrameDecoder("radar-board")
+        self.model: RadarModel | None = None
+        self.config: SensorConfig | None = None
+        self.seq = 0
+        self.plot_number = 0
+        self.t_us = 0  # how far the beam has swept
+        # the truth set in force: positions at t_ref_us, propagated at constant velocity
+        self.ids = np.zeros(0, np.int64)
+        self.mode3a = np.zeros(0, np.int32)
+        self.states = np.zeros((0, 6))
+        self.t_ref_us = 0
+        self._incoming: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.plots_sent = 0
+
+    def _frame(self, ftype: int, t_us: int, payload: bytes) -> BoardFrame:
+        self.seq = (self.seq + 1) & 0xFFFF
+        return BoardFrame(ftype, payload, encode_frame(ftype, self.seq, t_us, payload))
+
+    def receive(self, data: bytes, rx_us: int, now_us: int) -> list[BoardFrame]:
+        """Host bytes read at rx_us; answers (time sync, identity) stamped now_us."""
+        out: list[BoardFrame] = []
+        for frame in self.decoder.feed(data):
+            try:
+                if frame.ftype == FrameType.SENSOR_CONFIG:
+                    self.config = SensorConfig.decode(frame.payload)
+                    self.model = RadarModel(spec_from_config(self.config), seed=self.config.seed,
+                                            t_epoch_s=rx_us / 1e6)
+                    self.t_us = rx_us
+                elif frame.ftype == FrameType.STIMULUS:
+                    self._stimulus(frame.payload, rx_us)
+                elif frame.ftype == FrameType.TIME_SYNC_REQ:
+                    token = decode_time_sync_req(frame.payload)
+                    reply = encode_time_sync_resp(token, rx_us, now_us)
+                    out.append(self._frame(FrameType.TIME_SYNC_RESP, now_us, reply))
+                elif frame.ftype == FrameType.IDENT_REQ:
+                    ident = encode_ident(FIRMWARE_NAME, FIRMWARE_VERSION, self.build)
+                    out.append(self._frame(FrameType.IDENT_RESP, now_us, ident))
+            except PayloadError as e:
+                self.decoder.counters.rejected["length"] = self.decoder.counters.rejected.get("length", 0) + 1
+                out.append(self._frame(FrameType.LOG, now_us, f"rejected {frame.ftype}: {e}".encode()[:200]))
+        return out
+
+    def _stimulus(self, payload: bytes, rx_us: int) -> None:
+        chunk = decode_stimulus(payload)
+        if chunk.start:
+            self._incoming = []
+        self._incoming.append((chunk.ids, chunk.mode3a, chunk.states))
+        if chunk.end:
+            self.ids = np.concatenate([c[0] for c in self._incoming])
+            self.mode3a = np.concatenate([c[1] for c in self._incoming]).astype(np.int32)
+            self.states = np.concatenate([c[2] for c in self._incoming]).reshape(-1, 6)
+            self.t_ref_us = rx_us
+            self._incoming = []
+
+    def _states_at(self, rows: np.ndarray, times: FloatArray) -> FloatArray:
+        s = self.states[rows]
+        dt = (np.asarray(times) - self.t_ref_us / 1e6)[:, None]
+        return np.hstack([s[:, :3] + s[:, 3:] * dt, s[:, 3:]])
+
+    def advance(self, now_us: int) -> list[BoardFrame]:
+        """Sweep the beam up to now_us: one ASTERIX frame per dwell with plots, one per sector boundary."""
+        if self.model is None or self.config is None or now_us <= self.t_us:
+            return []
+        model, cfg = self.model, self.config
+        out: list[BoardFrame] = []
+        t0 = self.t_us / 1e6
+        rows = np.arange(len(self.ids))
+        for crossing in [*model.sectors_crossed(t0, now_us / 1e6), None]:
+            t1 = crossing.t_s if crossing else now_us / 1e6
+            plots = model.sweep(t0, t1, rows, self.mode3a, self._states_at)
+            if len(plots):
+                out.append(self._plot_frame(plots, cfg))
+            if crossing:
+                kind = CAT034_NORTH_MARKER if crossing.is_north else CAT034_SECTOR_CROSSING
+                t_us = round(crossing.t_s * 1e6)
+                block = asterix.encode_cat034(cfg.sac, cfg.sic, kind, (t_us / 1e6) % SECONDS_PER_DAY,
+                                              crossing.azimuth_rad, cfg.scan_period_s)
+                out.append(self._frame(FrameType.ASTERIX, t_us, block))
+            t0 = t1
+        self.t_us = now_us
+        return out
+
+    def _plot_frame(self, plots: PlotSet, cfg: SensorConfig) -> BoardFrame:
+        n = len(plots)
+        numbers = (self.plot_number + np.arange(n)) % 4096
+        self.plot_number = (self.plot_number + n) % 4096
+        self.plots_sent += n
+        height = cfg.site_z + plots.range_m * np.sin(plots.elevation_rad)
+        # I120 carries ±511 m/s: faster closing speeds are ambiguous, so the plot goes without Doppler
+        doppler = np.where(np.abs(plots.range_rate_mps) <= MAX_DOPPLER_MPS, plots.range_rate_mps, np.nan)
+        block = asterix.encode_cat048_block(
+            cfg.sac, cfg.sic, plots.t_s % SECONDS_PER_DAY, plots.range_m, plots.azimuth_rad, height,
+            doppler, plots.mode3a, numbers,
+        )
+        return self._frame(FrameType.ASTERIX, math.floor(plots.t_s[0] * 1e6), block)
+
+
+# --- the board process --------------------------------------------------------------------------------
+
+
+class BoardClock:
+    """Microseconds since this board powered on, as a board's micros() counts."""
+
+    def __init__(self) -> None:
+        self.boot_ns = time.monotonic_ns()
+
+    def us(self) -> int:
+        return (time.monotonic_ns() - self.boot_ns) // 1000
+
+
+def serve_pty(board: RadarBoard, step_us: int, baud: int) -> None:
+    """Run the board on a pty it creates, announcing the path; pace output at baud if given."""
+    from hil.nullmodem import Wire, open_raw_pty
+
+    master, path = open_raw_pty()
+    print(json.dumps({"pty": path}), flush=True)
+    clock = BoardClock()
+    wire = Wire(-1, master, baud)
+    while True:
+        wait = wire.push(time.monotonic_ns())
+        timeout = step_us / 1e6 if wait is None else min(step_us / 1e6, wait / 1e9)
+        ready, _, _ = select.select([master], [], [], timeout)
+        out: list[BoardFrame] = []
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except (BlockingIOError, OSError):
+                data = b""
+            rx = clock.us()
+            out += board.receive(data, rx, clock.us())
+        out += board.advance(clock.us())
+        if out:
+            if not wire.pending:
+                wire.free_ns = max(wire.free_ns, time.monotonic_ns())
+            wire.pending += b"".join(f.data for f in out)
+
+
+def serve_udp(board: RadarBoard, step_us: int, dest: tuple[str, int], bind: tuple[str, int]) -> None:
+    """Run the board as the Pi radar does: ASTERIX datagrams to dest, host frames taken on bind.
+
+    A datagram carries the ASTERIX blocks themselves, as at a real site; the other board frames (time
+    sync, identity) go back framed to whoever last sent us a frame.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(bind)
+    print(json.dumps({"udp": f"{sock.getsockname()[0]}:{sock.getsockname()[1]}"}), flush=True)
+    clock = BoardClock()
+    peer: tuple[str, int] | None = None
+    while True:
+        ready, _, _ = select.select([sock], [], [], step_us / 1e6)
+        out: list[BoardFrame] = []
+        if ready:
+            data, peer = sock.recvfrom(65536)
+            rx = clock.us()
+            out += board.receive(data, rx, clock.us())
+        out += board.advance(clock.us())
+        for frame in out:
+            if frame.ftype == FrameType.ASTERIX:
+                sock.sendto(frame.payload, dest)
+            elif peer is not None:
+                sock.sendto(frame.data, peer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hil.emulators.radar", description=__doc__.splitlines()[0])
+    parser.add_argument("--udp", metavar="HOST:PORT", help="send ASTERIX datagrams here instead of using a pty")
+    parser.add_argument("--bind", default="127.0.0.1:0", help="UDP address to take host frames on")
+    parser.add_argument("--baud", type=int, default=0, help="pace pty output like a wire at this rate")
+    parser.add_argument("--step-us", type=int, default=1000, help="beam update period")
+    parser.add_argument("--build", default="dev", help="build id reported in the identity")
+    args = parser.parse_args(argv)
+    die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    board = RadarBoard(build=args.build)
+    try:
+        if args.udp:
+            host, _, port = args.udp.rpartition(":")
+            bhost, _, bport = args.bind.rpartition(":")
+            serve_udp(board, args.step_us, (host, int(port)), (bhost, int(bport)))
+        else:
+            serve_pty(board, args.step_us, args.baud)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
