@@ -408,8 +408,8 @@ class Truth:
             hit = flying & homing & (np.linalg.norm(goal - pos, axis=1) < reach)
             if hit.any():
                 self.impact_s[hit] = self.end_s[hit] = t
-                for i in np.nonzero(hit)[0]:
-                    self.ended_by[i] = "impact"
+                for row in np.nonzero(hit)[0].tolist():
+                    self.ended_by[row] = "impact"
                 flying &= ~hit
                 done |= hit
             self.states[flying, k, :3], self.states[flying, k, 3:] = pos[flying], vel[flying]
