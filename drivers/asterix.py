@@ -116,6 +116,23 @@ class Cat034Message:
         return self.message_type == MSG_NORTH_MARKER
 
 
+@dataclass(frozen=True)
+class ServiceEvent:
+    """A CAT034 message as a link decoder hands it back: board time of its frame (µs) and host receive time."""
+
+    board_t_us: int
+    host_rx_ns: int
+    message: Cat034Message
+
+
+@dataclass(frozen=True)
+class AsterixPayload:
+    """The raw ASTERIX data blocks of one received frame or datagram (for recording)."""
+
+    host_rx_ns: int
+    payload: bytes
+
+
 # ---- encoders -------------------------------------------------------------------------------------------
 
 
