@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +53,8 @@ class PlotBatch:
 
     @classmethod
     def empty(cls, capacity: int) -> PlotBatch:
-        return cls(*(np.zeros(capacity, dtype=dt) for dt in PLOT_DTYPES.values()))
+        columns: dict[str, Any] = {name: np.zeros(capacity, dtype=dt) for name, dt in PLOT_DTYPES.items()}
+        return cls(**columns)
 
     @property
     def capacity(self) -> int:
@@ -66,11 +68,13 @@ class PlotBatch:
 
     def column(self, name: str) -> np.ndarray:
         """The valid rows of one field (a view: it changes when the batch is refilled)."""
-        return getattr(self, name)[: self.n]  # type: ignore[no-any-return]
+        column: np.ndarray = getattr(self, name)[: self.n]
+        return column
 
     def copy(self) -> PlotBatch:
         """A trimmed copy that survives the next refill of this batch."""
-        return PlotBatch(*(self.column(name).copy() for name in PLOT_DTYPES), n=self.n)
+        columns: dict[str, Any] = {name: self.column(name).copy() for name in PLOT_DTYPES}
+        return PlotBatch(**columns, n=self.n)
 
     def extend(self, other: PlotBatch) -> None:
         """Append other's valid rows; raises ValueError when they do not fit."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from hil.drivers.asterix import (
     AsterixError,
     AsterixMissingItem,
@@ -25,7 +27,7 @@ ASTERIX_REASONS: dict[type[AsterixError], str] = {
     AsterixMissingItem: "missing_item",
 }
 
-Event = Frame | ServiceEvent | AsterixPayload
+Event: TypeAlias = Frame | ServiceEvent | AsterixPayload
 
 
 class LinkDecoder:
