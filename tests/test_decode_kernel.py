@@ -185,7 +185,7 @@ def test_batch_shape_is_checked_once() -> None:
     with pytest.raises(ValueError, match="differ"):
         dec.feed(b"\x7e", 0, batch)
     batch = PlotBatch.empty(4)
-    batch.range_m = np.zeros(4, np.float32)  # type: ignore[assignment]
+    batch.range_m = np.zeros(4, np.float32)
     with pytest.raises(ValueError):
         dec.feed(b"\x7e", 0, batch)
 
