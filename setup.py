@@ -8,6 +8,13 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+# Cython finds a kernel's .pxd under its full module name (hil/ext/<stem>.pxd), but ext/ only becomes
+# hil/ext at install time: give the compiler that view of ext/ through a symlink in build/.
+PXD_ROOT = Path("build/pxd")
+(PXD_ROOT / "hil").mkdir(parents=True, exist_ok=True)
+if not (PXD_ROOT / "hil" / "ext").exists():
+    (PXD_ROOT / "hil" / "ext").symlink_to(Path("../../../ext"), target_is_directory=True)
+
 extensions = [
     Extension(
         f"hil.ext.{pyx.stem}",
@@ -25,6 +32,7 @@ setup(
     ext_modules=cythonize(
         extensions,
         language_level=3,
+        include_path=[str(PXD_ROOT)],
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False},
     )
 )
