@@ -1,0 +1,475 @@
+"""Record every frame on every link as a pcapng file Wireshark decodes, and read it back.
+
+Written from the pcapng specification (IETF draft-ietf-opsawg-pcapng): one Section Header Block, one
+Interface Description Block per link (LINKTYPE_IPV4, nanosecond timestamps via if_tsresol = 9) and one
+Enhanced Packet Block per frame. Each frame is wrapped in synthetic IPv4 so Wireshark's own dissectors
+apply:
+
+- radar ASTERIX data blocks (kind "asterix"): UDP radar -> host on port ``asterix_port + radar index``
+  (decode with ``tshark -d udp.port==8600,asterix``);
+- other radar-link frames (kind "frame": stimulus, config, time sync, raw framed bytes): UDP on
+  ``frame_port + radar index``;
+- Modbus RTU ADUs (kind "modbus_rtu"): UDP on ``modbus_rtu_port + launcher index`` (decode with
+  ``-d udp.port==5020,mbrtu -o mbrtu.crc_verification:TRUE``);
+- Modbus/TCP ADUs (kind "modbus_tcp"): one synthetic TCP connection per link from the host to the
+  launcher's port 502 with a handshake and correct sequence/acknowledgement numbers.
+
+The host is 10.0.0.1; link number i (in order of first use) is 10.1.0.(i + 1) and up. Each IDB names
+its link (if_name) and carries the port map as JSON in its comment, which is how read_recording() tells
+links and kinds apart. Every block goes to the kernel in one os.write() as soon as it is recorded, so a
+run killed with SIGKILL leaves a file readable up to its last frame. Timestamps are the host clock's ns
+(monotonic in real time, virtual in virtual time); if_tsoffset shifts them to wall-clock time for
+Wireshark's display, while read_recording() returns them unshifted.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from hil.errors import HilError
+
+log = logging.getLogger("hil.recording")
+
+KINDS = ("asterix", "frame", "modbus_rtu", "modbus_tcp")
+DIRECTIONS = ("rx", "tx")
+RADAR_KINDS = ("asterix", "frame")
+
+LINKTYPE_IPV4 = 228
+SHB_TYPE = 0x0A0D0D0A
+IDB_TYPE = 0x00000001
+EPB_TYPE = 0x00000006
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+
+OPT_ENDOFOPT = 0
+OPT_COMMENT = 1
+SHB_USERAPPL = 4
+IF_NAME = 2
+IF_DESCRIPTION = 3
+IF_TSRESOL = 9
+IF_TSOFFSET = 14
+EPB_FLAGS = 2
+EPB_INBOUND = 0b01
+EPB_OUTBOUND = 0b10
+
+HOST_ADDRESS = "10.0.0.1"
+FIRST_PEER = int(ipaddress.IPv4Address("10.1.0.1"))
+HOST_TCP_PORT = 40000  # + launcher index: the host's ephemeral port of each Modbus/TCP connection
+IP_PROTO_TCP = 6
+IP_PROTO_UDP = 17
+TCP_SYN, TCP_ACK, TCP_PSH = 0x02, 0x10, 0x08
+# IPv4 total length is 16 bits: header 20 + UDP 8 or TCP 20 leaves this much for a payload
+MAX_PAYLOAD = 65535 - 40
+COMMENT_TAG = "hil-link"
+
+
+class RecordingError(HilError):
+    """A recording that is not a pcapng file this reader understands, or is corrupt before its end."""
+
+
+class RecordedFrame(NamedTuple):
+    """One frame as it crossed a link, in the order recorded."""
+
+    link_name: str
+    direction: str  # "rx" (received by the host) or "tx" (sent by the host)
+    kind: str  # one of KINDS
+    host_ns: int
+    payload: bytes
+
+
+# ---- low-level encoding ---------------------------------------------------------------------------------
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + _pad4(value)
+
+
+def _options(opts: list[tuple[int, bytes]]) -> bytes:
+    if not opts:
+        return b""
+    return b"".join(_option(c, v) for c, v in opts) + struct.pack("<HH", OPT_ENDOFOPT, 0)
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
+
+
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071 one's-complement sum of 16-bit big-endian words."""
+    words = array.array("H", data + b"\0" * (len(data) % 2))
+    if sys.byteorder == "little":
+        words.byteswap()
+    s = sum(words)
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def _ipv4(src: bytes, dst: bytes, proto: int, ident: int, segment: bytes) -> bytes:
+    header = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(segment), ident, 0x4000, 64, proto, 0, src, dst)
+    return header[:10] + struct.pack(">H", internet_checksum(header)) + header[12:] + segment
+
+
+def _udp(sport: int, dport: int, payload: bytes) -> bytes:
+    # checksum 0 means "not computed", which IPv4 allows for UDP
+    return struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def _tcp(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes) -> bytes:
+    header = struct.pack(">HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
+    pseudo = struct.pack(">4s4sBBH", src, dst, 0, IP_PROTO_TCP, len(header) + len(payload))
+    checksum = internet_checksum(pseudo + header + payload)
+    return header[:16] + struct.pack(">H", checksum) + header[18:] + payload
+
+
+# ---- the writer -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Link:
+    interface_id: int
+    name: str
+    peer: bytes
+    ports: dict[str, int]
+    host_tcp_port: int
+    # synthetic TCP connection (host is the client): next sequence numbers each way, None before the handshake
+    client_seq: int | None = None
+    server_seq: int = 0
+
+
+@dataclass
+class RecorderCounters:
+    frames: int = 0
+    bytes: int = 0
+    dropped_after_close: int = 0
+    links: dict[str, int] = field(default_factory=dict)
+
+
+class Recorder:
+    """Streaming pcapng writer: Recorder(path).record(link, "rx"|"tx", payload, host_ns, kind), then close()."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        asterix_port: int = 8600,
+        frame_port: int = 8700,
+        modbus_rtu_port: int = 5020,
+        modbus_tcp_port: int = 502,
+        tsoffset_s: int | None = None,
+    ) -> None:
+        for name, port in (("asterix_port", asterix_port), ("frame_port", frame_port),
+                           ("modbus_rtu_port", modbus_rtu_port), ("modbus_tcp_port", modbus_tcp_port)):
+            if not 1 <= port <= 65535:
+                raise ValueError(f"Recorder: {name} {port} is not a UDP/TCP port")
+        self.path = Path(path)
+        self.asterix_port = asterix_port
+        self.frame_port = frame_port
+        self.modbus_rtu_port = modbus_rtu_port
+        self.modbus_tcp_port = modbus_tcp_port
+        # host_ns is the monotonic (or virtual) clock: shift it to the wall clock for Wireshark's display
+        self.tsoffset_s = round((time.time_ns() - time.monotonic_ns()) / 1e9) if tsoffset_s is None else tsoffset_s
+        self.counters = RecorderCounters()
+        self._links: dict[str, _Link] = {}
+        self._families = {"radar": 0, "launcher": 0}
+        self._ip_ident = 0
+        self._host = ipaddress.IPv4Address(HOST_ADDRESS).packed
+        self._lock = threading.Lock()
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        shb = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1)  # section length unknown: we stream
+        shb += _options([(SHB_USERAPPL, b"hil recording")])
+        self._write(_block(SHB_TYPE, shb))
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:  # a regular file takes it all at once; loop anyway rather than assume
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    def _link(self, name: str, kind: str) -> _Link:
+        link = self._links.get(name)
+        if link is not None:
+            return link
+        family = "radar" if kind in RADAR_KINDS else "launcher"
+        index = self._families[family]
+        self._families[family] += 1
+        peer = ipaddress.IPv4Address(FIRST_PEER + len(self._links))
+        ports = {
+            "asterix": self.asterix_port + index, "frame": self.frame_port + index,
+            "modbus_rtu": self.modbus_rtu_port + index, "modbus_tcp": self.modbus_tcp_port,
+        }
+        if max(ports.values()) > 65535:
+            raise ValueError(f"Recorder: too many links for the port bases ({name!r} would need {max(ports.values())})")
+        link = _Link(len(self._links), name, peer.packed, ports, HOST_TCP_PORT + index)
+        meta = {"tag": COMMENT_TAG, "version": 1, "link": name, "family": family, "host": HOST_ADDRESS,
+                "peer": str(peer), "ports": ports, "host_tcp_port": link.host_tcp_port}
+        description = (f"hil {family} link {name}: ASTERIX udp/{ports['asterix']}, frames udp/{ports['frame']}, "
+                       f"Modbus RTU udp/{ports['modbus_rtu']}, Modbus/TCP tcp/{ports['modbus_tcp']}")
+        body = struct.pack("<HHI", LINKTYPE_IPV4, 0, 0) + _options([
+            (IF_NAME, name.encode()),
+            (IF_DESCRIPTION, description.encode()),
+            (IF_TSRESOL, bytes([9])),
+            (IF_TSOFFSET, struct.pack("<q", self.tsoffset_s)),
+            (OPT_COMMENT, json.dumps(meta, sort_keys=True).encode()),
+        ])
+        self._write(_block(IDB_TYPE, body))
+        self._links[name] = link
+        self.counters.links[name] = 0
+        return link
+
+    def _packet(self, link: _Link, inbound: bool, host_ns: int, packet: bytes) -> bytes:
+        body = struct.pack("<IIIII", link.interface_id, host_ns >> 32, host_ns & 0xFFFFFFFF, len(packet), len(packet))
+        body += _pad4(packet) + _options([(EPB_FLAGS, struct.pack("<I", EPB_INBOUND if inbound else EPB_OUTBOUND))])
+        return _block(EPB_TYPE, body)
+
+    def _next_ident(self) -> int:
+        self._ip_ident = (self._ip_ident + 1) & 0xFFFF
+        return self._ip_ident
+
+    def _tcp_packets(self, link: _Link, inbound: bool, host_ns: int, payload: bytes) -> list[bytes]:
+        host, peer = self._host, link.peer
+        hport, pport = link.host_tcp_port, link.ports["modbus_tcp"]
+        out = []
+        if link.client_seq is None:
+            # a handshake first, so Wireshark shows the connection from its start with relative numbers
+            isn_c, isn_s = 1_000_000 * (link.interface_id + 1), 2_000_000 * (link.interface_id + 1)
+            out.append((False, _tcp(host, peer, hport, pport, isn_c, 0, TCP_SYN, b""), host, peer))
+            out.append((True, _tcp(peer, host, pport, hport, isn_s, isn_c + 1, TCP_SYN | TCP_ACK, b""), peer, host))
+            out.append((False, _tcp(host, peer, hport, pport, isn_c + 1, isn_s + 1, TCP_ACK, b""), host, peer))
+            link.client_seq, link.server_seq = isn_c + 1, isn_s + 1
+        if inbound:
+            seg = _tcp(peer, host, pport, hport, link.server_seq, link.client_seq, TCP_PSH | TCP_ACK, payload)
+            out.append((True, seg, peer, host))
+            link.server_seq = (link.server_seq + len(payload)) & 0xFFFFFFFF
+        else:
+            seg = _tcp(host, peer, hport, pport, link.client_seq, link.server_seq, TCP_PSH | TCP_ACK, payload)
+            out.append((False, seg, host, peer))
+            link.client_seq = (link.client_seq + len(payload)) & 0xFFFFFFFF
+        return [self._packet(link, d, host_ns, _ipv4(s, t, IP_PROTO_TCP, self._next_ident(), seg))
+                for d, seg, s, t in out]
+
+    def record(self, link_name: str, direction: str, payload: bytes | bytearray | memoryview, host_ns: int,
+               kind: str) -> None:
+        """Append one frame; it is in the file (the kernel's page cache) when this returns."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"Recorder.record: direction {direction!r} is not one of {DIRECTIONS}")
+        if kind not in KINDS:
+            raise ValueError(f"Recorder.record: kind {kind!r} is not one of {KINDS}")
+        data = bytes(payload)
+        if len(data) > MAX_PAYLOAD:
+            raise ValueError(f"Recorder.record: {len(data)}-byte payload does not fit one IPv4 packet")
+        host_ns = int(host_ns)
+        if not 0 <= host_ns < 1 << 64:
+            raise ValueError(f"Recorder.record: host_ns {host_ns} outside 0..2**64-1")
+        with self._lock:
+            if self._fd is None:
+                # a link still talking while the run shuts down must not crash it: count and move on
+                if not self.counters.dropped_after_close:
+                    log.warning("recording %s is closed: dropping frames from %s", self.path, link_name)
+                self.counters.dropped_after_close += 1
+                return
+            link = self._link(link_name, kind)
+            inbound = direction == "rx"
+            if kind == "modbus_tcp":
+                blocks = self._tcp_packets(link, inbound, host_ns, data)
+            else:
+                port = link.ports[kind]
+                src, dst = (link.peer, self._host) if inbound else (self._host, link.peer)
+                packet = _ipv4(src, dst, IP_PROTO_UDP, self._next_ident(), _udp(port, port, data))
+                blocks = [self._packet(link, inbound, host_ns, packet)]
+            self._write(b"".join(blocks))
+            self.counters.frames += 1
+            self.counters.bytes += len(data)
+            self.counters.links[link_name] += 1
+
+    __call__ = record
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---- the reader -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Interface:
+    name: str
+    linktype: int
+    meta: dict[str, object] | None
+    udp_kinds: dict[int, str]
+
+
+def _parse_options(data: bytes, endian: str) -> list[tuple[int, bytes]]:
+    out = []
+    pos = 0
+    while pos + 4 <= len(data):
+        code, length = struct.unpack_from(endian + "HH", data, pos)
+        pos += 4
+        if code == OPT_ENDOFOPT:
+            break
+        if pos + length > len(data):
+            raise RecordingError(f"option {code} of {length} bytes runs past its block")
+        out.append((code, data[pos:pos + length]))
+        pos += length + (-length % 4)
+    return out
+
+
+def _interface(body: bytes, endian: str) -> _Interface:
+    if len(body) < 8:
+        raise RecordingError("Interface Description Block shorter than its fixed fields")
+    (linktype,) = struct.unpack_from(endian + "H", body, 0)
+    name = ""
+    meta: dict[str, object] | None = None
+    tsresol = bytes([6])  # the pcapng default: microseconds
+    for code, value in _parse_options(body[8:], endian):
+        if code == IF_NAME:
+            name = value.decode("utf-8", "replace")
+        elif code == OPT_COMMENT:
+            with contextlib.suppress(ValueError):
+                candidate = json.loads(value.decode("utf-8"))
+                if isinstance(candidate, dict) and candidate.get("tag") == COMMENT_TAG:
+                    meta = candidate
+        elif code == IF_TSRESOL:
+            tsresol = value[:1]
+    udp_kinds: dict[int, str] = {}
+    if meta is not None:
+        if tsresol != bytes([9]):
+            raise RecordingError(f"interface {name!r}: timestamp resolution {tsresol.hex()} is not ns")
+        ports = meta.get("ports")
+        if not isinstance(ports, dict) or not all(isinstance(v, int) for v in ports.values()):
+            raise RecordingError(f"interface {name!r}: comment has no port map")
+        udp_kinds = {port: kind for kind, port in ports.items() if kind != "modbus_tcp"}
+        name = str(meta.get("link", name))
+    return _Interface(name, linktype, meta, udp_kinds)
+
+
+def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
+    if len(body) < 20:
+        raise RecordingError("Enhanced Packet Block shorter than its fixed fields")
+    _, ts_hi, ts_lo, caplen, _ = struct.unpack_from(endian + "IIIII", body, 0)
+    if 20 + caplen > len(body):
+        raise RecordingError(f"packet of {caplen} bytes runs past its block")
+    packet = body[20:20 + caplen]
+    flags = 0
+    for code, value in _parse_options(body[20 + caplen + (-caplen % 4):], endian):
+        if code == EPB_FLAGS and len(value) == 4:
+            (flags,) = struct.unpack(endian + "I", value)
+    host_ns = (ts_hi << 32) | ts_lo
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    proto = packet[9]
+    host = ipaddress.IPv4Address(HOST_ADDRESS).packed
+    if flags & 0b11:
+        inbound = flags & 0b11 == EPB_INBOUND
+    else:
+        inbound = packet[16:20] == host
+    direction = "rx" if inbound else "tx"
+    seg = packet[ihl:]
+    if proto == IP_PROTO_UDP and len(seg) >= 8:
+        (port,) = struct.unpack_from(">H", seg, 2)
+        kind = iface.udp_kinds.get(port)
+        if kind is None:
+            return None
+        return RecordedFrame(iface.name, direction, kind, host_ns, seg[8:])
+    if proto == IP_PROTO_TCP and len(seg) >= 20:
+        offset = (seg[12] >> 4) * 4
+        payload = seg[offset:]
+        if not payload:
+            return None  # handshake and bare ACKs carry no ADU
+        return RecordedFrame(iface.name, direction, "modbus_tcp", host_ns, payload)
+    return None
+
+
+def _blocks(f: BinaryIO, path: Path) -> Iterator[tuple[int, bytes, str]]:
+    """(block type, body, endianness) of each complete block; a cut-off last block ends the file quietly."""
+    endian = "<"
+    offset = 0
+    first = True
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            if head:
+                log.info("%s: last block cut off at byte %d (a run that was killed?)", path, offset)
+            return
+        btype_le = struct.unpack("<I", head[:4])[0]
+        if first:
+            if btype_le != SHB_TYPE:
+                raise RecordingError(f"{path} is not a pcapng file (starts with {head[:4].hex()})")
+            magic = f.read(4)
+            if len(magic) < 4:
+                return
+            if magic == struct.pack("<I", BYTE_ORDER_MAGIC):
+                endian = "<"
+            elif magic == struct.pack(">I", BYTE_ORDER_MAGIC):
+                endian = ">"
+            else:
+                raise RecordingError(f"{path}: bad byte-order magic {magic.hex()}")
+            head += magic
+            first = False
+        elif btype_le == SHB_TYPE:
+            raise RecordingError(f"{path}: a second section at byte {offset} is not supported")
+        btype, total = struct.unpack_from(endian + "II", head, 0)
+        if total < 12 or total % 4:
+            raise RecordingError(f"{path}: block at byte {offset} has impossible length {total}")
+        rest = f.read(total - len(head))
+        if len(rest) < total - len(head):
+            log.info("%s: last block cut off at byte %d (a run that was killed?)", path, offset)
+            return
+        block = head + rest
+        (trailer,) = struct.unpack_from(endian + "I", block, total - 4)
+        if trailer != total:
+            raise RecordingError(f"{path}: block at byte {offset} has trailer {trailer}, not {total}")
+        yield btype, block[8:total - 4], endian
+        offset += total
+
+
+def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
+    """Frames of a recording written by Recorder, in file order; packets of foreign interfaces are skipped."""
+    p = Path(path)
+    interfaces: list[_Interface] = []
+    with open(p, "rb") as f:
+        for btype, body, endian in _blocks(f, p):
+            if btype == SHB_TYPE:
+                continue
+            if btype == IDB_TYPE:
+                interfaces.append(_interface(body, endian))
+            elif btype == EPB_TYPE:
+                if len(body) < 4:
+                    raise RecordingError(f"{p}: Enhanced Packet Block shorter than its fixed fields")
+                (iface_id,) = struct.unpack_from(endian + "I", body, 0)
+                if iface_id >= len(interfaces):
+                    raise RecordingError(f"{p}: packet on interface {iface_id} which was never described")
+                iface = interfaces[iface_id]
+                if iface.meta is None or iface.linktype != LINKTYPE_IPV4:
+                    continue
+                frame = _frame(iface, body, endian)
+                if frame is not None:
+                    yield frame
