@@ -1,0 +1,44 @@
+# cython: language_level=3
+"""Declarations of the tracking kernel: filter steps, gating, Jonker–Volgenant assignment, the track store."""
+
+cdef enum:
+    NX = 7           # model state: x y z vx vy vz omega (omega only moves the coordinated-turn model)
+    NC = 6           # combined state reported to users
+    NZ = 4           # range, azimuth, elevation, range-rate
+    MAXM = 2         # models in the IMM: 0 constant velocity, 1 coordinated turn
+    MAX_SENSORS = 32
+    N_AZ_BINS = 1024
+
+cdef struct Params:
+    int n_models
+    double q_cv, q_ct, q_omega, q_gate
+    double gate3, gate4
+    double rate01, rate10, init_mu_ct
+    double init_speed_sigma, init_omega_sigma
+    int use_range_rate
+    int confirm_m, confirm_n, delete_misses
+    double max_pos_var
+
+cdef struct Counters:
+    long long plots_in, plots_used, bad_plots, late_plots, gated_out
+    long long new_tracks, confirmed, deleted, dropped_full, late_sweeps, clusters, big_clusters
+
+cdef struct IntBuf:
+    int* p
+    Py_ssize_t cap
+
+cdef struct DblBuf:
+    double* p
+    Py_ssize_t cap
+
+# --- filter steps on one state (all sizes fixed; n is the row stride: NX for models, NC combined) -------
+cdef void predict_cv(int n, double* x, double* P, double dt, double q) noexcept nogil
+cdef void predict_ct(double* x, double* P, double dt, double q, double q_omega) noexcept nogil
+cdef int measure(int n, const double* x, const double* site, int use_rr, double* zhat, double* H) noexcept nogil
+cdef int innovation(int n, const double* x, const double* P, const double* z, int nz, const double* site,
+                    const double* r2, double* nu, double* S, double* H, double* d2, double* logdet) noexcept nogil
+cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const double* site,
+                    const double* r2, double* d2, double* logdet) noexcept nogil
+
+# --- assignment -------------------------------------------------------------------------------------------
+cdef int lap_solve(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil

@@ -1,0 +1,1235 @@
+# cython: language_level=3
+"""Multi-radar tracker kernel: EKF or IMM (CV + coordinated turn) on polar plots, azimuth-binned pre-gate,
+Mahalanobis gating, clustered GNN with Jonker–Volgenant, M-of-N confirmation and miss-based deletion."""
+
+from libc.math cimport INFINITY, M_PI, atan2, cos, exp, fabs, floor, hypot, isfinite, isnan, log, sin, sqrt
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
+
+cdef double TWO_PI = 2.0 * M_PI
+cdef double FORBIDDEN = 1e9  # cost of a pairing outside the gate in the assignment matrix
+cdef int BIG_CLUSTER = 64
+
+
+# --- small linear algebra on fixed-size row-major arrays ------------------------------------------------
+
+cdef inline void add_q_cv(int n, double* P, double dt, double q) noexcept nogil:
+    """White-noise-acceleration process noise on each axis (q: PSD in m²/s³)."""
+    cdef double a = fabs(dt)
+    cdef double q11 = q * a * a * a / 3.0, q12 = q * dt * a / 2.0, q22 = q * a
+    cdef int k
+    for k in range(3):
+        P[k * n + k] += q11
+        P[k * n + k + 3] += q12
+        P[(k + 3) * n + k] += q12
+        P[(k + 3) * n + k + 3] += q22
+
+
+cdef void predict_cv(int n, double* x, double* P, double dt, double q) noexcept nogil:
+    """Constant-velocity prediction of the first 6 components (a 7th, the turn rate, is carried unchanged)."""
+    cdef int i, j
+    for i in range(3):
+        x[i] += dt * x[i + 3]
+    # P <- F P F^T with F = [[I, dt I], [0, I]]: rows then columns, O(n²)
+    for i in range(3):
+        for j in range(n):
+            P[i * n + j] += dt * P[(i + 3) * n + j]
+    for j in range(3):
+        for i in range(n):
+            P[i * n + j] += dt * P[i * n + j + 3]
+    add_q_cv(n, P, dt, q)
+
+
+cdef void predict_ct(double* x, double* P, double dt, double q, double q_omega) noexcept nogil:
+    """Horizontal coordinated turn at rate x[6] (counter-clockwise positive), constant vertical velocity."""
+    cdef double w = x[6], T = dt, wt = x[6] * dt
+    cdef double s = sin(wt), c = cos(wt), a, b, da, db
+    cdef double vx = x[3], vy = x[4]
+    cdef double F[NX * NX]
+    cdef double A[NX * NX]
+    cdef int i, j, k
+    if fabs(w) > 1e-6:
+        a = s / w
+        b = (1.0 - c) / w
+        da = (T * c * w - s) / (w * w)
+        db = (T * s * w - (1.0 - c)) / (w * w)
+    else:  # series of the limits as w -> 0
+        a = T - w * w * T * T * T / 6.0
+        b = w * T * T / 2.0
+        da = -w * T * T * T / 3.0
+        db = T * T / 2.0 - w * w * T * T * T * T / 8.0
+    memset(F, 0, sizeof(F))
+    for i in range(NX):
+        F[i * NX + i] = 1.0
+    F[0 * NX + 3] = a
+    F[0 * NX + 4] = -b
+    F[0 * NX + 6] = da * vx - db * vy
+    F[1 * NX + 3] = b
+    F[1 * NX + 4] = a
+    F[1 * NX + 6] = db * vx + da * vy
+    F[2 * NX + 5] = T
+    F[3 * NX + 3] = c
+    F[3 * NX + 4] = -s
+    F[3 * NX + 6] = -T * s * vx - T * c * vy
+    F[4 * NX + 3] = s
+    F[4 * NX + 4] = c
+    F[4 * NX + 6] = T * c * vx - T * s * vy
+    x[0] += a * vx - b * vy
+    x[1] += b * vx + a * vy
+    x[2] += T * x[5]
+    x[3] = c * vx - s * vy
+    x[4] = s * vx + c * vy
+    cdef double acc
+    for i in range(NX):
+        for j in range(NX):
+            acc = 0.0
+            for k in range(NX):
+                acc = acc + F[i * NX + k] * P[k * NX + j]
+            A[i * NX + j] = acc
+    for i in range(NX):
+        for j in range(i, NX):
+            acc = 0.0
+            for k in range(NX):
+                acc = acc + A[i * NX + k] * F[j * NX + k]
+            P[i * NX + j] = acc
+            P[j * NX + i] = acc
+    add_q_cv(NX, P, dt, q)
+    P[6 * NX + 6] += q_omega * fabs(dt)
+
+
+cdef int measure(int n, const double* x, const double* site, int use_rr, double* zhat, double* H) noexcept nogil:
+    """Predicted plot (range, azimuth, elevation[, range-rate]) of state x seen from site, and its Jacobian."""
+    cdef double dx = x[0] - site[0], dy = x[1] - site[1], dz = x[2] - site[2]
+    cdef double rho2 = dx * dx + dy * dy
+    cdef double rho = sqrt(rho2)
+    cdef double r2 = rho2 + dz * dz
+    cdef double r = sqrt(r2)
+    cdef int i, nz = 4 if use_rr else 3
+    if rho < 1e-3 or r < 1.0:
+        return -1  # straight overhead: azimuth undefined
+    memset(H, 0, nz * n * sizeof(double))
+    zhat[0] = r
+    zhat[1] = atan2(dx, dy)
+    if zhat[1] < 0.0:
+        zhat[1] += TWO_PI
+    zhat[2] = atan2(dz, rho)
+    H[0] = dx / r
+    H[1] = dy / r
+    H[2] = dz / r
+    H[n + 0] = dy / rho2
+    H[n + 1] = -dx / rho2
+    H[2 * n + 0] = -dx * dz / (r2 * rho)
+    H[2 * n + 1] = -dy * dz / (r2 * rho)
+    H[2 * n + 2] = rho / r2
+    if use_rr:
+        zhat[3] = (dx * x[3] + dy * x[4] + dz * x[5]) / r
+        H[3 * n + 0] = (x[3] - zhat[3] * dx / r) / r
+        H[3 * n + 1] = (x[4] - zhat[3] * dy / r) / r
+        H[3 * n + 2] = (x[5] - zhat[3] * dz / r) / r
+        H[3 * n + 3] = dx / r
+        H[3 * n + 4] = dy / r
+        H[3 * n + 5] = dz / r
+    return nz
+
+
+cdef inline int cholesky(int m, double* S) noexcept nogil:
+    """In-place lower Cholesky factor of an m x m SPD matrix (upper part left as is); -1 if not PD."""
+    cdef int i, j, k
+    cdef double acc
+    for j in range(m):
+        acc = S[j * m + j]
+        for k in range(j):
+            acc -= S[j * m + k] * S[j * m + k]
+        if not acc > 0.0:
+            return -1
+        S[j * m + j] = sqrt(acc)
+        for i in range(j + 1, m):
+            acc = S[i * m + j]
+            for k in range(j):
+                acc -= S[i * m + k] * S[j * m + k]
+            S[i * m + j] = acc / S[j * m + j]
+    return 0
+
+
+cdef inline void chol_solve(int m, const double* L, double* b) noexcept nogil:
+    """b <- S^-1 b given S's lower Cholesky factor L."""
+    cdef int i, k
+    cdef double acc
+    for i in range(m):
+        acc = b[i]
+        for k in range(i):
+            acc -= L[i * m + k] * b[k]
+        b[i] = acc / L[i * m + i]
+    for i in range(m - 1, -1, -1):
+        acc = b[i]
+        for k in range(i + 1, m):
+            acc -= L[k * m + i] * b[k]
+        b[i] = acc / L[i * m + i]
+
+
+cdef int innovation(int n, const double* x, const double* P, const double* z, int nz, const double* site,
+                    const double* r2, double* nu, double* S, double* H, double* d2, double* logdet) noexcept nogil:
+    """Innovation nu, the Cholesky factor of its covariance (in S), H, d² = nu' S^-1 nu and log det S."""
+    cdef double zhat[NZ]
+    cdef double PHt[NX * NZ]
+    cdef double w[NZ]
+    cdef int i, j, k
+    cdef double acc
+    if measure(n, x, site, nz == 4, zhat, H) < 0:
+        return -1
+    for i in range(nz):
+        nu[i] = z[i] - zhat[i]
+    if nu[1] > M_PI:
+        nu[1] -= TWO_PI
+    elif nu[1] < -M_PI:
+        nu[1] += TWO_PI
+    # PHt = P H^T (n x nz); S = H PHt + R
+    for i in range(n):
+        for j in range(nz):
+            acc = 0.0
+            for k in range(n):
+                acc = acc + P[i * n + k] * H[j * n + k]
+            PHt[i * nz + j] = acc
+    for i in range(nz):
+        for j in range(i + 1):
+            acc = 0.0
+            for k in range(n):
+                acc = acc + H[i * n + k] * PHt[k * nz + j]
+            S[i * nz + j] = acc
+            S[j * nz + i] = acc
+        S[i * nz + i] += r2[i]
+    if cholesky(nz, S) < 0:
+        return -1
+    acc = 0.0
+    for i in range(nz):
+        w[i] = nu[i]
+        acc += log(S[i * nz + i])
+    logdet[0] = 2.0 * acc
+    # d² = |L^-1 nu|²
+    acc = 0.0
+    for i in range(nz):
+        for k in range(i):
+            w[i] -= S[i * nz + k] * w[k]
+        w[i] /= S[i * nz + i]
+        acc += w[i] * w[i]
+    d2[0] = acc
+    return 0
+
+
+cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const double* site,
+                    const double* r2, double* d2, double* logdet) noexcept nogil:
+    """Extended Kalman update of (x, P) with one plot; -1 (state untouched) if the geometry is degenerate."""
+    cdef double nu[NZ]
+    cdef double S[NZ * NZ]
+    cdef double H[NZ * NX]
+    cdef double PHt[NX * NZ]
+    cdef double K[NX * NZ]
+    cdef double row[NZ]
+    cdef int i, j, k
+    cdef double acc
+    if innovation(n, x, P, z, nz, site, r2, nu, S, H, d2, logdet) < 0:
+        return -1
+    for i in range(n):
+        for j in range(nz):
+            acc = 0.0
+            for k in range(n):
+                acc = acc + P[i * n + k] * H[j * n + k]
+            PHt[i * nz + j] = acc
+    # K = PHt S^-1, one row at a time (S symmetric, so solve with the row as right-hand side)
+    for i in range(n):
+        for j in range(nz):
+            row[j] = PHt[i * nz + j]
+        chol_solve(nz, S, row)
+        for j in range(nz):
+            K[i * nz + j] = row[j]
+        acc = 0.0
+        for j in range(nz):
+            acc = acc + row[j] * nu[j]
+        x[i] += acc
+    # P <- P - K PHt^T, kept symmetric
+    for i in range(n):
+        for j in range(i, n):
+            acc = 0.0
+            for k in range(nz):
+                acc = acc + K[i * nz + k] * PHt[j * nz + k]
+            P[i * n + j] -= acc
+            if j != i:
+                P[j * n + i] = P[i * n + j]
+    return 0
+
+
+# --- Jonker–Volgenant assignment -------------------------------------------------------------------------
+
+cdef int lap_solve(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil:
+    """Minimum-cost perfect assignment of a dense n x n matrix: JV's column reduction for the initial duals,
+    then one shortest augmenting path (Dijkstra on reduced costs) per row. work: 3(n+1) doubles,
+    iwork: 3(n+1) ints. Returns 0."""
+    cdef double* u = work
+    cdef double* v = work + (n + 1)
+    cdef double* minv = work + 2 * (n + 1)
+    cdef int* p = iwork  # p[j]: row (1-based) holding column j; column 0 is the path's virtual root
+    cdef int* way = iwork + (n + 1)
+    cdef int* used = iwork + 2 * (n + 1)
+    cdef int i, j, i0, j0, j1
+    cdef double delta, cur, best
+    for j in range(n + 1):
+        u[j] = 0.0
+        p[j] = 0
+    v[0] = 0.0
+    for j in range(1, n + 1):  # column reduction: v_j = min_i c_ij keeps every reduced cost >= 0
+        best = cost[j - 1]
+        for i in range(1, n):
+            if cost[i * n + j - 1] < best:
+                best = cost[i * n + j - 1]
+        v[j] = best
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        for j in range(n + 1):
+            minv[j] = INFINITY
+            used[j] = 0
+        while True:
+            used[j0] = 1
+            i0 = p[j0]
+            delta = INFINITY
+            j1 = 0
+            for j in range(1, n + 1):
+                if not used[j]:
+                    cur = cost[(i0 - 1) * n + j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(n + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0 != 0:  # flip the augmenting path
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    for j in range(1, n + 1):
+        row_to_col[p[j] - 1] = j - 1
+    return 0
+
+
+cdef inline int ibuf_reserve(IntBuf* b, Py_ssize_t need) noexcept nogil:
+    cdef int* q
+    cdef Py_ssize_t cap
+    if need <= b.cap:
+        return 0
+    cap = need + need // 2 + 64
+    q = <int*>realloc(b.p, cap * sizeof(int))
+    if q == NULL:
+        return -1
+    b.p, b.cap = q, cap
+    return 0
+
+
+cdef inline int dbuf_reserve(DblBuf* b, Py_ssize_t need) noexcept nogil:
+    cdef double* q
+    cdef Py_ssize_t cap
+    if need <= b.cap:
+        return 0
+    cap = need + need // 2 + 64
+    q = <double*>realloc(b.p, cap * sizeof(double))
+    if q == NULL:
+        return -1
+    b.p, b.cap = q, cap
+    return 0
+
+
+cdef inline int uf_find(int* parent, int a) noexcept nogil:
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+cdef inline int popcount(unsigned int v) noexcept nogil:
+    cdef int c = 0
+    while v:
+        v &= v - 1
+        c += 1
+    return c
+
+
+def solve_assignment(double[:, ::1] cost):
+    """Row -> column of the minimum-cost assignment of a square matrix (the kernel GNN uses per cluster)."""
+    cdef int n = cost.shape[0]
+    if cost.shape[1] != n:
+        raise ValueError("cost matrix must be square")
+    out = np.zeros(n, dtype=np.int32)
+    if n == 0:
+        return out
+    cdef int[::1] r2c = out
+    work = np.zeros(3 * (n + 1))
+    iwork = np.zeros(3 * (n + 1), dtype=np.int32)
+    cdef double[::1] w = work
+    cdef int[::1] iw = iwork
+    with nogil:
+        lap_solve(n, &cost[0, 0], &r2c[0], &w[0], &iw[0])
+    return out
+
+
+# --- the tracker -----------------------------------------------------------------------------------------
+
+cdef class Tracker:
+    """Tracks in a preallocated store (struct of arrays); see hil.tracking for the configuration."""
+
+    cdef Params prm
+    cdef Counters cnt
+    cdef readonly object config
+    cdef readonly int capacity
+    cdef readonly int n_sensors
+    cdef int n_live, hi, n_free
+    cdef long long next_id
+    cdef object _keep, _buffer
+    cdef double* sites
+    cdef double* sig2
+    cdef double* max_range
+    cdef long long* tid
+    cdef signed char* status
+    cdef double* x
+    cdef double* P
+    cdef double* mu
+    cdef double* xc
+    cdef double* Pc
+    cdef double* t_upd
+    cdef int* mode3a
+    cdef int* hits
+    cdef int* misses
+    cdef int* opp
+    cdef unsigned int* hist
+    cdef unsigned int* pending
+    cdef int* free_stack
+    # per-slot scratch of the pre-gate and of clustering (capacity sized)
+    cdef int* bin_lo
+    cdef int* bin_hi
+    cdef double* pred_r
+    cdef double* win_r
+    cdef int* loc_of_slot
+    cdef int* bin_start
+    cdef int* bin_fill
+    # grown on demand, freed in __dealloc__
+    cdef IntBuf bin_items, plot_trk, plot_flag, pair_s, pair_j, pair_cl, uf, cl_of_root, cl_start, cl_pairs
+    cdef IntBuf slot_of_loc, tloc, ploc, tl, pl, r2c, iwork
+    cdef DblBuf pair_c, cost, work
+
+    def __init__(self, config: TrackerConfig, sites_enu, int capacity=4096, sigmas=None, max_range_m=None):
+        if not isinstance(config, TrackerConfig):
+            raise TypeError("config must be a hil.tracking.TrackerConfig")
+        sites_arr = np.ascontiguousarray(sites_enu, dtype=np.float64)
+        if sites_arr.ndim != 2 or sites_arr.shape[1] != 3 or not 1 <= sites_arr.shape[0] <= MAX_SENSORS:
+            raise ValueError(f"sites_enu must be float64[n_sensors, 3] with 1..{MAX_SENSORS} sensors")
+        if not np.all(np.isfinite(sites_arr)):
+            raise ValueError("sites_enu must be finite")
+        ns = sites_arr.shape[0]
+        if sigmas is None:  # every sensor with SensorDef's default noise
+            sd = SensorDef("", (0.0, 0.0, 0.0))
+            sigmas = np.tile([sd.sigma_range_m, sd.sigma_azimuth_rad, sd.sigma_elevation_rad,
+                              sd.sigma_range_rate_mps], (ns, 1))
+        sig_arr = np.ascontiguousarray(sigmas, dtype=np.float64)
+        if sig_arr.shape != (ns, 4) or not np.all(sig_arr > 0) or not np.all(np.isfinite(sig_arr)):
+            raise ValueError("sigmas must be positive float64[n_sensors, 4] (range m, az rad, el rad, rate m/s)")
+        mr_arr = np.full(ns, np.inf) if max_range_m is None else np.ascontiguousarray(max_range_m, dtype=np.float64)
+        if mr_arr.shape != (ns,):
+            raise ValueError("max_range_m must be float64[n_sensors]")
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self.config = config
+        self.capacity = capacity
+        self.n_sensors = ns
+        c = config
+        self.prm.n_models = c.n_models
+        self.prm.q_cv = c.q_cv_m2ps3
+        self.prm.q_ct = c.q_ct_m2ps3
+        self.prm.q_omega = c.q_omega_rad2ps3
+        # gating uses the combined state under CV: take the larger noise so a turning track still gates
+        self.prm.q_gate = max(c.q_cv_m2ps3, c.q_ct_m2ps3) if c.n_models == 2 else c.q_cv_m2ps3
+        self.prm.gate3 = c.gate(3)
+        self.prm.gate4 = c.gate(4)
+        self.prm.rate01 = c.imm_cv_to_ct_per_s
+        self.prm.rate10 = c.imm_ct_to_cv_per_s
+        self.prm.init_mu_ct = c.imm_initial_ct
+        self.prm.init_speed_sigma = c.init_speed_sigma_mps
+        self.prm.init_omega_sigma = c.init_omega_sigma_radps
+        self.prm.use_range_rate = 1 if c.use_range_rate else 0
+        self.prm.confirm_m = c.confirm_m
+        self.prm.confirm_n = c.confirm_n
+        self.prm.delete_misses = c.delete_misses
+        self.prm.max_pos_var = c.max_position_sigma_m ** 2
+        self._buffer = ReorderBuffer(c.reorder_window_s)
+        cap = capacity
+        keep = {
+            "sites": sites_arr.ravel().copy(), "sig2": (sig_arr ** 2).ravel().copy(), "max_range": mr_arr.copy(),
+            "tid": np.zeros(cap, np.int64), "status": np.zeros(cap, np.int8),
+            "x": np.zeros(cap * MAXM * NX), "P": np.zeros(cap * MAXM * NX * NX), "mu": np.zeros(cap * MAXM),
+            "xc": np.zeros(cap * NC), "Pc": np.zeros(cap * NC * NC), "t_upd": np.zeros(cap),
+            "mode3a": np.full(cap, -1, np.int32), "hits": np.zeros(cap, np.int32),
+            "misses": np.zeros(cap, np.int32), "opp": np.zeros(cap, np.int32),
+            "hist": np.zeros(cap, np.uint32), "pending": np.zeros(cap, np.uint32),
+            "free_stack": np.arange(cap - 1, -1, -1, dtype=np.int32),
+            "bin_lo": np.zeros(cap, np.int32), "bin_hi": np.zeros(cap, np.int32),
+            "pred_r": np.zeros(cap), "win_r": np.zeros(cap), "loc_of_slot": np.full(cap, -1, np.int32),
+            "bin_start": np.zeros(N_AZ_BINS + 1, np.int32), "bin_fill": np.zeros(N_AZ_BINS, np.int32),
+        }
+        self._keep = keep
+        self.sites = _dptr(keep["sites"])
+        self.sig2 = _dptr(keep["sig2"])
+        self.max_range = _dptr(keep["max_range"])
+        self.tid = _lptr(keep["tid"])
+        self.status = _bptr(keep["status"])
+        self.x = _dptr(keep["x"])
+        self.P = _dptr(keep["P"])
+        self.mu = _dptr(keep["mu"])
+        self.xc = _dptr(keep["xc"])
+        self.Pc = _dptr(keep["Pc"])
+        self.t_upd = _dptr(keep["t_upd"])
+        self.mode3a = _iptr(keep["mode3a"])
+        self.hits = _iptr(keep["hits"])
+        self.misses = _iptr(keep["misses"])
+        self.opp = _iptr(keep["opp"])
+        self.hist = _uptr(keep["hist"])
+        self.pending = _uptr(keep["pending"])
+        self.free_stack = _iptr(keep["free_stack"])
+        self.bin_lo = _iptr(keep["bin_lo"])
+        self.bin_hi = _iptr(keep["bin_hi"])
+        self.pred_r = _dptr(keep["pred_r"])
+        self.win_r = _dptr(keep["win_r"])
+        self.loc_of_slot = _iptr(keep["loc_of_slot"])
+        self.bin_start = _iptr(keep["bin_start"])
+        self.bin_fill = _iptr(keep["bin_fill"])
+        self.n_free = cap
+        self.n_live = 0
+        self.hi = 0
+        self.next_id = 1
+
+    def __dealloc__(self):
+        free(self.bin_items.p)
+        free(self.plot_trk.p)
+        free(self.plot_flag.p)
+        free(self.pair_s.p)
+        free(self.pair_j.p)
+        free(self.pair_cl.p)
+        free(self.uf.p)
+        free(self.cl_of_root.p)
+        free(self.cl_start.p)
+        free(self.cl_pairs.p)
+        free(self.slot_of_loc.p)
+        free(self.tloc.p)
+        free(self.ploc.p)
+        free(self.tl.p)
+        free(self.pl.p)
+        free(self.r2c.p)
+        free(self.iwork.p)
+        free(self.pair_c.p)
+        free(self.cost.p)
+        free(self.work.p)
+
+    # --- counters ------------------------------------------------------------------------------------
+
+    @property
+    def plots_in(self): return self.cnt.plots_in
+    @property
+    def plots_used(self): return self.cnt.plots_used
+    @property
+    def bad_plots(self): return self.cnt.bad_plots
+    @property
+    def late_plots(self): return self.cnt.late_plots
+    @property
+    def gated_out(self): return self.cnt.gated_out
+    @property
+    def new_tracks(self): return self.cnt.new_tracks
+    @property
+    def confirmed(self): return self.cnt.confirmed
+    @property
+    def deleted(self): return self.cnt.deleted
+    @property
+    def dropped_full(self): return self.cnt.dropped_full
+    @property
+    def late_sweeps(self): return self.cnt.late_sweeps
+    @property
+    def n_tracks(self): return self.n_live
+    @property
+    def pending_units(self): return len(self._buffer)
+
+    def counters(self):
+        """Every counter by name (plots_in, plots_used, bad_plots, late_plots, gated_out, new_tracks, ...)."""
+        return dict(self.cnt)
+
+    # --- public API ----------------------------------------------------------------------------------
+
+    def update(self, t_s, sensor, range_m, azimuth_rad, elevation_rad, range_rate_mps, mode3a=None):
+        """One batch of plots (1-D arrays, time ordered; NaN range-rate = absent; mode3a -1 = no reply).
+
+        A track takes at most one plot of a batch per sensor. Plots older than the newest plot already
+        applied are late: counted in late_plots and dropped.
+        """
+        t = np.ascontiguousarray(t_s, dtype=np.float64).reshape(-1)
+        n = t.shape[0]
+        r = np.ascontiguousarray(range_m, dtype=np.float64).reshape(-1)
+        az = np.ascontiguousarray(azimuth_rad, dtype=np.float64).reshape(-1)
+        el = np.ascontiguousarray(elevation_rad, dtype=np.float64).reshape(-1)
+        rr = (np.full(n, np.nan) if range_rate_mps is None
+              else np.ascontiguousarray(range_rate_mps, dtype=np.float64).reshape(-1))
+        sen = np.ascontiguousarray(np.broadcast_to(np.asarray(sensor), (n,)), dtype=np.int32)
+        m3 = (np.full(n, -1, np.int32) if mode3a is None
+              else np.ascontiguousarray(np.broadcast_to(np.asarray(mode3a), (n,)), dtype=np.int32))
+        if not (r.shape[0] == az.shape[0] == el.shape[0] == rr.shape[0] == n):
+            raise ValueError("plot arrays must all have the same length")
+        if n == 0:
+            return
+        self.cnt.plots_in += n
+        ok = (sen >= 0) & (sen < self.n_sensors) & np.isfinite(t)
+        if not ok.all():
+            self.cnt.bad_plots += int((~ok).sum())
+            t, r, az, el, rr, sen, m3 = (a[ok] for a in (t, r, az, el, rr, sen, m3))
+        buf = self._buffer
+        late = t < buf.released_s
+        if late.any():
+            self.cnt.late_plots += int(late.sum())
+            keep = ~late
+            t, r, az, el, rr, sen, m3 = (a[keep] for a in (t, r, az, el, rr, sen, m3))
+        if t.shape[0] == 0:
+            return
+        if t.shape[0] > 1 and np.any(np.diff(t) < 0.0):
+            order = np.argsort(t, kind="stable")
+            t, r, az, el, rr, sen, m3 = (np.ascontiguousarray(a[order]) for a in (t, r, az, el, rr, sen, m3))
+        if buf.window_s <= 0.0 and len(buf) == 0:
+            buf.released_s = max(buf.released_s, float(t[t.shape[0] - 1]))
+            self._apply_plots(t, sen, r, az, el, rr, m3)
+            return
+        buf.push(float(t[t.shape[0] - 1]), ("plots", t, sen, r, az, el, rr, m3))
+        self._release(None)
+
+    def sector_swept(self, int sensor, double t_s, double az_from_rad, double az_to_rad):
+        """The beam of sensor swept [az_from, az_to) clockwise by t_s: tracks there without a plot miss."""
+        if not 0 <= sensor < self.n_sensors:
+            raise ValueError(f"sensor {sensor} out of range 0..{self.n_sensors - 1}")
+        buf = self._buffer
+        if t_s < buf.released_s:
+            self.cnt.late_sweeps += 1
+        if buf.window_s <= 0.0 and len(buf) == 0:
+            with nogil:
+                self._sweep(sensor, t_s, az_from_rad, az_to_rad)
+            return
+        buf.push(t_s, ("sweep", sensor, t_s, az_from_rad, az_to_rad))
+        self._release(None)
+
+    def flush(self, t_s=None):
+        """Apply every buffered plot and sweep (up to t_s if given) now, whatever the reorder window."""
+        self._release(np.inf if t_s is None else float(t_s))
+
+    def tracks(self, t_s=None):
+        """Snapshot of live tracks (TrackSnapshot of arrays), predicted to t_s if given, ordered by track id."""
+        cdef int s, k = 0, n = self.n_live
+        cdef double dt
+        tid = np.zeros(n, np.int64)
+        status = np.zeros(n, np.int8)
+        state = np.zeros((n, NC))
+        cov = np.zeros((n, NC, NC))
+        last = np.zeros(n)
+        m3 = np.zeros(n, np.int32)
+        hits = np.zeros(n, np.int32)
+        cdef long long[::1] tid_v = tid
+        cdef signed char[::1] st_v = status
+        cdef double[:, ::1] x_v = state
+        cdef double[:, :, ::1] P_v = cov
+        cdef double[::1] last_v = last
+        cdef int[::1] m3_v = m3
+        cdef int[::1] hits_v = hits
+        cdef int predict = t_s is not None
+        cdef double t = t_s if t_s is not None else 0.0
+        with nogil:
+            for s in range(self.hi):
+                if self.status[s] == 0:
+                    continue
+                tid_v[k] = self.tid[s]
+                st_v[k] = self.status[s]
+                memcpy(&x_v[k, 0], self.xc + s * NC, NC * sizeof(double))
+                memcpy(&P_v[k, 0, 0], self.Pc + s * NC * NC, NC * NC * sizeof(double))
+                last_v[k] = self.t_upd[s]
+                m3_v[k] = self.mode3a[s]
+                hits_v[k] = self.hits[s]
+                if predict:
+                    dt = t - self.t_upd[s]
+                    predict_cv(NC, &x_v[k, 0], &P_v[k, 0, 0], dt, self.prm.q_gate)
+                k += 1
+        order = np.argsort(tid, kind="stable")
+        return TrackSnapshot(tid[order], status[order], state[order], cov[order], last[order], m3[order],
+                             hits[order])
+
+    def model_probabilities(self):
+        """(track_id int64[n], mu float64[n, n_models]): the IMM's model probabilities (CV, CT)."""
+        cdef int s
+        ids, mus = [], []
+        for s in range(self.hi):
+            if self.status[s]:
+                ids.append(self.tid[s])
+                mus.append([self.mu[s * MAXM + m] for m in range(self.prm.n_models)])
+        ids_a = np.array(ids, np.int64)
+        order = np.argsort(ids_a)
+        return ids_a[order], np.array(mus, dtype=np.float64).reshape(-1, self.prm.n_models)[order]
+
+    # --- Python-side plumbing (per batch, not per plot) --------------------------------------------------
+
+    def _release(self, until):
+        for unit in self._buffer.pop_ready(until):
+            if unit[0] == "plots":
+                self._apply_plots(*unit[1:])
+            else:
+                self._sweep_py(*unit[1:])
+
+    def _sweep_py(self, int sensor, double t_s, double a0, double a1):
+        with nogil:
+            self._sweep(sensor, t_s, a0, a1)
+
+    def _apply_plots(self, t, sen, r, az, el, rr, m3):
+        cdef const double[::1] tv = t, rv = r, azv = az, elv = el, rrv = rr
+        cdef const int[::1] sv = sen, mv = m3
+        cdef Py_ssize_t n = tv.shape[0], i0 = 0, i1
+        cdef int rc = 0
+        while i0 < n:  # one assignment per run of plots from one sensor
+            i1 = i0 + 1
+            while i1 < n and sv[i1] == sv[i0]:
+                i1 += 1
+            with nogil:
+                rc = self._batch(sv[i0], i1 - i0, &tv[i0], &rv[i0], &azv[i0], &elv[i0], &rrv[i0], &mv[i0])
+            if rc < 0:
+                raise MemoryError("tracker scratch allocation failed")
+            i0 = i1
+
+    # --- the kernel ------------------------------------------------------------------------------------
+
+    cdef int _batch(self, int sensor, Py_ssize_t n, const double* t, const double* r, const double* az,
+                    const double* el, const double* rr, const int* m3) noexcept nogil:
+        cdef const double* site = self.sites + 3 * sensor
+        cdef const double* sig2 = self.sig2 + 4 * sensor
+        cdef double max_range = self.max_range[sensor]
+        cdef Py_ssize_t j, idx, total = 0, npairs = 0
+        cdef int s, k, b, nz, lo, hi, nbins = N_AZ_BINS
+        cdef double binw = TWO_PI / N_AZ_BINS
+        cdef double t0 = INFINITY, t1 = -INFINITY, dt0, dt1, span, tr0, tr1, trp, speed, rho, rng, w, rwin, g
+        cdef double px, py, pz, d2, ld
+        cdef double z[NZ]
+        cdef double xg[NC]
+        cdef double Pg[NC * NC]
+        cdef double nu[NZ]
+        cdef double S[NZ * NZ]
+        cdef double H[NZ * NC]
+        cdef double* xs
+        cdef double* Ps
+        if ibuf_reserve(&self.plot_trk, n) < 0 or ibuf_reserve(&self.plot_flag, n) < 0:
+            return -1
+        cdef int* plot_trk = self.plot_trk.p
+        cdef int* flag = self.plot_flag.p  # bit 0 valid, bit 1 gated with any track, bit 2 with a confirmed one
+        for j in range(n):
+            plot_trk[j] = -1
+            flag[j] = 0
+            if isfinite(r[j]) and r[j] > 0.0 and isfinite(az[j]) and isfinite(el[j]) and fabs(el[j]) < 1.5:
+                flag[j] = 1
+                if t[j] < t0:
+                    t0 = t[j]
+                if t[j] > t1:
+                    t1 = t[j]
+            else:
+                self.cnt.bad_plots += 1
+        if t1 < t0:
+            return 0
+        span = t1 - t0
+        # coarse pre-gate: each track covers the azimuth bins (and a range window) where a plot could pass
+        # its Mahalanobis gate during [t0, t1]; bounds use trace(P_pos) >= its largest eigenvalue
+        memset(self.bin_start, 0, (N_AZ_BINS + 1) * sizeof(int))
+        for s in range(self.hi):
+            self.bin_lo[s] = 1
+            self.bin_hi[s] = 0
+            if self.status[s] == 0:
+                continue
+            xs = self.xc + s * NC
+            Ps = self.Pc + s * NC * NC
+            dt0 = t0 - self.t_upd[s]
+            dt1 = t1 - self.t_upd[s]
+            tr0 = _pos_trace(Ps, dt0, self.prm.q_gate)
+            tr1 = _pos_trace(Ps, dt1, self.prm.q_gate)
+            trp = tr0 if tr0 > tr1 else tr1
+            speed = sqrt(xs[3] * xs[3] + xs[4] * xs[4] + xs[5] * xs[5])
+            px = xs[0] + dt0 * xs[3] - site[0]
+            py = xs[1] + dt0 * xs[4] - site[1]
+            pz = xs[2] + dt0 * xs[5] - site[2]
+            rho = hypot(px, py)
+            rng = sqrt(rho * rho + pz * pz)
+            g = self.prm.gate4
+            rwin = sqrt(g * (trp + sig2[0])) + speed * span + 1.0
+            if rng - rwin > max_range:
+                continue
+            self.pred_r[s] = rng
+            self.win_r[s] = rwin
+            rho = rho - speed * span - sqrt(g * trp)
+            if rho <= 1.0:
+                lo, hi = 0, nbins - 1
+            else:
+                w = sqrt(g * (trp / (rho * rho) + sig2[1])) + speed * span / rho + 1e-4
+                lo = <int>floor((atan2(px, py) - w) / binw)
+                hi = <int>floor((atan2(px, py) + w) / binw)
+                if hi - lo + 1 >= nbins:
+                    lo, hi = 0, nbins - 1
+            self.bin_lo[s] = lo
+            self.bin_hi[s] = hi
+            for k in range(lo, hi + 1):
+                self.bin_start[_wrap_bin(k) + 1] += 1
+            total += hi - lo + 1
+        for k in range(nbins):
+            self.bin_start[k + 1] += self.bin_start[k]
+            self.bin_fill[k] = self.bin_start[k]
+        if ibuf_reserve(&self.bin_items, total + 1) < 0:
+            return -1
+        for s in range(self.hi):
+            for k in range(self.bin_lo[s], self.bin_hi[s] + 1):
+                b = _wrap_bin(k)
+                self.bin_items.p[self.bin_fill[b]] = s
+                self.bin_fill[b] += 1
+        # fine gate: predict each candidate track to the plot's time, Mahalanobis distance in plot space
+        for j in range(n):
+            if not flag[j] & 1:
+                continue
+            nz = 4 if (self.prm.use_range_rate and not isnan(rr[j])) else 3
+            g = self.prm.gate4 if nz == 4 else self.prm.gate3
+            z[0] = r[j]
+            z[1] = az[j] - TWO_PI * floor(az[j] / TWO_PI)
+            z[2] = el[j]
+            z[3] = rr[j]
+            b = _wrap_bin(<int>floor(z[1] / binw))
+            for idx in range(self.bin_start[b], self.bin_start[b + 1]):
+                s = self.bin_items.p[idx]
+                if fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
+                    continue
+                memcpy(xg, self.xc + s * NC, NC * sizeof(double))
+                memcpy(Pg, self.Pc + s * NC * NC, NC * NC * sizeof(double))
+                predict_cv(NC, xg, Pg, t[j] - self.t_upd[s], self.prm.q_gate)
+                if innovation(NC, xg, Pg, z, nz, site, sig2, nu, S, H, &d2, &ld) < 0:
+                    continue
+                if d2 >= g:
+                    continue
+                if (ibuf_reserve(&self.pair_s, npairs + 1) < 0 or ibuf_reserve(&self.pair_j, npairs + 1) < 0
+                        or dbuf_reserve(&self.pair_c, npairs + 1) < 0):
+                    return -1
+                self.pair_s.p[npairs] = s
+                self.pair_j.p[npairs] = <int>j
+                self.pair_c.p[npairs] = d2 / g
+                npairs += 1
+                flag[j] |= 2
+                if self.status[s] == 2:
+                    flag[j] |= 4
+        if npairs > 0 and self._assign(npairs, n) < 0:
+            return -1
+        # apply: updates, then initiation from plots no confirmed track could have taken
+        for j in range(n):
+            if not flag[j] & 1:
+                continue
+            nz = 4 if (self.prm.use_range_rate and not isnan(rr[j])) else 3
+            z[0] = r[j]
+            z[1] = az[j] - TWO_PI * floor(az[j] / TWO_PI)
+            z[2] = el[j]
+            z[3] = rr[j]
+            s = plot_trk[j]
+            if s >= 0:
+                self._update(s, sensor, t[j], z, nz, m3[j])
+                self.cnt.plots_used += 1
+            else:
+                if not flag[j] & 2:
+                    self.cnt.gated_out += 1
+                if not flag[j] & 4:
+                    self._initiate(sensor, t[j], z, nz, m3[j])
+        return 0
+
+    cdef int _assign(self, Py_ssize_t npairs, Py_ssize_t n) noexcept nogil:
+        """GNN: connected clusters of gated (track, plot) pairs, each solved on its own with JV."""
+        cdef Py_ssize_t k, q
+        cdef int s, j, ntl = 0, nodes, a, b, ncl = 0, c, nt, np_, N, i, col
+        if ibuf_reserve(&self.slot_of_loc, npairs) < 0:
+            return -1
+        for k in range(npairs):
+            s = self.pair_s.p[k]
+            if self.loc_of_slot[s] < 0:
+                self.loc_of_slot[s] = ntl
+                self.slot_of_loc.p[ntl] = s
+                ntl += 1
+        nodes = ntl + <int>n
+        if (ibuf_reserve(&self.uf, nodes) < 0 or ibuf_reserve(&self.cl_of_root, nodes) < 0
+                or ibuf_reserve(&self.pair_cl, npairs) < 0 or ibuf_reserve(&self.cl_start, nodes + 1) < 0
+                or ibuf_reserve(&self.cl_pairs, npairs) < 0 or ibuf_reserve(&self.tloc, ntl) < 0
+                or ibuf_reserve(&self.ploc, n) < 0 or ibuf_reserve(&self.tl, ntl) < 0
+                or ibuf_reserve(&self.pl, n) < 0):
+            self._reset_loc(ntl)
+            return -1
+        cdef int* uf = self.uf.p
+        for a in range(nodes):
+            uf[a] = a
+            self.cl_of_root.p[a] = -1
+        for a in range(ntl):
+            self.tloc.p[a] = -1
+        for a in range(<int>n):
+            self.ploc.p[a] = -1
+        for k in range(npairs):
+            a = uf_find(uf, self.loc_of_slot[self.pair_s.p[k]])
+            b = uf_find(uf, ntl + self.pair_j.p[k])
+            if a != b:
+                uf[a] = b
+        for k in range(npairs):
+            a = uf_find(uf, self.loc_of_slot[self.pair_s.p[k]])
+            if self.cl_of_root.p[a] < 0:
+                self.cl_of_root.p[a] = ncl
+                ncl += 1
+            self.pair_cl.p[k] = self.cl_of_root.p[a]
+        for c in range(ncl + 1):
+            self.cl_start.p[c] = 0
+        for k in range(npairs):
+            self.cl_start.p[self.pair_cl.p[k] + 1] += 1
+        for c in range(ncl):
+            self.cl_start.p[c + 1] += self.cl_start.p[c]
+        # counting sort of pairs by cluster (uf reused as the fill cursor)
+        for c in range(ncl):
+            uf[c] = self.cl_start.p[c]
+        for k in range(npairs):
+            c = self.pair_cl.p[k]
+            self.cl_pairs.p[uf[c]] = <int>k
+            uf[c] += 1
+        self.cnt.clusters += ncl
+        for c in range(ncl):
+            a = self.cl_start.p[c]
+            b = self.cl_start.p[c + 1]
+            if b - a == 1:
+                k = self.cl_pairs.p[a]
+                self.plot_trk.p[self.pair_j.p[k]] = self.pair_s.p[k]
+                continue
+            nt = 0
+            np_ = 0
+            for q in range(a, b):
+                k = self.cl_pairs.p[q]
+                i = self.loc_of_slot[self.pair_s.p[k]]
+                if self.tloc.p[i] < 0:
+                    self.tloc.p[i] = nt
+                    self.tl.p[nt] = self.pair_s.p[k]
+                    nt += 1
+                j = self.pair_j.p[k]
+                if self.ploc.p[j] < 0:
+                    self.ploc.p[j] = np_
+                    self.pl.p[np_] = j
+                    np_ += 1
+            N = nt + np_
+            if N > BIG_CLUSTER:
+                self.cnt.big_clusters += 1
+            if (dbuf_reserve(&self.cost, N * N) < 0 or dbuf_reserve(&self.work, 3 * (N + 1)) < 0
+                    or ibuf_reserve(&self.iwork, 3 * (N + 1)) < 0 or ibuf_reserve(&self.r2c, N) < 0):
+                self._reset_loc(ntl)
+                return -1
+            # rows: tracks then one dummy row per plot (plot starts a track); columns: plots then one dummy
+            # column per track (track misses); a gated pair costs d²/gate, leaving both unassigned costs 1
+            for q in range(N * N):
+                self.cost.p[q] = FORBIDDEN
+            for i in range(nt):
+                self.cost.p[i * N + np_ + i] = 0.5
+            for j in range(np_):
+                self.cost.p[(nt + j) * N + j] = 0.5
+                for i in range(nt):
+                    self.cost.p[(nt + j) * N + np_ + i] = 0.0
+            for q in range(a, b):
+                k = self.cl_pairs.p[q]
+                i = self.tloc.p[self.loc_of_slot[self.pair_s.p[k]]]
+                j = self.ploc.p[self.pair_j.p[k]]
+                self.cost.p[i * N + j] = self.pair_c.p[k]
+            lap_solve(N, self.cost.p, self.r2c.p, self.work.p, self.iwork.p)
+            for i in range(nt):
+                col = self.r2c.p[i]
+                if col < np_ and self.cost.p[i * N + col] < FORBIDDEN:
+                    self.plot_trk.p[self.pl.p[col]] = self.tl.p[i]
+            for i in range(nt):
+                self.tloc.p[self.loc_of_slot[self.tl.p[i]]] = -1
+            for j in range(np_):
+                self.ploc.p[self.pl.p[j]] = -1
+        self._reset_loc(ntl)
+        return 0
+
+    cdef void _reset_loc(self, int ntl) noexcept nogil:
+        cdef int i
+        for i in range(ntl):
+            self.loc_of_slot[self.slot_of_loc.p[i]] = -1
+
+    cdef void _update(self, int s, int sensor, double t, const double* z, int nz, int m3) noexcept nogil:
+        cdef const double* site = self.sites + 3 * sensor
+        cdef const double* sig2 = self.sig2 + 4 * sensor
+        cdef double* x0 = self.x + s * MAXM * NX
+        cdef double* P0 = self.P + s * MAXM * NX * NX
+        cdef double dt = t - self.t_upd[s]
+        cdef double d2, ld
+        if self.prm.n_models == 1:
+            predict_cv(NX, x0, P0, dt, self.prm.q_cv)
+            ekf_update(NX, x0, P0, z, nz, site, sig2, &d2, &ld)
+        else:
+            self._imm_step(s, dt, z, nz, site, sig2)
+        self._combine(s)
+        self.t_upd[s] = t
+        self.pending[s] |= (1u << sensor)
+        self.hits[s] += 1
+        if m3 >= 0:
+            self.mode3a[s] = m3
+
+    cdef void _imm_step(self, int s, double dt, const double* z, int nz, const double* site,
+                        const double* sig2) noexcept nogil:
+        """One IMM cycle: mix, predict each model to the plot, update each, reweight by likelihood."""
+        cdef double* xs = self.x + s * MAXM * NX
+        cdef double* Ps = self.P + s * MAXM * NX * NX
+        cdef double* mu = self.mu + s * MAXM
+        cdef double adt = fabs(dt)
+        cdef double p01 = 1.0 - exp(-self.prm.rate01 * adt), p10 = 1.0 - exp(-self.prm.rate10 * adt)
+        cdef double Pi[MAXM][MAXM]
+        cdef double cbar[MAXM]
+        cdef double wmix[MAXM][MAXM]
+        cdef double xm[MAXM][NX]
+        cdef double Pm[MAXM][NX * NX]
+        cdef double ll[MAXM]
+        cdef double d[NX]
+        cdef double d2, ld, llmax, tot
+        cdef int i, j, a, b
+        cdef int ok[MAXM]
+        Pi[0][0] = 1.0 - p01
+        Pi[0][1] = p01
+        Pi[1][0] = p10
+        Pi[1][1] = 1.0 - p10
+        for j in range(MAXM):
+            cbar[j] = Pi[0][j] * mu[0] + Pi[1][j] * mu[1]
+            for i in range(MAXM):
+                wmix[i][j] = Pi[i][j] * mu[i] / cbar[j]
+        for j in range(MAXM):
+            for a in range(NX):
+                xm[j][a] = wmix[0][j] * xs[a] + wmix[1][j] * xs[NX + a]
+            for a in range(NX * NX):
+                Pm[j][a] = 0.0
+            for i in range(MAXM):
+                for a in range(NX):
+                    d[a] = xs[i * NX + a] - xm[j][a]
+                for a in range(NX):
+                    for b in range(NX):
+                        Pm[j][a * NX + b] += wmix[i][j] * (Ps[i * NX * NX + a * NX + b] + d[a] * d[b])
+        predict_cv(NX, xm[0], Pm[0], dt, self.prm.q_cv)
+        predict_ct(xm[1], Pm[1], dt, self.prm.q_ct, self.prm.q_omega)
+        llmax = -INFINITY
+        for j in range(MAXM):
+            ok[j] = ekf_update(NX, xm[j], Pm[j], z, nz, site, sig2, &d2, &ld) == 0
+            ll[j] = -0.5 * (d2 + ld) if ok[j] else -INFINITY
+            if ll[j] > llmax:
+                llmax = ll[j]
+        if llmax == -INFINITY:
+            for j in range(MAXM):  # no usable geometry: keep the predictions
+                ll[j] = 0.0
+            llmax = 0.0
+        tot = 0.0
+        for j in range(MAXM):
+            mu[j] = cbar[j] * exp(ll[j] - llmax)
+            if mu[j] < 1e-6:
+                mu[j] = 1e-6
+            tot += mu[j]
+        for j in range(MAXM):
+            mu[j] /= tot
+            memcpy(xs + j * NX, xm[j], NX * sizeof(double))
+            memcpy(Ps + j * NX * NX, Pm[j], NX * NX * sizeof(double))
+
+    cdef void _combine(self, int s) noexcept nogil:
+        """Moment-matched combined 6-D state of the track's models."""
+        cdef double* xs = self.x + s * MAXM * NX
+        cdef double* Ps = self.P + s * MAXM * NX * NX
+        cdef double* mu = self.mu + s * MAXM
+        cdef double* xc = self.xc + s * NC
+        cdef double* Pc = self.Pc + s * NC * NC
+        cdef int m, a, b, nm = self.prm.n_models
+        cdef double d[NC]
+        for a in range(NC):
+            xc[a] = 0.0
+            for m in range(nm):
+                xc[a] += mu[m] * xs[m * NX + a]
+        for a in range(NC * NC):
+            Pc[a] = 0.0
+        for m in range(nm):
+            for a in range(NC):
+                d[a] = xs[m * NX + a] - xc[a]
+            for a in range(NC):
+                for b in range(NC):
+                    Pc[a * NC + b] += mu[m] * (Ps[m * NX * NX + a * NX + b] + d[a] * d[b])
+
+    cdef void _initiate(self, int sensor, double t, const double* z, int nz, int m3) noexcept nogil:
+        """A tentative track from one plot: position from the plot, velocity from its range-rate (if any)."""
+        cdef const double* site = self.sites + 3 * sensor
+        cdef const double* sig2 = self.sig2 + 4 * sensor
+        cdef int s, m, a, b, k
+        cdef double sa = sin(z[1]), ca = cos(z[1]), se = sin(z[2]), ce = cos(z[2]), r = z[0]
+        cdef double J[9]
+        cdef double u[3]
+        cdef double x[NX]
+        cdef double P[NX * NX]
+        cdef double acc, vr = 0.0, sv2 = self.prm.init_speed_sigma * self.prm.init_speed_sigma, srr2
+        if self.n_free == 0:
+            self.cnt.dropped_full += 1
+            return
+        self.n_free -= 1
+        s = self.free_stack[self.n_free]
+        if s >= self.hi:
+            self.hi = s + 1
+        u[0] = ce * sa
+        u[1] = ce * ca
+        u[2] = se
+        # columns: d/d range, d/d azimuth, d/d elevation of the ENU position
+        J[0] = u[0]
+        J[3] = u[1]
+        J[6] = u[2]
+        J[1] = r * ce * ca
+        J[4] = -r * ce * sa
+        J[7] = 0.0
+        J[2] = -r * se * sa
+        J[5] = -r * se * ca
+        J[8] = r * ce
+        memset(P, 0, sizeof(P))
+        for a in range(3):
+            x[a] = site[a] + r * u[a]
+            for b in range(3):
+                acc = 0.0
+                for k in range(3):
+                    acc = acc + J[a * 3 + k] * sig2[k] * J[b * 3 + k]
+                P[a * NX + b] = acc
+        if nz == 4:
+            vr = z[3]
+            srr2 = sig2[3]
+        else:
+            srr2 = sv2
+        for a in range(3):
+            x[3 + a] = vr * u[a]
+            for b in range(3):
+                P[(3 + a) * NX + 3 + b] = sv2 * ((1.0 if a == b else 0.0) - u[a] * u[b]) + srr2 * u[a] * u[b]
+        x[6] = 0.0
+        P[6 * NX + 6] = self.prm.init_omega_sigma * self.prm.init_omega_sigma
+        for m in range(MAXM):
+            memcpy(self.x + (s * MAXM + m) * NX, x, NX * sizeof(double))
+            memcpy(self.P + (s * MAXM + m) * NX * NX, P, NX * NX * sizeof(double))
+        if self.prm.n_models == 1:
+            self.mu[s * MAXM] = 1.0
+            self.mu[s * MAXM + 1] = 0.0
+        else:
+            self.mu[s * MAXM] = 1.0 - self.prm.init_mu_ct
+            self.mu[s * MAXM + 1] = self.prm.init_mu_ct
+        self._combine(s)
+        self.tid[s] = self.next_id
+        self.next_id += 1
+        self.status[s] = 1
+        self.t_upd[s] = t
+        self.hits[s] = 1
+        self.misses[s] = 0
+        self.opp[s] = 0
+        self.hist[s] = 0
+        self.pending[s] = 1u << sensor
+        self.mode3a[s] = m3 if m3 >= 0 else -1
+        self.n_live += 1
+        self.cnt.new_tracks += 1
+
+    cdef void _delete(self, int s) noexcept nogil:
+        self.status[s] = 0
+        self.free_stack[self.n_free] = s
+        self.n_free += 1
+        self.n_live -= 1
+        self.cnt.deleted += 1
+
+    cdef void _sweep(self, int sensor, double t, double a0, double a1) noexcept nogil:
+        """Hit/miss bookkeeping of every track the beam of sensor just swept; confirmation and deletion."""
+        cdef const double* site = self.sites + 3 * sensor
+        cdef double max_range = self.max_range[sensor]
+        cdef int full = (a1 - a0) >= TWO_PI - 1e-9
+        cdef double width = a1 - a0
+        cdef double dt, px, py, pz, azt, off
+        cdef unsigned int bit = 1u << sensor, nmask
+        cdef int s, hit, nh
+        cdef double* xs
+        width = width - TWO_PI * floor(width / TWO_PI)
+        nmask = (1u << self.prm.confirm_n) - 1u
+        for s in range(self.hi):
+            if self.status[s] == 0:
+                continue
+            xs = self.xc + s * NC
+            dt = t - self.t_upd[s]
+            px = xs[0] + dt * xs[3] - site[0]
+            py = xs[1] + dt * xs[4] - site[1]
+            pz = xs[2] + dt * xs[5] - site[2]
+            if not full:
+                azt = atan2(px, py)
+                off = azt - a0
+                off = off - TWO_PI * floor(off / TWO_PI)
+                if off >= width:
+                    continue
+            if sqrt(px * px + py * py + pz * pz) > max_range:
+                continue
+            hit = (self.pending[s] & bit) != 0
+            self.pending[s] &= ~bit
+            self.hist[s] = (self.hist[s] << 1) | (<unsigned int>hit)
+            if hit:
+                self.misses[s] = 0
+            else:
+                self.misses[s] += 1
+            if _pos_trace(self.Pc + s * NC * NC, dt, self.prm.q_gate) > self.prm.max_pos_var:
+                self._delete(s)
+                continue
+            if self.status[s] == 1:
+                self.opp[s] += 1
+                nh = popcount(self.hist[s] & nmask)
+                if nh >= self.prm.confirm_m:
+                    self.status[s] = 2
+                    self.cnt.confirmed += 1
+                elif self.opp[s] >= self.prm.confirm_n or nh + self.prm.confirm_n - self.opp[s] < self.prm.confirm_m:
+                    self._delete(s)
+            elif self.misses[s] >= self.prm.delete_misses:
+                self._delete(s)
+
+
+cdef inline int _wrap_bin(int k) noexcept nogil:
+    k = k % N_AZ_BINS
+    return k + N_AZ_BINS if k < 0 else k
+
+
+cdef inline double _pos_trace(const double* P, double dt, double q) noexcept nogil:
+    """Trace of the position block of P predicted dt ahead under CV with noise q."""
+    cdef double a = fabs(dt)
+    return (P[0] + P[7] + P[14] + 2.0 * dt * (P[3] + P[10] + P[17]) + dt * dt * (P[21] + P[28] + P[35])
+            + q * a * a * a)
+
+
+cdef double* _dptr(object arr):
+    cdef double[::1] v = arr
+    return &v[0]
+
+
+cdef long long* _lptr(object arr):
+    cdef long long[::1] v = arr
+    return &v[0]
+
+
+cdef int* _iptr(object arr):
+    cdef int[::1] v = arr
+    return &v[0]
+
+
+cdef unsigned int* _uptr(object arr):
+    cdef unsigned int[::1] v = arr
+    return &v[0]
+
+
+cdef signed char* _bptr(object arr):
+    cdef signed char[::1] v = arr
+    return &v[0]

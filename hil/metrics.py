@@ -1,0 +1,144 @@
+"""Tracking metrics shared by the runtime, replay and benchmarks: GOSPA (decomposed), OSPA, identity switches, breaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from hil.geo import FloatArray
+
+
+@dataclass(frozen=True)
+class GospaResult:
+    """GOSPA of one instant and its parts; the parts add up to total**p (metres when p = 1).
+
+    pairs holds the (truth row, track row) pairs closer than c, the ones that count as localisation.
+    """
+
+    total: float
+    localisation: float
+    missed: float
+    false: float
+    n_missed: int
+    n_false: int
+    pairs: tuple[tuple[int, int], ...] = ()
+
+
+def _distances(truth: FloatArray, tracks: FloatArray) -> FloatArray:
+    a = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
+    b = np.asarray(tracks, dtype=np.float64).reshape(len(tracks), -1)
+    if a.shape[1] != b.shape[1] and len(a) and len(b):
+        raise ValueError(f"truth has {a.shape[1]} components per row, tracks {b.shape[1]}")
+    return np.asarray(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2))
+
+
+def gospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1.0, alpha: float = 2.0) -> GospaResult:
+    """GOSPA (Rahmathullah, García-Fernández, Svensson 2017) between truth [m, d] and track [n, d] points.
+
+    With alpha = 2 it splits into localisation (assigned pairs closer than c), missed targets and false
+    tracks, each costing c**p / 2.
+    """
+    if not (c > 0 and p >= 1 and 0 < alpha <= 2):
+        raise ValueError("need c > 0, p >= 1 and 0 < alpha <= 2")
+    m, n = len(truth), len(tracks)
+    half = c**p / alpha
+    if m == 0 or n == 0:
+        miss, false = half * m, half * n
+        return GospaResult((miss + false) ** (1.0 / p), 0.0, miss, false, m, n)
+    d = _distances(truth, tracks)
+    cost = np.minimum(d, c) ** p
+    rows, cols = linear_sum_assignment(cost)
+    close = d[rows, cols] < c
+    loc = float(np.sum(cost[rows[close], cols[close]]))
+    n_pairs = int(close.sum())
+    if alpha != 2.0:  # the general form: an unassigned pair still costs c**p, unmatched points c**p / alpha
+        total = float(np.sum(cost[rows, cols]) + half * abs(m - n))
+        return GospaResult(total ** (1.0 / p), loc, half * (m - n_pairs), half * (n - n_pairs), m - n_pairs,
+                           n - n_pairs, tuple(zip(rows[close].tolist(), cols[close].tolist(), strict=True)))
+    n_missed, n_false = m - n_pairs, n - n_pairs
+    miss, false = half * n_missed, half * n_false
+    return GospaResult((loc + miss + false) ** (1.0 / p), loc, miss, false, n_missed, n_false,
+                       tuple(zip(rows[close].tolist(), cols[close].tolist(), strict=True)))
+
+
+def ospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1.0) -> float:
+    """OSPA (Schuhmacher, Vo, Vo 2008): per-point average of cut-off distances and cardinality error."""
+    m, n = len(truth), len(tracks)
+    if m == 0 and n == 0:
+        return 0.0
+    if m == 0 or n == 0:
+        return float(c)
+    cost = np.minimum(_distances(truth, tracks), c) ** p
+    rows, cols = linear_sum_assignment(cost)
+    return float(((np.sum(cost[rows, cols]) + c**p * abs(m - n)) / max(m, n)) ** (1.0 / p))
+
+
+@dataclass
+class TrackingScore:
+    """Running score of a tracker against truth, one step at a time (confirmed tracks only, by the caller).
+
+    A truth's track is the one GOSPA pairs it with (closer than c). An identity switch is a truth
+    taken over by a different track than the one that last held it; a break is a truth that was held
+    and is not, while it is still alive.
+    """
+
+    c: float = 1000.0
+    p: float = 1.0
+    alpha: float = 2.0
+    steps: int = 0
+    gospa_sum: float = 0.0
+    localisation_sum: float = 0.0
+    missed_sum: float = 0.0
+    false_sum: float = 0.0
+    truth_steps: int = 0  # sum over steps of live truths
+    ospa_sum: float = 0.0
+    switches: int = 0
+    breaks: int = 0
+    _held_by: dict[int, int] = field(default_factory=dict)  # truth id -> last track id holding it
+    _held_now: set[int] = field(default_factory=set)
+
+    def step(self, truth_ids: np.ndarray, truth_pos: FloatArray, track_ids: np.ndarray,
+             track_pos: FloatArray) -> GospaResult:
+        g = gospa(truth_pos, track_pos, self.c, self.p, self.alpha)
+        self.steps += 1
+        self.gospa_sum += g.total
+        self.localisation_sum += g.localisation
+        self.missed_sum += g.missed
+        self.false_sum += g.false
+        self.truth_steps += len(truth_ids)
+        self.ospa_sum += ospa(truth_pos, track_pos, self.c, self.p)
+        held_now: set[int] = set()
+        for i, j in g.pairs:
+            truth, track = int(truth_ids[i]), int(track_ids[j])
+            held_now.add(truth)
+            before = self._held_by.get(truth)
+            if before is not None and before != track:
+                self.switches += 1
+            self._held_by[truth] = track
+        alive = {int(t) for t in truth_ids}
+        self.breaks += len((self._held_now - held_now) & alive)
+        self._held_now = held_now
+        return g
+
+    @property
+    def gospa_mean(self) -> float:
+        return self.gospa_sum / max(self.steps, 1)
+
+    @property
+    def gospa_per_target(self) -> float:
+        """Mean GOSPA per live target (sum of GOSPA over steps / sum of live truths over steps)."""
+        return self.gospa_sum / max(self.truth_steps, 1)
+
+    @property
+    def ospa_mean(self) -> float:
+        return self.ospa_sum / max(self.steps, 1)
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "steps": self.steps, "gospa_mean_m": self.gospa_mean, "gospa_per_target_m": self.gospa_per_target,
+            "localisation_mean_m": self.localisation_sum / max(self.steps, 1),
+            "missed_mean_m": self.missed_sum / max(self.steps, 1), "false_mean_m": self.false_sum / max(self.steps, 1),
+            "ospa_mean_m": self.ospa_mean, "identity_switches": self.switches, "track_breaks": self.breaks,
+        }

@@ -1,0 +1,213 @@
+"""Tracker configuration, sensor definitions (sensors.toml), track snapshots and the late-plot reorder buffer."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.stats import chi2
+
+from hil.errors import ConfigError
+from hil.geo import FloatArray, geodetic_to_enu
+
+MODELS = ("cv", "imm")
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Every tuning knob of the tracker, in SI units (sigmas of a sensor live in SensorDef)."""
+
+    model: str = "imm"  # "cv": one constant-velocity EKF; "imm": CV + coordinated turn
+    q_cv_m2ps3: float = 1.0  # white-noise acceleration PSD of the CV model
+    q_ct_m2ps3: float = 4.0  # ... of the coordinated-turn model
+    q_omega_rad2ps3: float = 1e-4  # turn-rate random walk PSD of the CT model
+    imm_cv_to_ct_per_s: float = 0.05  # model switching rates of the IMM's Markov chain
+    imm_ct_to_cv_per_s: float = 0.05
+    imm_initial_ct: float = 0.1  # initial probability of the turn model
+    gate_probability: float = 0.9995  # chi-square gate on the Mahalanobis distance
+    init_speed_sigma_mps: float = 250.0  # velocity prior of a one-plot track across the line of sight
+    init_omega_sigma_radps: float = 0.05
+    use_range_rate: bool = True
+    confirm_m: int = 3  # M hits in the first N opportunities confirm a tentative track
+    confirm_n: int = 4
+    delete_misses: int = 4  # consecutive misses that delete a confirmed track
+    max_position_sigma_m: float = 5_000.0  # a track this uncertain is deleted whatever its misses
+    reorder_window_s: float = 0.0  # hold plots this long to put streams of several radars in time order
+
+    def __post_init__(self) -> None:
+        src = "TrackerConfig"
+        if self.model not in MODELS:
+            raise ConfigError(src, "model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if not 0.5 < self.gate_probability < 1.0:
+            raise ConfigError(src, "gate_probability", "must be in (0.5, 1)")
+        if not 1 <= self.confirm_m <= self.confirm_n <= 16:
+            raise ConfigError(src, "confirm_m/confirm_n", "need 1 <= M <= N <= 16")
+        if not 1 <= self.delete_misses <= 30:
+            raise ConfigError(src, "delete_misses", "must be in [1, 30]")
+        for name in ("q_cv_m2ps3", "q_ct_m2ps3", "q_omega_rad2ps3", "init_speed_sigma_mps", "init_omega_sigma_radps",
+                     "imm_cv_to_ct_per_s", "imm_ct_to_cv_per_s", "reorder_window_s", "max_position_sigma_m"):
+            v = getattr(self, name)
+            if not (v >= 0.0 and math.isfinite(v)):
+                raise ConfigError(src, name, f"must be a finite number >= 0, got {v!r}")
+        if not 0.0 <= self.imm_initial_ct <= 1.0:
+            raise ConfigError(src, "imm_initial_ct", "must be a probability")
+
+    def gate(self, dof: int) -> float:
+        """Chi-square gate threshold for a measurement of dof components."""
+        return float(chi2.ppf(self.gate_probability, dof))
+
+    @property
+    def n_models(self) -> int:
+        return 2 if self.model == "imm" else 1
+
+
+@dataclass(frozen=True)
+class SensorDef:
+    """One radar as the tracker sees it: where it stands and how noisy its plots are."""
+
+    name: str
+    site_enu_m: tuple[float, float, float]
+    sigma_range_m: float = 50.0
+    sigma_azimuth_rad: float = math.radians(0.2)
+    sigma_elevation_rad: float = math.radians(0.2)
+    sigma_range_rate_mps: float = 5.0
+    max_range_m: float = math.inf
+
+
+def sensor_arrays(sensors: list[SensorDef]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(sites [n,3], sigmas [n,4] as range, azimuth, elevation, range-rate, max range [n]) for Tracker()."""
+    sites = np.array([s.site_enu_m for s in sensors], dtype=np.float64).reshape(len(sensors), 3)
+    sigmas = np.array([[s.sigma_range_m, s.sigma_azimuth_rad, s.sigma_elevation_rad, s.sigma_range_rate_mps]
+                       for s in sensors], dtype=np.float64).reshape(len(sensors), 4)
+    max_range = np.array([s.max_range_m for s in sensors], dtype=np.float64)
+    return sites, sigmas, max_range
+
+
+_SENSOR_KEYS = {"name", "site_enu_m", "site_lla", "sigma_range_m", "sigma_azimuth_deg", "sigma_elevation_deg",
+                "sigma_range_rate_mps", "max_range_m"}
+
+
+def load_sensors(path: str | Path) -> list[SensorDef]:
+    """Sensors from a TOML file: [[sensor]] tables (site_enu_m or site_lla with a top-level origin_lla)."""
+    source = str(path)
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(source, "file", "no such sensors file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(source, "syntax", str(e)) from None
+    return sensors_from_doc(doc, source)
+
+
+def sensors_from_doc(doc: dict[str, Any], source: str) -> list[SensorDef]:
+    for key in doc:
+        if key not in ("origin_lla", "sensor"):
+            raise ConfigError(source, key, "unknown field (known: origin_lla, sensor)")
+    tables = doc.get("sensor")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(source, "sensor", "needs one or more [[sensor]] tables")
+    origin = None
+    if "origin_lla" in doc:
+        origin = _vector(doc["origin_lla"], source, "origin_lla")
+    out: list[SensorDef] = []
+    for i, t in enumerate(tables):
+        where = f"sensor[{i}]"
+        for key in t:
+            if key not in _SENSOR_KEYS:
+                raise ConfigError(source, f"{where}.{key}", f"unknown field (known: {', '.join(sorted(_SENSOR_KEYS))})")
+        name = t.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(source, f"{where}.name", "missing (every sensor needs a name)")
+        where = f"sensor[{i}] ({name})"
+        if name in {s.name for s in out}:
+            raise ConfigError(source, f"{where}.name", "duplicate name")
+        if "site_enu_m" in t:
+            x, y, z = _vector(t["site_enu_m"], source, f"{where}.site_enu_m")
+        elif "site_lla" in t:
+            if origin is None:
+                raise ConfigError(source, f"{where}.site_lla", "needs origin_lla = [lat, lon, h] at the top level")
+            lat, lon, h = _vector(t["site_lla"], source, f"{where}.site_lla")
+            x, y, z = (float(v) for v in geodetic_to_enu(lat, lon, h, origin))
+        else:
+            raise ConfigError(source, where, "needs site_enu_m = [x, y, z] or site_lla = [lat, lon, h]")
+
+        def num(key: str, default: float, lo: float, hi: float, where: str = where) -> float:
+            v = t.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (lo < v <= hi):
+                raise ConfigError(source, f"{where}.{key}", f"must be a number in ({lo}, {hi}], got {v!r}")
+            return float(v)
+
+        out.append(SensorDef(
+            name=name, site_enu_m=(x, y, z),
+            sigma_range_m=num("sigma_range_m", 50.0, 0.0, 10_000.0),
+            sigma_azimuth_rad=math.radians(num("sigma_azimuth_deg", 0.2, 0.0, 10.0)),
+            sigma_elevation_rad=math.radians(num("sigma_elevation_deg", 0.2, 0.0, 10.0)),
+            sigma_range_rate_mps=num("sigma_range_rate_mps", 5.0, 0.0, 1_000.0),
+            max_range_m=num("max_range_m", math.inf, 0.0, math.inf),
+        ))
+    return out
+
+
+def _vector(v: object, source: str, where: str) -> tuple[float, float, float]:
+    if not isinstance(v, list) or len(v) != 3 or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+        raise ConfigError(source, where, f"must be a list of 3 numbers, got {v!r}")
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+class TrackSnapshot(NamedTuple):
+    """Live tracks at one instant, as arrays (status 1 tentative, 2 confirmed; mode3a -1 if never seen)."""
+
+    track_id: np.ndarray  # int64[n]
+    status: np.ndarray  # int8[n]
+    state: FloatArray  # float64[n, 6] ENU x, y, z, vx, vy, vz
+    cov: FloatArray  # float64[n, 6, 6]
+    last_update_s: FloatArray  # float64[n]
+    mode3a: np.ndarray  # int32[n]
+    hits: np.ndarray  # int32[n]
+
+
+@dataclass(order=True)
+class _Unit:
+    key: float
+    seq: int
+    payload: tuple[Any, ...] = field(compare=False)
+
+
+class ReorderBuffer:
+    """Holds batches of plots and sector sweeps for window_s, then releases them in time order.
+
+    A batch is released once the newest time seen is window_s past its last plot. A plot older than the
+    last released time is late: it is counted and dropped (sweeps are bookkeeping and still applied).
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.released_s = -math.inf
+        self.newest_s = -math.inf
+        self._heap: list[_Unit] = []
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, key_s: float, payload: tuple[Any, ...]) -> None:
+        self.newest_s = max(self.newest_s, key_s)
+        heapq.heappush(self._heap, _Unit(key_s, self._seq, payload))
+        self._seq += 1
+
+    def pop_ready(self, until_s: float | None = None) -> list[tuple[Any, ...]]:
+        """Units whose time has come (all up to until_s if given), oldest first."""
+        horizon = self.newest_s - self.window_s if until_s is None else max(until_s, self.newest_s - self.window_s)
+        out = []
+        while self._heap and self._heap[0].key <= horizon:
+            unit = heapq.heappop(self._heap)
+            self.released_s = max(self.released_s, unit.key)
+            out.append(unit.payload)
+        return out
