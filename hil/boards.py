@@ -1,0 +1,163 @@
+"""Bring up the boards a rig names for a scenario and hand back the links the host drives.
+
+Mock boards run as their own processes on ptys in real time (the same drivers as on hardware) and
+in-process in virtual time (the same bytes, stepped by the virtual clock); simavr boards run the real
+AVR firmware under the simavr harness; serial, tcp and udp boards are real hardware on the bench.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hil.clock import Clock
+from hil.drivers.launcher_link import LauncherLink
+from hil.drivers.radar_link import RadarLink
+from hil.drivers.transport import BytePipe, open_transport
+from hil.emulators.launcher import LauncherModel
+from hil.emulators.radar import RadarBoard
+from hil.errors import ConfigError, LinkError
+from hil.procutil import Child
+from hil.rig import BoardSpec, Rig
+from hil.scenario import Scenario
+
+Recorder = Callable[[str, str, bytes, int, str], None]
+
+
+@dataclass
+class VirtualRadar:
+    """A radar board stepped by the virtual clock, at the far end of an in-process byte pipe."""
+
+    board: RadarBoard
+    pipe: Any  # the board's end of a BytePipe pair
+    offset_us: int  # the board's clock reads virtual time plus this (it booted before the run)
+
+    def step(self, t_ns: int) -> None:
+        now_us = t_ns // 1000 + self.offset_us
+        data = self.pipe.read_available()
+        frames = self.board.receive(data, now_us, now_us) if data else []
+        frames += self.board.advance(now_us)
+        if frames:
+            self.pipe.write(b"".join(f.data for f in frames))
+
+
+@dataclass
+class Boards:
+    radars: list[RadarLink] = field(default_factory=list)
+    launchers: list[LauncherLink] = field(default_factory=list)
+    virtual_radars: list[VirtualRadar] = field(default_factory=list)
+    launcher_models: list[LauncherModel] = field(default_factory=list)
+    children: list[Any] = field(default_factory=list)  # processes and simavr boards to stop
+    describe: list[dict[str, str]] = field(default_factory=list)
+
+    def step_virtual(self, t_ns: int) -> None:
+        for radar in self.virtual_radars:
+            radar.step(t_ns)
+
+    def close(self) -> None:
+        for link in self.radars:
+            with contextlib.suppress(Exception):
+                link.close()
+        for child in reversed(self.children):
+            with contextlib.suppress(Exception):
+                child.stop()
+        self.children.clear()
+
+
+def bring_up(scenario: Scenario, rig: Rig, clock: Clock, virtual: bool, recorder: Recorder | None,
+             seed: int) -> Boards:
+    """Start (or open) one board per scenario radar and launcher; the links are not yet connected."""
+    boards = Boards()
+    rng = random.Random(seed)
+    try:
+        for index, radar in enumerate(scenario.radars):
+            spec = rig.board_for("radar", radar.name)
+            transport = _radar_transport(spec, rig, virtual, boards, rng)
+            link = RadarLink(transport, sensor_index=index, site_enu=radar.site, clock_ns=clock.now_ns,
+                             recorder=recorder, name=radar.name)
+            boards.radars.append(link)
+            boards.describe.append({"role": "radar", "name": radar.name, "board": spec.board,
+                                    "where": _where(spec, transport)})
+        for launcher in scenario.launchers:
+            spec = rig.board_for("launcher", launcher.name)
+            link = _launcher_link(spec, rig, virtual, boards, clock, recorder, launcher.name, rng)
+            boards.launchers.append(link)
+            boards.describe.append({"role": "launcher", "name": launcher.name, "board": spec.board,
+                                    "where": getattr(link, "url", spec.board)})
+    except BaseException:
+        boards.close()
+        raise
+    return boards
+
+
+def _where(spec: BoardSpec, transport: Any) -> str:
+    return str(getattr(transport, "url", "") or spec.port or spec.address or spec.board)
+
+
+def _radar_transport(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, rng: random.Random) -> Any:
+    if spec.board == "mock" and virtual:
+        host_end, board_end = BytePipe.pair()
+        boards.virtual_radars.append(VirtualRadar(RadarBoard(build="virtual"), board_end,
+                                                  offset_us=rng.randrange(1_000_000, 100_000_000)))
+        return host_end
+    if virtual:
+        raise ConfigError(rig.source, f"radar {spec.name!r}.board",
+                          f"a {spec.board} board runs in real time only: use --time real")
+    if spec.board == "mock":
+        args = ["--baud", str(rig.wire_baud)] if rig.wire_baud else []
+        child = Child.python("hil.emulators.radar", args, name=f"radar {spec.name}")
+        boards.children.append(child)
+        return open_transport(child.info["pty"])
+    if spec.board == "simavr":
+        return open_transport(_simavr(spec, boards))
+    if spec.board == "serial":
+        return open_transport(spec.port, baud=spec.baud)
+    if spec.board == "udp":
+        return open_transport(f"udp://{spec.address}")
+    return open_transport(f"socket://{spec.address}")
+
+
+def _simavr(spec: BoardSpec, boards: Boards) -> str:
+    from hil.firmware import SimavrBoard, build_firmware
+
+    board = SimavrBoard(build_firmware(spec.firmware))
+    boards.children.append(board)
+    return str(board.start() if hasattr(board, "start") else board.pty)
+
+
+def _launcher_link(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, clock: Clock,
+                   recorder: Recorder | None, name: str, rng: random.Random) -> LauncherLink:
+    timeout_s = spec.timeout_ms / 1000.0
+    if spec.board == "mock" and virtual:
+        offset_us = rng.randrange(1_000_000, 100_000_000)
+        model = LauncherModel(clock_us=lambda: clock.now_ns() // 1000 + offset_us)
+        boards.launcher_models.append(model)
+        return LauncherLink.virtual(model, device_id=spec.device_id, name=name, clock_ns=clock.now_ns,
+                                    recorder=recorder)
+    if virtual:
+        raise ConfigError(rig.source, f"launcher {name!r}.board",
+                          f"a {spec.board} board runs in real time only: use --time real")
+    if spec.board == "mock":
+        if spec.transport == "tcp":
+            child = Child.python("hil.emulators.launcher", ["--tcp", "127.0.0.1:0"], name=f"launcher {name}")
+            boards.children.append(child)
+            url = f"tcp://{child.info['tcp']}" if "tcp" in child.info else f"tcp://127.0.0.1:{child.info['port']}"
+        else:
+            cable = Child.python("hil.nullmodem", ["--baud", str(rig.wire_baud)], name=f"cable {name}")
+            boards.children.append(cable)
+            child = Child.python("hil.emulators.launcher", ["--rtu", cable.info["a"]], name=f"launcher {name}")
+            boards.children.append(child)
+            url = cable.info["b"]
+    elif spec.board == "simavr":
+        url = _simavr(spec, boards)
+    elif spec.board == "serial":
+        url = spec.port
+    else:
+        url = f"tcp://{spec.address}"
+    if not url:
+        raise LinkError(f"launcher {name}: no address")
+    return LauncherLink.from_url(url, device_id=spec.device_id, name=name, clock_ns=clock.now_ns,
+                                 recorder=recorder, timeout_s=timeout_s)

@@ -1,0 +1,91 @@
+"""`hil run`: drive a scenario through the whole chain on a rig and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hil.errors import ConfigError
+from hil.rig import Rig
+from hil.scenario import Scenario
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIO = REPO / "scenarios" / "raid.toml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rig", default=None, help="rig file (default: rigs/mock.toml)")
+    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario file (default: scenarios/raid.toml)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    p.add_argument("--time", dest="time_mode", choices=("real", "virtual"), default="real",
+                   help="real: boards as processes on ptys, latency in wall time; virtual: lockstep, seconds")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-<time>-<stamp>)")
+    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
+    p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+
+
+def _status_printer(stream: Any) -> Any:
+    tty = stream.isatty()
+
+    def show(s: dict[str, Any]) -> None:
+        p99 = s.get("host_p99_us")
+        line = (f"t={s['t_s']:6.1f}s  tracks {s['tracks']:3d} ({s['confirmed']:3d} confirmed)  "
+                f"launches {s['launches']:2d}  kills {s['kills']:2d}  "
+                f"host p99 {'-' if p99 is None else f'{p99:.0f} µs'}")
+        stream.write(("\r" + line + "   ") if tty else line + "\n")
+        stream.flush()
+
+    return show
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    out = [f"scenario {s['scenario']}  seed {s['seed']}  time {s['time_mode']}  rig {s['rig']}  "
+           f"duration {s['duration_s']:.0f} s", ""]
+    out.append(f"{'stage':<18}{'count':>8}{'p50 µs':>10}{'p90 µs':>10}{'p99 µs':>10}{'p99.9 µs':>10}{'max µs':>10}")
+    for stage, v in s["latency_us"].items():
+        if not v.get("count"):
+            out.append(f"{stage:<18}{0:>8}")
+            continue
+        extra = f"  ± {v['uncertainty_us']:.0f}" if v.get("uncertainty_us") is not None else ""
+        out.append(f"{stage:<18}{v['count']:>8}" + "".join(
+            f"{v[k]:>10.0f}" for k in ("p50", "p90", "p99", "p99_9", "max")) + extra)
+    out.append("")
+    out.append(f"plots {s['plots']}  tracks {s['tracks']}  confirmed {s['confirmed_tracks']}  "
+               f"GOSPA mean {s['gospa_mean_m']} m  launches {s['launches']}  "
+               f"friendly engagements {s['friendly_engagements']}")
+    dm = s.get("deadline_misses") or {}
+    if dm:
+        out.append("deadline misses: " + ", ".join(f"{k} {v}" for k, v in dm.items()))
+    out.append("")
+    out.append(f"{'target':<14}{'kind':<10}{'engaged':<9}{'launch s':>9}  {'launcher':<16}{'shots':>5}  result")
+    for e in s["engagements"]:
+        launch = "" if e["first_launch_s"] is None else f"{e['first_launch_s']:.1f}"
+        why = "" if e["engaged"] else "  (" + (", ".join(e["refusal_reasons"][:3]) or
+                                               ("tracked, no decision" if e["tracked"] else "not tracked")) + ")"
+        out.append(f"{e['target']:<14}{e['kind']:<10}{'yes' if e['engaged'] else 'no':<9}{launch:>9}  "
+                   f"{e['launcher'] or '':<16}{e['shots']:>5}  {e['result']}{why}")
+    return "\n".join(out)
+
+
+def main(args: argparse.Namespace) -> int:
+    from hil.runtime import RunOptions, run_chain
+
+    rig = Rig.load(args.rig)
+    scenario = Scenario.load(args.scenario)
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError("--duration", "value", "must be positive")
+    seed = scenario.seed if args.seed is None else args.seed
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-{args.time_mode}-{stamp}"
+    status = None if args.quiet else _status_printer(sys.stderr)
+    summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
+                                   duration_s=args.duration, status=status, record=not args.no_record))
+    if status:
+        sys.stderr.write("\n")
+    print(format_summary(summary))
+    print(f"\nrun folder: {out}")
+    return 0

@@ -1,0 +1,589 @@
+"""The chain in motion: the plant (truth, stimulus, fly-out) and the host under test (decode, track, decide, command).
+
+One loop serves both clocks. In virtual time every board is stepped in lockstep and nothing waits; in
+real time the boards are separate processes on ptys (or real hardware) and the loop wakes on radar
+bytes or its 5 ms tick. Latency points per decision (DESIGN §4): t0 detection on the radar board,
+t1 frame received, t2 tracks updated, t3 fire-control decision, t4 command written, t5 command
+accepted by the launcher board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import platform
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil.boards import Boards, bring_up
+from hil.clock import Clock, RealClock, VirtualClock
+from hil.emulators.radar import config_from_spec
+from hil.engagement import EngagementModel
+from hil.errors import LinkError
+from hil.fire_control import FireControlConfig, RefusalReason
+from hil.kernels import build_fire_control, build_tracker
+from hil.latency import DeadlineMonitor, StageLatency
+from hil.metrics import gospa
+from hil.rig import Rig
+from hil.runfolder import RunWriter
+from hil.scenario import Scenario
+
+log = logging.getLogger("hil.run")
+
+LOOP_PERIOD_NS = 5_000_000  # the host loop's tick (and the virtual step)
+STIMULUS_PERIOD_NS = 100_000_000  # truth to the radar boards at 10 Hz
+LAUNCHER_PERIOD_NS = 100_000_000  # heartbeat + status read of each launcher
+TIME_SYNC_PERIOD_NS = 500_000_000
+METRICS_PERIOD_NS = 1_000_000_000
+FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot arrived
+GOSPA_C_M, GOSPA_P, GOSPA_ALPHA = 1000.0, 1, 2
+
+
+@dataclass
+class RunOptions:
+    scenario: Scenario
+    rig: Rig
+    seed: int
+    time_mode: str = "virtual"  # virtual | real
+    out_dir: Path | None = None
+    duration_s: float | None = None
+    status: Callable[[dict[str, Any]], None] | None = None
+    record: bool = True
+    realtime: Any = None  # hil.realtime.RealtimeOptions, applied around the loop in real time
+
+
+@dataclass
+class PendingFire:
+    track_id: int
+    launcher: int
+    aim: np.ndarray
+    t1_ns: int
+    t0_host_ns: int
+    t0_uncertainty_ns: int
+    decided_ns: int
+
+
+@dataclass
+class LauncherState:
+    status: Any = None  # last LauncherStatus read
+    busy: bool = False  # a fire is being written
+    lost: bool = False
+    launches_seen: int = 0
+
+
+@dataclass
+class Chain:
+    options: RunOptions
+    clock: Clock = field(init=False)
+    boards: Boards = field(init=False)
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self.scenario = o.scenario
+        self.duration_ns = int((o.duration_s or o.scenario.duration_s) * 1e9)
+        self.clock = VirtualClock() if o.time_mode == "virtual" else RealClock()
+        self.truth = o.scenario.truth()
+        self.engagement = EngagementModel(self.truth, o.scenario.launchers, o.seed)
+        self.latency = StageLatency()
+        self.deadline = DeadlineMonitor(period_ns=LOOP_PERIOD_NS, budget_ns=LOOP_PERIOD_NS)
+        self.writer = RunWriter(o.out_dir, o.scenario, record=o.record) if o.out_dir else None
+        self.tracker = build_tracker(o.scenario)
+        self.fc = build_fire_control(o.scenario)
+        self.friendly_codes = np.array(sorted(o.scenario.friendly_codes) or [-2], dtype=np.int32)
+        self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
+        self.pending: list[PendingFire] = []
+        self.fire_tasks: set[asyncio.Task[None]] = set()
+        self.batches: OrderedDict[int, tuple[int, int, int]] = OrderedDict()  # plot µs -> (t0 host ns, t1 ns, unc)
+        self.sector_az = [math.nan] * len(o.scenario.radars)
+        self.counts: Counter[str] = Counter()
+        self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
+        self.track_truth: dict[int, int] = {}
+        self.gospa_samples: list[float] = []
+        self.track_ids_seen: set[int] = set()
+        self.confirmed_ids_seen: set[int] = set()
+        self.events: list[dict[str, Any]] = []
+        self.decisions = 0
+        self.start_ns = 0
+        self.setup_report: list[dict[str, Any]] = []
+
+    # --- time ----------------------------------------------------------------------------------------
+
+    def run_s(self, host_ns: int) -> float:
+        return (host_ns - self.start_ns) / 1e9
+
+    # --- bring-up ------------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        sc = self.scenario
+        recorder = self.writer.recorder if self.writer else None
+        self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed)
+        self.start_ns = self.clock.now_ns()
+        for i, (link, spec) in enumerate(zip(self.boards.radars, sc.radars, strict=True)):
+            link.send_config(config_from_spec(spec, seed=self.options.seed * 1000 + i))
+        await self._exchange_radar_sync(rounds=8)
+        for i, link in enumerate(self.boards.launchers):
+            site = sc.launchers[i]
+            await link.connect()
+            ident = await link.identify()
+            await link.configure(watchdog_ms=500, reload_ms=int(site.reload_s * 1000), rounds=site.rounds)
+            for _ in range(8):  # clock-sync samples before the first command
+                await link.read_status()
+            await link.arm()
+            self.launcher_state[i].status = await link.read_status()
+            self.setup_report.append({"launcher": site.name, "identity": str(ident)})
+        self._send_stimulus(self.clock.now_ns())
+
+    async def _exchange_radar_sync(self, rounds: int) -> None:
+        for _ in range(rounds):
+            for link in self.boards.radars:
+                link.request_time_sync()
+            await self._settle_ns(2_000_000)
+            for i, link in enumerate(self.boards.radars):
+                self._take_plots(i, link.poll())
+
+    async def _settle_ns(self, dt_ns: int) -> None:
+        """Let the boards answer: a virtual step, or a short real wait."""
+        target = self.clock.now_ns() + dt_ns
+        if isinstance(self.clock, VirtualClock):
+            self.clock.advance_to(target)
+            self.boards.step_virtual(target)
+        else:
+            await self.clock.sleep_until(target)
+
+    # --- the plant -----------------------------------------------------------------------------------
+
+    def _send_stimulus(self, now_ns: int) -> None:
+        snap = self.truth.at(self.run_s(now_ns))
+        for link in self.boards.radars:
+            link.send_stimulus(snap.index, snap.mode3a, snap.state)
+
+    def _plant(self, now_ns: int) -> None:
+        t = self.run_s(now_ns)
+        for event in self.engagement.step(t):
+            m = event.interceptor
+            kind = "kill" if event.kind == "kill" else "miss"
+            self._event(event.t_s, kind, track=m.track_id, target=m.target, launcher=m.launcher,
+                        detail=f"miss distance {m.miss_distance_m:.1f} m")
+        for row in np.nonzero((self.truth.impact_s <= t) & np.isfinite(self.truth.impact_s))[0]:
+            key = ("leak", int(row))
+            if key not in self.counts:
+                self.counts[key] += 1  # type: ignore[index]
+                self._event(float(self.truth.impact_s[row]), "leak", target=int(row))
+
+    # --- the host under test -------------------------------------------------------------------------
+
+    def _take_plots(self, index: int, polled: Any) -> bool:
+        """Decoded plots and sector crossings of one radar into the tracker; True if any plot arrived."""
+        batch, services = polled
+        got = False
+        if batch is not None and batch.n:
+            n = batch.n
+            t_s = (batch.t_s[:n] - self.start_ns / 1e9)
+            t_begin = time.perf_counter_ns()
+            self.tracker.update(t_s, batch.sensor[:n], batch.range_m[:n], batch.azimuth_rad[:n],
+                                batch.elevation_rad[:n], batch.range_rate_mps[:n], batch.mode3a[:n])
+            self.latency.record("track", time.perf_counter_ns() - t_begin)
+            unc = int(self.boards.radars[index].clock_sync.uncertainty_ns)
+            for k in range(n):
+                key = round(float(t_s[k]) * 1e6)
+                self.batches[key] = (int(batch.t_s[k] * 1e9), int(batch.host_rx_ns[k]), unc)
+            while len(self.batches) > 4096:
+                self.batches.popitem(last=False)
+            self.counts["plots"] += n
+            if self.writer:
+                self.writer.plots(t_s, batch.sensor[:n], batch.range_m[:n], batch.azimuth_rad[:n],
+                                  batch.elevation_rad[:n], batch.range_rate_mps[:n])
+            got = True
+        for service in services:
+            t_s, az, _is_north = service
+            t_run = t_s - self.start_ns / 1e9
+            prev = self.sector_az[index]
+            if not math.isnan(prev):
+                self.tracker.sector_swept(index, t_run, prev, az)
+            self.sector_az[index] = az
+        return got
+
+    def _fire_control(self, now_ns: int) -> None:
+        t = self.run_s(now_ns)
+        tracks = self.tracker.tracks(t)
+        n = len(tracks.track_id)
+        for tid, status in zip(tracks.track_id.tolist(), tracks.status.tolist(), strict=True):
+            self.track_ids_seen.add(tid)
+            if status == 2 and tid not in self.confirmed_ids_seen:
+                self.confirmed_ids_seen.add(tid)
+                self._event(t, "confirmation", track=tid, target=self.track_truth.get(tid, -1))
+        if n == 0:
+            return
+        in_flight = np.zeros(n, np.int32)
+        shots = np.zeros(n, np.int32)
+        index_of = {tid: k for k, tid in enumerate(tracks.track_id.tolist())}
+        for m in self.engagement.flying:
+            if m.track_id in index_of:
+                in_flight[index_of[m.track_id]] += 1
+        for p in self.pending:
+            if p.track_id in index_of:
+                in_flight[index_of[p.track_id]] += 1
+        for m in self.engagement.flying + self.engagement.finished:
+            if m.track_id in index_of:
+                shots[index_of[m.track_id]] += 1
+        friendly = np.isin(tracks.mode3a, self.friendly_codes)
+        armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
+        pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
+        t_begin = time.perf_counter_ns()
+        result = self.fc.evaluate(t, tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly,
+                                  in_flight, shots, armed, ready, rounds, reload_left)
+        decided_ns = self.clock.now_ns()
+        self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
+        self._note_refusals(t, tracks, result)
+        a = result.assignments
+        for k in range(len(a.track_index)):
+            ti, li = int(a.track_index[k]), int(a.launcher_index[k])
+            tid = int(tracks.track_id[ti])
+            t0_host_ns, t1_ns, unc = self.batches.get(round(float(tracks.last_update_s[ti]) * 1e6), (0, 0, 0))
+            fire = PendingFire(track_id=tid, launcher=li, aim=np.array(a.intercept_enu[k]), t1_ns=t1_ns,
+                               t0_host_ns=t0_host_ns, t0_uncertainty_ns=unc, decided_ns=decided_ns)
+            self.pending.append(fire)
+            self.launcher_state[li].busy = True
+            self.decisions += 1
+            self._event(t, "assignment", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
+                        detail=f"tof {a.time_of_flight_s[k]:.1f} s pk {a.pk[k]:.2f}")
+            if self.writer:
+                self.writer.decision(result.explain_assignment(k) if hasattr(result, "explain_assignment")
+                                     else {"t_s": t, "track": tid, "launcher": li,
+                                           "intercept_enu_m": a.intercept_enu[k].tolist(),
+                                           "time_of_flight_s": float(a.time_of_flight_s[k]),
+                                           "pk": float(a.pk[k]), "score": float(a.score[k])})
+            task = asyncio.ensure_future(self._fire(fire))
+            self.fire_tasks.add(task)
+            task.add_done_callback(self.fire_tasks.discard)
+
+    def _launcher_inputs(self, now_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n = len(self.launcher_state)
+        armed, ready = np.zeros(n, bool), np.zeros(n, bool)
+        rounds, reload_left = np.zeros(n, np.int32), np.zeros(n)
+        for i, st in enumerate(self.launcher_state):
+            s = st.status
+            if s is None or st.lost:
+                continue
+            armed[i] = bool(s.armed)
+            ready[i] = bool(s.ready) and not st.busy
+            rounds[i] = int(s.rounds)
+            reload_left[i] = 0.0 if s.ready else self.scenario.launchers[i].reload_s
+        return armed, ready, rounds, reload_left
+
+    def _note_refusals(self, t: float, tracks: Any, result: Any) -> None:
+        r = result.refusals
+        for k in range(len(r.track_index)):
+            tid = int(tracks.track_id[int(r.track_index[k])])
+            li = int(r.launcher_index[k])
+            reason = RefusalReason(int(r.reason[k])).name
+            key = (tid, li, reason)
+            entry = self.refusals.get(key)
+            if entry is None:
+                self.refusals[key] = {"time_s": round(t, 3), "track": tid,
+                                      "launcher": self.scenario.launchers[li].name if li >= 0 else None,
+                                      "reason": reason, "count": 1}
+                self._event(t, "refusal", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
+                            detail=reason)
+            else:
+                entry["count"] += 1
+
+    async def _fire(self, fire: PendingFire) -> None:
+        li = fire.launcher
+        link = self.boards.launchers[li]
+        site = self.scenario.launchers[li]
+        d = fire.aim - np.array(site.position)
+        az = math.atan2(d[0], d[1]) % (2 * math.pi)
+        el = max(0.0, math.atan2(d[2], math.hypot(d[0], d[1])))
+        try:
+            result = await link.fire(fire.track_id, az, el)
+        except LinkError as e:
+            log.warning("fire on track %d by %s failed: %s", fire.track_id, site.name, e)
+            result = None
+        finally:
+            self.launcher_state[li].busy = False
+            self.pending.remove(fire)
+        if result is None or not result.accepted:
+            reason = getattr(result, "reason", "link error")
+            key = (fire.track_id, li, f"LAUNCHER_{reason}")
+            self.refusals.setdefault(key, {"time_s": round(self.run_s(self.clock.now_ns()), 3),
+                                           "track": fire.track_id, "launcher": site.name,
+                                           "reason": f"LAUNCHER_{reason}", "count": 0})["count"] += 1
+            return
+        self.latency.record("command", result.round_trip_ns)
+        if fire.t1_ns:
+            self.latency.record("host_total", result.written_ns - fire.t1_ns)
+        launcher_sync = link.clock_sync
+        t5_host_ns = launcher_sync.board_to_host_ns(result.board_accept_us)
+        if fire.t0_host_ns:
+            self.latency.record_with_uncertainty(
+                "sensor_to_shooter", t5_host_ns - fire.t0_host_ns,
+                fire.t0_uncertainty_ns + int(launcher_sync.uncertainty_ns))
+        t_launch = self.run_s(max(t5_host_ns, self.start_ns))
+        m = self.engagement.launch(self.run_s(self.clock.now_ns()), li, fire.track_id, fire.aim)
+        self.counts["launches"] += 1
+        self._event(t_launch, "launch", track=fire.track_id, target=m.target, launcher=li,
+                    detail=f"seq {result.seq}")
+
+    async def _launcher_tick(self, i: int) -> None:
+        link = self.boards.launchers[i]
+        st = self.launcher_state[i]
+        try:
+            await link.heartbeat()
+            st.status = await link.read_status()
+            st.lost = False
+        except LinkError as e:
+            if not st.lost:
+                log.warning("launcher %s lost: %s", self.scenario.launchers[i].name, e)
+                self._event(self.run_s(self.clock.now_ns()), "refusal", launcher=i, detail=f"link lost: {e}")
+            st.lost = True
+
+    # --- bookkeeping ---------------------------------------------------------------------------------
+
+    def _event(self, t_s: float, event: str, track: int = -1, target: int = -1, launcher: int = -1,
+               detail: str = "") -> None:
+        row = {"time_s": round(t_s, 4), "event": event, "track": track,
+               "target": self.scenario.targets[target].name if target >= 0 else "",
+               "launcher": self.scenario.launchers[launcher].name if launcher >= 0 else "", "detail": detail}
+        self.events.append(row)
+        if self.writer:
+            self.writer.event(row)
+
+    def _metrics(self, now_ns: int) -> None:
+        t = self.run_s(now_ns)
+        snap = self.truth.at(t)
+        tracks = self.tracker.tracks(t)
+        confirmed = tracks.status == 2
+        truth_pos = snap.state[:, :3]
+        track_pos = tracks.state[confirmed, :3]
+        g = gospa(truth_pos, track_pos, c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
+        self.gospa_samples.append(float(g.total))
+        # which truth each track follows, for the report only (the host never sees truth)
+        for tid, pos in zip(tracks.track_id.tolist(), tracks.state[:, :3], strict=True):
+            if len(truth_pos):
+                d = np.linalg.norm(truth_pos - pos, axis=1)
+                j = int(np.argmin(d))
+                if d[j] < 3_000.0:
+                    self.track_truth[tid] = int(snap.index[j])
+        if self.writer:
+            self.writer.metrics(t, snap, tracks, confirmed, g)
+
+    def _status(self, now_ns: int) -> None:
+        if not self.options.status:
+            return
+        tracks = self.tracker.tracks(None)
+        host = self.latency.summary().get("host_total", {})
+        self.options.status({
+            "t_s": self.run_s(now_ns), "tracks": len(tracks.track_id),
+            "confirmed": int((tracks.status == 2).sum()), "launches": self.counts["launches"],
+            "kills": sum(1 for m in self.engagement.finished if m.result == "killed"),
+            "host_p99_us": host.get("p99"),
+        })
+
+    # --- the loop ------------------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        await self._connect()
+        try:
+            if isinstance(self.clock, VirtualClock):
+                await self._run_virtual(self.clock)
+            else:
+                await self._run_real()
+            for task in list(self.fire_tasks):
+                await task
+            for link in self.boards.launchers:
+                try:
+                    await link.make_safe()
+                except LinkError as e:
+                    log.warning("could not make %s safe at the end: %s", link, e)
+        finally:
+            self._finish_links()
+        return self.summary()
+
+    def _finish_links(self) -> None:
+        for link in self.boards.launchers:
+            try:
+                link.close()
+            except Exception as e:  # closing must never hide the run's result
+                log.debug("closing %s: %s", link, e)
+        self.boards.close()
+
+    def _poll_radars(self) -> bool:
+        got = False
+        for i, link in enumerate(self.boards.radars):
+            t_begin = time.perf_counter_ns()
+            polled = link.poll()
+            if (polled[0] is not None and polled[0].n) or polled[1]:
+                self.latency.record("decode", time.perf_counter_ns() - t_begin)
+            got |= self._take_plots(i, polled)
+        return got
+
+    async def _run_virtual(self, clock: VirtualClock) -> None:
+        end = self.start_ns + self.duration_ns
+        next_stim = next_launcher = next_sync = next_metrics = next_fc = self.start_ns
+        next_status_wall = time.monotonic()
+        while clock.now_ns() < end:
+            now = clock.now_ns() + LOOP_PERIOD_NS
+            clock.advance_to(now)
+            self.boards.step_virtual(now)
+            got = self._poll_radars()
+            if now >= next_launcher:
+                for i in range(len(self.boards.launchers)):
+                    await self._launcher_tick(i)
+                next_launcher += LAUNCHER_PERIOD_NS
+            if got or now >= next_fc:
+                self._fire_control(now)
+                next_fc = now + FC_PERIOD_NS
+            for task in list(self.fire_tasks):
+                await task
+            self._plant(now)
+            if now >= next_stim:
+                self._send_stimulus(now)
+                next_stim += STIMULUS_PERIOD_NS
+            if now >= next_sync:
+                for link in self.boards.radars:
+                    link.request_time_sync()
+                next_sync += TIME_SYNC_PERIOD_NS
+            if now >= next_metrics:
+                self._metrics(now)
+                next_metrics += METRICS_PERIOD_NS
+            if time.monotonic() >= next_status_wall:
+                self._status(now)
+                next_status_wall += 0.5
+
+    async def _run_real(self) -> None:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        for link in self.boards.radars:
+            loop.add_reader(link.fileno(), wake.set)
+        launcher_tasks = [asyncio.ensure_future(self._launcher_loop(i)) for i in range(len(self.boards.launchers))]
+        end = self.start_ns + self.duration_ns
+        next_tick = self.clock.now_ns() + LOOP_PERIOD_NS
+        next_stim = next_sync = next_metrics = next_fc = next_status = self.clock.now_ns()
+        try:
+            while (now := self.clock.now_ns()) < end:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, (next_tick - now) / 1e9))
+                wake.clear()
+                woke = self.clock.now_ns()
+                ticked = woke >= next_tick
+                got = self._poll_radars()
+                if got or woke >= next_fc:
+                    self._fire_control(woke)
+                    next_fc = woke + FC_PERIOD_NS
+                self._plant(woke)
+                if woke >= next_stim:
+                    self._send_stimulus(woke)
+                    next_stim += STIMULUS_PERIOD_NS
+                if woke >= next_sync:
+                    for link in self.boards.radars:
+                        link.request_time_sync()
+                    next_sync += TIME_SYNC_PERIOD_NS
+                if woke >= next_metrics:
+                    self._metrics(woke)
+                    next_metrics += METRICS_PERIOD_NS
+                if woke >= next_status:
+                    self._status(woke)
+                    next_status += 1_000_000_000
+                if ticked:
+                    self.deadline.record(lateness_ns=woke - next_tick, compute_ns=self.clock.now_ns() - woke)
+                    next_tick += LOOP_PERIOD_NS * max(1, (woke - next_tick) // LOOP_PERIOD_NS + 1)
+        finally:
+            for link in self.boards.radars:
+                loop.remove_reader(link.fileno())
+            for task in launcher_tasks:
+                task.cancel()
+            await asyncio.gather(*launcher_tasks, return_exceptions=True)
+
+    async def _launcher_loop(self, i: int) -> None:
+        next_ns = self.clock.now_ns()
+        while True:
+            await self._launcher_tick(i)
+            next_ns += LAUNCHER_PERIOD_NS
+            await self.clock.sleep_until(next_ns)
+
+    # --- the result ----------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        sc = self.scenario
+        engagements = []
+        shots_by_target: dict[int, list[Any]] = {}
+        for m in self.engagement.finished + self.engagement.flying:
+            target = m.target if m.target >= 0 else self.track_truth.get(m.track_id, -1)
+            shots_by_target.setdefault(target, []).append(m)
+        friendly_engagements = sum(
+            len(v) for k, v in shots_by_target.items() if k >= 0 and sc.targets[k].allegiance == "friendly")
+        for row, spec in enumerate(sc.targets):
+            if spec.allegiance != "hostile":
+                continue
+            shots = sorted(shots_by_target.get(row, []), key=lambda m: m.launch_s)
+            ended = self.truth.ended_by[row]
+            result = {"killed": "killed", "impact": "leaked"}.get(ended, "survived")
+            if result == "survived" and self.truth.start_s[row] > self.run_s(self.start_ns + self.duration_ns):
+                result = "not_launched"
+            reasons = Counter(r["reason"] for (tid, _, _), r in self.refusals.items()
+                              if self.track_truth.get(tid) == row)
+            tracked = any(v == row for v in self.track_truth.values())
+            engagements.append({
+                "target": spec.name, "kind": spec.kind, "allegiance": spec.allegiance, "engaged": bool(shots),
+                "first_launch_s": round(shots[0].launch_s, 3) if shots else None,
+                "launcher": sc.launchers[shots[0].launcher].name if shots else None,
+                "shots": len(shots), "result": result,
+                "refusal_reasons": [r for r, _ in reasons.most_common()] if not shots else [],
+                "tracked": tracked,
+            })
+        latency = self.latency.summary()
+        summary: dict[str, Any] = {
+            "schema": 1,
+            "scenario": sc.name,
+            "scenario_file": sc.source,
+            "seed": self.options.seed,
+            "time_mode": self.options.time_mode,
+            "rig": self.options.rig.name,
+            "duration_s": self.duration_ns / 1e9,
+            "boards": self.boards.describe,
+            "latency_us": latency,
+            "deadline_misses": self.deadline.summary(),
+            "plots": self.counts["plots"],
+            "tracks": len(self.track_ids_seen),
+            "confirmed_tracks": len(self.confirmed_ids_seen),
+            "gospa_mean_m": round(float(np.mean(self.gospa_samples)), 1) if self.gospa_samples else None,
+            "gospa": {"c_m": GOSPA_C_M, "p": GOSPA_P, "alpha": GOSPA_ALPHA},
+            "decisions": self.decisions,
+            "launches": self.counts["launches"],
+            "engagements": engagements,
+            "refusals": sorted(self.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
+            "friendly_engagements": friendly_engagements,
+            "links": self._link_counters(),
+            "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                        "platform": platform.platform()},
+        }
+        if self.writer:
+            self.writer.finish(summary, self.latency)
+        return summary
+
+    def _link_counters(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        links = [*self.boards.radars, *self.boards.launchers]
+        names = [s.name for s in self.scenario.radars] + [s.name for s in self.scenario.launchers]
+        for name, link in zip(names, links, strict=True):
+            out[name] = link.counters_dict() if hasattr(link, "counters_dict") else {}
+        return out
+
+
+def run_chain(options: RunOptions) -> dict[str, Any]:
+    """Run a scenario through the chain and return summary.json's content."""
+    chain = Chain(options)
+    return asyncio.run(chain.run())
+
+
+__all__ = ["Chain", "FireControlConfig", "RunOptions", "run_chain"]
