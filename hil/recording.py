@@ -65,6 +65,7 @@ EPB_INBOUND = 0b01
 EPB_OUTBOUND = 0b10
 
 HOST_ADDRESS = "10.0.0.1"
+HOST_PACKED = ipaddress.IPv4Address(HOST_ADDRESS).packed
 FIRST_PEER = int(ipaddress.IPv4Address("10.1.0.1"))
 HOST_TCP_PORT = 40000  # + launcher index: the host's ephemeral port of each Modbus/TCP connection
 IP_PROTO_TCP = 6
@@ -179,6 +180,10 @@ class Recorder:
                            ("modbus_rtu_port", modbus_rtu_port), ("modbus_tcp_port", modbus_tcp_port)):
             if not 1 <= port <= 65535:
                 raise ValueError(f"Recorder: {name} {port} is not a UDP/TCP port")
+        bases = sorted((asterix_port, frame_port, modbus_rtu_port))
+        if bases[1] - bases[0] < 64 or bases[2] - bases[1] < 64:
+            # each base is followed by one port per link of its family: keep the ranges apart
+            raise ValueError(f"Recorder: UDP port bases {bases} must be at least 64 apart")
         self.path = Path(path)
         self.asterix_port = asterix_port
         self.frame_port = frame_port
@@ -190,7 +195,7 @@ class Recorder:
         self._links: dict[str, _Link] = {}
         self._families = {"radar": 0, "launcher": 0}
         self._ip_ident = 0
-        self._host = ipaddress.IPv4Address(HOST_ADDRESS).packed
+        self._host = HOST_PACKED
         self._lock = threading.Lock()
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         shb = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1)  # section length unknown: we stream
@@ -386,11 +391,9 @@ def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
         return None
     ihl = (packet[0] & 0x0F) * 4
     proto = packet[9]
-    host = ipaddress.IPv4Address(HOST_ADDRESS).packed
-    if flags & 0b11:
-        inbound = flags & 0b11 == EPB_INBOUND
-    else:
-        inbound = packet[16:20] == host
+    # the EPB's direction flag, or (from another writer) whether the host address is the destination
+    direction_bits = flags & 0b11
+    inbound = direction_bits == EPB_INBOUND if direction_bits else packet[16:20] == HOST_PACKED
     direction = "rx" if inbound else "tx"
     seg = packet[ihl:]
     if proto == IP_PROTO_UDP and len(seg) >= 8:
