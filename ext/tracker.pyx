@@ -625,7 +625,7 @@ cdef class Tracker:
             with nogil:
                 self._sweep(sensor, t_s, az_from_rad, az_to_rad)
             return
-        buf.push(t_s, ("sweep", sensor, t_s, az_from_rad, az_to_rad))
+        buf.push(t_s, ("sweep", sensor, t_s, az_from_rad, az_to_rad), orders=False)
         self._release(None)
 
     def flush(self, t_s=None):

@@ -137,7 +137,8 @@ def sensors_from_doc(doc: dict[str, Any], source: str) -> list[SensorDef]:
         else:
             raise ConfigError(source, where, "needs site_enu_m = [x, y, z] or site_lla = [lat, lon, h]")
 
-        def num(key: str, default: float, lo: float, hi: float, where: str = where) -> float:
+        def num(key: str, default: float, lo: float, hi: float, where: str = where,
+                t: dict[str, Any] = t) -> float:
             v = t.get(key, default)
             if isinstance(v, bool) or not isinstance(v, int | float) or not (lo < v <= hi):
                 raise ConfigError(source, f"{where}.{key}", f"must be a number in ({lo}, {hi}], got {v!r}")
@@ -178,13 +179,15 @@ class _Unit:
     key: float
     seq: int
     payload: tuple[Any, ...] = field(compare=False)
+    orders: bool = field(default=True, compare=False)
 
 
 class ReorderBuffer:
     """Holds batches of plots and sector sweeps for window_s, then releases them in time order.
 
     A batch is released once the newest time seen is window_s past its last plot. A plot older than the
-    last released time is late: it is counted and dropped (sweeps are bookkeeping and still applied).
+    newest plot released is late: it is counted and dropped. Sweeps (orders=False) are bookkeeping: they
+    are released in time order too but never make a plot late.
     """
 
     def __init__(self, window_s: float) -> None:
@@ -197,9 +200,9 @@ class ReorderBuffer:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def push(self, key_s: float, payload: tuple[Any, ...]) -> None:
+    def push(self, key_s: float, payload: tuple[Any, ...], orders: bool = True) -> None:
         self.newest_s = max(self.newest_s, key_s)
-        heapq.heappush(self._heap, _Unit(key_s, self._seq, payload))
+        heapq.heappush(self._heap, _Unit(key_s, self._seq, payload, orders))
         self._seq += 1
 
     def pop_ready(self, until_s: float | None = None) -> list[tuple[Any, ...]]:
@@ -208,6 +211,7 @@ class ReorderBuffer:
         out = []
         while self._heap and self._heap[0].key <= horizon:
             unit = heapq.heappop(self._heap)
-            self.released_s = max(self.released_s, unit.key)
+            if unit.orders:
+                self.released_s = max(self.released_s, unit.key)
             out.append(unit.payload)
         return out
