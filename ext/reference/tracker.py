@@ -4,6 +4,7 @@ one global assignment with scipy instead of JV per cluster."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +50,7 @@ def f_ct(x: FloatArray, dt: float) -> FloatArray:
     return y
 
 
-def numeric_jacobian(f, x: FloatArray, steps: FloatArray) -> FloatArray:  # type: ignore[no-untyped-def]
+def numeric_jacobian(f: Callable[[FloatArray], FloatArray], x: FloatArray, steps: FloatArray) -> FloatArray:
     cols = []
     for i in range(len(x)):
         e = np.zeros(len(x))
@@ -123,9 +124,9 @@ class RefTrack:
     Pc: FloatArray = field(default_factory=lambda: np.zeros((6, 6)))
 
     def combine(self) -> None:
-        self.xc = sum(m * x[:6] for m, x in zip(self.mu, self.xs, strict=True))  # type: ignore[assignment]
-        self.Pc = sum(m * (P[:6, :6] + np.outer(x[:6] - self.xc, x[:6] - self.xc))
-                      for m, x, P in zip(self.mu, self.xs, self.Ps, strict=True))  # type: ignore[assignment]
+        self.xc = np.sum([m * x[:6] for m, x in zip(self.mu, self.xs, strict=True)], axis=0)
+        self.Pc = np.sum([m * (P[:6, :6] + np.outer(x[:6] - self.xc, x[:6] - self.xc))
+                          for m, x, P in zip(self.mu, self.xs, self.Ps, strict=True)], axis=0)
 
 
 class ReferenceTracker:
@@ -241,7 +242,7 @@ class ReferenceTracker:
             for j in range(2):
                 x0 = sum(w[i, j] * trk.xs[i] for i in range(2))
                 P0 = sum(w[i, j] * (trk.Ps[i] + np.outer(trk.xs[i] - x0, trk.xs[i] - x0)) for i in range(2))
-                x, P = predict(j, x0, P0, dt, cfg)  # type: ignore[arg-type]
+                x, P = predict(j, np.asarray(x0), np.asarray(P0), dt, cfg)
                 x, P, d2, ld = ekf_update(x, P, z, site, r2)
                 xs.append(x)
                 Ps.append(P)
@@ -258,9 +259,9 @@ class ReferenceTracker:
 
     def _new(self, sensor: int, t: float, z: FloatArray, m3: int) -> RefTrack:
         cfg, site, r2 = self.cfg, self.sites[sensor], self.r2[sensor]
-        pos = site + polar_to_enu(np.float64(z[0]), np.float64(z[1]), np.float64(z[2]))
-        J = numeric_jacobian(lambda p: polar_to_enu(p[0], p[1], p[2]), z[:3], np.array([1e-3, 1e-8, 1e-8]))
-        u = polar_to_enu(np.float64(1.0), np.float64(z[1]), np.float64(z[2]))
+        pos = site + polar_to_enu(z[0:1], z[1:2], z[2:3])[0]
+        J = numeric_jacobian(lambda p: polar_to_enu(p[0:1], p[1:2], p[2:3])[0], z[:3], np.array([1e-3, 1e-8, 1e-8]))
+        u = polar_to_enu(np.ones(1), z[1:2], z[2:3])[0]
         sv2 = cfg.init_speed_sigma_mps**2
         vr, srr2 = (z[3], r2[3]) if len(z) == 4 else (0.0, sv2)
         x = np.zeros(NX)
