@@ -1,0 +1,243 @@
+"""The launcher's safety state machine (docs/PROTOCOLS.md §4) in virtual time, through its Modbus requests."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hil.drivers import modbus_rtu
+from hil.drivers.registers import (
+    ARM_KEY,
+    FW_NAME_REGS,
+    IDENT_MAGIC,
+    Holding,
+    Input,
+    Reject,
+    State,
+    StatusBit,
+    unpack_ascii,
+    unpack_u64,
+)
+from hil.emulators.launcher import LauncherModel
+
+
+class Board:
+    """A model on a clock the test moves, spoken to in Modbus PDUs as a client would."""
+
+    def __init__(self, **kw: int) -> None:
+        self.t_us = 1_000_000
+        self.model = LauncherModel(clock_us=lambda: self.t_us, **kw)
+
+    def at_ms(self, ms: float) -> Board:
+        self.t_us = 1_000_000 + round(ms * 1000)
+        return self
+
+    def write(self, address: int, *values: int) -> bytes:
+        if len(values) == 1:
+            return self.model.handle_pdu(modbus_rtu.write_single_request(address, values[0]))
+        return self.model.handle_pdu(modbus_rtu.write_multiple_request(address, list(values)))
+
+    def inputs(self) -> list[int]:
+        return modbus_rtu.parse_read_response(4, 36, self.model.handle_pdu(modbus_rtu.read_request(4, 0, 36)))
+
+    def holding(self) -> list[int]:
+        return modbus_rtu.parse_read_response(3, 9, self.model.handle_pdu(modbus_rtu.read_request(3, 0, 9)))
+
+    def state(self) -> State:
+        return State(self.inputs()[Input.STATE])
+
+    def status(self) -> StatusBit:
+        return StatusBit(self.inputs()[Input.STATUS])
+
+    def fire(self, seq: int, track: int = 7, az: int = 4500, el: int = 1000) -> None:
+        answer = self.write(Holding.FIRE_TRACK, track, az, el, seq)
+        assert answer == modbus_rtu.write_response(modbus_rtu.Request(16, Holding.FIRE_TRACK, 4)), answer.hex()
+
+    def arm(self) -> None:
+        self.write(Holding.ARM_KEY, ARM_KEY)
+        assert self.state() == State.ARMED
+
+
+def test_power_on_is_safe_with_the_documented_defaults() -> None:
+    b = Board()
+    regs = b.inputs()
+    assert regs[Input.IDENT_MAGIC] == IDENT_MAGIC and regs[Input.REGMAP_VERSION] == 1
+    assert regs[Input.STATE] == State.SAFE and regs[Input.STATUS] == 0
+    assert regs[Input.ROUNDS_REMAINING] == 4 and regs[Input.LAST_FIRE_SEQ] == 0
+    assert unpack_u64(regs[12:16]) == b.t_us
+    assert unpack_ascii(regs[Input.FW_NAME:Input.FW_NAME + FW_NAME_REGS]) == "hil-launcher-py"
+    hr = b.holding()
+    assert (hr[Holding.WATCHDOG_MS], hr[Holding.RELOAD_MS], hr[Holding.ROUNDS_LOADED]) == (500, 2000, 4)
+
+
+def test_arm_key_arms_only_with_the_key_and_any_other_value_makes_safe() -> None:
+    b = Board()
+    b.write(Holding.ARM_KEY, 0x1234)
+    regs = b.inputs()
+    assert regs[Input.STATE] == State.SAFE
+    assert (regs[Input.LAST_REJECT], regs[Input.REJECT_COUNT]) == (Reject.BAD_KEY, 1)
+    b.arm()
+    assert StatusBit.ARMED in b.status() and StatusBit.READY in b.status()
+    b.write(Holding.ARM_KEY, 0)
+    assert b.state() == State.SAFE and b.inputs()[Input.REJECT_COUNT] == 1  # 0 is a clean disarm
+    b.arm()
+    b.write(Holding.ARM_KEY, 0xA55B)
+    assert b.state() == State.SAFE and b.inputs()[Input.REJECT_COUNT] == 2
+
+
+def test_watchdog_returns_to_safe_and_latches_until_the_next_arm() -> None:
+    b = Board()
+    b.arm()  # at 0 ms; the watchdog is 500 ms
+    b.at_ms(400).write(Holding.HEARTBEAT, 1)
+    assert b.at_ms(899).state() == State.ARMED  # 499 ms since the heartbeat
+    assert b.at_ms(901).state() == State.SAFE
+    assert b.status() == StatusBit.WATCHDOG_TRIPPED
+    b.at_ms(950).fire(1)
+    assert b.inputs()[Input.LAST_REJECT] == Reject.NOT_ARMED and not b.model.launches
+    assert StatusBit.WATCHDOG_TRIPPED in b.at_ms(5000).status()
+    b.arm()
+    assert StatusBit.WATCHDOG_TRIPPED not in b.status()
+
+
+def test_a_longer_watchdog_is_honoured() -> None:
+    b = Board()
+    b.write(Holding.WATCHDOG_MS, 2000)
+    b.arm()
+    assert b.at_ms(1900).state() == State.ARMED
+    assert b.at_ms(2100).state() == State.SAFE
+
+
+def test_fire_launches_once_then_reloads() -> None:
+    b = Board(reload_ms=1000)
+    b.arm()
+    b.at_ms(10).fire(5, track=42)
+    regs = b.inputs()
+    assert regs[Input.LAST_FIRE_SEQ] == 5 and regs[Input.LAST_FIRE_TRACK] == 42
+    assert regs[Input.ROUNDS_REMAINING] == 3 and regs[Input.LAUNCH_COUNT] == 1
+    assert unpack_u64(regs[16:20]) == b.t_us == unpack_u64(regs[20:24])
+    assert b.model.launches[0].azimuth_cdeg == 4500 and b.model.launches[0].elevation_cdeg == 1000
+    assert b.status() == StatusBit.ARMED | StatusBit.RELOADING
+    b.at_ms(500).write(Holding.HEARTBEAT, 1)
+    b.at_ms(600).fire(6)
+    assert b.inputs()[Input.LAST_REJECT] == Reject.RELOADING and len(b.model.launches) == 1
+    assert unpack_u64(b.inputs()[20:24]) == b.t_us  # a refused command still stamps LAST_CMD_T_US
+    b.at_ms(1010).write(Holding.HEARTBEAT, 2)
+    assert b.status() == StatusBit.ARMED | StatusBit.READY
+    b.fire(6)
+    assert len(b.model.launches) == 2
+
+
+def test_a_duplicate_sequence_number_never_fires_twice() -> None:
+    b = Board(reload_ms=0)
+    b.arm()
+    b.fire(9)
+    b.fire(9)  # a client retrying the same command
+    regs = b.inputs()
+    assert len(b.model.launches) == 1 and regs[Input.ROUNDS_REMAINING] == 3
+    assert regs[Input.LAST_REJECT] == Reject.DUPLICATE_SEQ and regs[Input.REJECT_COUNT] == 1
+    b.fire(10)
+    assert len(b.model.launches) == 2
+
+
+def test_zero_sequence_never_fires() -> None:
+    b = Board(reload_ms=0)
+    b.arm()
+    b.fire(0)
+    assert not b.model.launches and b.inputs()[Input.LAST_REJECT] == Reject.ZERO_SEQ
+
+
+def test_rounds_run_out() -> None:
+    b = Board(reload_ms=0, rounds=2)
+    b.arm()
+    for seq in (1, 2, 3):
+        b.fire(seq)
+    assert len(b.model.launches) == 2 and b.inputs()[Input.LAST_REJECT] == Reject.NO_ROUNDS
+    assert b.status() == StatusBit.ARMED  # armed but not READY
+
+
+def test_rounds_load_only_in_safe() -> None:
+    b = Board()
+    b.arm()
+    b.write(Holding.ROUNDS_LOADED, 9)
+    regs = b.inputs()
+    assert regs[Input.ROUNDS_REMAINING] == 4 and regs[Input.LAST_REJECT] == Reject.NOT_SAFE
+    assert b.holding()[Holding.ROUNDS_LOADED] == 4
+    b.write(Holding.ARM_KEY, 0)
+    b.write(Holding.ROUNDS_LOADED, 9)
+    assert b.inputs()[Input.ROUNDS_REMAINING] == 9
+
+
+def test_fault_refuses_arm_and_fire() -> None:
+    b = Board()
+    b.arm()
+    b.model.inject_fault(7)
+    regs = b.inputs()
+    assert regs[Input.STATE] == State.FAULT and regs[Input.FAULT_CODE] == 7
+    assert regs[Input.STATUS] & StatusBit.FAULT and not regs[Input.STATUS] & StatusBit.ARMED
+    b.write(Holding.ARM_KEY, ARM_KEY)
+    assert b.state() == State.FAULT and b.inputs()[Input.LAST_REJECT] == Reject.FAULT
+    b.fire(1)
+    assert not b.model.launches
+
+
+@pytest.mark.parametrize(("pdu", "answer"), [
+    (bytes([1, 0, 0, 0, 1]), "8101"),  # read coils: not served
+    (bytes([43, 14, 1, 0]), "ab01"),  # device identification: not served
+    (modbus_rtu.read_request(3, 8, 2), "8302"),  # runs past the holding map
+    (modbus_rtu.read_request(4, 36, 1), "8402"),
+    (modbus_rtu.write_single_request(9, 1), "8602"),
+    (modbus_rtu.read_request(4, 0, 0), "8403"),  # a count of zero
+    (modbus_rtu.read_request(4, 0, 126), "8403"),
+    (modbus_rtu.write_single_request(Holding.WATCHDOG_MS, 20), "8603"),
+    (modbus_rtu.write_single_request(Holding.FIRE_AZ_CDEG, 36000), "8603"),
+    (modbus_rtu.write_single_request(Holding.RELOAD_MS, 60001), "8603"),
+])
+def test_modbus_exceptions(pdu: bytes, answer: str) -> None:
+    b = Board()
+    before = b.holding()
+    assert b.model.handle_pdu(pdu).hex() == answer
+    assert b.holding() == before
+
+
+def test_a_write_with_one_bad_value_changes_nothing() -> None:
+    b = Board(reload_ms=0)
+    b.arm()
+    assert b.write(Holding.FIRE_TRACK, 1, 36000, 100, 5).hex() == "9003"
+    assert not b.model.launches and b.holding()[Holding.FIRE_TRACK] == 0
+
+
+def test_rtu_frames_for_another_device_or_with_a_bad_crc_get_no_answer() -> None:
+    b = Board()
+    adu = modbus_rtu.encode_adu(1, modbus_rtu.read_request(4, 0, 1))
+    assert b.model.handle_rtu(adu, 1) == modbus_rtu.encode_adu(1, bytes.fromhex("0402484c"))
+    assert b.model.handle_rtu(adu, 2) is None
+    assert b.model.handle_rtu(adu[:-1] + bytes([adu[-1] ^ 1]), 1) is None
+    b.model.responding = False
+    assert b.model.handle_rtu(adu, 1) is None
+
+
+@given(st.binary(max_size=260))
+def test_any_request_gets_an_answer_and_never_a_crash(pdu: bytes) -> None:
+    b = Board()
+    answer = b.model.handle_pdu(pdu)
+    assert answer
+    if answer[0] & 0x80:
+        assert len(answer) == 2 and answer[1] in (1, 2, 3)
+    assert b.model.state in (State.SAFE, State.ARMED)
+
+
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 0xFFFF), st.integers(0, 3000)), max_size=40))
+def test_no_sequence_of_writes_launches_without_arming_or_twice_for_one_seq(writes: list[tuple[int, int, int]]) -> None:
+    b = Board(reload_ms=0, rounds=100)
+    t = 0
+    for address, value, dt in writes:
+        t += dt
+        b.at_ms(t).model.handle_pdu(struct.pack(">BHH", 6, address, value))
+    seqs = [launch.seq for launch in b.model.launches]
+    assert 0 not in seqs
+    assert all(a != b_ for a, b_ in zip(seqs, seqs[1:], strict=False))
+    if b.model.launches:
+        assert any(a == Holding.ARM_KEY and v == ARM_KEY for a, v, _ in writes)
