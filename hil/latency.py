@@ -1,0 +1,283 @@
+"""Latency bookkeeping: HDR histograms per chain stage, loop deadline overruns and their attribution.
+
+Values go in as integer nanoseconds (the host's monotonic clock); summaries come out in microseconds.
+Recording is meant for the hot loop: a value is appended to a per-stage buffer and the buffers are
+folded into the histograms in bulk (one numpy pass per few thousand values), because hdrh's own
+record_value costs about 0.7 µs per call in pure Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+STAGES = ("decode", "track", "fire_control", "command", "host_total", "sensor_to_shooter")
+
+LOWEST_NS = 1_000  # 1 µs: the smallest value told apart from zero
+HIGHEST_NS = 60_000_000_000  # 60 s
+SIGNIFICANT_FIGURES = 3
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
+FLUSH_AT = 4096  # buffered values per stage before they are folded into the histogram
+UNCERTAINTY_SUFFIX = ".uncertainty"
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty histogram with the testbed's range and precision (1 µs .. 60 s, 3 significant figures)."""
+    return HdrHistogram(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES)
+
+
+def record_many(hist: HdrHistogram, values_ns: Iterable[int] | np.ndarray) -> int:
+    """Fold many values into a histogram at once; returns how many were clamped into 0 .. 60 s.
+
+    The bucket index is the HDR one (bucket = magnitude above the sub-bucket range, sub-bucket =
+    value shifted by it); values that share a bucket are counted together, so the Python-level work
+    is per occupied bucket, not per value. A test checks this against hdrh's record_value.
+    """
+    v = np.asarray(values_ns if isinstance(values_ns, np.ndarray) else list(values_ns), dtype=np.int64)
+    if v.size == 0:
+        return 0
+    clamped = int(np.count_nonzero((v < 0) | (v > HIGHEST_NS)))
+    v = np.clip(v, 0, HIGHEST_NS)
+    # bit length of (v | sub_bucket_mask): exact through frexp for integers below 2**53
+    _, bits = np.frexp((v | hist.sub_bucket_mask).astype(np.float64))
+    bucket = bits.astype(np.int64) - hist.unit_magnitude - (hist.sub_bucket_half_count_magnitude + 1)
+    sub = v >> (bucket + hist.unit_magnitude)
+    index = ((bucket + 1) << hist.sub_bucket_half_count_magnitude) + (sub - hist.sub_bucket_half_count)
+    occupied, counts = np.unique(index, return_counts=True)
+    for i, n in zip(occupied.tolist(), counts.tolist(), strict=True):
+        hist.record_value(hist.get_value_from_index(i), n)
+    return clamped
+
+
+def histogram_summary(hist: HdrHistogram) -> dict[str, Any]:
+    """count, p50, p90, p99, p99_9, max in µs (None when empty)."""
+    count = int(hist.get_total_count())
+    out: dict[str, Any] = {"count": count}
+    if count == 0:
+        out.update({name: None for name, _ in PERCENTILES})
+        out["max"] = None
+        return out
+    values = hist.get_percentile_to_value_dict([p for _, p in PERCENTILES])
+    for name, p in PERCENTILES:
+        out[name] = round(values[p] / 1e3, 3)
+    out["max"] = round(hist.get_max_value() / 1e3, 3)
+    return out
+
+
+def encode_histogram(hist: HdrHistogram) -> str:
+    return bytes(hist.encode()).decode("ascii")
+
+
+def decode_histogram(blob: str | bytes) -> HdrHistogram:
+    """A histogram from its base64 HDR form; a blob of another range is re-bucketed into ours."""
+    try:
+        h = HdrHistogram.decode(blob.encode("ascii") if isinstance(blob, str) else blob)
+    except Exception as e:  # hdrh raises TypeError, zlib.error and its own cookie/length errors
+        raise ValueError(f"not an HDR histogram: {e}") from e
+    if (h.lowest_trackable_value, h.significant_figures) == (LOWEST_NS, SIGNIFICANT_FIGURES):
+        return h
+    out = new_histogram()
+    out.add(h)
+    return out
+
+
+class _Buffered:
+    """One histogram fed through a list buffer, so record() is a list append."""
+
+    __slots__ = ("buf", "clamped", "hist")
+
+    def __init__(self) -> None:
+        self.hist = new_histogram()
+        self.buf: list[int] = []
+        self.clamped = 0
+
+    def flush(self) -> HdrHistogram:
+        if self.buf:
+            self.clamped += record_many(self.hist, self.buf)
+            self.buf.clear()
+        return self.hist
+
+
+class StageLatency:
+    """Per-stage latency histograms of the chain (STAGES), with the clock uncertainty where a board is crossed.
+
+    record(stage, ns) is cheap enough for every plot; record_with_uncertainty(stage, ns, unc_ns) also
+    keeps the uncertainty of that value (board clock offsets) in a histogram of its own, so the
+    summary can say sensor-to-shooter p99 = X µs ± (median) Y µs, worst Z µs. Values outside 0 .. 60 s
+    are clamped and counted (a negative sensor-to-shooter means the clock offsets were wrong).
+    """
+
+    def __init__(self, stages: Iterable[str] = STAGES) -> None:
+        self.stages = tuple(stages)
+        self._h = {s: _Buffered() for s in self.stages}
+        self._unc: dict[str, _Buffered] = {}
+        # bound appends: record() is one dict lookup and one call
+        self._append = {s: b.buf.append for s, b in self._h.items()}
+
+    def record(self, stage: str, ns: int) -> None:
+        self._append[stage](ns)
+        b = self._h[stage]
+        if len(b.buf) >= FLUSH_AT:
+            b.flush()
+
+    def record_with_uncertainty(self, stage: str, ns: int, uncertainty_ns: int) -> None:
+        self.record(stage, ns)
+        u = self._unc.get(stage)
+        if u is None:
+            if stage not in self._h:
+                raise KeyError(stage)
+            u = self._unc[stage] = _Buffered()
+        u.buf.append(uncertainty_ns)
+        if len(u.buf) >= FLUSH_AT:
+            u.flush()
+
+    def histogram(self, stage: str) -> HdrHistogram:
+        """The stage's histogram, every recorded value included (ns)."""
+        return self._h[stage].flush()
+
+    def uncertainty_histogram(self, stage: str) -> HdrHistogram | None:
+        u = self._unc.get(stage)
+        return u.flush() if u else None
+
+    def count(self, stage: str) -> int:
+        b = self._h[stage]
+        return int(b.hist.get_total_count()) + len(b.buf)
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """{stage: {"count", "p50", "p90", "p99", "p99_9", "max", "clamped"[, "uncertainty_us",
+        "uncertainty_max_us"]}} in µs; percentiles are None for a stage with no values."""
+        out: dict[str, dict[str, Any]] = {}
+        for stage, b in self._h.items():
+            s = histogram_summary(b.flush())
+            s["clamped"] = b.clamped
+            u = self._unc.get(stage)
+            if u is not None:
+                uh = u.flush()
+                s["uncertainty_us"] = round(uh.get_value_at_percentile(50.0) / 1e3, 3)
+                s["uncertainty_max_us"] = round(uh.get_max_value() / 1e3, 3)
+            out[stage] = s
+        return out
+
+    def encode(self) -> dict[str, str]:
+        """{stage: base64 HDR histogram}, plus "<stage>.uncertainty" where uncertainties were kept."""
+        out = {stage: encode_histogram(b.flush()) for stage, b in self._h.items()}
+        for stage, u in self._unc.items():
+            out[stage + UNCERTAINTY_SUFFIX] = encode_histogram(u.flush())
+        return out
+
+    @classmethod
+    def decode(cls, encoded: Mapping[str, str]) -> StageLatency:
+        """The inverse of encode(); a stage absent from `encoded` comes back empty. Raises ValueError."""
+        if not isinstance(encoded, Mapping):
+            raise ValueError("encoded latency must be a mapping of stage to base64 histogram")
+        names = [k for k in encoded if not k.endswith(UNCERTAINTY_SUFFIX)]
+        out = cls(dict.fromkeys([*STAGES, *names]))
+        for key, blob in encoded.items():
+            stage = key.removesuffix(UNCERTAINTY_SUFFIX)
+            target = out._h[stage] if key == stage else out._unc.setdefault(stage, _Buffered())
+            target.hist = decode_histogram(blob)
+        return out
+
+    def merge(self, other: StageLatency) -> None:
+        """Add another run's values into this one (stages this one lacks are added)."""
+        for stage, b in other._h.items():
+            if stage not in self._h:
+                self._h[stage] = _Buffered()
+                self._append[stage] = self._h[stage].buf.append
+                self.stages = (*self.stages, stage)
+            mine = self._h[stage]
+            mine.flush().add(b.flush())
+            mine.clamped += b.clamped
+        for stage, u in other._unc.items():
+            mine_u = self._unc.setdefault(stage, _Buffered())
+            mine_u.flush().add(u.flush())
+            mine_u.clamped += u.clamped
+
+
+class DeadlineMonitor:
+    """Each loop iteration's wake-up lateness and compute time against a period and a budget.
+
+    An iteration overruns when lateness + compute exceeds the budget. The overrun is put down to
+    "compute" when the compute time alone exceeds the budget (our code was too slow), otherwise to
+    "os" (it would have fitted had the process woken on time: it was not scheduled, or the event loop
+    was busy with other work such as a Modbus exchange). Lateness is also the loop's jitter.
+    """
+
+    def __init__(self, period_ns: int, budget_ns: int | None = None) -> None:
+        if period_ns <= 0:
+            raise ValueError("period_ns must be positive")
+        self.period_ns = int(period_ns)
+        self.budget_ns = int(budget_ns if budget_ns is not None else period_ns)
+        if self.budget_ns <= 0:
+            raise ValueError("budget_ns must be positive")
+        self.iterations = 0
+        self.overruns = {"compute": 0, "os": 0}
+        self._lateness = _Buffered()
+        self._compute = _Buffered()
+
+    def record(self, lateness_ns: int, compute_ns: int) -> str | None:
+        """Note one iteration; returns "compute" or "os" if it overran, else None."""
+        self.iterations += 1
+        lb, cb = self._lateness.buf, self._compute.buf
+        lb.append(lateness_ns)
+        cb.append(compute_ns)
+        if len(lb) >= FLUSH_AT:
+            self._lateness.flush()
+            self._compute.flush()
+        if max(lateness_ns, 0) + compute_ns <= self.budget_ns:
+            return None
+        cause = "compute" if compute_ns > self.budget_ns else "os"
+        self.overruns[cause] += 1
+        return cause
+
+    def lateness_histogram(self) -> HdrHistogram:
+        return self._lateness.flush()
+
+    def compute_histogram(self) -> HdrHistogram:
+        return self._compute.flush()
+
+    def summary(self) -> dict[str, Any]:
+        """Flat figures: iterations, overruns and their causes, period/budget, lateness and compute tails (µs)."""
+        lat = histogram_summary(self._lateness.flush())
+        comp = histogram_summary(self._compute.flush())
+        return {
+            "iterations": self.iterations,
+            "overruns": self.overruns["compute"] + self.overruns["os"],
+            "compute": self.overruns["compute"],
+            "os": self.overruns["os"],
+            "period_us": self.period_ns / 1e3,
+            "budget_us": self.budget_ns / 1e3,
+            "lateness_p50_us": lat["p50"],
+            "lateness_p99_us": lat["p99"],
+            "lateness_max_us": lat["max"],
+            "compute_p50_us": comp["p50"],
+            "compute_p99_us": comp["p99"],
+            "compute_max_us": comp["max"],
+        }
+
+    def encode(self) -> dict[str, Any]:
+        return {"period_ns": self.period_ns, "budget_ns": self.budget_ns, "iterations": self.iterations,
+                "overruns": dict(self.overruns), "lateness": encode_histogram(self._lateness.flush()),
+                "compute": encode_histogram(self._compute.flush())}
+
+    @classmethod
+    def decode(cls, encoded: Mapping[str, Any]) -> DeadlineMonitor:
+        try:
+            out = cls(int(encoded["period_ns"]), int(encoded["budget_ns"]))
+            out.iterations = int(encoded["iterations"])
+            out.overruns = {"compute": int(encoded["overruns"]["compute"]), "os": int(encoded["overruns"]["os"])}
+            out._lateness.hist = decode_histogram(encoded["lateness"])
+            out._compute.hist = decode_histogram(encoded["compute"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not an encoded DeadlineMonitor: {e!r}") from e
+        return out
+
+    def merge(self, other: DeadlineMonitor) -> None:
+        self.iterations += other.iterations
+        for k in self.overruns:
+            self.overruns[k] += other.overruns[k]
+        self._lateness.flush().add(other._lateness.flush())
+        self._compute.flush().add(other._compute.flush())
