@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import pytest
@@ -27,9 +28,9 @@ from hil.emulators.launcher import LauncherModel
 class Board:
     """A model on a clock the test moves, spoken to in Modbus PDUs as a client would."""
 
-    def __init__(self, **kw: int) -> None:
+    def __init__(self, rounds: int = 4, reload_ms: int = 2000) -> None:
         self.t_us = 1_000_000
-        self.model = LauncherModel(clock_us=lambda: self.t_us, **kw)
+        self.model = LauncherModel(clock_us=lambda: self.t_us, rounds=rounds, reload_ms=reload_ms)
 
     def at_ms(self, ms: float) -> Board:
         self.t_us = 1_000_000 + round(ms * 1000)
@@ -124,7 +125,8 @@ def test_fire_launches_once_then_reloads() -> None:
     b.at_ms(600).fire(6)
     assert b.inputs()[Input.LAST_REJECT] == Reject.RELOADING and len(b.model.launches) == 1
     assert unpack_u64(b.inputs()[20:24]) == b.t_us  # a refused command still stamps LAST_CMD_T_US
-    b.at_ms(1010).write(Holding.HEARTBEAT, 2)
+    b.at_ms(900).write(Holding.HEARTBEAT, 2)
+    b.at_ms(1010).write(Holding.HEARTBEAT, 3)
     assert b.status() == StatusBit.ARMED | StatusBit.READY
     b.fire(6)
     assert len(b.model.launches) == 2
@@ -238,6 +240,6 @@ def test_no_sequence_of_writes_launches_without_arming_or_twice_for_one_seq(writ
         b.at_ms(t).model.handle_pdu(struct.pack(">BHH", 6, address, value))
     seqs = [launch.seq for launch in b.model.launches]
     assert 0 not in seqs
-    assert all(a != b_ for a, b_ in zip(seqs, seqs[1:], strict=False))
+    assert all(a != b_ for a, b_ in itertools.pairwise(seqs))
     if b.model.launches:
         assert any(a == Holding.ARM_KEY and v == ARM_KEY for a, v, _ in writes)
