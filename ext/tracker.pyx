@@ -721,16 +721,8 @@ cdef class Tracker:
         cdef Py_ssize_t j, idx, total = 0, npairs = 0
         cdef int s, k, b, nz, lo, hi, nbins = N_AZ_BINS
         cdef double binw = TWO_PI / N_AZ_BINS
-        cdef double t0 = INFINITY, t1 = -INFINITY, dt0, dt1, span, tr0, tr1, trp, speed, rho, rng, w, rwin, g
-        cdef double px, py, pz, d2, ld
+        cdef double t0 = INFINITY, t1 = -INFINITY, g, d2
         cdef double z[NZ]
-        cdef double xg[NC]
-        cdef double Pg[NC * NC]
-        cdef double nu[NZ]
-        cdef double S[NZ * NZ]
-        cdef double H[NZ * NC]
-        cdef double* xs
-        cdef double* Ps
         if ibuf_reserve(&self.plot_trk, n) < 0 or ibuf_reserve(&self.plot_flag, n) < 0:
             return -1
         cdef int* plot_trk = self.plot_trk.p
@@ -748,43 +740,16 @@ cdef class Tracker:
                 self.cnt.bad_plots += 1
         if t1 < t0:
             return 0
-        span = t1 - t0
         # coarse pre-gate: each track covers the azimuth bins (and a range window) where a plot could pass
-        # its Mahalanobis gate during [t0, t1]; bounds use trace(P_pos) >= its largest eigenvalue
+        # the Mahalanobis gate of any of its models during [t0, t1]
         memset(self.bin_start, 0, (N_AZ_BINS + 1) * sizeof(int))
         for s in range(self.hi):
             self.bin_lo[s] = 1
             self.bin_hi[s] = 0
             if self.status[s] == 0:
                 continue
-            xs = self.xc + s * NC
-            Ps = self.Pc + s * NC * NC
-            dt0 = t0 - self.t_upd[s]
-            dt1 = t1 - self.t_upd[s]
-            tr0 = _pos_trace(Ps, dt0, self.prm.q_gate)
-            tr1 = _pos_trace(Ps, dt1, self.prm.q_gate)
-            trp = tr0 if tr0 > tr1 else tr1
-            speed = sqrt(xs[3] * xs[3] + xs[4] * xs[4] + xs[5] * xs[5])
-            px = xs[0] + dt0 * xs[3] - site[0]
-            py = xs[1] + dt0 * xs[4] - site[1]
-            pz = xs[2] + dt0 * xs[5] - site[2]
-            rho = hypot(px, py)
-            rng = sqrt(rho * rho + pz * pz)
-            g = self.prm.gate4
-            rwin = sqrt(g * (trp + sig2[0])) + speed * span + 1.0
-            if rng - rwin > max_range:
+            if self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi) < 0:
                 continue
-            self.pred_r[s] = rng
-            self.win_r[s] = rwin
-            rho = rho - speed * span - sqrt(g * trp)
-            if rho <= 1.0:
-                lo, hi = 0, nbins - 1
-            else:
-                w = sqrt(g * (trp / (rho * rho) + sig2[1])) + speed * span / rho + 1e-4
-                lo = <int>floor((atan2(px, py) - w) / binw)
-                hi = <int>floor((atan2(px, py) + w) / binw)
-                if hi - lo + 1 >= nbins:
-                    lo, hi = 0, nbins - 1
             self.bin_lo[s] = lo
             self.bin_hi[s] = hi
             for k in range(lo, hi + 1):
@@ -815,11 +780,7 @@ cdef class Tracker:
                 s = self.bin_items.p[idx]
                 if fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
                     continue
-                memcpy(xg, self.xc + s * NC, NC * sizeof(double))
-                memcpy(Pg, self.Pc + s * NC * NC, NC * NC * sizeof(double))
-                predict_cv(NC, xg, Pg, t[j] - self.t_upd[s], self.prm.q_gate)
-                if innovation(NC, xg, Pg, z, nz, site, sig2, nu, S, H, &d2, &ld) < 0:
-                    continue
+                d2 = self._gate_distance(s, t[j], z, nz, site, sig2)
                 if d2 >= g:
                     continue
                 if (ibuf_reserve(&self.pair_s, npairs + 1) < 0 or ibuf_reserve(&self.pair_j, npairs + 1) < 0
@@ -853,6 +814,88 @@ cdef class Tracker:
                 if not flag[j] & 4:
                     self._initiate(sensor, t[j], z, nz, m3[j])
         return 0
+
+    cdef int _pregate(self, int s, const double* site, const double* sig2, double max_range, double t0, double t1,
+                      int* lo_out, int* hi_out) noexcept nogil:
+        """Azimuth bins [lo, hi] and range window (pred_r, win_r) outside which no plot of [t0, t1] can gate
+        with track s. Position spreads add as standard deviations (Minkowski), so the bound holds whatever
+        the correlations: sd <= sqrt(tr Ppp) + T sqrt(tr Pvv) [+ speed T²/2 sqrt(P_ww) for the turn model],
+        and a turn at rate w bends the mean at most |w| speed T²/2 away from the straight line."""
+        cdef double g = self.prm.gate4, binw = TWO_PI / N_AZ_BINS, span = t1 - t0
+        cdef double rmin = INFINITY, rmax = -INFINITY, amin = INFINITY, amax = -INFINITY
+        cdef double T, sd, trp, speed, extra, px, py, pz, rho, rng, rw, w, az, move, q
+        cdef const double* x
+        cdef const double* P
+        cdef int m
+        for m in range(self.prm.n_models):
+            x = self.x + (s * MAXM + m) * NX
+            P = self.P + (s * MAXM + m) * NX * NX
+            T = fabs(t0 - self.t_upd[s])
+            if fabs(t1 - self.t_upd[s]) > T:
+                T = fabs(t1 - self.t_upd[s])
+            speed = sqrt(x[3] * x[3] + x[4] * x[4] + x[5] * x[5])
+            sd = sqrt(P[0] + P[NX + 1] + P[2 * NX + 2]) + T * sqrt(P[3 * NX + 3] + P[4 * NX + 4] + P[5 * NX + 5])
+            extra = 0.0
+            q = self.prm.q_cv
+            if m == 1:
+                q = self.prm.q_ct
+                sd += 0.5 * speed * T * T * sqrt(P[6 * NX + 6])
+                extra = 0.5 * fabs(x[6]) * speed * T * T
+            trp = sd * sd + q * T * T * T
+            move = speed * span + extra
+            px = x[0] + (t0 - self.t_upd[s]) * x[3] - site[0]
+            py = x[1] + (t0 - self.t_upd[s]) * x[4] - site[1]
+            pz = x[2] + (t0 - self.t_upd[s]) * x[5] - site[2]
+            rho = hypot(px, py)
+            rng = sqrt(rho * rho + pz * pz)
+            rw = sqrt(g * (trp + sig2[0])) + move + 1.0
+            if rng - rw < rmin:
+                rmin = rng - rw
+            if rng + rw > rmax:
+                rmax = rng + rw
+            rho = rho - move - sqrt(g * trp)
+            if rho <= 1.0 or move / rho > 0.5:
+                amin, amax = -INFINITY, INFINITY
+                continue
+            w = sqrt(g * (trp / (rho * rho) + sig2[1])) + 1.1 * move / rho + 1e-4
+            az = atan2(px, py)
+            if az - w < amin:
+                amin = az - w
+            if az + w > amax:
+                amax = az + w
+        if rmin > max_range:
+            return -1
+        self.pred_r[s] = 0.5 * (rmin + rmax)
+        self.win_r[s] = 0.5 * (rmax - rmin)
+        if amax - amin >= TWO_PI:
+            lo_out[0], hi_out[0] = 0, N_AZ_BINS - 1
+        else:
+            lo_out[0] = <int>floor(amin / binw)
+            hi_out[0] = <int>floor(amax / binw)
+            if hi_out[0] - lo_out[0] + 1 >= N_AZ_BINS:
+                lo_out[0], hi_out[0] = 0, N_AZ_BINS - 1
+        return 0
+
+    cdef double _gate_distance(self, int s, double t, const double* z, int nz, const double* site,
+                               const double* sig2) noexcept nogil:
+        """Smallest Mahalanobis distance² of a plot to the predictions of the track's models (INFINITY if none)."""
+        cdef double xg[NX]
+        cdef double Pg[NX * NX]
+        cdef double nu[NZ]
+        cdef double S[NZ * NZ]
+        cdef double H[NZ * NX]
+        cdef double d2, ld, best = INFINITY, dt = t - self.t_upd[s]
+        cdef int m
+        for m in range(self.prm.n_models):
+            memcpy(xg, self.x + (s * MAXM + m) * NX, NX * sizeof(double))
+            memcpy(Pg, self.P + (s * MAXM + m) * NX * NX, NX * NX * sizeof(double))
+            if m == 0:
+                predict_cv(NX, xg, Pg, dt, self.prm.q_cv)
+            else:
+                predict_ct(xg, Pg, dt, self.prm.q_ct, self.prm.q_omega)
+            if innovation(NX, xg, Pg, z, nz, site, sig2, nu, S, H, &d2, &ld) == 0 and d2 < best:
+                best = d2
+        return best
 
     cdef int _assign(self, Py_ssize_t npairs, Py_ssize_t n) noexcept nogil:
         """GNN: connected clusters of gated (track, plot) pairs, each solved on its own with JV."""

@@ -1,5 +1,5 @@
 """Plain numpy reference of the tracker kernel (tests only): same algorithm, no pre-gate, numeric Jacobians,
-one global assignment with scipy instead of JV per cluster."""
+every track against every plot (no pre-gate), one global assignment with scipy instead of JV per cluster."""
 
 from __future__ import annotations
 
@@ -194,11 +194,13 @@ class ReferenceTracker:
             for j in range(len(t)):
                 if not valid[j]:
                     continue
-                xg, Pg = predict(0, trk.xc, trk.Pc, t[j] - trk.t, cfg)
-                if trk.xc is None or np.hypot(*(xg[:2] - site[:2])) < 1e-3:
-                    continue
-                nu, S, _ = innovation(xg, Pg, zs[j], site, r2)
-                d2 = float(nu @ np.linalg.solve(S, nu))
+                d2 = math.inf
+                for m, (x, P) in enumerate(zip(trk.xs, trk.Ps, strict=True)):
+                    xg, Pg = predict(m, x, P, t[j] - trk.t, cfg)
+                    if np.hypot(*(xg[:2] - site[:2])) < 1e-3:
+                        continue
+                    nu, S, _ = innovation(xg, Pg, zs[j], site, r2)
+                    d2 = min(d2, float(nu @ np.linalg.solve(S, nu)))
                 g = cfg.gate(len(zs[j]))
                 if d2 < g:
                     cost[i, j] = d2 / g
