@@ -364,3 +364,21 @@ def test_launcher_process_exits_cleanly_on_sigterm(launcher_tcp: tuple[str, Chil
     _, board = launcher_tcp
     board.proc.send_signal(signal.SIGTERM)
     assert board.proc.wait(10) == 0
+
+
+def test_the_raspberry_pi_entry_point_serves_the_same_launcher() -> None:
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "firmware_stubs" / "rpi" / "launcher.py"
+    board = Child([sys.executable, str(script), "--tcp", "127.0.0.1:0", "--build", "pi1"], name="rpi launcher")
+    try:
+        async def go() -> None:
+            link = LauncherLink.from_url("tcp://" + board.info["tcp"], timeout_s=1.0)
+            await link.connect()
+            assert tuple(await link.identify()) == ("hil-launcher-rpi", "1.0", "pi1")
+            link.close()
+
+        run(go())
+    finally:
+        board.stop()
