@@ -1,0 +1,60 @@
+# cython: language_level=3
+"""Declarations of the fire-control kernel: threat evaluation, intercept solution, envelope, Pk, assignment."""
+
+cdef enum:
+    # RefusalReason codes (hil.fire_control.RefusalReason: same numbers, the names live there)
+    R_NONE = 0
+    R_INVALID_TRACK = 1
+    R_FRIENDLY = 2
+    R_NOT_CONFIRMED = 3
+    R_NO_FIRE_ZONE = 4
+    R_NOT_A_THREAT = 5
+    R_ALREADY_ENGAGED = 6
+    R_SHOTS_EXHAUSTED = 7
+    R_LAUNCHER_NOT_ARMED = 8
+    R_LAUNCHER_NOT_READY = 9
+    R_NO_ROUNDS = 10
+    R_NO_CHANNEL = 11
+    R_UNREACHABLE = 12
+    R_TOF = 13
+    R_OUT_OF_RANGE = 14
+    R_ALTITUDE = 15
+    R_SECTOR = 16
+    R_TOO_LATE = 17
+    R_INTERCEPT_IN_NO_FIRE_ZONE = 18
+    R_LOW_PK = 19
+    R_OUTRANKED = 20
+
+cdef struct Launcher:
+    double x, y, z
+    double speed, delay, slew_rate      # m/s, s, rad/s (0: no slew time)
+    double min_r, max_r, min_alt, max_alt, max_tof
+    double sector_centre, sector_half   # rad; sector_half >= pi: all round
+    double pk_base
+    int channels
+
+cdef struct Asset:
+    double x, y, z, radius, value
+
+cdef struct Zone:
+    double cx, cy, r2, zmin, zmax
+
+cdef struct Params:
+    double horizon, miss_scale, t_ref, basket2, aspect_pen, tof_pen, min_pk
+    int slew_iters, shots_per_engagement, max_shots, launches_per_launcher
+
+# --- geometry ------------------------------------------------------------------------------------------
+cdef double intercept_time(double rx, double ry, double rz, double vx, double vy, double vz,
+                           double speed, double delay) noexcept nogil
+cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexcept nogil
+cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
+                    double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil
+cdef int solve_pair(const Launcher* la, const double* x, double pos_var, double t_asset,
+                    const Zone* zones, int nz, const Params* p,
+                    double* t_out, double* tof_out, double* pk_out) noexcept nogil
+
+# --- assignment (maximise the expected threat score destroyed) -------------------------------------------
+cdef int lap_rect(int nr, int nc, const double* cost, int* col4row, int* row4col, double* u, double* v,
+                  double* shortest, int* path, int* remaining, char* row_seen, char* col_seen) noexcept nogil
+cdef int greedy_mmr(int n_l, int m, const int* cand, const double* score, const double* pk,
+                    const signed char* code, int* left, int* cap, double* q, int* out_t, int* out_l) noexcept nogil

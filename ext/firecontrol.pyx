@@ -1,0 +1,790 @@
+# cython: language_level=3
+"""Fire-control kernel: threat ranking, intercept solutions, envelope and Pk, weapon-target assignment.
+
+The model (formulas, reason codes, doctrine, solvers) is written down in hil.fire_control's docstring; the
+numpy twin that tests compare against is hil.ext.reference.firecontrol.
+"""
+
+from libc.math cimport INFINITY, NAN, M_PI, atan2, exp, fabs, isfinite, sqrt
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+from hil.errors import ConfigError
+from hil.fire_control import (
+    Assignments,
+    Doctrine,
+    FireControlConfig,
+    FireControlResult,
+    Refusals,
+    threat_table,
+)
+
+cdef double TWO_PI = 2.0 * M_PI
+cdef double EPS = 1e-12
+
+
+# --- geometry --------------------------------------------------------------------------------------------
+
+cdef double intercept_time(double rx, double ry, double rz, double vx, double vy, double vz,
+                           double speed, double delay) noexcept nogil:
+    """Smallest T >= delay with |r + v T| = speed (T - delay); INFINITY if there is none."""
+    cdef double u2 = speed * speed
+    cdef double a = vx * vx + vy * vy + vz * vz - u2
+    cdef double b = 2.0 * (rx * vx + ry * vy + rz * vz + u2 * delay)
+    cdef double c = rx * rx + ry * ry + rz * rz - u2 * delay * delay
+    cdef double disc, q, t1, t2, t
+    if fabs(a) <= 1e-9 * u2:  # interceptor exactly as fast as the threat: the quadratic is linear
+        if fabs(b) <= EPS:
+            return INFINITY
+        t = -c / b
+        return t if t >= delay else INFINITY
+    disc = b * b - 4.0 * a * c
+    if disc < 0.0:
+        return INFINITY
+    # the cancellation-free pair of roots
+    q = -0.5 * (b + sqrt(disc)) if b >= 0.0 else -0.5 * (b - sqrt(disc))
+    if q == 0.0:
+        t1 = 0.0
+        t2 = 0.0
+    else:
+        t1 = q / a
+        t2 = c / q
+    if t1 > t2:
+        t1, t2 = t2, t1
+    if t1 >= delay:
+        return t1
+    if t2 >= delay:
+        return t2
+    return INFINITY
+
+
+cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexcept nogil:
+    cdef int k
+    cdef double dx, dy
+    for k in range(nz):
+        dx = x - zones[k].cx
+        dy = y - zones[k].cy
+        if dx * dx + dy * dy <= zones[k].r2 and zones[k].zmin <= z <= zones[k].zmax:
+            return 1
+    return 0
+
+
+cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
+                    double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil:
+    """Score of track state x against its most threatened asset (see hil.fire_control)."""
+    cdef int a
+    cdef double rx, ry, rz, rr, rv, vv, tc, dx, dy, dz, d, R, ta, disc, b, c, root, close, t_go, s
+    cdef double vx = x[3], vy = x[4], vz = x[5]
+    vv = vx * vx + vy * vy + vz * vz
+    score[0] = 0.0
+    t_cpa[0] = NAN
+    d_cpa[0] = NAN
+    t_asset[0] = INFINITY
+    asset[0] = -1
+    if na == 0:
+        score[0] = 1.0
+        return
+    for a in range(na):
+        rx = x[0] - assets[a].x
+        ry = x[1] - assets[a].y
+        rz = x[2] - assets[a].z
+        rr = rx * rx + ry * ry + rz * rz
+        rv = rx * vx + ry * vy + rz * vz
+        tc = -rv / vv if vv > EPS else 0.0
+        if tc < 0.0:
+            tc = 0.0
+        elif tc > p.horizon:
+            tc = p.horizon
+        dx = rx + vx * tc
+        dy = ry + vy * tc
+        dz = rz + vz * tc
+        d = sqrt(dx * dx + dy * dy + dz * dz)
+        R = assets[a].radius
+        ta = INFINITY
+        if rr <= R * R:
+            ta = 0.0
+        elif vv > EPS:
+            b = 2.0 * rv
+            c = rr - R * R
+            disc = b * b - 4.0 * vv * c
+            if disc >= 0.0 and b < 0.0:
+                root = (-b - sqrt(disc)) / (2.0 * vv)  # entry (the smaller root; c > 0 so both roots share a sign)
+                if root <= p.horizon:
+                    ta = root
+        close = 1.0 - (d - R) / ((p.miss_scale - 1.0) * R)
+        if close > 1.0:
+            close = 1.0
+        if close <= 0.0:
+            continue
+        t_go = ta if isfinite(ta) else tc
+        s = assets[a].value * close * p.t_ref / (p.t_ref + t_go)
+        if s > score[0]:
+            score[0] = s
+            t_cpa[0] = tc
+            d_cpa[0] = d
+            t_asset[0] = ta
+            asset[0] = a
+
+
+cdef inline double wrap_pi(double a) noexcept nogil:
+    while a > M_PI:
+        a -= TWO_PI
+    while a < -M_PI:
+        a += TWO_PI
+    return a
+
+
+cdef int solve_pair(const Launcher* la, const double* x, double pos_var, double t_asset,
+                    const Zone* zones, int nz, const Params* p,
+                    double* t_out, double* tof_out, double* pk_out) noexcept nogil:
+    """Intercept time, time of flight and pk of one launcher on one track; returns 0 or a refusal code."""
+    cdef double rx = x[0] - la.x, ry = x[1] - la.y, rz = x[2] - la.z
+    cdef double vx = x[3], vy = x[4], vz = x[5]
+    cdef double delay = la.delay, T, px, py, pz, dx, dy, dz, rng, az, tof, vn, cos_a, pk, ft
+    cdef int k
+    t_out[0] = NAN
+    tof_out[0] = NAN
+    pk_out[0] = NAN
+    T = intercept_time(rx, ry, rz, vx, vy, vz, la.speed, delay)
+    if not isfinite(T):
+        return R_UNREACHABLE  # a longer delay (slewing) cannot make it reachable
+    if la.slew_rate > 0.0:
+        for k in range(p.slew_iters):
+            dx = rx + vx * T
+            dy = ry + vy * T
+            delay = la.delay + fabs(wrap_pi(atan2(dx, dy) - la.sector_centre)) / la.slew_rate
+            T = intercept_time(rx, ry, rz, vx, vy, vz, la.speed, delay)
+            if not isfinite(T):
+                return R_UNREACHABLE
+    tof = T - delay
+    t_out[0] = T
+    tof_out[0] = tof
+    dx = rx + vx * T  # intercept point relative to the launcher
+    dy = ry + vy * T
+    dz = rz + vz * T
+    px = la.x + dx
+    py = la.y + dy
+    pz = la.z + dz
+    rng = sqrt(dx * dx + dy * dy + dz * dz)
+    if tof > la.max_tof:
+        return R_TOF
+    if rng < la.min_r or rng > la.max_r:
+        return R_OUT_OF_RANGE
+    if pz < la.min_alt or pz > la.max_alt:
+        return R_ALTITUDE
+    if la.sector_half < M_PI:
+        az = atan2(dx, dy)
+        if fabs(wrap_pi(az - la.sector_centre)) > la.sector_half:
+            return R_SECTOR
+    if T >= t_asset:
+        return R_TOO_LATE
+    if in_zone(px, py, pz, zones, nz):
+        return R_INTERCEPT_IN_NO_FIRE_ZONE
+    # pk model (hil.fire_control docstring)
+    pk = la.pk_base
+    if pos_var > 0.0:
+        pk *= 1.0 - exp(-p.basket2 / pos_var)
+    vn = sqrt(vx * vx + vy * vy + vz * vz)
+    if vn > EPS and rng > EPS:
+        cos_a = -(dx * vx + dy * vy + dz * vz) / (rng * vn)
+        pk *= 1.0 - p.aspect_pen * (1.0 - cos_a) * 0.5
+    ft = tof / la.max_tof
+    pk *= 1.0 - p.tof_pen * ft * ft
+    pk_out[0] = pk
+    if pk < p.min_pk or pk <= 0.0:
+        return R_LOW_PK
+    return R_NONE
+
+
+# --- assignment -------------------------------------------------------------------------------------------
+
+cdef int lap_rect(int nr, int nc, const double* cost, int* col4row, int* row4col, double* u, double* v,
+                  double* shortest, int* path, int* remaining, char* row_seen, char* col_seen) noexcept nogil:
+    """Minimum-cost assignment of every row of a dense nr x nc matrix (nr <= nc) to distinct columns: one
+    shortest augmenting path per row (Dijkstra on reduced costs, Jonker–Volgenant style), duals u, v kept.
+    Returns 0, or -1 if some row cannot be assigned (never with finite costs)."""
+    cdef int cur, i, j, it, idx, sink, n_rem, tmp
+    cdef double min_val, lowest, r
+    for i in range(nr):
+        u[i] = 0.0
+        col4row[i] = -1
+    for j in range(nc):
+        v[j] = 0.0
+        row4col[j] = -1
+    for cur in range(nr):
+        for j in range(nc):
+            shortest[j] = INFINITY
+            path[j] = -1
+            col_seen[j] = 0
+            remaining[j] = nc - 1 - j
+        for i in range(nr):
+            row_seen[i] = 0
+        n_rem = nc
+        min_val = 0.0
+        i = cur
+        sink = -1
+        while sink == -1:
+            row_seen[i] = 1
+            lowest = INFINITY
+            idx = -1
+            for it in range(n_rem):
+                j = remaining[it]
+                r = min_val + cost[i * nc + j] - u[i] - v[j]
+                if r < shortest[j]:
+                    path[j] = i
+                    shortest[j] = r
+                # prefer a free column on ties: the path ends sooner
+                if shortest[j] < lowest or (shortest[j] == lowest and row4col[j] == -1):
+                    lowest = shortest[j]
+                    idx = it
+            if idx < 0 or lowest == INFINITY:
+                return -1
+            min_val = lowest
+            j = remaining[idx]
+            if row4col[j] == -1:
+                sink = j
+            else:
+                i = row4col[j]
+            col_seen[j] = 1
+            n_rem -= 1
+            remaining[idx] = remaining[n_rem]
+        u[cur] += min_val
+        for i in range(nr):
+            if row_seen[i] and i != cur:
+                u[i] += min_val - shortest[col4row[i]]
+        for j in range(nc):
+            if col_seen[j]:
+                v[j] -= min_val - shortest[j]
+        j = sink
+        while True:  # flip the path
+            i = path[j]
+            row4col[j] = i
+            tmp = col4row[i]
+            col4row[i] = j
+            j = tmp
+            if i == cur:
+                break
+    return 0
+
+
+cdef int greedy_mmr(int n_l, int m, const int* cand, const double* score, const double* pk,
+                    const signed char* code, int* left, int* cap, double* q, int* out_t, int* out_l) noexcept nogil:
+    """Maximum marginal return: repeatedly give the shot with the largest gain score * q * pk (q: the
+    track's chance of surviving the shots already given). Returns the number of shots."""
+    cdef int k = 0, c, l, i, bc, bl
+    cdef double best, base, g
+    while True:
+        best = 0.0
+        bc = -1
+        bl = -1
+        for c in range(m):
+            if left[c] <= 0:
+                continue
+            i = cand[c]
+            base = score[i] * q[c]
+            if base <= best:
+                continue
+            for l in range(n_l):
+                if cap[l] > 0 and code[i * n_l + l] == R_NONE:
+                    g = base * pk[i * n_l + l]
+                    if g > best:
+                        best = g
+                        bc = c
+                        bl = l
+        if bc < 0:
+            return k
+        out_t[k] = cand[bc]
+        out_l[k] = bl
+        k += 1
+        q[bc] *= 1.0 - pk[cand[bc] * n_l + bl]
+        left[bc] -= 1
+        cap[bl] -= 1
+
+
+cdef struct BnB:
+    int n_l, n_slots
+    const double* score
+    const double* pk
+    const int* slot_l        # launcher of each slot (slots of one launcher are consecutive)
+    const int* next_l_slot   # first slot of the next launcher
+    const int* lcand         # per launcher: candidate rows (indices into cand) sorted by value, stride m
+    const int* n_lcand
+    const int* cand
+    int m
+    const double* suffix     # upper bound on what slots s.. can still add
+    double* q
+    int* left
+    int* choice
+    int* best_choice
+    double best
+    long long nodes, budget
+    int aborted
+
+
+cdef void bnb_rec(BnB* b, int s, int pos_min, double cur) noexcept nogil:
+    cdef int l, start, p, c, i, t, nxt
+    cdef double old, g, pkv
+    if b.nodes >= b.budget:
+        b.aborted = 1
+        return
+    b.nodes += 1
+    if cur > b.best * (1.0 + 1e-12) + 1e-15:
+        b.best = cur
+        for t in range(b.n_slots):
+            b.best_choice[t] = b.choice[t] if t < s else -1
+    if s >= b.n_slots or cur + b.suffix[s] <= b.best * (1.0 + 1e-12) + 1e-15:
+        return
+    l = b.slot_l[s]
+    start = pos_min if s > 0 and b.slot_l[s - 1] == l else 0  # same launcher: no reordered duplicates
+    for p in range(start, b.n_lcand[l]):
+        c = b.lcand[l * b.m + p]
+        if b.left[c] <= 0:
+            continue
+        i = b.cand[c]
+        pkv = b.pk[i * b.n_l + l]
+        g = b.score[i] * b.q[c] * pkv
+        old = b.q[c]
+        b.q[c] = old * (1.0 - pkv)
+        b.left[c] -= 1
+        b.choice[s] = c
+        bnb_rec(b, s + 1, p, cur + g)
+        b.q[c] = old
+        b.left[c] += 1
+        if b.aborted:
+            return
+    # leave this slot (and so the rest of this launcher's slots) unused
+    nxt = b.next_l_slot[s]
+    for t in range(s, nxt):
+        b.choice[t] = -1
+    bnb_rec(b, nxt, 0, cur)
+
+
+# --- the Python object ------------------------------------------------------------------------------------
+
+cdef class FireControl:
+    """Threat evaluation and weapon-target assignment for a fixed set of assets, launchers and no-fire zones."""
+
+    cdef Launcher* launchers
+    cdef Asset* assets
+    cdef Zone* zones
+    cdef int n_l, n_a, n_z
+    cdef Params p
+    cdef readonly object config
+    cdef readonly tuple launcher_specs, asset_specs, zone_specs
+    cdef readonly tuple launcher_names, asset_names
+    cdef public long long last_nodes
+
+    def __cinit__(self):
+        self.launchers = NULL
+        self.assets = NULL
+        self.zones = NULL
+
+    def __init__(self, config=None, assets=(), launchers=(), no_fire_zones=()):
+        cdef int k
+        if config is None:
+            config = FireControlConfig()
+        if not isinstance(config, FireControlConfig):
+            raise ConfigError("fire control", "config", "must be a FireControlConfig")
+        self.config = config
+        self.asset_specs = tuple(assets)
+        self.launcher_specs = tuple(launchers)
+        self.zone_specs = tuple(no_fire_zones)
+        self.launcher_names = tuple(s.name for s in self.launcher_specs)
+        self.asset_names = tuple(s.name for s in self.asset_specs)
+        self.n_l = len(self.launcher_specs)
+        self.n_a = len(self.asset_specs)
+        self.n_z = len(self.zone_specs)
+        self.launchers = <Launcher*> malloc(max(self.n_l, 1) * sizeof(Launcher))
+        self.assets = <Asset*> malloc(max(self.n_a, 1) * sizeof(Asset))
+        self.zones = <Zone*> malloc(max(self.n_z, 1) * sizeof(Zone))
+        if self.launchers == NULL or self.assets == NULL or self.zones == NULL:
+            raise MemoryError()
+        for k, s in enumerate(self.launcher_specs):
+            self.launchers[k].x, self.launchers[k].y, self.launchers[k].z = [float(c) for c in s.position]
+            self.launchers[k].speed = s.interceptor_speed_mps
+            self.launchers[k].delay = s.launch_delay_s
+            self.launchers[k].slew_rate = np.radians(s.slew_rate_dps)
+            self.launchers[k].min_r = s.min_range_m
+            self.launchers[k].max_r = s.max_range_m
+            self.launchers[k].min_alt = s.min_alt_m
+            self.launchers[k].max_alt = s.max_alt_m
+            self.launchers[k].max_tof = s.max_tof_s
+            self.launchers[k].sector_centre = np.radians(s.sector_centre_deg)
+            self.launchers[k].sector_half = np.radians(s.sector_width_deg) / 2.0
+            self.launchers[k].pk_base = s.pk
+            self.launchers[k].channels = s.channels
+        for k, a in enumerate(self.asset_specs):
+            self.assets[k].x, self.assets[k].y, self.assets[k].z = [float(c) for c in a.position]
+            self.assets[k].radius = a.radius_m
+            self.assets[k].value = a.value
+        for k, z in enumerate(self.zone_specs):
+            self.zones[k].cx, self.zones[k].cy = [float(c) for c in z.centre]
+            self.zones[k].r2 = z.radius_m * z.radius_m
+            self.zones[k].zmin = z.z_min_m
+            self.zones[k].zmax = z.z_max_m
+        c = config
+        self.p.horizon = c.horizon_s
+        self.p.miss_scale = c.miss_scale
+        self.p.t_ref = c.urgency_ref_s
+        self.p.basket2 = c.pk_basket_m * c.pk_basket_m
+        self.p.aspect_pen = c.pk_aspect_penalty
+        self.p.tof_pen = c.pk_tof_penalty
+        self.p.min_pk = c.min_pk
+        self.p.slew_iters = c.slew_iterations
+        self.p.shots_per_engagement = c.shots_per_engagement
+        self.p.max_shots = c.max_shots_per_track
+        self.p.launches_per_launcher = c.launches_per_launcher
+        self.last_nodes = 0
+
+    def __dealloc__(self):
+        free(self.launchers)
+        free(self.assets)
+        free(self.zones)
+
+    @property
+    def n_launchers(self):
+        return self.n_l
+
+    def evaluate(self, double t_s, track_id, state, pos_var_m2, confirmed, friendly, in_flight, shots_fired,
+                 launcher_armed, launcher_ready, launcher_rounds, launcher_reload_left_s,
+                 channels_in_use=None, solver=None):
+        """Rank threats, solve every launcher x threat pair and assign launchers (see hil.fire_control).
+        channels_in_use (int32[n_l], default 0): guidance channels each launcher has busy.
+        solver overrides config.solver for this call ("auto", "lap", "greedy", "exact")."""
+        tid = np.ascontiguousarray(track_id, dtype=np.int64).reshape(-1)
+        cdef Py_ssize_t n = tid.shape[0]
+        cdef int n_l = self.n_l
+        st = np.ascontiguousarray(state, dtype=np.float64)
+        if st.ndim != 2 or st.shape[0] != n or st.shape[1] != 6:
+            raise ValueError(f"state must be ({n}, 6), got {st.shape}")
+        pv = self._vec(pos_var_m2, np.float64, n, "pos_var_m2")
+        conf = self._vec(confirmed, np.bool_, n, "confirmed").view(np.uint8)
+        fr = self._vec(friendly, np.bool_, n, "friendly").view(np.uint8)
+        fl = self._vec(in_flight, np.int32, n, "in_flight")
+        sh = self._vec(shots_fired, np.int32, n, "shots_fired")
+        armed = self._vec(launcher_armed, np.bool_, n_l, "launcher_armed").view(np.uint8)
+        ready = self._vec(launcher_ready, np.bool_, n_l, "launcher_ready").view(np.uint8)
+        rounds = self._vec(launcher_rounds, np.int32, n_l, "launcher_rounds")
+        reload_left = self._vec(launcher_reload_left_s, np.float64, n_l, "launcher_reload_left_s")
+        busy = (np.zeros(n_l, np.int32) if channels_in_use is None
+                else self._vec(channels_in_use, np.int32, n_l, "channels_in_use"))
+        solver = self.config.solver if solver is None else solver
+        if solver not in ("auto", "lap", "greedy", "exact"):
+            raise ValueError(f"unknown solver {solver!r}")
+
+        track_code = np.empty(n, np.int8)
+        score = np.empty(n)
+        t_cpa = np.empty(n)
+        d_cpa = np.empty(n)
+        t_asset = np.empty(n)
+        asset = np.empty(n, np.int32)
+        left = np.zeros(n, np.int32)
+        pair_code = np.empty((n, n_l), np.int8)
+        pair_pk = np.empty((n, n_l))
+        pair_t = np.empty((n, n_l))
+        pair_tof = np.empty((n, n_l))
+        cap = np.empty(n_l, np.int32)
+        lcode = np.empty(n_l, np.int8)
+
+        cdef double[:, ::1] st_v = st
+        cdef double[::1] pv_v = pv, reload_v = reload_left
+        cdef unsigned char[::1] conf_v = conf, fr_v = fr, armed_v = armed, ready_v = ready
+        cdef int[::1] fl_v = fl, sh_v = sh, rounds_v = rounds, busy_v = busy, cap_v = cap, left_v = left
+        cdef signed char[::1] tcode_v = track_code, lcode_v = lcode
+        cdef double[::1] score_v = score, tcpa_v = t_cpa, dcpa_v = d_cpa, tasset_v = t_asset
+        cdef int[::1] asset_v = asset
+        cdef signed char[:, ::1] pcode_v = pair_code
+        cdef double[:, ::1] ppk_v = pair_pk, pt_v = pair_t, ptof_v = pair_tof
+        cdef Py_ssize_t i, l
+        cdef int m = 0, n_slots = 0, n_pairs = 0
+        with nogil:
+            self._launcher_state(armed_v, ready_v, rounds_v, reload_v, busy_v, cap_v, lcode_v)
+            for l in range(n_l):
+                n_slots += cap_v[l]
+            for i in range(n):
+                n_pairs += self._track(&st_v[i, 0], pv_v[i], conf_v[i], fr_v[i], fl_v[i], sh_v[i], &lcode_v[0],
+                                       &tcode_v[i], &score_v[i], &tcpa_v[i], &dcpa_v[i], &tasset_v[i], &asset_v[i],
+                                       &left_v[i], &pcode_v[i, 0], &ppk_v[i, 0], &pt_v[i, 0], &ptof_v[i, 0])
+        cand = np.nonzero(pair_code.min(axis=1, initial=1) == 0)[0].astype(np.int32) if n_l else np.empty(0, np.int32)
+        m = cand.shape[0]
+        if solver == "auto":
+            if self.p.shots_per_engagement == 1:
+                solver = "lap"
+            else:
+                solver = "exact" if n_pairs <= self.config.exact_max_pairs else "greedy"
+        out_t = np.empty(max(n_slots, 1), np.int32)
+        out_l = np.empty(max(n_slots, 1), np.int32)
+        k, optimal = self._assign(solver, m, n_slots, cand, left, cap, score, pair_pk, pair_code, out_t, out_l)
+        out_t = out_t[:k]
+        out_l = out_l[:k]
+        return self._result(t_s, solver, optimal, tid, st, pv, track_code, score, t_cpa, d_cpa, t_asset, asset,
+                            pair_code, pair_pk, pair_t, pair_tof, out_t, out_l,
+                            {"confirmed": conf.view(bool), "friendly": fr.view(bool), "in_flight": fl,
+                             "shots_fired": sh})
+
+    @staticmethod
+    def _vec(x, dtype, Py_ssize_t n, name):
+        a = np.ascontiguousarray(x, dtype=dtype).reshape(-1)
+        if a.shape[0] != n:
+            raise ValueError(f"{name} must have {n} entries, got {a.shape[0]}")
+        return a
+
+    cdef void _launcher_state(self, unsigned char[::1] armed, unsigned char[::1] ready, int[::1] rounds,
+                              double[::1] reload_left, int[::1] busy, int[::1] cap,
+                              signed char[::1] lcode) noexcept nogil:
+        cdef int l, c
+        for l in range(self.n_l):
+            cap[l] = 0
+            if not armed[l]:
+                lcode[l] = R_LAUNCHER_NOT_ARMED
+            elif not ready[l] or not reload_left[l] <= 0.0:
+                lcode[l] = R_LAUNCHER_NOT_READY
+            elif rounds[l] <= 0:
+                lcode[l] = R_NO_ROUNDS
+            elif self.launchers[l].channels - busy[l] <= 0:
+                lcode[l] = R_NO_CHANNEL
+            else:
+                lcode[l] = R_NONE
+                c = rounds[l]
+                if self.launchers[l].channels - busy[l] < c:
+                    c = self.launchers[l].channels - busy[l]
+                if self.p.launches_per_launcher < c:
+                    c = self.p.launches_per_launcher
+                cap[l] = c
+
+    cdef int _track(self, const double* x, double pos_var, unsigned char confirmed, unsigned char friendly,
+                    int in_flight, int shots, const signed char* lcode, signed char* tcode, double* score,
+                    double* t_cpa, double* d_cpa, double* t_asset, int* asset, int* left, signed char* pcode,
+                    double* ppk, double* pt, double* ptof) noexcept nogil:
+        """Evaluate one track and its pairs; returns how many pairs are feasible."""
+        cdef int k, l, code, feasible = 0
+        cdef int valid = isfinite(pos_var) and pos_var >= 0.0
+        for k in range(6):
+            valid = valid and isfinite(x[k])
+        if valid:
+            threat_of(x, self.assets, self.n_a, &self.p, score, t_cpa, d_cpa, t_asset, asset)
+        else:
+            score[0] = 0.0
+            t_cpa[0] = NAN
+            d_cpa[0] = NAN
+            t_asset[0] = INFINITY
+            asset[0] = -1
+        left[0] = 0
+        if not valid:
+            code = R_INVALID_TRACK
+        elif friendly:
+            code = R_FRIENDLY
+        elif not confirmed:
+            code = R_NOT_CONFIRMED
+        elif in_zone(x[0], x[1], x[2], self.zones, self.n_z):
+            code = R_NO_FIRE_ZONE
+        elif score[0] <= 0.0:
+            code = R_NOT_A_THREAT
+        elif in_flight > 0:
+            code = R_ALREADY_ENGAGED
+        elif shots >= self.p.max_shots:
+            code = R_SHOTS_EXHAUSTED
+        else:
+            code = R_NONE
+            left[0] = self.p.max_shots - shots
+            if self.p.shots_per_engagement < left[0]:
+                left[0] = self.p.shots_per_engagement
+        tcode[0] = code
+        for l in range(self.n_l):
+            if code != R_NONE:
+                pcode[l] = code
+                ppk[l] = NAN
+                pt[l] = NAN
+                ptof[l] = NAN
+            elif lcode[l] != R_NONE:
+                pcode[l] = lcode[l]
+                ppk[l] = NAN
+                pt[l] = NAN
+                ptof[l] = NAN
+            else:
+                pcode[l] = solve_pair(&self.launchers[l], x, pos_var, t_asset[0], self.zones, self.n_z, &self.p,
+                                      &pt[l], &ptof[l], &ppk[l])
+                feasible += pcode[l] == R_NONE
+        return feasible
+
+    def _assign(self, str solver, int m, int n_slots, cand_a, left_a, cap_a, score_a, pk_a, code_a, out_t_a,
+                out_l_a):
+        """Run one solver on the candidates; returns (number of shots, proven optimal)."""
+        if m == 0 or n_slots == 0:
+            return 0, True
+        cdef int[::1] cand = cand_a, out_t = out_t_a, out_l = out_l_a
+        cdef int[::1] cap = cap_a.copy()
+        cdef int[::1] left_c = np.ascontiguousarray(left_a[cand_a], dtype=np.int32)
+        cdef double[::1] score = score_a
+        cdef double[:, ::1] pk = pk_a
+        cdef signed char[:, ::1] code = code_a
+        cdef double[::1] q = np.ones(m)
+        cdef int k = 0, n_l = self.n_l
+        if solver == "lap":
+            if int(np.max(left_a[cand_a])) > 1:
+                raise ValueError("the lap solver gives one shot per track: use greedy or exact for salvos")
+            k = self._lap(m, n_slots, cand, cap, score, pk, code, out_t, out_l)
+            return k, True
+        with nogil:
+            k = greedy_mmr(n_l, m, &cand[0], &score[0], &pk[0, 0], &code[0, 0], &left_c[0], &cap[0], &q[0],
+                           &out_t[0], &out_l[0])
+        if solver == "greedy":
+            return k, False
+        return self._exact(m, n_slots, cand, cap_a, left_a[cand_a], score, pk, code, out_t, out_l, k)
+
+    cdef int _lap(self, int m, int n_slots, int[::1] cand, int[::1] cap, double[::1] score, double[:, ::1] pk,
+                  signed char[:, ::1] code, int[::1] out_t, int[::1] out_l) except -2:
+        slot_l_a = np.repeat(np.arange(self.n_l, dtype=np.int32), np.asarray(cap))
+        cdef int[::1] slot_l = slot_l_a
+        cdef int transpose = m > n_slots
+        cdef int nr = n_slots if transpose else m
+        cdef int nc = m if transpose else n_slots
+        cdef double[::1] cost = np.zeros(nr * nc)
+        cdef int[::1] col4row = np.empty(nr, np.int32), row4col = np.empty(nc, np.int32)
+        cdef int[::1] path = np.empty(nc, np.int32), remaining = np.empty(nc, np.int32)
+        cdef double[::1] u = np.empty(nr), v = np.empty(nc), shortest = np.empty(nc)
+        cdef char[::1] row_seen = np.empty(nr, np.int8), col_seen = np.empty(nc, np.int8)
+        cdef int c, s, i, l, r, k = 0, rc
+        with nogil:
+            # an infeasible pair costs 0, the same as leaving both sides unassigned
+            for c in range(m):
+                i = cand[c]
+                for s in range(n_slots):
+                    l = slot_l[s]
+                    if code[i, l] == R_NONE:
+                        if transpose:
+                            cost[s * nc + c] = -score[i] * pk[i, l]
+                        else:
+                            cost[c * nc + s] = -score[i] * pk[i, l]
+            rc = lap_rect(nr, nc, &cost[0], &col4row[0], &row4col[0], &u[0], &v[0], &shortest[0], &path[0],
+                          &remaining[0], &row_seen[0], &col_seen[0])
+            if rc == 0:
+                for r in range(nr):
+                    if transpose:
+                        s = r
+                        c = col4row[r]
+                    else:
+                        c = r
+                        s = col4row[r]
+                    i = cand[c]
+                    l = slot_l[s]
+                    if code[i, l] == R_NONE:
+                        out_t[k] = i
+                        out_l[k] = l
+                        k += 1
+        if rc != 0:
+            raise RuntimeError("linear assignment failed")
+        return k
+
+    def _exact(self, int m, int n_slots, int[::1] cand, cap_a, left_a, double[::1] score, double[:, ::1] pk,
+               signed char[:, ::1] code, int[::1] out_t, int[::1] out_l, int k_greedy):
+        """Branch and bound over launcher slots, starting from the greedy answer in out_t/out_l."""
+        cdef int n_l = self.n_l
+        cap_np = np.asarray(cap_a, dtype=np.int32)
+        slot_l_a = np.repeat(np.arange(n_l, dtype=np.int32), cap_np)
+        ends = np.cumsum(cap_np).astype(np.int32)
+        next_a = ends[slot_l_a] if n_slots else np.empty(0, np.int32)
+        cand_np = np.asarray(cand)
+        val = np.asarray(score)[cand_np, None] * np.asarray(pk)[cand_np]  # (m, n_l)
+        ok = np.asarray(code)[cand_np] == 0
+        val = np.where(ok, val, -1.0)
+        lcand_a = np.full((n_l, m), -1, np.int32)
+        n_lcand_a = np.zeros(n_l, np.int32)
+        best_l = np.zeros(n_l)
+        for l in range(n_l):
+            rows = np.nonzero(ok[:, l])[0]
+            rows = rows[np.argsort(-val[rows, l], kind="stable")]
+            lcand_a[l, :len(rows)] = rows
+            n_lcand_a[l] = len(rows)
+            best_l[l] = val[rows[0], l] if len(rows) else 0.0
+        suffix_a = np.concatenate([np.cumsum(best_l[slot_l_a][::-1])[::-1], [0.0]])
+        # incumbent: the greedy answer
+        q_a = np.ones(m)
+        pos = {int(i): c for c, i in enumerate(cand_np.tolist())}
+        best = 0.0
+        best_choice_a = np.full(max(n_slots, 1), -1, np.int32)
+        used = np.zeros(n_l, np.int32)
+        first_slot = np.concatenate([[0], ends[:-1]]).astype(np.int32)
+        for j in range(k_greedy):
+            c, l = pos[int(out_t[j])], int(out_l[j])
+            best += score[cand[c]] * q_a[c] * pk[cand[c], l]
+            q_a[c] *= 1.0 - pk[cand[c], l]
+            best_choice_a[first_slot[l] + used[l]] = c
+            used[l] += 1
+        q_a[:] = 1.0
+        cdef int[::1] slot_l = slot_l_a, next_l = next_a, lcand = lcand_a.reshape(-1), n_lcand = n_lcand_a
+        cdef double[::1] suffix = suffix_a, q = q_a
+        cdef int[::1] left = np.ascontiguousarray(left_a, dtype=np.int32)
+        cdef int[::1] choice = np.full(max(n_slots, 1), -1, np.int32), best_choice = best_choice_a
+        cdef BnB b
+        b.n_l = n_l
+        b.n_slots = n_slots
+        b.score = &score[0]
+        b.pk = &pk[0, 0]
+        b.slot_l = &slot_l[0]
+        b.next_l_slot = &next_l[0]
+        b.lcand = &lcand[0]
+        b.n_lcand = &n_lcand[0]
+        b.cand = &cand[0]
+        b.m = m
+        b.suffix = &suffix[0]
+        b.q = &q[0]
+        b.left = &left[0]
+        b.choice = &choice[0]
+        b.best_choice = &best_choice[0]
+        b.best = best
+        b.nodes = 0
+        b.budget = self.config.exact_node_budget
+        b.aborted = 0
+        cdef int s, k = 0
+        with nogil:
+            bnb_rec(&b, 0, 0, 0.0)
+            for s in range(n_slots):
+                if b.best_choice[s] >= 0:
+                    out_t[k] = cand[b.best_choice[s]]
+                    out_l[k] = b.slot_l[s]
+                    k += 1
+        self.last_nodes = b.nodes
+        return k, not b.aborted
+
+    def _result(self, t_s, solver, optimal, tid, st, pv, track_code, score, t_cpa, d_cpa, t_asset, asset,
+                pair_code, pair_pk, pair_t, pair_tof, out_t, out_l, track_inputs):
+        # final pair reasons: the chosen pairs are NONE; feasible pairs left unused were outranked
+        if pair_code.size:
+            pair_code[pair_code == 0] = 20
+            pair_code[out_t, out_l] = 0
+        t_int = pair_t[out_t, out_l]
+        intercept = st[out_t, :3] + st[out_t, 3:] * t_int[:, None]
+        pk = pair_pk[out_t, out_l]
+        shot_value = score[out_t] * pk
+        survive = np.ones(len(tid))
+        np.multiply.at(survive, out_t, 1.0 - pk)
+        objective = float(np.sum(score * (1.0 - survive)))
+        assigned = np.zeros(len(tid), bool)
+        assigned[out_t] = True
+        # refusals: the track's own reason, or each launcher's reason for an eligible track left unfired
+        ti = np.nonzero(track_code != 0)[0].astype(np.int32)
+        rows = [ti, ]
+        launchers = [np.full(len(ti), -1, np.int32)]
+        reasons = [track_code[ti]]
+        un = np.nonzero((track_code == 0) & ~assigned)[0].astype(np.int32)
+        if len(un) and self.n_l:
+            rows.append(np.repeat(un, self.n_l))
+            launchers.append(np.tile(np.arange(self.n_l, dtype=np.int32), len(un)))
+            reasons.append(pair_code[un].reshape(-1))
+        refusals = Refusals(track_index=np.concatenate(rows), launcher_index=np.concatenate(launchers),
+                            reason=np.concatenate(reasons).astype(np.int8))
+        return FireControlResult(
+            t_s=t_s,
+            assignments=Assignments(track_index=out_t.astype(np.int32), launcher_index=out_l.astype(np.int32),
+                                    intercept_enu=intercept, time_of_flight_s=pair_tof[out_t, out_l], pk=pk,
+                                    score=shot_value),
+            refusals=refusals,
+            threats=threat_table(score, t_cpa, d_cpa, t_asset, asset, track_code, st),
+            solver=solver, optimal=bool(optimal), objective=objective,
+            track_id=tid, state=st, pos_var_m2=pv, track_reason=track_code, score=score, t_cpa_s=t_cpa,
+            d_cpa_m=d_cpa, time_to_asset_s=t_asset, asset_index=asset, pair_reason=pair_code, pair_pk=pair_pk,
+            pair_t_s=pair_t, pair_tof_s=pair_tof, launcher_names=self.launcher_names, asset_names=self.asset_names,
+            inputs={"track": track_inputs},
+        )
