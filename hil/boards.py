@@ -114,7 +114,7 @@ def _radar_transport(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, r
     if spec.board == "simavr":
         return open_transport(_simavr(spec, boards))
     if spec.board == "serial":
-        return open_transport(spec.port, baud=spec.baud)
+        return open_transport(spec.port, baudrate=spec.baud)
     if spec.board == "udp":
         return open_transport(f"udp://{spec.address}")
     return open_transport(f"socket://{spec.address}")

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def clock_detail(sync: Any) -> str:
     return (f"offset {sync.offset_ns / 1e3:+.0f} µs ± {sync.uncertainty_ns / 1e3:.0f} µs, "
-            f"round trip {sync.best_round_trip_ns / 1e3:.0f} µs")
+            f"round trip min {sync.round_trip_min_ns / 1e3:.0f} µs, median {sync.round_trip_median_ns / 1e3:.0f} µs")
 
 
 async def _check_radar(name: str, link: Any, spec: Any, timeout_s: float) -> list[Check]:
@@ -52,7 +52,7 @@ async def _check_radar(name: str, link: Any, spec: Any, timeout_s: float) -> lis
         await asyncio.sleep(0.01)
         link.poll()
     sync = link.clock_sync
-    if sync.samples:
+    if sync.synced:
         out.append(Check(name, "clock", True, clock_detail(sync)))
     else:
         out.append(Check(name, "clock", False, "no time-sync answer"))

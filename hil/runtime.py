@@ -147,8 +147,7 @@ class Chain:
             for link in self.boards.radars:
                 link.request_time_sync()
             await self._settle_ns(2_000_000)
-            for i, link in enumerate(self.boards.radars):
-                self._take_plots(i, link.poll())
+            self._poll_radars()
 
     async def _settle_ns(self, dt_ns: int) -> None:
         """Let the boards answer: a virtual step, or a short real wait."""
@@ -181,36 +180,40 @@ class Chain:
 
     # --- the host under test -------------------------------------------------------------------------
 
-    def _take_plots(self, index: int, polled: Any) -> bool:
-        """Decoded plots and sector crossings of one radar into the tracker; True if any plot arrived."""
-        batch, services = polled
-        got = False
-        if batch is not None and batch.n:
-            n = batch.n
-            t_s = (batch.t_s[:n] - self.start_ns / 1e9)
+    def _take_plots(self, polled: list[tuple[int, Any, list[Any]]]) -> bool:
+        """Plots of every radar polled this round into the tracker as one time-ordered batch, then the sweeps.
+
+        Merging keeps several radars' plots in time order, so none is refused as late by the tracker.
+        """
+        batches = [(i, b) for i, b, _ in polled if b is not None and b.n]
+        if batches:
+            cols = {name: np.concatenate([getattr(b, name)[: b.n] for _, b in batches])
+                    for name in ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps",
+                                 "mode3a", "host_rx_ns")}
+            unc = np.concatenate([np.full(b.n, self.boards.radars[i].clock_sync.uncertainty_ns) for i, b in batches])
+            order = np.argsort(cols["t_s"], kind="stable")
+            cols = {k: v[order] for k, v in cols.items()}
+            t_s = cols["t_s"] - self.start_ns / 1e9
             t_begin = time.perf_counter_ns()
-            self.tracker.update(t_s, batch.sensor[:n], batch.range_m[:n], batch.azimuth_rad[:n],
-                                batch.elevation_rad[:n], batch.range_rate_mps[:n], batch.mode3a[:n])
+            self.tracker.update(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
+                                cols["range_rate_mps"], cols["mode3a"])
             self.latency.record("track", time.perf_counter_ns() - t_begin)
-            unc = int(self.boards.radars[index].clock_sync.uncertainty_ns)
-            for k in range(n):
-                key = round(float(t_s[k]) * 1e6)
-                self.batches[key] = (int(batch.t_s[k] * 1e9), int(batch.host_rx_ns[k]), unc)
+            for k in range(len(t_s)):
+                self.batches[round(float(t_s[k]) * 1e6)] = (int(cols["t_s"][k] * 1e9), int(cols["host_rx_ns"][k]),
+                                                          int(unc[order[k]]))
             while len(self.batches) > 4096:
                 self.batches.popitem(last=False)
-            self.counts["plots"] += n
+            self.counts["plots"] += len(t_s)
             if self.writer:
-                self.writer.plots(t_s, batch.sensor[:n], batch.range_m[:n], batch.azimuth_rad[:n],
-                                  batch.elevation_rad[:n], batch.range_rate_mps[:n])
-            got = True
-        for service in services:
-            t_s, az, _is_north = service
-            t_run = t_s - self.start_ns / 1e9
-            prev = self.sector_az[index]
+                self.writer.plots(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
+                                  cols["range_rate_mps"])
+        sweeps = sorted((float(s[0]), i, float(s[1])) for i, _, services in polled for s in services)
+        for t_abs, i, az in sweeps:
+            prev = self.sector_az[i]
             if not math.isnan(prev):
-                self.tracker.sector_swept(index, t_run, prev, az)
-            self.sector_az[index] = az
-        return got
+                self.tracker.sector_swept(i, t_abs - self.start_ns / 1e9, prev, az)
+            self.sector_az[i] = az
+        return bool(batches)
 
     def _fire_control(self, now_ns: int) -> None:
         t = self.run_s(now_ns)
@@ -239,8 +242,11 @@ class Chain:
         armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
         pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
         t_begin = time.perf_counter_ns()
+        channels = np.zeros(len(self.launcher_state), np.int32)
+        for m in self.engagement.flying:
+            channels[m.launcher] += 1  # each interceptor in the air holds one guidance channel
         result = self.fc.evaluate(t, tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly,
-                                  in_flight, shots, armed, ready, rounds, reload_left)
+                                  in_flight, shots, armed, ready, rounds, reload_left, channels_in_use=channels)
         decided_ns = self.clock.now_ns()
         self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
         self._note_refusals(t, tracks, result)
@@ -257,11 +263,7 @@ class Chain:
             self._event(t, "assignment", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
                         detail=f"tof {a.time_of_flight_s[k]:.1f} s pk {a.pk[k]:.2f}")
             if self.writer:
-                self.writer.decision(result.explain_assignment(k) if hasattr(result, "explain_assignment")
-                                     else {"t_s": t, "track": tid, "launcher": li,
-                                           "intercept_enu_m": a.intercept_enu[k].tolist(),
-                                           "time_of_flight_s": float(a.time_of_flight_s[k]),
-                                           "pk": float(a.pk[k]), "score": float(a.score[k])})
+                self.writer.decision(result.explain(ti))
             task = asyncio.ensure_future(self._fire(fire))
             self.fire_tasks.add(task)
             task.add_done_callback(self.fire_tasks.discard)
@@ -304,6 +306,7 @@ class Chain:
         d = fire.aim - np.array(site.position)
         az = math.atan2(d[0], d[1]) % (2 * math.pi)
         el = max(0.0, math.atan2(d[2], math.hypot(d[0], d[1])))
+        t_begin = time.perf_counter_ns()
         try:
             result = await link.fire(fire.track_id, az, el)
         except LinkError as e:
@@ -319,7 +322,9 @@ class Chain:
                                            "track": fire.track_id, "launcher": site.name,
                                            "reason": f"LAUNCHER_{reason}", "count": 0})["count"] += 1
             return
-        self.latency.record("command", result.round_trip_ns)
+        # in virtual time the write takes no virtual time: report the host's own cost of the exchange
+        self.latency.record("command", result.round_trip_ns if not self.clock.virtual
+                            else time.perf_counter_ns() - t_begin)
         if fire.t1_ns:
             self.latency.record("host_total", result.written_ns - fire.t1_ns)
         launcher_sync = link.clock_sync
@@ -418,14 +423,14 @@ class Chain:
         self.boards.close()
 
     def _poll_radars(self) -> bool:
-        got = False
+        polled = []
         for i, link in enumerate(self.boards.radars):
             t_begin = time.perf_counter_ns()
-            polled = link.poll()
-            if (polled[0] is not None and polled[0].n) or polled[1]:
+            batch, services = link.poll()
+            if (batch is not None and batch.n) or services:
                 self.latency.record("decode", time.perf_counter_ns() - t_begin)
-            got |= self._take_plots(i, polled)
-        return got
+            polled.append((i, batch, services))
+        return self._take_plots(polled)
 
     async def _run_virtual(self, clock: VirtualClock) -> None:
         end = self.start_ns + self.duration_ns
@@ -576,7 +581,8 @@ class Chain:
         links = [*self.boards.radars, *self.boards.launchers]
         names = [s.name for s in self.scenario.radars] + [s.name for s in self.scenario.launchers]
         for name, link in zip(names, links, strict=True):
-            out[name] = link.counters_dict() if hasattr(link, "counters_dict") else {}
+            counters = link.counters
+            out[name] = counters.summary() if hasattr(counters, "summary") else dict(vars(counters))
         return out
 
 

@@ -1,0 +1,35 @@
+"""The host's kernels built for a scenario: the tracker over its radars, fire control over its launchers and assets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hil.scenario import Scenario
+from hil.tracking import SensorDef, TrackerConfig, sensor_arrays
+
+
+def sensor_defs(scenario: Scenario) -> list[SensorDef]:
+    return [
+        SensorDef(name=r.name, site_enu_m=r.site, sigma_range_m=r.sigma_range_m, sigma_azimuth_rad=r.sigma_azimuth_rad,
+                  sigma_elevation_rad=r.sigma_elevation_rad, sigma_range_rate_mps=r.sigma_range_rate_mps,
+                  max_range_m=r.max_range_m)
+        for r in scenario.radars
+    ]
+
+
+def build_tracker(scenario: Scenario, config: TrackerConfig | None = None, capacity: int = 4096) -> Any:
+    from hil.ext.tracker import Tracker
+
+    sites, sigmas, max_range = sensor_arrays(sensor_defs(scenario))
+    return Tracker(config or TrackerConfig(), sites, capacity=capacity, sigmas=sigmas, max_range_m=max_range)
+
+
+def build_fire_control(scenario: Scenario) -> Any:
+    from hil.ext.firecontrol import FireControl
+    from hil.fire_control import FireControlConfig, specs_from_scenario
+
+    assets, launchers, zones = specs_from_scenario(scenario)
+    return FireControl(FireControlConfig(), assets, launchers, zones)
+
+
+__all__ = ["build_fire_control", "build_tracker", "sensor_defs"]
