@@ -13,6 +13,7 @@ from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 cdef double TWO_PI = 2.0 * M_PI
 cdef double FORBIDDEN = 1e9  # cost of a pairing outside the gate in the assignment matrix
 cdef int BIG_CLUSTER = 64
+cdef int SMALL_BATCH = 8  # plots up to which a batch skips the bin index
 
 
 # --- small linear algebra on fixed-size row-major arrays ------------------------------------------------
@@ -699,19 +700,27 @@ cdef class Tracker:
     def _apply_plots(self, t, sen, r, az, el, rr, m3):
         cdef const double[::1] tv = t, rv = r, azv = az, elv = el, rrv = rr
         cdef const int[::1] sv = sen, mv = m3
-        cdef Py_ssize_t n = tv.shape[0], i0 = 0, i1
+        cdef Py_ssize_t n = tv.shape[0]
         cdef int rc = 0
-        while i0 < n:  # one assignment per run of plots from one sensor
-            i1 = i0 + 1
-            while i1 < n and sv[i1] == sv[i0]:
-                i1 += 1
-            with nogil:
-                rc = self._batch(sv[i0], i1 - i0, &tv[i0], &rv[i0], &azv[i0], &elv[i0], &rrv[i0], &mv[i0])
-            if rc < 0:
-                raise MemoryError("tracker scratch allocation failed")
-            i0 = i1
+        with nogil:
+            rc = self._runs(n, &tv[0], &sv[0], &rv[0], &azv[0], &elv[0], &rrv[0], &mv[0])
+        if rc < 0:
+            raise MemoryError("tracker scratch allocation failed")
 
     # --- the kernel ------------------------------------------------------------------------------------
+
+    cdef int _runs(self, Py_ssize_t n, const double* t, const int* sen, const double* r, const double* az,
+                   const double* el, const double* rr, const int* m3) noexcept nogil:
+        """One assignment per run of consecutive plots from one sensor (a dwell, or a scan offline)."""
+        cdef Py_ssize_t i0 = 0, i1
+        while i0 < n:
+            i1 = i0 + 1
+            while i1 < n and sen[i1] == sen[i0]:
+                i1 += 1
+            if self._batch(sen[i0], i1 - i0, t + i0, r + i0, az + i0, el + i0, rr + i0, m3 + i0) < 0:
+                return -1
+            i0 = i1
+        return 0
 
     cdef int _batch(self, int sensor, Py_ssize_t n, const double* t, const double* r, const double* az,
                     const double* el, const double* rr, const int* m3) noexcept nogil:
@@ -741,58 +750,52 @@ cdef class Tracker:
         if t1 < t0:
             return 0
         # coarse pre-gate: each track covers the azimuth bins (and a range window) where a plot could pass
-        # the Mahalanobis gate of any of its models during [t0, t1]
-        memset(self.bin_start, 0, (N_AZ_BINS + 1) * sizeof(int))
-        for s in range(self.hi):
-            self.bin_lo[s] = 1
-            self.bin_hi[s] = 0
-            if self.status[s] == 0:
-                continue
-            if self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi) < 0:
-                continue
-            self.bin_lo[s] = lo
-            self.bin_hi[s] = hi
-            for k in range(lo, hi + 1):
-                self.bin_start[_wrap_bin(k) + 1] += 1
-            total += hi - lo + 1
-        for k in range(nbins):
-            self.bin_start[k + 1] += self.bin_start[k]
-            self.bin_fill[k] = self.bin_start[k]
-        if ibuf_reserve(&self.bin_items, total + 1) < 0:
-            return -1
-        for s in range(self.hi):
-            for k in range(self.bin_lo[s], self.bin_hi[s] + 1):
-                b = _wrap_bin(k)
-                self.bin_items.p[self.bin_fill[b]] = s
-                self.bin_fill[b] += 1
-        # fine gate: predict each candidate track to the plot's time, Mahalanobis distance in plot space
-        for j in range(n):
-            if not flag[j] & 1:
-                continue
-            nz = 4 if (self.prm.use_range_rate and not isnan(rr[j])) else 3
-            g = self.prm.gate4 if nz == 4 else self.prm.gate3
-            z[0] = r[j]
-            z[1] = az[j] - TWO_PI * floor(az[j] / TWO_PI)
-            z[2] = el[j]
-            z[3] = rr[j]
-            b = _wrap_bin(<int>floor(z[1] / binw))
-            for idx in range(self.bin_start[b], self.bin_start[b + 1]):
-                s = self.bin_items.p[idx]
-                if fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
+        # the Mahalanobis gate of any of its models during [t0, t1]. A dwell's few plots are checked against
+        # each track's window directly; a big batch goes through a bin index (counting sort) of the windows.
+        if n <= SMALL_BATCH:
+            for s in range(self.hi):
+                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi) < 0:
                     continue
-                d2 = self._gate_distance(s, t[j], z, nz, site, sig2)
-                if d2 >= g:
+                for j in range(n):
+                    if not flag[j] & 1 or fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
+                        continue
+                    b = _wrap_bin(<int>floor((az[j] - TWO_PI * floor(az[j] / TWO_PI)) / binw))
+                    if hi - lo + 1 < nbins and _wrap_bin(b - lo) > hi - lo:
+                        continue
+                    if self._try_pair(s, j, t[j], r[j], az[j], el[j], rr[j], site, sig2, &npairs) < 0:
+                        return -1
+        else:
+            memset(self.bin_start, 0, (N_AZ_BINS + 1) * sizeof(int))
+            for s in range(self.hi):
+                self.bin_lo[s] = 1
+                self.bin_hi[s] = 0
+                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi) < 0:
                     continue
-                if (ibuf_reserve(&self.pair_s, npairs + 1) < 0 or ibuf_reserve(&self.pair_j, npairs + 1) < 0
-                        or dbuf_reserve(&self.pair_c, npairs + 1) < 0):
-                    return -1
-                self.pair_s.p[npairs] = s
-                self.pair_j.p[npairs] = <int>j
-                self.pair_c.p[npairs] = d2 / g
-                npairs += 1
-                flag[j] |= 2
-                if self.status[s] == 2:
-                    flag[j] |= 4
+                self.bin_lo[s] = lo
+                self.bin_hi[s] = hi
+                for k in range(lo, hi + 1):
+                    self.bin_start[_wrap_bin(k) + 1] += 1
+                total += hi - lo + 1
+            for k in range(nbins):
+                self.bin_start[k + 1] += self.bin_start[k]
+                self.bin_fill[k] = self.bin_start[k]
+            if ibuf_reserve(&self.bin_items, total + 1) < 0:
+                return -1
+            for s in range(self.hi):
+                for k in range(self.bin_lo[s], self.bin_hi[s] + 1):
+                    b = _wrap_bin(k)
+                    self.bin_items.p[self.bin_fill[b]] = s
+                    self.bin_fill[b] += 1
+            for j in range(n):
+                if not flag[j] & 1:
+                    continue
+                b = _wrap_bin(<int>floor((az[j] - TWO_PI * floor(az[j] / TWO_PI)) / binw))
+                for idx in range(self.bin_start[b], self.bin_start[b + 1]):
+                    s = self.bin_items.p[idx]
+                    if fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
+                        continue
+                    if self._try_pair(s, j, t[j], r[j], az[j], el[j], rr[j], site, sig2, &npairs) < 0:
+                        return -1
         if npairs > 0 and self._assign(npairs, n) < 0:
             return -1
         # apply: updates, then initiation from plots no confirmed track could have taken
@@ -813,6 +816,33 @@ cdef class Tracker:
                     self.cnt.gated_out += 1
                 if not flag[j] & 4:
                     self._initiate(sensor, t[j], z, nz, m3[j])
+        return 0
+
+    cdef int _try_pair(self, int s, Py_ssize_t j, double t, double r, double az, double el, double rr,
+                       const double* site, const double* sig2, Py_ssize_t* npairs) noexcept nogil:
+        """Fine gate of plot j against track s; a pair inside the gate is recorded with its cost d²/gate."""
+        cdef double z[NZ]
+        cdef int nz = 4 if (self.prm.use_range_rate and not isnan(rr)) else 3
+        cdef double g = self.prm.gate4 if nz == 4 else self.prm.gate3
+        cdef double d2
+        cdef Py_ssize_t k = npairs[0]
+        z[0] = r
+        z[1] = az - TWO_PI * floor(az / TWO_PI)
+        z[2] = el
+        z[3] = rr
+        d2 = self._gate_distance(s, t, z, nz, site, sig2)
+        if d2 >= g:
+            return 0
+        if (ibuf_reserve(&self.pair_s, k + 1) < 0 or ibuf_reserve(&self.pair_j, k + 1) < 0
+                or dbuf_reserve(&self.pair_c, k + 1) < 0):
+            return -1
+        self.pair_s.p[k] = s
+        self.pair_j.p[k] = <int>j
+        self.pair_c.p[k] = d2 / g
+        npairs[0] = k + 1
+        self.plot_flag.p[j] |= 2
+        if self.status[s] == 2:
+            self.plot_flag.p[j] |= 4
         return 0
 
     cdef int _pregate(self, int s, const double* site, const double* sig2, double max_range, double t0, double t1,

@@ -23,9 +23,10 @@ class TrackerConfig:
     """Every tuning knob of the tracker, in SI units (sigmas of a sensor live in SensorDef)."""
 
     model: str = "imm"  # "cv": one constant-velocity EKF; "imm": CV + coordinated turn
-    q_cv_m2ps3: float = 1.0  # white-noise acceleration PSD of the CV model
-    q_ct_m2ps3: float = 4.0  # ... of the coordinated-turn model
-    q_omega_rad2ps3: float = 1e-4  # turn-rate random walk PSD of the CT model
+    # tuned on tracking_scenario (40 targets, 4 g turns, crossings; see tests/bench/bench_tracker.py)
+    q_cv_m2ps3: float = 0.1  # white-noise acceleration PSD of the CV model
+    q_ct_m2ps3: float = 1.0  # ... of the coordinated-turn model
+    q_omega_rad2ps3: float = 1e-3  # turn-rate random walk PSD of the CT model
     imm_cv_to_ct_per_s: float = 0.05  # model switching rates of the IMM's Markov chain
     imm_ct_to_cv_per_s: float = 0.05
     imm_initial_ct: float = 0.1  # initial probability of the turn model
