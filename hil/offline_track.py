@@ -105,12 +105,10 @@ def read_plots(path: str | Path, sensor_names: list[str]) -> PlotTable:
 def read_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(time_s[n], target[n], state[n, 6]) of a truth CSV, sorted by time."""
     source = str(path)
-    try:
-        f = open(path, newline="")
-    except FileNotFoundError:
-        raise ConfigError(source, "file", "no such truth file") from None
+    if not Path(path).is_file():
+        raise ConfigError(source, "file", "no such truth file")
     times, ids, states = [], [], []
-    with f:
+    with open(path, newline="") as f:
         reader = csv.reader(f)
         _header(reader, source, TRUTH_COLUMNS, [])
         for line, row in enumerate(reader, start=2):
