@@ -263,7 +263,13 @@ class Chain:
             self._event(t, "assignment", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
                         detail=f"tof {a.time_of_flight_s[k]:.1f} s pk {a.pk[k]:.2f}")
             if self.writer:
-                self.writer.decision(result.explain(ti))
+                record = result.explain(ti)
+                # what the kernel was told about the launchers and engagements, so replay can ask it again
+                record["call"] = {"armed": armed.tolist(), "ready": ready.tolist(), "rounds": rounds.tolist(),
+                                  "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist(),
+                                  "in_flight": int(in_flight[ti]), "shots_fired": int(shots[ti]),
+                                  "friendly": bool(friendly[ti]), "pos_var_m2": float(pos_var[ti])}
+                self.writer.decision(record)
             task = asyncio.ensure_future(self._fire(fire))
             self.fire_tasks.add(task)
             task.add_done_callback(self.fire_tasks.discard)
