@@ -30,6 +30,7 @@ cdef struct Launcher:
     double speed, delay, slew_rate      # m/s, s, rad/s (0: no slew time)
     double min_r, max_r, min_alt, max_alt, max_tof
     double sector_centre, sector_half   # rad; sector_half >= pi: all round
+    double sin_c, cos_c, cos_half       # the sector centre's unit vector (east, north) and cos(sector_half)
     double pk_base
     int channels
 
@@ -49,7 +50,7 @@ cdef double intercept_time(double rx, double ry, double rz, double vx, double vy
 cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexcept nogil
 cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
                     double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil
-cdef int solve_pair(const Launcher* la, const double* x, double pos_var, double t_asset,
+cdef int solve_pair(const Launcher* la, const double* x, double f_track, double speed, double t_asset,
                     const Zone* zones, int nz, const Params* p,
                     double* t_out, double* tof_out, double* pk_out) noexcept nogil
 

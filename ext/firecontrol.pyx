@@ -127,21 +127,14 @@ cdef void threat_of(const double* x, const Asset* assets, int na, const Params* 
             asset[0] = a
 
 
-cdef inline double wrap_pi(double a) noexcept nogil:
-    while a > M_PI:
-        a -= TWO_PI
-    while a < -M_PI:
-        a += TWO_PI
-    return a
-
-
-cdef int solve_pair(const Launcher* la, const double* x, double pos_var, double t_asset,
+cdef int solve_pair(const Launcher* la, const double* x, double f_track, double speed, double t_asset,
                     const Zone* zones, int nz, const Params* p,
                     double* t_out, double* tof_out, double* pk_out) noexcept nogil:
-    """Intercept time, time of flight and pk of one launcher on one track; returns 0 or a refusal code."""
+    """Intercept time, time of flight and pk of one launcher on one track; returns 0 or a refusal code.
+    f_track (the track-quality factor of pk) and speed (|v|) are per track, computed once by the caller."""
     cdef double rx = x[0] - la.x, ry = x[1] - la.y, rz = x[2] - la.z
     cdef double vx = x[3], vy = x[4], vz = x[5]
-    cdef double delay = la.delay, T, px, py, pz, dx, dy, dz, rng, az, tof, vn, cos_a, pk, ft
+    cdef double delay = la.delay, T, dx, dy, dz, rng, ground, tof, pk, ft
     cdef int k
     t_out[0] = NAN
     tof_out[0] = NAN
@@ -153,42 +146,36 @@ cdef int solve_pair(const Launcher* la, const double* x, double pos_var, double 
         for k in range(p.slew_iters):
             dx = rx + vx * T
             dy = ry + vy * T
-            delay = la.delay + fabs(wrap_pi(atan2(dx, dy) - la.sector_centre)) / la.slew_rate
+            # angle between the intercept bearing and the rest azimuth, in [0, pi], without wrapping
+            delay = la.delay + atan2(fabs(dx * la.cos_c - dy * la.sin_c), dx * la.sin_c + dy * la.cos_c) / la.slew_rate
             T = intercept_time(rx, ry, rz, vx, vy, vz, la.speed, delay)
             if not isfinite(T):
                 return R_UNREACHABLE
     tof = T - delay
     t_out[0] = T
     tof_out[0] = tof
+    if tof > la.max_tof:
+        return R_TOF
     dx = rx + vx * T  # intercept point relative to the launcher
     dy = ry + vy * T
     dz = rz + vz * T
-    px = la.x + dx
-    py = la.y + dy
-    pz = la.z + dz
     rng = sqrt(dx * dx + dy * dy + dz * dz)
-    if tof > la.max_tof:
-        return R_TOF
     if rng < la.min_r or rng > la.max_r:
         return R_OUT_OF_RANGE
-    if pz < la.min_alt or pz > la.max_alt:
+    if la.z + dz < la.min_alt or la.z + dz > la.max_alt:
         return R_ALTITUDE
     if la.sector_half < M_PI:
-        az = atan2(dx, dy)
-        if fabs(wrap_pi(az - la.sector_centre)) > la.sector_half:
+        ground = sqrt(dx * dx + dy * dy)
+        if dx * la.sin_c + dy * la.cos_c < ground * la.cos_half:
             return R_SECTOR
     if T >= t_asset:
         return R_TOO_LATE
-    if in_zone(px, py, pz, zones, nz):
+    if in_zone(la.x + dx, la.y + dy, la.z + dz, zones, nz):
         return R_INTERCEPT_IN_NO_FIRE_ZONE
     # pk model (hil.fire_control docstring)
-    pk = la.pk_base
-    if pos_var > 0.0:
-        pk *= 1.0 - exp(-p.basket2 / pos_var)
-    vn = sqrt(vx * vx + vy * vy + vz * vz)
-    if vn > EPS and rng > EPS:
-        cos_a = -(dx * vx + dy * vy + dz * vz) / (rng * vn)
-        pk *= 1.0 - p.aspect_pen * (1.0 - cos_a) * 0.5
+    pk = la.pk_base * f_track
+    if speed > EPS and rng > EPS:  # aspect: cos a = -(d . v) / (|d| |v|)
+        pk *= 1.0 - p.aspect_pen * (1.0 + (dx * vx + dy * vy + dz * vz) / (rng * speed)) * 0.5
     ft = tof / la.max_tof
     pk *= 1.0 - p.tof_pen * ft * ft
     pk_out[0] = pk
@@ -360,6 +347,172 @@ cdef void bnb_rec(BnB* b, int s, int pos_min, double cur) noexcept nogil:
     bnb_rec(b, nxt, 0, cur)
 
 
+def _assign(str solver, int n_l, int m, int n_slots, cand_a, left_a, cap_a, score_a, pk_a, code_a, out_t_a,
+            out_l_a, long long budget):
+    """Run one solver on the candidates (rows of the pair arrays); returns (shots, proven optimal, B&B nodes)."""
+    if m == 0 or n_slots == 0:
+        return 0, True, 0
+    cdef int[::1] cand = cand_a, out_t = out_t_a, out_l = out_l_a
+    cdef int[::1] cap = cap_a.copy()
+    cdef int[::1] left_c = np.ascontiguousarray(left_a[cand_a], dtype=np.int32)
+    cdef double[::1] score = score_a
+    cdef double[:, ::1] pk = pk_a
+    cdef signed char[:, ::1] code = code_a
+    cdef double[::1] q = np.ones(m)
+    cdef int k = 0
+    if solver == "lap":
+        if int(np.max(left_a[cand_a])) > 1:
+            raise ValueError("the lap solver gives one shot per track: use greedy or exact for salvos")
+        k = _lap(n_l, m, n_slots, cand, cap, score, pk, code, out_t, out_l)
+        return k, True, 0
+    with nogil:
+        k = greedy_mmr(n_l, m, &cand[0], &score[0], &pk[0, 0], &code[0, 0], &left_c[0], &cap[0], &q[0],
+                       &out_t[0], &out_l[0])
+    if solver == "greedy":
+        return k, False, 0
+    return _exact(n_l, m, n_slots, cand, cap_a, left_a[cand_a], score, pk, code, out_t, out_l, k, budget)
+
+cdef int _lap(int n_l, int m, int n_slots, int[::1] cand, int[::1] cap, double[::1] score, double[:, ::1] pk,
+              signed char[:, ::1] code, int[::1] out_t, int[::1] out_l) except -2:
+    slot_l_a = np.repeat(np.arange(n_l, dtype=np.int32), np.asarray(cap))
+    cdef int[::1] slot_l = slot_l_a
+    cdef int transpose = m > n_slots
+    cdef int nr = n_slots if transpose else m
+    cdef int nc = m if transpose else n_slots
+    cdef double[::1] cost = np.zeros(nr * nc)
+    cdef int[::1] col4row = np.empty(nr, np.int32), row4col = np.empty(nc, np.int32)
+    cdef int[::1] path = np.empty(nc, np.int32), remaining = np.empty(nc, np.int32)
+    cdef double[::1] u = np.empty(nr), v = np.empty(nc), shortest = np.empty(nc)
+    cdef char[::1] row_seen = np.empty(nr, np.int8), col_seen = np.empty(nc, np.int8)
+    cdef int c, s, i, l, r, k = 0, rc
+    with nogil:
+        # an infeasible pair costs 0, the same as leaving both sides unassigned
+        for c in range(m):
+            i = cand[c]
+            for s in range(n_slots):
+                l = slot_l[s]
+                if code[i, l] == R_NONE:
+                    if transpose:
+                        cost[s * nc + c] = -score[i] * pk[i, l]
+                    else:
+                        cost[c * nc + s] = -score[i] * pk[i, l]
+        rc = lap_rect(nr, nc, &cost[0], &col4row[0], &row4col[0], &u[0], &v[0], &shortest[0], &path[0],
+                      &remaining[0], &row_seen[0], &col_seen[0])
+        if rc == 0:
+            for r in range(nr):
+                if transpose:
+                    s = r
+                    c = col4row[r]
+                else:
+                    c = r
+                    s = col4row[r]
+                i = cand[c]
+                l = slot_l[s]
+                if code[i, l] == R_NONE:
+                    out_t[k] = i
+                    out_l[k] = l
+                    k += 1
+    if rc != 0:
+        raise RuntimeError("linear assignment failed")
+    return k
+
+def _exact(int n_l, int m, int n_slots, int[::1] cand, cap_a, left_a, double[::1] score, double[:, ::1] pk,
+           signed char[:, ::1] code, int[::1] out_t, int[::1] out_l, int k_greedy, long long budget):
+    """Branch and bound over launcher slots, starting from the greedy answer in out_t/out_l."""
+    cap_np = np.asarray(cap_a, dtype=np.int32)
+    slot_l_a = np.repeat(np.arange(n_l, dtype=np.int32), cap_np)
+    ends = np.cumsum(cap_np).astype(np.int32)
+    next_a = ends[slot_l_a] if n_slots else np.empty(0, np.int32)
+    cand_np = np.asarray(cand)
+    val = np.asarray(score)[cand_np, None] * np.asarray(pk)[cand_np]  # (m, n_l)
+    ok = np.asarray(code)[cand_np] == 0
+    val = np.where(ok, val, -1.0)
+    lcand_a = np.full((n_l, m), -1, np.int32)
+    n_lcand_a = np.zeros(n_l, np.int32)
+    best_l = np.zeros(n_l)
+    for l in range(n_l):
+        rows = np.nonzero(ok[:, l])[0]
+        rows = rows[np.argsort(-val[rows, l], kind="stable")]
+        lcand_a[l, :len(rows)] = rows
+        n_lcand_a[l] = len(rows)
+        best_l[l] = val[rows[0], l] if len(rows) else 0.0
+    suffix_a = np.concatenate([np.cumsum(best_l[slot_l_a][::-1])[::-1], [0.0]])
+    # incumbent: the greedy answer
+    q_a = np.ones(m)
+    pos = {int(i): c for c, i in enumerate(cand_np.tolist())}
+    best = 0.0
+    best_choice_a = np.full(max(n_slots, 1), -1, np.int32)
+    used = np.zeros(n_l, np.int32)
+    first_slot = np.concatenate([[0], ends[:-1]]).astype(np.int32)
+    for j in range(k_greedy):
+        c, l = pos[int(out_t[j])], int(out_l[j])
+        best += score[cand[c]] * q_a[c] * pk[cand[c], l]
+        q_a[c] *= 1.0 - pk[cand[c], l]
+        best_choice_a[first_slot[l] + used[l]] = c
+        used[l] += 1
+    q_a[:] = 1.0
+    cdef int[::1] slot_l = slot_l_a, next_l = next_a, lcand = lcand_a.reshape(-1), n_lcand = n_lcand_a
+    cdef double[::1] suffix = suffix_a, q = q_a
+    cdef int[::1] left = np.ascontiguousarray(left_a, dtype=np.int32)
+    cdef int[::1] choice = np.full(max(n_slots, 1), -1, np.int32), best_choice = best_choice_a
+    cdef BnB b
+    b.n_l = n_l
+    b.n_slots = n_slots
+    b.score = &score[0]
+    b.pk = &pk[0, 0]
+    b.slot_l = &slot_l[0]
+    b.next_l_slot = &next_l[0]
+    b.lcand = &lcand[0]
+    b.n_lcand = &n_lcand[0]
+    b.cand = &cand[0]
+    b.m = m
+    b.suffix = &suffix[0]
+    b.q = &q[0]
+    b.left = &left[0]
+    b.choice = &choice[0]
+    b.best_choice = &best_choice[0]
+    b.best = best
+    b.nodes = 0
+    b.budget = budget
+    b.aborted = 0
+    cdef int s, k = 0
+    with nogil:
+        bnb_rec(&b, 0, 0, 0.0)
+        for s in range(n_slots):
+            if b.best_choice[s] >= 0:
+                out_t[k] = cand[b.best_choice[s]]
+                out_l[k] = b.slot_l[s]
+                k += 1
+    return k, not b.aborted, b.nodes
+
+
+def solve_assignment(score, pk, feasible, shots_left, capacity, str solver="exact", long long node_budget=200_000):
+    """One solver on a bare problem: maximise sum_i score_i (1 - prod(1 - pk_il)) over the shots given, with
+    at most shots_left[i] shots per track and capacity[l] per launcher, only on feasible pairs.
+    Returns (track_index, launcher_index, proven optimal, branch-and-bound nodes)."""
+    sc = np.ascontiguousarray(score, dtype=np.float64)
+    pk_a = np.ascontiguousarray(pk, dtype=np.float64)
+    n = sc.shape[0]
+    n_l = pk_a.shape[1] if pk_a.ndim == 2 else -1
+    if pk_a.shape != (n, n_l) or np.shape(feasible) != (n, n_l):
+        raise ValueError("pk and feasible must be (n_tracks, n_launchers)")
+    code = np.where(np.asarray(feasible, bool), 0, R_LOW_PK).astype(np.int8)
+    left = np.ascontiguousarray(shots_left, dtype=np.int32)
+    cap = np.ascontiguousarray(capacity, dtype=np.int32)
+    if left.shape != (n,) or cap.shape != (n_l,) or np.any(left < 0) or np.any(cap < 0):
+        raise ValueError("shots_left (n,) and capacity (n_launchers,) must be >= 0")
+    if solver not in ("lap", "greedy", "exact"):
+        raise ValueError(f"unknown solver {solver!r}")
+    code[left == 0] = R_SHOTS_EXHAUSTED
+    cand = np.nonzero((code == 0).any(axis=1))[0].astype(np.int32) if n_l else np.empty(0, np.int32)
+    n_slots = int(cap.sum())
+    out_t = np.empty(max(n_slots, 1), np.int32)
+    out_l = np.empty(max(n_slots, 1), np.int32)
+    k, optimal, nodes = _assign(solver, n_l, cand.shape[0], n_slots, cand, left, cap, sc, pk_a, code, out_t, out_l,
+                                node_budget)
+    return out_t[:k].copy(), out_l[:k].copy(), optimal, nodes
+
+
 # --- the Python object ------------------------------------------------------------------------------------
 
 cdef class FireControl:
@@ -412,6 +565,9 @@ cdef class FireControl:
             self.launchers[k].max_tof = s.max_tof_s
             self.launchers[k].sector_centre = np.radians(s.sector_centre_deg)
             self.launchers[k].sector_half = np.radians(s.sector_width_deg) / 2.0
+            self.launchers[k].sin_c = np.sin(self.launchers[k].sector_centre)
+            self.launchers[k].cos_c = np.cos(self.launchers[k].sector_centre)
+            self.launchers[k].cos_half = np.cos(self.launchers[k].sector_half)
             self.launchers[k].pk_base = s.pk
             self.launchers[k].channels = s.channels
         for k, a in enumerate(self.asset_specs):
@@ -515,7 +671,8 @@ cdef class FireControl:
                 solver = "exact" if n_pairs <= self.config.exact_max_pairs else "greedy"
         out_t = np.empty(max(n_slots, 1), np.int32)
         out_l = np.empty(max(n_slots, 1), np.int32)
-        k, optimal = self._assign(solver, m, n_slots, cand, left, cap, score, pair_pk, pair_code, out_t, out_l)
+        k, optimal, self.last_nodes = _assign(solver, n_l, m, n_slots, cand, left, cap, score, pair_pk, pair_code,
+                                              out_t, out_l, self.config.exact_node_budget)
         out_t = out_t[:k]
         out_l = out_l[:k]
         return self._result(t_s, solver, optimal, tid, st, pv, track_code, score, t_cpa, d_cpa, t_asset, asset,
@@ -559,6 +716,7 @@ cdef class FireControl:
                     double* ppk, double* pt, double* ptof) noexcept nogil:
         """Evaluate one track and its pairs; returns how many pairs are feasible."""
         cdef int k, l, code, feasible = 0
+        cdef double f_track = 1.0, speed = 0.0
         cdef int valid = isfinite(pos_var) and pos_var >= 0.0
         for k in range(6):
             valid = valid and isfinite(x[k])
@@ -591,6 +749,9 @@ cdef class FireControl:
             if self.p.shots_per_engagement < left[0]:
                 left[0] = self.p.shots_per_engagement
         tcode[0] = code
+        if code == R_NONE:
+            f_track = 1.0 - exp(-self.p.basket2 / pos_var) if pos_var > 0.0 else 1.0
+            speed = sqrt(x[3] * x[3] + x[4] * x[4] + x[5] * x[5])
         for l in range(self.n_l):
             if code != R_NONE:
                 pcode[l] = code
@@ -603,150 +764,10 @@ cdef class FireControl:
                 pt[l] = NAN
                 ptof[l] = NAN
             else:
-                pcode[l] = solve_pair(&self.launchers[l], x, pos_var, t_asset[0], self.zones, self.n_z, &self.p,
-                                      &pt[l], &ptof[l], &ppk[l])
+                pcode[l] = solve_pair(&self.launchers[l], x, f_track, speed, t_asset[0], self.zones, self.n_z,
+                                      &self.p, &pt[l], &ptof[l], &ppk[l])
                 feasible += pcode[l] == R_NONE
         return feasible
-
-    def _assign(self, str solver, int m, int n_slots, cand_a, left_a, cap_a, score_a, pk_a, code_a, out_t_a,
-                out_l_a):
-        """Run one solver on the candidates; returns (number of shots, proven optimal)."""
-        if m == 0 or n_slots == 0:
-            return 0, True
-        cdef int[::1] cand = cand_a, out_t = out_t_a, out_l = out_l_a
-        cdef int[::1] cap = cap_a.copy()
-        cdef int[::1] left_c = np.ascontiguousarray(left_a[cand_a], dtype=np.int32)
-        cdef double[::1] score = score_a
-        cdef double[:, ::1] pk = pk_a
-        cdef signed char[:, ::1] code = code_a
-        cdef double[::1] q = np.ones(m)
-        cdef int k = 0, n_l = self.n_l
-        if solver == "lap":
-            if int(np.max(left_a[cand_a])) > 1:
-                raise ValueError("the lap solver gives one shot per track: use greedy or exact for salvos")
-            k = self._lap(m, n_slots, cand, cap, score, pk, code, out_t, out_l)
-            return k, True
-        with nogil:
-            k = greedy_mmr(n_l, m, &cand[0], &score[0], &pk[0, 0], &code[0, 0], &left_c[0], &cap[0], &q[0],
-                           &out_t[0], &out_l[0])
-        if solver == "greedy":
-            return k, False
-        return self._exact(m, n_slots, cand, cap_a, left_a[cand_a], score, pk, code, out_t, out_l, k)
-
-    cdef int _lap(self, int m, int n_slots, int[::1] cand, int[::1] cap, double[::1] score, double[:, ::1] pk,
-                  signed char[:, ::1] code, int[::1] out_t, int[::1] out_l) except -2:
-        slot_l_a = np.repeat(np.arange(self.n_l, dtype=np.int32), np.asarray(cap))
-        cdef int[::1] slot_l = slot_l_a
-        cdef int transpose = m > n_slots
-        cdef int nr = n_slots if transpose else m
-        cdef int nc = m if transpose else n_slots
-        cdef double[::1] cost = np.zeros(nr * nc)
-        cdef int[::1] col4row = np.empty(nr, np.int32), row4col = np.empty(nc, np.int32)
-        cdef int[::1] path = np.empty(nc, np.int32), remaining = np.empty(nc, np.int32)
-        cdef double[::1] u = np.empty(nr), v = np.empty(nc), shortest = np.empty(nc)
-        cdef char[::1] row_seen = np.empty(nr, np.int8), col_seen = np.empty(nc, np.int8)
-        cdef int c, s, i, l, r, k = 0, rc
-        with nogil:
-            # an infeasible pair costs 0, the same as leaving both sides unassigned
-            for c in range(m):
-                i = cand[c]
-                for s in range(n_slots):
-                    l = slot_l[s]
-                    if code[i, l] == R_NONE:
-                        if transpose:
-                            cost[s * nc + c] = -score[i] * pk[i, l]
-                        else:
-                            cost[c * nc + s] = -score[i] * pk[i, l]
-            rc = lap_rect(nr, nc, &cost[0], &col4row[0], &row4col[0], &u[0], &v[0], &shortest[0], &path[0],
-                          &remaining[0], &row_seen[0], &col_seen[0])
-            if rc == 0:
-                for r in range(nr):
-                    if transpose:
-                        s = r
-                        c = col4row[r]
-                    else:
-                        c = r
-                        s = col4row[r]
-                    i = cand[c]
-                    l = slot_l[s]
-                    if code[i, l] == R_NONE:
-                        out_t[k] = i
-                        out_l[k] = l
-                        k += 1
-        if rc != 0:
-            raise RuntimeError("linear assignment failed")
-        return k
-
-    def _exact(self, int m, int n_slots, int[::1] cand, cap_a, left_a, double[::1] score, double[:, ::1] pk,
-               signed char[:, ::1] code, int[::1] out_t, int[::1] out_l, int k_greedy):
-        """Branch and bound over launcher slots, starting from the greedy answer in out_t/out_l."""
-        cdef int n_l = self.n_l
-        cap_np = np.asarray(cap_a, dtype=np.int32)
-        slot_l_a = np.repeat(np.arange(n_l, dtype=np.int32), cap_np)
-        ends = np.cumsum(cap_np).astype(np.int32)
-        next_a = ends[slot_l_a] if n_slots else np.empty(0, np.int32)
-        cand_np = np.asarray(cand)
-        val = np.asarray(score)[cand_np, None] * np.asarray(pk)[cand_np]  # (m, n_l)
-        ok = np.asarray(code)[cand_np] == 0
-        val = np.where(ok, val, -1.0)
-        lcand_a = np.full((n_l, m), -1, np.int32)
-        n_lcand_a = np.zeros(n_l, np.int32)
-        best_l = np.zeros(n_l)
-        for l in range(n_l):
-            rows = np.nonzero(ok[:, l])[0]
-            rows = rows[np.argsort(-val[rows, l], kind="stable")]
-            lcand_a[l, :len(rows)] = rows
-            n_lcand_a[l] = len(rows)
-            best_l[l] = val[rows[0], l] if len(rows) else 0.0
-        suffix_a = np.concatenate([np.cumsum(best_l[slot_l_a][::-1])[::-1], [0.0]])
-        # incumbent: the greedy answer
-        q_a = np.ones(m)
-        pos = {int(i): c for c, i in enumerate(cand_np.tolist())}
-        best = 0.0
-        best_choice_a = np.full(max(n_slots, 1), -1, np.int32)
-        used = np.zeros(n_l, np.int32)
-        first_slot = np.concatenate([[0], ends[:-1]]).astype(np.int32)
-        for j in range(k_greedy):
-            c, l = pos[int(out_t[j])], int(out_l[j])
-            best += score[cand[c]] * q_a[c] * pk[cand[c], l]
-            q_a[c] *= 1.0 - pk[cand[c], l]
-            best_choice_a[first_slot[l] + used[l]] = c
-            used[l] += 1
-        q_a[:] = 1.0
-        cdef int[::1] slot_l = slot_l_a, next_l = next_a, lcand = lcand_a.reshape(-1), n_lcand = n_lcand_a
-        cdef double[::1] suffix = suffix_a, q = q_a
-        cdef int[::1] left = np.ascontiguousarray(left_a, dtype=np.int32)
-        cdef int[::1] choice = np.full(max(n_slots, 1), -1, np.int32), best_choice = best_choice_a
-        cdef BnB b
-        b.n_l = n_l
-        b.n_slots = n_slots
-        b.score = &score[0]
-        b.pk = &pk[0, 0]
-        b.slot_l = &slot_l[0]
-        b.next_l_slot = &next_l[0]
-        b.lcand = &lcand[0]
-        b.n_lcand = &n_lcand[0]
-        b.cand = &cand[0]
-        b.m = m
-        b.suffix = &suffix[0]
-        b.q = &q[0]
-        b.left = &left[0]
-        b.choice = &choice[0]
-        b.best_choice = &best_choice[0]
-        b.best = best
-        b.nodes = 0
-        b.budget = self.config.exact_node_budget
-        b.aborted = 0
-        cdef int s, k = 0
-        with nogil:
-            bnb_rec(&b, 0, 0, 0.0)
-            for s in range(n_slots):
-                if b.best_choice[s] >= 0:
-                    out_t[k] = cand[b.best_choice[s]]
-                    out_l[k] = b.slot_l[s]
-                    k += 1
-        self.last_nodes = b.nodes
-        return k, not b.aborted
 
     def _result(self, t_s, solver, optimal, tid, st, pv, track_code, score, t_cpa, d_cpa, t_asset, asset,
                 pair_code, pair_pk, pair_t, pair_tof, out_t, out_l, track_inputs):

@@ -105,7 +105,7 @@ class FireControlConfig:
     pk_basket_m: float = 300.0
     pk_aspect_penalty: float = 0.4
     pk_tof_penalty: float = 0.3
-    slew_iterations: int = 3
+    slew_iterations: int = 2  # fixed-point steps: each shrinks the slew-time error ~10-100x
     solver: str = "auto"
     exact_max_pairs: int = 48
     exact_node_budget: int = 200_000
