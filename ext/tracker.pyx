@@ -612,7 +612,7 @@ cdef class Tracker:
             buf.released_s = max(buf.released_s, float(t[t.shape[0] - 1]))
             self._apply_plots(t, sen, r, az, el, rr, m3)
             return
-        buf.push(float(t[t.shape[0] - 1]), ("plots", t, sen, r, az, el, rr, m3))
+        buf.push_plots((t, sen, r, az, el, rr, m3))
         self._release(None)
 
     def sector_swept(self, int sensor, double t_s, double az_from_rad, double az_to_rad):
@@ -626,7 +626,7 @@ cdef class Tracker:
             with nogil:
                 self._sweep(sensor, t_s, az_from_rad, az_to_rad)
             return
-        buf.push(t_s, ("sweep", sensor, t_s, az_from_rad, az_to_rad), orders=False)
+        buf.push_sweep(t_s, (sensor, t_s, az_from_rad, az_to_rad))
         self._release(None)
 
     def flush(self, t_s=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -175,44 +175,58 @@ class TrackSnapshot(NamedTuple):
     hits: np.ndarray  # int32[n]
 
 
-@dataclass(order=True)
-class _Unit:
-    key: float
-    seq: int
-    payload: tuple[Any, ...] = field(compare=False)
-    orders: bool = field(default=True, compare=False)
-
-
 class ReorderBuffer:
-    """Holds batches of plots and sector sweeps for window_s, then releases them in time order.
+    """Holds plots and sector sweeps for window_s, then releases them merged in time order.
 
-    A batch is released once the newest time seen is window_s past its last plot. A plot older than the
-    newest plot released is late: it is counted and dropped. Sweeps (orders=False) are bookkeeping: they
-    are released in time order too but never make a plot late.
+    Everything up to (newest time seen - window_s) is released: plots as one time-ordered stream, cut at
+    the sweeps that fall between them. A plot older than the newest plot already released is late: the
+    caller counts and drops it. Sweeps are bookkeeping and never make a plot late.
     """
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
         self.released_s = -math.inf
         self.newest_s = -math.inf
-        self._heap: list[_Unit] = []
+        self._plots: list[tuple[np.ndarray, ...]] = []  # columns, the first one time
+        self._sweeps: list[tuple[float, int, tuple[Any, ...]]] = []
         self._seq = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return sum(len(p[0]) for p in self._plots) + len(self._sweeps)
 
-    def push(self, key_s: float, payload: tuple[Any, ...], orders: bool = True) -> None:
-        self.newest_s = max(self.newest_s, key_s)
-        heapq.heappush(self._heap, _Unit(key_s, self._seq, payload, orders))
+    def push_plots(self, columns: tuple[np.ndarray, ...]) -> None:
+        if len(columns[0]):
+            self.newest_s = max(self.newest_s, float(np.max(columns[0])))
+            self._plots.append(columns)
+
+    def push_sweep(self, t_s: float, payload: tuple[Any, ...]) -> None:
+        self.newest_s = max(self.newest_s, t_s)
+        heapq.heappush(self._sweeps, (t_s, self._seq, payload))
         self._seq += 1
 
     def pop_ready(self, until_s: float | None = None) -> list[tuple[Any, ...]]:
-        """Units whose time has come (all up to until_s if given), oldest first."""
+        """("plots", *columns) and ("sweep", *payload) units up to the horizon (or until_s), oldest first."""
         horizon = self.newest_s - self.window_s if until_s is None else max(until_s, self.newest_s - self.window_s)
-        out = []
-        while self._heap and self._heap[0].key <= horizon:
-            unit = heapq.heappop(self._heap)
-            if unit.orders:
-                self.released_s = max(self.released_s, unit.key)
-            out.append(unit.payload)
+        out: list[tuple[Any, ...]] = []
+        ready: tuple[np.ndarray, ...] = ()
+        if self._plots:
+            cols = tuple(np.concatenate(c) for c in zip(*self._plots, strict=True))
+            order = np.argsort(cols[0], kind="stable")
+            cols = tuple(c[order] for c in cols)
+            k = int(np.searchsorted(cols[0], horizon, side="right"))
+            ready = tuple(np.ascontiguousarray(c[:k]) for c in cols)
+            self._plots = [tuple(c[k:] for c in cols)] if k < len(cols[0]) else []
+            if k:
+                self.released_s = max(self.released_s, float(ready[0][k - 1]))
+        start = 0
+        while self._sweeps and self._sweeps[0][0] <= horizon:
+            t_s, _, payload = heapq.heappop(self._sweeps)
+            if ready:
+                stop = int(np.searchsorted(ready[0], t_s, side="right"))
+                if stop > start:
+                    out.append(("plots", *(c[start:stop] for c in ready)))
+                start = stop
+            out.append(("sweep", *payload))
+        if ready and start < len(ready[0]):
+            out.append(("plots", *(c[start:] for c in ready)))
         return out

@@ -156,11 +156,11 @@ class ReferenceTracker:
         sen, m3 = sen[~late][order], m3[~late][order]
         if len(t) == 0:
             return
-        self.buffer.push(float(t[-1]), ("plots", t, sen, r, az, el, rr, m3))
+        self.buffer.push_plots((t, sen, r, az, el, rr, m3))
         self._release(None)
 
     def sector_swept(self, sensor: int, t_s: float, az_from: float, az_to: float) -> None:
-        self.buffer.push(t_s, ("sweep", sensor, t_s, az_from, az_to), orders=False)
+        self.buffer.push_sweep(t_s, (sensor, t_s, az_from, az_to))
         self._release(None)
 
     def flush(self) -> None:
