@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,6 +42,8 @@ class RunWriter:
 
             self._recording = Recorder(self.dir / "recording.pcapng")
         self._write_sensors()
+        if Path(scenario.source).is_file():  # the run folder stands alone: report and replay read it
+            shutil.copyfile(scenario.source, self.dir / "scenario.toml")
 
     @property
     def recorder(self) -> Any:
@@ -98,7 +101,7 @@ class RunWriter:
             from hil.report import render_report
 
             render_report(self.dir)
-        except ImportError as e:
+        except Exception as e:  # the report is evidence, not the result: never lose a run's end to it
             log.warning("no HTML report: %s", e)
 
 

@@ -561,6 +561,7 @@ class Chain:
             "time_mode": self.options.time_mode,
             "rig": self.options.rig.name,
             "duration_s": self.duration_ns / 1e9,
+            "start_host_ns": self.start_ns,
             "boards": self.boards.describe,
             "latency_us": latency,
             "deadline_misses": self.deadline.summary(),
