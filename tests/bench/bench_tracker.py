@@ -1,0 +1,147 @@
+"""Tracker benchmarks: kernel time per scan for 10..5000 targets, and accuracy on the issue's scene.
+
+In the normal suite (--benchmark-disable) each benchmark runs one scan and then checks the tracks, so it
+doubles as a correctness pass. `python -m tests.bench.bench_tracker` prints the whole table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hil.emulators.radar_model import PlotSet, scan_plots
+from hil.ext.tracker import Tracker
+from hil.kernels import sensor_defs
+from hil.metrics import TrackingScore
+from hil.scenario import Scenario, tracking_scenario
+from hil.tracking import TrackerConfig, sensor_arrays
+
+TWO_PI = 2.0 * math.pi
+WARMUP_SCANS = 8  # tracks confirmed and settled before timing starts
+
+
+def clutter_for(n_targets: int) -> float:
+    """Clutter plots per scan of the speed benchmarks: 20, or a fifth of the targets (1000 -> 200)."""
+    return max(20.0, n_targets / 5.0)
+
+
+@functools.cache
+def scene(n_targets: int, n_scans: int, n_radars: int = 1, seed: int = 1) -> tuple[Scenario, list[Any]]:
+    """The scenario and its plots, one entry per scan: (t_end, sensor per plot, plots merged in time order)."""
+    sc = tracking_scenario(n_targets, seed=seed, duration_s=float(n_scans), n_radars=n_radars,
+                           clutter_per_scan=clutter_for(n_targets) if n_radars == 1 else 20.0)
+    scans, step = [], []
+    for t_end, i, p, _ in scan_plots(sc):
+        step.append((i, p))
+        if i < n_radars - 1:
+            continue
+        order = np.argsort(np.concatenate([q.t_s for _, q in step]), kind="stable")
+        sensors = np.concatenate([np.full(len(q), k, np.int32) for k, q in step])[order]
+        scans.append((t_end, sensors, PlotSet.concat([q for _, q in step])))
+        step = []
+    return sc, scans
+
+
+def new_tracker(sc: Scenario, config: TrackerConfig) -> Tracker:
+    sites, sigmas, max_range = sensor_arrays(sensor_defs(sc))
+    return Tracker(config, sites, capacity=max(4096, 4 * len(sc.targets)), sigmas=sigmas, max_range_m=max_range)
+
+
+def track_scan(trk: Tracker, n_radars: int, scan: tuple[float, np.ndarray, PlotSet]) -> None:
+    t_end, sensors, p = scan
+    trk.update(p.t_s, sensors, p.range_m, p.azimuth_rad, p.elevation_rad, p.range_rate_mps, p.mode3a)
+    for k in range(n_radars):
+        trk.sector_swept(k, t_end, 0.0, TWO_PI)
+
+
+def time_scans(n_targets: int, n_scans: int, model: str = "imm") -> tuple[np.ndarray, Tracker, Scenario]:
+    """Kernel time of each scan after the warm-up (seconds) and the tracker at the end."""
+    sc, scans = scene(n_targets, n_scans)
+    trk = new_tracker(sc, TrackerConfig(model=model))
+    times = []
+    for k, scan in enumerate(scans):
+        tick = time.perf_counter()
+        track_scan(trk, 1, scan)
+        if k >= WARMUP_SCANS:
+            times.append(time.perf_counter() - tick)
+    return np.array(times), trk, sc
+
+
+def accuracy(n_targets: int = 40, n_scans: int = 300, n_radars: int = 1, model: str = "imm",
+             seed: int = 1) -> dict[str, float | int]:
+    """GOSPA (c=1000 m, p=1, alpha=2, 3-D position) per live target and identity scores over a whole run."""
+    sc, scans = scene(n_targets, n_scans, n_radars, seed)
+    truth = sc.truth()
+    trk = new_tracker(sc, TrackerConfig(model=model))
+    score = TrackingScore()
+    for scan in scans:
+        track_scan(trk, n_radars, scan)
+        snap, tracks = truth.at(scan[0]), trk.tracks(scan[0])
+        c = tracks.status == 2
+        score.step(snap.index, snap.state[:, :3], tracks.track_id[c], tracks.state[c, :3])
+    return score.summary()
+
+
+def _stepper(trk: Tracker, scans: list[Any]) -> Callable[[], None]:
+    it = iter(scans[WARMUP_SCANS:])
+
+    def step() -> None:
+        track_scan(trk, 1, next(it))
+
+    return step
+
+
+@pytest.mark.parametrize("n_targets", [10, 40, 100, 1000, pytest.param(5000, marks=pytest.mark.slow)])
+def test_scan_time(benchmark: Any, n_targets: int) -> None:
+    """Kernel time of one scan (update + sweep) in steady state; afterwards every target holds a track."""
+    n_scans = 60 if n_targets <= 1000 else 30
+    sc, scans = scene(n_targets, n_scans)
+    trk = new_tracker(sc, TrackerConfig())
+    for scan in scans[:WARMUP_SCANS]:
+        track_scan(trk, 1, scan)
+    benchmark.extra_info["clutter_per_scan"] = clutter_for(n_targets)
+    benchmark.pedantic(_stepper(trk, scans), rounds=len(scans) - WARMUP_SCANS, iterations=1)
+    confirmed = int((trk.tracks().status == 2).sum())
+    assert 0.9 * n_targets <= confirmed <= 1.1 * n_targets + 3
+
+
+def test_accuracy_on_the_issue_scene(benchmark: Any) -> None:
+    """40 targets, one radar, crossings and 4 g turns: GOSPA per live target well under Stone Soup's 150 m."""
+    n_scans = 300 if benchmark.enabled else 100
+    result = benchmark.pedantic(accuracy, kwargs={"n_scans": n_scans}, rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    assert result["gospa_per_target_m"] < 135.0  # 0.9 x Stone Soup's figure on this kind of scene
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, nargs="+", default=[10, 40, 100, 1000, 5000])
+    parser.add_argument("--scans", type=int, default=60)
+    args = parser.parse_args()
+    print("| targets | clutter/scan | model | median ms/scan | p99 ms/scan | µs per target |")
+    print("|---|---|---|---|---|---|")
+    for n in args.targets:
+        for model in ("imm", "cv"):
+            t, _, _ = time_scans(n, args.scans if n <= 1000 else 30, model)
+            print(f"| {n} | {clutter_for(n):.0f} | {model} | {np.median(t) * 1e3:.3f} | "
+                  f"{np.percentile(t, 99) * 1e3:.3f} | {np.median(t) * 1e6 / n:.2f} |")
+    print()
+    print("| scene | model | GOSPA per live target (m) | localisation | missed | false | switches | breaks |")
+    print("|---|---|---|---|---|---|---|---|")
+    for radars in (1, 2):
+        for model in ("imm", "cv"):
+            s = accuracy(40, 300, radars, model)
+            print(f"| 40 targets, {radars} radar(s), 300 scans | {model} | {s['gospa_per_target_m']:.1f} | "
+                  f"{s['localisation_mean_m']:.0f} | {s['missed_mean_m']:.0f} | {s['false_mean_m']:.0f} | "
+                  f"{s['identity_switches']} | {s['track_breaks']} |")
+
+
+if __name__ == "__main__":
+    main()
