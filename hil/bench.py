@@ -298,7 +298,7 @@ def format_run(run: dict[str, Any]) -> str:
     def line(name: str, s: dict[str, Any], with_ratio: bool) -> str:
         if not s.get("count"):
             return f"{name:<22}{s.get('count', 0):>8}"
-        ratio = f"{s['p99'] / ref:>10.1f}x" if with_ratio and ref else ""
+        ratio = f"{s['p99'] / ref:>10.2g}x" if with_ratio and ref else ""
         text = f"{name:<22}{s['count']:>8}" + "".join(f"{_fmt(s[k]):>10}" for k in FIGURES) + ratio
         if s.get("uncertainty_us") is not None:
             text += f"  ± {_fmt(s['uncertainty_us'])} µs (worst {_fmt(s.get('uncertainty_max_us'))})"
