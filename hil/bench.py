@@ -38,6 +38,7 @@ DEFAULT_MIN_DELTA_US = 10.0  # ... when it is also at least this much worse in a
 JUDGED = "p99"  # the figure that decides a regression; the others are shown
 FIGURES = ("p50", "p90", "p99", "p99_9", "max")
 REPO = Path(__file__).resolve().parent.parent
+HOST_P99_GOAL_US = 1000.0  # frame received -> command written, mock rig, the default load
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,11 @@ def format_run(run: dict[str, Any]) -> str:
 
     for stage in STAGES:
         out.append(line(stage, run.get("stages", {}).get(stage, {}), True))
+    host = run.get("stages", {}).get("host_total", {})
+    if load.key() == Load().key() and host.get("count"):
+        met = host["p99"] <= HOST_P99_GOAL_US
+        out.append(f"{'':<22}goal (issue 6, this load): host_total p99 ≤ {HOST_P99_GOAL_US:g} µs: "
+                   f"{'met' if met else 'NOT met'}")
     for source in ("probe", "cyclictest"):
         s = floor.get(source)
         if s:
@@ -436,7 +442,8 @@ def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: 
     results = new_results(realtime)
     for load in _loads(args):
         print(f"bench: {load.label()} ...", file=sys.stderr, flush=True)
-        probe = FloorProbe(period_us=args.floor_period_us, fifo_priority=realtime.fifo_priority).start()
+        probe = FloorProbe(period_us=args.floor_period_us, fifo_priority=realtime.fifo_priority,
+                           cpus=realtime.cpus).start()
         ct = None
         if not args.no_cyclictest:
             try:

@@ -108,15 +108,18 @@ class FloorProbe:
     permission it runs SCHED_OTHER and `note` says so.
     """
 
-    def __init__(self, period_us: int = 1000, in_process: bool = False, fifo_priority: int | None = None) -> None:
+    def __init__(self, period_us: int = 1000, in_process: bool = False, fifo_priority: int | None = None,
+                 cpus: list[int] | None = None) -> None:
         if period_us <= 0:
             raise ValueError("period_us must be positive")
         self.period_us = int(period_us)
         self.in_process = in_process
         self.fifo_priority = fifo_priority
+        self.cpus = cpus  # process mode: pin the probe where the loop runs, to see that CPU's floor
         self.iterations = 0
         self.missed = 0
         self.note = ""
+        self.ran_on: list[int] = []  # the CPUs the probe was allowed on
         self.histogram: HdrHistogram | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,6 +138,7 @@ class FloorProbe:
 
             def run() -> None:
                 self.note = _try_fifo(self.fifo_priority)  # this thread only: the chain keeps its own policy
+                self.ran_on = sorted(os.sched_getaffinity(0))
                 self.iterations, self.missed = probe_loop(self.period_us * 1000, self._stop.is_set, hist)
 
             self._thread = threading.Thread(target=run, name="hil-floor-probe", daemon=True)
@@ -143,6 +147,8 @@ class FloorProbe:
         argv = [sys.executable, "-m", "hil.floor", "--period-us", str(self.period_us)]
         if self.fifo_priority is not None:
             argv += ["--fifo", str(self.fifo_priority)]
+        if self.cpus:
+            argv += ["--cpus", ",".join(map(str, self.cpus))]
         self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self._proc.stdout is not None
         ready = self._proc.stdout.readline()  # the probe says when it is measuring
@@ -174,6 +180,7 @@ class FloorProbe:
                 raise HilError(f"floor probe gave no result: {err.decode(errors='replace')[-2000:]}") from None
             self.histogram = decode_histogram(result["hdr"])
             self.iterations, self.missed = int(result["iterations"]), int(result["missed"])
+            self.ran_on = [int(c) for c in result["cpus"]]
         if self.histogram is None:
             raise RuntimeError("probe was never started")
         return self.histogram
@@ -183,7 +190,7 @@ class FloorProbe:
         if self.histogram is None:
             raise RuntimeError("probe was never started")
         return {"source": f"probe ({self.mode})", "period_us": self.period_us, "iterations": self.iterations,
-                "missed_periods": self.missed, "note": self.note, **histogram_summary(self.histogram),
+                "missed_periods": self.missed, "cpus": self.ran_on, "note": self.note, **histogram_summary(self.histogram),
                 "hdr": encode_histogram(self.histogram)}
 
     def __enter__(self) -> FloorProbe:
@@ -342,8 +349,11 @@ def _child(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m hil.floor", description=__doc__)
     p.add_argument("--period-us", type=int, default=1000)
     p.add_argument("--fifo", type=int, default=None)
+    p.add_argument("--cpus", default=None)
     args = p.parse_args(argv)
     die_with_parent()
+    if args.cpus:
+        os.sched_setaffinity(0, [int(c) for c in args.cpus.split(",")])
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     note = _try_fifo(args.fifo)
@@ -351,7 +361,8 @@ def _child(argv: list[str]) -> int:
     sys.stdout.flush()
     hist = new_histogram()
     iterations, missed = probe_loop(args.period_us * 1000, stopping.is_set, hist)
-    sys.stdout.write(json.dumps({"hdr": encode_histogram(hist), "iterations": iterations, "missed": missed}) + "\n")
+    sys.stdout.write(json.dumps({"hdr": encode_histogram(hist), "iterations": iterations, "missed": missed,
+                                 "cpus": sorted(os.sched_getaffinity(0))}) + "\n")
     return 0
 
 

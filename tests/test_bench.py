@@ -141,6 +141,9 @@ def test_the_table_shows_each_stage_beside_the_floor(floor: dict[str, Any]) -> N
     assert any(line.startswith("host_total") for line in lines)
     assert any(line.startswith("floor: probe") for line in lines)
     assert "p99/floor" in text and "± 30" in text and "overruns" in text
+    assert "host_total p99 ≤ 1000 µs: met" in text  # about 500 µs in this made-up run
+    assert "NOT met" in format_results(_results(3.0, floor))
+    assert "goal" not in format_results(_results(1.0, floor, Load(targets=10)))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -34,6 +34,18 @@ def test_probe_measures_non_negative_lateness(in_process: bool) -> None:
     assert s["source"] == f"probe ({'thread' if in_process else 'process'})"
 
 
+def test_a_pinned_probe_reports_from_its_cpu() -> None:
+    import os
+
+    cpu = max(os.sched_getaffinity(0))
+    probe = FloorProbe(period_us=1000, cpus=[cpu]).start()
+    time.sleep(0.1)
+    probe.stop()
+    s = probe.summary()
+    _check_plausible(s)
+    assert s["cpus"] == [cpu]
+
+
 def test_probe_as_a_context_manager_and_its_misuse() -> None:
     with FloorProbe(period_us=1000, in_process=True) as probe:
         time.sleep(0.05)
