@@ -190,8 +190,8 @@ class FloorProbe:
         if self.histogram is None:
             raise RuntimeError("probe was never started")
         return {"source": f"probe ({self.mode})", "period_us": self.period_us, "iterations": self.iterations,
-                "missed_periods": self.missed, "cpus": self.ran_on, "note": self.note, **histogram_summary(self.histogram),
-                "hdr": encode_histogram(self.histogram)}
+                "missed_periods": self.missed, "cpus": self.ran_on, "note": self.note,
+                **histogram_summary(self.histogram), "hdr": encode_histogram(self.histogram)}
 
     def __enter__(self) -> FloorProbe:
         return self.start()
