@@ -1,0 +1,256 @@
+"""RadarLink: the host end of one radar board link: commands out, plots and service messages in, clock synced."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+
+from hil.drivers.asterix import AsterixPayload, ServiceEvent
+from hil.drivers.framing import (
+    Frame,
+    FrameType,
+    PayloadError,
+    RateLimitedLog,
+    SensorConfig,
+    decode_ident,
+    decode_status,
+    decode_time_sync_resp,
+    encode_frame,
+    encode_stimulus,
+    encode_time_sync_req,
+)
+from hil.drivers.timesync import ClockSync
+from hil.drivers.transport import Transport, UdpTransport
+from hil.errors import LinkError
+from hil.ext.decode import LinkDecoder
+from hil.plots import PlotBatch
+
+log = logging.getLogger(__name__)
+
+# recorder(link_name, "rx" | "tx", payload_bytes, host_ns, kind "asterix" | "frame")
+Recorder = Callable[[str, str, bytes, int, str], None]
+MAX_PENDING_SYNC = 8
+
+
+@dataclass
+class RadarPoll:
+    """What one poll brought: plots (a view valid until the next poll: copy() to keep) and sector crossings."""
+
+    plots: PlotBatch
+    sectors: list[tuple[float, float, bool]] = field(default_factory=list)  # (t_s, sector_azimuth_rad, is_north)
+
+
+class RadarLink:
+    """Host end of one radar board (serial frames or UDP datagrams). poll() never blocks and never raises.
+
+    Plot times: t0 (the board's stamp) mapped to the host clock through ClockSync once a time-sync
+    exchange has completed; until then (and on UDP links, which carry no sync) t_s is the receive time t1,
+    and such plots are counted as plots_unsynced.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        sensor_index: int,
+        site_enu: Sequence[float] | npt.ArrayLike,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        recorder: Recorder | None = None,
+        name: str | None = None,
+        capacity: int = 4096,
+    ) -> None:
+        self.transport = transport
+        self.sensor_index = sensor_index
+        self.site_enu = np.asarray(site_enu, dtype=np.float64).reshape(3)
+        self.clock_ns = clock_ns
+        self.recorder = recorder
+        self.name = name or f"radar{sensor_index}"
+        self.sync = ClockSync()
+        self.ident: str | None = None
+        self.board_status: dict[str, int] | None = None
+        self._decoder = LinkDecoder(sensor_index, float(self.site_enu[2]), recorder is not None)
+        self._batch = PlotBatch.empty(capacity)
+        self._datagram = bool(getattr(transport, "is_datagram", False))
+        self._tx_seq = 0
+        self._token = 0
+        self._pending_sync: OrderedDict[int, int] = OrderedDict()
+        self._last_decoder = self._decoder.counters
+        self._last_board_us = -(2**62)
+        self._log = RateLimitedLog(log)
+        self.stats = dict.fromkeys(
+            ("polls", "bytes_rx", "frames_tx", "link_errors", "sync_requests", "sync_responses", "sync_unmatched",
+             "sync_rejected", "board_resets", "bad_payloads", "unexpected_frames", "plots_unsynced", "board_logs"), 0)
+
+    # ---- host -> board ----------------------------------------------------------------------------------
+
+    def _send(self, ftype: FrameType, payload: bytes = b"") -> int:
+        now = self.clock_ns()
+        wire = encode_frame(ftype, self._tx_seq, now // 1000, payload)
+        self._tx_seq = (self._tx_seq + 1) & 0xFFFF
+        try:
+            self.transport.write(wire)
+        except LinkError as e:
+            self._link_error(e)
+        self.stats["frames_tx"] += 1
+        if self.recorder is not None:
+            self.recorder(self.name, "tx", wire, now, "frame")
+        return now
+
+    def send_config(self, config: SensorConfig) -> None:
+        self._send(FrameType.SENSOR_CONFIG, config.encode())
+
+    def send_stimulus(self, ids: npt.ArrayLike, mode3a: npt.ArrayLike, states: npt.ArrayLike) -> None:
+        """One truth set (ENU states [n, 6], mode3a -1 = no transponder), in as many frames as it takes."""
+        for payload in encode_stimulus(ids, mode3a, states):
+            self._send(FrameType.STIMULUS, payload)
+
+    def request_time_sync(self) -> None:
+        """Start one clock-sync exchange; poll() consumes the answer."""
+        self._token = (self._token + 1) & 0xFFFF_FFFF
+        h0 = self._send(FrameType.TIME_SYNC_REQ, encode_time_sync_req(self._token))
+        self._pending_sync[self._token] = h0
+        self.stats["sync_requests"] += 1
+        while len(self._pending_sync) > MAX_PENDING_SYNC:
+            self._pending_sync.popitem(last=False)
+
+    def request_ident(self) -> None:
+        self._send(FrameType.IDENT_REQ)
+
+    def identify(self, timeout: float = 2.0) -> str:
+        """Ask the board who it is and wait (real time) for `name;version;build`; LinkError when it is silent.
+
+        Plots that arrive meanwhile are dropped: identify before a run, not during one.
+        """
+        self.ident = None
+        self.request_ident()
+        deadline = time.monotonic() + timeout
+        while self.ident is None:
+            if time.monotonic() > deadline:
+                raise LinkError(f"{self.name}: no IDENT_RESP within {timeout} s")
+            self.poll()
+            time.sleep(0.001)
+        return self.ident
+
+    # ---- board -> host ----------------------------------------------------------------------------------
+
+    def _link_error(self, e: Exception) -> None:
+        self.stats["link_errors"] += 1
+        self._log.warning("%s: %s", self.name, e)
+
+    def poll(self) -> RadarPoll:
+        """Everything that arrived since the last poll, decoded; plot times on the host clock."""
+        self.stats["polls"] += 1
+        batch = self._batch
+        batch.clear()
+        result = RadarPoll(batch)
+        try:
+            self.transport.flush()
+            if self._datagram:
+                datagrams = cast(UdpTransport, self.transport).read_datagrams()
+                now = self.clock_ns()
+                events: list = []
+                for dg in datagrams:
+                    self.stats["bytes_rx"] += len(dg)
+                    events += self._decoder.feed_datagram(dg, now, batch)
+            else:
+                data = self.transport.read_available()
+                now = self.clock_ns()
+                self.stats["bytes_rx"] += len(data)
+                events = self._decoder.feed(data, now, batch) if data else []
+        except LinkError as e:
+            self._link_error(e)
+            return result
+        self._check_decoder(batch)
+        self._map_times(batch)
+        for ev in events:
+            self._event(ev, now, result)
+        return result
+
+    def _map_times(self, batch: PlotBatch) -> None:
+        if batch.n == 0:
+            return
+        if self._datagram or not self.sync.synced:
+            batch.t_s[: batch.n] = batch.host_rx_ns[: batch.n] / 1e9
+            self.stats["plots_unsynced"] += batch.n
+        else:
+            batch.t_s[: batch.n] = self.sync.board_to_host_ns(batch.board_t_us[: batch.n]) / 1e9
+
+    def _board_time_s(self, board_t_us: int, host_rx_ns: int) -> float:
+        if self._datagram or not self.sync.synced:
+            return host_rx_ns / 1e9
+        return self.sync.board_to_host_ns(board_t_us) / 1e9
+
+    def _event(self, ev: Frame | ServiceEvent | AsterixPayload, now: int, result: RadarPoll) -> None:
+        if isinstance(ev, ServiceEvent):
+            m = ev.message
+            az = 0.0 if math.isnan(m.sector_azimuth_rad) and m.is_north else m.sector_azimuth_rad
+            result.sectors.append((self._board_time_s(ev.board_t_us, ev.host_rx_ns), az, m.is_north))
+            return
+        if isinstance(ev, AsterixPayload):
+            if self.recorder is not None:
+                self.recorder(self.name, "rx", ev.payload, ev.host_rx_ns, "asterix")
+            return
+        if self.recorder is not None:
+            self.recorder(self.name, "rx", encode_frame(ev.ftype, ev.seq, ev.t_us, ev.payload), now, "frame")
+        try:
+            if ev.ftype == FrameType.TIME_SYNC_RESP:
+                token, b_rx, b_tx = decode_time_sync_resp(ev.payload)
+                h0 = self._pending_sync.pop(token, None)
+                if h0 is None:
+                    self.stats["sync_unmatched"] += 1
+                elif self.sync.add_sample(h0, b_rx, b_tx, now):
+                    self.stats["sync_responses"] += 1
+                else:
+                    self.stats["sync_rejected"] += 1
+            elif ev.ftype == FrameType.IDENT_RESP:
+                self.ident = str(decode_ident(ev.payload))
+            elif ev.ftype == FrameType.STATUS:
+                self.board_status = vars(decode_status(ev.payload))
+            elif ev.ftype == FrameType.LOG:
+                self.stats["board_logs"] += 1
+                log.info("%s board: %s", self.name, ev.payload.decode("ascii", "replace"))
+            else:
+                self.stats["unexpected_frames"] += 1
+        except PayloadError as e:
+            self.stats["bad_payloads"] += 1
+            self._log.warning("%s: %s", self.name, e)
+
+    def _check_decoder(self, batch: PlotBatch) -> None:
+        now = self._decoder.counters
+        last, self._last_decoder = self._last_decoder, now
+        stamps = batch.board_t_us[: batch.n]
+        # A seq jump can pass for loss when the board had sent more than 32767 frames: board time running
+        # back by more than a second is the second sign of a restart.
+        clock_back = batch.n > 0 and not self._datagram and int(stamps.min()) < self._last_board_us - 1_000_000
+        if batch.n:
+            self._last_board_us = int(stamps[-1])
+        if now["seq_resets"] > last["seq_resets"] or clock_back:
+            # The board restarted: its clock did too, so the old offset is meaningless.
+            self.stats["board_resets"] += 1
+            self._log.warning("%s: board restarted (frame sequence jumped): clock sync starts over", self.name)
+            self.sync.reset()
+            self._pending_sync.clear()
+            self.request_time_sync()
+        rejected = {k: now[k] - last[k] for k in ("crc", "length", "escape", "unknown_type", "truncated",
+                                                  "unknown_category", "out_of_range", "unsupported_item",
+                                                  "missing_item", "plots_dropped") if now[k] > last[k]}
+        if rejected:
+            self._log.warning("%s: rejected %s", self.name, ", ".join(f"{v} {k}" for k, v in rejected.items()))
+
+    # ---- summary ----------------------------------------------------------------------------------------
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Decoder and link counters under stable names (for summary.json)."""
+        return {**self._decoder.counters, **self.stats,
+                "tx_dropped_bytes": int(getattr(self.transport, "tx_dropped_bytes", 0))}
+
+    def close(self) -> None:
+        self.transport.close()

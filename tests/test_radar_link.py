@@ -1,0 +1,309 @@
+"""RadarLink over a real pty pair against a fake board written here with our own encoders; transports too."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+import tty
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from hil.drivers.asterix import encode_cat034, encode_cat048_block
+from hil.drivers.framing import (
+    Frame,
+    FrameDecoder,
+    FrameType,
+    SensorConfig,
+    decode_stimulus,
+    decode_time_sync_req,
+    encode_frame,
+    encode_ident,
+    encode_time_sync_resp,
+)
+from hil.drivers.radar_link import RadarLink, RadarPoll
+from hil.drivers.transport import BytePipe, open_transport
+from hil.errors import LinkError
+from hil.geo import METRES_PER_NM
+
+pytest.importorskip("hil.ext.decode", reason="build the kernel: HIL_EXT=decode python setup.py build_ext")
+
+BOARD_OFFSET_US = 987_654_321  # the board's clock runs this far ahead of the host's
+
+
+class FakeBoard:
+    """The board end of the pty: answers IDENT and TIME_SYNC, records what the host sent, emits plots."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.decoder = FrameDecoder(name="fake-board")
+        self.received: list[Frame] = []
+        self.seq = 0
+        self.offset_us = BOARD_OFFSET_US
+        self._stop = threading.Event()
+
+    def now_us(self) -> int:
+        return time.monotonic_ns() // 1000 + self.offset_us
+
+    def send(self, ftype: int, payload: bytes, t_us: int | None = None) -> bytes:
+        wire = encode_frame(ftype, self.seq, self.now_us() if t_us is None else t_us, payload)
+        self.seq = (self.seq + 1) & 0xFFFF
+        return wire
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    def serve_once(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        rx_us = self.now_us()
+        for frame in self.decoder.feed(data):
+            self.received.append(frame)
+            if frame.ftype == FrameType.IDENT_REQ:
+                self.write(self.send(FrameType.IDENT_RESP, encode_ident("fake-radar", "1.0", "t3st")))
+            elif frame.ftype == FrameType.TIME_SYNC_REQ:
+                token = decode_time_sync_req(frame.payload)
+                self.write(self.send(FrameType.TIME_SYNC_RESP, encode_time_sync_resp(token, rx_us, self.now_us())))
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.serve_once()
+            time.sleep(0.0005)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@pytest.fixture
+def pty_link() -> Iterator[tuple[RadarLink, FakeBoard, list]]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    recorded: list = []
+    link = RadarLink(open_transport(os.ttyname(slave)), 1, (100.0, -50.0, 12.0),
+                     recorder=lambda *a: recorded.append(a))
+    board = FakeBoard(master)
+    yield link, board, recorded
+    link.close()
+    os.close(slave)
+    os.close(master)
+
+
+def poll_until(link: RadarLink, done: Callable[[list[RadarPoll]], bool], board: FakeBoard | None = None,
+               timeout_s: float = 5.0) -> list[RadarPoll]:
+    """Polls (copying each result) until done(results); a pty may deliver bytes a moment later."""
+    out: list[RadarPoll] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if board is not None:
+            board.serve_once()
+        r = link.poll()
+        out.append(RadarPoll(r.plots.copy(), list(r.sectors)))
+        if done(out):
+            return out
+        time.sleep(0.001)
+    raise AssertionError("timed out waiting for the link")
+
+
+def n_plots(polls: list[RadarPoll]) -> int:
+    return sum(p.plots.n for p in polls)
+
+
+def dwell(board: FakeBoard, n: int, t_us: int, seed: int = 0) -> tuple[bytes, dict]:
+    rng = np.random.default_rng(seed)
+    rng_m = rng.uniform(1e3, 80_000.0, n)
+    p = {"tod_s": np.full(n, (t_us / 1e6) % 86400), "range_m": rng_m,
+         "azimuth_rad": rng.uniform(0, 2 * np.pi, n), "height_m": 12.0 + rng_m * np.sin(rng.uniform(0, 0.3, n)),
+         "range_rate_mps": rng.uniform(-300, 300, n), "mode3a": rng.integers(-1, 4096, n),
+         "plot_number": np.arange(n)}
+    return board.send(FrameType.ASTERIX, encode_cat048_block(3, 4, **p), t_us), p
+
+
+def test_identify_with_a_board_that_answers_and_one_that_does_not(pty_link: tuple) -> None:
+    link, board, recorded = pty_link
+    thread = threading.Thread(target=board.run, daemon=True)
+    thread.start()
+    try:
+        assert link.identify(timeout=5.0) == "fake-radar;1.0;t3st"
+    finally:
+        board.stop()
+        thread.join()
+    with pytest.raises(LinkError, match="IDENT_RESP"):
+        link.identify(timeout=0.05)
+    assert recorded[0][:2] == ("radar1", "tx") and recorded[0][4] == "frame"
+    assert any(r[1] == "rx" and r[4] == "frame" for r in recorded)
+
+
+def test_plots_and_sectors_arrive_on_the_host_clock(pty_link: tuple) -> None:
+    link, board, recorded = pty_link
+    for k in range(5):
+        link.request_time_sync()
+        poll_until(link, lambda _: link.stats["sync_responses"] > k, board)
+    assert link.sync.synced
+    # the fake board's clock is host monotonic + BOARD_OFFSET_US, exactly
+    assert link.sync.offset_ns == pytest.approx(BOARD_OFFSET_US * 1000, abs=link.sync.uncertainty_ns + 1000)
+
+    t0_host_ns = time.monotonic_ns() - 5_000_000  # detected 5 ms ago
+    t0_us = t0_host_ns // 1000 + BOARD_OFFSET_US
+    wire, p = dwell(board, 20, t0_us)
+    sector = board.send(FrameType.ASTERIX, encode_cat034(3, 4, 2, 10.0, math.radians(90), 4.0), t0_us + 1000)
+    board.write(wire + sector)
+    polls = poll_until(link, lambda ps: n_plots(ps) >= 20 and any(q.sectors for q in ps))
+    plots = [q.plots for q in polls if q.plots.n][0]
+    assert plots.n == 20
+    np.testing.assert_allclose(plots.column("range_m"), p["range_m"], atol=METRES_PER_NM / 512)
+    np.testing.assert_array_equal(plots.column("mode3a"), p["mode3a"])
+    np.testing.assert_array_equal(plots.column("sensor"), 1)
+    np.testing.assert_array_equal(plots.column("board_t_us"), t0_us)
+    # elevation from I110 and the site height 12 m
+    el = np.arcsin((p["height_m"] - 12.0) / p["range_m"])
+    np.testing.assert_allclose(plots.column("elevation_rad"), el, atol=8.0 / p["range_m"].min())
+    # t0 mapped to the host clock: within the sync uncertainty (+ the µs tick)
+    err_ns = np.abs(plots.column("t_s") * 1e9 - t0_host_ns)
+    assert err_ns.max() <= link.sync.uncertainty_ns + 2000
+    assert (plots.column("host_rx_ns") > t0_host_ns).all()
+    (t_s, az, north) = [s for q in polls for s in q.sectors][0]
+    assert az == pytest.approx(math.radians(90)) and not north
+    assert abs(t_s * 1e9 - (t0_host_ns + 1_000_000)) <= link.sync.uncertainty_ns + 2000
+    asterix = [r for r in recorded if r[4] == "asterix"]
+    assert [r[2] for r in asterix] == [wire_payload(wire), wire_payload(sector)]
+    assert link.counters["plots_unsynced"] == 0
+
+
+def wire_payload(wire: bytes) -> bytes:
+    (frame,) = FrameDecoder().feed(wire)
+    return frame.payload
+
+
+def test_garbage_partial_frames_and_a_board_reset(pty_link: tuple) -> None:
+    link, board, _ = pty_link
+    link.request_time_sync()
+    poll_until(link, lambda _: link.sync.synced, board)
+    board.seq = 20_000  # a gap (counted as loss), and close enough to 0 that a restart reads as a jump back
+    first, _ = dwell(board, 5, board.now_us(), seed=1)
+    second, _ = dwell(board, 7, board.now_us(), seed=2)
+    corrupt = bytearray(second)
+    corrupt[len(corrupt) // 2] ^= 0x55
+    board.write(os.urandom(300).replace(b"\x7e", b"") + first[:10])
+    assert n_plots(poll_until(link, lambda _: True)) == 0
+    board.write(first[10:] + bytes(corrupt) + b"\x7e\x7d\x7e")
+    polls = poll_until(link, lambda ps: n_plots(ps) >= 5 and link.counters["crc"] >= 1)
+    assert n_plots(polls) == 5
+    c = link.counters
+    assert c["crc"] >= 1 and c["escape"] >= 1 and c["bytes_discarded"] >= 290
+
+    # the board restarts: sequence back to 0, its clock starts again from a new origin
+    board.seq, board.offset_us = 0, -(time.monotonic_ns() // 1000) + 1_000
+    board.decoder = FrameDecoder(name="fake-board")
+    restarted, _ = dwell(board, 3, board.now_us(), seed=3)
+    board.write(restarted)
+    polls = poll_until(link, lambda ps: n_plots(ps) >= 3)
+    assert link.counters["board_resets"] == 1 and link.counters["seq_resets"] == 1
+    # the old offset is gone: those plots carry the receive time, and a new sync request went out
+    assert link.counters["plots_unsynced"] == 3
+    poll_until(link, lambda _: link.sync.synced, board)
+    assert link.sync.offset_ns == pytest.approx((board.offset_us) * 1000, abs=link.sync.uncertainty_ns + 1000)
+
+
+def test_commands_reach_the_board(pty_link: tuple) -> None:
+    link, board, recorded = pty_link
+    cfg = SensorConfig(100.0, -50.0, 12.0, 4.0, 30.0, 2**-9, 2**-8, 1.0, 0.875, 2.0, 80_000.0, 0.9375,
+                       seed=7, sac=3, sic=4, sectors=8, north_offset_rad=0.0)
+    link.send_config(cfg)
+    states = np.arange(40 * 6, dtype=np.float64).reshape(40, 6)
+    link.send_stimulus(np.arange(40), np.full(40, -1), states)
+    deadline = time.monotonic() + 5
+    while len(board.received) < 3 and time.monotonic() < deadline:
+        board.serve_once()
+        time.sleep(0.001)
+    kinds = [f.ftype for f in board.received]
+    assert kinds == [FrameType.SENSOR_CONFIG, FrameType.STIMULUS, FrameType.STIMULUS]
+    assert SensorConfig.decode(board.received[0].payload) == cfg
+    chunks = [decode_stimulus(f.payload) for f in board.received[1:]]
+    assert chunks[0].start and chunks[1].end
+    np.testing.assert_array_equal(np.concatenate([c.states for c in chunks]), states)
+    assert [f.seq for f in board.received] == [0, 1, 2]
+    assert [r[1:2] + r[4:] for r in recorded] == [("tx", "frame")] * 3
+
+
+def test_lost_link_is_counted_not_raised() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    link = RadarLink(open_transport(os.ttyname(slave)), 0, (0.0, 0.0, 0.0))
+    os.close(master)  # the cable is pulled
+    try:
+        for _ in range(3):
+            assert link.poll().plots.n == 0
+        link.request_time_sync()
+        assert link.counters["link_errors"] >= 3
+    finally:
+        link.close()
+        os.close(slave)
+
+
+def test_udp_datagrams_carry_raw_asterix() -> None:
+    link = RadarLink(open_transport("udp://127.0.0.1:0"), 2, (0.0, 0.0, 0.0))
+    port = link.transport.local_port  # type: ignore[attr-defined]
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        block = encode_cat048_block(1, 2, [3600.5, 3600.5], [5000.0, 6000.0], [0.1, 0.2], [np.nan, 500.0],
+                                    [np.nan, 10.0], [-1, 0o1200], [1, 2])
+        tx.sendto(block + encode_cat034(1, 2, 1, 3601.0, 0.0, 4.0), ("127.0.0.1", port))
+        tx.sendto(b"\x30\x00\x09garbage", ("127.0.0.1", port))
+        polls = poll_until(link, lambda ps: n_plots(ps) >= 2 and link.counters["truncated"] >= 1)
+        plots = [q.plots for q in polls if q.plots.n][0]
+        np.testing.assert_array_equal(plots.column("board_t_us"), [3_600_500_000] * 2)  # I140 in µs
+        assert [s[1:] for q in polls for s in q.sectors] == [(0.0, True)]
+        assert link.counters["plots_unsynced"] == 2
+    finally:
+        tx.close()
+        link.close()
+
+
+def test_byte_pipe_and_loop_transports() -> None:
+    host, board_end = BytePipe.pair()
+    t = [0]
+    link = RadarLink(host, 0, (0.0, 0.0, 0.0), clock_ns=lambda: t[0])
+    link.request_time_sync()
+    (req,) = FrameDecoder().feed(board_end.read_available())
+    token = decode_time_sync_req(req.payload)
+    t[0] = 2_000_000  # 2 ms of virtual time for the round trip
+    board_end.write(encode_frame(FrameType.TIME_SYNC_RESP, 0, 0, encode_time_sync_resp(token, 5_000, 5_000)))
+    link.poll()
+    assert link.sync.offset_ns == pytest.approx(5_000_000 - 1_000_000)
+    assert link.sync.uncertainty_ns == pytest.approx(1_000_000 + 1_000_000 * 5000e-6)  # + unknown drift, 1 ms
+    board_end.close()
+    with pytest.raises(LinkError):
+        board_end.write(b"x")
+
+    loop = open_transport("loop://")
+    assert loop.fileno() == -1
+    loop.write(b"abc")
+    assert loop.read_available() == b"abc"
+    with pytest.raises(LinkError, match="udp://HOST:PORT"):
+        open_transport("udp://nohost")
+    with pytest.raises(LinkError, match="cannot open"):
+        open_transport("/nonexistent/tty")
+
+
+def test_a_stalled_reader_never_blocks_the_writer() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    t = open_transport(os.ttyname(slave))
+    try:
+        for _ in range(40):
+            t.write(b"\x55" * 4096)  # nobody reads the master side
+        assert t.pending > 0 and t.tx_dropped_bytes > 0  # type: ignore[attr-defined]
+    finally:
+        t.close()
+        os.close(slave)
+        os.close(master)
