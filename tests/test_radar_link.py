@@ -147,7 +147,7 @@ def test_plots_and_sectors_arrive_on_the_host_clock(pty_link: tuple) -> None:
     link, board, recorded = pty_link
     for k in range(5):
         link.request_time_sync()
-        poll_until(link, lambda _: link.stats["sync_responses"] > k, board)
+        poll_until(link, lambda _, k=k: link.stats["sync_responses"] > k, board)
     assert link.sync.synced
     # the fake board's clock is host monotonic + BOARD_OFFSET_US, exactly
     assert link.sync.offset_ns == pytest.approx(BOARD_OFFSET_US * 1000, abs=link.sync.uncertainty_ns + 1000)
@@ -158,7 +158,7 @@ def test_plots_and_sectors_arrive_on_the_host_clock(pty_link: tuple) -> None:
     sector = board.send(FrameType.ASTERIX, encode_cat034(3, 4, 2, 10.0, math.radians(90), 4.0), t0_us + 1000)
     board.write(wire + sector)
     polls = poll_until(link, lambda ps: n_plots(ps) >= 20 and any(q.sectors for q in ps))
-    plots = [q.plots for q in polls if q.plots.n][0]
+    plots = next(q.plots for q in polls if q.plots.n)
     assert plots.n == 20
     np.testing.assert_allclose(plots.column("range_m"), p["range_m"], atol=METRES_PER_NM / 512)
     np.testing.assert_array_equal(plots.column("mode3a"), p["mode3a"])
@@ -171,7 +171,7 @@ def test_plots_and_sectors_arrive_on_the_host_clock(pty_link: tuple) -> None:
     err_ns = np.abs(plots.column("t_s") * 1e9 - t0_host_ns)
     assert err_ns.max() <= link.sync.uncertainty_ns + 2000
     assert (plots.column("host_rx_ns") > t0_host_ns).all()
-    (t_s, az, north) = [s for q in polls for s in q.sectors][0]
+    (t_s, az, north) = next(s for q in polls for s in q.sectors)
     assert az == pytest.approx(math.radians(90)) and not north
     assert abs(t_s * 1e9 - (t0_host_ns + 1_000_000)) <= link.sync.uncertainty_ns + 2000
     asterix = [r for r in recorded if r[4] == "asterix"]
@@ -260,7 +260,7 @@ def test_udp_datagrams_carry_raw_asterix() -> None:
         tx.sendto(block + encode_cat034(1, 2, 1, 3601.0, 0.0, 4.0), ("127.0.0.1", port))
         tx.sendto(b"\x30\x00\x09garbage", ("127.0.0.1", port))
         polls = poll_until(link, lambda ps: n_plots(ps) >= 2 and link.counters["truncated"] >= 1)
-        plots = [q.plots for q in polls if q.plots.n][0]
+        plots = next(q.plots for q in polls if q.plots.n)
         np.testing.assert_array_equal(plots.column("board_t_us"), [3_600_500_000] * 2)  # I140 in µs
         assert [s[1:] for q in polls for s in q.sectors] == [(0.0, True)]
         assert link.counters["plots_unsynced"] == 2
