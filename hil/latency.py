@@ -84,7 +84,10 @@ def decode_histogram(blob: str | bytes) -> HdrHistogram:
     if (h.lowest_trackable_value, h.significant_figures) == (LOWEST_NS, SIGNIFICANT_FIGURES):
         return h
     out = new_histogram()
-    out.add(h)
+    try:
+        out.add(h)
+    except IndexError as e:  # values beyond our 60 s range
+        raise ValueError(f"HDR histogram out of range: {e}") from e
     return out
 
 

@@ -129,6 +129,18 @@ def test_decoding_garbage_is_a_clear_error(blob: str) -> None:
     assert h.get_total_count() >= 0
 
 
+def test_a_histogram_of_another_layout_is_rebucketed_or_refused() -> None:
+    from hdrh.histogram import HdrHistogram
+
+    other = HdrHistogram(1, 3_600_000_000_000, 2)  # ns, up to an hour, 2 significant figures
+    other.record_value(2_000_000, 10)
+    h = decode_histogram(other.encode())
+    assert h.get_total_count() == 10 and h.get_value_at_percentile(50) == pytest.approx(2_000_000, rel=1e-2)
+    other.record_value(3_000_000_000_000)  # 50 minutes: beyond what a stage histogram holds
+    with pytest.raises(ValueError, match="out of range"):
+        decode_histogram(other.encode())
+
+
 def test_decode_rejects_a_non_mapping() -> None:
     with pytest.raises(ValueError):
         StageLatency.decode(["not", "a", "mapping"])  # type: ignore[arg-type]
