@@ -739,7 +739,9 @@ cdef class Tracker:
         for j in range(n):
             plot_trk[j] = -1
             flag[j] = 0
-            if isfinite(r[j]) and r[j] > 0.0 and isfinite(az[j]) and isfinite(el[j]) and fabs(el[j]) < 1.5:
+            # bounds keep every later product finite: 1e8 m is past any radar horizon
+            if (isfinite(r[j]) and 0.0 < r[j] < 1e8 and fabs(az[j]) < 1e3 and fabs(el[j]) < 1.5
+                    and fabs(t[j]) < 1e12):
                 flag[j] = 1
                 if t[j] < t0:
                     t0 = t[j]
@@ -802,7 +804,7 @@ cdef class Tracker:
         for j in range(n):
             if not flag[j] & 1:
                 continue
-            nz = 4 if (self.prm.use_range_rate and not isnan(rr[j])) else 3
+            nz = 4 if (self.prm.use_range_rate and isfinite(rr[j]) and fabs(rr[j]) < 1e5) else 3
             z[0] = r[j]
             z[1] = az[j] - TWO_PI * floor(az[j] / TWO_PI)
             z[2] = el[j]
@@ -822,7 +824,7 @@ cdef class Tracker:
                        const double* site, const double* sig2, Py_ssize_t* npairs) noexcept nogil:
         """Fine gate of plot j against track s; a pair inside the gate is recorded with its cost d²/gate."""
         cdef double z[NZ]
-        cdef int nz = 4 if (self.prm.use_range_rate and not isnan(rr)) else 3
+        cdef int nz = 4 if (self.prm.use_range_rate and isfinite(rr) and fabs(rr) < 1e5) else 3
         cdef double g = self.prm.gate4 if nz == 4 else self.prm.gate3
         cdef double d2
         cdef Py_ssize_t k = npairs[0]
@@ -893,8 +895,8 @@ cdef class Tracker:
                 amin = az - w
             if az + w > amax:
                 amax = az + w
-        if rmin > max_range:
-            return -1
+        if rmin > max_range or not (isfinite(rmin) and isfinite(rmax)) or isnan(amin) or isnan(amax):
+            return -1  # out of this sensor's reach (or a state gone non-finite, which the next sweep deletes)
         self.pred_r[s] = 0.5 * (rmin + rmax)
         self.win_r[s] = 0.5 * (rmax - rmin)
         if amax - amin >= TWO_PI:
@@ -1256,7 +1258,7 @@ cdef class Tracker:
                 self.misses[s] = 0
             else:
                 self.misses[s] += 1
-            if _pos_trace(self.Pc + s * NC * NC, dt, self.prm.q_gate) > self.prm.max_pos_var:
+            if not _pos_trace(self.Pc + s * NC * NC, dt, self.prm.q_gate) <= self.prm.max_pos_var:  # NaN too
                 self._delete(s)
                 continue
             if self.status[s] == 1:

@@ -269,6 +269,9 @@ def test_malformed_plots_are_counted_never_raised() -> None:
                np.array([nan, -5.0, 1e4, 1e4, 1e4, 1e4]), np.array([0.1, 0.1, inf, 0.1, 0.1, 0.1]),
                np.array([0.01, 0.01, 0.01, 2.0, 0.01, 0.01]), np.full(6, nan), np.full(6, -1))
     assert trk.bad_plots == 6 and trk.n_tracks == 0 and trk.plots_in == 6
+    # an infinite range-rate is no range-rate: the plot still starts a track, with finite numbers
+    trk.update(np.array([2.0]), 0, np.array([1e4]), np.array([0.1]), np.array([0.01]), np.array([inf]), None)
+    assert trk.n_tracks == 1 and np.all(np.isfinite(trk.tracks(3.0).state))
     with pytest.raises(ValueError, match="same length"):
         trk.update(np.zeros(2), 0, np.zeros(3), np.zeros(2), np.zeros(2), None, None)
 

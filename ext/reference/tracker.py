@@ -181,10 +181,10 @@ class ReferenceTracker:
     def _batch(self, sensor: int, t: FloatArray, r: FloatArray, az: FloatArray, el: FloatArray,
                rr: FloatArray, m3: np.ndarray) -> None:
         cfg, site, r2 = self.cfg, self.sites[sensor], self.r2[sensor]
-        valid = np.isfinite(r) & (r > 0) & np.isfinite(az) & np.isfinite(el) & (np.abs(el) < 1.5)
+        valid = (r > 0) & (r < 1e8) & (np.abs(az) < 1e3) & (np.abs(el) < 1.5) & (np.abs(t) < 1e12)
         zs = []
         for j in range(len(t)):
-            use_rr = cfg.use_range_rate and not math.isnan(rr[j])
+            use_rr = cfg.use_range_rate and abs(rr[j]) < 1e5
             z = [r[j], az[j] % (2 * math.pi), el[j]] + ([rr[j]] if use_rr else [])
             zs.append(np.array(z))
         cost = np.full((len(self.live), len(t)), np.inf)
