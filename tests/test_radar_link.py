@@ -26,7 +26,7 @@ from hil.drivers.framing import (
     encode_time_sync_resp,
 )
 from hil.drivers.radar_link import RadarLink, RadarPoll
-from hil.drivers.transport import BytePipe, open_transport
+from hil.drivers.transport import BytePipe, SerialTransport, UdpTransport, open_transport
 from hil.errors import LinkError
 from hil.geo import METRES_PER_NM
 
@@ -145,9 +145,10 @@ def test_identify_with_a_board_that_answers_and_one_that_does_not(pty_link: tupl
 
 def test_plots_and_sectors_arrive_on_the_host_clock(pty_link: tuple) -> None:
     link, board, recorded = pty_link
-    for k in range(5):
+    for _ in range(5):
         link.request_time_sync()
-        poll_until(link, lambda _, k=k: link.stats["sync_responses"] > k, board)
+        answered = link.stats["sync_responses"] + 1
+        poll_until(link, lambda _: link.stats["sync_responses"] >= answered, board)  # noqa: B023
     assert link.sync.synced
     # the fake board's clock is host monotonic + BOARD_OFFSET_US, exactly
     assert link.sync.offset_ns == pytest.approx(BOARD_OFFSET_US * 1000, abs=link.sync.uncertainty_ns + 1000)
@@ -251,8 +252,10 @@ def test_lost_link_is_counted_not_raised() -> None:
 
 
 def test_udp_datagrams_carry_raw_asterix() -> None:
-    link = RadarLink(open_transport("udp://127.0.0.1:0"), 2, (0.0, 0.0, 0.0))
-    port = link.transport.local_port  # type: ignore[attr-defined]
+    udp = open_transport("udp://127.0.0.1:0")
+    assert isinstance(udp, UdpTransport)
+    link = RadarLink(udp, 2, (0.0, 0.0, 0.0))
+    port = udp.local_port
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         block = encode_cat048_block(1, 2, [3600.5, 3600.5], [5000.0, 6000.0], [0.1, 0.2], [np.nan, 500.0],
@@ -299,10 +302,11 @@ def test_a_stalled_reader_never_blocks_the_writer() -> None:
     master, slave = os.openpty()
     tty.setraw(slave)
     t = open_transport(os.ttyname(slave))
+    assert isinstance(t, SerialTransport)
     try:
         for _ in range(40):
             t.write(b"\x55" * 4096)  # nobody reads the master side
-        assert t.pending > 0 and t.tx_dropped_bytes > 0  # type: ignore[attr-defined]
+        assert t.pending > 0 and t.tx_dropped_bytes > 0
     finally:
         t.close()
         os.close(slave)
