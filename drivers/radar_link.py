@@ -7,8 +7,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -40,12 +39,25 @@ Recorder = Callable[[str, str, bytes, int, str], None]
 MAX_PENDING_SYNC = 8
 
 
-@dataclass
-class RadarPoll:
-    """What one poll brought: plots (a view valid until the next poll: copy() to keep) and sector crossings."""
+class RadarPoll(NamedTuple):
+    """What one poll brought: plots (valid until the next poll: copy() to keep) and CAT034 sector crossings
+    as (t_s, sector_azimuth_rad, is_north). Unpacks as `plots, sectors = link.poll()`."""
 
     plots: PlotBatch
-    sectors: list[tuple[float, float, bool]] = field(default_factory=list)  # (t_s, sector_azimuth_rad, is_north)
+    sectors: list[tuple[float, float, bool]]
+
+
+REJECT_KEYS = ("crc", "length", "escape", "unknown_type", "truncated", "unknown_category", "out_of_range",
+               "unsupported_item", "missing_item")
+
+
+class RadarCounters(dict[str, int]):
+    """Flat counters by name (link.counters["crc"]); summary() groups the rejects for summary.json."""
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in self.items() if k not in REJECT_KEYS}
+        out["rejected"] = {k: self[k] for k in REJECT_KEYS}
+        return out
 
 
 class RadarLink:
@@ -72,7 +84,7 @@ class RadarLink:
         self.clock_ns = clock_ns
         self.recorder = recorder
         self.name = name or f"radar{sensor_index}"
-        self.sync = ClockSync()
+        self.clock_sync = ClockSync()
         self.ident: str | None = None
         self.board_status: dict[str, int] | None = None
         self._decoder = LinkDecoder(sensor_index, float(self.site_enu[2]), recorder is not None)
@@ -149,7 +161,7 @@ class RadarLink:
         self.stats["polls"] += 1
         batch = self._batch
         batch.clear()
-        result = RadarPoll(batch)
+        result = RadarPoll(batch, [])
         try:
             self.transport.flush()
             if self._datagram:
@@ -176,16 +188,16 @@ class RadarLink:
     def _map_times(self, batch: PlotBatch) -> None:
         if batch.n == 0:
             return
-        if self._datagram or not self.sync.synced:
+        if self._datagram or not self.clock_sync.synced:
             batch.t_s[: batch.n] = batch.host_rx_ns[: batch.n] / 1e9
             self.stats["plots_unsynced"] += batch.n
         else:
-            batch.t_s[: batch.n] = self.sync.board_to_host_ns(batch.board_t_us[: batch.n]) / 1e9
+            batch.t_s[: batch.n] = self.clock_sync.board_to_host_ns(batch.board_t_us[: batch.n]) / 1e9
 
     def _board_time_s(self, board_t_us: int, host_rx_ns: int) -> float:
-        if self._datagram or not self.sync.synced:
+        if self._datagram or not self.clock_sync.synced:
             return host_rx_ns / 1e9
-        return self.sync.board_to_host_ns(board_t_us) / 1e9
+        return self.clock_sync.board_to_host_ns(board_t_us) / 1e9
 
     def _event(self, ev: Frame | ServiceEvent | AsterixPayload, now: int, result: RadarPoll) -> None:
         if isinstance(ev, ServiceEvent):
@@ -205,7 +217,7 @@ class RadarLink:
                 h0 = self._pending_sync.pop(token, None)
                 if h0 is None:
                     self.stats["sync_unmatched"] += 1
-                elif self.sync.add_sample(h0, b_rx, b_tx, now):
+                elif self.clock_sync.add_sample(h0, b_rx, b_tx, now):
                     self.stats["sync_responses"] += 1
                 else:
                     self.stats["sync_rejected"] += 1
@@ -235,22 +247,25 @@ class RadarLink:
             # The board restarted: its clock did too, so the old offset is meaningless.
             self.stats["board_resets"] += 1
             self._log.warning("%s: board restarted (frame sequence jumped): clock sync starts over", self.name)
-            self.sync.reset()
+            self.clock_sync.reset()
             self._pending_sync.clear()
             self.request_time_sync()
-        rejected = {k: now[k] - last[k] for k in ("crc", "length", "escape", "unknown_type", "truncated",
-                                                  "unknown_category", "out_of_range", "unsupported_item",
-                                                  "missing_item", "plots_dropped") if now[k] > last[k]}
+        rejected = {k: now[k] - last[k] for k in (*REJECT_KEYS, "plots_dropped") if now[k] > last[k]}
         if rejected:
             self._log.warning("%s: rejected %s", self.name, ", ".join(f"{v} {k}" for k, v in rejected.items()))
 
     # ---- summary ----------------------------------------------------------------------------------------
 
     @property
-    def counters(self) -> dict[str, int]:
-        """Decoder and link counters under stable names (for summary.json)."""
-        return {**self._decoder.counters, **self.stats,
-                "tx_dropped_bytes": int(getattr(self.transport, "tx_dropped_bytes", 0))}
+    def counters(self) -> RadarCounters:
+        """Decoder and link counters under stable names (for summary.json: counters.summary())."""
+        return RadarCounters({**self._decoder.counters, **self.stats,
+                              "tx_dropped_bytes": int(getattr(self.transport, "tx_dropped_bytes", 0)),
+                              "clock_resets": self.clock_sync.resets})
+
+    def fileno(self) -> int:
+        """The transport's OS handle for select/add_reader; -1 when it has none (BytePipe, loop://)."""
+        return self.transport.fileno()
 
     def close(self) -> None:
         self.transport.close()

@@ -149,9 +149,9 @@ def test_plots_and_sectors_arrive_on_the_host_clock(pty_link: tuple) -> None:
         link.request_time_sync()
         answered = link.stats["sync_responses"] + 1
         poll_until(link, lambda _: link.stats["sync_responses"] >= answered, board)  # noqa: B023
-    assert link.sync.synced
+    assert link.clock_sync.synced
     # the fake board's clock is host monotonic + BOARD_OFFSET_US, exactly
-    assert link.sync.offset_ns == pytest.approx(BOARD_OFFSET_US * 1000, abs=link.sync.uncertainty_ns + 1000)
+    assert link.clock_sync.offset_ns == pytest.approx(BOARD_OFFSET_US * 1000, abs=link.clock_sync.uncertainty_ns + 1000)
 
     t0_host_ns = time.monotonic_ns() - 5_000_000  # detected 5 ms ago
     t0_us = t0_host_ns // 1000 + BOARD_OFFSET_US
@@ -170,11 +170,11 @@ def test_plots_and_sectors_arrive_on_the_host_clock(pty_link: tuple) -> None:
     np.testing.assert_allclose(plots.column("elevation_rad"), el, atol=8.0 / p["range_m"].min())
     # t0 mapped to the host clock: within the sync uncertainty (+ the µs tick)
     err_ns = np.abs(plots.column("t_s") * 1e9 - t0_host_ns)
-    assert err_ns.max() <= link.sync.uncertainty_ns + 2000
+    assert err_ns.max() <= link.clock_sync.uncertainty_ns + 2000
     assert (plots.column("host_rx_ns") > t0_host_ns).all()
     (t_s, az, north) = next(s for q in polls for s in q.sectors)
     assert az == pytest.approx(math.radians(90)) and not north
-    assert abs(t_s * 1e9 - (t0_host_ns + 1_000_000)) <= link.sync.uncertainty_ns + 2000
+    assert abs(t_s * 1e9 - (t0_host_ns + 1_000_000)) <= link.clock_sync.uncertainty_ns + 2000
     asterix = [r for r in recorded if r[4] == "asterix"]
     assert [r[2] for r in asterix] == [wire_payload(wire), wire_payload(sector)]
     assert link.counters["plots_unsynced"] == 0
@@ -188,7 +188,7 @@ def wire_payload(wire: bytes) -> bytes:
 def test_garbage_partial_frames_and_a_board_reset(pty_link: tuple) -> None:
     link, board, _ = pty_link
     link.request_time_sync()
-    poll_until(link, lambda _: link.sync.synced, board)
+    poll_until(link, lambda _: link.clock_sync.synced, board)
     board.seq = 20_000  # a gap (counted as loss), and close enough to 0 that a restart reads as a jump back
     first, _ = dwell(board, 5, board.now_us(), seed=1)
     second, _ = dwell(board, 7, board.now_us(), seed=2)
@@ -211,8 +211,11 @@ def test_garbage_partial_frames_and_a_board_reset(pty_link: tuple) -> None:
     assert link.counters["board_resets"] == 1 and link.counters["seq_resets"] == 1
     # the old offset is gone: those plots carry the receive time, and a new sync request went out
     assert link.counters["plots_unsynced"] == 3
-    poll_until(link, lambda _: link.sync.synced, board)
-    assert link.sync.offset_ns == pytest.approx((board.offset_us) * 1000, abs=link.sync.uncertainty_ns + 1000)
+    poll_until(link, lambda _: link.clock_sync.synced, board)
+    sync = link.clock_sync
+    assert sync.offset_ns == pytest.approx(board.offset_us * 1000, abs=sync.uncertainty_ns + 1000)
+    summary = link.counters.summary()
+    assert summary["rejected"]["crc"] >= 1 and summary["board_resets"] == 1 and "crc" not in summary
 
 
 def test_commands_reach_the_board(pty_link: tuple) -> None:
@@ -242,8 +245,10 @@ def test_lost_link_is_counted_not_raised() -> None:
     link = RadarLink(open_transport(os.ttyname(slave)), 0, (0.0, 0.0, 0.0))
     os.close(master)  # the cable is pulled
     try:
+        assert link.fileno() >= 0
         for _ in range(3):
-            assert link.poll().plots.n == 0
+            plots, sectors = link.poll()
+            assert plots.n == 0 and sectors == []
         link.request_time_sync()
         assert link.counters["link_errors"] >= 3
     finally:
@@ -282,8 +287,8 @@ def test_byte_pipe_and_loop_transports() -> None:
     t[0] = 2_000_000  # 2 ms of virtual time for the round trip
     board_end.write(encode_frame(FrameType.TIME_SYNC_RESP, 0, 0, encode_time_sync_resp(token, 5_000, 5_000)))
     link.poll()
-    assert link.sync.offset_ns == pytest.approx(5_000_000 - 1_000_000)
-    assert link.sync.uncertainty_ns == pytest.approx(1_000_000 + 1_000_000 * 5000e-6)  # + unknown drift, 1 ms
+    assert link.clock_sync.offset_ns == pytest.approx(5_000_000 - 1_000_000)
+    assert link.clock_sync.uncertainty_ns == pytest.approx(1_000_000 + 1_000_000 * 5000e-6)  # + unknown drift, 1 ms
     board_end.close()
     with pytest.raises(LinkError):
         board_end.write(b"x")
