@@ -382,7 +382,14 @@ def solve_assignment(double[:, ::1] cost):
 # --- the tracker -----------------------------------------------------------------------------------------
 
 cdef class Tracker:
-    """Tracks in a preallocated store (struct of arrays); see hil.tracking for the configuration."""
+    """Central multi-radar tracker over one ENU frame; tracks live in a preallocated struct of arrays.
+
+    Tracker(config, sites_enu[n_sensors, 3], capacity=4096, sigmas=None [n_sensors, 4: range m, azimuth rad,
+    elevation rad, range-rate m/s], max_range_m=None [n_sensors]). Feed update() with plot batches and
+    sector_swept() with the beam's progress; read tracks(). With config.reorder_window_s > 0, plots and
+    sweeps wait that long to be merged in time order (flush() applies them now); tracks() never waits.
+    Track numbers start at 1 and are never reused; counters() has every count by name.
+    """
 
     cdef Params prm
     cdef Counters cnt
