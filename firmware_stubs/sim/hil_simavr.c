@@ -3,7 +3,8 @@
  *   hil-simavr [--mcu atmega328p] [--freq 16000000] [--baud 115200] [--no-pace] FIRMWARE.elf|FIRMWARE.hex
  *
  * It creates a pty with openpty() and announces it as one JSON line on stdout, {"pty": "/dev/pts/N", ...}; no
- * fixed link in /tmp, so any number of boards run side by side. Bytes written to the pty reach the AVR's UART
+ * fixed link in /tmp, so any number of boards run side by side. The AVR has run BOOT_MS of simulated time by
+ * then, so its UART is listening when a client first writes. Bytes written to the pty reach the AVR's UART
  * one byte time (11 bits at --baud) apart, as on a wire; bytes the AVR sends go to the pty as the simulated
  * UART shifts them out. Simulated time is held to the wall clock (at most PACE_CHUNK_US ahead; if the host
  * stalls it catches up, and beyond MAX_LAG_NS it slips and counts it), so the firmware's microsecond clock runs
@@ -35,6 +36,7 @@
 #include "sim_irq.h"
 
 #define PACE_CHUNK_US 200u        /* simulated time run between looks at the pty and the clock */
+#define BOOT_MS 10u                /* simulated time run before the pty is announced */
 #define MAX_LAG_NS 1000000000LL   /* further behind than this, stop catching up (a slip) */
 #define OUT_CAP 65536u            /* bytes from the AVR not yet taken by the pty */
 #define IN_CAP 4096u              /* bytes for the AVR not yet shifted in */
@@ -251,6 +253,15 @@ int main(int argc, char **argv)
     tcsetattr(slave, TCSANOW, &tio);
     fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
 
+    /* Boot before announcing: until the C runtime has cleared RAM and the firmware has enabled its UART (about
+     * half a millisecond), simavr drops every byte a client sends, as a real board just out of reset would. */
+    while (avr->cycle < freq / (1000u / BOOT_MS)) {
+        int state = avr_run(avr);
+        if (state == cpu_Done || state == cpu_Crashed) {
+            fprintf(stderr, "hil-simavr: the AVR did not boot (state %d)\n", state);
+            return 1;
+        }
+    }
     if (out) {
         fprintf(out, "{\"pty\": \"%s\", \"mcu\": \"%s\", \"f_cpu\": %" PRIu32 ", \"baud\": %" PRIu32
                 ", \"pid\": %d}\n", ttyname(slave), mcu, freq, baud, (int)getpid());

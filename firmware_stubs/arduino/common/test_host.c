@@ -4,6 +4,7 @@
  *   crc HEX                 -> "CCITT MODBUS" (4 hex digits each)
  *   enc TYPE SEQ T_US HEX   -> the framed bytes in hex (decimal TYPE, SEQ, T_US)
  *   dec HEX                 -> "F TYPE SEQ T_US HEX" per good frame, "R REASON" per rejected one, then "."
+ *   rst                     -> "." (the reader back to its power-on state)
  * The reader keeps its state across "dec" lines, so a test can split a stream anywhere.
  */
 #include <inttypes.h>
@@ -93,6 +94,9 @@ int main(void)
                     break;
                 }
             }
+            printf(".\n");
+        } else if (!strcmp(line, "rst")) {
+            hw_reader_init(&r);
             printf(".\n");
         } else {
             printf("error\n");

@@ -1,0 +1,221 @@
+"""Build the AVR board firmware and run it under simavr: `hil firmware build` and `hil firmware sim`.
+
+build_firmware("radar" | "launcher") runs the firmware Makefile (avr-gcc; it fails above 75 % of the Uno's
+flash or RAM) and returns the .elf. SimavrBoard(elf) runs it in the simavr harness (firmware_stubs/sim), whose
+UART0 is a pty it creates and announces; start() returns that pty's path, stop() ends the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from hil.errors import HilError
+from hil.procutil import Child
+
+REPO = Path(__file__).resolve().parent.parent
+ARDUINO_DIR = REPO / "firmware_stubs" / "arduino"
+SIM_DIR = REPO / "firmware_stubs" / "sim"
+BUILD_DIR = ARDUINO_DIR / "build"
+HARNESS = SIM_DIR / "hil-simavr"
+TARGETS = ("radar", "launcher")
+# Debian packages behind each tool, named in every "not found" error
+TOOL_PACKAGES = {"avr-gcc": "gcc-avr avr-libc", "make": "make", "cc": "gcc",
+                 "pkg-config": "pkg-config libsimavr-dev libelf-dev"}
+_SIZE_LINE = re.compile(r"^(?P<name>\S+): flash (?P<flash>\d+) of (?P<flash_max>\d+) bytes .*"
+                        r"RAM (?P<ram>\d+) of (?P<ram_max>\d+) bytes", re.M)
+
+
+@dataclass(frozen=True)
+class FirmwareSize:
+    """Flash and RAM a firmware image takes on the Uno, as the Makefile reports them."""
+
+    name: str
+    flash: int
+    flash_max: int
+    ram: int
+    ram_max: int
+
+    @property
+    def flash_pct(self) -> float:
+        return 100.0 * self.flash / self.flash_max
+
+    @property
+    def ram_pct(self) -> float:
+        return 100.0 * self.ram / self.ram_max
+
+    def __str__(self) -> str:
+        return (f"{self.name}: flash {self.flash}/{self.flash_max} B ({self.flash_pct:.1f} %), "
+                f"RAM {self.ram}/{self.ram_max} B ({self.ram_pct:.1f} %)")
+
+
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        raise HilError(f"{tool} not found: apt-get install {TOOL_PACKAGES.get(tool, tool)}")
+
+
+def _make(directory: Path, args: list[str], what: str) -> str:
+    """Run make under an exclusive lock (parallel test workers share one build tree); its stdout."""
+    _need("make")
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run(["make", "--no-print-directory", "-C", str(directory), *args],
+                              capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        raise HilError(f"building {what} failed:\n" + "\n".join(tail))
+    return proc.stdout
+
+
+def build_firmware(target: str, build_id: str | None = None) -> Path:
+    """Build the radar or launcher firmware (incrementally) and return its .elf."""
+    if target not in TARGETS:
+        raise HilError(f"unknown firmware {target!r}: choose {' or '.join(TARGETS)}")
+    _need("avr-gcc")
+    args = [target] + ([f"BUILD_ID={build_id}"] if build_id else [])
+    _make(ARDUINO_DIR, args, f"the {target} firmware")
+    return BUILD_DIR / target / f"hil-{target}.elf"
+
+
+def firmware_size(target: str) -> FirmwareSize:
+    """Flash and RAM use of the firmware (built if needed), as the Makefile measured them with avr-size."""
+    elf = build_firmware(target)
+    report = (elf.parent / "size.txt").read_text()
+    m = _SIZE_LINE.search(report)
+    if m is None:
+        raise HilError(f"unreadable size report for {elf.name}: {report!r}")
+    return FirmwareSize(m["name"], int(m["flash"]), int(m["flash_max"]), int(m["ram"]), int(m["ram_max"]))
+
+
+def build_harness() -> Path:
+    """Build the simavr harness (Debian: libsimavr-dev libelf-dev) and return its path."""
+    _need("cc")
+    _make(SIM_DIR, [], "the simavr harness")
+    return HARNESS
+
+
+class SimavrBoard:
+    """One AVR board in simavr: start() launches the harness and returns its UART's pty; stop() ends it.
+
+    Usable as a context manager (`with SimavrBoard(elf) as board: board.pty`). The harness stops itself if this
+    process dies, so no simulated board outlives a killed run.
+    """
+
+    def __init__(self, elf_path: str | Path, *, baud: int = 115200, pace: bool = True, name: str = "") -> None:
+        self.elf = Path(elf_path)
+        self.baud = baud
+        self.pace = pace
+        self.name = name or f"simavr {self.elf.stem}"
+        self._child: Child | None = None
+        self.stats = ""  # the harness's closing line: simulated vs wall time, bytes, slips
+
+    def start(self) -> str:
+        if self._child is not None:
+            return self.pty
+        if not self.elf.is_file():
+            raise HilError(f"{self.name}: no firmware image at {self.elf}")
+        argv = [str(build_harness()), "--baud", str(self.baud), *([] if self.pace else ["--no-pace"]), str(self.elf)]
+        self._child = Child(argv, name=self.name)
+        return self.pty
+
+    @property
+    def pty(self) -> str:
+        if self._child is None:
+            raise HilError(f"{self.name}: not started")
+        return str(self._child.info["pty"])
+
+    @property
+    def pid(self) -> int:
+        if self._child is None:
+            raise HilError(f"{self.name}: not started")
+        return self._child.proc.pid
+
+    def alive(self) -> bool:
+        return self._child is not None and self._child.alive()
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        proc = child.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stderr is not None:
+            self.stats = proc.stderr.read().decode(errors="replace").strip()
+        child.stop()
+
+    def __enter__(self) -> SimavrBoard:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="firmware_command", required=True)
+    build = sub.add_parser("build", help="build the AVR firmware (avr-gcc) and print flash/RAM use")
+    build.add_argument("targets", nargs="*", metavar="TARGET", help="radar, launcher (default: both)")
+    build.add_argument("--harness", action="store_true", help="also build the simavr harness")
+    sim = sub.add_parser("sim", help="run a firmware under simavr with its UART on a pty (Ctrl-C stops it)")
+    sim.add_argument("firmware", help="radar, launcher, or the path of an .elf/.hex")
+    sim.add_argument("--baud", type=int, default=115200, help="byte pacing of the UART input (default 115200)")
+    sim.add_argument("--no-pace", action="store_true", help="run simulated time as fast as it goes")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.firmware_command == "build":
+        for target in args.targets or TARGETS:
+            elf = build_firmware(target)
+            print(f"{elf}  {firmware_size(target)}")
+        if args.harness:
+            print(build_harness())
+        return 0
+    elf = build_firmware(args.firmware) if args.firmware in TARGETS else Path(args.firmware)
+    board = SimavrBoard(elf, baud=args.baud, pace=not args.no_pace)
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        with board:
+            print(f"{elf.name} running under simavr on {board.pty} (pid {board.pid}); Ctrl-C stops it", flush=True)
+            while not stop and board.alive():
+                time.sleep(0.2)
+            crashed = not board.alive()
+    except KeyboardInterrupt:
+        crashed = False
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if board.stats:
+        print(board.stats, file=sys.stderr)
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `hil firmware` is the entry point
+    parser = argparse.ArgumentParser(prog="python -m hil.firmware")
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))
+
