@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 import time
@@ -177,9 +178,9 @@ def test_plots_match_truth_within_the_noise(radar: RadarPort, tmp_path: Path) ->
     # sector messages: 4 per scan, exactly a quarter scan apart in board time, north markers a scan apart
     times = [t for t, _ in messages]
     assert len(messages) >= 8
-    assert all(b - a == 125_000 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a == 125_000 for a, b in itertools.pairwise(times))
     sectors = [round(m.sector_azimuth_rad / (math.pi / 2)) % 4 for _, m in messages]
-    assert all((b - a) % 4 == 1 for a, b in zip(sectors, sectors[1:], strict=False))
+    assert all((b - a) % 4 == 1 for a, b in itertools.pairwise(sectors))
     assert all(m.is_north == (s == 0) and m.rotation_period_s == 0.5 for (_, m), s in zip(messages, sectors,
                                                                                            strict=True))
     status = [decode_status(f.payload) for _, f in frames if f.ftype == FrameType.STATUS]
