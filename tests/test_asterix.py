@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hil.drivers.asterix import (
     HEIGHT_LSB_M,
     RHO_LSB_M,
@@ -25,9 +28,6 @@ from hil.drivers.asterix import (
     encode_cat034,
     encode_cat048_block,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from hil.geo import METRES_PER_FOOT, METRES_PER_NM
 from tests.conftest import require_tool
 

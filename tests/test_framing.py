@@ -7,6 +7,9 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hil.drivers.framing import (
     MAX_PAYLOAD,
     BoardStatus,
@@ -28,8 +31,6 @@ from hil.drivers.framing import (
     encode_time_sync_req,
     encode_time_sync_resp,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 frames_st = st.lists(
     st.tuples(st.sampled_from(list(FrameType)), st.integers(0, 0xFFFF), st.integers(0, 2**64 - 1),
