@@ -58,8 +58,13 @@ def format_summary(s: dict[str, Any]) -> str:
                f"GOSPA mean {s['gospa_mean_m']} m  launches {s['launches']}  "
                f"friendly engagements {s['friendly_engagements']}")
     dm = s.get("deadline_misses") or {}
-    if dm:
-        out.append("deadline misses: " + ", ".join(f"{k} {v}" for k, v in dm.items()))
+    if dm.get("iterations"):
+        out.append(f"loop: {dm['overruns']} of {dm['iterations']} ticks over the {dm['period_us']:.0f} µs period "
+                   f"(compute {dm['compute']}, not scheduled {dm['os']}); "
+                   f"wake lateness p99 {dm['lateness_p99_us']} µs, max {dm['lateness_max_us']} µs")
+    if s.get("decisions_deferred"):
+        out.append(f"{s['decisions_deferred']} of {s['decisions']} decisions waited for a launcher or a threat "
+                   "(no plot-to-command latency for those)")
     out.append("")
     out.append(f"{'target':<14}{'kind':<10}{'engaged':<9}{'launch s':>9}  {'launcher':<16}{'shots':>5}  result")
     for e in s["engagements"]:

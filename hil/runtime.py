@@ -103,6 +103,7 @@ class Chain:
         self.pending: list[PendingFire] = []
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.batches: OrderedDict[int, tuple[int, int, int]] = OrderedDict()  # plot µs -> (t0 host ns, t1 ns, unc)
+        self.fresh_plots: set[int] = set()  # plots (µs keys) taken in by this loop iteration
         self.sector_az = [math.nan] * len(o.scenario.radars)
         self.counts: Counter[str] = Counter()
         self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
@@ -198,9 +199,11 @@ class Chain:
             self.tracker.update(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
                                 cols["range_rate_mps"], cols["mode3a"])
             self.latency.record("track", time.perf_counter_ns() - t_begin)
+            self.fresh_plots.clear()
             for k in range(len(t_s)):
-                self.batches[round(float(t_s[k]) * 1e6)] = (int(cols["t_s"][k] * 1e9), int(cols["host_rx_ns"][k]),
-                                                          int(unc[order[k]]))
+                key = round(float(t_s[k]) * 1e6)
+                self.batches[key] = (int(cols["t_s"][k] * 1e9), int(cols["host_rx_ns"][k]), int(unc[order[k]]))
+                self.fresh_plots.add(key)
             while len(self.batches) > 4096:
                 self.batches.popitem(last=False)
             self.counts["plots"] += len(t_s)
@@ -254,7 +257,14 @@ class Chain:
         for k in range(len(a.track_index)):
             ti, li = int(a.track_index[k]), int(a.launcher_index[k])
             tid = int(tracks.track_id[ti])
-            t0_host_ns, t1_ns, unc = self.batches.get(round(float(tracks.last_update_s[ti]) * 1e6), (0, 0, 0))
+            plot_key = round(float(tracks.last_update_s[ti]) * 1e6)
+            # a decision the plot just taken in led to carries latency points t0 and t1; one that waited for
+            # a launcher to become ready (or a track to become a threat) does not, and is counted apart
+            if plot_key in self.fresh_plots:
+                t0_host_ns, t1_ns, unc = self.batches[plot_key]
+            else:
+                t0_host_ns, t1_ns, unc = 0, 0, 0
+                self.counts["decisions_deferred"] += 1
             fire = PendingFire(track_id=tid, launcher=li, aim=np.array(a.intercept_enu[k]), t1_ns=t1_ns,
                                t0_host_ns=t0_host_ns, t0_uncertainty_ns=unc, decided_ns=decided_ns)
             self.pending.append(fire)
@@ -429,6 +439,7 @@ class Chain:
         self.boards.close()
 
     def _poll_radars(self) -> bool:
+        self.fresh_plots.clear()
         polled = []
         for i, link in enumerate(self.boards.radars):
             t_begin = time.perf_counter_ns()
@@ -571,6 +582,7 @@ class Chain:
             "gospa_mean_m": round(float(np.mean(self.gospa_samples)), 1) if self.gospa_samples else None,
             "gospa": {"c_m": GOSPA_C_M, "p": GOSPA_P, "alpha": GOSPA_ALPHA},
             "decisions": self.decisions,
+            "decisions_deferred": self.counts["decisions_deferred"],
             "launches": self.counts["launches"],
             "engagements": engagements,
             "refusals": sorted(self.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
