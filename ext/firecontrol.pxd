@@ -24,6 +24,7 @@ cdef enum:
     R_INTERCEPT_IN_NO_FIRE_ZONE = 18
     R_LOW_PK = 19
     R_OUTRANKED = 20
+    R_NO_LAUNCHER = 21
 
 cdef struct Launcher:
     double x, y, z
@@ -45,8 +46,8 @@ cdef struct Params:
     int slew_iters, shots_per_engagement, max_shots, launches_per_launcher
 
 # --- geometry ------------------------------------------------------------------------------------------
-cdef double intercept_time(double rx, double ry, double rz, double vx, double vy, double vz,
-                           double speed, double delay) noexcept nogil
+cdef double intercept_tof(double rx, double ry, double rz, double vx, double vy, double vz,
+                          double speed, double delay) noexcept nogil
 cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexcept nogil
 cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
                     double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil

@@ -26,35 +26,35 @@ cdef double EPS = 1e-12
 
 # --- geometry --------------------------------------------------------------------------------------------
 
-cdef double intercept_time(double rx, double ry, double rz, double vx, double vy, double vz,
-                           double speed, double delay) noexcept nogil:
-    """Smallest T >= delay with |r + v T| = speed (T - delay); INFINITY if there is none."""
+cdef double intercept_tof(double rx, double ry, double rz, double vx, double vy, double vz,
+                          double speed, double delay) noexcept nogil:
+    """Time of flight tau >= 0 of an interceptor leaving after delay: the smallest root of
+    |r' + v tau| = speed tau with r' = r + v delay (where the threat is at launch); INFINITY if none.
+    Solving for tau rather than the intercept time keeps long delays from cancelling digits."""
+    cdef double px = rx + vx * delay, py = ry + vy * delay, pz = rz + vz * delay
     cdef double u2 = speed * speed
     cdef double a = vx * vx + vy * vy + vz * vz - u2
-    cdef double b = 2.0 * (rx * vx + ry * vy + rz * vz + u2 * delay)
-    cdef double c = rx * rx + ry * ry + rz * rz - u2 * delay * delay
-    cdef double disc, q, t1, t2, t
+    cdef double b = 2.0 * (px * vx + py * vy + pz * vz)
+    cdef double c = px * px + py * py + pz * pz
+    cdef double disc, q, t1, t2
+    if c == 0.0:
+        return 0.0
     if fabs(a) <= 1e-9 * u2:  # interceptor exactly as fast as the threat: the quadratic is linear
-        if fabs(b) <= EPS:
-            return INFINITY
-        t = -c / b
-        return t if t >= delay else INFINITY
+        if b < 0.0:
+            return -c / b
+        return INFINITY
     disc = b * b - 4.0 * a * c
     if disc < 0.0:
         return INFINITY
-    # the cancellation-free pair of roots
+    # the cancellation-free pair of roots (q != 0 because c > 0)
     q = -0.5 * (b + sqrt(disc)) if b >= 0.0 else -0.5 * (b - sqrt(disc))
-    if q == 0.0:
-        t1 = 0.0
-        t2 = 0.0
-    else:
-        t1 = q / a
-        t2 = c / q
+    t1 = q / a
+    t2 = c / q
     if t1 > t2:
         t1, t2 = t2, t1
-    if t1 >= delay:
+    if t1 >= 0.0:
         return t1
-    if t2 >= delay:
+    if t2 >= 0.0:
         return t2
     return INFINITY
 
@@ -139,26 +139,27 @@ cdef int solve_pair(const Launcher* la, const double* x, double f_track, double 
     t_out[0] = NAN
     tof_out[0] = NAN
     pk_out[0] = NAN
-    T = intercept_time(rx, ry, rz, vx, vy, vz, la.speed, delay)
-    if not isfinite(T):
+    tof = intercept_tof(rx, ry, rz, vx, vy, vz, la.speed, delay)
+    if not isfinite(tof):
         return R_UNREACHABLE  # a longer delay (slewing) cannot make it reachable
     if la.slew_rate > 0.0:
         for k in range(p.slew_iters):
+            T = delay + tof
             dx = rx + vx * T
             dy = ry + vy * T
             # angle between the intercept bearing and the rest azimuth, in [0, pi], without wrapping
             delay = la.delay + atan2(fabs(dx * la.cos_c - dy * la.sin_c), dx * la.sin_c + dy * la.cos_c) / la.slew_rate
-            T = intercept_time(rx, ry, rz, vx, vy, vz, la.speed, delay)
-            if not isfinite(T):
+            tof = intercept_tof(rx, ry, rz, vx, vy, vz, la.speed, delay)
+            if not isfinite(tof):
                 return R_UNREACHABLE
-    tof = T - delay
+    T = delay + tof
     t_out[0] = T
     tof_out[0] = tof
     if tof > la.max_tof:
         return R_TOF
-    dx = rx + vx * T  # intercept point relative to the launcher
-    dy = ry + vy * T
-    dz = rz + vz * T
+    dx = rx + vx * delay + vx * tof  # intercept point relative to the launcher, as the root was solved
+    dy = ry + vy * delay + vy * tof
+    dz = rz + vz * delay + vz * tof
     rng = sqrt(dx * dx + dy * dy + dz * dz)
     if rng < la.min_r or rng > la.max_r:
         return R_OUT_OF_RANGE
@@ -794,6 +795,10 @@ cdef class FireControl:
             rows.append(np.repeat(un, self.n_l))
             launchers.append(np.tile(np.arange(self.n_l, dtype=np.int32), len(un)))
             reasons.append(pair_code[un].reshape(-1))
+        elif len(un):
+            rows.append(un)
+            launchers.append(np.full(len(un), -1, np.int32))
+            reasons.append(np.full(len(un), R_NO_LAUNCHER, np.int8))
         refusals = Refusals(track_index=np.concatenate(rows), launcher_index=np.concatenate(launchers),
                             reason=np.concatenate(reasons).astype(np.int8))
         return FireControlResult(

@@ -83,6 +83,7 @@ class RefusalReason(enum.IntEnum):
     INTERCEPT_IN_NO_FIRE_ZONE = 18
     LOW_PK = 19
     OUTRANKED = 20  # feasible but not used: its launcher went where it was worth more
+    NO_LAUNCHER = 21  # an eligible threat, but fire control has no launchers at all
 
 
 TRACK_REASONS = frozenset({RefusalReason.INVALID_TRACK, RefusalReason.FRIENDLY, RefusalReason.NOT_CONFIRMED,

@@ -357,6 +357,7 @@ def test_no_tracks_and_no_launchers() -> None:
     assert len(res.assignments.track_index) == 0 and len(res.refusals.reason) == 0
     res = evaluate([HEAD_ON], [])
     assert len(res.assignments.track_index) == 0 and res.track_reason[0] == R.NONE
+    assert list(res.refusals.reason) == [R.NO_LAUNCHER]
 
 
 def test_bad_shapes_are_errors() -> None:
@@ -383,7 +384,8 @@ def test_reason_names_are_stable() -> None:
     assert [r.name for r in RefusalReason] == [
         "NONE", "INVALID_TRACK", "FRIENDLY", "NOT_CONFIRMED", "NO_FIRE_ZONE", "NOT_A_THREAT", "ALREADY_ENGAGED",
         "SHOTS_EXHAUSTED", "LAUNCHER_NOT_ARMED", "LAUNCHER_NOT_READY", "NO_ROUNDS", "NO_CHANNEL", "UNREACHABLE", "TOF",
-        "OUT_OF_RANGE", "ALTITUDE", "SECTOR", "TOO_LATE", "INTERCEPT_IN_NO_FIRE_ZONE", "LOW_PK", "OUTRANKED"]
+        "OUT_OF_RANGE", "ALTITUDE", "SECTOR", "TOO_LATE", "INTERCEPT_IN_NO_FIRE_ZONE", "LOW_PK", "OUTRANKED",
+        "NO_LAUNCHER"]
 
 
 def test_specs_from_scenario() -> None:

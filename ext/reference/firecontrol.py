@@ -21,26 +21,30 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def intercept_time(r: FloatArray, v: FloatArray, speed: float, delay: FloatArray | float) -> FloatArray:
-    """Smallest T >= delay with |r + v T| = speed (T - delay), inf where there is none; r, v: (..., 3)."""
+def intercept_tof(r: FloatArray, v: FloatArray, speed: float, delay: FloatArray | float) -> FloatArray:
+    """Smallest tau >= 0 with |r + v (delay + tau)| = speed tau, inf where there is none; r, v: (..., 3)."""
     delay = np.broadcast_to(np.asarray(delay, dtype=np.float64), r.shape[:-1])
+    p = r + v * delay[..., None]
     u2 = speed * speed
     a = np.sum(v * v, axis=-1) - u2
-    b = 2.0 * (np.sum(r * v, axis=-1) + u2 * delay)
-    c = np.sum(r * r, axis=-1) - u2 * delay * delay
-    out = np.full(r.shape[:-1], np.inf)
+    b = 2.0 * np.sum(p * v, axis=-1)
+    c = np.sum(p * p, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lin = np.abs(a) <= 1e-9 * u2
-        t_lin = np.where(np.abs(b) > 1e-12, -c / b, np.inf)
-        out = np.where(lin & (t_lin >= delay), t_lin, out)
+        t_lin = np.where(b < 0.0, -c / b, np.inf)
         disc = b * b - 4.0 * a * c
         sq = np.sqrt(np.maximum(disc, 0.0))
         t1 = (-b - sq) / (2.0 * a)
         t2 = (-b + sq) / (2.0 * a)
         lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
-        quad = np.where(lo >= delay, lo, np.where(hi >= delay, hi, np.inf))
-        out = np.where(~lin & (disc >= 0.0), quad, out)
-    return out
+        quad = np.where(lo >= 0.0, lo, np.where(hi >= 0.0, hi, np.inf))
+        out = np.where(lin, t_lin, np.where(disc >= 0.0, quad, np.inf))
+    return np.where(c == 0.0, 0.0, out)
+
+
+def intercept_time(r: FloatArray, v: FloatArray, speed: float, delay: FloatArray | float) -> FloatArray:
+    """Smallest T >= delay with |r + v T| = speed (T - delay): delay + intercept_tof."""
+    return np.asarray(delay) + intercept_tof(r, v, speed, delay)
 
 
 def in_zones(p: FloatArray, zones: Sequence[NoFireZone]) -> npt.NDArray[np.bool_]:
@@ -143,19 +147,19 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
         pos = np.asarray(la.position, dtype=np.float64)
         r = p - pos
         centre = np.radians(la.sector_centre_deg)
-        T = intercept_time(r, v, la.interceptor_speed_mps, la.launch_delay_s)
+        tau = intercept_tof(r, v, la.interceptor_speed_mps, la.launch_delay_s)
         delay = np.full(n, la.launch_delay_s)
-        unreachable = ~np.isfinite(T)
+        unreachable = ~np.isfinite(tau)
         if la.slew_rate_dps > 0.0:
             for _ in range(cfg.slew_iterations):
-                d = r + v * np.where(np.isfinite(T), T, 0.0)[:, None]
+                d = r + v * np.where(unreachable, 0.0, delay + tau)[:, None]
                 delay = la.launch_delay_s + np.abs(wrap_pi(np.arctan2(d[:, 0], d[:, 1]) - centre)) / np.radians(
                     la.slew_rate_dps)
-                T = intercept_time(r, v, la.interceptor_speed_mps, delay)
-                unreachable |= ~np.isfinite(T)
-        Tf = np.where(unreachable, 0.0, T)
-        fly = Tf - delay
-        d = r + v * Tf[:, None]
+                tau = intercept_tof(r, v, la.interceptor_speed_mps, delay)
+                unreachable |= ~np.isfinite(tau)
+        fly = np.where(unreachable, 0.0, tau)
+        Tf = delay + fly
+        d = r + v * delay[:, None] + v * fly[:, None]
         rng = np.linalg.norm(d, axis=1)
         point = pos + d
         az_off = np.abs(wrap_pi(np.arctan2(d[:, 0], d[:, 1]) - centre))
