@@ -65,9 +65,11 @@ def histogram_summary(hist: HdrHistogram) -> dict[str, Any]:
         out["max"] = None
         return out
     values = hist.get_percentile_to_value_dict([p for _, p in PERCENTILES])
+    top = hist.get_max_value()
     for name, p in PERCENTILES:
-        out[name] = round(values[p] / 1e3, 3)
-    out["max"] = round(hist.get_max_value() / 1e3, 3)
+        # a percentile is its bucket's highest equivalent value, which can exceed the largest value recorded
+        out[name] = round(min(values[p], top) / 1e3, 3)
+    out["max"] = round(top / 1e3, 3)
     return out
 
 
