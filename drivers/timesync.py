@@ -116,6 +116,8 @@ class ClockSync:
             self._ref_ns, self._offset_ns = best.host_mid_ns, best.offset_ns
             # Drift is neither fitted nor known: keep a fitted one from before if there is one.
             kept = [best]
+        if not kept:  # the fit rejected every sample: fall back on the best round trip alone
+            kept = [min(samples, key=lambda s: s.round_trip_ns)]
         self._used = kept
         half = np.array([s.round_trip_ns / 2.0 for s in kept])
         w = 1.0 / np.maximum(half, 1.0) ** 2

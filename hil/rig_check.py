@@ -65,8 +65,7 @@ async def _check_radar(name: str, link: Any, spec: Any, timeout_s: float) -> lis
         sectors += len(services)
     out.append(Check(name, "sweep", sectors > 0,
                      "CAT034 sector messages arriving" if sectors else "no CAT034 message after configuring"))
-    counters = link.counters_dict() if hasattr(link, "counters_dict") else {}
-    rejected = sum((counters.get("rejected") or {}).values()) if isinstance(counters.get("rejected"), dict) else 0
+    rejected = sum(link.counters.summary()["rejected"].values())
     out.append(Check(name, "frames", rejected == 0, f"{rejected} rejected frames" if rejected else "no rejected frame"))
     return out
 
@@ -104,8 +103,8 @@ async def check_rig(rig: Rig, scenario: Scenario, timeout_s: float) -> list[Chec
     try:
         for spec, link in zip(scenario.radars, boards.radars, strict=True):
             results += await _check_radar(spec.name, link, spec, timeout_s)
-        for spec, llink in zip(scenario.launchers, boards.launchers, strict=True):
-            results += await _check_launcher(spec.name, llink)
+        for site, llink in zip(scenario.launchers, boards.launchers, strict=True):
+            results += await _check_launcher(site.name, llink)
     finally:
         boards.close()
     return results

@@ -191,7 +191,9 @@ class Chain:
             cols = {name: np.concatenate([getattr(b, name)[: b.n] for _, b in batches])
                     for name in ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps",
                                  "mode3a", "host_rx_ns")}
-            unc = np.concatenate([np.full(b.n, self.boards.radars[i].clock_sync.uncertainty_ns) for i, b in batches])
+            # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
+            unc = np.concatenate([np.full(b.n, min(self.boards.radars[i].clock_sync.uncertainty_ns, 2.0**62))
+                                  for i, b in batches])
             order = np.argsort(cols["t_s"], kind="stable")
             cols = {k: v[order] for k, v in cols.items()}
             t_s = cols["t_s"] - self.start_ns / 1e9
@@ -262,6 +264,8 @@ class Chain:
             # a launcher to become ready (or a track to become a threat) does not, and is counted apart
             if plot_key in self.fresh_plots:
                 t0_host_ns, t1_ns, unc = self.batches[plot_key]
+                if unc >= 2**62:
+                    t0_host_ns = 0
             else:
                 t0_host_ns, t1_ns, unc = 0, 0, 0
                 self.counts["decisions_deferred"] += 1
