@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import select
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,10 @@ async def _check_radar(name: str, link: Any, spec: Any, timeout_s: float) -> lis
         return [Check(name, "identity", False, str(e))]
     for _ in range(SYNC_SAMPLES):
         link.request_time_sync()
-        await asyncio.sleep(0.01)
+        # read the answer the moment it lands: the round trip is measured up to our read
+        await asyncio.to_thread(select.select, [link.fileno()], [], [], timeout_s)
         link.poll()
+        await asyncio.sleep(0.005)
     sync = link.clock_sync
     if sync.synced:
         out.append(Check(name, "clock", True, clock_detail(sync)))
@@ -84,8 +87,9 @@ async def _check_launcher(name: str, link: Any) -> list[Check]:
         assert status is not None
         safe = not status.armed
         out.append(Check(name, "registers", safe,
-                         f"state {status.state}, rounds {status.rounds}, launches {status.launch_count}, "
-                         f"last reject {status.last_reject}" + ("" if safe else " — ARMED before any run: not safe")))
+                         f"state {status.state.name}, rounds {status.rounds}, launches {status.launch_count}, "
+                         f"last reject {status.last_reject.name}"
+                         + ("" if safe else " — ARMED before any run: not safe")))
     except HilError as e:
         out.append(Check(name, "link", False, str(e)))
     finally:
