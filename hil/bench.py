@@ -75,9 +75,9 @@ class Load:
 
 
 def load_scenario(load: Load) -> Any:
-    """The scenario of a load: the tracking benchmark scene, every target inbound on a defended asset at
-    the origin, and launchers on a 6 km ring around it with rounds enough for the whole run, so decode,
-    track, fire control and command all have work."""
+    """The scenario of a load: the tracking benchmark scene, every target 15–40 km out and inbound on a
+    defended asset at the origin, and launchers on a 6 km ring around it with rounds and guidance
+    channels enough for the whole run, so decode, track, fire control and command all have work."""
     import math
 
     import numpy as np
@@ -85,7 +85,8 @@ def load_scenario(load: Load) -> Any:
     from hil.scenario import AssetSite, LauncherSite, tracking_scenario
 
     base = tracking_scenario(n_targets=load.targets, seed=load.seed, duration_s=load.duration_s,
-                             n_radars=load.radars, clutter_per_scan=load.clutter, max_range_m=80_000.0)
+                             n_radars=load.radars, clutter_per_scan=load.clutter, min_range_m=10_000.0,
+                             max_range_m=45_000.0)
     rng = np.random.default_rng(load.seed)
     targets = []
     for t in base.targets:
@@ -98,7 +99,7 @@ def load_scenario(load: Load) -> Any:
         LauncherSite(name=f"launcher-{i + 1}",
                      position=(6_000.0 * math.sin(2 * math.pi * i / max(load.launchers, 1)),
                                6_000.0 * math.cos(2 * math.pi * i / max(load.launchers, 1)), 0.0),
-                     rounds=1000, reload_s=1.0)
+                     rounds=1000, reload_s=1.0, channels=64)
         for i in range(load.launchers))
     return replace(base, name=f"bench-{load.targets}", targets=tuple(targets), launchers=launchers,
                    assets=(AssetSite(name="defended", position=(0.0, 0.0, 0.0), radius_m=8_000.0),))
