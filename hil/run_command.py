@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ConfigError
+from hil.realtime import add_arguments as add_realtime_arguments
+from hil.realtime import options_from_args
 from hil.rig import Rig
 from hil.scenario import Scenario
 
@@ -26,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
     p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
     p.add_argument("--quiet", action="store_true", help="no live status line")
+    add_realtime_arguments(p)
 
 
 def _status_printer(stream: Any) -> Any:
@@ -88,7 +91,8 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-{args.time_mode}-{stamp}"
     status = None if args.quiet else _status_printer(sys.stderr)
     summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
-                                   duration_s=args.duration, status=status, record=not args.no_record))
+                                   duration_s=args.duration, status=status, record=not args.no_record,
+                                   realtime=options_from_args(args)))
     if status:
         sys.stderr.write("\n")
     print(format_summary(summary))

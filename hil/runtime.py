@@ -33,6 +33,7 @@ from hil.fire_control import FireControlConfig, RefusalReason
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency
 from hil.metrics import gospa
+from hil.realtime import realtime
 from hil.rig import Rig
 from hil.runfolder import RunWriter
 from hil.scenario import Scenario
@@ -115,6 +116,7 @@ class Chain:
         self.decisions = 0
         self.start_ns = 0
         self.setup_report: list[dict[str, Any]] = []
+        self.realtime_applied: list[list[Any]] = []
 
     # --- time ----------------------------------------------------------------------------------------
 
@@ -421,6 +423,14 @@ class Chain:
         try:
             if isinstance(self.clock, VirtualClock):
                 await self._run_virtual(self.clock)
+            elif self.options.realtime is not None and self.options.realtime.any():
+                # after bring-up, so the emulator processes inherit neither SCHED_FIFO nor the loop's CPU
+                with realtime(self.options.realtime) as applied:
+                    self.realtime_applied = [[a.option, a.applied, a.message] for a in applied]
+                    for a in applied:
+                        if not a.applied:
+                            log.warning("real-time option %s not applied: %s", a.option, a.message)
+                    await self._run_real()
             else:
                 await self._run_real()
             for task in list(self.fire_tasks):
@@ -592,6 +602,8 @@ class Chain:
             "refusals": sorted(self.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
             "friendly_engagements": friendly_engagements,
             "links": self._link_counters(),
+            "realtime": self.realtime_applied,
+            "launchers": self.setup_report,
             "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
         }
