@@ -740,15 +740,15 @@ cdef class FireControl:
             code = R_NO_FIRE_ZONE
         elif score[0] <= 0.0:
             code = R_NOT_A_THREAT
-        elif in_flight > 0:
+        elif in_flight >= self.p.shots_per_engagement:  # look before shooting again (a salvo may be completed)
             code = R_ALREADY_ENGAGED
         elif shots >= self.p.max_shots:
             code = R_SHOTS_EXHAUSTED
         else:
             code = R_NONE
             left[0] = self.p.max_shots - shots
-            if self.p.shots_per_engagement < left[0]:
-                left[0] = self.p.shots_per_engagement
+            if self.p.shots_per_engagement - in_flight < left[0]:
+                left[0] = self.p.shots_per_engagement - in_flight
         tcode[0] = code
         if code == R_NONE:
             f_track = 1.0 - exp(-self.p.basket2 / pos_var) if pos_var > 0.0 else 1.0

@@ -32,9 +32,11 @@ A pair with pk < min_pk is refused LOW_PK.
 
 Assignment value: expected threat score destroyed, sum over tracks of score_i * (1 - prod(1 - pk_il)) over
 the shots given to track i. Each launcher gives at most min(rounds, free channels, launches_per_launcher)
-shots per evaluation; a track gets one shot (shoot-look-shoot) or up to salvo_size (salvo), never while an
-interceptor is in the air at it (ALREADY_ENGAGED), and never more than max_shots_per_track in all
-(re-engagement after a miss is a new evaluation once nothing is in flight).
+shots per evaluation. A track may have one interceptor in the air at a time (shoot-look-shoot) or up to
+salvo_size (salvo: a salvo a launcher could not complete at once is completed by the next evaluations);
+with that many in flight it is ALREADY_ENGAGED until they land, and it never gets more than
+max_shots_per_track in all. Re-engagement after a miss follows: once nothing is in flight and shots are
+left, the track is a candidate again.
 Solvers: "lap" (optimal for one shot per track: a rectangular linear assignment), "greedy" (maximum
 marginal return), "exact" (branch and bound from the greedy incumbent, within exact_node_budget nodes),
 "auto" (lap for shoot-look-shoot; exact for salvos with at most exact_max_pairs feasible pairs, else greedy).
@@ -68,7 +70,7 @@ class RefusalReason(enum.IntEnum):
     NOT_CONFIRMED = 3
     NO_FIRE_ZONE = 4  # the track is inside a no-fire zone
     NOT_A_THREAT = 5
-    ALREADY_ENGAGED = 6  # an interceptor is in flight at it (look before shooting again)
+    ALREADY_ENGAGED = 6  # as many interceptors in flight at it as the doctrine allows (look before shooting again)
     SHOTS_EXHAUSTED = 7  # max_shots_per_track already fired
     LAUNCHER_NOT_ARMED = 8
     LAUNCHER_NOT_READY = 9  # not ready, reloading, or lost

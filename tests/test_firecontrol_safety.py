@@ -135,7 +135,8 @@ def check_safe(c: dict[str, Any], res: Any) -> None:
         x = c["state"][i]
         # the track
         assert not c["friendly"][i] and c["confirmed"][i]
-        assert c["in_flight"][i] == 0 and c["shots"][i] < cfg.max_shots_per_track
+        assert c["in_flight"][i] + per_track[i] <= cfg.shots_per_engagement
+        assert c["shots"][i] + per_track[i] <= cfg.max_shots_per_track
         assert np.all(np.isfinite(x)) and math.isfinite(c["pos_var"][i])
         assert not any(inside(x[:3], z) for z in c["zones"])
         # the launcher
@@ -157,6 +158,8 @@ def check_safe(c: dict[str, Any], res: Any) -> None:
         assert a.pk[k] >= cfg.min_pk and a.pk[k] > 0.0
         assert res.track_reason[i] == RefusalReason.NONE
     assert np.all(per_track <= cfg.shots_per_engagement)
+    if cfg.doctrine == Doctrine.SHOOT_LOOK_SHOOT:
+        assert all(c["in_flight"][i] == 0 for i in a.track_index)
     # every track is either fired at or has a stated reason
     refused = set(res.refusals.track_index.tolist())
     assert all(per_track[i] > 0 or i in refused for i in range(n))

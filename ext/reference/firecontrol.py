@@ -122,13 +122,14 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
     score = np.where(valid, score, 0.0)
     code = np.zeros(n, np.int8)
     conditions = [  # last assignment wins, so list them from the least to the most important
-        (shots >= cfg.max_shots_per_track, R.SHOTS_EXHAUSTED), (in_flight > 0, R.ALREADY_ENGAGED),
+        (shots >= cfg.max_shots_per_track, R.SHOTS_EXHAUSTED),
+        (in_flight >= cfg.shots_per_engagement, R.ALREADY_ENGAGED),
         (score <= 0.0, R.NOT_A_THREAT), (in_zones(safe_state[:, :3], zones), R.NO_FIRE_ZONE),
         (~confirmed, R.NOT_CONFIRMED), (friendly, R.FRIENDLY), (~valid, R.INVALID_TRACK),
     ]
     for cond, reason in conditions:
         code = np.where(cond, np.int8(reason), code)
-    left = np.where(code == 0, np.minimum(cfg.shots_per_engagement, cfg.max_shots_per_track - shots), 0)
+    left = np.where(code == 0, np.minimum(cfg.shots_per_engagement - in_flight, cfg.max_shots_per_track - shots), 0)
 
     busy = np.zeros(n_l, int) if channels_in_use is None else np.asarray(channels_in_use)
     channels = np.array([s.channels for s in launchers], int)
