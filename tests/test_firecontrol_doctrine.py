@@ -67,8 +67,9 @@ def fly_raid(doctrine: Doctrine, seed: int, n_threats: int = 8) -> Outcome:
         idx = np.nonzero(alive)[0]
         in_flight = np.array([sum(1 for f in flying if f[1] == i) for i in idx], np.int32)
         state = np.concatenate([now[idx], vel[idx]], axis=1)
-        res = fc.evaluate(t, idx.astype(np.int64), state, np.full(len(idx), 900.0), np.ones(len(idx), bool), friendly[idx], in_flight, shots[idx], np.ones(2, bool),
-                          ready_at <= t, rounds, np.maximum(ready_at - t, 0.0))
+        res = fc.evaluate(t, idx.astype(np.int64), state, np.full(len(idx), 900.0), np.ones(len(idx), bool),
+                          friendly[idx], in_flight, shots[idx], np.ones(2, bool), ready_at <= t, rounds,
+                          np.maximum(ready_at - t, 0.0))
         a = res.assignments
         for k in range(len(a.track_index)):
             target, li = int(idx[a.track_index[k]]), int(a.launcher_index[k])
