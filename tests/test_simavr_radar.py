@@ -226,3 +226,18 @@ def test_garbage_is_counted_and_the_board_keeps_answering(radar: RadarPort) -> N
     assert status, "no STATUS after a north marker"
     assert status[-1].frames_rejected >= 2  # the corrupted config and the unknown type at least
     assert status[-1].frames_rx >= 2
+
+
+def test_overload_sheds_plots_and_the_board_stays_up(radar: RadarPort) -> None:
+    # 600 clutter plots a second is twice what 115200 baud carries: late plots are dropped and counted,
+    # the sweep keeps up (sector messages keep coming) and the board never resets (its sequence runs on)
+    radar.send(FrameType.SENSOR_CONFIG, config(scan_period_s=1.0, clutter=600.0, sectors=4).encode())
+    frames = radar.collect(2.6)
+    radar.send(FrameType.IDENT_REQ)
+    frames += radar.collect(1.0, until=FrameType.IDENT_RESP)
+    status = [decode_status(f.payload) for _, f in frames if f.ftype == FrameType.STATUS]
+    assert status and status[-1].overruns > 0
+    plots, messages = plots_and_messages(frames)
+    assert len(plots) > 200 and len(messages) >= 8
+    assert radar.decoder.counters.seq_resets == 0 and radar.decoder.counters.frames_lost == 0
+    assert any(f.ftype == FrameType.IDENT_RESP for _, f in frames)

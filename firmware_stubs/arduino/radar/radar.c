@@ -9,7 +9,8 @@
  * in the RX interrupt at its closing flag; IDENT_REQ answers "hil-radar-avr;1.0;<build>".
  *
  * Capacity: MAX_TARGETS truth records (RAM: two tables, the one in use and the one arriving); records beyond
- * it are dropped and counted in STATUS.overruns.
+ * it are dropped and counted in STATUS.overruns, as are plots more than MAX_LATE_US behind the beam when the
+ * line cannot carry them all (about 300 plots/s at 115200 baud).
  */
 #include <avr/interrupt.h>
 #include <avr/io.h>
@@ -26,6 +27,7 @@
 #define FLAG_RING 8u  /* power of two: receive times of the flags still in the RX ring */
 #define MAX_BLOCK_PLOTS 6u
 #define DWELL_US 1000L
+#define MAX_LATE_US 100000L /* a plot this far behind the beam is dropped (STATUS.overruns) */
 #define STIM_RECORD 28u
 #define STIM_CHUNK 32u
 #define STIM_START 0x01u
@@ -583,10 +585,24 @@ static void apply_config(void)
 
 enum { EV_NONE, EV_SECTOR, EV_CLUTTER, EV_TARGET };
 
+static void answer_requests(void)
+{
+    if (ident_flag) {
+        ident_flag = 0;
+        send_ident();
+    }
+    if (sync_flag) {
+        sync_flag = 0;
+        send_sync();
+    }
+}
+
 static void sweep(void)
 {
     for (;;) {
+        wdt_reset(); /* every pass makes progress: under overload this loop runs for long */
         rx_pump();
+        answer_requests(); /* time sync and identity are not starved by a busy sweep */
         if (!configured || cfg_flag)
             break;
         if (need_predict) {
@@ -616,6 +632,11 @@ static void sweep(void)
             flush_block(); /* may run rx_pump while it waits: look again afterwards */
             continue;
         }
+        /* Overload (more plots than the line carries): drop plots that are already late instead of falling
+         * further behind, and count them; sector messages still go out. */
+        uint8_t shed = kind != EV_SECTOR && since(now, t) > MAX_LATE_US;
+        if (shed)
+            overruns++;
         if (kind == EV_SECTOR) {
             uint8_t sector = sector_next;
             if (sector >= cfg.sectors) { /* the next scan's north */
@@ -626,9 +647,13 @@ static void sweep(void)
             sector_next++;
             send_sector(t, sector);
         } else if (kind == EV_CLUTTER) {
-            clutter(t);
+            if (shed)
+                schedule_clutter(t);
+            else
+                clutter(t);
         } else {
-            detect(which, t);
+            if (!shed)
+                detect(which, t);
             /* search the next crossing from a little past this one: the beam has left the target */
             next_cross[which] = t + scan_us / 64u;
             need_predict |= (uint16_t)(1u << which);
@@ -646,14 +671,7 @@ int main(void)
     for (;;) {
         wdt_reset();
         rx_pump();
-        if (ident_flag) {
-            ident_flag = 0;
-            send_ident();
-        }
-        if (sync_flag) {
-            sync_flag = 0;
-            send_sync();
-        }
+        answer_requests();
         if (cfg_flag)
             apply_config();
         sweep();
