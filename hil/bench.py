@@ -443,13 +443,14 @@ def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: 
     results = new_results(realtime)
     for load in _loads(args):
         print(f"bench: {load.label()} ...", file=sys.stderr, flush=True)
-        probe = FloorProbe(period_us=args.floor_period_us, fifo_priority=realtime.fifo_priority,
-                           cpus=realtime.cpus).start()
+        # On the loop's CPUs, one FIFO priority above it: a probe at the loop's own priority would wait
+        # for the loop (FIFO does not preempt its equal) and measure our compute, not the machine.
+        prio = None if realtime.fifo_priority is None else min(realtime.fifo_priority + 1, 99)
+        probe = FloorProbe(period_us=args.floor_period_us, fifo_priority=prio, cpus=realtime.cpus).start()
         ct = None
         if not args.no_cyclictest:
             try:
-                ct = Cyclictest(interval_us=args.floor_period_us, priority=realtime.fifo_priority,
-                                cpus=realtime.cpus).start()
+                ct = Cyclictest(interval_us=args.floor_period_us, priority=prio, cpus=realtime.cpus).start()
             except (FileNotFoundError, PermissionError) as e:
                 print(f"bench: no cyclictest ({e}); the probe alone measures the floor", file=sys.stderr)
         try:
