@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,13 +52,26 @@ class Boards:
     virtual_radars: list[VirtualRadar] = field(default_factory=list)
     launcher_models: list[LauncherModel] = field(default_factory=list)
     children: list[Any] = field(default_factory=list)  # processes and simavr boards to stop
+    processes: dict[str, Any] = field(default_factory=dict)  # board name -> its emulator process (real time)
     describe: list[dict[str, str]] = field(default_factory=list)
 
     def step_virtual(self, t_ns: int) -> None:
         for radar in self.virtual_radars:
             radar.step(t_ns)
 
+    def inject(self, board: str, kind: str, launcher_names: list[str]) -> None:
+        """A fault on a mock board: "silent" stops it answering (a pulled cable, a hung board), "resume" ends that."""
+        if board in launcher_names and self.launcher_models:
+            self.launcher_models[launcher_names.index(board)].responding = kind != "silent"
+        elif board in self.processes:
+            self.processes[board].proc.send_signal(signal.SIGSTOP if kind == "silent" else signal.SIGCONT)
+        else:
+            raise ConfigError("--fault", board, "faults can be injected into mock boards only")
+
     def close(self) -> None:
+        for child in self.processes.values():
+            with contextlib.suppress(Exception):
+                child.proc.send_signal(signal.SIGCONT)  # a stopped process would not hear SIGTERM
         for link in self.radars:
             with contextlib.suppress(Exception):
                 link.close()
@@ -110,6 +124,7 @@ def _radar_transport(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, r
         args = ["--baud", str(rig.wire_baud)] if rig.wire_baud else []
         child = Child.python("hil.emulators.radar", args, name=f"radar {spec.name}")
         boards.children.append(child)
+        boards.processes[spec.name] = child
         return open_transport(child.info["pty"])
     if spec.board == "simavr":
         return open_transport(_simavr(spec, boards))
@@ -144,12 +159,14 @@ def _launcher_link(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, clo
         if spec.transport == "tcp":
             child = Child.python("hil.emulators.launcher", ["--tcp", "127.0.0.1:0"], name=f"launcher {name}")
             boards.children.append(child)
+            boards.processes[name] = child
             url = f"tcp://{child.info['tcp']}" if "tcp" in child.info else f"tcp://127.0.0.1:{child.info['port']}"
         else:
             cable = Child.python("hil.nullmodem", ["--baud", str(rig.wire_baud)], name=f"cable {name}")
             boards.children.append(cable)
             child = Child.python("hil.emulators.launcher", ["--rtu", cable.info["a"]], name=f"launcher {name}")
             boards.children.append(child)
+            boards.processes[name] = child
             url = cable.info["b"]
     elif spec.board == "simavr":
         url = _simavr(spec, boards)

@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
     p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
     p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.add_argument("--fault", action="append", default=[], metavar="BOARD:KIND@S",
+                   help="inject a fault into a mock board, e.g. launcher-north:silent@20 (kinds: silent, resume)")
     add_realtime_arguments(p)
 
 
@@ -80,7 +82,7 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from hil.runtime import RunOptions, run_chain
+    from hil.runtime import Fault, RunOptions, run_chain
 
     rig = Rig.load(args.rig)
     scenario = Scenario.load(args.scenario)
@@ -92,7 +94,8 @@ def main(args: argparse.Namespace) -> int:
     status = None if args.quiet else _status_printer(sys.stderr)
     summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
                                    duration_s=args.duration, status=status, record=not args.no_record,
-                                   realtime=options_from_args(args)))
+                                   realtime=options_from_args(args),
+                                   faults=tuple(Fault.parse(f) for f in args.fault)))
     if status:
         sys.stderr.write("\n")
     print(format_summary(summary))

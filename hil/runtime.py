@@ -28,7 +28,7 @@ from hil.boards import Boards, bring_up
 from hil.clock import Clock, RealClock, VirtualClock
 from hil.emulators.radar import config_from_spec
 from hil.engagement import EngagementModel
-from hil.errors import LinkError
+from hil.errors import ConfigError, LinkError
 from hil.fire_control import FireControlConfig, RefusalReason
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency
@@ -49,6 +49,28 @@ FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot a
 GOSPA_C_M, GOSPA_P, GOSPA_ALPHA = 1000.0, 1, 2
 
 
+@dataclass(frozen=True)
+class Fault:
+    """A fault injected into a mock board at a run time: kind "silent" (stops answering) or "resume"."""
+
+    t_s: float
+    board: str
+    kind: str
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """BOARD:KIND@SECONDS, e.g. launcher-north:silent@20."""
+        try:
+            board, rest = text.split(":", 1)
+            kind, at = rest.split("@", 1)
+            fault = cls(float(at), board, kind)
+        except ValueError:
+            raise ConfigError("--fault", text, "must be BOARD:KIND@SECONDS, e.g. launcher-north:silent@20") from None
+        if kind not in ("silent", "resume"):
+            raise ConfigError("--fault", text, "kind must be silent or resume")
+        return fault
+
+
 @dataclass
 class RunOptions:
     scenario: Scenario
@@ -60,6 +82,7 @@ class RunOptions:
     status: Callable[[dict[str, Any]], None] | None = None
     record: bool = True
     realtime: Any = None  # hil.realtime.RealtimeOptions, applied around the loop in real time
+    faults: tuple[Fault, ...] = ()
 
 
 @dataclass
@@ -117,6 +140,11 @@ class Chain:
         self.start_ns = 0
         self.setup_report: list[dict[str, Any]] = []
         self.realtime_applied: list[list[Any]] = []
+        names = {s.name for s in o.scenario.radars} | {s.name for s in o.scenario.launchers}
+        for fault in o.faults:
+            if fault.board not in names:
+                raise ConfigError("--fault", fault.board, f"no board of that name (boards: {', '.join(sorted(names))})")
+        self.faults = sorted(o.faults, key=lambda f: f.t_s)
 
     # --- time ----------------------------------------------------------------------------------------
 
@@ -170,6 +198,10 @@ class Chain:
 
     def _plant(self, now_ns: int) -> None:
         t = self.run_s(now_ns)
+        while self.faults and self.faults[0].t_s <= t:
+            fault = self.faults.pop(0)
+            self.boards.inject(fault.board, fault.kind, [s.name for s in self.scenario.launchers])
+            self._event(t, "fault", detail=f"{fault.board} {fault.kind}")
         for event in self.engagement.step(t):
             m = event.interceptor
             kind = "kill" if event.kind == "kill" else "miss"
@@ -603,6 +635,7 @@ class Chain:
             "friendly_engagements": friendly_engagements,
             "links": self._link_counters(),
             "realtime": self.realtime_applied,
+            "faults": [{"time_s": f.t_s, "board": f.board, "kind": f.kind} for f in self.options.faults],
             "launchers": self.setup_report,
             "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
