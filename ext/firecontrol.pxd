@@ -44,10 +44,12 @@ cdef struct Zone:
 cdef struct Params:
     double horizon, miss_scale, t_ref, basket2, aspect_pen, tof_pen, min_pk
     int slew_iters, shots_per_engagement, max_shots, launches_per_launcher
+    double atan_c[10]  # hil.fire_control.SLEW_ATAN_COEFFS
 
 # --- geometry ------------------------------------------------------------------------------------------
 cdef double intercept_tof(double rx, double ry, double rz, double vx, double vy, double vz,
                           double speed, double delay) noexcept nogil
+cdef double angle_between(double s, double c, const double* coeffs) noexcept nogil
 cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexcept nogil
 cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
                     double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil

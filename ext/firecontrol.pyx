@@ -5,7 +5,7 @@ The model (formulas, reason codes, doctrine, solvers) is written down in hil.fir
 numpy twin that tests compare against is hil.ext.reference.firecontrol.
 """
 
-from libc.math cimport INFINITY, NAN, M_PI, atan2, exp, fabs, isfinite, sqrt
+from libc.math cimport INFINITY, NAN, M_PI, exp, fabs, isfinite, sqrt
 from libc.stdlib cimport free, malloc
 
 import numpy as np
@@ -16,6 +16,7 @@ from hil.fire_control import (
     Doctrine,
     FireControlConfig,
     FireControlResult,
+    SLEW_ATAN_COEFFS,
     Refusals,
     threat_table,
 )
@@ -57,6 +58,23 @@ cdef double intercept_tof(double rx, double ry, double rz, double vx, double vy,
     if t2 >= 0.0:
         return t2
     return INFINITY
+
+
+cdef double angle_between(double s, double c, const double* k) noexcept nogil:
+    """atan2(s, c) for s >= 0, in [0, pi], from the model's polynomial arctangent."""
+    cdef double ac = fabs(c), t, t2, a
+    cdef int swap = s > ac
+    if s == 0.0 and ac == 0.0:
+        return 0.0
+    t = ac / s if swap else s / ac
+    t2 = t * t
+    a = t * (k[0] + t2 * (k[1] + t2 * (k[2] + t2 * (k[3] + t2 * (k[4] + t2 * (k[5] + t2 * (k[6] + t2 * (
+        k[7] + t2 * (k[8] + t2 * k[9])))))))))
+    if swap:
+        a = 0.5 * M_PI - a
+    if c < 0.0:
+        a = M_PI - a
+    return a
 
 
 cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexcept nogil:
@@ -148,7 +166,8 @@ cdef int solve_pair(const Launcher* la, const double* x, double f_track, double 
             dx = rx + vx * T
             dy = ry + vy * T
             # angle between the intercept bearing and the rest azimuth, in [0, pi], without wrapping
-            delay = la.delay + atan2(fabs(dx * la.cos_c - dy * la.sin_c), dx * la.sin_c + dy * la.cos_c) / la.slew_rate
+            delay = la.delay + angle_between(fabs(dx * la.cos_c - dy * la.sin_c), dx * la.sin_c + dy * la.cos_c,
+                                             p.atan_c) / la.slew_rate
             tof = intercept_tof(rx, ry, rz, vx, vy, vz, la.speed, delay)
             if not isfinite(tof):
                 return R_UNREACHABLE
@@ -592,6 +611,8 @@ cdef class FireControl:
         self.p.shots_per_engagement = c.shots_per_engagement
         self.p.max_shots = c.max_shots_per_track
         self.p.launches_per_launcher = c.launches_per_launcher
+        for k in range(10):
+            self.p.atan_c[k] = SLEW_ATAN_COEFFS[k]
         self.last_nodes = 0
 
     def __dealloc__(self):

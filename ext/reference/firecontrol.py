@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from hil.fire_control import AssetSpec, FireControlConfig, LauncherSpec, NoFireZone
+from hil.fire_control import SLEW_ATAN_COEFFS, AssetSpec, FireControlConfig, LauncherSpec, NoFireZone
 from hil.fire_control import RefusalReason as R
 
 FloatArray = npt.NDArray[np.float64]
@@ -53,6 +53,22 @@ def in_zones(p: FloatArray, zones: Sequence[NoFireZone]) -> npt.NDArray[np.bool_
         d2 = (p[..., 0] - z.centre[0]) ** 2 + (p[..., 1] - z.centre[1]) ** 2
         inside |= (d2 <= z.radius_m**2) & (p[..., 2] >= z.z_min_m) & (p[..., 2] <= z.z_max_m)
     return inside
+
+
+def angle_between(s: FloatArray, c: FloatArray) -> FloatArray:
+    """atan2(s, c) for s >= 0 from the model's polynomial arctangent (what the kernel uses for slew)."""
+    ac = np.abs(c)
+    swap = s > ac
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(swap, ac / s, s / ac)
+    t = np.where((s == 0.0) & (ac == 0.0), 0.0, t)
+    t2 = t * t
+    poly = np.zeros_like(t)
+    for k in reversed(SLEW_ATAN_COEFFS):
+        poly = poly * t2 + k
+    a = t * poly
+    a = np.where(swap, 0.5 * np.pi - a, a)
+    return np.where(c < 0.0, np.pi - a, a)
 
 
 def wrap_pi(a: FloatArray) -> FloatArray:
@@ -154,8 +170,9 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
         if la.slew_rate_dps > 0.0:
             for _ in range(cfg.slew_iterations):
                 d = r + v * np.where(unreachable, 0.0, delay + tau)[:, None]
-                delay = la.launch_delay_s + np.abs(wrap_pi(np.arctan2(d[:, 0], d[:, 1]) - centre)) / np.radians(
-                    la.slew_rate_dps)
+                sin_c, cos_c = np.sin(centre), np.cos(centre)
+                angle = angle_between(np.abs(d[:, 0] * cos_c - d[:, 1] * sin_c), d[:, 0] * sin_c + d[:, 1] * cos_c)
+                delay = la.launch_delay_s + angle / np.radians(la.slew_rate_dps)
                 tau = intercept_tof(r, v, la.interceptor_speed_mps, delay)
                 unreachable |= ~np.isfinite(tau)
         fly = np.where(unreachable, 0.0, tau)
