@@ -29,8 +29,8 @@ BUILD_DIR = ARDUINO_DIR / "build"
 HARNESS = SIM_DIR / "hil-simavr"
 TARGETS = ("radar", "launcher")
 # Debian packages behind each tool, named in every "not found" error
-TOOL_PACKAGES = {"avr-gcc": "gcc-avr avr-libc", "make": "make", "cc": "gcc",
-                 "pkg-config": "pkg-config libsimavr-dev libelf-dev"}
+TOOL_PACKAGES = {"avr-gcc": "gcc-avr avr-libc", "make": "make", "cc": "gcc"}
+SIMAVR_PACKAGES = "libsimavr-dev libelf-dev"
 _SIZE_LINE = re.compile(r"^(?P<name>\S+): flash (?P<flash>\d+) of (?P<flash_max>\d+) bytes .*"
                         r"RAM (?P<ram>\d+) of (?P<ram_max>\d+) bytes", re.M)
 
@@ -100,7 +100,7 @@ def firmware_size(target: str) -> FirmwareSize:
 def build_harness() -> Path:
     """Build the simavr harness (Debian: libsimavr-dev libelf-dev) and return its path."""
     _need("cc")
-    _make(SIM_DIR, [], "the simavr harness")
+    _make(SIM_DIR, [], f"the simavr harness (it needs apt-get install {SIMAVR_PACKAGES})")
     return HARNESS
 
 

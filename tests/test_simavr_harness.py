@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(autouse=True)
 def tools() -> None:
     require_tool("avr-gcc", "gcc-avr avr-libc")
-    require_tool("pkg-config", "pkg-config libsimavr-dev libelf-dev")
+    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
 
 
 def gone(pid: int, within_s: float = 10.0) -> bool:

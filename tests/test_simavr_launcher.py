@@ -38,7 +38,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def launcher() -> Iterator[str]:
     require_tool("avr-gcc", "gcc-avr avr-libc")
-    require_tool("pkg-config", "pkg-config libsimavr-dev libelf-dev")
+    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
     with SimavrBoard(build_firmware("launcher")) as board:
         yield board.pty
     assert "0 dropped" in board.stats, board.stats
@@ -262,3 +262,20 @@ def test_rtu_bytes_pass_tshark_and_a_corrupt_request_gets_silence(launcher: str,
     rows = [line.split("\t") for line in out if line]
     assert [r[0] for r in rows] == ["4", "4", "16", "16", "43", "43"]
     assert all(r[1] == "1" for r in rows), rows  # 1: tshark found every CRC good, the firmware's included
+
+
+def test_silence_frames_requests_and_broadcast_writes_are_silent(launcher: str) -> None:
+    port = serial.Serial(launcher, 115200, timeout=0)
+    try:
+        fd = port.fileno()
+        read = modbus_rtu.encode_adu(1, modbus_rtu.read_request(3, Holding.WATCHDOG_MS, 1))
+        # a pause longer than t3.5 (1.75 ms) in the middle splits a request into two broken frames: no answer
+        os.write(fd, read[:4])
+        time.sleep(0.02)
+        assert exchange(fd, read[4:]) == b""
+        # a broadcast (id 0) write is applied by every slave and answered by none
+        assert exchange(fd, modbus_rtu.encode_adu(0, modbus_rtu.write_single_request(Holding.WATCHDOG_MS, 777))) == b""
+        answer = exchange(fd, read)
+        assert modbus_rtu.parse_read_response(3, 1, modbus_rtu.decode_adu(answer)[1]) == [777]
+    finally:
+        port.close()

@@ -81,7 +81,7 @@ class RadarPort:
 @pytest.fixture
 def radar() -> Iterator[RadarPort]:
     require_tool("avr-gcc", "gcc-avr avr-libc")
-    require_tool("pkg-config", "pkg-config libsimavr-dev libelf-dev")
+    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
     with SimavrBoard(build_firmware("radar")) as board:
         port = RadarPort(board.pty)
         try:

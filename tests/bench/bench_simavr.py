@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _board(target: str) -> SimavrBoard:
     require_tool("avr-gcc", "gcc-avr avr-libc")
-    require_tool("pkg-config", "pkg-config libsimavr-dev libelf-dev")
+    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
     return SimavrBoard(build_firmware(target))
 
 
