@@ -68,8 +68,8 @@ def format_summary(s: dict[str, Any]) -> str:
                    f"(compute {dm['compute']}, not scheduled {dm['os']}); "
                    f"wake lateness p99 {dm['lateness_p99_us']} µs, max {dm['lateness_max_us']} µs")
     if s.get("decisions_deferred"):
-        out.append(f"{s['decisions_deferred']} of {s['decisions']} decisions waited for a launcher or a threat "
-                   "(no plot-to-command latency for those)")
+        out.append(f"{s['decisions_deferred']} of {s['decisions']} decisions came after the engaged track's newest "
+                   "plot (waiting for a launcher): their sensor-to-shooter includes that wait")
     out.append("")
     out.append(f"{'target':<14}{'kind':<10}{'engaged':<9}{'launch s':>9}  {'launcher':<16}{'shots':>5}  result")
     for e in s["engagements"]:

@@ -29,7 +29,7 @@ from hil.clock import Clock, RealClock, VirtualClock
 from hil.emulators.radar import config_from_spec
 from hil.engagement import EngagementModel
 from hil.errors import ConfigError, LinkError
-from hil.fire_control import FireControlConfig, RefusalReason
+from hil.fire_control import RefusalReason
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency
 from hil.metrics import gospa
@@ -128,6 +128,7 @@ class Chain:
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.batches: OrderedDict[int, tuple[int, int, int]] = OrderedDict()  # plot µs -> (t0 host ns, t1 ns, unc)
         self.fresh_plots: set[int] = set()  # plots (µs keys) taken in by this loop iteration
+        self.iteration_t1_ns = 0  # when the newest of those frames was received (0: none this iteration)
         self.sector_az = [math.nan] * len(o.scenario.radars)
         self.counts: Counter[str] = Counter()
         self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
@@ -243,6 +244,7 @@ class Chain:
             while len(self.batches) > 4096:
                 self.batches.popitem(last=False)
             self.counts["plots"] += len(t_s)
+            self.iteration_t1_ns = int(cols["host_rx_ns"].max())
             if self.writer:
                 self.writer.plots(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
                                   cols["range_rate_mps"])
@@ -293,15 +295,13 @@ class Chain:
         for k in range(len(a.track_index)):
             ti, li = int(a.track_index[k]), int(a.launcher_index[k])
             tid = int(tracks.track_id[ti])
-            plot_key = round(float(tracks.last_update_s[ti]) * 1e6)
-            # a decision the plot just taken in led to carries latency points t0 and t1; one that waited for
-            # a launcher to become ready (or a track to become a threat) does not, and is counted apart
-            if plot_key in self.fresh_plots:
-                t0_host_ns, t1_ns, unc = self.batches[plot_key]
-                if unc >= 2**62:
-                    t0_host_ns = 0
-            else:
-                t0_host_ns, t1_ns, unc = 0, 0, 0
+            # t1: the newest radar frame this loop iteration took in (what the host reacted to); t0: the
+            # detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
+            t0_host_ns, _, unc = self.batches.get(round(float(tracks.last_update_s[ti]) * 1e6), (0, 0, 0))
+            if unc >= 2**62:
+                t0_host_ns = 0
+            t1_ns = self.iteration_t1_ns
+            if round(float(tracks.last_update_s[ti]) * 1e6) not in self.fresh_plots:
                 self.counts["decisions_deferred"] += 1
             fire = PendingFire(track_id=tid, launcher=li, aim=np.array(a.intercept_enu[k]), t1_ns=t1_ns,
                                t0_host_ns=t0_host_ns, t0_uncertainty_ns=unc, decided_ns=decided_ns)
@@ -486,6 +486,7 @@ class Chain:
 
     def _poll_radars(self) -> bool:
         self.fresh_plots.clear()
+        self.iteration_t1_ns = 0
         polled = []
         for i, link in enumerate(self.boards.radars):
             t_begin = time.perf_counter_ns()
@@ -660,4 +661,4 @@ def run_chain(options: RunOptions) -> dict[str, Any]:
     return asyncio.run(chain.run())
 
 
-__all__ = ["Chain", "FireControlConfig", "RunOptions", "run_chain"]
+__all__ = ["Chain", "Fault", "RunOptions", "run_chain"]

@@ -76,7 +76,8 @@ def test_virtual_time_is_repeatable_for_a_seed(raid_virtual: tuple[dict, Path], 
 def test_real_time_over_ptys(tmp_path: Path) -> None:
     """Boards as processes on ptys, the same drivers as on hardware, through the `hil run` command."""
     r = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "run", "--time", "real", "--duration", "25", "--quiet", "--out", str(tmp_path)],
+        [sys.executable, "-m", "hil.cli", "run", "--time", "real", "--duration", "25", "--quiet",
+         "--out", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )
     assert r.returncode == 0, r.stderr[-3000:]
