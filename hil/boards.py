@@ -97,10 +97,9 @@ def bring_up(scenario: Scenario, rig: Rig, clock: Clock, virtual: bool, recorder
                                     "where": _where(spec, transport)})
         for launcher in scenario.launchers:
             spec = rig.board_for("launcher", launcher.name)
-            link = _launcher_link(spec, rig, virtual, boards, clock, recorder, launcher.name, rng)
+            link, where = _launcher_link(spec, rig, virtual, boards, clock, recorder, launcher.name, rng)
             boards.launchers.append(link)
-            boards.describe.append({"role": "launcher", "name": launcher.name, "board": spec.board,
-                                    "where": getattr(link, "url", spec.board)})
+            boards.describe.append({"role": "launcher", "name": launcher.name, "board": spec.board, "where": where})
     except BaseException:
         boards.close()
         raise
@@ -144,14 +143,14 @@ def _simavr(spec: BoardSpec, boards: Boards) -> str:
 
 
 def _launcher_link(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, clock: Clock,
-                   recorder: Recorder | None, name: str, rng: random.Random) -> LauncherLink:
+                   recorder: Recorder | None, name: str, rng: random.Random) -> tuple[LauncherLink, str]:
     timeout_s = spec.timeout_ms / 1000.0
     if spec.board == "mock" and virtual:
         offset_us = rng.randrange(1_000_000, 100_000_000)
         model = LauncherModel(clock_us=lambda: clock.now_ns() // 1000 + offset_us)
         boards.launcher_models.append(model)
         return LauncherLink.virtual(model, device_id=spec.device_id, name=name, clock_ns=clock.now_ns,
-                                    recorder=recorder)
+                                    recorder=recorder), "in-process"
     if virtual:
         raise ConfigError(rig.source, f"launcher {name!r}.board",
                           f"a {spec.board} board runs in real time only: use --time real")
@@ -177,4 +176,4 @@ def _launcher_link(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, clo
     if not url:
         raise LinkError(f"launcher {name}: no address")
     return LauncherLink.from_url(url, device_id=spec.device_id, name=name, clock_ns=clock.now_ns,
-                                 recorder=recorder, timeout_s=timeout_s)
+                                 recorder=recorder, timeout_s=timeout_s, baud=spec.baud), url

@@ -109,40 +109,54 @@ class EngagementModel:
         if t1 <= m.fly_s:
             return None
         dt = t1 - max(t0, m.fly_s)
+        # plain floats: a handful of interceptors stepped at 100 Hz, where small numpy calls cost more than math
+        px, py, pz = m.pos.tolist()
+        vx, vy, vz = m.vel.tolist()
         alive = m.target >= 0 and self.truth.start_s[m.target] <= t0 < self.truth.end_s[m.target]
         if alive:
-            tgt = self.truth.state_of(m.target, t0)
-            rel, rel_v = tgt[:3] - m.pos, tgt[3:] - m.vel
-            dist = float(np.linalg.norm(rel))
+            tx, ty, tz, tvx, tvy, tvz = self.truth.state_of(m.target, t0).tolist()
+            rx, ry, rz, wx, wy, wz = tx - px, ty - py, tz - pz, tvx - vx, tvy - vy, tvz - vz
+            dist = math.sqrt(rx * rx + ry * ry + rz * rz)
             m.homing = m.homing or dist < SEEKER_RANGE_M
             # closest approach within this step, relative motion taken as straight
-            vv = float(rel_v @ rel_v)
-            tau = min(max(-float(rel @ rel_v) / vv, 0.0), dt) if vv > 0 else 0.0
-            m.miss_distance_m = min(m.miss_distance_m, float(np.linalg.norm(rel + rel_v * tau)))
-            if m.homing and (m.miss_distance_m <= m.lethal_radius_m or (float(rel @ rel_v) > 0 and dist < 200.0)):
+            vv = wx * wx + wy * wy + wz * wz
+            rv = rx * wx + ry * wy + rz * wz
+            tau = min(max(-rv / vv, 0.0), dt) if vv > 0 else 0.0
+            cx, cy, cz = rx + wx * tau, ry + wy * tau, rz + wz * tau
+            m.miss_distance_m = min(m.miss_distance_m, math.sqrt(cx * cx + cy * cy + cz * cz))
+            if m.homing and (m.miss_distance_m <= m.lethal_radius_m or (rv > 0 and dist < 200.0)):
                 # at (or just past) the closest approach: assess
                 killed = m.miss_distance_m <= m.lethal_radius_m and self.rng.random() < m.pk
                 return self._finish(m, t0 + tau, killed)
-            acc = self._guidance(m, rel, rel_v)
         else:
-            acc = self._guidance(m, m.aim - m.pos, -m.vel)
-        m.vel = m.vel + acc * dt
-        m.vel *= m.speed / max(float(np.linalg.norm(m.vel)), 1e-9)
-        m.pos = m.pos + m.vel * dt
+            ax_, ay_, az_ = m.aim.tolist()
+            rx, ry, rz, wx, wy, wz = ax_ - px, ay_ - py, az_ - pz, -vx, -vy, -vz
+        gx, gy, gz = self._guidance(m, rx, ry, rz, wx, wy, wz, vx, vy, vz)
+        vx, vy, vz = vx + gx * dt, vy + gy * dt, vz + gz * dt
+        scale = m.speed / max(math.sqrt(vx * vx + vy * vy + vz * vz), 1e-9)
+        vx, vy, vz = vx * scale, vy * scale, vz * scale
+        m.vel = np.array([vx, vy, vz])
+        m.pos = np.array([px + vx * dt, py + vy * dt, pz + vz * dt])
         if t1 - m.launch_s > m.max_tof_s:
             return self._finish(m, t1, False)
         return None
 
-    def _guidance(self, m: Interceptor, rel: FloatArray, rel_v: FloatArray) -> FloatArray:
+    @staticmethod
+    def _guidance(m: Interceptor, rx: float, ry: float, rz: float, wx: float, wy: float, wz: float,
+                  vx: float, vy: float, vz: float) -> tuple[float, float, float]:
         """Proportional navigation on the line of sight, limited to the airframe's lateral acceleration."""
-        r2 = float(rel @ rel)
+        r2 = rx * rx + ry * ry + rz * rz
         if r2 < 1e-6:
-            return np.zeros(3)
-        omega = np.cross(rel, rel_v) / r2  # line-of-sight rate
-        closing = -float(rel @ rel_v) / math.sqrt(r2)
-        acc = NAVIGATION_CONSTANT * max(closing, m.speed * 0.5) * np.cross(omega, m.vel / m.speed)
-        norm = float(np.linalg.norm(acc))
-        return acc if norm <= m.max_acc else acc * (m.max_acc / norm)
+            return 0.0, 0.0, 0.0
+        # line-of-sight rate omega = r x w / |r|^2, commanded acceleration N * Vc * omega x v_hat
+        ox, oy, oz = (ry * wz - rz * wy) / r2, (rz * wx - rx * wz) / r2, (rx * wy - ry * wx) / r2
+        closing = -(rx * wx + ry * wy + rz * wz) / math.sqrt(r2)
+        k = NAVIGATION_CONSTANT * max(closing, m.speed * 0.5) / m.speed
+        ax, ay, az = k * (oy * vz - oz * vy), k * (oz * vx - ox * vz), k * (ox * vy - oy * vx)
+        norm = math.sqrt(ax * ax + ay * ay + az * az)
+        if norm > m.max_acc:
+            ax, ay, az = ax * m.max_acc / norm, ay * m.max_acc / norm, az * m.max_acc / norm
+        return ax, ay, az
 
     def _finish(self, m: Interceptor, t_s: float, killed: bool) -> EngagementEvent:
         m.result, m.end_s = ("killed" if killed else "missed"), t_s

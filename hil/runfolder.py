@@ -24,7 +24,8 @@ EVENT_COLUMNS = ["time_s", "event", "track", "target", "launcher", "detail"]
 
 
 class RunWriter:
-    def __init__(self, out_dir: Path, scenario: Scenario, record: bool = True) -> None:
+    def __init__(self, out_dir: Path, scenario: Scenario, record: bool = True, report: bool = True) -> None:
+        self.report = report
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.scenario = scenario
@@ -97,6 +98,8 @@ class RunWriter:
             f.close()
         if self._recording:
             self._recording.close()
+        if not self.report:
+            return
         try:
             from hil.report import render_report
 

@@ -83,6 +83,7 @@ class RunOptions:
     record: bool = True
     realtime: Any = None  # hil.realtime.RealtimeOptions, applied around the loop in real time
     faults: tuple[Fault, ...] = ()
+    report: bool = True  # render report.html at the end
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Chain:
         self.engagement = EngagementModel(self.truth, o.scenario.launchers, o.seed)
         self.latency = StageLatency()
         self.deadline = DeadlineMonitor(period_ns=LOOP_PERIOD_NS, budget_ns=LOOP_PERIOD_NS)
-        self.writer = RunWriter(o.out_dir, o.scenario, record=o.record) if o.out_dir else None
+        self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
         self.tracker = build_tracker(o.scenario)
         self.fc = build_fire_control(o.scenario)
         self.friendly_codes = np.array(sorted(o.scenario.friendly_codes) or [-2], dtype=np.int32)

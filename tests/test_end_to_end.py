@@ -58,7 +58,7 @@ def test_summary_has_every_stage_and_the_run_folder_is_complete(raid_virtual: tu
         assert s["count"] > 0, stage
         assert s["p50"] <= s["p90"] <= s["p99"] <= s["p99_9"] <= s["max"], stage
     for name in ("plots.csv", "truth.csv", "tracks.csv", "gospa.csv", "events.csv", "decisions.jsonl",
-                 "latency.json", "recording.pcapng", "sensors.toml"):
+                 "latency.json", "recording.pcapng", "sensors.toml", "scenario.toml", "report.html"):
         assert (out / name).stat().st_size > 0, name
     launches = [line for line in (out / "events.csv").read_text().splitlines() if ",launch," in line]
     assert len(launches) == summary["launches"] > 0
@@ -67,7 +67,7 @@ def test_summary_has_every_stage_and_the_run_folder_is_complete(raid_virtual: tu
 def test_virtual_time_is_repeatable_for_a_seed(raid_virtual: tuple[dict, Path], tmp_path: Path) -> None:
     summary, out = raid_virtual
     again = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(REPO / "rigs" / "mock.toml"), seed=1,
-                                 time_mode="virtual", out_dir=tmp_path))
+                                 time_mode="virtual", out_dir=tmp_path, report=False))
     assert again["engagements"] == summary["engagements"]
     assert (tmp_path / "events.csv").read_text() == (out / "events.csv").read_text()
 
@@ -94,7 +94,7 @@ def test_a_launcher_that_stops_answering_is_never_commanded_and_the_run_goes_on(
 
     summary = run_chain(RunOptions(
         scenario=Scenario.load(RAID), rig=Rig.load(REPO / "rigs" / "mock.toml"), seed=1, time_mode="virtual",
-        out_dir=tmp_path, duration_s=40.0, record=False,
+        out_dir=tmp_path, duration_s=40.0, record=False, report=False,
         faults=(Fault(5.0, "launcher-north", "silent"), Fault(25.0, "launcher-north", "resume"))))
     events = (tmp_path / "events.csv").read_text().splitlines()
     rows = [line.split(",") for line in events[1:]]

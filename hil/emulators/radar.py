@@ -95,8 +95,9 @@ class RadarBoard:
         self.plots_sent = 0
 
     def _frame(self, ftype: int, t_us: int, payload: bytes) -> BoardFrame:
-        self.seq = (self.seq + 1) & 0xFFFF
-        return BoardFrame(ftype, payload, encode_frame(ftype, self.seq, t_us, payload))
+        frame = BoardFrame(ftype, payload, encode_frame(ftype, self.seq, t_us, payload))
+        self.seq = (self.seq + 1) & 0xFFFF  # the first frame after power-on is number 0
+        return frame
 
     def receive(self, data: bytes, rx_us: int, now_us: int) -> list[BoardFrame]:
         """Host bytes read at rx_us; answers (time sync, identity) stamped now_us."""
