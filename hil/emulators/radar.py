@@ -221,27 +221,25 @@ def serve_pty(board: RadarBoard, step_us: int, baud: int) -> None:
 def serve_udp(board: RadarBoard, step_us: int, dest: tuple[str, int], bind: tuple[str, int]) -> None:
     """Run the board as the Pi radar does: ASTERIX datagrams to dest, host frames taken on bind.
 
-    A datagram carries the ASTERIX blocks themselves, as at a real site; the other board frames (time
-    sync, identity) go back framed to whoever last sent us a frame.
+    A datagram carries the ASTERIX blocks themselves, as at a real site, and nothing else: over UDP the
+    host times plots by their arrival (a site's own clock would be GPS/NTP disciplined), so time-sync and
+    identity answers are not sent.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(bind)
     print(json.dumps({"udp": f"{sock.getsockname()[0]}:{sock.getsockname()[1]}"}), flush=True)
     clock = BoardClock()
-    peer: tuple[str, int] | None = None
     while True:
         ready, _, _ = select.select([sock], [], [], step_us / 1e6)
         out: list[BoardFrame] = []
         if ready:
-            data, peer = sock.recvfrom(65536)
+            data, _ = sock.recvfrom(65536)
             rx = clock.us()
             out += board.receive(data, rx, clock.us())
         out += board.advance(clock.us())
         for frame in out:
             if frame.ftype == FrameType.ASTERIX:
                 sock.sendto(frame.payload, dest)
-            elif peer is not None:
-                sock.sendto(frame.data, peer)
 
 
 def main(argv: list[str] | None = None) -> int:
