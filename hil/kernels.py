@@ -26,10 +26,12 @@ def build_tracker(scenario: Scenario, config: TrackerConfig | None = None, capac
 
 def build_fire_control(scenario: Scenario) -> Any:
     from hil.ext.firecontrol import FireControl
-    from hil.fire_control import FireControlConfig, specs_from_scenario
+    from hil.fire_control import Doctrine, FireControlConfig, specs_from_scenario
 
     assets, launchers, zones = specs_from_scenario(scenario)
-    return FireControl(FireControlConfig(), assets, launchers, zones)
+    doctrine = Doctrine.SALVO if scenario.doctrine == "salvo" else Doctrine.SHOOT_LOOK_SHOOT
+    config = FireControlConfig(doctrine=doctrine, salvo_size=scenario.salvo_size)
+    return FireControl(config, assets, launchers, zones)
 
 
 __all__ = ["build_fire_control", "build_tracker", "sensor_defs"]

@@ -90,6 +90,8 @@ class LauncherSite:
     rounds: int = 4
     reload_s: float = 2.0
     channels: int = 2
+    sector_centre_deg: float = 0.0  # azimuth sector the launcher covers, clockwise from north
+    sector_width_deg: float = 360.0
     lethal_radius_m: float = 15.0
     pk: float = 0.85
 
@@ -123,6 +125,8 @@ class Scenario:
     no_fire_zones: tuple[NoFireZoneSpec, ...] = ()
     friendly_codes: frozenset[int] = frozenset()
     origin_lla: tuple[float, float, float] | None = None
+    doctrine: str = "shoot-look-shoot"  # or "salvo"
+    salvo_size: int = 2
     source: str = "<generated>"
     description: str = ""
 
@@ -216,7 +220,15 @@ class _ScenarioReader:
         d = self.doc
         self.check_keys(d, "scenario", {"name", "description", "duration_s", "seed", "origin_lla",
                                          "friendly_mode3a", "target", "radar", "launcher", "asset",
-                                         "no_fire_zone"})
+                                         "no_fire_zone", "fire_control"})
+        fc = d.get("fire_control", {})
+        if not isinstance(fc, dict):
+            raise self.fail("fire_control", "must be a table")
+        self.check_keys(fc, "fire_control", {"doctrine", "salvo_size"})
+        doctrine = fc.get("doctrine", "shoot-look-shoot")
+        if doctrine not in ("shoot-look-shoot", "salvo"):
+            raise self.fail("fire_control.doctrine", f"must be shoot-look-shoot or salvo, got {doctrine!r}")
+        salvo_size = int(self.number(fc, "salvo_size", "fire_control", 2, 1, 8))
         duration = self.number(d, "duration_s", "scenario", lo=1.0, hi=86_400.0)
         seed = int(self.number(d, "seed", "scenario", default=1, lo=0, hi=2**32 - 1))
         friendly = d.get("friendly_mode3a", [])
@@ -243,6 +255,8 @@ class _ScenarioReader:
             no_fire_zones=tuple(self.no_fire_zone(w, t) for w, t in self.tables("no_fire_zone")),
             friendly_codes=codes,
             origin_lla=self.origin() if "origin_lla" in d else None,
+            doctrine=doctrine,
+            salvo_size=salvo_size,
             source=self.source,
         )
 

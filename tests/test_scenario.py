@@ -119,3 +119,25 @@ def test_generated_tracking_scene_matches_issue_3() -> None:
     closest = min(np.linalg.norm(truth.states[0, :, :2] - truth.states[1, :, :2], axis=1))
     assert closest < 500.0
     assert tracking_scenario(40, seed=3).targets == sc.targets
+
+
+def test_doctrine_and_launcher_sector_reach_fire_control(tmp_path: Path) -> None:
+    from hil.fire_control import Doctrine, specs_from_scenario
+
+    text = MINIMAL + """
+[fire_control]
+doctrine = "salvo"
+salvo_size = 3
+[[launcher]]
+name = "l"
+position_enu_m = [0, 0, 0]
+sector_centre_deg = 90.0
+sector_width_deg = 120.0
+"""
+    sc = Scenario.load(write(tmp_path, text))
+    assert (sc.doctrine, sc.salvo_size) == ("salvo", 3)
+    _, launchers, _ = specs_from_scenario(sc)
+    assert (launchers[0].sector_centre_deg, launchers[0].sector_width_deg) == (90.0, 120.0)
+    assert Doctrine.SALVO.name == "SALVO"
+    with pytest.raises(ConfigError, match="doctrine"):
+        Scenario.load(write(tmp_path, MINIMAL + '[fire_control]\ndoctrine = "spray"\n'))
