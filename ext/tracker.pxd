@@ -32,7 +32,7 @@ cdef struct DblBuf:
     Py_ssize_t cap
 
 # --- filter steps on one state (all sizes fixed; n is the row stride: NX for models, NC combined) -------
-cdef void predict_cv(int n, double* x, double* P, double dt, double q) noexcept nogil
+cdef void predict_cv(int n, double* x, double* P, double dt, double q, double omega_var=*) noexcept nogil
 cdef void predict_ct(double* x, double* P, double dt, double q, double q_omega) noexcept nogil
 cdef int measure(int n, const double* x, const double* site, int use_rr, double* zhat, double* H) noexcept nogil
 cdef int innovation(int n, const double* x, const double* P, const double* z, int nz, const double* site,

@@ -30,8 +30,10 @@ cdef inline void add_q_cv(int n, double* P, double dt, double q) noexcept nogil:
         P[(k + 3) * n + k + 3] += q22
 
 
-cdef void predict_cv(int n, double* x, double* P, double dt, double q) noexcept nogil:
-    """Constant-velocity prediction of the first 6 components (a 7th, the turn rate, is carried unchanged)."""
+cdef void predict_cv(int n, double* x, double* P, double dt, double q, double omega_var=0.0) noexcept nogil:
+    """Constant-velocity prediction of the first 6 components. A 7th, the turn rate, is reset to 0 with
+    variance omega_var and no correlation: flying straight says nothing about a turn to come, and a turn
+    rate carried along would pick up spurious corrections from straight-line residuals."""
     cdef int i, j
     for i in range(3):
         x[i] += dt * x[i + 3]
@@ -43,6 +45,12 @@ cdef void predict_cv(int n, double* x, double* P, double dt, double q) noexcept 
         for i in range(n):
             P[i * n + j] += dt * P[i * n + j + 3]
     add_q_cv(n, P, dt, q)
+    if n == NX:
+        x[6] = 0.0
+        for i in range(NX):
+            P[6 * NX + i] = 0.0
+            P[i * NX + 6] = 0.0
+        P[6 * NX + 6] = omega_var
 
 
 cdef void predict_ct(double* x, double* P, double dt, double q, double q_omega) noexcept nogil:
@@ -924,7 +932,7 @@ cdef class Tracker:
             memcpy(xg, self.x + (s * MAXM + m) * NX, NX * sizeof(double))
             memcpy(Pg, self.P + (s * MAXM + m) * NX * NX, NX * NX * sizeof(double))
             if m == 0:
-                predict_cv(NX, xg, Pg, dt, self.prm.q_cv)
+                predict_cv(NX, xg, Pg, dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
             else:
                 predict_ct(xg, Pg, dt, self.prm.q_ct, self.prm.q_omega)
             if innovation(NX, xg, Pg, z, nz, site, sig2, nu, S, H, &d2, &ld) == 0 and d2 < best:
@@ -1052,7 +1060,7 @@ cdef class Tracker:
         cdef double dt = t - self.t_upd[s]
         cdef double d2, ld
         if self.prm.n_models == 1:
-            predict_cv(NX, x0, P0, dt, self.prm.q_cv)
+            predict_cv(NX, x0, P0, dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
             ekf_update(NX, x0, P0, z, nz, site, sig2, &d2, &ld)
         else:
             self._imm_step(s, dt, z, nz, site, sig2)
@@ -1100,7 +1108,7 @@ cdef class Tracker:
                 for a in range(NX):
                     for b in range(NX):
                         Pm[j][a * NX + b] += wmix[i][j] * (Ps[i * NX * NX + a * NX + b] + d[a] * d[b])
-        predict_cv(NX, xm[0], Pm[0], dt, self.prm.q_cv)
+        predict_cv(NX, xm[0], Pm[0], dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
         predict_ct(xm[1], Pm[1], dt, self.prm.q_ct, self.prm.q_omega)
         llmax = -INFINITY
         for j in range(MAXM):

@@ -50,12 +50,17 @@ def f_ct(x: FloatArray, dt: float) -> FloatArray:
     return y
 
 
-def numeric_jacobian(f: Callable[[FloatArray], FloatArray], x: FloatArray, steps: FloatArray) -> FloatArray:
+def numeric_jacobian(f: Callable[[FloatArray], FloatArray], x: FloatArray, steps: FloatArray,
+                     angle: int | None = None) -> FloatArray:
+    """Central differences; component `angle` of f is an azimuth, whose differences wrap through north."""
     cols = []
     for i in range(len(x)):
         e = np.zeros(len(x))
         e[i] = steps[i]
-        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * steps[i]))
+        d = np.asarray(f(x + e)) - np.asarray(f(x - e))
+        if angle is not None:
+            d[angle] = (d[angle] + math.pi) % (2 * math.pi) - math.pi
+        cols.append(d / (2 * steps[i]))
     return np.stack(cols, axis=-1)
 
 
@@ -76,7 +81,13 @@ def predict(model: int, x: FloatArray, P: FloatArray, dt: float, cfg: TrackerCon
     if model == 0:
         F = np.eye(n)
         F[0:3, 3:6] = dt * np.eye(3)
-        return f_cv(x, dt), F @ P @ F.T + q_cv(dt, cfg.q_cv_m2ps3 if n == NX else _q_gate(cfg), n)
+        Q = q_cv(dt, cfg.q_cv_m2ps3 if n == NX else _q_gate(cfg), n)
+        y = f_cv(x, dt)
+        if n == NX:  # the CV model forgets any turn rate
+            F[6, 6] = 0.0
+            Q[6, 6] = cfg.init_omega_sigma_radps**2
+            y[6] = 0.0
+        return y, F @ P @ F.T + Q
     F = numeric_jacobian(lambda v: f_ct(v, dt), x, STEPS)
     Q = q_cv(dt, cfg.q_ct_m2ps3)
     Q[6, 6] += cfg.q_omega_rad2ps3 * abs(dt)
@@ -91,7 +102,7 @@ def innovation(x: FloatArray, P: FloatArray, z: FloatArray, site: FloatArray,
                r2: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     nz = len(z)
     zhat = h(x, site, nz == 4)
-    H = numeric_jacobian(lambda v: h(v, site, nz == 4), x, STEPS[: len(x)])
+    H = numeric_jacobian(lambda v: h(v, site, nz == 4), x, STEPS[: len(x)], angle=1)
     nu = z - zhat
     nu[1] = (nu[1] + math.pi) % (2 * math.pi) - math.pi
     S = H @ P @ H.T + np.diag(r2[:nz])
