@@ -1,4 +1,4 @@
-"""Tracking metrics shared by the runtime, replay and benchmarks: GOSPA (decomposed), OSPA, identity switches, breaks."""
+"""Tracking metrics for the runtime, replay and benchmarks: GOSPA (decomposed), OSPA, identity switches, breaks."""
 
 from __future__ import annotations
 
