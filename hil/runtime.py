@@ -142,6 +142,7 @@ class Chain:
         self.start_ns = 0
         self.setup_report: list[dict[str, Any]] = []
         self.realtime_applied: list[list[Any]] = []
+        self._after_fc: tuple[Any, ...] | None = None
         names = {s.name for s in o.scenario.radars} | {s.name for s in o.scenario.launchers}
         for fault in o.faults:
             if fault.board not in names:
@@ -258,15 +259,12 @@ class Chain:
         return bool(batches)
 
     def _fire_control(self, now_ns: int) -> None:
+        """Evaluate and send the fire commands; the bookkeeping waits until they are on their way."""
         t = self.run_s(now_ns)
         tracks = self.tracker.tracks(t)
         n = len(tracks.track_id)
-        for tid, status in zip(tracks.track_id.tolist(), tracks.status.tolist(), strict=True):
-            self.track_ids_seen.add(tid)
-            if status == 2 and tid not in self.confirmed_ids_seen:
-                self.confirmed_ids_seen.add(tid)
-                self._event(t, "confirmation", track=tid, target=self.track_truth.get(tid, -1))
         if n == 0:
+            self._after_fc = None
             return
         in_flight = np.zeros(n, np.int32)
         shots = np.zeros(n, np.int32)
@@ -283,45 +281,60 @@ class Chain:
         friendly = np.isin(tracks.mode3a, self.friendly_codes)
         armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
         pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
-        t_begin = time.perf_counter_ns()
         channels = np.zeros(len(self.launcher_state), np.int32)
         for m in self.engagement.flying:
             channels[m.launcher] += 1  # each interceptor in the air holds one guidance channel
+        t_begin = time.perf_counter_ns()
         result = self.fc.evaluate(t, tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly,
                                   in_flight, shots, armed, ready, rounds, reload_left, channels_in_use=channels)
         decided_ns = self.clock.now_ns()
         self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
-        self._note_refusals(t, tracks, result)
         a = result.assignments
+        fires = []
         for k in range(len(a.track_index)):
             ti, li = int(a.track_index[k]), int(a.launcher_index[k])
-            tid = int(tracks.track_id[ti])
             # t1: the newest radar frame this loop iteration took in (what the host reacted to); t0: the
             # detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
-            t0_host_ns, _, unc = self.batches.get(round(float(tracks.last_update_s[ti]) * 1e6), (0, 0, 0))
-            if unc >= 2**62:
-                t0_host_ns = 0
-            t1_ns = self.iteration_t1_ns
-            if round(float(tracks.last_update_s[ti]) * 1e6) not in self.fresh_plots:
-                self.counts["decisions_deferred"] += 1
-            fire = PendingFire(track_id=tid, launcher=li, aim=np.array(a.intercept_enu[k]), t1_ns=t1_ns,
-                               t0_host_ns=t0_host_ns, t0_uncertainty_ns=unc, decided_ns=decided_ns)
+            plot_key = round(float(tracks.last_update_s[ti]) * 1e6)
+            t0_host_ns, _, unc = self.batches.get(plot_key, (0, 0, 0))
+            fire = PendingFire(track_id=int(tracks.track_id[ti]), launcher=li, aim=np.array(a.intercept_enu[k]),
+                               t1_ns=self.iteration_t1_ns, t0_host_ns=0 if unc >= 2**62 else t0_host_ns,
+                               t0_uncertainty_ns=unc, decided_ns=decided_ns)
             self.pending.append(fire)
             self.launcher_state[li].busy = True
             self.decisions += 1
+            if plot_key not in self.fresh_plots:
+                self.counts["decisions_deferred"] += 1
+            task = asyncio.ensure_future(self._fire(fire))
+            self.fire_tasks.add(task)
+            task.add_done_callback(self.fire_tasks.discard)
+            fires.append((k, ti, li, fire.track_id))
+        call = {"armed": armed.tolist(), "ready": ready.tolist(), "rounds": rounds.tolist(),
+                "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist()}
+        self._after_fc = (t, tracks, result, fires, call, in_flight, shots, friendly, pos_var)
+
+    def _fc_bookkeeping(self) -> None:
+        """Events, refusals and decision records of the last evaluation, off the command's critical path."""
+        if self._after_fc is None:
+            return
+        t, tracks, result, fires, call, in_flight, shots, friendly, pos_var = self._after_fc
+        self._after_fc = None
+        for tid, status in zip(tracks.track_id.tolist(), tracks.status.tolist(), strict=True):
+            self.track_ids_seen.add(tid)
+            if status == 2 and tid not in self.confirmed_ids_seen:
+                self.confirmed_ids_seen.add(tid)
+                self._event(t, "confirmation", track=tid, target=self.track_truth.get(tid, -1))
+        self._note_refusals(t, tracks, result)
+        a = result.assignments
+        for k, ti, li, tid in fires:
             self._event(t, "assignment", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
                         detail=f"tof {a.time_of_flight_s[k]:.1f} s pk {a.pk[k]:.2f}")
             if self.writer:
                 record = result.explain(ti)
                 # what the kernel was told about the launchers and engagements, so replay can ask it again
-                record["call"] = {"armed": armed.tolist(), "ready": ready.tolist(), "rounds": rounds.tolist(),
-                                  "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist(),
-                                  "in_flight": int(in_flight[ti]), "shots_fired": int(shots[ti]),
+                record["call"] = {**call, "in_flight": int(in_flight[ti]), "shots_fired": int(shots[ti]),
                                   "friendly": bool(friendly[ti]), "pos_var_m2": float(pos_var[ti])}
                 self.writer.decision(record)
-            task = asyncio.ensure_future(self._fire(fire))
-            self.fire_tasks.add(task)
-            task.add_done_callback(self.fire_tasks.discard)
 
     def _launcher_inputs(self, now_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = len(self.launcher_state)
@@ -515,6 +528,7 @@ class Chain:
                 next_fc = now + FC_PERIOD_NS
             for task in list(self.fire_tasks):
                 await task
+            self._fc_bookkeeping()
             self._plant(now)
             if now >= next_stim:
                 self._send_stimulus(now)
@@ -548,8 +562,12 @@ class Chain:
                 ticked = woke >= next_tick
                 got = self._poll_radars()
                 if got or woke >= next_fc:
+                    decided = self.decisions
                     self._fire_control(woke)
                     next_fc = woke + FC_PERIOD_NS
+                    if self.decisions != decided:
+                        await asyncio.sleep(0)  # let the fire commands go out before any bookkeeping
+                    self._fc_bookkeeping()
                 self._plant(woke)
                 if woke >= next_stim:
                     self._send_stimulus(woke)
