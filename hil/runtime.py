@@ -261,10 +261,13 @@ class Chain:
     def _fire_control(self, now_ns: int) -> None:
         """Evaluate and send the fire commands; the bookkeeping waits until they are on their way."""
         t = self.run_s(now_ns)
-        tracks = self.tracker.tracks(t)
+        every = self.tracker.tracks(t)
+        confirmed = every.status == 2
+        # only confirmed tracks are ever engageable: tentative ones (mostly clutter) are not worth the kernel's time
+        tracks = type(every)(*(column[confirmed] for column in every))
         n = len(tracks.track_id)
+        self._after_fc = (t, every, None, [], {}, None, None, None, None)
         if n == 0:
-            self._after_fc = None
             return
         in_flight = np.zeros(n, np.int32)
         shots = np.zeros(n, np.int32)
@@ -311,19 +314,22 @@ class Chain:
             fires.append((k, ti, li, fire.track_id))
         call = {"armed": armed.tolist(), "ready": ready.tolist(), "rounds": rounds.tolist(),
                 "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist()}
-        self._after_fc = (t, tracks, result, fires, call, in_flight, shots, friendly, pos_var)
+        self._after_fc = (t, every, (tracks, result), fires, call, in_flight, shots, friendly, pos_var)
 
     def _fc_bookkeeping(self) -> None:
         """Events, refusals and decision records of the last evaluation, off the command's critical path."""
         if self._after_fc is None:
             return
-        t, tracks, result, fires, call, in_flight, shots, friendly, pos_var = self._after_fc
+        t, every, evaluated, fires, call, in_flight, shots, friendly, pos_var = self._after_fc
         self._after_fc = None
-        for tid, status in zip(tracks.track_id.tolist(), tracks.status.tolist(), strict=True):
+        for tid, status in zip(every.track_id.tolist(), every.status.tolist(), strict=True):
             self.track_ids_seen.add(tid)
             if status == 2 and tid not in self.confirmed_ids_seen:
                 self.confirmed_ids_seen.add(tid)
                 self._event(t, "confirmation", track=tid, target=self.track_truth.get(tid, -1))
+        if evaluated is None:
+            return
+        tracks, result = evaluated
         self._note_refusals(t, tracks, result)
         a = result.assignments
         for k, ti, li, tid in fires:
@@ -621,6 +627,8 @@ class Chain:
             reasons = Counter(r["reason"] for (tid, _, _), r in self.refusals.items()
                               if self.track_truth.get(tid) == row)
             tracked = any(v == row for v in self.track_truth.values())
+            if not reasons and tracked and not any(self.track_truth.get(tid) == row for tid in self.confirmed_ids_seen):
+                reasons["NOT_CONFIRMED"] += 1  # fire control is only ever asked about confirmed tracks
             engagements.append({
                 "target": spec.name, "kind": spec.kind, "allegiance": spec.allegiance, "engaged": bool(shots),
                 "first_launch_s": round(shots[0].launch_s, 3) if shots else None,
