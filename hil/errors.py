@@ -1,5 +1,11 @@
 """Errors a user sees: each names the file and the field that is wrong, never a traceback."""
 
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
 
 class HilError(Exception):
     """Base of every error hil reports to a user in one line."""
@@ -15,3 +21,16 @@ class ConfigError(HilError):
 
 class LinkError(HilError):
     """A link to a board that cannot be opened or has stopped answering."""
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file's content; a missing file or a syntax error is one ConfigError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file", f"no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "file", f"is a directory, not a {what} file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), "syntax", str(e)) from None

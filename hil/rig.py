@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hil.errors import ConfigError
+from hil.errors import ConfigError, read_toml
 
 BOARD_KINDS = {
     "radar": ("mock", "simavr", "serial", "udp", "tcp"),
@@ -45,15 +44,7 @@ class Rig:
     @classmethod
     def load(cls, path: str | Path | None = None) -> Rig:
         path = Path(path) if path else DEFAULT_RIG
-        source = str(path)
-        try:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(source, "file", "no such rig file") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(source, "syntax", str(e)) from None
-        return _read(source, doc)
+        return _read(str(path), read_toml(path, "rig"))
 
     def board_for(self, role: str, name: str) -> BoardSpec:
         spec = self.boards.get((role, name))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hil.errors import ConfigError
+from hil.errors import ConfigError, read_toml
 from hil.geo import STANDARD_GRAVITY, FloatArray, geodetic_to_enu
 
 ALLEGIANCES = ("hostile", "friendly", "neutral")
@@ -132,15 +131,7 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        source = str(path)
-        try:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(source, "file", "no such scenario file") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(source, "syntax", str(e)) from None
-        return _ScenarioReader(source, doc).read()
+        return _ScenarioReader(str(path), read_toml(path, "scenario")).read()
 
     def truth(self) -> Truth:
         return Truth(self)
