@@ -16,7 +16,8 @@ libmodbus'; the goal is 2 (issue 6). With `breakdown=True` the same blocks also 
 clients, each adding one layer, so the steps between medians say where the time goes: a libmodbus
 server on its own cable of the same kind (the transport floor), libmodbus against the emulator, raw
 frames from Python with blocking syscalls, raw frames through asyncio, the pymodbus async client (its
-trace hooks timestamped), and LauncherLink (its transport call and clock-sync update timed).
+trace hooks timestamped), the same with LauncherLink's clock-sync update run (untimed) before each
+exchange, and LauncherLink (its transport call, pymodbus call, record hooks and clock-sync update timed).
 
 `python -m hil.modbus_baseline [--transport rtu|tcp|both] [-n 500] [--breakdown]` prints the JSON.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import itertools
 import json
 import os
@@ -45,7 +47,8 @@ from typing import Any
 
 from hil.drivers import modbus_rtu
 from hil.drivers.launcher_link import STATUS_REGS, LauncherLink
-from hil.drivers.registers import IDENT_MAGIC, FunctionCode, Holding, Input
+from hil.drivers.registers import IDENT_MAGIC, U64_REGS, FunctionCode, Holding, Input, unpack_u64
+from hil.drivers.timesync import ClockSync
 from hil.errors import HilError, LinkError
 from hil.latency import histogram_summary, new_histogram, record_many
 from hil.procutil import Child
@@ -320,8 +323,11 @@ async def _python_asyncio(target: str, k: int) -> Samples:
 PYMODBUS_PARTS = ("build_request", "send_to_answer", "decode_answer", "resume_caller")
 
 
-async def _pymodbus_client(target: str, k: int, inside: dict[str, Samples]) -> Samples:
+async def _pymodbus_client(target: str, k: int, inside: dict[str, Samples], clock_sync: bool = False) -> Samples:
     """The pymodbus async client as LauncherLink configures it, its own trace hooks timestamped.
+
+    With clock_sync, a ClockSync is fed the last status read (as LauncherLink does after each one)
+    before every exchange, outside the timed part: what that does to the exchange that follows it.
 
     Per exchange, into inside[op]: build_request (call -> frame handed to the transport), send_to_answer
     (-> the last answer fragment is received: the deferred write, wire, server, wire), decode_answer
@@ -364,17 +370,25 @@ async def _pymodbus_client(target: str, k: int, inside: dict[str, Samples]) -> S
         "write": lambda: client.write_registers(Holding.FIRE_TRACK, [0] * WRITE_REGS, device_id=1),
     }
     out: Samples = {op: [] for op in OPS}
+    sync = ClockSync()
+    sample: tuple[int, int, int] | None = None  # host send, board time, host receive of the last status read
     try:
         for i in range(k + 1):
             for op, call in calls.items():
+                if clock_sync and sample is not None:
+                    sync.add_sample(sample[0], sample[1], sample[1], sample[2])
                 rx.clear()
                 t0 = time.monotonic_ns()
                 response = await call()
                 t1 = time.monotonic_ns()
                 if response.isError():
                     raise LinkError(f"pymodbus {op}: {response}")
-                if op == "status" and response.registers[Input.IDENT_MAGIC] != IDENT_MAGIC:
-                    raise LinkError(f"not a hil launcher: {response.registers[:2]}")
+                if op == "status":
+                    regs = response.registers
+                    if regs[Input.IDENT_MAGIC] != IDENT_MAGIC:
+                        raise LinkError(f"not a hil launcher: {regs[:2]}")
+                    board_us = unpack_u64(regs[Input.BOARD_TIME_US:Input.BOARD_TIME_US + U64_REGS])
+                    sample = (t0, board_us, t1)
                 if i == 0:
                     continue
                 out[op].append(t1 - t0)
@@ -387,52 +401,76 @@ async def _pymodbus_client(target: str, k: int, inside: dict[str, Samples]) -> S
     return out
 
 
+Calls = list[tuple[str, str, int]]  # (part, method, ns) in the order the calls ended
+
+
+def _time_method(obj: Any, name: str, part: str, calls: Calls) -> None:
+    """Wrap obj.name on this one instance so that each call is logged with its duration (an awaitable it
+    returns is timed until it completes)."""
+    original = getattr(obj, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.monotonic_ns()
+        result = original(*args, **kwargs)
+        if not inspect.isawaitable(result):
+            calls.append((part, name, time.monotonic_ns() - t0))
+            return result
+
+        async def finish() -> Any:
+            try:
+                return await result
+            finally:
+                calls.append((part, name, time.monotonic_ns() - t0))
+        return finish()
+
+    setattr(obj, name, timed)
+
+
+LINK_PARTS = ("transport_call", "pymodbus_call", "record_hooks", "clock_sync")
+
+
+def _parts(calls: Calls, total_ns: int) -> dict[str, int]:
+    """Nested parts: transport_call holds pymodbus_call, which holds record_hooks."""
+    parts = {p: sum(ns for part, _, ns in calls if part == p) for p in LINK_PARTS}
+    parts["transport_wrapper"] = parts["transport_call"] - parts["pymodbus_call"]
+    parts["rest"] = total_ns - parts["transport_call"] - parts["clock_sync"]
+    return parts
+
+
 async def _launcher_link(target: str, k: int, inside: dict[str, Samples] | None) -> Samples:
     """LauncherLink as the host drives it: timed status reads alternating with fires (their write round trip).
 
-    With inside given, the link's transport call and its clock-sync update are timed too (by wrapping
-    them on this one link), so inside[op] says how much of the link's figure is the pymodbus call.
+    With inside given, parts of the link are timed too, by wrapping them on this one link: its transport
+    call, the pymodbus call inside it (client.execute), the record hooks the link gives pymodbus (they
+    run inside that call, even with no recorder), the clock-sync update of a status read;
+    transport_wrapper is the transport call less the pymodbus call (the link's checks of the answer),
+    rest the link's own code around the transport call (lock, checks, status decoding, counters).
     """
     link = LauncherLink.from_url(target, name="baseline", timeout_s=TIMEOUT_S)
-    spans: dict[str, int] = {"transport_call": 0, "clock_sync": 0, "write_call": 0}
+    calls: Calls = []
     if inside is not None:
-        transport, sync = link.transport, link.clock_sync
-        read, write, add_sample = transport.read, transport.write_multiple, sync.add_sample
-
-        async def timed_read(function_code: int, address: int, count: int) -> list[int]:
-            t0 = time.monotonic_ns()
-            try:
-                return await read(function_code, address, count)
-            finally:
-                spans["transport_call"] = time.monotonic_ns() - t0
-
-        async def timed_write(address: int, values: Sequence[int]) -> None:
-            t0 = time.monotonic_ns()
-            try:
-                await write(address, values)
-            finally:
-                spans["write_call"] = time.monotonic_ns() - t0
-
-        def timed_sync(h0: int, b_rx: int, b_tx: int, h1: int) -> bool:
-            t0 = time.monotonic_ns()
-            try:
-                return add_sample(h0, b_rx, b_tx, h1)
-            finally:
-                spans["clock_sync"] = time.monotonic_ns() - t0
-
-        transport.read, transport.write_multiple, sync.add_sample = (
-            timed_read, timed_write, timed_sync)
+        for name in ("read", "write_multiple"):
+            _time_method(link.transport, name, "transport_call", calls)
+        for name in ("_trace_packet", "_trace_pdu"):  # handed to the pymodbus client when it opens
+            if hasattr(link.transport, name):
+                _time_method(link.transport, name, "record_hooks", calls)
+        _time_method(link.clock_sync, "add_sample", "clock_sync", calls)
     out: Samples = {op: [] for op in OPS}
     try:
         await link.connect()
         await link.arm()  # arm() raises unless the board armed
+        client = getattr(link.transport, "client", None)  # the pymodbus client exists once connected
+        if inside is not None and client is not None:
+            _time_method(client, "execute", "pymodbus_call", calls)
         for i in range(k + 1):
             if i % HEARTBEAT_EVERY == 0:  # the board's watchdog, outside the timed part
                 await link.heartbeat()
+            calls.clear()
             t0 = time.monotonic_ns()
             await link.read_status()
             total = time.monotonic_ns() - t0
-            status_spans = dict(spans)
+            status_calls = list(calls)
+            calls.clear()
             result = await link.fire(1, 0.5, 0.1)
             if not result.accepted:
                 raise LinkError(f"fire not accepted: {result.reason}")
@@ -441,12 +479,12 @@ async def _launcher_link(target: str, k: int, inside: dict[str, Samples] | None)
             out["status"].append(total)
             out["write"].append(result.round_trip_ns)
             if inside is not None:
-                inside["status"].setdefault("transport_call", []).append(status_spans["transport_call"])
-                inside["status"].setdefault("clock_sync", []).append(status_spans["clock_sync"])
-                inside["status"].setdefault("rest", []).append(
-                    total - status_spans["transport_call"] - status_spans["clock_sync"])
-                inside["write"].setdefault("transport_call", []).append(spans["write_call"])
-                inside["write"].setdefault("rest", []).append(result.round_trip_ns - spans["write_call"])
+                # the fire's write is its first transport call; what follows belongs to its readback
+                end = next(j for j, (_, name, _) in enumerate(calls) if name == "write_multiple")
+                for op, op_calls, op_total in (("status", status_calls, total),
+                                               ("write", calls[:end + 1], result.round_trip_ns)):
+                    for part, ns in _parts(op_calls, op_total).items():
+                        inside[op].setdefault(part, []).append(ns)
     finally:
         link.close()
     return out
@@ -486,6 +524,8 @@ def measure_round_trips(transport: str = "rtu", n: int = 500, *, blocks: int = 1
             "python_blocking": lambda k: _python_blocking(bench.target, k),
             "python_asyncio": lambda k: loop.run_until_complete(_python_asyncio(bench.target, k)),
             "pymodbus_client": lambda k: loop.run_until_complete(_pymodbus_client(bench.target, k, pym_inside)),
+            "pymodbus_client_clock_sync": lambda k: loop.run_until_complete(
+                _pymodbus_client(bench.target, k, {op: {} for op in OPS}, clock_sync=True)),
         }
     rungs["launcher_link"] = lambda k: loop.run_until_complete(
         _launcher_link(bench.target, k, link_inside if breakdown else None))
