@@ -1,7 +1,7 @@
 /* modbus_rtt: the libmodbus baseline for the launcher link's round trips (client), or a bare libmodbus
  * server to measure the transport floor (--serve).
  *
- * Client: modbus_rtt (--rtu PATH [--baud B] | --tcp HOST:PORT) [--id N] [-n N] [--ops status,write]
+ * Client: modbus_rtt (--rtu PATH [--baud B] | --tcp IPV4:PORT) [--id N] [-n N] [--ops status,write]
  *                    [--timeout-ms MS]
  *   times N exchanges of each requested operation, the same requests LauncherLink makes:
  *     status  FC4, 24 input registers from 0 (a whole launcher status)
