@@ -70,6 +70,8 @@ class ClockSync:
         self._last_host_ns = 0
         self._used: list[SyncSample] = []
         self._contradictions = 0
+        self._stale = 0  # samples taken in since the last estimate
+        self._estimated_ns = 0  # host time of the last estimate
 
     # ---- input ----------------------------------------------------------------------------------------
 
@@ -94,8 +96,20 @@ class ClockSync:
         self._samples.append(sample)
         self.samples_accepted += 1
         self._last_host_ns = max(self._last_host_ns, h1_ns)
-        self._estimate()
+        self._stale += 1
+        # the estimate costs tens of µs: with a fitted drift, refit every few samples (readers refit on demand)
+        if not self._drift_fitted or self._stale >= self.REFIT_EVERY or h1_ns - self._estimated_ns >= self.REFIT_NS:
+            self._refresh()
         return True
+
+    REFIT_EVERY = 16
+    REFIT_NS = 1_000_000_000
+
+    def _refresh(self) -> None:
+        if self._stale and self._samples:
+            self._estimate()
+            self._stale = 0
+            self._estimated_ns = self._last_host_ns
 
     def _residual(self, s: SyncSample) -> float:
         return s.offset_ns - (self._offset_ns + self._drift * (s.host_mid_ns - self._ref_ns))
@@ -155,15 +169,18 @@ class ClockSync:
         return self.offset_at(self._last_host_ns)
 
     def offset_at(self, host_ns: int) -> float:
+        self._refresh()
         return self._offset_ns + self._drift * (host_ns - self._ref_ns)
 
     @property
     def drift_ppm(self) -> float:
         """How much faster the board clock runs than the host's (0 until fitted)."""
+        self._refresh()
         return self._drift * 1e6
 
     @property
     def drift_fitted(self) -> bool:
+        self._refresh()
         return self._drift_fitted
 
     @property
@@ -173,6 +190,7 @@ class ClockSync:
 
     def uncertainty_at(self, host_ns: int) -> float:
         """Half the round trip the estimate rests on, plus what the drift error adds since its reference."""
+        self._refresh()
         return self._base_uncertainty_ns + self._drift_sigma * abs(host_ns - self._ref_ns)
 
     @property
@@ -185,6 +203,7 @@ class ClockSync:
 
     def summary(self) -> dict[str, float | int | bool]:
         """Stable field names for a run summary."""
+        self._refresh()
         return {
             "synced": self.synced, "offset_ns": self.offset_ns, "uncertainty_ns": self.uncertainty_ns,
             "drift_ppm": self.drift_ppm, "drift_fitted": self._drift_fitted,
@@ -203,6 +222,7 @@ class ClockSync:
     def board_to_host_ns(self, b_us: int | IntArray) -> int | IntArray:
         """Host time of a board timestamp (ns). Big values stay integers: only differences go through floats."""
         # board = h + off + d (h - ref)  =>  h - ref = (board - ref - off) / (1 + d)
+        self._refresh()
         rel = np.asarray(b_us, dtype=np.int64) * 1000 - self._ref_ns
         host = self._ref_ns + np.rint((rel - self._offset_ns) / (1.0 + self._drift)).astype(np.int64)
         return int(host) if np.ndim(host) == 0 else host
@@ -213,6 +233,7 @@ class ClockSync:
     def host_to_board_us(self, h_ns: IntArray) -> IntArray: ...
 
     def host_to_board_us(self, h_ns: int | IntArray) -> int | IntArray:
+        self._refresh()
         rel = np.asarray(h_ns, dtype=np.int64) - self._ref_ns
         board_ns = self._ref_ns + np.rint(rel * (1.0 + self._drift) + self._offset_ns).astype(np.int64)
         out = board_ns // 1000
