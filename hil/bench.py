@@ -337,6 +337,8 @@ def format_results(results: dict[str, Any]) -> str:
            f"numpy {v.get('numpy')}, Cython {v.get('Cython')}, pymodbus {v.get('pymodbus')}", ""]
     for run in results.get("runs", []):
         out += [format_run(run), ""]
+    if results.get("modbus_baseline"):
+        out += [*format_modbus_baseline(results["modbus_baseline"]), ""]
     kernels = results.get("kernels") or {}
     if kernels:
         width = max(len(k) for k in kernels)
@@ -401,6 +403,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run one load per target count, e.g. 10,40,100")
     p.add_argument("--floor-period-us", type=int, default=1000, help="period of the floor probe (default 1000)")
     p.add_argument("--no-cyclictest", action="store_true", help="do not run cyclictest beside the probe")
+    p.add_argument("--no-modbus-baseline", action="store_true",
+                   help="skip the launcher round trip against libmodbus's on the same pty and TCP port")
     p.add_argument("--kernels", action="store_true",
                    help="run the kernel benchmarks (pytest-benchmark, tests/bench) instead of the chain")
     p.add_argument("--out", default=None, help="results JSON (default: runs/bench-<stamp>.json)")
@@ -465,7 +469,38 @@ def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: 
             applied = [("runtime", False, "real-time options requested, but the run did not report applying them")]
         results["runs"].append(run_record(load, got["latency"], got["deadline"], floor, chain, applied))
         save_results(results, out)  # a sweep stopped half way still leaves what it measured
+    if not args.no_modbus_baseline:
+        results["modbus_baseline"] = _modbus_baseline()
+        save_results(results, out)
     return results
+
+
+def _modbus_baseline() -> dict[str, Any]:
+    """The launcher link's round trips beside libmodbus's, on the same emulator, pty and TCP port."""
+    from hil.modbus_baseline import measure_round_trips
+
+    print("bench: launcher round trip against libmodbus (pty and TCP) ...", file=sys.stderr, flush=True)
+    out: dict[str, Any] = {}
+    for transport in ("rtu", "tcp"):
+        try:
+            out[transport] = measure_round_trips(transport=transport, n=300)
+        except HilError as e:
+            out[transport] = {"note": str(e)}
+            print(f"bench: no libmodbus baseline over {transport}: {e}", file=sys.stderr)
+    return out
+
+
+def format_modbus_baseline(baseline: dict[str, Any]) -> list[str]:
+    out = [f"{'launcher round trip':<22}{'libmodbus p50':>14}{'link p50':>10}{'ratio':>7}  (goal: within 2x)"]
+    for transport, m in baseline.items():
+        if "note" in m:
+            out.append(f"{transport:<22}{m['note']}")
+            continue
+        for op in ("status", "write"):
+            r = m[op]
+            out.append(f"{transport + ' ' + op:<22}{_fmt(r['libmodbus']['p50']):>14}"
+                       f"{_fmt(r['launcher_link']['p50']):>10}{r['ratio']:>7.2f}")
+    return out
 
 
 def main(args: argparse.Namespace) -> int:
