@@ -58,6 +58,10 @@ def format_summary(s: dict[str, Any]) -> str:
         extra = f"  ± {v['uncertainty_us']:.0f}" if v.get("uncertainty_us") is not None else ""
         out.append(f"{stage:<18}{v['count']:>8}" + "".join(
             f"{v[k]:>10.0f}" for k in ("p50", "p90", "p99", "p99_9", "max")) + extra)
+    floor = s.get("floor_us")
+    if floor and floor.get("count"):
+        out.append(f"{'machine floor':<18}{floor['count']:>8}" + "".join(
+            f"{floor[k]:>10.0f}" for k in ("p50", "p90", "p99", "p99_9", "max")) + "  (scheduling latency beside us)")
     out.append("")
     out.append(f"plots {s['plots']}  tracks {s['tracks']}  confirmed {s['confirmed_tracks']}  "
                f"GOSPA mean {s['gospa_mean_m']} m  launches {s['launches']}  "

@@ -91,8 +91,13 @@ class RunWriter:
         self._gospa.writerow([f"{t:.3f}", f"{g.total:.2f}", f"{g.localisation:.2f}", f"{g.missed:.2f}",
                               f"{g.false:.2f}", len(snap.index), int(confirmed.sum())])
 
-    def finish(self, summary: dict[str, Any], latency: Any) -> None:
-        (self.dir / "latency.json").write_text(json.dumps(latency.encode(), indent=1))
+    def finish(self, summary: dict[str, Any], latency: Any, floor: Any = None) -> None:
+        encoded = latency.encode()
+        if floor is not None:
+            from hil.latency import encode_histogram
+
+            encoded["floor"] = encode_histogram(floor)
+        (self.dir / "latency.json").write_text(json.dumps(encoded, indent=1))
         (self.dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
         for f in self._files:
             f.close()

@@ -31,7 +31,7 @@ from hil.engagement import EngagementModel
 from hil.errors import ConfigError, LinkError
 from hil.fire_control import RefusalReason
 from hil.kernels import build_fire_control, build_tracker
-from hil.latency import DeadlineMonitor, StageLatency
+from hil.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.metrics import gospa
 from hil.realtime import realtime
 from hil.rig import Rig
@@ -84,6 +84,7 @@ class RunOptions:
     realtime: Any = None  # hil.realtime.RealtimeOptions, applied around the loop in real time
     faults: tuple[Fault, ...] = ()
     report: bool = True  # render report.html at the end
+    floor: bool = True  # real time: measure the machine's scheduling floor beside the loop
 
 
 @dataclass
@@ -143,6 +144,8 @@ class Chain:
         self.setup_report: list[dict[str, Any]] = []
         self.realtime_applied: list[list[Any]] = []
         self._after_fc: tuple[Any, ...] | None = None
+        self.floor: Any = None  # the machine's scheduling-latency histogram (ns), real time only
+        self.floor_note = ""
         names = {s.name for s in o.scenario.radars} | {s.name for s in o.scenario.launchers}
         for fault in o.faults:
             if fault.board not in names:
@@ -475,16 +478,10 @@ class Chain:
         try:
             if isinstance(self.clock, VirtualClock):
                 await self._run_virtual(self.clock)
-            elif self.options.realtime is not None and self.options.realtime.any():
-                # after bring-up, so the emulator processes inherit neither SCHED_FIFO nor the loop's CPU
-                with realtime(self.options.realtime) as applied:
-                    self.realtime_applied = [[a.option, a.applied, a.message] for a in applied]
-                    for a in applied:
-                        if not a.applied:
-                            log.warning("real-time option %s not applied: %s", a.option, a.message)
-                    await self._run_real()
+            elif self.options.floor:
+                await self._run_real_with_floor()
             else:
-                await self._run_real()
+                await self._run_loop_real()
             for task in list(self.fire_tasks):
                 await task
             for link in self.boards.launchers:
@@ -495,6 +492,31 @@ class Chain:
         finally:
             self._finish_links()
         return self.summary()
+
+    async def _run_real_with_floor(self) -> None:
+        """The real-time loop with a cyclictest-style probe process beside it (hil.floor), on the loop's CPUs."""
+        from hil.floor import FloorProbe
+
+        rt = self.options.realtime
+        prio = None if rt is None or rt.fifo_priority is None else min(rt.fifo_priority + 1, 99)
+        probe = FloorProbe(period_us=1000, fifo_priority=prio, cpus=None if rt is None else rt.cpus).start()
+        try:
+            await self._run_loop_real()
+        finally:
+            self.floor = probe.stop()
+            self.floor_note = probe.note
+
+    async def _run_loop_real(self) -> None:
+        if self.options.realtime is not None and self.options.realtime.any():
+            # after bring-up, so the emulator processes inherit neither SCHED_FIFO nor the loop's CPU
+            with realtime(self.options.realtime) as applied:
+                self.realtime_applied = [[a.option, a.applied, a.message] for a in applied]
+                for a in applied:
+                    if not a.applied:
+                        log.warning("real-time option %s not applied: %s", a.option, a.message)
+                await self._run_real()
+        else:
+            await self._run_real()
 
     def _finish_links(self) -> None:
         for link in self.boards.launchers:
@@ -663,13 +685,15 @@ class Chain:
             "friendly_engagements": friendly_engagements,
             "links": self._link_counters(),
             "realtime": self.realtime_applied,
+            "floor_us": histogram_summary(self.floor) if self.floor is not None else None,
+            "floor_note": self.floor_note,
             "faults": [{"time_s": f.t_s, "board": f.board, "kind": f.kind} for f in self.options.faults],
             "launchers": self.setup_report,
             "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
         }
         if self.writer:
-            self.writer.finish(summary, self.latency)
+            self.writer.finish(summary, self.latency, self.floor)
         return summary
 
     def _link_counters(self) -> dict[str, Any]:
