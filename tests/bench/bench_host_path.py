@@ -1,0 +1,246 @@
+"""Host-path benchmark: the kernels' cost per call in the runtime's pattern, one 5 ms radar dwell at a time.
+
+hil.runtime calls, per dwell: tracker.update with the dwell's 0-3 plots, sector_swept for each CAT034 sector
+crossing, tracker.tracks(t), then fire control on the confirmed tracks x the launchers. This replays that
+pattern on the bench load (40 targets, clutter 20/scan, 1 radar, 2 launchers; hil.bench.load_scenario) with
+plots from RadarModel sweeps in 5 ms steps, after a warm-up that confirms the targets' tracks.
+
+Goal (issue 6; medians, never asserted): each of update, tracks() and evaluate well under 50 µs.
+With --benchmark-disable every benchmark runs once and checks what it got, as a quick correctness pass.
+`python -m tests.bench.bench_host_path` replays 30 s and prints the median and p99 of every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hil.bench import Load, load_scenario
+from hil.emulators.radar_model import PlotSet, scan_plots
+from hil.kernels import build_fire_control, build_tracker
+from hil.scenario import Scenario
+
+STEP_S = 0.005  # one loop period of the runtime: a dwell's worth of beam
+WARMUP_S = 8.0  # tracks confirmed and settled before timing starts
+MEASURE_S = 6.0  # dwells replayed by the per-call benchmarks
+LOAD = Load(targets=40, clutter=20, radars=1, launchers=2, duration_s=30, seed=1)
+
+
+@dataclass
+class Dwell:
+    t_s: float  # end of the step: when the runtime would call tracks() and fire control
+    sensor: np.ndarray  # int32 per plot
+    plots: PlotSet
+    sweeps: list[tuple[int, float, float, float]]  # (sensor, t, azimuth from, azimuth to) per sector crossing
+
+
+@functools.cache
+def dwells(load: Load = LOAD, until_s: float | None = None) -> tuple[Scenario, list[Dwell]]:
+    """The scenario of a load and its plots, 5 ms at a time, with the sweeps the runtime reports."""
+    sc = load_scenario(load)
+    prev = [float("nan")] * len(sc.radars)
+    out: list[Dwell] = []
+    pending: list[tuple[int, PlotSet, list[tuple[int, float, float, float]]]] = []
+    for t_end, i, plots, crossings in scan_plots(sc, step_s=STEP_S):
+        if until_s is not None and t_end > until_s + 1e-9:
+            break
+        sweeps = []
+        for c in crossings:
+            if prev[i] == prev[i]:  # not NaN: the runtime needs a previous crossing to know where the beam was
+                sweeps.append((i, c.t_s, prev[i], c.azimuth_rad))
+            prev[i] = c.azimuth_rad
+        pending.append((i, plots, sweeps))
+        if i < len(sc.radars) - 1:
+            continue
+        order = np.argsort(np.concatenate([p.t_s for _, p, _ in pending]), kind="stable")
+        sensor = np.concatenate([np.full(len(p), k, np.int32) for k, p, _ in pending])[order]
+        out.append(Dwell(t_end, sensor, PlotSet.concat([p for _, p, _ in pending]),
+                         sorted(s for _, _, ss in pending for s in ss)))
+        pending = []
+    return sc, out
+
+
+class HostPath:
+    """The runtime's kernel calls on one tracker and one fire control, each timed when asked."""
+
+    def __init__(self, sc: Scenario) -> None:
+        self.tracker = build_tracker(sc)
+        self.fc = build_fire_control(sc)
+        self.friendly_codes = np.array(sorted(sc.friendly_codes) or [-2], dtype=np.int32)
+        n_l = len(sc.launchers)
+        # every launcher armed, ready, with rounds and free channels: fire control has full work to do
+        self.launchers = (np.ones(n_l, bool), np.ones(n_l, bool), np.full(n_l, 1000, np.int32), np.zeros(n_l))
+        self.channels = np.zeros(n_l, np.int32)
+        self.times: dict[str, list[int]] = {"update": [], "tracks": [], "evaluate": []}
+
+    def take(self, d: Dwell) -> None:
+        """update() with the dwell's plots (only if it has any, as the runtime), then its sweeps."""
+        if len(d.plots):
+            self.update(d)
+        self.sweep(d)
+
+    def update(self, d: Dwell) -> None:
+        p = d.plots
+        self.tracker.update(p.t_s, d.sensor, p.range_m, p.azimuth_rad, p.elevation_rad, p.range_rate_mps, p.mode3a)
+
+    def sweep(self, d: Dwell) -> None:
+        for sensor, t, a0, a1 in d.sweeps:
+            self.tracker.sector_swept(sensor, t, a0, a1)
+
+    def evaluate_args(self, tracks: Any, confirmed_only: bool = True) -> tuple[Any, ...]:
+        """fire control's arguments for a snapshot, built as hil.runtime builds them."""
+        if confirmed_only:
+            keep = tracks.status == 2
+            tracks = type(tracks)(*(column[keep] for column in tracks))
+        n = len(tracks.track_id)
+        pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
+        friendly = np.isin(tracks.mode3a, self.friendly_codes)
+        return (tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly, np.zeros(n, np.int32),
+                np.zeros(n, np.int32), *self.launchers)
+
+    def dwell(self, d: Dwell, timed: bool = False) -> Any:
+        """One dwell as the runtime takes it: plots, sweeps, snapshot, fire control (None without confirmed)."""
+        tick = time.perf_counter_ns
+        if len(d.plots):
+            t0 = tick()
+            self.update(d)
+            if timed:
+                self.times["update"].append(tick() - t0)
+        self.sweep(d)
+        t0 = tick()
+        tracks = self.tracker.tracks(d.t_s)
+        if timed:
+            self.times["tracks"].append(tick() - t0)
+        args = self.evaluate_args(tracks)
+        if len(args[0]) == 0:
+            return None
+        t0 = tick()
+        result = self.fc.evaluate(d.t_s, *args, channels_in_use=self.channels)
+        if timed:
+            self.times["evaluate"].append(tick() - t0)
+        return result
+
+
+@functools.cache
+def warm() -> tuple[Scenario, list[Dwell], int]:
+    """The scene up to the end of the measured stretch and the index of the first measured dwell."""
+    sc, ds = dwells(LOAD, WARMUP_S + MEASURE_S)
+    return sc, ds, round(WARMUP_S / STEP_S)
+
+
+def warmed_host() -> tuple[HostPath, list[Dwell]]:
+    """A host path run through the warm-up, and the dwells left to measure."""
+    sc, ds, first = warm()
+    host = HostPath(sc)
+    for d in ds[:first]:
+        host.take(d)
+    return host, ds[first:]
+
+
+def check_tracks(host: HostPath, t: float) -> Any:
+    """After the warm-up every target of the bench load holds a confirmed track (and little clutter does)."""
+    tracks = host.tracker.tracks(t)
+    confirmed = int((tracks.status == 2).sum())
+    assert 0.9 * LOAD.targets <= confirmed <= 1.1 * LOAD.targets + 3
+    return tracks
+
+
+def _next_update(host: HostPath, rest: list[Dwell]) -> Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]:
+    """pedantic setup: the untimed parts (sweeps, dwells without plots) up to the next update's arguments."""
+    it = iter(rest)
+    last: list[Dwell] = []
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if last:
+            host.sweep(last.pop())
+        for d in it:
+            if len(d.plots):
+                last.append(d)
+                return (d,), {}
+            host.sweep(d)
+        raise RuntimeError("ran out of dwells")
+
+    return setup
+
+
+def test_update_per_dwell(benchmark: Any) -> None:
+    """tracker.update with one dwell's plots (0-3 plots, mostly 1) on ~40 confirmed and the tentative tracks."""
+    host, rest = warmed_host()
+    rounds = sum(1 for d in rest if len(d.plots)) - 1
+    sizes = [len(d.plots) for d in rest if len(d.plots)]
+    benchmark.extra_info.update(plots_per_update_mean=float(np.mean(sizes)), max_plots=max(sizes))
+    benchmark.pedantic(host.update, setup=_next_update(host, rest), rounds=rounds if benchmark.enabled else 1)
+    assert host.tracker.plots_used > 0 and host.tracker.bad_plots == 0 and host.tracker.late_plots == 0
+    if benchmark.enabled:  # the whole stretch went through: tracks still held
+        check_tracks(host, rest[-1].t_s)
+
+
+def test_tracks_snapshot(benchmark: Any) -> None:
+    """tracker.tracks(t): every live track (confirmed and tentative) predicted to now."""
+    host, rest = warmed_host()
+    t = rest[0].t_s
+    tracks = benchmark(host.tracker.tracks, t)
+    benchmark.extra_info.update(tracks=len(tracks.track_id), confirmed=int((tracks.status == 2).sum()))
+    check_tracks(host, t)
+    assert np.all(np.diff(tracks.track_id) > 0)
+
+
+@pytest.mark.parametrize("which", ["confirmed", "all"])
+def test_evaluate(benchmark: Any, which: str) -> None:
+    """fire control on the confirmed tracks (what the runtime asks) or on every live track, x 2 launchers."""
+    host, rest = warmed_host()
+    t = rest[0].t_s
+    args = host.evaluate_args(host.tracker.tracks(t), confirmed_only=which == "confirmed")
+    result = benchmark(host.fc.evaluate, t, *args, channels_in_use=host.channels)
+    n = len(args[0])
+    benchmark.extra_info.update(tracks=n, assigned=len(result.assignments.track_index), solver=result.solver)
+    assert len(result.track_reason) == n and result.pair_reason.shape == (n, len(host.launchers[0]))
+    # inbound threats, two armed launchers with rounds: something is fired at, and a refusal has a reason
+    assert 1 <= len(result.assignments.track_index) <= 2
+    assert len(result.threats.track_index) > 0 and len(result.refusals.reason) > 0
+    if which == "all":
+        assert np.any(result.track_reason == 3)  # tentative tracks are NOT_CONFIRMED
+
+
+def test_host_path_per_dwell(benchmark: Any) -> None:
+    """A whole dwell: update, sweeps, tracks(t), the runtime's confirmed filter and fire control."""
+    host, rest = warmed_host()
+    it = iter(rest)
+    rounds = len(rest) if benchmark.enabled else 1
+    benchmark.pedantic(lambda: host.dwell(next(it)), rounds=rounds, iterations=1)
+    check_tracks(host, rest[rounds - 1].t_s)
+
+
+def replay(load: Load = LOAD) -> dict[str, np.ndarray]:
+    """Per-call times (µs) of every call after the warm-up over the whole load."""
+    sc, ds = dwells(load)
+    host = HostPath(sc)
+    first = round(WARMUP_S / STEP_S)
+    for k, d in enumerate(ds):
+        host.dwell(d, timed=k >= first)
+    return {k: np.array(v) / 1e3 for k, v in host.times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=LOAD.targets)
+    args = parser.parse_args()
+    load = Load(targets=args.targets, clutter=LOAD.clutter, radars=LOAD.radars, launchers=LOAD.launchers,
+                duration_s=LOAD.duration_s, seed=LOAD.seed)
+    times = replay(load)
+    print(f"{load.label()}, calls after {WARMUP_S:g} s of warm-up")
+    print("| call | calls | median µs | p90 µs | p99 µs |")
+    print("|---|---|---|---|---|")
+    for name, v in times.items():
+        print(f"| {name} | {len(v)} | {np.median(v):.1f} | {np.percentile(v, 90):.1f} | {np.percentile(v, 99):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
