@@ -16,10 +16,13 @@ apply:
 
 The host is 10.0.0.1; link number i (in order of first use) is 10.1.0.(i + 1) and up. Each IDB names
 its link (if_name) and carries the port map as JSON in its comment, which is how read_recording() tells
-links and kinds apart. Every block goes to the kernel in one os.write() as soon as it is recorded, so a
-run killed with SIGKILL leaves a file readable up to its last frame. Timestamps are the host clock's ns
-(monotonic in real time, virtual in virtual time); if_tsoffset shifts them to wall-clock time for
-Wireshark's display, while read_recording() returns them unshifted.
+links and kinds apart. A frame may carry an annotation, a JSON object from the caller (RadarLink gives each
+ASTERIX payload the plot times it used, which replay needs): it is the Enhanced Packet Block's opt_comment,
+which Wireshark shows as the packet comment and which leaves the dissection alone. Every block goes to the
+kernel in one os.write() as soon as it is recorded, so a run killed with SIGKILL leaves a file readable up
+to its last frame. Timestamps are the host clock's ns (monotonic in real time, virtual in virtual time);
+if_tsoffset shifts them to wall-clock time for Wireshark's display, while read_recording() returns them
+unshifted.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from hil.errors import HilError
 
@@ -88,6 +91,7 @@ class RecordedFrame(NamedTuple):
     kind: str  # one of KINDS
     host_ns: int
     payload: bytes
+    annotation: dict[str, Any] | None = None  # what the recording link added (JSON object), if anything
 
 
 # ---- low-level encoding ---------------------------------------------------------------------------------
@@ -240,16 +244,18 @@ class Recorder:
         self.counters.links[name] = 0
         return link
 
-    def _packet(self, link: _Link, inbound: bool, host_ns: int, packet: bytes) -> bytes:
+    def _packet(self, link: _Link, inbound: bool, host_ns: int, packet: bytes, comment: bytes = b"") -> bytes:
         body = struct.pack("<IIIII", link.interface_id, host_ns >> 32, host_ns & 0xFFFFFFFF, len(packet), len(packet))
-        body += _pad4(packet) + _options([(EPB_FLAGS, struct.pack("<I", EPB_INBOUND if inbound else EPB_OUTBOUND))])
-        return _block(EPB_TYPE, body)
+        opts = [(EPB_FLAGS, struct.pack("<I", EPB_INBOUND if inbound else EPB_OUTBOUND))]
+        if comment:
+            opts.append((OPT_COMMENT, comment))
+        return _block(EPB_TYPE, body + _pad4(packet) + _options(opts))
 
     def _next_ident(self) -> int:
         self._ip_ident = (self._ip_ident + 1) & 0xFFFF
         return self._ip_ident
 
-    def _tcp_packets(self, link: _Link, inbound: bool, host_ns: int, payload: bytes) -> list[bytes]:
+    def _tcp_packets(self, link: _Link, inbound: bool, host_ns: int, payload: bytes, comment: bytes) -> list[bytes]:
         host, peer = self._host, link.peer
         hport, pport = link.host_tcp_port, link.ports["modbus_tcp"]
         out = []
@@ -268,12 +274,18 @@ class Recorder:
             seg = _tcp(host, peer, hport, pport, link.client_seq, link.server_seq, TCP_PSH | TCP_ACK, payload)
             out.append((False, seg, host, peer))
             link.client_seq = (link.client_seq + len(payload)) & 0xFFFFFFFF
-        return [self._packet(link, d, host_ns, _ipv4(s, t, IP_PROTO_TCP, self._next_ident(), seg))
-                for d, seg, s, t in out]
+        # the annotation belongs to the segment carrying the ADU (the last one), not to the handshake
+        return [self._packet(link, d, host_ns, _ipv4(s, t, IP_PROTO_TCP, self._next_ident(), seg),
+                             comment if k == len(out) - 1 else b"")
+                for k, (d, seg, s, t) in enumerate(out)]
 
     def record(self, link_name: str, direction: str, payload: bytes | bytearray | memoryview, host_ns: int,
-               kind: str) -> None:
-        """Append one frame; it is in the file (the kernel's page cache) when this returns."""
+               kind: str, annotation: Mapping[str, Any] | None = None) -> None:
+        """Append one frame; it is in the file (the kernel's page cache) when this returns.
+
+        annotation: an optional JSON-ready mapping stored with the frame (its packet comment) and given back
+        by read_recording() as RecordedFrame.annotation. Floats keep their exact value (JSON repr round-trips).
+        """
         if direction not in DIRECTIONS:
             raise ValueError(f"Recorder.record: direction {direction!r} is not one of {DIRECTIONS}")
         if kind not in KINDS:
@@ -284,6 +296,12 @@ class Recorder:
         host_ns = int(host_ns)
         if not 0 <= host_ns < 1 << 64:
             raise ValueError(f"Recorder.record: host_ns {host_ns} outside 0..2**64-1")
+        comment = b""
+        if annotation is not None:
+            # allow_nan=False: NaN is not JSON, and a comment other readers cannot parse helps nobody
+            comment = json.dumps(dict(annotation), separators=(",", ":"), allow_nan=False).encode()
+            if len(comment) > 0xFFFF:
+                raise ValueError(f"Recorder.record: {len(comment)}-byte annotation does not fit one pcapng option")
         with self._lock:
             if self._fd is None:
                 # a link still talking while the run shuts down must not crash it: count and move on
@@ -294,12 +312,12 @@ class Recorder:
             link = self._link(link_name, kind)
             inbound = direction == "rx"
             if kind == "modbus_tcp":
-                blocks = self._tcp_packets(link, inbound, host_ns, data)
+                blocks = self._tcp_packets(link, inbound, host_ns, data, comment)
             else:
                 port = link.ports[kind]
                 src, dst = (link.peer, self._host) if inbound else (self._host, link.peer)
                 packet = _ipv4(src, dst, IP_PROTO_UDP, self._next_ident(), _udp(port, port, data))
-                blocks = [self._packet(link, inbound, host_ns, packet)]
+                blocks = [self._packet(link, inbound, host_ns, packet, comment)]
             self._write(b"".join(blocks))
             self.counters.frames += 1
             self.counters.bytes += len(data)
@@ -370,9 +388,19 @@ def _interface(body: bytes, endian: str) -> _Interface:
         ports = meta.get("ports")
         if not isinstance(ports, dict) or not all(isinstance(v, int) for v in ports.values()):
             raise RecordingError(f"interface {name!r}: comment has no port map")
-        udp_kinds = {port: kind for kind, port in ports.items() if kind != "modbus_tcp"}
+        # a kind this reader does not know (a newer writer, or a damaged comment) is not decoded as another one
+        udp_kinds = {port: kind for kind, port in ports.items() if kind in KINDS and kind != "modbus_tcp"}
         name = str(meta.get("link", name))
     return _Interface(name, linktype, meta, udp_kinds)
+
+
+def _annotation(value: bytes) -> dict[str, Any] | None:
+    """A packet comment that is a JSON object (ours); anything else (a comment typed in Wireshark) is no annotation."""
+    try:
+        candidate = json.loads(value.decode("utf-8"))
+    except ValueError:
+        return None
+    return candidate if isinstance(candidate, dict) else None
 
 
 def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
@@ -383,9 +411,12 @@ def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
         raise RecordingError(f"packet of {caplen} bytes runs past its block")
     packet = body[20:20 + caplen]
     flags = 0
+    annotation: dict[str, Any] | None = None
     for code, value in _parse_options(body[20 + caplen + (-caplen % 4):], endian):
         if code == EPB_FLAGS and len(value) == 4:
             (flags,) = struct.unpack(endian + "I", value)
+        elif code == OPT_COMMENT:
+            annotation = _annotation(value)
     host_ns = (ts_hi << 32) | ts_lo
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
@@ -401,13 +432,13 @@ def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
         kind = iface.udp_kinds.get(port)
         if kind is None:
             return None
-        return RecordedFrame(iface.name, direction, kind, host_ns, seg[8:])
+        return RecordedFrame(iface.name, direction, kind, host_ns, seg[8:], annotation)
     if proto == IP_PROTO_TCP and len(seg) >= 20:
         offset = (seg[12] >> 4) * 4
         payload = seg[offset:]
         if not payload:
             return None  # handshake and bare ACKs carry no ADU
-        return RecordedFrame(iface.name, direction, "modbus_tcp", host_ns, payload)
+        return RecordedFrame(iface.name, direction, "modbus_tcp", host_ns, payload, annotation)
     return None
 
 

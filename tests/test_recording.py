@@ -112,6 +112,28 @@ def test_modbus_tcp_on_a_configured_port(tmp_path: Path) -> None:
         ReadInputRegistersRequest(dev_id=1, transaction_id=3, count=2))]
 
 
+def test_annotated_asterix_still_decodes_and_shows_its_comment(tmp_path: Path) -> None:
+    path = tmp_path / "a.pcapng"
+    t_s = 1234.000000123456789  # a plot time whose last bits matter to replay
+    with Recorder(path) as rec:
+        rec.record("north", "rx", dwell(1, 10, [18520.0], [45.0], [3048.0]), 1_000, "asterix",
+                   {"poll": 7, "plots_t_s": [[t_s, 1]]})
+        rec.record("lch", "tx", TCP.buildFrame(ReadInputRegistersRequest(dev_id=1, transaction_id=3, count=2)),
+                   2_000, "modbus_tcp", {"note": "fire"})
+    rows = tshark_fields(path, ["asterix.048_040_RHO", "asterix.048_110_3DH", "frame.comment", "modbus.func_code"],
+                         "-d", "udp.port==8600,asterix")
+    assert rows[0][:2] == ["10", "10000"]  # the comment leaves the ASTERIX dissection alone
+    assert '"poll":7' in rows[0][2]
+    assert rows[-1][2:] == ['{"note":"fire"}', "4"]  # on the ADU's segment, not on the handshake
+    assert all(r[2] == "" for r in rows[1:-1])
+    ours = list(read_recording(path))
+    assert ours[0].annotation == {"poll": 7, "plots_t_s": [[t_s, 1]]}
+    assert ours[0].annotation["plots_t_s"][0][0] == t_s  # exactly
+    assert ours[1].annotation == {"note": "fire"}
+    with Recorder(tmp_path / "n.pcapng") as rec, pytest.raises(ValueError, match="not JSON compliant"):
+        rec.record("north", "rx", b"", 0, "asterix", {"t": math.nan})
+
+
 def test_tshark_shows_link_names_directions_and_ns_times(tmp_path: Path) -> None:
     path = tmp_path / "n.pcapng"
     with Recorder(path, tsoffset_s=1_700_000_000) as rec:
@@ -123,9 +145,14 @@ def test_tshark_shows_link_names_directions_and_ns_times(tmp_path: Path) -> None
     assert rows[1][2] == "1700000123.456789999"
 
 
+annotations = st.none() | st.dictionaries(
+    st.text(max_size=8),
+    st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    | st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4),
+    max_size=4)
 frames = st.lists(
     st.tuples(st.sampled_from(["r0", "r1", "l0", "l1 ü"]), st.sampled_from(["rx", "tx"]), st.sampled_from(KINDS),
-              st.integers(0, 2**64 - 1), st.binary(max_size=300)),
+              st.integers(0, 2**64 - 1), st.binary(max_size=300), annotations),
     max_size=25,
 )
 
@@ -135,11 +162,12 @@ frames = st.lists(
 def test_reader_gives_back_exactly_what_was_recorded(tmp_path: Path, recorded: list[tuple]) -> None:
     path = tmp_path / "rt.pcapng"
     with Recorder(path) as rec:
-        for link, direction, kind, t, payload in recorded:
+        for link, direction, kind, t, payload, annotation in recorded:
             if kind == "modbus_tcp" and not payload:
                 continue  # an empty TCP segment is not a frame (nor an ADU)
-            rec.record(link, direction, payload, t, kind)
-    expected = [(lk, d, k, t, p) for lk, d, k, t, p in recorded if p or k != "modbus_tcp"]
+            rec.record(link, direction, payload, t, kind, annotation)
+    # annotations come back exactly, floats bit for bit
+    expected = [(lk, d, k, t, p, a) for lk, d, k, t, p, a in recorded if p or k != "modbus_tcp"]
     assert [tuple(f) for f in read_recording(path)] == expected
 
 
