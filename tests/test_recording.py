@@ -145,14 +145,14 @@ def test_tshark_shows_link_names_directions_and_ns_times(tmp_path: Path) -> None
     assert rows[1][2] == "1700000123.456789999"
 
 
-annotations = st.none() | st.dictionaries(
+frame_annotations = st.none() | st.dictionaries(
     st.text(max_size=8),
     st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
     | st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4),
     max_size=4)
 frames = st.lists(
     st.tuples(st.sampled_from(["r0", "r1", "l0", "l1 ü"]), st.sampled_from(["rx", "tx"]), st.sampled_from(KINDS),
-              st.integers(0, 2**64 - 1), st.binary(max_size=300), annotations),
+              st.integers(0, 2**64 - 1), st.binary(max_size=300), frame_annotations),
     max_size=25,
 )
 
