@@ -7,6 +7,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -34,8 +35,9 @@ from hil.plots import PlotBatch
 
 log = logging.getLogger(__name__)
 
-# recorder(link_name, "rx" | "tx", payload_bytes, host_ns, kind "asterix" | "frame")
-Recorder = Callable[[str, str, bytes, int, str], None]
+# recorder(link_name, "rx" | "tx", payload_bytes, host_ns, kind "asterix" | "frame"[, annotation]): a received
+# ASTERIX payload comes with a 6th argument, a JSON-ready dict (hil.recording.Recorder keeps it with the frame)
+Recorder = Callable[..., None]
 MAX_PENDING_SYNC = 8
 
 
@@ -49,6 +51,14 @@ class RadarPoll(NamedTuple):
 
 REJECT_KEYS = ("crc", "length", "escape", "unknown_type", "truncated", "unknown_category", "out_of_range",
                "unsupported_item", "missing_item")
+
+
+def _runs(t_s: npt.NDArray[np.float64]) -> list[list[float | int]]:
+    """Runs of equal values in order, as [value, count] (the exact float: JSON keeps every bit)."""
+    if not len(t_s):
+        return []
+    edges = [0, *(np.flatnonzero(t_s[1:] != t_s[:-1]) + 1).tolist(), len(t_s)]
+    return [[float(t_s[a]), b - a] for a, b in pairwise(edges)]
 
 
 class RadarCounters(dict[str, int]):
@@ -183,7 +193,29 @@ class RadarLink:
         self._map_times(batch)
         for ev in events:
             self._event(ev, now, result)
+        if self.recorder is not None:
+            self._record_rx(events, now, batch, result)
         return result
+
+    def _record_rx(self, events: list[Any], now: int, batch: PlotBatch, result: RadarPoll) -> None:
+        """The poll's received frames to the recorder in arrival order, once their times are known.
+
+        The first ASTERIX payload of a poll is annotated with what replay needs to give the tracker exactly
+        what this poll gave it: "poll" (this link's poll count: every radar link is polled once per host loop
+        iteration, so equal counts mean one iteration), "plots_t_s" (the plot times of the poll's batch in
+        order, as runs [t_s, count]: a frame's plots share its time) and "sectors_t_s" (the CAT034 crossing
+        times in order). Later payloads of the poll carry the poll count only.
+        """
+        assert self.recorder is not None
+        poll = self.stats["polls"]
+        first: dict[str, Any] | None = {"poll": poll, "plots_t_s": _runs(batch.t_s[: batch.n]),
+                                        "sectors_t_s": [float(t) for t, _, _ in result.sectors]}
+        for ev in events:
+            if isinstance(ev, AsterixPayload):
+                self.recorder(self.name, "rx", ev.payload, ev.host_rx_ns, "asterix", first or {"poll": poll})
+                first = None
+            elif isinstance(ev, Frame):
+                self.recorder(self.name, "rx", encode_frame(ev.ftype, ev.seq, ev.t_us, ev.payload), now, "frame")
 
     def _map_times(self, batch: PlotBatch) -> None:
         if batch.n == 0:
@@ -206,11 +238,7 @@ class RadarLink:
             result.sectors.append((self._board_time_s(ev.board_t_us, ev.host_rx_ns), az, m.is_north))
             return
         if isinstance(ev, AsterixPayload):
-            if self.recorder is not None:
-                self.recorder(self.name, "rx", ev.payload, ev.host_rx_ns, "asterix")
-            return
-        if self.recorder is not None:
-            self.recorder(self.name, "rx", encode_frame(ev.ftype, ev.seq, ev.t_us, ev.payload), now, "frame")
+            return  # recorded by _record_rx, with its plot times
         try:
             if ev.ftype == FrameType.TIME_SYNC_RESP:
                 token, b_rx, b_tx = decode_time_sync_resp(ev.payload)

@@ -1,18 +1,50 @@
-"""`hil replay`: feed a run's recorded radar plots back through the tracker and check the run's decisions.
+"""`hil replay`: feed a run's recorded radar plots back through the tracker and fire control; report what differs.
 
-What it does, deterministically (same recording, same kernels: same report):
-1. reads the ASTERIX data blocks each radar link received (recording.pcapng), decodes them with the host's
-   decoder and feeds them, with the CAT034 sector crossings, through a fresh tracker built for the run's
-   scenario (hil.kernels.build_tracker);
-2. at the time of every fire-control decision in decisions.jsonl, checks that the replayed tracker holds
-   the track the run fired at, confirmed, within ``--tolerance-m`` of the position the decision used;
-3. checks that every decision has its fire command on the launcher's Modbus link in the recording (the
-   FC16/FC6 write of FIRE_SEQ with the track number), and that no fire command went out without one.
+What is reproduced, deterministically (same run folder, same kernels: same report):
 
-Plot times are the host's receive times in the recording (the recording carries no board envelope), so
-replayed tracks can trail the live ones by up to one host loop tick; the tolerance covers that.
-What it does not do yet: re-run the fire-control kernel, because decisions.jsonl does not record the
-launcher inputs (armed, ready, rounds, reload) and in-flight counts the live call used.
+1. The tracker's input, exactly. RadarLink records every ASTERIX payload it receives, and annotates the
+   first payload of each poll with the poll count, the plot times it gave that poll's plots (runs of
+   [t_s, count] in batch order: a frame's plots share its board time mapped through ClockSync) and its
+   CAT034 crossing times (hil.recording keeps the annotation as the packet comment). Replay decodes the
+   payloads with the host's own decoder (hil.ext.decode.LinkDecoder, so every value is the live one, bit
+   for bit), puts the recorded times on them, and groups the payloads by poll count: the runtime polls
+   every radar link once per loop iteration, so one count is one iteration (recorded explicitly rather
+   than inferred from receive times, which differ between links in real time). Each iteration goes to
+   the tracker as Chain._take_plots gave it: every radar's plots merged in time order (stable sort),
+   minus summary.json's start_host_ns, in one tracker.update call, then the CAT034 sweeps in (time,
+   radar) order through tracker.sector_swept from that radar's previous sector azimuth.
+2. Fire control at every recorded decision. Each line of decisions.jsonl is one fire the run decided: the
+   kernel's explain() fields and "call", the launcher inputs of that evaluation (armed, ready, rounds,
+   reload_left_s, channels_in_use) and the decided track's (in_flight, shots_fired, friendly,
+   pos_var_m2). Lines with the same t_s came from one evaluation. Replay evaluates
+   hil.ext.firecontrol.FireControl (hil.kernels.build_fire_control of the run's scenario.toml) on the
+   replayed confirmed tracks at that time with those inputs, as Chain._fire_control does, and reports each
+   (track, launcher) the run fired at and replay does not, and each replay fires at and the run did not.
+   Where a decided track's replayed inputs differ from the recorded ones (position variance, friendly),
+   that is reported too: it is where a difference starts.
+3. The fire commands on the wire: no FIRE_SEQ write on a launcher's Modbus link went out without a
+   decision. A decision without its write is listed apart (uncommanded): the run decided it, and then the
+   launcher link refused to send it (e.g. its last status said the launcher was reloading).
+
+What is not checked, or not exactly:
+
+- Evaluations that fired nothing. The live loop runs fire control on every iteration with new plots and
+  every 100 ms, but only evaluations that fired are recorded, so a replay that would fire where the run
+  held fire goes unnoticed unless it happens at the time of a recorded decision.
+- The other tracks' engagement inputs. An evaluation also counts, for every confirmed track, the
+  interceptors in flight at it and the shots fired at it; decisions.jsonl records them for the decided
+  track only. Replay rebuilds the others from events.csv (launch, kill and miss rows) in the virtual-time
+  loop's order: a launch counts from the evaluation after its decision's, an interceptor stops counting
+  as in flight at the first evaluation more than one loop tick (5 ms) after its kill or miss time. The
+  decided tracks use the recorded values.
+- Which polls precede an evaluation. Replay evaluates a decision after the polls received at or before its
+  t_s. In virtual time that is exact: polls and evaluation share the loop's time. In a real-time run t_s
+  is the loop's wake-up time, taken just before that iteration's polls, so replay evaluates one
+  iteration early and says so; a decision record that carries the loop's poll count ("call": {"poll"})
+  is placed exactly. Likewise "call": {"t_s"} (unrounded) is used when present; t_s is rounded to the µs,
+  exact in virtual time (whole milliseconds).
+- A recording without plot-time annotations (made before RadarLink wrote them) is replayed with receive
+  times as plot times and payloads grouped by equal receive time; the report says it is not exact.
 """
 
 from __future__ import annotations
@@ -28,17 +60,20 @@ from typing import Any
 
 import numpy as np
 
-from hil.drivers.asterix import AsterixError, Cat034Message, Cat048Plot, decode_blocks
+from hil.drivers.asterix import Cat034Message, ServiceEvent
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, decode_adu, parse_request
 from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
-from hil.plots import elevation_from_height
-from hil.recording import RecordingError, read_recording
+from hil.plots import PlotBatch
+from hil.recording import RecordedFrame, RecordingError, read_recording
 
 log = logging.getLogger("hil.replay")
 
 MBAP_BYTES = 7
 CONFIRMED = 2
+BATCH_CAPACITY = 4096  # RadarLink's default: a poll with more plots drops the rest, live and here alike
+LOOP_TICK_S = 0.005  # the runtime's loop period (hil.runtime.LOOP_PERIOD_NS)
+PLOT_COLUMNS = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps", "mode3a")
 
 
 class ReplayError(HilError):
@@ -46,17 +81,12 @@ class ReplayError(HilError):
 
 
 @dataclass
-class RadarBatch:
-    """Plots of one received ASTERIX datagram or frame, in SI (the tracker's inputs)."""
+class Poll:
+    """The ASTERIX payloads the radar links received in one host loop iteration (one poll of each link)."""
 
-    host_ns: int
-    sensor: int
-    range_m: np.ndarray
-    azimuth_rad: np.ndarray
-    elevation_rad: np.ndarray
-    range_rate_mps: np.ndarray
-    mode3a: np.ndarray
-    sweeps: list[float] = field(default_factory=list)  # CAT034 sector azimuths in the same datagram
+    key: tuple[str, int]  # ("poll", count) when annotated, ("rx", host ns) otherwise
+    host_ns: int  # the earliest receive time
+    frames: list[tuple[int, RecordedFrame]] = field(default_factory=list)  # (radar index, frame), in order
 
 
 @dataclass(frozen=True)
@@ -80,40 +110,41 @@ class Finding:
 @dataclass
 class ReplayResult:
     decisions: int = 0
+    evaluations: int = 0  # fire-control calls re-run (decisions at one t_s are one call)
     fire_commands: int = 0
-    batches: int = 0
+    polls: int = 0
+    payloads: int = 0
     plots: int = 0
     rejected_blocks: int = 0
     rejected_modbus: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    exact: bool = True  # plot times and iterations from the recording's annotations, not inferred
+    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # where replay and the run differ
+    # decisions that never became a fire command: not a replay difference (the run decided them), but a
+    # sign the run's fire control was told a launcher could fire when its link knew better
+    uncommanded: list[Finding] = field(default_factory=list)
 
 
-def radar_batches(recording: Path, radar_names: list[str], site_z_m: list[float],
-                  result: ReplayResult | None = None) -> Iterator[RadarBatch]:
-    """Decoded plots of every ASTERIX block a radar link received, in recording order."""
+# ---- the recording --------------------------------------------------------------------------------------
+
+
+def radar_polls(recording: Path, radar_names: list[str]) -> Iterator[Poll]:
+    """The ASTERIX payloads the radar links received, grouped by host loop iteration, in recording order."""
     index = {name: i for i, name in enumerate(radar_names)}
+    current: Poll | None = None
     for frame in read_recording(recording):
         if frame.kind != "asterix" or frame.direction != "rx" or frame.link_name not in index:
             continue
-        sensor = index[frame.link_name]
-        try:
-            records = decode_blocks(frame.payload)
-        except AsterixError as e:  # the live decoder rejected it too: same outcome, counted
-            log.debug("replay: %s block rejected: %s", frame.link_name, e)
-            if result is not None:
-                result.rejected_blocks += 1
-            continue
-        plots = [r for r in records if isinstance(r, Cat048Plot)]
-        rng = np.array([p.range_m for p in plots], dtype=np.float64)
-        yield RadarBatch(
-            host_ns=frame.host_ns, sensor=sensor, range_m=rng,
-            azimuth_rad=np.array([p.azimuth_rad for p in plots], dtype=np.float64),
-            elevation_rad=elevation_from_height(np.array([p.height_m for p in plots], dtype=np.float64), rng,
-                                                site_z_m[sensor]),
-            range_rate_mps=np.array([p.range_rate_mps for p in plots], dtype=np.float64),
-            mode3a=np.array([p.mode3a for p in plots], dtype=np.int32),
-            sweeps=[r.sector_azimuth_rad for r in records if isinstance(r, Cat034Message)],
-        )
+        poll = (frame.annotation or {}).get("poll")
+        key = ("poll", poll) if isinstance(poll, int) else ("rx", frame.host_ns)
+        if current is None or key != current.key:
+            # one iteration's payloads are recorded together (the loop polls the links back to back)
+            if current is not None:
+                yield current
+            current = Poll(key, frame.host_ns)
+        current.frames.append((index[frame.link_name], frame))
+    if current is not None:
+        yield current
 
 
 def fire_commands(recording: Path, result: ReplayResult | None = None) -> list[FireCommand]:
@@ -139,8 +170,69 @@ def fire_commands(recording: Path, result: ReplayResult | None = None) -> list[F
     return out
 
 
+class PollDecoder:
+    """Decodes one iteration's payloads as the radar links did, with the plot times they recorded."""
+
+    def __init__(self, site_z_m: list[float], result: ReplayResult) -> None:
+        from hil.ext.decode import LinkDecoder
+
+        self.decoders = [LinkDecoder(i, float(z), False) for i, z in enumerate(site_z_m)]
+        self.batches = [PlotBatch.empty(BATCH_CAPACITY) for _ in site_z_m]
+        self.result = result
+
+    def decode(self, poll: Poll) -> tuple[list[tuple[int, PlotBatch]], list[tuple[float, int, float]], list[str]]:
+        """(radar index, plots) per radar that sent any, the sweeps (t_s, radar, sector azimuth) and problems."""
+        problems: list[str] = []
+        out = []
+        sweeps = []
+        for i in sorted({i for i, _ in poll.frames}):
+            frames = [f for j, f in poll.frames if j == i]
+            batch = self.batches[i]
+            batch.clear()
+            services: list[Cat034Message] = []
+            decoder = self.decoders[i]
+            for frame in frames:
+                ok = decoder.counters["asterix_ok"]
+                events = decoder.feed_datagram(frame.payload, frame.host_ns, batch)
+                if decoder.counters["asterix_ok"] == ok:
+                    self.result.rejected_blocks += 1  # the live decoder rejected it too: same outcome
+                services += [ev.message for ev in events if isinstance(ev, ServiceEvent)]
+            self.result.payloads += len(frames)
+            plot_t, sector_t = self._times(frames, batch.n, len(services), problems, i)
+            batch.t_s[: batch.n] = plot_t
+            for t, m in zip(sector_t, services, strict=True):
+                # as RadarLink reports a north marker without a sector azimuth
+                az = 0.0 if math.isnan(m.sector_azimuth_rad) and m.is_north else m.sector_azimuth_rad
+                sweeps.append((t, i, az))
+            if batch.n:
+                out.append((i, batch))
+        return out, sweeps, problems
+
+    def _times(self, frames: list[RecordedFrame], n_plots: int, n_sectors: int, problems: list[str],
+               radar: int) -> tuple[np.ndarray, list[float]]:
+        note = next((f.annotation for f in frames if f.annotation and "plots_t_s" in f.annotation), None)
+        if note is None:
+            self.result.exact = False
+            return np.full(n_plots, frames[0].host_ns / 1e9), [frames[0].host_ns / 1e9] * n_sectors
+        runs = note.get("plots_t_s") or []
+        plot_t = np.repeat(np.array([float(t) for t, _ in runs], dtype=np.float64),
+                           np.array([int(k) for _, k in runs], dtype=np.int64))
+        sector_t = [float(t) for t in note.get("sectors_t_s") or []]
+        if len(plot_t) != n_plots or len(sector_t) != n_sectors:
+            problems.append(f"radar {radar}: the recording decodes to {n_plots} plots and {n_sectors} sector "
+                            f"crossings where the link recorded times for {len(plot_t)} and {len(sector_t)}")
+            self.result.exact = False
+            fill = frames[0].host_ns / 1e9
+            plot_t = np.resize(plot_t, n_plots) if len(plot_t) else np.full(n_plots, fill)
+            sector_t = (sector_t + [fill] * n_sectors)[:n_sectors]
+        return plot_t, sector_t
+
+
+# ---- the run's decisions and engagements -----------------------------------------------------------------
+
+
 def read_decisions(path: Path) -> list[dict[str, Any]]:
-    """decisions.jsonl: the fire decisions of the run, each with t_s, track and launcher."""
+    """decisions.jsonl: the fire decisions of the run, each with t_s, track and launchers (time order)."""
     out = []
     try:
         lines = path.read_text().splitlines()
@@ -156,121 +248,249 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
                 log.info("%s: last line cut off (a run that was killed?)", path)
                 break
             raise ReplayError(f"{path}:{number}: not JSON ({e})") from None
-        if not isinstance(d, dict) or not {"t_s", "track", "launcher"} <= d.keys():
-            raise ReplayError(f"{path}:{number}: a decision needs t_s, track and launcher")
+        if not isinstance(d, dict) or not {"t_s", "track", "launchers"} <= d.keys() \
+                or not isinstance(d["launchers"], list) or not isinstance(d.get("call", {}), dict):
+            raise ReplayError(f"{path}:{number}: a decision needs t_s, track and launchers")
         out.append(d)
     return sorted(out, key=lambda d: float(d["t_s"]))
 
 
-def _launcher_name(value: Any, names: list[str]) -> str:
-    if isinstance(value, int) and 0 <= value < len(names):
-        return names[value]
-    return str(value)
+@dataclass
+class Engagements:
+    """Launches and interceptor ends of the run (events.csv), to rebuild per-track engagement inputs."""
+
+    launches: list[tuple[float, int]] = field(default_factory=list)  # (counted from after this t_s, track)
+    ends: list[tuple[float, int]] = field(default_factory=list)  # (kill or miss t_s, track)
+
+    @classmethod
+    def from_events(cls, events: dict[str, list[str]] | None, decisions: list[dict[str, Any]]) -> Engagements:
+        out = cls()
+        if not events:
+            return out
+        decided = sorted((float(d["t_s"]), int(d["track"])) for d in decisions)
+        for t_txt, kind, track_txt in zip(events.get("time_s", []), events.get("event", []),
+                                          events.get("track", []), strict=False):
+            try:
+                t, track = float(t_txt), int(track_txt)
+            except ValueError:
+                continue
+            if kind == "launch":
+                # registered after its decision's evaluation: the latest decision on that track by the launch
+                # (the board's accept time, rounded to 0.1 ms, can read a hair before the decision)
+                before = [td for td, tid in decided if tid == track and td <= t + 0.0025]
+                out.launches.append((before[-1] if before else t, track))
+            elif kind in ("kill", "miss"):
+                out.ends.append((t, track))
+        return out
+
+    def inputs(self, t_s: float, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(in_flight, shots_fired) per track as the loop counted them when evaluating at t_s."""
+        index = {int(tid): k for k, tid in enumerate(track_ids.tolist())}
+        in_flight = np.zeros(len(index), np.int32)
+        shots = np.zeros(len(index), np.int32)
+        for t, track in self.launches:
+            if track in index and t < t_s - 1e-9:
+                shots[index[track]] += 1
+                in_flight[index[track]] += 1
+        for t, track in self.ends:
+            # the loop steps the engagement after fire control: an end is seen by the next tick's evaluation
+            if track in index and t <= t_s - LOOP_TICK_S + 1e-9:
+                in_flight[index[track]] -= 1
+        return np.maximum(in_flight, 0), shots
 
 
-def _check_decision(tracker: Any, decision: dict[str, Any], tolerance_m: float, result: ReplayResult,
-                    names: list[str]) -> None:
-    t = float(decision["t_s"])
-    track = int(decision["track"])
-    launcher = _launcher_name(decision["launcher"], names)
-    snap = tracker.tracks(t)
-    hit = np.nonzero(snap.track_id == track)[0]
-    if not len(hit):
-        result.findings.append(Finding(t, track, launcher, "track not held by the replayed tracker"))
-        return
-    k = int(hit[0])
-    if int(snap.status[k]) != CONFIRMED:
-        result.findings.append(Finding(t, track, launcher, "track not confirmed in replay"))
-    used = (decision.get("inputs") or {}).get("position_enu_m")
-    if used is not None:
-        d = float(np.linalg.norm(np.asarray(snap.state[k, :3]) - np.asarray(used, dtype=np.float64)))
-        if d > tolerance_m:
-            result.findings.append(Finding(t, track, launcher, f"replayed track {d:.0f} m from the decided one"))
+# ---- the checks -----------------------------------------------------------------------------------------
+
+
+class Evaluator:
+    """Fire control asked again, at a recorded decision's time, with its recorded launcher inputs."""
+
+    def __init__(self, scenario: Any, engagements: Engagements, result: ReplayResult) -> None:
+        from hil.kernels import build_fire_control
+
+        self.fc = build_fire_control(scenario)
+        self.launcher_names = [s.name for s in scenario.launchers]
+        self.friendly_codes = np.array(sorted(scenario.friendly_codes) or [-2], dtype=np.int32)
+        self.engagements = engagements
+        self.result = result
+
+    def check(self, tracker: Any, call: list[dict[str, Any]]) -> None:
+        """One evaluation (the decisions of one t_s): replay it and report what differs."""
+        self.result.evaluations += 1
+        first = call[0]
+        rec = first.get("call") or {}
+        t = float(rec.get("t_s", first["t_s"]))
+        every = tracker.tracks(t)
+        confirmed = every.status == CONFIRMED
+        tracks = type(every)(*(column[confirmed] for column in every))
+        row = {int(tid): k for k, tid in enumerate(tracks.track_id.tolist())}
+        live = {(int(d["track"]), str(name)) for d in call for name in d["launchers"]}
+        findings = self.result.findings
+        for d in call:
+            tid = int(d["track"])
+            for name in d["launchers"]:
+                if tid not in row:
+                    held = "tentative" if tid in every.track_id.tolist() else "not held"
+                    findings.append(Finding(t, tid, str(name), f"track {held} in replay: no fire"))
+        if not row:
+            return
+        pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
+        friendly = np.isin(tracks.mode3a, self.friendly_codes)
+        in_flight, shots = self.engagements.inputs(t, tracks.track_id)
+        for d in call:
+            tid = int(d["track"])
+            if tid not in row or not isinstance(d.get("call"), dict):
+                continue
+            k, c = row[tid], d["call"]
+            where = ", ".join(d["launchers"])
+            if "pos_var_m2" in c and float(c["pos_var_m2"]) != float(pos_var[k]):
+                findings.append(Finding(t, tid, where, f"replayed track differs: position variance "
+                                                       f"{pos_var[k]:.6g} m² where the run had {c['pos_var_m2']:.6g}"))
+            if "friendly" in c and bool(c["friendly"]) != bool(friendly[k]):
+                findings.append(Finding(t, tid, where, f"replayed track is {'' if friendly[k] else 'not '}friendly"))
+            # the decided track's engagement inputs are recorded: they win over the rebuilt ones
+            in_flight[k] = int(c.get("in_flight", in_flight[k]))
+            shots[k] = int(c.get("shots_fired", shots[k]))
+        try:
+            out = self.fc.evaluate(
+                t, tracks.track_id, tracks.state, pos_var, np.ones(len(row), bool), friendly, in_flight, shots,
+                np.asarray(rec["armed"], bool), np.asarray(rec["ready"], bool), np.asarray(rec["rounds"], np.int32),
+                np.asarray(rec["reload_left_s"], np.float64),
+                channels_in_use=np.asarray(rec.get("channels_in_use", [0] * len(self.launcher_names)), np.int32))
+        except (KeyError, ValueError, TypeError) as e:
+            raise ReplayError(f"decision at t={first['t_s']}: its launcher inputs cannot be used ({e})") from None
+        a = out.assignments
+        replayed = {(int(tracks.track_id[int(a.track_index[j])]), self.launcher_names[int(a.launcher_index[j])])
+                    for j in range(len(a.track_index))}
+        for tid, name in sorted(live - replayed):
+            if tid in row:
+                why = out.explain(row[tid])
+                chosen = ", ".join(why["launchers"]) or why["decision"]
+                findings.append(Finding(t, tid, name, f"the run fired, replay does not (replay: {chosen})"))
+        for tid, name in sorted(replayed - live):
+            findings.append(Finding(t, tid, name, "replay fires, the run did not"))
 
 
 def _check_commands(decisions: list[dict[str, Any]], commands: list[FireCommand], start_ns: int,
-                    names: list[str], result: ReplayResult) -> None:
-    """Pair decisions with fire writes per launcher, in order; report either side left over."""
+                    result: ReplayResult) -> None:
+    """Pair each decision with the fire write of its track on its launcher, sent after the decision and before
+    that launcher's next decision (the runtime holds a launcher busy until its fire is done); what is left
+    over is reported: decisions as uncommanded, writes as fire commands without a decision."""
     open_cmds: dict[str, list[FireCommand]] = {}
     for c in commands:
         open_cmds.setdefault(c.launcher, []).append(c)
+    per_launcher: dict[str, list[tuple[float, int]]] = {}
     for d in decisions:
-        launcher = _launcher_name(d["launcher"], names)
-        t = float(d["t_s"])
+        for launcher in d["launchers"]:
+            per_launcher.setdefault(str(launcher), []).append((float(d["t_s"]), int(d["track"])))
+    for launcher, decided in per_launcher.items():
         queue = open_cmds.get(launcher, [])
-        match = next((c for c in queue if c.track == int(d["track"]) and (c.host_ns - start_ns) / 1e9 >= t - 1e-3),
-                     None)
-        if match is None:
-            result.findings.append(Finding(t, int(d["track"]), launcher, "no fire command in the recording"))
-        else:
-            queue.remove(match)
+        for j, (t, track) in enumerate(decided):
+            t_next = next((t2 for t2, _ in decided[j + 1:] if t2 > t), math.inf)
+            match = next((c for c in queue
+                          if c.track == track and t - 1e-6 <= (c.host_ns - start_ns) / 1e9 < t_next - 1e-6), None)
+            if match is None:
+                result.uncommanded.append(Finding(t, track, launcher, "no fire command on the wire"))
+            else:
+                queue.remove(match)
     for launcher, queue in open_cmds.items():
         for c in queue:
             result.findings.append(Finding((c.host_ns - start_ns) / 1e9, -1 if c.track is None else c.track, launcher,
                                            f"fire command seq {c.seq} without a decision"))
 
 
-def replay(run_dir: str | Path, recording: str | Path | None = None, tolerance_m: float = 150.0) -> ReplayResult:
-    """Replay a run folder's recording through a fresh tracker and check its decisions (see module doc)."""
-    from hil.kernels import build_tracker
-    from hil.report import load_run_folder
+# ---- the replay ----------------------------------------------------------------------------------------
 
-    run = load_run_folder(run_dir)
+
+def _merge(polled: list[tuple[int, PlotBatch]], start_s: float) -> dict[str, np.ndarray]:
+    """Every radar's plots of one iteration as one time-ordered batch (what Chain._take_plots builds)."""
+    cols = {name: np.concatenate([getattr(b, name)[: b.n] for _, b in polled]) for name in PLOT_COLUMNS}
+    order = np.argsort(cols["t_s"], kind="stable")
+    cols = {k: v[order] for k, v in cols.items()}
+    cols["t_s"] = cols["t_s"] - start_s
+    return cols
+
+
+def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayResult:
+    """Replay a run folder's recording through a fresh tracker and fire control (see the module doc)."""
+    from hil.kernels import build_tracker
+    from hil.report import ReportError, load_run_folder
+
+    try:
+        run = load_run_folder(run_dir)
+    except ReportError as e:
+        raise ReplayError(str(e)) from None
     if run.scenario is None:
         raise ReplayError(f"{run_dir}: the run's scenario file was not found ({'; '.join(run.notes)})")
     rec = Path(recording) if recording else run.path / "recording.pcapng"
     if not rec.is_file():
         raise ReplayError(f"{rec}: no recording")
-    names = [r.name for r in run.scenario.radars]
-    launcher_names = [s.name for s in run.scenario.launchers]
+    sc = run.scenario
     result = ReplayResult()
     decisions = read_decisions(run.path / "decisions.jsonl")
     result.decisions = len(decisions)
+    start_ns = run.summary.get("start_host_ns")
+    if not isinstance(start_ns, int):
+        raise ReplayError(f"{run.path / 'summary.json'}: no start_host_ns (the run's time origin)")
+    start_s = start_ns / 1e9
+    real_time = run.summary.get("time_mode") == "real"
     try:
         commands = fire_commands(rec, result)
-        batches = list(radar_batches(rec, names, [r.site[2] for r in run.scenario.radars], result))
-        start_ns = run.summary.get("start_host_ns")
-        if start_ns is None:
-            first = next(read_recording(rec), None)
-            start_ns = first.host_ns if first else 0
+        polls = list(radar_polls(rec, [r.name for r in sc.radars]))
     except RecordingError as e:
         raise ReplayError(str(e)) from None
     result.fire_commands = len(commands)
-    tracker = build_tracker(run.scenario)
-    sector_az = [math.nan] * len(names)
-    pending = iter(decisions)
-    decision = next(pending, None)
-    # batches received at the same host instant were one poll: merged in time order as the runtime does
-    k = 0
-    while k < len(batches):
-        host_ns = batches[k].host_ns
-        group = []
-        while k < len(batches) and batches[k].host_ns == host_ns:
-            group.append(batches[k])
-            k += 1
-        t = (host_ns - int(start_ns)) / 1e9
-        while decision is not None and float(decision["t_s"]) < t:
-            _check_decision(tracker, decision, tolerance_m, result, launcher_names)
-            decision = next(pending, None)
-        n = sum(len(b.range_m) for b in group)
-        if n:
-            cat = {name: np.concatenate([getattr(b, name) for b in group])
-                   for name in ("range_m", "azimuth_rad", "elevation_rad", "range_rate_mps", "mode3a")}
-            sensor = np.concatenate([np.full(len(b.range_m), b.sensor, np.int32) for b in group])
-            tracker.update(np.full(n, t), sensor, cat["range_m"], cat["azimuth_rad"], cat["elevation_rad"],
-                           cat["range_rate_mps"], cat["mode3a"])
-            result.plots += n
-        for b in group:
-            for az in b.sweeps:
-                if not math.isnan(sector_az[b.sensor]):
-                    tracker.sector_swept(b.sensor, t, sector_az[b.sensor], az)
-                sector_az[b.sensor] = az
-        result.batches += len(group)
-    while decision is not None:
-        _check_decision(tracker, decision, tolerance_m, result, launcher_names)
-        decision = next(pending, None)
-    _check_commands(decisions, commands, int(start_ns), launcher_names, result)
-    result.findings.sort(key=lambda f: (f.t_s, f.track))
+
+    tracker = build_tracker(sc)
+    decoder = PollDecoder([r.site[2] for r in sc.radars], result)
+    evaluator = Evaluator(sc, Engagements.from_events(run.events, decisions), result)
+    sector_az = [math.nan] * len(sc.radars)
+    calls: list[list[dict[str, Any]]] = []
+    for d in decisions:  # one evaluation per t_s
+        if calls and float(calls[-1][0]["t_s"]) == float(d["t_s"]):
+            calls[-1].append(d)
+        else:
+            calls.append([d])
+    pending = iter(calls)
+    call = next(pending, None)
+
+    def due(call: list[dict[str, Any]], poll: Poll) -> bool:
+        """Was this evaluation made before this poll's iteration?"""
+        recorded = (call[0].get("call") or {}).get("poll")
+        if isinstance(recorded, int) and poll.key[0] == "poll":
+            return recorded < poll.key[1]
+        return round(float(call[0]["t_s"]) * 1e9) < poll.host_ns - start_ns
+
+    for poll in polls:
+        while call is not None and due(call, poll):
+            evaluator.check(tracker, call)
+            call = next(pending, None)
+        polled, sweeps, problems = decoder.decode(poll)
+        for p in problems:
+            result.findings.append(Finding((poll.host_ns - start_ns) / 1e9, -1, "", f"recording: {p}"))
+        if polled:
+            cols = _merge(polled, start_s)
+            tracker.update(cols["t_s"], cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
+                           cols["range_rate_mps"], cols["mode3a"])
+            result.plots += len(cols["t_s"])
+        for t_abs, i, az in sorted(sweeps):
+            prev = sector_az[i]
+            if not math.isnan(prev):
+                tracker.sector_swept(i, t_abs - start_s, prev, az)
+            sector_az[i] = az
+        result.polls += 1
+    while call is not None:
+        evaluator.check(tracker, call)
+        call = next(pending, None)
+    _check_commands(decisions, commands, start_ns, result)
+    if not result.exact:
+        result.notes.append("the recording lacks some plot-time annotations: plot times are receive times there, "
+                            "not the ones the run's tracker used")
+    if real_time and calls and not isinstance((calls[0][0].get("call") or {}).get("poll"), int):
+        result.notes.append("a real-time run: decisions are placed before their own iteration's polls (their t_s "
+                            "is the loop's wake-up time), so differences are expected")
+    result.findings.sort(key=lambda f: (f.t_s, f.track, f.launcher))
+    result.uncommanded.sort(key=lambda f: (f.t_s, f.track, f.launcher))
     return result
 
 
@@ -278,20 +498,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", type=Path, help="recording.pcapng of a run (its run folder is its directory)")
     parser.add_argument("--run", type=Path, default=None,
                         help="run folder with summary.json and decisions.jsonl (default: the recording's folder)")
-    parser.add_argument("--tolerance-m", type=float, default=150.0,
-                        help="how far a replayed track may lie from the position a decision used (default 150 m)")
 
 
 def main(args: argparse.Namespace) -> int:
     run_dir = args.run or args.recording.parent
-    result = replay(run_dir, args.recording, tolerance_m=args.tolerance_m)
-    print(f"replayed {result.plots} plots in {result.batches} blocks ({result.rejected_blocks} rejected); "
-          f"{result.decisions} decisions, {result.fire_commands} fire commands")
+    result = replay(run_dir, args.recording)
+    print(f"replayed {result.plots} plots from {result.payloads} ASTERIX payloads in {result.polls} polls "
+          f"({result.rejected_blocks} rejected); {result.decisions} decisions in {result.evaluations} fire-control "
+          f"evaluations, {result.fire_commands} fire commands")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.uncommanded:
+        print(f"{len(result.uncommanded)} decisions of the run that no fire command followed "
+              "(the launcher link refused them?):")
+        _table(result.uncommanded)
     if not result.findings:
-        print("every decision reproduced: track held and confirmed, fire command on the wire")
+        print("every decision reproduced: same tracks, same fire-control decisions, no fire command without one")
         return 0
     print(f"{len(result.findings)} differences:")
-    print(f"{'t (s)':>9}  {'track':>6}  {'launcher':<16} problem")
-    for f in result.findings:
-        print(f"{f.t_s:9.3f}  {f.track:6d}  {f.launcher:<16} {f.problem}")
+    _table(result.findings)
     return 1
+
+
+def _table(rows: list[Finding]) -> None:
+    print(f"{'t (s)':>9}  {'track':>6}  {'launcher':<16} problem")
+    for f in rows:
+        print(f"{f.t_s:9.3f}  {f.track:6d}  {f.launcher:<16} {f.problem}")
