@@ -118,6 +118,7 @@ class ReplayResult:
     rejected_blocks: int = 0
     rejected_modbus: int = 0
     exact: bool = True  # plot times and iterations from the recording's annotations, not inferred
+    rebuilt_mismatches: int = 0  # decided tracks whose engagement inputs rebuilt from events.csv were wrong
     notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # where replay and the run differ
     # decisions that never became a fire command: not a replay difference (the run decided them), but a
@@ -343,14 +344,20 @@ class Evaluator:
                 continue
             k, c = row[tid], d["call"]
             where = ", ".join(d["launchers"])
-            if "pos_var_m2" in c and float(c["pos_var_m2"]) != float(pos_var[k]):
-                findings.append(Finding(t, tid, where, f"replayed track differs: position variance "
-                                                       f"{pos_var[k]:.6g} m² where the run had {c['pos_var_m2']:.6g}"))
+            run_var, our_var = float(c.get("pos_var_m2", math.nan)), float(pos_var[k])
+            if "pos_var_m2" in c and run_var != our_var:
+                # bit for bit or not at all: the same plots at the same times give the same numbers
+                findings.append(Finding(t, tid, where,
+                                        f"replayed track differs: position variance {our_var!r} m², "
+                                        f"the run's {run_var!r} (relative {our_var / run_var - 1:+.1e})"))
             if "friendly" in c and bool(c["friendly"]) != bool(friendly[k]):
                 findings.append(Finding(t, tid, where, f"replayed track is {'' if friendly[k] else 'not '}friendly"))
-            # the decided track's engagement inputs are recorded: they win over the rebuilt ones
-            in_flight[k] = int(c.get("in_flight", in_flight[k]))
-            shots[k] = int(c.get("shots_fired", shots[k]))
+            # the decided track's engagement inputs are recorded: they win over the rebuilt ones, and show how
+            # far the rebuilding (used for every other track) can be trusted
+            recorded = (int(c.get("in_flight", in_flight[k])), int(c.get("shots_fired", shots[k])))
+            if recorded != (int(in_flight[k]), int(shots[k])):
+                self.result.rebuilt_mismatches += 1
+            in_flight[k], shots[k] = recorded
         try:
             out = self.fc.evaluate(
                 t, tracks.track_id, tracks.state, pos_var, np.ones(len(row), bool), friendly, in_flight, shots,
@@ -486,6 +493,9 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
     if not result.exact:
         result.notes.append("the recording lacks some plot-time annotations: plot times are receive times there, "
                             "not the ones the run's tracker used")
+    if result.rebuilt_mismatches:
+        result.notes.append(f"for {result.rebuilt_mismatches} decided tracks the interceptors in flight and shots "
+                            "fired rebuilt from events.csv differ from the recorded ones: the other tracks' may too")
     if real_time and calls and not isinstance((calls[0][0].get("call") or {}).get("poll"), int):
         result.notes.append("a real-time run: decisions are placed before their own iteration's polls (their t_s "
                             "is the loop's wake-up time), so differences are expected")
