@@ -6,7 +6,10 @@ numpy twin that tests compare against is hil.ext.reference.firecontrol.
 """
 
 from libc.math cimport INFINITY, NAN, M_PI, exp, fabs, isfinite, sqrt
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
+
+cimport numpy as cnp
 
 import numpy as np
 
@@ -17,9 +20,9 @@ from hil.fire_control import (
     FireControlConfig,
     FireControlResult,
     SLEW_ATAN_COEFFS,
-    Refusals,
-    threat_table,
 )
+
+cnp.import_array()
 
 cdef double TWO_PI = 2.0 * M_PI
 cdef double EPS = 1e-12
@@ -367,74 +370,142 @@ cdef void bnb_rec(BnB* b, int s, int pos_min, double cur) noexcept nogil:
     bnb_rec(b, nxt, 0, cur)
 
 
-def _assign(str solver, int n_l, int m, int n_slots, cand_a, left_a, cap_a, score_a, pk_a, code_a, out_t_a,
-            out_l_a, long long budget):
-    """Run one solver on the candidates (rows of the pair arrays); returns (shots, proven optimal, B&B nodes)."""
-    if m == 0 or n_slots == 0:
-        return 0, True, 0
-    cdef int[::1] cand = cand_a, out_t = out_t_a, out_l = out_l_a
-    cdef int[::1] cap = cap_a.copy()
-    cdef int[::1] left_c = np.ascontiguousarray(left_a[cand_a], dtype=np.int32)
-    cdef double[::1] score = score_a
-    cdef double[:, ::1] pk = pk_a
-    cdef signed char[:, ::1] code = code_a
-    cdef double[::1] q = np.ones(m)
-    cdef int k = 0
-    if solver == "lap":
-        if int(np.max(left_a[cand_a])) > 1:
-            raise ValueError("the lap solver gives one shot per track: use greedy or exact for salvos")
-        k = _lap(n_l, m, n_slots, cand, cap, score, pk, code, out_t, out_l)
-        return k, True, 0
-    with nogil:
-        k = greedy_mmr(n_l, m, &cand[0], &score[0], &pk[0, 0], &code[0, 0], &left_c[0], &cap[0], &q[0],
-                       &out_t[0], &out_l[0])
-    if solver == "greedy":
-        return k, False, 0
-    return _exact(n_l, m, n_slots, cand, cap_a, left_a[cand_a], score, pk, code, out_t, out_l, k, budget)
+cdef char* scratch_reserve(Scratch* w, Py_ssize_t nbytes) noexcept nogil:
+    """w's block, grown to at least nbytes (its old contents are not kept); NULL if out of memory."""
+    cdef char* q
+    if nbytes > w.cap:
+        q = <char*> realloc(w.p, nbytes + nbytes // 2 + 256)
+        if q == NULL:
+            return NULL
+        w.p = q
+        w.cap = nbytes + nbytes // 2 + 256
+    return w.p
 
-cdef int _lap(int n_l, int m, int n_slots, int[::1] cand, int[::1] cap, double[::1] score, double[:, ::1] pk,
-              signed char[:, ::1] code, int[::1] out_t, int[::1] out_l) except -2:
-    slot_l_a = np.repeat(np.arange(n_l, dtype=np.int32), np.asarray(cap))
-    cdef int[::1] slot_l = slot_l_a
+
+cdef int lap_shots(Scratch* w, int n_l, int m, int n_slots, const int* cand, const int* cap, const double* score,
+                   const double* pk, const signed char* code, int* out_t, int* out_l) noexcept nogil:
+    """One shot per candidate track: lap_rect on candidates x launcher slots (m, n_slots > 0). Returns the
+    number of shots, -1 if the assignment failed, -2 if scratch could not be had."""
     cdef int transpose = m > n_slots
     cdef int nr = n_slots if transpose else m
     cdef int nc = m if transpose else n_slots
-    cdef double[::1] cost = np.zeros(nr * nc)
-    cdef int[::1] col4row = np.empty(nr, np.int32), row4col = np.empty(nc, np.int32)
-    cdef int[::1] path = np.empty(nc, np.int32), remaining = np.empty(nc, np.int32)
-    cdef double[::1] u = np.empty(nr), v = np.empty(nc), shortest = np.empty(nc)
-    cdef char[::1] row_seen = np.empty(nr, np.int8), col_seen = np.empty(nc, np.int8)
-    cdef int c, s, i, l, r, k = 0, rc
-    with nogil:
-        # an infeasible pair costs 0, the same as leaving both sides unassigned
-        for c in range(m):
-            i = cand[c]
-            for s in range(n_slots):
-                l = slot_l[s]
-                if code[i, l] == R_NONE:
-                    if transpose:
-                        cost[s * nc + c] = -score[i] * pk[i, l]
-                    else:
-                        cost[c * nc + s] = -score[i] * pk[i, l]
-        rc = lap_rect(nr, nc, &cost[0], &col4row[0], &row4col[0], &u[0], &v[0], &shortest[0], &path[0],
-                      &remaining[0], &row_seen[0], &col_seen[0])
-        if rc == 0:
-            for r in range(nr):
+    cdef Py_ssize_t n_dbl = <Py_ssize_t> nr * nc + nr + 2 * nc
+    cdef Py_ssize_t n_int = n_slots + nr + 3 * nc
+    cdef char* base = scratch_reserve(w, n_dbl * sizeof(double) + n_int * sizeof(int) + nr + nc)
+    cdef double* cost
+    cdef double* u
+    cdef double* v
+    cdef double* shortest
+    cdef int* slot_l
+    cdef int* col4row
+    cdef int* row4col
+    cdef int* path
+    cdef int* remaining
+    cdef char* row_seen
+    cdef char* col_seen
+    cdef int c, s, i, l, r, k = 0
+    if base == NULL:
+        return -2
+    cost = <double*> base
+    u = cost + <Py_ssize_t> nr * nc
+    v = u + nr
+    shortest = v + nc
+    slot_l = <int*> (shortest + nc)
+    col4row = slot_l + n_slots
+    row4col = col4row + nr
+    path = row4col + nc
+    remaining = path + nc
+    row_seen = <char*> (remaining + nc)
+    col_seen = row_seen + nr
+    s = 0
+    for l in range(n_l):  # slots: each launcher's shots, launcher by launcher
+        for c in range(cap[l]):
+            slot_l[s] = l
+            s += 1
+    # an infeasible pair costs 0, the same as leaving both sides unassigned
+    memset(cost, 0, <Py_ssize_t> nr * nc * sizeof(double))
+    for c in range(m):
+        i = cand[c]
+        for s in range(n_slots):
+            l = slot_l[s]
+            if code[i * n_l + l] == R_NONE:
                 if transpose:
-                    s = r
-                    c = col4row[r]
+                    cost[s * nc + c] = -score[i] * pk[i * n_l + l]
                 else:
-                    c = r
-                    s = col4row[r]
-                i = cand[c]
-                l = slot_l[s]
-                if code[i, l] == R_NONE:
-                    out_t[k] = i
-                    out_l[k] = l
-                    k += 1
-    if rc != 0:
-        raise RuntimeError("linear assignment failed")
+                    cost[c * nc + s] = -score[i] * pk[i * n_l + l]
+    if lap_rect(nr, nc, cost, col4row, row4col, u, v, shortest, path, remaining, row_seen, col_seen) != 0:
+        return -1
+    for r in range(nr):
+        if transpose:
+            s = r
+            c = col4row[r]
+        else:
+            c = r
+            s = col4row[r]
+        i = cand[c]
+        l = slot_l[s]
+        if code[i * n_l + l] == R_NONE:
+            out_t[k] = i
+            out_l[k] = l
+            k += 1
     return k
+
+
+cdef int greedy_shots(Scratch* w, int n_l, int m, const int* cand, const int* left, const int* cap,
+                      const double* score, const double* pk, const signed char* code, int* out_t,
+                      int* out_l) noexcept nogil:
+    """greedy_mmr on copies of the shots left per candidate (left is per track row) and of the launchers'
+    capacity; returns the number of shots, -2 if scratch could not be had."""
+    cdef char* base = scratch_reserve(w, m * sizeof(double) + (m + n_l) * sizeof(int))
+    cdef double* q
+    cdef int* left_c
+    cdef int* cap_c
+    cdef int c
+    if base == NULL:
+        return -2
+    q = <double*> base
+    left_c = <int*> (q + m)
+    cap_c = left_c + m
+    for c in range(m):
+        q[c] = 1.0
+        left_c[c] = left[cand[c]]
+    memcpy(cap_c, cap, n_l * sizeof(int))
+    return greedy_mmr(n_l, m, cand, score, pk, code, left_c, cap_c, q, out_t, out_l)
+
+
+cdef tuple _assign(Scratch* w, str solver, int n_l, int m, int n_slots, cand_a, left_a, cap_a, score_a, pk_a,
+                   code_a, out_t_a, out_l_a, long long budget):
+    """Run one solver on the candidates (rows of the pair arrays: C-contiguous int32 cand, left, cap, out_t,
+    out_l, float64 score and pk, int8 code); returns (shots, proven optimal, B&B nodes)."""
+    if m == 0 or n_slots == 0:
+        return 0, True, 0
+    cdef const int* cand = <const int*> cnp.PyArray_DATA(cand_a)
+    cdef const int* left = <const int*> cnp.PyArray_DATA(left_a)
+    cdef const int* cap = <const int*> cnp.PyArray_DATA(cap_a)
+    cdef const double* score = <const double*> cnp.PyArray_DATA(score_a)
+    cdef const double* pk = <const double*> cnp.PyArray_DATA(pk_a)
+    cdef const signed char* code = <const signed char*> cnp.PyArray_DATA(code_a)
+    cdef int* out_t = <int*> cnp.PyArray_DATA(out_t_a)
+    cdef int* out_l = <int*> cnp.PyArray_DATA(out_l_a)
+    cdef int k, c
+    if solver == "lap":
+        for c in range(m):
+            if left[cand[c]] > 1:
+                raise ValueError("the lap solver gives one shot per track: use greedy or exact for salvos")
+        with nogil:
+            k = lap_shots(w, n_l, m, n_slots, cand, cap, score, pk, code, out_t, out_l)
+        if k == -1:
+            raise RuntimeError("linear assignment failed")
+    else:
+        with nogil:
+            k = greedy_shots(w, n_l, m, cand, left, cap, score, pk, code, out_t, out_l)
+    if k == -2:
+        raise MemoryError("fire-control scratch allocation failed")
+    if solver == "lap":
+        return k, True, 0
+    if solver == "greedy":
+        return k, False, 0
+    return _exact(n_l, m, n_slots, cand_a, cap_a, left_a[cand_a], score_a, pk_a, code_a, out_t_a, out_l_a, k, budget)
 
 def _exact(int n_l, int m, int n_slots, int[::1] cand, cap_a, left_a, double[::1] score, double[:, ::1] pk,
            signed char[:, ::1] code, int[::1] out_t, int[::1] out_l, int k_greedy, long long budget):
@@ -528,12 +599,96 @@ def solve_assignment(score, pk, feasible, shots_left, capacity, str solver="exac
     n_slots = int(cap.sum())
     out_t = np.empty(max(n_slots, 1), np.int32)
     out_l = np.empty(max(n_slots, 1), np.int32)
-    k, optimal, nodes = _assign(solver, n_l, cand.shape[0], n_slots, cand, left, cap, sc, pk_a, code, out_t, out_l,
-                                node_budget)
+    cdef Scratch w
+    w.p = NULL
+    w.cap = 0
+    try:
+        k, optimal, nodes = _assign(&w, solver, n_l, cand.shape[0], n_slots, cand, left, cap, sc, pk_a, code, out_t,
+                                    out_l, node_budget)
+    finally:
+        free(w.p)
     return out_t[:k].copy(), out_l[:k].copy(), optimal, nodes
 
 
 # --- the Python object ------------------------------------------------------------------------------------
+
+cdef object _as_array(object x, int typenum, object dtype, int ndim):
+    """x itself when it is already a C-contiguous, aligned, native-order ndarray of typenum and ndim (no copy,
+    no numpy call: the host passes such arrays every evaluation), else np.ascontiguousarray of it."""
+    cdef cnp.ndarray a
+    if cnp.PyArray_CheckExact(x):
+        a = <cnp.ndarray> x
+        if (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_NDIM(a) == ndim and cnp.PyArray_IS_C_CONTIGUOUS(a)
+                and cnp.PyArray_ISBEHAVED_RO(a)):
+            return a
+    a = np.ascontiguousarray(x, dtype=dtype)
+    return a.reshape(-1) if ndim == 1 else a
+
+
+cdef object _vec(object x, int typenum, object dtype, Py_ssize_t n, str name):
+    a = _as_array(x, typenum, dtype, 1)
+    if cnp.PyArray_DIM(a, 0) != n:
+        raise ValueError(f"{name} must have {n} entries, got {cnp.PyArray_DIM(a, 0)}")
+    return a
+
+
+cdef inline object _empty1(Py_ssize_t n, int typenum):
+    cdef cnp.npy_intp dims[1]
+    dims[0] = n
+    return cnp.PyArray_EMPTY(1, dims, typenum, 0)
+
+
+cdef inline object _empty2(Py_ssize_t n0, Py_ssize_t n1, int typenum):
+    cdef cnp.npy_intp dims[2]
+    dims[0] = n0
+    dims[1] = n1
+    return cnp.PyArray_EMPTY(2, dims, typenum, 0)
+
+
+cdef object _shots(int k, out_t, out_l, st, score, pair_code, pair_pk, pair_t, pair_tof):
+    """The first k shots of out_t/out_l as Assignments. pair_code becomes the final pair reasons: the chosen
+    pairs NONE, feasible pairs left unused OUTRANKED."""
+    cdef Py_ssize_t n_l = cnp.PyArray_DIM(pair_code, 1)
+    cdef Py_ssize_t n_pairs = cnp.PyArray_DIM(pair_code, 0) * n_l
+    ti = _empty1(k, cnp.NPY_INT32)
+    li = _empty1(k, cnp.NPY_INT32)
+    point = _empty2(k, 3, cnp.NPY_FLOAT64)
+    tof = _empty1(k, cnp.NPY_FLOAT64)
+    pk = _empty1(k, cnp.NPY_FLOAT64)
+    value = _empty1(k, cnp.NPY_FLOAT64)
+    cdef const int* ot = <const int*> cnp.PyArray_DATA(out_t)
+    cdef const int* ol = <const int*> cnp.PyArray_DATA(out_l)
+    cdef const double* x = <const double*> cnp.PyArray_DATA(st)
+    cdef const double* sc = <const double*> cnp.PyArray_DATA(score)
+    cdef signed char* code = <signed char*> cnp.PyArray_DATA(pair_code)
+    cdef const double* ppk = <const double*> cnp.PyArray_DATA(pair_pk)
+    cdef const double* pt = <const double*> cnp.PyArray_DATA(pair_t)
+    cdef const double* ptof = <const double*> cnp.PyArray_DATA(pair_tof)
+    cdef int* ti_p = <int*> cnp.PyArray_DATA(ti)
+    cdef int* li_p = <int*> cnp.PyArray_DATA(li)
+    cdef double* point_p = <double*> cnp.PyArray_DATA(point)
+    cdef double* tof_p = <double*> cnp.PyArray_DATA(tof)
+    cdef double* pk_p = <double*> cnp.PyArray_DATA(pk)
+    cdef double* value_p = <double*> cnp.PyArray_DATA(value)
+    cdef Py_ssize_t q, j, i, e, a
+    with nogil:
+        for q in range(n_pairs):
+            if code[q] == R_NONE:
+                code[q] = R_OUTRANKED
+        for j in range(k):
+            i = ot[j]
+            e = i * n_l + ol[j]
+            code[e] = R_NONE
+            ti_p[j] = ot[j]
+            li_p[j] = ol[j]
+            for a in range(3):  # where the threat is at the intercept time
+                point_p[3 * j + a] = x[6 * i + a] + x[6 * i + 3 + a] * pt[e]
+            tof_p[j] = ptof[e]
+            pk_p[j] = ppk[e]
+            value_p[j] = sc[i] * pk_p[j]
+    return Assignments(track_index=ti, launcher_index=li, intercept_enu=point, time_of_flight_s=tof, pk=pk,
+                       score=value)
+
 
 cdef class FireControl:
     """Threat evaluation and weapon-target assignment for a fixed set of assets, launchers and no-fire zones."""
@@ -543,6 +698,8 @@ cdef class FireControl:
     cdef Zone* zones
     cdef int n_l, n_a, n_z
     cdef Params p
+    cdef signed char* lcode  # each launcher's refusal code in the evaluation under way
+    cdef Scratch work  # the assignment solvers' working memory
     cdef readonly object config
     cdef readonly tuple launcher_specs, asset_specs, zone_specs
     cdef readonly tuple launcher_names, asset_names
@@ -552,6 +709,9 @@ cdef class FireControl:
         self.launchers = NULL
         self.assets = NULL
         self.zones = NULL
+        self.lcode = NULL
+        self.work.p = NULL
+        self.work.cap = 0
 
     def __init__(self, config=None, assets=(), launchers=(), no_fire_zones=()):
         cdef int k
@@ -571,7 +731,8 @@ cdef class FireControl:
         self.launchers = <Launcher*> malloc(max(self.n_l, 1) * sizeof(Launcher))
         self.assets = <Asset*> malloc(max(self.n_a, 1) * sizeof(Asset))
         self.zones = <Zone*> malloc(max(self.n_z, 1) * sizeof(Zone))
-        if self.launchers == NULL or self.assets == NULL or self.zones == NULL:
+        self.lcode = <signed char*> malloc(max(self.n_l, 1) * sizeof(signed char))
+        if self.launchers == NULL or self.assets == NULL or self.zones == NULL or self.lcode == NULL:
             raise MemoryError()
         for k, s in enumerate(self.launcher_specs):
             self.launchers[k].x, self.launchers[k].y, self.launchers[k].z = [float(c) for c in s.position]
@@ -619,6 +780,8 @@ cdef class FireControl:
         free(self.launchers)
         free(self.assets)
         free(self.zones)
+        free(self.lcode)
+        free(self.work.p)
 
     @property
     def n_launchers(self):
@@ -629,105 +792,126 @@ cdef class FireControl:
                  channels_in_use=None, solver=None):
         """Rank threats, solve every launcher x threat pair and assign launchers (see hil.fire_control).
         channels_in_use (int32[n_l], default 0): guidance channels each launcher has busy.
-        solver overrides config.solver for this call ("auto", "lap", "greedy", "exact")."""
-        tid = np.ascontiguousarray(track_id, dtype=np.int64).reshape(-1)
-        cdef Py_ssize_t n = tid.shape[0]
+        solver overrides config.solver for this call ("auto", "lap", "greedy", "exact").
+        Arrays already of the right dtype, 1-D (state 2-D) and C-contiguous are used as they are, not copied."""
+        tid = _as_array(track_id, cnp.NPY_INT64, np.int64, 1)
+        cdef Py_ssize_t n = cnp.PyArray_DIM(tid, 0)
         cdef int n_l = self.n_l
-        st = np.ascontiguousarray(state, dtype=np.float64)
-        if st.ndim != 2 or st.shape[0] != n or st.shape[1] != 6:
+        st = _as_array(state, cnp.NPY_FLOAT64, np.float64, 2)
+        if cnp.PyArray_NDIM(st) != 2 or cnp.PyArray_DIM(st, 0) != n or cnp.PyArray_DIM(st, 1) != 6:
             raise ValueError(f"state must be ({n}, 6), got {st.shape}")
-        pv = self._vec(pos_var_m2, np.float64, n, "pos_var_m2")
-        conf = self._vec(confirmed, np.bool_, n, "confirmed").view(np.uint8)
-        fr = self._vec(friendly, np.bool_, n, "friendly").view(np.uint8)
-        fl = self._vec(in_flight, np.int32, n, "in_flight")
-        sh = self._vec(shots_fired, np.int32, n, "shots_fired")
-        armed = self._vec(launcher_armed, np.bool_, n_l, "launcher_armed").view(np.uint8)
-        ready = self._vec(launcher_ready, np.bool_, n_l, "launcher_ready").view(np.uint8)
-        rounds = self._vec(launcher_rounds, np.int32, n_l, "launcher_rounds")
-        reload_left = self._vec(launcher_reload_left_s, np.float64, n_l, "launcher_reload_left_s")
-        busy = (np.zeros(n_l, np.int32) if channels_in_use is None
-                else self._vec(channels_in_use, np.int32, n_l, "channels_in_use"))
+        pv = _vec(pos_var_m2, cnp.NPY_FLOAT64, np.float64, n, "pos_var_m2")
+        conf = _vec(confirmed, cnp.NPY_BOOL, np.bool_, n, "confirmed")
+        fr = _vec(friendly, cnp.NPY_BOOL, np.bool_, n, "friendly")
+        fl = _vec(in_flight, cnp.NPY_INT32, np.int32, n, "in_flight")
+        sh = _vec(shots_fired, cnp.NPY_INT32, np.int32, n, "shots_fired")
+        armed = _vec(launcher_armed, cnp.NPY_BOOL, np.bool_, n_l, "launcher_armed")
+        ready = _vec(launcher_ready, cnp.NPY_BOOL, np.bool_, n_l, "launcher_ready")
+        rounds = _vec(launcher_rounds, cnp.NPY_INT32, np.int32, n_l, "launcher_rounds")
+        reload_left = _vec(launcher_reload_left_s, cnp.NPY_FLOAT64, np.float64, n_l, "launcher_reload_left_s")
+        busy = None if channels_in_use is None else _vec(channels_in_use, cnp.NPY_INT32, np.int32, n_l,
+                                                         "channels_in_use")
         solver = self.config.solver if solver is None else solver
         if solver not in ("auto", "lap", "greedy", "exact"):
             raise ValueError(f"unknown solver {solver!r}")
 
-        track_code = np.empty(n, np.int8)
-        score = np.empty(n)
-        t_cpa = np.empty(n)
-        d_cpa = np.empty(n)
-        t_asset = np.empty(n)
-        asset = np.empty(n, np.int32)
-        left = np.zeros(n, np.int32)
-        pair_code = np.empty((n, n_l), np.int8)
-        pair_pk = np.empty((n, n_l))
-        pair_t = np.empty((n, n_l))
-        pair_tof = np.empty((n, n_l))
-        cap = np.empty(n_l, np.int32)
-        lcode = np.empty(n_l, np.int8)
+        track_code = _empty1(n, cnp.NPY_INT8)
+        score = _empty1(n, cnp.NPY_FLOAT64)
+        t_cpa = _empty1(n, cnp.NPY_FLOAT64)
+        d_cpa = _empty1(n, cnp.NPY_FLOAT64)
+        t_asset = _empty1(n, cnp.NPY_FLOAT64)
+        asset = _empty1(n, cnp.NPY_INT32)
+        left = _empty1(n, cnp.NPY_INT32)
+        cand = _empty1(n, cnp.NPY_INT32)
+        pair_code = _empty2(n, n_l, cnp.NPY_INT8)
+        pair_pk = _empty2(n, n_l, cnp.NPY_FLOAT64)
+        pair_t = _empty2(n, n_l, cnp.NPY_FLOAT64)
+        pair_tof = _empty2(n, n_l, cnp.NPY_FLOAT64)
+        cap = _empty1(n_l, cnp.NPY_INT32)
 
-        cdef double[:, ::1] st_v = st
-        cdef double[::1] pv_v = pv, reload_v = reload_left
-        cdef unsigned char[::1] conf_v = conf, fr_v = fr, armed_v = armed, ready_v = ready
-        cdef int[::1] fl_v = fl, sh_v = sh, rounds_v = rounds, busy_v = busy, cap_v = cap, left_v = left
-        cdef signed char[::1] tcode_v = track_code, lcode_v = lcode
-        cdef double[::1] score_v = score, tcpa_v = t_cpa, dcpa_v = d_cpa, tasset_v = t_asset
-        cdef int[::1] asset_v = asset
-        cdef signed char[:, ::1] pcode_v = pair_code
-        cdef double[:, ::1] ppk_v = pair_pk, pt_v = pair_t, ptof_v = pair_tof
+        cdef const double* st_p = <const double*> cnp.PyArray_DATA(st)
+        cdef const double* pv_p = <const double*> cnp.PyArray_DATA(pv)
+        cdef const unsigned char* conf_p = <const unsigned char*> cnp.PyArray_DATA(conf)
+        cdef const unsigned char* fr_p = <const unsigned char*> cnp.PyArray_DATA(fr)
+        cdef const int* fl_p = <const int*> cnp.PyArray_DATA(fl)
+        cdef const int* sh_p = <const int*> cnp.PyArray_DATA(sh)
+        cdef const unsigned char* armed_p = <const unsigned char*> cnp.PyArray_DATA(armed)
+        cdef const unsigned char* ready_p = <const unsigned char*> cnp.PyArray_DATA(ready)
+        cdef const int* rounds_p = <const int*> cnp.PyArray_DATA(rounds)
+        cdef const double* reload_p = <const double*> cnp.PyArray_DATA(reload_left)
+        cdef const int* busy_p = NULL
+        cdef signed char* tcode_p = <signed char*> cnp.PyArray_DATA(track_code)
+        cdef double* score_p = <double*> cnp.PyArray_DATA(score)
+        cdef double* tcpa_p = <double*> cnp.PyArray_DATA(t_cpa)
+        cdef double* dcpa_p = <double*> cnp.PyArray_DATA(d_cpa)
+        cdef double* tasset_p = <double*> cnp.PyArray_DATA(t_asset)
+        cdef int* asset_p = <int*> cnp.PyArray_DATA(asset)
+        cdef int* left_p = <int*> cnp.PyArray_DATA(left)
+        cdef int* cand_p = <int*> cnp.PyArray_DATA(cand)
+        cdef signed char* pcode_p = <signed char*> cnp.PyArray_DATA(pair_code)
+        cdef double* ppk_p = <double*> cnp.PyArray_DATA(pair_pk)
+        cdef double* pt_p = <double*> cnp.PyArray_DATA(pair_t)
+        cdef double* ptof_p = <double*> cnp.PyArray_DATA(pair_tof)
+        cdef int* cap_p = <int*> cnp.PyArray_DATA(cap)
+        cdef signed char* lcode_p = self.lcode
         cdef Py_ssize_t i, l
         cdef int m = 0, n_slots = 0, n_pairs = 0
+        if busy is not None:
+            busy_p = <const int*> cnp.PyArray_DATA(busy)
         with nogil:
-            self._launcher_state(armed_v, ready_v, rounds_v, reload_v, busy_v, cap_v, lcode_v)
+            self._launcher_state(armed_p, ready_p, rounds_p, reload_p, busy_p, cap_p, lcode_p)
             for l in range(n_l):
-                n_slots += cap_v[l]
+                n_slots += cap_p[l]
             for i in range(n):
-                n_pairs += self._track(&st_v[i, 0], pv_v[i], conf_v[i], fr_v[i], fl_v[i], sh_v[i], &lcode_v[0],
-                                       &tcode_v[i], &score_v[i], &tcpa_v[i], &dcpa_v[i], &tasset_v[i], &asset_v[i],
-                                       &left_v[i], &pcode_v[i, 0], &ppk_v[i, 0], &pt_v[i, 0], &ptof_v[i, 0])
-        cand = np.nonzero(pair_code.min(axis=1, initial=1) == 0)[0].astype(np.int32) if n_l else np.empty(0, np.int32)
-        m = cand.shape[0]
+                n_pairs += self._track(st_p + 6 * i, pv_p[i], conf_p[i], fr_p[i], fl_p[i], sh_p[i], lcode_p,
+                                       tcode_p + i, score_p + i, tcpa_p + i, dcpa_p + i, tasset_p + i, asset_p + i,
+                                       left_p + i, pcode_p + i * n_l, ppk_p + i * n_l, pt_p + i * n_l,
+                                       ptof_p + i * n_l)
+            for i in range(n):  # candidates: tracks with at least one feasible launcher
+                for l in range(n_l):
+                    if pcode_p[i * n_l + l] == R_NONE:
+                        cand_p[m] = <int> i
+                        m += 1
+                        break
         if solver == "auto":
             if self.p.shots_per_engagement == 1:
                 solver = "lap"
             else:
                 solver = "exact" if n_pairs <= self.config.exact_max_pairs else "greedy"
-        out_t = np.empty(max(n_slots, 1), np.int32)
-        out_l = np.empty(max(n_slots, 1), np.int32)
-        k, optimal, self.last_nodes = _assign(solver, n_l, m, n_slots, cand, left, cap, score, pair_pk, pair_code,
-                                              out_t, out_l, self.config.exact_node_budget)
-        out_t = out_t[:k]
-        out_l = out_l[:k]
-        return self._result(t_s, solver, optimal, tid, st, pv, track_code, score, t_cpa, d_cpa, t_asset, asset,
-                            pair_code, pair_pk, pair_t, pair_tof, out_t, out_l,
-                            {"confirmed": conf.view(bool), "friendly": fr.view(bool), "in_flight": fl,
-                             "shots_fired": sh})
+        out_t = _empty1(max(n_slots, 1), cnp.NPY_INT32)
+        out_l = _empty1(max(n_slots, 1), cnp.NPY_INT32)
+        k, optimal, self.last_nodes = _assign(&self.work, solver, n_l, m, n_slots, cand[:m], left, cap, score,
+                                              pair_pk, pair_code, out_t, out_l, self.config.exact_node_budget)
+        return FireControlResult(
+            t_s=t_s, assignments=_shots(k, out_t, out_l, st, score, pair_code, pair_pk, pair_t, pair_tof),
+            solver=solver, optimal=bool(optimal), track_id=tid, state=st, pos_var_m2=pv, track_reason=track_code,
+            score=score, t_cpa_s=t_cpa, d_cpa_m=d_cpa, time_to_asset_s=t_asset, asset_index=asset,
+            pair_reason=pair_code, pair_pk=pair_pk, pair_t_s=pair_t, pair_tof_s=pair_tof,
+            launcher_names=self.launcher_names, asset_names=self.asset_names,
+            inputs={"track": {"confirmed": conf, "friendly": fr, "in_flight": fl, "shots_fired": sh}},
+        )
 
-    @staticmethod
-    def _vec(x, dtype, Py_ssize_t n, name):
-        a = np.ascontiguousarray(x, dtype=dtype).reshape(-1)
-        if a.shape[0] != n:
-            raise ValueError(f"{name} must have {n} entries, got {a.shape[0]}")
-        return a
-
-    cdef void _launcher_state(self, unsigned char[::1] armed, unsigned char[::1] ready, int[::1] rounds,
-                              double[::1] reload_left, int[::1] busy, int[::1] cap,
-                              signed char[::1] lcode) noexcept nogil:
-        cdef int l, c
+    cdef void _launcher_state(self, const unsigned char* armed, const unsigned char* ready, const int* rounds,
+                              const double* reload_left, const int* busy, int* cap,
+                              signed char* lcode) noexcept nogil:
+        """Each launcher's refusal code (or NONE) and its shots this evaluation; busy NULL: no channel busy."""
+        cdef int l, c, free_ch
         for l in range(self.n_l):
             cap[l] = 0
+            free_ch = self.launchers[l].channels - (busy[l] if busy != NULL else 0)
             if not armed[l]:
                 lcode[l] = R_LAUNCHER_NOT_ARMED
             elif not ready[l] or not reload_left[l] <= 0.0:
                 lcode[l] = R_LAUNCHER_NOT_READY
             elif rounds[l] <= 0:
                 lcode[l] = R_NO_ROUNDS
-            elif self.launchers[l].channels - busy[l] <= 0:
+            elif free_ch <= 0:
                 lcode[l] = R_NO_CHANNEL
             else:
                 lcode[l] = R_NONE
                 c = rounds[l]
-                if self.launchers[l].channels - busy[l] < c:
-                    c = self.launchers[l].channels - busy[l]
+                if free_ch < c:
+                    c = free_ch
                 if self.p.launches_per_launcher < c:
                     c = self.p.launches_per_launcher
                 cap[l] = c
@@ -790,48 +974,3 @@ cdef class FireControl:
                                       &self.p, &pt[l], &ptof[l], &ppk[l])
                 feasible += pcode[l] == R_NONE
         return feasible
-
-    def _result(self, t_s, solver, optimal, tid, st, pv, track_code, score, t_cpa, d_cpa, t_asset, asset,
-                pair_code, pair_pk, pair_t, pair_tof, out_t, out_l, track_inputs):
-        # final pair reasons: the chosen pairs are NONE; feasible pairs left unused were outranked
-        if pair_code.size:
-            pair_code[pair_code == 0] = 20
-            pair_code[out_t, out_l] = 0
-        t_int = pair_t[out_t, out_l]
-        intercept = st[out_t, :3] + st[out_t, 3:] * t_int[:, None]
-        pk = pair_pk[out_t, out_l]
-        shot_value = score[out_t] * pk
-        survive = np.ones(len(tid))
-        np.multiply.at(survive, out_t, 1.0 - pk)
-        objective = float(np.sum(score * (1.0 - survive)))
-        assigned = np.zeros(len(tid), bool)
-        assigned[out_t] = True
-        # refusals: the track's own reason, or each launcher's reason for an eligible track left unfired
-        ti = np.nonzero(track_code != 0)[0].astype(np.int32)
-        rows = [ti, ]
-        launchers = [np.full(len(ti), -1, np.int32)]
-        reasons = [track_code[ti]]
-        un = np.nonzero((track_code == 0) & ~assigned)[0].astype(np.int32)
-        if len(un) and self.n_l:
-            rows.append(np.repeat(un, self.n_l))
-            launchers.append(np.tile(np.arange(self.n_l, dtype=np.int32), len(un)))
-            reasons.append(pair_code[un].reshape(-1))
-        elif len(un):
-            rows.append(un)
-            launchers.append(np.full(len(un), -1, np.int32))
-            reasons.append(np.full(len(un), R_NO_LAUNCHER, np.int8))
-        refusals = Refusals(track_index=np.concatenate(rows), launcher_index=np.concatenate(launchers),
-                            reason=np.concatenate(reasons).astype(np.int8))
-        return FireControlResult(
-            t_s=t_s,
-            assignments=Assignments(track_index=out_t.astype(np.int32), launcher_index=out_l.astype(np.int32),
-                                    intercept_enu=intercept, time_of_flight_s=pair_tof[out_t, out_l], pk=pk,
-                                    score=shot_value),
-            refusals=refusals,
-            threats=threat_table(score, t_cpa, d_cpa, t_asset, asset, track_code, st),
-            solver=solver, optimal=bool(optimal), objective=objective,
-            track_id=tid, state=st, pos_var_m2=pv, track_reason=track_code, score=score, t_cpa_s=t_cpa,
-            d_cpa_m=d_cpa, time_to_asset_s=t_asset, asset_index=asset, pair_reason=pair_code, pair_pk=pair_pk,
-            pair_t_s=pair_t, pair_tof_s=pair_tof, launcher_names=self.launcher_names, asset_names=self.asset_names,
-            inputs={"track": track_inputs},
-        )

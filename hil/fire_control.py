@@ -48,6 +48,7 @@ marginal return), "exact" (branch and bound from the greedy incumbent, within ex
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,13 +277,16 @@ def _num(x: float) -> float | None:
 
 @dataclass
 class FireControlResult:
+    """One evaluation: the assignments, and everything the kernel computed to explain them.
+
+    threats, refusals and objective are worked out from those arrays on first use, so the host can send
+    its fire commands before it pays for the bookkeeping.
+    """
+
     t_s: float
     assignments: Assignments
-    refusals: Refusals
-    threats: ThreatTable
     solver: str  # the solver that produced the assignment
     optimal: bool  # proven optimal for the model (lap, or exact within its node budget)
-    objective: float  # expected threat score destroyed by this assignment
     # everything the kernel computed, kept for explanations
     track_id: npt.NDArray[np.int64]
     state: FloatArray
@@ -300,6 +304,22 @@ class FireControlResult:
     launcher_names: tuple[str, ...]
     asset_names: tuple[str, ...]
     inputs: dict[str, Any] = field(default_factory=dict)  # per-track and per-launcher inputs
+
+    @functools.cached_property
+    def threats(self) -> ThreatTable:
+        return threat_table(self.score, self.t_cpa_s, self.d_cpa_m, self.time_to_asset_s, self.asset_index,
+                            self.track_reason, self.state)
+
+    @functools.cached_property
+    def refusals(self) -> Refusals:
+        return refusals_of(self.track_reason, self.pair_reason, self.assignments.track_index)
+
+    @functools.cached_property
+    def objective(self) -> float:
+        """Expected threat score destroyed by this assignment."""
+        survive = np.ones(len(self.track_id))
+        np.multiply.at(survive, self.assignments.track_index, 1.0 - self.assignments.pk)
+        return float(np.sum(self.score * (1.0 - survive)))
 
     def rank_of(self, i: int) -> int | None:
         hit = np.nonzero(self.threats.track_index == i)[0]
@@ -364,6 +384,30 @@ class FireControlResult:
         return [self.explain(i) for i in order]
 
 
+def refusals_of(track_reason: npt.NDArray[np.int8], pair_reason: npt.NDArray[np.int8],
+                shot_tracks: IntArray) -> Refusals:
+    """The track's own reason for every refused track, then each launcher's reason (pair_reason, rows x
+    launchers) for every eligible track left unfired (NO_LAUNCHER when there are no launchers at all)."""
+    n_l = pair_reason.shape[1]
+    assigned = np.zeros(len(track_reason), bool)
+    assigned[shot_tracks] = True
+    ti = np.nonzero(track_reason != 0)[0].astype(np.int32)
+    rows = [ti]
+    launchers = [np.full(len(ti), -1, np.int32)]
+    reasons = [track_reason[ti]]
+    un = np.nonzero((track_reason == 0) & ~assigned)[0].astype(np.int32)
+    if len(un) and n_l:
+        rows.append(np.repeat(un, n_l))
+        launchers.append(np.tile(np.arange(n_l, dtype=np.int32), len(un)))
+        reasons.append(pair_reason[un].reshape(-1))
+    elif len(un):
+        rows.append(un)
+        launchers.append(np.full(len(un), -1, np.int32))
+        reasons.append(np.full(len(un), RefusalReason.NO_LAUNCHER, np.int8))
+    return Refusals(track_index=np.concatenate(rows), launcher_index=np.concatenate(launchers),
+                    reason=np.concatenate(reasons).astype(np.int8))
+
+
 def threat_table(score: FloatArray, t_cpa: FloatArray, d_cpa: FloatArray, t_asset: FloatArray,
                  asset: IntArray, track_reason: npt.NDArray[np.int8], state: FloatArray) -> ThreatTable:
     """Rank the tracks with a positive score that are neither invalid nor friendly (stable for equal scores)."""
@@ -380,5 +424,6 @@ def threat_table(score: FloatArray, t_cpa: FloatArray, d_cpa: FloatArray, t_asse
 
 __all__ = [
     "SLEW_ATAN_COEFFS", "AssetSpec", "Assignments", "Doctrine", "FireControlConfig", "FireControlResult",
-    "LauncherSpec", "NoFireZone", "RefusalReason", "Refusals", "ThreatTable", "specs_from_scenario", "threat_table",
+    "LauncherSpec", "NoFireZone", "RefusalReason", "Refusals", "ThreatTable", "refusals_of", "specs_from_scenario",
+    "threat_table",
 ]
