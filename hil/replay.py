@@ -37,12 +37,14 @@ What is not checked, or not exactly:
   loop's order: a launch counts from the evaluation after its decision's, an interceptor stops counting
   as in flight at the first evaluation more than one loop tick (5 ms) after its kill or miss time. The
   decided tracks use the recorded values.
-- Which polls precede an evaluation. Replay evaluates a decision after the polls received at or before its
-  t_s. In virtual time that is exact: polls and evaluation share the loop's time. In a real-time run t_s
-  is the loop's wake-up time, taken just before that iteration's polls, so replay evaluates one
-  iteration early and says so; a decision record that carries the loop's poll count ("call": {"poll"})
-  is placed exactly. Likewise "call": {"t_s"} (unrounded) is used when present; t_s is rounded to the µs,
-  exact in virtual time (whole milliseconds).
+- Which polls precede an evaluation. Replay evaluates a decision after the polls received up to its t_s:
+  exact in virtual time, where polls and evaluation share the loop's time (whole milliseconds, so t_s
+  rounded to the µs is the loop's own value). In a real-time run t_s is the loop's wake-up, taken just
+  before that iteration's polls, and rounded to the µs: a poll received within 2 ms after it is taken as
+  the decision's own iteration unless the tracker already holds the decided tracks with the variance the
+  run recorded, and variances are compared to 1e-5 of themselves (the rounding moves them ~1e-7). The
+  report says so. A decision record carrying the loop's poll count and unrounded time ("call": {"poll",
+  "t_s"}) is placed and compared exactly.
 - A recording without plot-time annotations (made before RadarLink wrote them) is replayed with receive
   times as plot times and payloads grouped by equal receive time; the report says it is not exact.
 """
@@ -73,6 +75,8 @@ MBAP_BYTES = 7
 CONFIRMED = 2
 BATCH_CAPACITY = 4096  # RadarLink's default: a poll with more plots drops the rest, live and here alike
 LOOP_TICK_S = 0.005  # the runtime's loop period (hil.runtime.LOOP_PERIOD_NS)
+REAL_TIME_POLL_WINDOW_NS = 2_000_000  # a real-time iteration polls its radars well within this of waking
+REAL_TIME_VAR_RTOL = 1e-5
 PLOT_COLUMNS = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps", "mode3a")
 
 
@@ -303,24 +307,47 @@ class Engagements:
 # ---- the checks -----------------------------------------------------------------------------------------
 
 
+def _call_time(call: list[dict[str, Any]]) -> float:
+    """The evaluation's time: unrounded when the record has it, else the decision's t_s (rounded to the µs)."""
+    return float((call[0].get("call") or {}).get("t_s", call[0]["t_s"]))
+
+
 class Evaluator:
     """Fire control asked again, at a recorded decision's time, with its recorded launcher inputs."""
 
-    def __init__(self, scenario: Any, engagements: Engagements, result: ReplayResult) -> None:
+    def __init__(self, scenario: Any, engagements: Engagements, result: ReplayResult, var_rtol: float = 0.0) -> None:
         from hil.kernels import build_fire_control
 
+        self.var_rtol = var_rtol  # 0: bit for bit (the evaluation's time is known exactly)
         self.fc = build_fire_control(scenario)
         self.launcher_names = [s.name for s in scenario.launchers]
         self.friendly_codes = np.array(sorted(scenario.friendly_codes) or [-2], dtype=np.int32)
         self.engagements = engagements
         self.result = result
 
+    def _same_var(self, ours: float, run: float) -> bool:
+        return ours == run if self.var_rtol == 0.0 else abs(ours - run) <= self.var_rtol * abs(run)
+
+    def holds(self, tracker: Any, call: list[dict[str, Any]]) -> bool:
+        """Does the replayed tracker already hold every decided track as the run saw it (position variance)?"""
+        t = _call_time(call)
+        snap = tracker.tracks(t)
+        pos_var = np.trace(snap.cov[:, :3, :3], axis1=1, axis2=2)
+        row = {int(tid): k for k, tid in enumerate(snap.track_id.tolist())}
+        for d in call:
+            k = row.get(int(d["track"]))
+            c = d.get("call") or {}
+            if k is None or snap.status[k] != CONFIRMED or not self._same_var(float(pos_var[k]),
+                                                                               float(c.get("pos_var_m2", math.nan))):
+                return False
+        return True
+
     def check(self, tracker: Any, call: list[dict[str, Any]]) -> None:
         """One evaluation (the decisions of one t_s): replay it and report what differs."""
         self.result.evaluations += 1
         first = call[0]
         rec = first.get("call") or {}
-        t = float(rec.get("t_s", first["t_s"]))
+        t = _call_time(call)
         every = tracker.tracks(t)
         confirmed = every.status == CONFIRMED
         tracks = type(every)(*(column[confirmed] for column in every))
@@ -345,7 +372,7 @@ class Evaluator:
             k, c = row[tid], d["call"]
             where = ", ".join(d["launchers"])
             run_var, our_var = float(c.get("pos_var_m2", math.nan)), float(pos_var[k])
-            if "pos_var_m2" in c and run_var != our_var:
+            if "pos_var_m2" in c and not self._same_var(our_var, run_var):
                 # bit for bit or not at all: the same plots at the same times give the same numbers
                 findings.append(Finding(t, tid, where,
                                         f"replayed track differs: position variance {our_var!r} m², "
@@ -450,7 +477,11 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
 
     tracker = build_tracker(sc)
     decoder = PollDecoder([r.site[2] for r in sc.radars], result)
-    evaluator = Evaluator(sc, Engagements.from_events(run.events, decisions), result)
+    exact_t = not real_time or all("t_s" in (d.get("call") or {}) for d in decisions)
+    by_poll = all(isinstance((d.get("call") or {}).get("poll"), int) for d in decisions)
+    # a real-time t_s rounded to the µs moves a predicted variance by ~1e-7 of itself
+    evaluator = Evaluator(sc, Engagements.from_events(run.events, decisions), result,
+                          var_rtol=0.0 if exact_t else REAL_TIME_VAR_RTOL)
     sector_az = [math.nan] * len(sc.radars)
     calls: list[list[dict[str, Any]]] = []
     for d in decisions:  # one evaluation per t_s
@@ -463,10 +494,14 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
 
     def due(call: list[dict[str, Any]], poll: Poll) -> bool:
         """Was this evaluation made before this poll's iteration?"""
-        recorded = (call[0].get("call") or {}).get("poll")
-        if isinstance(recorded, int) and poll.key[0] == "poll":
-            return recorded < poll.key[1]
-        return round(float(call[0]["t_s"]) * 1e9) < poll.host_ns - start_ns
+        if by_poll and poll.key[0] == "poll":
+            return int(call[0]["call"]["poll"]) < poll.key[1]
+        after_ns = poll.host_ns - start_ns - round(float(call[0]["t_s"]) * 1e9)
+        if not real_time or after_ns > REAL_TIME_POLL_WINDOW_NS:
+            return after_ns > 0
+        # real time: t_s is the loop's wake-up, just before its own polls; a poll this soon after it is the
+        # decision's own iteration unless the tracker already holds the decided tracks as the run saw them
+        return after_ns > 0 and evaluator.holds(tracker, call)
 
     for poll in polls:
         while call is not None and due(call, poll):
@@ -496,9 +531,10 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
     if result.rebuilt_mismatches:
         result.notes.append(f"for {result.rebuilt_mismatches} decided tracks the interceptors in flight and shots "
                             "fired rebuilt from events.csv differ from the recorded ones: the other tracks' may too")
-    if real_time and calls and not isinstance((calls[0][0].get("call") or {}).get("poll"), int):
-        result.notes.append("a real-time run: decisions are placed before their own iteration's polls (their t_s "
-                            "is the loop's wake-up time), so differences are expected")
+    if real_time and calls and not (by_poll and exact_t):
+        result.notes.append("a real-time run: which polls came before each decision is inferred (its t_s is the "
+                            "loop's wake-up, rounded to the µs) and variances are compared to "
+                            f"{REAL_TIME_VAR_RTOL:g} of themselves, not bit for bit")
     result.findings.sort(key=lambda f: (f.t_s, f.track, f.launcher))
     result.uncommanded.sort(key=lambda f: (f.t_s, f.track, f.launcher))
     return result

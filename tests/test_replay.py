@@ -153,3 +153,14 @@ def test_bad_decisions_file_names_the_line(live_run: tuple[Path, dict[str, Any]]
     (bad / "summary.json").unlink()
     with pytest.raises(ReplayError, match=r"summary\.json"):
         replay(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_real_time_run_replays_too(tmp_path: Path) -> None:
+    summary = run_chain(RunOptions(scenario=Scenario.load(SCENARIO), rig=Rig.load(), seed=1, time_mode="real",
+                                   out_dir=tmp_path, duration_s=6, report=False, floor=False))
+    result = replay(tmp_path)
+    assert result.plots == summary["plots"]
+    assert result.exact  # the plot times are the live ones; which polls preceded a decision is inferred
+    assert result.findings == [], [f.problem for f in result.findings]
