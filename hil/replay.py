@@ -36,7 +36,8 @@ What is not checked, or not exactly:
   track only. Replay rebuilds the others from events.csv (launch, kill and miss rows) in the virtual-time
   loop's order: a launch counts from the evaluation after its decision's, an interceptor stops counting
   as in flight at the first evaluation more than one loop tick (5 ms) after its kill or miss time. The
-  decided tracks use the recorded values.
+  decided tracks use the recorded values; a "call": {"engaged": {track: [in_flight, shots_fired]}} of
+  every engaged track, when a run records it, replaces the rebuilding.
 - Which polls precede an evaluation. Replay evaluates a decision after the polls received up to its t_s:
   exact in virtual time, where polls and evaluation share the loop's time (whole milliseconds, so t_s
   rounded to the µs is the loop's own value). In a real-time run t_s is the loop's wake-up, taken just
@@ -365,6 +366,12 @@ class Evaluator:
         pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
         friendly = np.isin(tracks.mode3a, self.friendly_codes)
         in_flight, shots = self.engagements.inputs(t, tracks.track_id)
+        engaged = rec.get("engaged")
+        if isinstance(engaged, dict):  # every engaged track's [in_flight, shots_fired], when the run recorded them
+            in_flight[:], shots[:] = 0, 0
+            for tid_txt, (flying, fired) in engaged.items():
+                if int(tid_txt) in row:
+                    in_flight[row[int(tid_txt)]], shots[row[int(tid_txt)]] = int(flying), int(fired)
         for d in call:
             tid = int(d["track"])
             if tid not in row or not isinstance(d.get("call"), dict):
