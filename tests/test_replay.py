@@ -82,6 +82,17 @@ def test_a_changed_decision_is_reported(live_run: tuple[Path, dict[str, Any]], t
     assert any(lch == fired and p.startswith("fire command seq") for _, lch, p in problems)
 
 
+def test_the_other_tracks_engagements_count(live_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """A run that claims no track had an interceptor in flight would have fired at an engaged one."""
+    run = copy_run(live_run[0], tmp_path / "run")
+    decisions = decisions_of(run)
+    for d in decisions:
+        d["call"]["engaged"] = {}  # the run's record of every engaged track, here: none
+    (run / "decisions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in decisions))
+    problems = [f.problem for f in replay(run).findings]
+    assert "replay fires, the run did not" in problems
+
+
 def test_a_tampered_recording_is_reported(live_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     run = copy_run(live_run[0], tmp_path / "run")
     west = Scenario.load(SCENARIO).radars[0].name
