@@ -11,6 +11,8 @@ from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 
+from hil.ext.arrays cimport empty1, empty2, fits
+
 import numpy as np
 
 from hil.errors import ConfigError
@@ -613,14 +615,10 @@ def solve_assignment(score, pk, feasible, shots_left, capacity, str solver="exac
 # --- the Python object ------------------------------------------------------------------------------------
 
 cdef object _as_array(object x, int typenum, object dtype, int ndim):
-    """x itself when it is already a C-contiguous, aligned, native-order ndarray of typenum and ndim (no copy,
-    no numpy call: the host passes such arrays every evaluation), else np.ascontiguousarray of it."""
-    cdef cnp.ndarray a
-    if cnp.PyArray_CheckExact(x):
-        a = <cnp.ndarray> x
-        if (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_NDIM(a) == ndim and cnp.PyArray_IS_C_CONTIGUOUS(a)
-                and cnp.PyArray_ISBEHAVED_RO(a)):
-            return a
+    """x itself when it already fits (hil.ext.arrays.fits: the host passes such arrays every evaluation), else
+    np.ascontiguousarray of it (flattened when ndim is 1)."""
+    if fits(x, typenum, ndim):
+        return x
     a = np.ascontiguousarray(x, dtype=dtype)
     return a.reshape(-1) if ndim == 1 else a
 
@@ -632,30 +630,17 @@ cdef object _vec(object x, int typenum, object dtype, Py_ssize_t n, str name):
     return a
 
 
-cdef inline object _empty1(Py_ssize_t n, int typenum):
-    cdef cnp.npy_intp dims[1]
-    dims[0] = n
-    return cnp.PyArray_EMPTY(1, dims, typenum, 0)
-
-
-cdef inline object _empty2(Py_ssize_t n0, Py_ssize_t n1, int typenum):
-    cdef cnp.npy_intp dims[2]
-    dims[0] = n0
-    dims[1] = n1
-    return cnp.PyArray_EMPTY(2, dims, typenum, 0)
-
-
 cdef object _shots(int k, out_t, out_l, st, score, pair_code, pair_pk, pair_t, pair_tof):
     """The first k shots of out_t/out_l as Assignments. pair_code becomes the final pair reasons: the chosen
     pairs NONE, feasible pairs left unused OUTRANKED."""
     cdef Py_ssize_t n_l = cnp.PyArray_DIM(pair_code, 1)
     cdef Py_ssize_t n_pairs = cnp.PyArray_DIM(pair_code, 0) * n_l
-    ti = _empty1(k, cnp.NPY_INT32)
-    li = _empty1(k, cnp.NPY_INT32)
-    point = _empty2(k, 3, cnp.NPY_FLOAT64)
-    tof = _empty1(k, cnp.NPY_FLOAT64)
-    pk = _empty1(k, cnp.NPY_FLOAT64)
-    value = _empty1(k, cnp.NPY_FLOAT64)
+    ti = empty1(k, cnp.NPY_INT32)
+    li = empty1(k, cnp.NPY_INT32)
+    point = empty2(k, 3, cnp.NPY_FLOAT64)
+    tof = empty1(k, cnp.NPY_FLOAT64)
+    pk = empty1(k, cnp.NPY_FLOAT64)
+    value = empty1(k, cnp.NPY_FLOAT64)
     cdef const int* ot = <const int*> cnp.PyArray_DATA(out_t)
     cdef const int* ol = <const int*> cnp.PyArray_DATA(out_l)
     cdef const double* x = <const double*> cnp.PyArray_DATA(st)
@@ -815,19 +800,19 @@ cdef class FireControl:
         if solver not in ("auto", "lap", "greedy", "exact"):
             raise ValueError(f"unknown solver {solver!r}")
 
-        track_code = _empty1(n, cnp.NPY_INT8)
-        score = _empty1(n, cnp.NPY_FLOAT64)
-        t_cpa = _empty1(n, cnp.NPY_FLOAT64)
-        d_cpa = _empty1(n, cnp.NPY_FLOAT64)
-        t_asset = _empty1(n, cnp.NPY_FLOAT64)
-        asset = _empty1(n, cnp.NPY_INT32)
-        left = _empty1(n, cnp.NPY_INT32)
-        cand = _empty1(n, cnp.NPY_INT32)
-        pair_code = _empty2(n, n_l, cnp.NPY_INT8)
-        pair_pk = _empty2(n, n_l, cnp.NPY_FLOAT64)
-        pair_t = _empty2(n, n_l, cnp.NPY_FLOAT64)
-        pair_tof = _empty2(n, n_l, cnp.NPY_FLOAT64)
-        cap = _empty1(n_l, cnp.NPY_INT32)
+        track_code = empty1(n, cnp.NPY_INT8)
+        score = empty1(n, cnp.NPY_FLOAT64)
+        t_cpa = empty1(n, cnp.NPY_FLOAT64)
+        d_cpa = empty1(n, cnp.NPY_FLOAT64)
+        t_asset = empty1(n, cnp.NPY_FLOAT64)
+        asset = empty1(n, cnp.NPY_INT32)
+        left = empty1(n, cnp.NPY_INT32)
+        cand = empty1(n, cnp.NPY_INT32)
+        pair_code = empty2(n, n_l, cnp.NPY_INT8)
+        pair_pk = empty2(n, n_l, cnp.NPY_FLOAT64)
+        pair_t = empty2(n, n_l, cnp.NPY_FLOAT64)
+        pair_tof = empty2(n, n_l, cnp.NPY_FLOAT64)
+        cap = empty1(n_l, cnp.NPY_INT32)
 
         cdef const double* st_p = <const double*> cnp.PyArray_DATA(st)
         cdef const double* pv_p = <const double*> cnp.PyArray_DATA(pv)
@@ -878,8 +863,8 @@ cdef class FireControl:
                 solver = "lap"
             else:
                 solver = "exact" if n_pairs <= self.config.exact_max_pairs else "greedy"
-        out_t = _empty1(max(n_slots, 1), cnp.NPY_INT32)
-        out_l = _empty1(max(n_slots, 1), cnp.NPY_INT32)
+        out_t = empty1(max(n_slots, 1), cnp.NPY_INT32)
+        out_l = empty1(max(n_slots, 1), cnp.NPY_INT32)
         k, optimal, self.last_nodes = _assign(&self.work, solver, n_l, m, n_slots, cand[:m], left, cap, score,
                                               pair_pk, pair_code, out_t, out_l, self.config.exact_node_budget)
         return FireControlResult(

@@ -6,9 +6,15 @@ from libc.math cimport INFINITY, M_PI, atan2, cos, exp, fabs, floor, hypot, isfi
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 
+cimport numpy as cnp
+
+from hil.ext.arrays cimport empty1, empty2, empty3, fits
+
 import numpy as np
 
 from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
+
+cnp.import_array()
 
 cdef double TWO_PI = 2.0 * M_PI
 cdef double FORBIDDEN = 1e9  # cost of a pairing outside the gate in the assignment matrix
@@ -407,6 +413,7 @@ cdef class Tracker:
     cdef int n_live, hi, n_free
     cdef long long next_id
     cdef object _keep, _buffer
+    cdef bint direct  # no reorder window: plots and sweeps are applied as they come, the buffer stays empty
     cdef double* sites
     cdef double* sig2
     cdef double* max_range
@@ -425,6 +432,11 @@ cdef class Tracker:
     cdef unsigned int* hist
     cdef unsigned int* pending
     cdef int* free_stack
+    # live slots in track-id order (new tracks take the highest id, so appending keeps it sorted); an entry
+    # whose slot was freed or reused (its id no longer matches) is dropped when met
+    cdef int* id_order
+    cdef long long* id_order_tid
+    cdef int n_order
     # per-slot scratch of the pre-gate and of clustering (capacity sized)
     cdef int* bin_lo
     cdef int* bin_hi
@@ -482,6 +494,7 @@ cdef class Tracker:
         self.prm.delete_misses = c.delete_misses
         self.prm.max_pos_var = c.max_position_sigma_m ** 2
         self._buffer = ReorderBuffer(c.reorder_window_s)
+        self.direct = c.reorder_window_s <= 0.0
         cap = capacity
         keep = {
             "sites": sites_arr.ravel().copy(), "sig2": (sig_arr ** 2).ravel().copy(), "max_range": mr_arr.copy(),
@@ -492,6 +505,7 @@ cdef class Tracker:
             "misses": np.zeros(cap, np.int32), "opp": np.zeros(cap, np.int32),
             "hist": np.zeros(cap, np.uint32), "pending": np.zeros(cap, np.uint32),
             "free_stack": np.arange(cap - 1, -1, -1, dtype=np.int32),
+            "id_order": np.zeros(cap, np.int32), "id_order_tid": np.zeros(cap, np.int64),
             "bin_lo": np.zeros(cap, np.int32), "bin_hi": np.zeros(cap, np.int32),
             "pred_r": np.zeros(cap), "win_r": np.zeros(cap), "loc_of_slot": np.full(cap, -1, np.int32),
             "bin_start": np.zeros(N_AZ_BINS + 1, np.int32), "bin_fill": np.zeros(N_AZ_BINS, np.int32),
@@ -515,6 +529,9 @@ cdef class Tracker:
         self.hist = _uptr(keep["hist"])
         self.pending = _uptr(keep["pending"])
         self.free_stack = _iptr(keep["free_stack"])
+        self.id_order = _iptr(keep["id_order"])
+        self.id_order_tid = _lptr(keep["id_order_tid"])
+        self.n_order = 0
         self.bin_lo = _iptr(keep["bin_lo"])
         self.bin_hi = _iptr(keep["bin_hi"])
         self.pred_r = _dptr(keep["pred_r"])
@@ -586,23 +603,53 @@ cdef class Tracker:
         """One batch of plots (1-D arrays, time ordered; NaN range-rate = absent; mode3a -1 = no reply).
 
         A track takes at most one plot of a batch per sensor. Plots older than the newest plot already
-        applied are late: counted in late_plots and dropped.
+        applied are late: counted in late_plots and dropped. Arrays already float64 (sensor, mode3a int32),
+        1-D and C-contiguous are read as they are; a clean, ordered batch with no reorder window goes
+        straight to the kernel.
         """
-        t = np.ascontiguousarray(t_s, dtype=np.float64).reshape(-1)
-        n = t.shape[0]
-        r = np.ascontiguousarray(range_m, dtype=np.float64).reshape(-1)
-        az = np.ascontiguousarray(azimuth_rad, dtype=np.float64).reshape(-1)
-        el = np.ascontiguousarray(elevation_rad, dtype=np.float64).reshape(-1)
-        rr = (np.full(n, np.nan) if range_rate_mps is None
-              else np.ascontiguousarray(range_rate_mps, dtype=np.float64).reshape(-1))
-        sen = np.ascontiguousarray(np.broadcast_to(np.asarray(sensor), (n,)), dtype=np.int32)
-        m3 = (np.full(n, -1, np.int32) if mode3a is None
-              else np.ascontiguousarray(np.broadcast_to(np.asarray(mode3a), (n,)), dtype=np.int32))
-        if not (r.shape[0] == az.shape[0] == el.shape[0] == rr.shape[0] == n):
+        t = _f64(t_s)
+        cdef Py_ssize_t n = cnp.PyArray_DIM(t, 0), j
+        r = _f64(range_m)
+        az = _f64(azimuth_rad)
+        el = _f64(elevation_rad)
+        rr = np.full(n, np.nan) if range_rate_mps is None else _f64(range_rate_mps)
+        sen = _i32_n(sensor, n)
+        m3 = np.full(n, -1, np.int32) if mode3a is None else _i32_n(mode3a, n)
+        if not (cnp.PyArray_DIM(r, 0) == cnp.PyArray_DIM(az, 0) == cnp.PyArray_DIM(el, 0) == cnp.PyArray_DIM(rr, 0)
+                == n):
             raise ValueError("plot arrays must all have the same length")
         if n == 0:
             return
         self.cnt.plots_in += n
+        cdef const double* tp = <const double*> cnp.PyArray_DATA(t)
+        cdef const int* sp = <const int*> cnp.PyArray_DATA(sen)
+        cdef double released
+        cdef int rc = 0, clean = self.direct
+        buf = self._buffer
+        if clean:
+            released = buf.released_s
+            for j in range(n):  # nothing bad, late or out of order: nothing to filter or sort
+                if (not (0 <= sp[j] < self.n_sensors and isfinite(tp[j])) or tp[j] < released
+                        or (j > 0 and tp[j] < tp[j - 1])):
+                    clean = 0
+                    break
+        if not clean:
+            self._update_filtered(t, sen, r, az, el, rr, m3)
+            return
+        if tp[n - 1] > released:
+            buf.released_s = tp[n - 1]
+        cdef const double* rp = <const double*> cnp.PyArray_DATA(r)
+        cdef const double* azp = <const double*> cnp.PyArray_DATA(az)
+        cdef const double* elp = <const double*> cnp.PyArray_DATA(el)
+        cdef const double* rrp = <const double*> cnp.PyArray_DATA(rr)
+        cdef const int* mp = <const int*> cnp.PyArray_DATA(m3)
+        with nogil:
+            rc = self._runs(n, tp, sp, rp, azp, elp, rrp, mp)
+        if rc < 0:
+            raise MemoryError("tracker scratch allocation failed")
+
+    def _update_filtered(self, t, sen, r, az, el, rr, m3):
+        """update() of a batch with bad, late or unordered plots, or through the reorder window."""
         ok = (sen >= 0) & (sen < self.n_sensors) & np.isfinite(t)
         if not ok.all():
             self.cnt.bad_plots += int((~ok).sum())
@@ -618,7 +665,7 @@ cdef class Tracker:
         if t.shape[0] > 1 and np.any(np.diff(t) < 0.0):
             order = np.argsort(t, kind="stable")
             t, r, az, el, rr, sen, m3 = (np.ascontiguousarray(a[order]) for a in (t, r, az, el, rr, sen, m3))
-        if buf.window_s <= 0.0 and len(buf) == 0:
+        if self.direct:
             buf.released_s = max(buf.released_s, float(t[t.shape[0] - 1]))
             self._apply_plots(t, sen, r, az, el, rr, m3)
             return
@@ -632,7 +679,7 @@ cdef class Tracker:
         buf = self._buffer
         if t_s < buf.released_s:
             self.cnt.late_sweeps += 1
-        if buf.window_s <= 0.0 and len(buf) == 0:
+        if self.direct:
             with nogil:
                 self._sweep(sensor, t_s, az_from_rad, az_to_rad)
             return
@@ -645,42 +692,45 @@ cdef class Tracker:
 
     def tracks(self, t_s=None):
         """Snapshot of live tracks (TrackSnapshot of arrays), predicted to t_s if given, ordered by track id."""
-        cdef int s, k = 0, n = self.n_live
+        cdef int n = self.n_live, k = 0, s, e, kept = 0
         cdef double dt
-        tid = np.zeros(n, np.int64)
-        status = np.zeros(n, np.int8)
-        state = np.zeros((n, NC))
-        cov = np.zeros((n, NC, NC))
-        last = np.zeros(n)
-        m3 = np.zeros(n, np.int32)
-        hits = np.zeros(n, np.int32)
-        cdef long long[::1] tid_v = tid
-        cdef signed char[::1] st_v = status
-        cdef double[:, ::1] x_v = state
-        cdef double[:, :, ::1] P_v = cov
-        cdef double[::1] last_v = last
-        cdef int[::1] m3_v = m3
-        cdef int[::1] hits_v = hits
+        tid = empty1(n, cnp.NPY_INT64)
+        status = empty1(n, cnp.NPY_INT8)
+        state = empty2(n, NC, cnp.NPY_FLOAT64)
+        cov = empty3(n, NC, NC, cnp.NPY_FLOAT64)
+        last = empty1(n, cnp.NPY_FLOAT64)
+        m3 = empty1(n, cnp.NPY_INT32)
+        hits = empty1(n, cnp.NPY_INT32)
+        cdef long long* tid_p = <long long*> cnp.PyArray_DATA(tid)
+        cdef signed char* st_p = <signed char*> cnp.PyArray_DATA(status)
+        cdef double* x_p = <double*> cnp.PyArray_DATA(state)
+        cdef double* P_p = <double*> cnp.PyArray_DATA(cov)
+        cdef double* last_p = <double*> cnp.PyArray_DATA(last)
+        cdef int* m3_p = <int*> cnp.PyArray_DATA(m3)
+        cdef int* hits_p = <int*> cnp.PyArray_DATA(hits)
         cdef int predict = t_s is not None
         cdef double t = t_s if t_s is not None else 0.0
         with nogil:
-            for s in range(self.hi):
-                if self.status[s] == 0:
-                    continue
-                tid_v[k] = self.tid[s]
-                st_v[k] = self.status[s]
-                memcpy(&x_v[k, 0], self.xc + s * NC, NC * sizeof(double))
-                memcpy(&P_v[k, 0, 0], self.Pc + s * NC * NC, NC * NC * sizeof(double))
-                last_v[k] = self.t_upd[s]
-                m3_v[k] = self.mode3a[s]
-                hits_v[k] = self.hits[s]
+            for e in range(self.n_order):
+                s = self.id_order[e]
+                if self.status[s] == 0 or self.tid[s] != self.id_order_tid[e]:
+                    continue  # deleted, or its slot taken by a newer track (listed further on)
+                self.id_order[kept] = s  # compacted on the way
+                self.id_order_tid[kept] = self.tid[s]
+                kept += 1
+                tid_p[k] = self.tid[s]
+                st_p[k] = self.status[s]
+                memcpy(x_p + k * NC, self.xc + s * NC, NC * sizeof(double))
+                memcpy(P_p + k * NC * NC, self.Pc + s * NC * NC, NC * NC * sizeof(double))
+                last_p[k] = self.t_upd[s]
+                m3_p[k] = self.mode3a[s]
+                hits_p[k] = self.hits[s]
                 if predict:
                     dt = t - self.t_upd[s]
-                    predict_cv(NC, &x_v[k, 0], &P_v[k, 0, 0], dt, self.prm.q_gate)
+                    predict_cv(NC, x_p + k * NC, P_p + k * NC * NC, dt, self.prm.q_gate)
                 k += 1
-        order = np.argsort(tid, kind="stable")
-        return TrackSnapshot(tid[order], status[order], state[order], cov[order], last[order], m3[order],
-                             hits[order])
+            self.n_order = kept
+        return TrackSnapshot(tid, status, state, cov, last, m3, hits)
 
     def model_probabilities(self):
         """(track_id int64[n], mu float64[n, n_models]): the IMM's model probabilities (CV, CT)."""
@@ -1225,6 +1275,22 @@ cdef class Tracker:
         self.mode3a[s] = m3 if m3 >= 0 else -1
         self.n_live += 1
         self.cnt.new_tracks += 1
+        if self.n_order == self.capacity:
+            self._compact_order()
+        self.id_order[self.n_order] = s
+        self.id_order_tid[self.n_order] = self.tid[s]
+        self.n_order += 1
+
+    cdef void _compact_order(self) noexcept nogil:
+        """Drop the id-order entries of deleted tracks: at most n_live - 1 stay, so the new one fits."""
+        cdef int e, s, kept = 0
+        for e in range(self.n_order):
+            s = self.id_order[e]
+            if self.status[s] != 0 and self.tid[s] == self.id_order_tid[e]:
+                self.id_order[kept] = s
+                self.id_order_tid[kept] = self.id_order_tid[e]
+                kept += 1
+        self.n_order = kept
 
     cdef void _delete(self, int s) noexcept nogil:
         self.status[s] = 0
@@ -1318,3 +1384,17 @@ cdef unsigned int* _uptr(object arr):
 cdef signed char* _bptr(object arr):
     cdef signed char[::1] v = arr
     return &v[0]
+
+
+cdef object _f64(object x):
+    """x as a float64 1-D C-contiguous array: itself when it already is one."""
+    if fits(x, cnp.NPY_FLOAT64, 1):
+        return x
+    return np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+
+
+cdef object _i32_n(object x, Py_ssize_t n):
+    """x (an array or a scalar for every plot) as int32[n]: itself when it already is one."""
+    if fits(x, cnp.NPY_INT32, 1) and cnp.PyArray_DIM(x, 0) == n:
+        return x
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(x), (n,)), dtype=np.int32)

@@ -190,6 +190,24 @@ def test_track_numbers_are_never_reused_and_mode3a_is_sticky() -> None:
     assert trk.tracks().mode3a.tolist() == [-1]  # never saw a reply
 
 
+@pytest.mark.parametrize("capacity", [8, 64])
+def test_snapshots_come_in_track_id_order_while_slots_are_reused(capacity: int) -> None:
+    """Tentative tracks start and die every scan, their slots taken by newer tracks, in a table that runs
+    full or not: every snapshot lists each live track once, by id, whether snapshots come often or rarely."""
+    trk = Tracker(TrackerConfig(), np.zeros((1, 3)), capacity=capacity)
+    rng = np.random.default_rng(2)
+    for k in range(60):
+        n = int(rng.integers(1, 12))
+        trk.update(np.full(n, float(k)), 0, rng.uniform(5e3, 4e4, n), rng.uniform(0.0, TWO_PI, n), np.full(n, 0.05),
+                   None, None)
+        trk.sector_swept(0, k + 0.5, 0.0, TWO_PI)
+        if k % 7 in (0, 6) or k > 50:
+            ids, _ = trk.model_probabilities()
+            snap = trk.tracks(k + 0.5)
+            assert snap.track_id.tolist() == ids.tolist() and len(ids) == trk.n_tracks
+    assert trk.deleted > 20 and (trk.dropped_full > 0) == (capacity == 8)  # slots were freed and reused
+
+
 def test_late_plots_are_counted_and_not_applied() -> None:
     sc = one_target(duration_s=6.0)
     truth = sc.truth()

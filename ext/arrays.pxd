@@ -1,0 +1,37 @@
+# cython: language_level=3
+"""Array plumbing of the kernels' def wrappers: use an input as it is when it already fits, allocate outputs
+without a call into numpy's Python layer (each such call costs about a microsecond on the host path)."""
+
+cimport numpy as cnp
+
+
+cdef inline bint fits(object x, int typenum, int ndim):
+    """x is an ndarray (not a subclass) of typenum and ndim, C-contiguous, aligned and in native byte order:
+    a kernel can read it through its data pointer as it is."""
+    cdef cnp.ndarray a
+    if not cnp.PyArray_CheckExact(x):
+        return False
+    a = <cnp.ndarray> x
+    return (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_NDIM(a) == ndim and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            and cnp.PyArray_ISBEHAVED_RO(a))
+
+
+cdef inline object empty1(Py_ssize_t n, int typenum):
+    cdef cnp.npy_intp dims[1]
+    dims[0] = n
+    return cnp.PyArray_EMPTY(1, dims, typenum, 0)
+
+
+cdef inline object empty2(Py_ssize_t n0, Py_ssize_t n1, int typenum):
+    cdef cnp.npy_intp dims[2]
+    dims[0] = n0
+    dims[1] = n1
+    return cnp.PyArray_EMPTY(2, dims, typenum, 0)
+
+
+cdef inline object empty3(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2, int typenum):
+    cdef cnp.npy_intp dims[3]
+    dims[0] = n0
+    dims[1] = n1
+    dims[2] = n2
+    return cnp.PyArray_EMPTY(3, dims, typenum, 0)
