@@ -6,6 +6,7 @@ cdef enum:
     NC = 6           # combined state reported to users
     NZ = 4           # range, azimuth, elevation, range-rate
     MAXM = 2         # models in the IMM: 0 constant velocity, 1 coordinated turn
+    NPS = 4          # stride of the per-slot covariance sums (3 used: a block of 4 stays aligned)
     MAX_SENSORS = 32
     N_AZ_BINS = 1024
 

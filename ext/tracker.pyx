@@ -424,6 +424,8 @@ cdef class Tracker:
     cdef double* mu
     cdef double* xc
     cdef double* Pc
+    cdef double* psum  # per slot and model: position and velocity variance sums, turn-rate variance (_refresh_sums)
+    cdef double* ptrace  # per slot: the three sums of the combined covariance _pos_trace needs
     cdef double* t_upd
     cdef int* mode3a
     cdef int* hits
@@ -500,7 +502,8 @@ cdef class Tracker:
             "sites": sites_arr.ravel().copy(), "sig2": (sig_arr ** 2).ravel().copy(), "max_range": mr_arr.copy(),
             "tid": np.zeros(cap, np.int64), "status": np.zeros(cap, np.int8),
             "x": np.zeros(cap * MAXM * NX), "P": np.zeros(cap * MAXM * NX * NX), "mu": np.zeros(cap * MAXM),
-            "xc": np.zeros(cap * NC), "Pc": np.zeros(cap * NC * NC), "t_upd": np.zeros(cap),
+            "xc": np.zeros(cap * NC), "Pc": np.zeros(cap * NC * NC),
+            "psum": np.zeros(cap * MAXM * NPS), "ptrace": np.zeros(cap * NPS), "t_upd": np.zeros(cap),
             "mode3a": np.full(cap, -1, np.int32), "hits": np.zeros(cap, np.int32),
             "misses": np.zeros(cap, np.int32), "opp": np.zeros(cap, np.int32),
             "hist": np.zeros(cap, np.uint32), "pending": np.zeros(cap, np.uint32),
@@ -521,6 +524,8 @@ cdef class Tracker:
         self.mu = _dptr(keep["mu"])
         self.xc = _dptr(keep["xc"])
         self.Pc = _dptr(keep["Pc"])
+        self.psum = _dptr(keep["psum"])
+        self.ptrace = _dptr(keep["ptrace"])
         self.t_upd = _dptr(keep["t_upd"])
         self.mode3a = _iptr(keep["mode3a"])
         self.hits = _iptr(keep["hits"])
@@ -816,7 +821,7 @@ cdef class Tracker:
         # each track's window directly; a big batch goes through a bin index (counting sort) of the windows.
         if n <= SMALL_BATCH:
             for s in range(self.hi):
-                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi) < 0:
+                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi, n, r, flag) < 0:
                     continue
                 for j in range(n):
                     if not flag[j] & 1 or fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
@@ -831,7 +836,8 @@ cdef class Tracker:
             for s in range(self.hi):
                 self.bin_lo[s] = 1
                 self.bin_hi[s] = 0
-                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi) < 0:
+                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi, 0, NULL,
+                                                        NULL) < 0:
                     continue
                 self.bin_lo[s] = lo
                 self.bin_hi[s] = hi
@@ -908,57 +914,72 @@ cdef class Tracker:
         return 0
 
     cdef int _pregate(self, int s, const double* site, const double* sig2, double max_range, double t0, double t1,
-                      int* lo_out, int* hi_out) noexcept nogil:
+                      int* lo_out, int* hi_out, Py_ssize_t n, const double* r, const int* flag) noexcept nogil:
         """Azimuth bins [lo, hi] and range window (pred_r, win_r) outside which no plot of [t0, t1] can gate
         with track s. Position spreads add as standard deviations (Minkowski), so the bound holds whatever
         the correlations: sd <= sqrt(tr Ppp) + T sqrt(tr Pvv) [+ speed T²/2 sqrt(P_ww) for the turn model],
-        and a turn at rate w bends the mean at most |w| speed T²/2 away from the straight line."""
+        and a turn at rate w bends the mean at most |w| speed T²/2 away from the straight line.
+        Given the batch's n plots (range r, flag bit 0 valid), returns -1 as soon as the range window holds
+        none of them, before the costlier azimuth bound: most tracks are far in range from a dwell's plots."""
         cdef double g = self.prm.gate4, binw = TWO_PI / N_AZ_BINS, span = t1 - t0
         cdef double rmin = INFINITY, rmax = -INFINITY, amin = INFINITY, amax = -INFINITY
-        cdef double T, sd, trp, speed, extra, px, py, pz, rho, rng, rw, w, az, move, q
+        cdef double T, sd, speed, extra, pz, rng, rw, w, az, rho, q
+        cdef double trp[MAXM]
+        cdef double move[MAXM]
+        cdef double px[MAXM]
+        cdef double py[MAXM]
+        cdef double rho0[MAXM]
         cdef const double* x
-        cdef const double* P
+        cdef const double* ps
         cdef int m
+        cdef Py_ssize_t j
         for m in range(self.prm.n_models):
             x = self.x + (s * MAXM + m) * NX
-            P = self.P + (s * MAXM + m) * NX * NX
+            ps = self.psum + (s * MAXM + m) * NPS
             T = fabs(t0 - self.t_upd[s])
             if fabs(t1 - self.t_upd[s]) > T:
                 T = fabs(t1 - self.t_upd[s])
             speed = sqrt(x[3] * x[3] + x[4] * x[4] + x[5] * x[5])
-            sd = sqrt(P[0] + P[NX + 1] + P[2 * NX + 2]) + T * sqrt(P[3 * NX + 3] + P[4 * NX + 4] + P[5 * NX + 5])
+            sd = sqrt(ps[0]) + T * sqrt(ps[1])
             extra = 0.0
             q = self.prm.q_cv
             if m == 1:
                 q = self.prm.q_ct
-                sd += 0.5 * speed * T * T * sqrt(P[6 * NX + 6])
+                sd += 0.5 * speed * T * T * sqrt(ps[2])
                 extra = 0.5 * fabs(x[6]) * speed * T * T
-            trp = sd * sd + q * T * T * T
-            move = speed * span + extra
-            px = x[0] + (t0 - self.t_upd[s]) * x[3] - site[0]
-            py = x[1] + (t0 - self.t_upd[s]) * x[4] - site[1]
+            trp[m] = sd * sd + q * T * T * T
+            move[m] = speed * span + extra
+            px[m] = x[0] + (t0 - self.t_upd[s]) * x[3] - site[0]
+            py[m] = x[1] + (t0 - self.t_upd[s]) * x[4] - site[1]
             pz = x[2] + (t0 - self.t_upd[s]) * x[5] - site[2]
-            rho = hypot(px, py)
-            rng = sqrt(rho * rho + pz * pz)
-            rw = sqrt(g * (trp + sig2[0])) + move + 1.0
+            rho0[m] = hypot(px[m], py[m])
+            rng = sqrt(rho0[m] * rho0[m] + pz * pz)
+            rw = sqrt(g * (trp[m] + sig2[0])) + move[m] + 1.0
             if rng - rw < rmin:
                 rmin = rng - rw
             if rng + rw > rmax:
                 rmax = rng + rw
-            rho = rho - move - sqrt(g * trp)
-            if rho <= 1.0 or move / rho > 0.5:
+        self.pred_r[s] = 0.5 * (rmin + rmax)
+        self.win_r[s] = 0.5 * (rmax - rmin)
+        if n > 0:
+            for j in range(n):
+                if flag[j] & 1 and not fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
+                    break
+            else:
+                return -1
+        for m in range(self.prm.n_models):
+            rho = rho0[m] - move[m] - sqrt(g * trp[m])
+            if rho <= 1.0 or move[m] / rho > 0.5:
                 amin, amax = -INFINITY, INFINITY
                 continue
-            w = sqrt(g * (trp / (rho * rho) + sig2[1])) + 1.1 * move / rho + 1e-4
-            az = atan2(px, py)
+            w = sqrt(g * (trp[m] / (rho * rho) + sig2[1])) + 1.1 * move[m] / rho + 1e-4
+            az = atan2(px[m], py[m])
             if az - w < amin:
                 amin = az - w
             if az + w > amax:
                 amax = az + w
         if rmin > max_range or not (isfinite(rmin) and isfinite(rmax)) or isnan(amin) or isnan(amax):
             return -1  # out of this sensor's reach (or a state gone non-finite, which the next sweep deletes)
-        self.pred_r[s] = 0.5 * (rmin + rmax)
-        self.win_r[s] = 0.5 * (rmax - rmin)
         if amax - amin >= TWO_PI:
             lo_out[0], hi_out[0] = 0, N_AZ_BINS - 1
         else:
@@ -967,6 +988,25 @@ cdef class Tracker:
             if hi_out[0] - lo_out[0] + 1 >= N_AZ_BINS:
                 lo_out[0], hi_out[0] = 0, N_AZ_BINS - 1
         return 0
+
+    cdef void _refresh_sums(self, int s) noexcept nogil:
+        """The covariance sums the pre-gate and the sweep read, after the track's state changed: kept in
+        small per-slot blocks so a dwell touches a line or two per track, not its whole covariances."""
+        cdef const double* P
+        cdef double* ps
+        cdef const double* Pc = self.Pc + s * NC * NC
+        cdef double* tr = self.ptrace + s * NPS
+        cdef int m
+        for m in range(MAXM):
+            P = self.P + (s * MAXM + m) * NX * NX
+            ps = self.psum + (s * MAXM + m) * NPS
+            ps[0] = P[0] + P[NX + 1] + P[2 * NX + 2]
+            ps[1] = P[3 * NX + 3] + P[4 * NX + 4] + P[5 * NX + 5]
+            ps[2] = P[6 * NX + 6]
+        # _pos_trace's three sums of the combined covariance, added in the order it adds them
+        tr[0] = Pc[0] + Pc[7] + Pc[14]
+        tr[1] = Pc[3] + Pc[10] + Pc[17]
+        tr[2] = Pc[21] + Pc[28] + Pc[35]
 
     cdef double _gate_distance(self, int s, double t, const double* z, int nz, const double* site,
                                const double* sig2) noexcept nogil:
@@ -1115,6 +1155,7 @@ cdef class Tracker:
         else:
             self._imm_step(s, dt, z, nz, site, sig2)
         self._combine(s)
+        self._refresh_sums(s)
         self.t_upd[s] = t
         self.pending[s] |= (1u << sensor)
         self.hits[s] += 1
@@ -1263,6 +1304,7 @@ cdef class Tracker:
             self.mu[s * MAXM] = 1.0 - self.prm.init_mu_ct
             self.mu[s * MAXM + 1] = self.prm.init_mu_ct
         self._combine(s)
+        self._refresh_sums(s)
         self.tid[s] = self.next_id
         self.next_id += 1
         self.status[s] = 1
@@ -1334,7 +1376,7 @@ cdef class Tracker:
                 self.misses[s] = 0
             else:
                 self.misses[s] += 1
-            if not _pos_trace(self.Pc + s * NC * NC, dt, self.prm.q_gate) <= self.prm.max_pos_var:  # NaN too
+            if not _pos_trace(self.ptrace + s * NPS, dt, self.prm.q_gate) <= self.prm.max_pos_var:  # NaN too
                 self._delete(s)
                 continue
             if self.status[s] == 1:
@@ -1354,11 +1396,11 @@ cdef inline int _wrap_bin(int k) noexcept nogil:
     return k + N_AZ_BINS if k < 0 else k
 
 
-cdef inline double _pos_trace(const double* P, double dt, double q) noexcept nogil:
-    """Trace of the position block of P predicted dt ahead under CV with noise q."""
+cdef inline double _pos_trace(const double* tr, double dt, double q) noexcept nogil:
+    """Trace of the position block of a combined covariance predicted dt ahead under CV with noise q, from
+    its sums tr (Tracker._refresh_sums): tr_pp + 2 dt tr_pv + dt² tr_vv + q |dt|³."""
     cdef double a = fabs(dt)
-    return (P[0] + P[7] + P[14] + 2.0 * dt * (P[3] + P[10] + P[17]) + dt * dt * (P[21] + P[28] + P[35])
-            + q * a * a * a)
+    return tr[0] + 2.0 * dt * tr[1] + dt * dt * tr[2] + q * a * a * a
 
 
 cdef double* _dptr(object arr):
