@@ -695,10 +695,17 @@ cdef class Tracker:
         """Apply every buffered plot and sweep (up to t_s if given) now, whatever the reorder window."""
         self._release(np.inf if t_s is None else float(t_s))
 
-    def tracks(self, t_s=None):
-        """Snapshot of live tracks (TrackSnapshot of arrays), predicted to t_s if given, ordered by track id."""
+    def tracks(self, t_s=None, bint confirmed_only=False):
+        """Snapshot of live tracks (TrackSnapshot of arrays), predicted to t_s if given, ordered by track id.
+        confirmed_only: only the confirmed ones (status 2), e.g. for fire control, without a numpy filter."""
         cdef int n = self.n_live, k = 0, s, e, kept = 0
         cdef double dt
+        cdef signed char min_status = 2 if confirmed_only else 1
+        if confirmed_only:
+            n = 0
+            for e in range(self.n_order):
+                s = self.id_order[e]
+                n += self.status[s] == 2 and self.tid[s] == self.id_order_tid[e]
         tid = empty1(n, cnp.NPY_INT64)
         status = empty1(n, cnp.NPY_INT8)
         state = empty2(n, NC, cnp.NPY_FLOAT64)
@@ -723,6 +730,8 @@ cdef class Tracker:
                 self.id_order[kept] = s  # compacted on the way
                 self.id_order_tid[kept] = self.tid[s]
                 kept += 1
+                if self.status[s] < min_status:
+                    continue
                 tid_p[k] = self.tid[s]
                 st_p[k] = self.status[s]
                 memcpy(x_p + k * NC, self.xc + s * NC, NC * sizeof(double))

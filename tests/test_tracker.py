@@ -144,6 +144,7 @@ def test_m_of_n_confirmation_and_miss_deletion() -> None:
         feed(trk, model.sweep(k, k + 1.0, np.array([0]), np.array([-1]), truth.states_at), 0)
         trk.sector_swept(0, k + 1.0, 0.0, TWO_PI)
         statuses.append(int(trk.tracks().status[0]))
+        assert len(trk.tracks(confirmed_only=True).track_id) == (statuses[-1] == 2)  # fire control's view
     assert statuses == [1, 1, 2, 2, 2, 2]  # tentative until its third hit, never reported confirmed before
     for k in range(6, 9):  # the target goes silent
         trk.sector_swept(0, k + 1.0, 0.0, TWO_PI)
@@ -205,6 +206,9 @@ def test_snapshots_come_in_track_id_order_while_slots_are_reused(capacity: int) 
             ids, _ = trk.model_probabilities()
             snap = trk.tracks(k + 0.5)
             assert snap.track_id.tolist() == ids.tolist() and len(ids) == trk.n_tracks
+            confirmed = trk.tracks(k + 0.5, confirmed_only=True)
+            for mine, theirs in zip(confirmed, snap, strict=True):
+                np.testing.assert_array_equal(mine, theirs[snap.status == 2])
     assert trk.deleted > 20 and (trk.dropped_full > 0) == (capacity == 8)  # slots were freed and reused
 
 

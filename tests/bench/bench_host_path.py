@@ -192,6 +192,17 @@ def test_tracks_snapshot(benchmark: Any) -> None:
     assert np.all(np.diff(tracks.track_id) > 0)
 
 
+def test_tracks_snapshot_confirmed_only(benchmark: Any) -> None:
+    """tracker.tracks(t, confirmed_only=True): fire control's tracks without a numpy filter in the host."""
+    host, rest = warmed_host()
+    t = rest[0].t_s
+    mine = benchmark(host.tracker.tracks, t, confirmed_only=True)
+    every = host.tracker.tracks(t)
+    for column, full in zip(mine, every, strict=True):
+        np.testing.assert_array_equal(column, full[every.status == 2])
+    assert len(mine.track_id) >= 0.9 * LOAD.targets
+
+
 @pytest.mark.parametrize("which", ["confirmed", "all"])
 def test_evaluate(benchmark: Any, which: str) -> None:
     """fire control on the confirmed tracks (what the runtime asks) or on every live track, x 2 launchers."""
