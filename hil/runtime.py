@@ -264,12 +264,10 @@ class Chain:
     def _fire_control(self, now_ns: int) -> None:
         """Evaluate and send the fire commands; the bookkeeping waits until they are on their way."""
         t = self.run_s(now_ns)
-        every = self.tracker.tracks(t)
-        confirmed = every.status == 2
         # only confirmed tracks are ever engageable: tentative ones (mostly clutter) are not worth the kernel's time
-        tracks = type(every)(*(column[confirmed] for column in every))
+        tracks = self.tracker.tracks(t, confirmed_only=True)
         n = len(tracks.track_id)
-        self._after_fc = (t, every, None, [], {}, None, None, None, None)
+        self._after_fc = (t, None, [], {}, None, None, None, None)
         if n == 0:
             return
         in_flight = np.zeros(n, np.int32)
@@ -284,9 +282,9 @@ class Chain:
         for m in self.engagement.flying + self.engagement.finished:
             if m.track_id in index_of:
                 shots[index_of[m.track_id]] += 1
-        friendly = np.isin(tracks.mode3a, self.friendly_codes)
+        friendly = (tracks.mode3a[:, None] == self.friendly_codes[None, :]).any(axis=1)
         armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
-        pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
+        pos_var = tracks.cov[:, 0, 0] + tracks.cov[:, 1, 1] + tracks.cov[:, 2, 2]
         channels = np.zeros(len(self.launcher_state), np.int32)
         for m in self.engagement.flying:
             channels[m.launcher] += 1  # each interceptor in the air holds one guidance channel
@@ -316,15 +314,19 @@ class Chain:
             task.add_done_callback(self.fire_tasks.discard)
             fires.append((k, ti, li, fire.track_id))
         call = {"armed": armed.tolist(), "ready": ready.tolist(), "rounds": rounds.tolist(),
-                "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist()}
-        self._after_fc = (t, every, (tracks, result), fires, call, in_flight, shots, friendly, pos_var)
+                "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist(),
+                "poll": self.boards.radars[0].stats["polls"] if self.boards.radars else 0, "t_s": t,
+                "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
+                            zip(tracks.track_id.tolist(), in_flight.tolist(), shots.tolist(), strict=True) if f or s}}
+        self._after_fc = (t, (tracks, result), fires, call, in_flight, shots, friendly, pos_var)
 
     def _fc_bookkeeping(self) -> None:
         """Events, refusals and decision records of the last evaluation, off the command's critical path."""
         if self._after_fc is None:
             return
-        t, every, evaluated, fires, call, in_flight, shots, friendly, pos_var = self._after_fc
+        t, evaluated, fires, call, in_flight, shots, friendly, pos_var = self._after_fc
         self._after_fc = None
+        every = self.tracker.tracks()  # confirmation events need the tentative tracks too
         for tid, status in zip(every.track_id.tolist(), every.status.tolist(), strict=True):
             self.track_ids_seen.add(tid)
             if status == 2 and tid not in self.confirmed_ids_seen:
@@ -392,6 +394,10 @@ class Chain:
         finally:
             self.launcher_state[li].busy = False
             self.pending.remove(fire)
+            if link.status is not None:
+                # the fire's readback says the launcher is reloading now: fire control must not wait for the
+                # next status tick to learn it (it would decide fires the link then refuses unsent)
+                self.launcher_state[li].status = link.status
         if result is None or not result.accepted:
             reason = getattr(result, "reason", "link error")
             key = (fire.track_id, li, f"LAUNCHER_{reason}")
