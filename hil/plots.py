@@ -99,3 +99,18 @@ class PlotBatch:
             elif not np.array_equal(a, b):
                 return False
         return True
+
+
+MERGED_COLUMNS = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps", "mode3a",
+                  "host_rx_ns")
+
+
+def merge_in_time_order(batches: list[PlotBatch]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Several radars' batches of one loop iteration as one time-ordered set of columns, and the order used.
+
+    The host feeds the tracker exactly this (hil.runtime), and replay rebuilds it (hil.replay): one function,
+    so the two can never drift apart.
+    """
+    cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}
+    order = np.argsort(cols["t_s"], kind="stable")
+    return {k: v[order] for k, v in cols.items()}, order

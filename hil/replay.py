@@ -67,7 +67,7 @@ from hil.drivers.asterix import Cat034Message, ServiceEvent
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, decode_adu, parse_request
 from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
-from hil.plots import PlotBatch
+from hil.plots import PlotBatch, merge_in_time_order
 from hil.recording import RecordedFrame, RecordingError, read_recording
 
 log = logging.getLogger("hil.replay")
@@ -78,7 +78,6 @@ BATCH_CAPACITY = 4096  # RadarLink's default: a poll with more plots drops the r
 LOOP_TICK_S = 0.005  # the runtime's loop period (hil.runtime.LOOP_PERIOD_NS)
 REAL_TIME_POLL_WINDOW_NS = 2_000_000  # a real-time iteration polls its radars well within this of waking
 REAL_TIME_VAR_RTOL = 1e-5
-PLOT_COLUMNS = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps", "mode3a")
 
 
 class ReplayError(HilError):
@@ -445,9 +444,7 @@ def _check_commands(decisions: list[dict[str, Any]], commands: list[FireCommand]
 
 def _merge(polled: list[tuple[int, PlotBatch]], start_s: float) -> dict[str, np.ndarray]:
     """Every radar's plots of one iteration as one time-ordered batch (what Chain._take_plots builds)."""
-    cols = {name: np.concatenate([getattr(b, name)[: b.n] for _, b in polled]) for name in PLOT_COLUMNS}
-    order = np.argsort(cols["t_s"], kind="stable")
-    cols = {k: v[order] for k, v in cols.items()}
+    cols, _ = merge_in_time_order([b for _, b in polled])
     cols["t_s"] = cols["t_s"] - start_s
     return cols
 

@@ -33,6 +33,7 @@ from hil.fire_control import RefusalReason
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.metrics import gospa
+from hil.plots import merge_in_time_order
 from hil.realtime import realtime
 from hil.rig import Rig
 from hil.runfolder import RunWriter
@@ -228,14 +229,9 @@ class Chain:
         """
         batches = [(i, b) for i, b, _ in polled if b is not None and b.n]
         if batches:
-            cols = {name: np.concatenate([getattr(b, name)[: b.n] for _, b in batches])
-                    for name in ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps",
-                                 "mode3a", "host_rx_ns")}
-            # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
+            cols, order = merge_in_time_order([b for _, b in batches])
             unc = np.concatenate([np.full(b.n, min(self.boards.radars[i].clock_sync.uncertainty_ns, 2.0**62))
                                   for i, b in batches])
-            order = np.argsort(cols["t_s"], kind="stable")
-            cols = {k: v[order] for k, v in cols.items()}
             t_s = cols["t_s"] - self.start_ns / 1e9
             t_begin = time.perf_counter_ns()
             self.tracker.update(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
