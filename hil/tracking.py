@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -12,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.stats import chi2
 
-from hil.errors import ConfigError
+from hil.errors import ConfigError, read_toml
 from hil.geo import FloatArray, geodetic_to_enu
 
 MODELS = ("cv", "imm")
@@ -95,15 +94,7 @@ _SENSOR_KEYS = {"name", "site_enu_m", "site_lla", "sigma_range_m", "sigma_azimut
 
 def load_sensors(path: str | Path) -> list[SensorDef]:
     """Sensors from a TOML file: [[sensor]] tables (site_enu_m or site_lla with a top-level origin_lla)."""
-    source = str(path)
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(source, "file", "no such sensors file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(source, "syntax", str(e)) from None
-    return sensors_from_doc(doc, source)
+    return sensors_from_doc(read_toml(path, "sensors"), str(path))
 
 
 def sensors_from_doc(doc: dict[str, Any], source: str) -> list[SensorDef]:
