@@ -139,7 +139,7 @@ def _simavr(spec: BoardSpec, boards: Boards) -> str:
 
     board = SimavrBoard(build_firmware(spec.firmware))
     boards.children.append(board)
-    return str(board.start() if hasattr(board, "start") else board.pty)
+    return str(board.start())
 
 
 def _launcher_link(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, clock: Clock,

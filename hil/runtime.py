@@ -96,7 +96,6 @@ class PendingFire:
     t1_ns: int
     t0_host_ns: int
     t0_uncertainty_ns: int
-    decided_ns: int
 
 
 @dataclass
@@ -104,7 +103,6 @@ class LauncherState:
     status: Any = None  # last LauncherStatus read
     busy: bool = False  # a fire is being written
     lost: bool = False
-    launches_seen: int = 0
 
 
 @dataclass
@@ -134,6 +132,7 @@ class Chain:
         self.iteration_t1_ns = 0  # when the newest of those frames was received (0: none this iteration)
         self.sector_az = [math.nan] * len(o.scenario.radars)
         self.counts: Counter[str] = Counter()
+        self.leaks_reported: set[int] = set()
         self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
         self.track_truth: dict[int, int] = {}
         self.gospa_samples: list[float] = []
@@ -215,9 +214,8 @@ class Chain:
             self._event(event.t_s, kind, track=m.track_id, target=m.target, launcher=m.launcher,
                         detail=f"miss distance {m.miss_distance_m:.1f} m")
         for row in np.nonzero((self.truth.impact_s <= t) & np.isfinite(self.truth.impact_s))[0]:
-            key = ("leak", int(row))
-            if key not in self.counts:
-                self.counts[key] += 1  # type: ignore[index]
+            if int(row) not in self.leaks_reported:
+                self.leaks_reported.add(int(row))
                 self._event(float(self.truth.impact_s[row]), "leak", target=int(row))
 
     # --- the host under test -------------------------------------------------------------------------
@@ -287,7 +285,6 @@ class Chain:
         t_begin = time.perf_counter_ns()
         result = self.fc.evaluate(t, tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly,
                                   in_flight, shots, armed, ready, rounds, reload_left, channels_in_use=channels)
-        decided_ns = self.clock.now_ns()
         self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
         a = result.assignments
         fires = []
@@ -299,7 +296,7 @@ class Chain:
             t0_host_ns, _, unc = self.batches.get(plot_key, (0, 0, 0))
             fire = PendingFire(track_id=int(tracks.track_id[ti]), launcher=li, aim=np.array(a.intercept_enu[k]),
                                t1_ns=self.iteration_t1_ns, t0_host_ns=0 if unc >= 2**62 else t0_host_ns,
-                               t0_uncertainty_ns=unc, decided_ns=decided_ns)
+                               t0_uncertainty_ns=unc)
             self.pending.append(fire)
             self.launcher_state[li].busy = True
             self.decisions += 1
