@@ -12,6 +12,7 @@ from hil.ext.arrays cimport empty1, empty2, empty3, fits
 
 import numpy as np
 
+from hil.geo import STANDARD_GRAVITY
 from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 
 cnp.import_array()
@@ -482,12 +483,15 @@ cdef class Tracker:
         self.prm.q_ct = c.q_ct_m2ps3
         self.prm.q_omega = c.q_omega_rad2ps3
         # gating uses the combined state under CV: take the larger noise so a turning track still gates
-        self.prm.q_gate = max(c.q_cv_m2ps3, c.q_ct_m2ps3) if c.n_models == 2 else c.q_cv_m2ps3
+        self.prm.q_gate = max(c.q_cv_m2ps3, c.q_ct_m2ps3) if c.n_models > 1 else c.q_cv_m2ps3
         self.prm.gate3 = c.gate(3)
         self.prm.gate4 = c.gate(4)
         self.prm.rate01 = c.imm_cv_to_ct_per_s
         self.prm.rate10 = c.imm_ct_to_cv_per_s
         self.prm.init_mu_ct = c.imm_initial_ct
+        self.prm.turn_entry_acc = c.turn_entry_g * STANDARD_GRAVITY
+        self.prm.turn_entry_sigma_acc = c.turn_entry_sigma_g * STANDARD_GRAVITY
+        self.prm.turn_min_speed = c.turn_min_speed_mps
         self.prm.init_speed_sigma = c.init_speed_sigma_mps
         self.prm.init_omega_sigma = c.init_omega_sigma_radps
         self.prm.use_range_rate = 1 if c.use_range_rate else 0
@@ -747,7 +751,7 @@ cdef class Tracker:
         return TrackSnapshot(tid, status, state, cov, last, m3, hits)
 
     def model_probabilities(self):
-        """(track_id int64[n], mu float64[n, n_models]): the IMM's model probabilities (CV, CT)."""
+        """(track_id int64[n], mu float64[n, n_models]): the IMM's model probabilities (CV, turn left, turn right)."""
         cdef int s
         ids, mus = [], []
         for s in range(self.hi):
@@ -952,7 +956,7 @@ cdef class Tracker:
             sd = sqrt(ps[0]) + T * sqrt(ps[1])
             extra = 0.0
             q = self.prm.q_cv
-            if m == 1:
+            if m > 0:
                 q = self.prm.q_ct
                 sd += 0.5 * speed * T * T * sqrt(ps[2])
                 extra = 0.5 * fabs(x[6]) * speed * T * T
@@ -1173,7 +1177,11 @@ cdef class Tracker:
 
     cdef void _imm_step(self, int s, double dt, const double* z, int nz, const double* site,
                         const double* sig2) noexcept nogil:
-        """One IMM cycle: mix, predict each model to the plot, update each, reweight by likelihood."""
+        """One IMM cycle: mix, predict each model to the plot, update each, reweight by likelihood.
+        Models: 0 CV, 1 turn left (omega > 0), 2 turn right. The chain moves CV to either turn at half the
+        CV-to-turn rate and a turn back to CV; never straight from one turn sense to the other. The CV
+        model carries no turn rate, so what it brings into a turn model is the turn-entry prior: rate
+        +-entry acceleration / horizontal speed, with its spread (see TrackerConfig.turn_entry_g)."""
         cdef double* xs = self.x + s * MAXM * NX
         cdef double* Ps = self.P + s * MAXM * NX * NX
         cdef double* mu = self.mu + s * MAXM
@@ -1186,30 +1194,56 @@ cdef class Tracker:
         cdef double Pm[MAXM][NX * NX]
         cdef double ll[MAXM]
         cdef double d[NX]
-        cdef double d2, ld, llmax, tot
+        cdef double xsrc[NX]
+        cdef double Psrc[NX * NX]
+        cdef double d2, ld, llmax, tot, speed, w_entry, var_entry
+        cdef const double* xi
+        cdef const double* Pii
         cdef int i, j, a, b
         cdef int ok[MAXM]
         Pi[0][0] = 1.0 - p01
-        Pi[0][1] = p01
-        Pi[1][0] = p10
-        Pi[1][1] = 1.0 - p10
+        Pi[0][1] = Pi[0][2] = 0.5 * p01
+        Pi[1][0] = Pi[2][0] = p10
+        Pi[1][1] = Pi[2][2] = 1.0 - p10
+        Pi[1][2] = Pi[2][1] = 0.0
         for j in range(MAXM):
-            cbar[j] = Pi[0][j] * mu[0] + Pi[1][j] * mu[1]
+            cbar[j] = Pi[0][j] * mu[0] + Pi[1][j] * mu[1] + Pi[2][j] * mu[2]
             for i in range(MAXM):
                 wmix[i][j] = Pi[i][j] * mu[i] / cbar[j]
+        speed = hypot(xs[3], xs[4])
+        if speed < self.prm.turn_min_speed:
+            speed = self.prm.turn_min_speed
+        w_entry = self.prm.turn_entry_acc / speed
+        var_entry = (self.prm.turn_entry_sigma_acc / speed) ** 2
+        memcpy(xsrc, xs, NX * sizeof(double))
+        memcpy(Psrc, Ps, NX * NX * sizeof(double))
+        Psrc[6 * NX + 6] = var_entry  # the CV model's turn-rate row and column are zero (predict_cv)
         for j in range(MAXM):
+            if j > 0:
+                xsrc[6] = w_entry if j == 1 else -w_entry
             for a in range(NX):
-                xm[j][a] = wmix[0][j] * xs[a] + wmix[1][j] * xs[NX + a]
+                xm[j][a] = 0.0
+                for i in range(MAXM):
+                    xm[j][a] += wmix[i][j] * (xsrc[a] if i == 0 and j > 0 else xs[i * NX + a])
             for a in range(NX * NX):
                 Pm[j][a] = 0.0
             for i in range(MAXM):
+                if wmix[i][j] == 0.0:
+                    continue
+                if i == 0 and j > 0:
+                    xi = xsrc
+                    Pii = Psrc
+                else:
+                    xi = xs + i * NX
+                    Pii = Ps + i * NX * NX
                 for a in range(NX):
-                    d[a] = xs[i * NX + a] - xm[j][a]
+                    d[a] = xi[a] - xm[j][a]
                 for a in range(NX):
                     for b in range(NX):
-                        Pm[j][a * NX + b] += wmix[i][j] * (Ps[i * NX * NX + a * NX + b] + d[a] * d[b])
+                        Pm[j][a * NX + b] += wmix[i][j] * (Pii[a * NX + b] + d[a] * d[b])
         predict_cv(NX, xm[0], Pm[0], dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
-        predict_ct(xm[1], Pm[1], dt, self.prm.q_ct, self.prm.q_omega)
+        for j in range(1, MAXM):
+            predict_ct(xm[j], Pm[j], dt, self.prm.q_ct, self.prm.q_omega)
         llmax = -INFINITY
         for j in range(MAXM):
             ok[j] = ekf_update(NX, xm[j], Pm[j], z, nz, site, sig2, &d2, &ld) == 0
@@ -1308,10 +1342,10 @@ cdef class Tracker:
             memcpy(self.P + (s * MAXM + m) * NX * NX, P, NX * NX * sizeof(double))
         if self.prm.n_models == 1:
             self.mu[s * MAXM] = 1.0
-            self.mu[s * MAXM + 1] = 0.0
+            self.mu[s * MAXM + 1] = self.mu[s * MAXM + 2] = 0.0
         else:
             self.mu[s * MAXM] = 1.0 - self.prm.init_mu_ct
-            self.mu[s * MAXM + 1] = self.prm.init_mu_ct
+            self.mu[s * MAXM + 1] = self.mu[s * MAXM + 2] = 0.5 * self.prm.init_mu_ct
         self._combine(s)
         self._refresh_sums(s)
         self.tid[s] = self.next_id

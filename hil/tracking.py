@@ -21,14 +21,22 @@ MODELS = ("cv", "imm")
 class TrackerConfig:
     """Every tuning knob of the tracker, in SI units (sigmas of a sensor live in SensorDef)."""
 
-    model: str = "imm"  # "cv": one constant-velocity EKF; "imm": CV + coordinated turn
+    model: str = "imm"  # "cv": one constant-velocity EKF; "imm": CV + coordinated turn left + coordinated turn right
     # tuned on tracking_scenario (40 targets, 4 g turns, crossings; see tests/bench/bench_tracker.py)
     q_cv_m2ps3: float = 0.1  # white-noise acceleration PSD of the CV model
     q_ct_m2ps3: float = 1.0  # ... of the coordinated-turn model
     q_omega_rad2ps3: float = 1e-3  # turn-rate random walk PSD of the CT model
     imm_cv_to_ct_per_s: float = 0.05  # model switching rates of the IMM's Markov chain
     imm_ct_to_cv_per_s: float = 0.05
-    imm_initial_ct: float = 0.1  # initial probability of the turn model
+    imm_initial_ct: float = 0.1  # initial probability of the turn models (split between left and right)
+    # A straight-flying target that starts to turn does so at some lateral acceleration, left or right: the
+    # turn models take their turn rate from this prior (rate = acceleration / horizontal speed, speed at
+    # least turn_min_speed_mps) when the CV model mixes into them. One turn model per side keeps both
+    # senses alive where the measurements cannot tell them apart yet (a head-on turn moves range-rate alike
+    # either way), instead of one filter locking onto the wrong sense.
+    turn_entry_g: float = 3.0
+    turn_entry_sigma_g: float = 1.5
+    turn_min_speed_mps: float = 100.0
     gate_probability: float = 0.9995  # chi-square gate on the Mahalanobis distance
     init_speed_sigma_mps: float = 250.0  # velocity prior of a one-plot track across the line of sight
     init_omega_sigma_radps: float = 0.05
@@ -50,10 +58,13 @@ class TrackerConfig:
         if not 1 <= self.delete_misses <= 30:
             raise ConfigError(src, "delete_misses", "must be in [1, 30]")
         for name in ("q_cv_m2ps3", "q_ct_m2ps3", "q_omega_rad2ps3", "init_speed_sigma_mps", "init_omega_sigma_radps",
-                     "imm_cv_to_ct_per_s", "imm_ct_to_cv_per_s", "reorder_window_s", "max_position_sigma_m"):
+                     "imm_cv_to_ct_per_s", "imm_ct_to_cv_per_s", "reorder_window_s", "max_position_sigma_m",
+                     "turn_entry_g", "turn_entry_sigma_g"):
             v = getattr(self, name)
             if not (v >= 0.0 and math.isfinite(v)):
                 raise ConfigError(src, name, f"must be a finite number >= 0, got {v!r}")
+        if not (self.turn_min_speed_mps > 0.0 and math.isfinite(self.turn_min_speed_mps)):
+            raise ConfigError(src, "turn_min_speed_mps", f"must be a finite number > 0, got {self.turn_min_speed_mps}")
         if not 0.0 <= self.imm_initial_ct <= 1.0:
             raise ConfigError(src, "imm_initial_ct", "must be a probability")
 
@@ -63,7 +74,7 @@ class TrackerConfig:
 
     @property
     def n_models(self) -> int:
-        return 2 if self.model == "imm" else 1
+        return 3 if self.model == "imm" else 1
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,43 @@ def test_imm_holds_a_4g_turn_where_cv_alone_breaks() -> None:
     assert breaks["cv"] >= 1  # the same CV model on its own loses the target in the turn
 
 
+@pytest.mark.parametrize("turn_g", [4.0, -4.0])
+def test_a_head_on_4g_turn_far_out_keeps_its_track(turn_g: float) -> None:
+    """Head-on at 95 km a turn moves range-rate alike either way and the cross-range noise (330 m) hides the
+    sense for seconds: a single turn model locks onto the wrong sense and loses the target; one turn
+    model per side holds it, whichever way it turns."""
+    target = TargetSpec(name="a", allegiance="hostile", kind="aircraft", position=(2_000.0, 95_000.0, 6_000.0),
+                        velocity=(0.0, -220.0, 0.0),
+                        manoeuvres=(Manoeuvre(start_s=40.0, duration_s=20.0, turn_g=turn_g),))
+    sc = Scenario(name="head-on", duration_s=90.0, seed=5, targets=(target,),
+                  radars=(RadarSpec(name="r", site=(0.0, 0.0, 10.0), clutter_per_scan=5.0),))
+    trk, score = run_scene(sc, TrackerConfig())
+    assert score.breaks + score.switches == 0
+    assert trk.confirmed == 1  # one track from start to end, no second one started on the target
+    assert score.localisation_sum / score.steps < 250.0
+
+
+def test_every_turning_target_of_the_issue_scene_keeps_its_track() -> None:
+    """40 targets, one radar, 300 scans: each 4 g turner is held by one track number through its turn."""
+    sc = tracking_scenario(40, seed=1, duration_s=300)
+    truth = sc.truth()
+    trk = Tracker(TrackerConfig(), np.array([r.site for r in sc.radars]))
+    turners = [k for k, t in enumerate(sc.targets) if t.manoeuvres]
+    held: dict[int, list[int]] = {k: [] for k in turners}
+    for t_end, _, p, _ in scan_plots(sc, truth):
+        feed(trk, p, 0)
+        trk.sector_swept(0, t_end, 0.0, TWO_PI)
+        snap, tracks = truth.at(t_end), trk.tracks(t_end, confirmed_only=True)
+        for k in turners:
+            m = sc.targets[k].manoeuvres[0]
+            if m.start_s - 2.0 <= t_end <= m.start_s + m.duration_s + 10.0 and len(tracks.track_id):
+                miss = np.linalg.norm(tracks.state[:, :3] - snap.state[snap.index == k][0, :3], axis=1)
+                held[k].append(int(tracks.track_id[miss.argmin()]) if miss.min() < 1_000.0 else -1)
+    assert len(turners) == 5
+    for k in turners:
+        assert len(set(held[k]) - {-1}) == 1 and held[k].count(-1) <= 2, (k, held[k])
+
+
 def test_crossing_targets_keep_their_identities() -> None:
     sc = tracking_scenario(16, seed=7, duration_s=120, crossing_pairs=8, turning=0, clutter_per_scan=20)
     _, score = run_scene(sc, TrackerConfig())

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hil.geo import FloatArray, enu_to_polar, polar_to_enu
+from hil.geo import STANDARD_GRAVITY, FloatArray, enu_to_polar, polar_to_enu
 from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 
 NX = 7
@@ -248,13 +248,23 @@ class ReferenceTracker:
         else:
             p01 = 1 - math.exp(-cfg.imm_cv_to_ct_per_s * abs(dt))
             p10 = 1 - math.exp(-cfg.imm_ct_to_cv_per_s * abs(dt))
-            Pi = np.array([[1 - p01, p01], [p10, 1 - p10]])
+            # CV, turn left, turn right: CV goes to either turn, a turn only back to CV
+            Pi = np.array([[1 - p01, p01 / 2, p01 / 2], [p10, 1 - p10, 0.0], [p10, 0.0, 1 - p10]])
             cbar = Pi.T @ trk.mu
             w = Pi * trk.mu[:, None] / cbar[None, :]
+            # what the CV model brings into a turn: the turn-entry prior on the rate, by the CV model's speed
+            speed = max(math.hypot(trk.xs[0][3], trk.xs[0][4]), cfg.turn_min_speed_mps)
             lls, xs, Ps = [], [], []
-            for j in range(2):
-                x0 = sum(w[i, j] * trk.xs[i] for i in range(2))
-                P0 = sum(w[i, j] * (trk.Ps[i] + np.outer(trk.xs[i] - x0, trk.xs[i] - x0)) for i in range(2))
+            for j in range(3):
+                src_x, src_P = list(trk.xs), list(trk.Ps)
+                if j > 0:
+                    src_x[0] = trk.xs[0].copy()
+                    src_x[0][6] = (1 if j == 1 else -1) * cfg.turn_entry_g * STANDARD_GRAVITY / speed
+                    src_P[0] = trk.Ps[0].copy()
+                    src_P[0][6, :] = src_P[0][:, 6] = 0.0
+                    src_P[0][6, 6] = (cfg.turn_entry_sigma_g * STANDARD_GRAVITY / speed) ** 2
+                x0 = sum(w[i, j] * src_x[i] for i in range(3))
+                P0 = sum(w[i, j] * (src_P[i] + np.outer(src_x[i] - x0, src_x[i] - x0)) for i in range(3))
                 x, P = predict(j, np.asarray(x0), np.asarray(P0), dt, cfg)
                 x, P, d2, ld = ekf_update(x, P, z, site, r2)
                 xs.append(x)
@@ -283,7 +293,8 @@ class ReferenceTracker:
         P[:3, :3] = J @ np.diag(r2[:3]) @ J.T
         P[3:6, 3:6] = sv2 * (np.eye(3) - np.outer(u, u)) + srr2 * np.outer(u, u)
         P[6, 6] = cfg.init_omega_sigma_radps**2
-        mu = np.array([1.0]) if cfg.model == "cv" else np.array([1 - cfg.imm_initial_ct, cfg.imm_initial_ct])
+        p_turn = cfg.imm_initial_ct / 2
+        mu = np.array([1.0]) if cfg.model == "cv" else np.array([1 - cfg.imm_initial_ct, p_turn, p_turn])
         trk = RefTrack(self.next_id, [x.copy() for _ in mu], [P.copy() for _ in mu], mu, t,
                        m3 if m3 >= 0 else -1, 1 << sensor)
         trk.combine()
