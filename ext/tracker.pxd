@@ -8,7 +8,6 @@ cdef enum:
     MAXM = 3         # models in the IMM: 0 constant velocity, 1 coordinated turn left, 2 right
     NPS = 4          # stride of the per-slot covariance sums (3 used: a block of 4 stays aligned)
     MAX_SENSORS = 32
-    PDA_MAX_PLOTS = 16  # plots one JPDA track update weighs at most (the likeliest, if more gate)
     N_AZ_BINS = 1024
 
 cdef struct Params:
@@ -17,8 +16,6 @@ cdef struct Params:
     double gate3, gate4
     double rate01, rate10, init_mu_ct
     double turn_entry_acc, turn_entry_sigma_acc, turn_min_speed
-    int jpda, jpda_max_tracks
-    double pd, pg
     double init_speed_sigma, init_omega_sigma
     int use_range_rate
     int confirm_m, confirm_n, delete_misses
@@ -27,7 +24,6 @@ cdef struct Params:
 cdef struct Counters:
     long long plots_in, plots_used, bad_plots, late_plots, gated_out
     long long new_tracks, confirmed, deleted, dropped_full, late_sweeps, clusters, big_clusters
-    long long jpda_clusters, jpda_fallbacks
 
 cdef struct IntBuf:
     int* p
@@ -45,8 +41,6 @@ cdef int innovation(int n, const double* x, const double* P, const double* z, in
                     const double* r2, double* nu, double* S, double* H, double* d2, double* logdet) noexcept nogil
 cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const double* site,
                     const double* r2, double* d2, double* logdet) noexcept nogil
-cdef int pda_update(int n, double* x, double* P, const double* zs, int nz, int npl, const double* lw,
-                    double beta0, const double* site, const double* r2, double* loglik) noexcept nogil
 
 # --- assignment -------------------------------------------------------------------------------------------
 cdef int lap_solve(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil

@@ -21,9 +21,6 @@ cdef double TWO_PI = 2.0 * M_PI
 cdef double FORBIDDEN = 1e9  # cost of a pairing outside the gate in the assignment matrix
 cdef int BIG_CLUSTER = 64
 cdef int SMALL_BATCH = 8  # plots up to which a batch skips the bin index
-cdef double LOG_BALL3 = log(4.0 * M_PI / 3.0)  # log volume of the unit ball in 3 and 4 dimensions (gate volumes)
-cdef double LOG_BALL4 = log(M_PI * M_PI / 2.0)
-cdef long long JPDA_MAX_EVENTS = 100000  # joint events one cluster may enumerate before it falls back to GNN
 
 
 # --- small linear algebra on fixed-size row-major arrays ------------------------------------------------
@@ -276,112 +273,6 @@ cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const 
     return 0
 
 
-cdef int pda_update(int n, double* x, double* P, const double* zs, int nz, int npl, const double* lw,
-                    double beta0, const double* site, const double* r2, double* loglik) noexcept nogil:
-    """Probabilistic data association update of (x, P) with npl plots (rows of zs, stride NZ) at once.
-
-    lw[j] is the log of plot j's association weight divided by the likelihood it was weighed with (the
-    JPDA's marginal beta_j over the track-level likelihood), beta0 the weight of "none is the target's".
-    Under this state's own prediction the weights become beta0 / L and lw_j N_j / L, L = beta0 + sum
-    exp(lw_j) N_j (N_j the Gaussian density of plot j); loglik returns log L, the IMM's model likelihood.
-    The update takes the weighted innovation and adds the spread of the innovations to P. -1 (state
-    untouched) if the geometry is degenerate."""
-    cdef double nu0[NZ]
-    cdef double nu[NZ]
-    cdef double nuj[NZ]
-    cdef double w[NZ]
-    cdef double S[NZ * NZ]
-    cdef double H[NZ * NX]
-    cdef double PHt[NX * NZ]
-    cdef double K[NX * NZ]
-    cdef double row[NZ]
-    cdef double spread[NZ * NZ]
-    cdef double beta[PDA_MAX_PLOTS]
-    cdef double d2, ld, acc, tot, b0, lnorm = 0.5 * nz * log(TWO_PI), wmax = -INFINITY
-    cdef int i, j, k, q
-    if npl < 1 or npl > PDA_MAX_PLOTS:
-        return -1
-    if innovation(n, x, P, zs, nz, site, r2, nu0, S, H, &d2, &ld) < 0:
-        return -1
-    # every plot's innovation against the same prediction: nu_j = nu_0 + (z_j - z_0), azimuth wrapped
-    for q in range(npl):
-        for i in range(nz):
-            nuj[i] = nu0[i] + zs[q * NZ + i] - zs[i]
-        if nuj[1] > M_PI:
-            nuj[1] -= TWO_PI
-        elif nuj[1] < -M_PI:
-            nuj[1] += TWO_PI
-        acc = 0.0
-        for i in range(nz):
-            w[i] = nuj[i]
-            for k in range(i):
-                w[i] -= S[i * nz + k] * w[k]
-            w[i] /= S[i * nz + i]
-            acc += w[i] * w[i]
-        beta[q] = lw[q] - 0.5 * (acc + ld) - lnorm  # log of the unnormalised weight
-        if beta[q] > wmax:
-            wmax = beta[q]
-    # normalise in the log domain: L = beta0 + sum exp(beta_q)
-    if beta0 > 0.0 and log(beta0) > wmax:
-        wmax = log(beta0)
-    b0 = beta0 * exp(-wmax)
-    tot = b0
-    for q in range(npl):
-        beta[q] = exp(beta[q] - wmax)
-        tot += beta[q]
-    loglik[0] = wmax + log(tot)
-    b0 /= tot
-    for i in range(nz):
-        nu[i] = 0.0
-    for i in range(NZ * NZ):
-        spread[i] = 0.0
-    for q in range(npl):
-        beta[q] /= tot
-        for i in range(nz):
-            nuj[i] = nu0[i] + zs[q * NZ + i] - zs[i]
-        if nuj[1] > M_PI:
-            nuj[1] -= TWO_PI
-        elif nuj[1] < -M_PI:
-            nuj[1] += TWO_PI
-        for i in range(nz):
-            nu[i] += beta[q] * nuj[i]
-            for j in range(nz):
-                spread[i * nz + j] += beta[q] * nuj[i] * nuj[j]
-    for i in range(nz):
-        for j in range(nz):
-            spread[i * nz + j] -= nu[i] * nu[j]
-    for i in range(n):
-        for j in range(nz):
-            acc = 0.0
-            for k in range(n):
-                acc = acc + P[i * n + k] * H[j * n + k]
-            PHt[i * nz + j] = acc
-    for i in range(n):
-        for j in range(nz):
-            row[j] = PHt[i * nz + j]
-        chol_solve(nz, S, row)
-        for j in range(nz):
-            K[i * nz + j] = row[j]
-        acc = 0.0
-        for j in range(nz):
-            acc = acc + row[j] * nu[j]
-        x[i] += acc
-    # P <- P - (1 - beta0) K PHt^T + K spread K^T, kept symmetric
-    for i in range(n):
-        for j in range(i, n):
-            acc = 0.0
-            for k in range(nz):
-                acc = acc + K[i * nz + k] * ((1.0 - b0) * PHt[j * nz + k])
-            tot = 0.0
-            for k in range(nz):
-                for q in range(nz):
-                    tot = tot + K[i * nz + k] * spread[k * nz + q] * K[j * nz + q]
-            P[i * n + j] += tot - acc
-            if j != i:
-                P[j * n + i] = P[i * n + j]
-    return 0
-
-
 # --- Jonker–Volgenant assignment -------------------------------------------------------------------------
 
 cdef int lap_solve(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil:
@@ -561,11 +452,6 @@ cdef class Tracker:
     cdef IntBuf bin_items, plot_trk, plot_flag, pair_s, pair_j, pair_cl, uf, cl_of_root, cl_start, cl_pairs
     cdef IntBuf slot_of_loc, tloc, ploc, tl, pl, r2c, iwork
     cdef DblBuf pair_c, cost, work
-    # JPDA scratch: per pair log likelihood and log gate volume, event weights, the enumeration's state
-    cdef DblBuf pair_ll, pair_lv, jg, jb, jt0, jpl
-    cdef IntBuf adj_start, adj_q, jchoice, jused
-    cdef double jtotal, jg0
-    cdef long long jevents
 
     def __init__(self, config: TrackerConfig, sites_enu, int capacity=4096, sigmas=None, max_range_m=None):
         if not isinstance(config, TrackerConfig):
@@ -606,10 +492,6 @@ cdef class Tracker:
         self.prm.turn_entry_acc = c.turn_entry_g * STANDARD_GRAVITY
         self.prm.turn_entry_sigma_acc = c.turn_entry_sigma_g * STANDARD_GRAVITY
         self.prm.turn_min_speed = c.turn_min_speed_mps
-        self.prm.jpda = 1 if c.association == "jpda" else 0
-        self.prm.jpda_max_tracks = c.jpda_max_cluster_tracks
-        self.prm.pd = c.detection_probability
-        self.prm.pg = c.gate_probability
         self.prm.init_speed_sigma = c.init_speed_sigma_mps
         self.prm.init_omega_sigma = c.init_omega_sigma_radps
         self.prm.use_range_rate = 1 if c.use_range_rate else 0
@@ -692,16 +574,6 @@ cdef class Tracker:
         free(self.pair_c.p)
         free(self.cost.p)
         free(self.work.p)
-        free(self.pair_ll.p)
-        free(self.pair_lv.p)
-        free(self.jg.p)
-        free(self.jb.p)
-        free(self.jt0.p)
-        free(self.jpl.p)
-        free(self.adj_start.p)
-        free(self.adj_q.p)
-        free(self.jchoice.p)
-        free(self.jused.p)
 
     # --- counters ------------------------------------------------------------------------------------
 
@@ -1005,7 +877,7 @@ cdef class Tracker:
                         continue
                     if self._try_pair(s, j, t[j], r[j], az[j], el[j], rr[j], site, sig2, &npairs) < 0:
                         return -1
-        if npairs > 0 and self._assign(npairs, n, sensor, t, r, az, el, rr, m3) < 0:
+        if npairs > 0 and self._assign(npairs, n) < 0:
             return -1
         # apply: updates, then initiation from plots no confirmed track could have taken
         for j in range(n):
@@ -1020,8 +892,6 @@ cdef class Tracker:
             if s >= 0:
                 self._update(s, sensor, t[j], z, nz, m3[j])
                 self.cnt.plots_used += 1
-            elif s == -2:  # taken by the JPDA update of its cluster
-                self.cnt.plots_used += 1
             else:
                 if not flag[j] & 2:
                     self.cnt.gated_out += 1
@@ -1035,25 +905,21 @@ cdef class Tracker:
         cdef double z[NZ]
         cdef int nz = 4 if (self.prm.use_range_rate and isfinite(rr) and fabs(rr) < 1e5) else 3
         cdef double g = self.prm.gate4 if nz == 4 else self.prm.gate3
-        cdef double d2, ld = 0.0
+        cdef double d2
         cdef Py_ssize_t k = npairs[0]
         z[0] = r
         z[1] = az - TWO_PI * floor(az / TWO_PI)
         z[2] = el
         z[3] = rr
-        d2 = self._gate_distance(s, t, z, nz, site, sig2, &ld)
+        d2 = self._gate_distance(s, t, z, nz, site, sig2)
         if d2 >= g:
             return 0
         if (ibuf_reserve(&self.pair_s, k + 1) < 0 or ibuf_reserve(&self.pair_j, k + 1) < 0
-                or dbuf_reserve(&self.pair_c, k + 1) < 0 or dbuf_reserve(&self.pair_ll, k + 1) < 0
-                or dbuf_reserve(&self.pair_lv, k + 1) < 0):
+                or dbuf_reserve(&self.pair_c, k + 1) < 0):
             return -1
         self.pair_s.p[k] = s
         self.pair_j.p[k] = <int>j
         self.pair_c.p[k] = d2 / g
-        # for JPDA: the plot's Gaussian log density under the track, and the log volume of the track's gate
-        self.pair_ll.p[k] = -0.5 * (d2 + ld + nz * log(TWO_PI))
-        self.pair_lv.p[k] = (LOG_BALL4 if nz == 4 else LOG_BALL3) + 0.5 * nz * log(g) + 0.5 * ld
         npairs[0] = k + 1
         self.plot_flag.p[j] |= 2
         if self.status[s] == 2:
@@ -1156,9 +1022,8 @@ cdef class Tracker:
         tr[2] = Pc[21] + Pc[28] + Pc[35]
 
     cdef double _gate_distance(self, int s, double t, const double* z, int nz, const double* site,
-                               const double* sig2, double* logdet) noexcept nogil:
-        """Smallest Mahalanobis distance² of a plot to the predictions of the track's models (INFINITY if none),
-        and in logdet the log det of that model's innovation covariance."""
+                               const double* sig2) noexcept nogil:
+        """Smallest Mahalanobis distance² of a plot to the predictions of the track's models (INFINITY if none)."""
         cdef double xg[NX]
         cdef double Pg[NX * NX]
         cdef double nu[NZ]
@@ -1175,16 +1040,12 @@ cdef class Tracker:
                 predict_ct(xg, Pg, dt, self.prm.q_ct, self.prm.q_omega)
             if innovation(NX, xg, Pg, z, nz, site, sig2, nu, S, H, &d2, &ld) == 0 and d2 < best:
                 best = d2
-                logdet[0] = ld
         return best
 
-    cdef int _assign(self, Py_ssize_t npairs, Py_ssize_t n, int sensor, const double* t, const double* r,
-                     const double* az, const double* el, const double* rr, const int* m3) noexcept nogil:
-        """Connected clusters of gated (track, plot) pairs, each solved on its own: GNN with JV (plot_trk says
-        which track takes which plot), or JPDA (the cluster's tracks are updated here, plot_trk -2 marks the
-        plots they took)."""
+    cdef int _assign(self, Py_ssize_t npairs, Py_ssize_t n) noexcept nogil:
+        """GNN: connected clusters of gated (track, plot) pairs, each solved on its own with JV."""
         cdef Py_ssize_t k, q
-        cdef int s, j, ntl = 0, nodes, a, b, ncl = 0, c, nt, np_, N, i, col, rc, soft
+        cdef int s, j, ntl = 0, nodes, a, b, ncl = 0, c, nt, np_, N, i, col
         if ibuf_reserve(&self.slot_of_loc, npairs) < 0:
             return -1
         for k in range(npairs):
@@ -1237,7 +1098,7 @@ cdef class Tracker:
         for c in range(ncl):
             a = self.cl_start.p[c]
             b = self.cl_start.p[c + 1]
-            if b - a == 1 and not self.prm.jpda:
+            if b - a == 1:
                 k = self.cl_pairs.p[a]
                 self.plot_trk.p[self.pair_j.p[k]] = self.pair_s.p[k]
                 continue
@@ -1255,32 +1116,6 @@ cdef class Tracker:
                     self.ploc.p[j] = np_
                     self.pl.p[np_] = j
                     np_ += 1
-            # JPDA: the cluster's confirmed tracks weigh their plots here; its tentative tracks then take, by GNN,
-            # what the confirmed ones left (a hard first plot makes a cleaner track start than a weighted one)
-            soft = 0
-            if self.prm.jpda:
-                rc = 1
-                if nt <= self.prm.jpda_max_tracks:
-                    rc = self._jpda_cluster(a, b, nt, np_, sensor, t, r, az, el, rr, m3)
-                if rc < 0:
-                    self._reset_loc(ntl)
-                    return -1
-                if rc == 0:
-                    self.cnt.jpda_clusters += 1
-                    soft = 1
-                elif rc == 1:
-                    self.cnt.jpda_fallbacks += 1  # too many tracks or joint events: GNN for this cluster
-            if soft:
-                rc = 0
-                for q in range(a, b):
-                    k = self.cl_pairs.p[q]
-                    rc += self.status[self.pair_s.p[k]] != 2 and self.plot_trk.p[self.pair_j.p[k]] != -2
-                if rc == 0:  # nothing left for tentative tracks
-                    for i in range(nt):
-                        self.tloc.p[self.loc_of_slot[self.tl.p[i]]] = -1
-                    for j in range(np_):
-                        self.ploc.p[self.pl.p[j]] = -1
-                    continue
             N = nt + np_
             if N > BIG_CLUSTER:
                 self.cnt.big_clusters += 1
@@ -1300,8 +1135,6 @@ cdef class Tracker:
                     self.cost.p[(nt + j) * N + np_ + i] = 0.0
             for q in range(a, b):
                 k = self.cl_pairs.p[q]
-                if soft and (self.status[self.pair_s.p[k]] == 2 or self.plot_trk.p[self.pair_j.p[k]] == -2):
-                    continue
                 i = self.tloc.p[self.loc_of_slot[self.pair_s.p[k]]]
                 j = self.ploc.p[self.pair_j.p[k]]
                 self.cost.p[i * N + j] = self.pair_c.p[k]
@@ -1317,161 +1150,12 @@ cdef class Tracker:
         self._reset_loc(ntl)
         return 0
 
-    cdef int _jpda_cluster(self, int a, int b, int nt, int np_, int sensor, const double* t, const double* r,
-                           const double* az, const double* el, const double* rr, const int* m3) noexcept nogil:
-        """JPDA over one cluster: marginal association weights from every joint event (each track takes one
-        of its gated plots or none, a plot goes to one track at most), then one PDA update per track.
-        Event weight: prod over assigned pairs of Pd N(plot) / lambda, times 1 - Pd Pg per unassigned
-        track; lambda, the false-plot density, is non-parametric: the cluster's plots over its tracks'
-        summed gate volumes. Only confirmed tracks take part (tentative ones are left to GNN).
-        0 done, 1 too many joint events (the caller falls back to GNN), 2 no confirmed track, -1 memory."""
-        cdef int npc = b - a, i, j, p, q, k, s, npl, nz, best, nplots = 0
-        cdef double vol = 0.0, lam, beta0, bp
-        cdef double zs[PDA_MAX_PLOTS * NZ]
-        cdef double lw[PDA_MAX_PLOTS]
-        cdef double pb[PDA_MAX_PLOTS]
-        cdef int pick[PDA_MAX_PLOTS]
-        if (ibuf_reserve(&self.adj_start, nt + 1) < 0 or ibuf_reserve(&self.adj_q, npc) < 0
-                or dbuf_reserve(&self.jg, npc) < 0 or dbuf_reserve(&self.jb, npc) < 0
-                or dbuf_reserve(&self.jt0, nt) < 0 or ibuf_reserve(&self.jchoice, nt) < 0
-                or ibuf_reserve(&self.jused, np_) < 0 or dbuf_reserve(&self.jpl, np_) < 0):
-            return -1
-        cdef int* start = self.adj_start.p
-        cdef int* adj = self.adj_q.p
-        # the cluster's pairs grouped by local track (jchoice as the fill cursor)
-        for i in range(nt + 1):
-            start[i] = 0
-        for j in range(np_):
-            self.jused.p[j] = 0
-            self.jpl.p[j] = 0.0
-        for q in range(a, b):
-            k = self.cl_pairs.p[q]
-            if self.status[self.pair_s.p[k]] == 2:
-                start[self.tloc.p[self.loc_of_slot[self.pair_s.p[k]]] + 1] += 1
-                if not self.jused.p[self.ploc.p[self.pair_j.p[k]]]:
-                    self.jused.p[self.ploc.p[self.pair_j.p[k]]] = 1
-                    nplots += 1
-        if nplots == 0:
-            return 2  # no confirmed track here: GNN for the cluster
-        for i in range(nt):
-            start[i + 1] += start[i]
-            self.jchoice.p[i] = start[i]
-            self.jt0.p[i] = 0.0
-        for q in range(a, b):
-            k = self.cl_pairs.p[q]
-            if self.status[self.pair_s.p[k]] == 2:
-                i = self.tloc.p[self.loc_of_slot[self.pair_s.p[k]]]
-                adj[self.jchoice.p[i]] = k
-                self.jchoice.p[i] += 1
-        for i in range(nt):
-            if start[i + 1] > start[i]:
-                vol += exp(self.pair_lv.p[adj[start[i]]])
-        lam = nplots / vol
-        self.jg0 = 1.0 - self.prm.pd * self.prm.pg
-        for p in range(start[nt]):
-            self.jg.p[p] = self.prm.pd * exp(self.pair_ll.p[adj[p]]) / lam
-            self.jb.p[p] = 0.0
-        for j in range(np_):
-            self.jused.p[j] = 0
-        self.jtotal = 0.0
-        self.jevents = 0
-        if self._jpda_enum(0, nt, 1.0) < 0 or not self.jtotal > 0.0:
-            return 1
-        for i in range(nt):
-            s = self.tl.p[i]
-            beta0 = self.jt0.p[i] / self.jtotal
-            npl = 0
-            for p in range(start[i], start[i + 1]):
-                bp = self.jb.p[p] / self.jtotal
-                self.jpl.p[self.ploc.p[self.pair_j.p[adj[p]]]] += bp
-                if not bp > 1e-9:
-                    continue
-                # keep the likeliest PDA_MAX_PLOTS, in falling order
-                if npl == PDA_MAX_PLOTS:
-                    if bp <= pb[npl - 1]:
-                        continue
-                    npl -= 1
-                q = npl
-                while q > 0 and pb[q - 1] < bp:
-                    pb[q] = pb[q - 1]
-                    pick[q] = pick[q - 1]
-                    q -= 1
-                pb[q] = bp
-                pick[q] = adj[p]
-                npl += 1
-            if npl == 0:
-                continue
-            nz = 4 if self.prm.use_range_rate else 3
-            for q in range(npl):
-                j = self.pair_j.p[pick[q]]
-                if not (isfinite(rr[j]) and fabs(rr[j]) < 1e5):
-                    nz = 3
-            for q in range(npl):
-                j = self.pair_j.p[pick[q]]
-                zs[q * NZ + 0] = r[j]
-                zs[q * NZ + 1] = az[j] - TWO_PI * floor(az[j] / TWO_PI)
-                zs[q * NZ + 2] = el[j]
-                zs[q * NZ + 3] = rr[j]
-                lw[q] = log(pb[q]) - self.pair_ll.p[pick[q]]
-            best = self.pair_j.p[pick[0]]
-            self._filter(s, sensor, t[best], zs, nz, npl, lw, beta0)
-            if pb[0] > 0.5:  # one plot is more likely than not the track's: a hit (one track a plot at most)
-                self.pending[s] |= (1u << sensor)
-                self.hits[s] += 1
-                if m3[best] >= 0:
-                    self.mode3a[s] = m3[best]
-        for j in range(np_):
-            if self.jpl.p[j] >= 0.5:
-                self.plot_trk.p[self.pl.p[j]] = -2
-        return 0
-
-    cdef int _jpda_enum(self, int i, int nt, double prod) noexcept nogil:
-        """Depth-first over the joint events from local track i on; -1 once JPDA_MAX_EVENTS are passed."""
-        cdef int k, c, p, j
-        if i == nt:
-            self.jevents += 1
-            if self.jevents > JPDA_MAX_EVENTS:
-                return -1
-            self.jtotal += prod
-            for k in range(nt):
-                c = self.jchoice.p[k]
-                if c < 0:
-                    self.jt0.p[k] += prod
-                else:
-                    self.jb.p[c] += prod
-            return 0
-        self.jchoice.p[i] = -1
-        if self._jpda_enum(i + 1, nt, prod * self.jg0) < 0:
-            return -1
-        for p in range(self.adj_start.p[i], self.adj_start.p[i + 1]):
-            j = self.ploc.p[self.pair_j.p[self.adj_q.p[p]]]
-            if self.jused.p[j]:
-                continue
-            self.jused.p[j] = 1
-            self.jchoice.p[i] = p
-            c = self._jpda_enum(i + 1, nt, prod * self.jg.p[p])
-            self.jused.p[j] = 0
-            if c < 0:
-                return -1
-        self.jchoice.p[i] = -1
-        return 0
-
     cdef void _reset_loc(self, int ntl) noexcept nogil:
         cdef int i
         for i in range(ntl):
             self.loc_of_slot[self.slot_of_loc.p[i]] = -1
 
     cdef void _update(self, int s, int sensor, double t, const double* z, int nz, int m3) noexcept nogil:
-        """GNN: track s takes plot z."""
-        self._filter(s, sensor, t, z, nz, 1, NULL, 0.0)
-        self.pending[s] |= (1u << sensor)
-        self.hits[s] += 1
-        if m3 >= 0:
-            self.mode3a[s] = m3
-
-    cdef void _filter(self, int s, int sensor, double t, const double* zs, int nz, int npl, const double* lw,
-                      double beta0) noexcept nogil:
-        """Predict track s to t and update it: with one plot (lw NULL), or weighing npl plots (JPDA)."""
         cdef const double* site = self.sites + 3 * sensor
         cdef const double* sig2 = self.sig2 + 4 * sensor
         cdef double* x0 = self.x + s * MAXM * NX
@@ -1480,18 +1164,19 @@ cdef class Tracker:
         cdef double d2, ld
         if self.prm.n_models == 1:
             predict_cv(NX, x0, P0, dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
-            if lw == NULL:
-                ekf_update(NX, x0, P0, zs, nz, site, sig2, &d2, &ld)
-            else:
-                pda_update(NX, x0, P0, zs, nz, npl, lw, beta0, site, sig2, &ld)
+            ekf_update(NX, x0, P0, z, nz, site, sig2, &d2, &ld)
         else:
-            self._imm_step(s, dt, zs, nz, npl, lw, beta0, site, sig2)
+            self._imm_step(s, dt, z, nz, site, sig2)
         self._combine(s)
         self._refresh_sums(s)
         self.t_upd[s] = t
+        self.pending[s] |= (1u << sensor)
+        self.hits[s] += 1
+        if m3 >= 0:
+            self.mode3a[s] = m3
 
-    cdef void _imm_step(self, int s, double dt, const double* z, int nz, int npl, const double* lw, double beta0,
-                        const double* site, const double* sig2) noexcept nogil:
+    cdef void _imm_step(self, int s, double dt, const double* z, int nz, const double* site,
+                        const double* sig2) noexcept nogil:
         """One IMM cycle: mix, predict each model to the plot, update each, reweight by likelihood.
         Models: 0 CV, 1 turn left (omega > 0), 2 turn right. The chain moves CV to either turn at half the
         CV-to-turn rate and a turn back to CV; never straight from one turn sense to the other. The CV
@@ -1561,12 +1246,8 @@ cdef class Tracker:
             predict_ct(xm[j], Pm[j], dt, self.prm.q_ct, self.prm.q_omega)
         llmax = -INFINITY
         for j in range(MAXM):
-            if lw == NULL:
-                ok[j] = ekf_update(NX, xm[j], Pm[j], z, nz, site, sig2, &d2, &ld) == 0
-                ll[j] = -0.5 * (d2 + ld) if ok[j] else -INFINITY
-            else:
-                ok[j] = pda_update(NX, xm[j], Pm[j], z, nz, npl, lw, beta0, site, sig2, &ld) == 0
-                ll[j] = ld if ok[j] else -INFINITY
+            ok[j] = ekf_update(NX, xm[j], Pm[j], z, nz, site, sig2, &d2, &ld) == 0
+            ll[j] = -0.5 * (d2 + ld) if ok[j] else -INFINITY
             if ll[j] > llmax:
                 llmax = ll[j]
         if llmax == -INFINITY:

@@ -15,7 +15,6 @@ from hil.errors import ConfigError, read_toml
 from hil.geo import FloatArray, geodetic_to_enu
 
 MODELS = ("cv", "imm")
-ASSOCIATIONS = ("gnn", "jpda")
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,6 @@ class TrackerConfig:
     turn_entry_sigma_g: float = 1.5
     turn_min_speed_mps: float = 100.0
     gate_probability: float = 0.9995  # chi-square gate on the Mahalanobis distance
-    # "gnn": each plot to one track (Jonker-Volgenant per cluster); "jpda": each track weighs every plot in its
-    # gate by its joint-event probability (exact per cluster up to jpda_max_cluster_tracks tracks, GNN beyond)
-    association: str = "gnn"
-    detection_probability: float = 0.9  # Pd the JPDA weighs a missed detection with
-    jpda_max_cluster_tracks: int = 8
     init_speed_sigma_mps: float = 250.0  # velocity prior of a one-plot track across the line of sight
     init_omega_sigma_radps: float = 0.05
     use_range_rate: bool = True
@@ -57,12 +51,6 @@ class TrackerConfig:
         src = "TrackerConfig"
         if self.model not in MODELS:
             raise ConfigError(src, "model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.association not in ASSOCIATIONS:
-            raise ConfigError(src, "association", f"must be one of {', '.join(ASSOCIATIONS)}, got {self.association!r}")
-        if not 0.0 < self.detection_probability <= 1.0:
-            raise ConfigError(src, "detection_probability", "must be in (0, 1]")
-        if not 1 <= self.jpda_max_cluster_tracks <= 16:
-            raise ConfigError(src, "jpda_max_cluster_tracks", "must be in [1, 16]")
         if not 0.5 < self.gate_probability < 1.0:
             raise ConfigError(src, "gate_probability", "must be in (0.5, 1)")
         if not 1 <= self.confirm_m <= self.confirm_n <= 16:
