@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from hil.emulators.radar_model import PlotSet, RadarModel, scan_plots
+from hil.errors import ConfigError
 from hil.ext.reference.tracker import ReferenceTracker
 from hil.ext.tracker import Tracker, solve_assignment
 from hil.geo import enu_to_polar, range_rate
@@ -153,6 +154,13 @@ def test_every_turning_target_of_the_issue_scene_keeps_its_track() -> None:
     assert len(turners) == 5
     for k in turners:
         assert len(set(held[k]) - {-1}) == 1 and held[k].count(-1) <= 2, (k, held[k])
+
+
+@pytest.mark.parametrize(("field", "value"), [("turn_entry_g", -1.0), ("turn_entry_sigma_g", math.nan),
+                                            ("turn_min_speed_mps", 0.0), ("model", "ct"), ("imm_initial_ct", 1.5)])
+def test_a_bad_tracker_setting_is_refused_by_name(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        TrackerConfig(**{field: value})  # type: ignore[arg-type]
 
 
 def test_crossing_targets_keep_their_identities() -> None:
