@@ -1,4 +1,4 @@
-"""Fire-control configuration, launcher/asset/zone descriptions, refusal reasons and explainable results.
+"""Fire-control configuration, refusal reasons and explainable results (launchers, assets, zones: hil.scenario).
 
 The kernel itself is hil.ext.firecontrol.FireControl (Cython); its numpy twin is
 hil.ext.reference.firecontrol. Both implement the test-bench model written down here once.
@@ -57,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hil.errors import ConfigError
+from hil.scenario import AssetSite, LauncherSite, NoFireZoneSpec
 
 
 class Doctrine(enum.IntEnum):
@@ -147,88 +148,16 @@ class FireControlConfig:
         return self.salvo_size if self.doctrine == Doctrine.SALVO else 1
 
 
-@dataclass(frozen=True)
-class LauncherSpec:
-    name: str
-    position: tuple[float, float, float]
-    interceptor_speed_mps: float = 1000.0
-    launch_delay_s: float = 1.0
-    slew_rate_dps: float = 60.0  # 0: no slew time counted
-    min_range_m: float = 2_000.0
-    max_range_m: float = 40_000.0
-    min_alt_m: float = 30.0
-    max_alt_m: float = 20_000.0
-    max_tof_s: float = 60.0
-    sector_centre_deg: float = 0.0  # clockwise from north; also the rest azimuth slew starts from
-    sector_width_deg: float = 360.0
-    channels: int = 2
-    pk: float = 0.85  # single-shot pk in the best conditions
-
-    def __post_init__(self) -> None:
-        src = f"launcher {self.name}"
-        if not self.interceptor_speed_mps > 0.0:
-            raise ConfigError(src, "interceptor_speed_mps", "must be positive")
-        if not 0.0 <= self.min_range_m < self.max_range_m:
-            raise ConfigError(src, "min_range_m", "must be >= 0 and below max_range_m")
-        if not self.min_alt_m <= self.max_alt_m:
-            raise ConfigError(src, "min_alt_m", "must not exceed max_alt_m")
-        if not (self.launch_delay_s >= 0.0 and self.slew_rate_dps >= 0.0 and self.max_tof_s > 0.0):
-            raise ConfigError(src, "launch_delay_s", "delay and slew rate must be >= 0, max_tof_s > 0")
-        if not 0.0 <= self.sector_width_deg <= 360.0:
-            raise ConfigError(src, "sector_width_deg", "must be in [0, 360]")
-        if self.channels < 0 or not 0.0 <= self.pk <= 1.0:
-            raise ConfigError(src, "pk", "channels must be >= 0 and pk in [0, 1]")
-        if not all(math.isfinite(c) for c in self.position):
-            raise ConfigError(src, "position", "must be finite")
-
-    @classmethod
-    def from_site(cls, site: Any) -> LauncherSpec:
-        """From a scenario's LauncherSite (or anything with the same fields)."""
-        kwargs = {f: getattr(site, f) for f in cls.__dataclass_fields__ if hasattr(site, f)}
-        return cls(**kwargs)
-
-
-@dataclass(frozen=True)
-class AssetSpec:
-    name: str
-    position: tuple[float, float, float]
-    radius_m: float = 1_000.0
-    value: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not (self.radius_m > 0.0 and self.value >= 0.0):
-            raise ConfigError(f"asset {self.name}", "radius_m", "radius must be positive and value >= 0")
-
-    @classmethod
-    def from_site(cls, site: Any) -> AssetSpec:
-        return cls(name=site.name, position=tuple(site.position), radius_m=site.radius_m, value=site.value)
-
-
-@dataclass(frozen=True)
-class NoFireZone:
-    """A vertical cylinder nothing may be fired into (or at)."""
-
-    name: str
-    centre: tuple[float, float]
-    radius_m: float
-    z_min_m: float = -1e9
-    z_max_m: float = 1e9
-
-    def __post_init__(self) -> None:
-        if not (self.radius_m > 0.0 and self.z_min_m <= self.z_max_m):
-            raise ConfigError(f"no-fire zone {self.name}", "radius_m", "radius must be positive, z_min <= z_max")
-
-    @classmethod
-    def from_spec(cls, spec: Any) -> NoFireZone:
-        return cls(name=spec.name, centre=(spec.centre[0], spec.centre[1]), radius_m=spec.radius_m,
-                   z_min_m=spec.z_min_m, z_max_m=spec.z_max_m)
+# Fire control's names for the scenario's launcher, asset and no-fire-zone descriptions: one set of classes,
+# read from the scenario file and checked when made (hil.scenario), planned with here.
+LauncherSpec = LauncherSite
+AssetSpec = AssetSite
+NoFireZone = NoFireZoneSpec
 
 
 def specs_from_scenario(scenario: Any) -> tuple[list[AssetSpec], list[LauncherSpec], list[NoFireZone]]:
     """Assets, launchers and no-fire zones of a hil.scenario.Scenario, in its order."""
-    return ([AssetSpec.from_site(a) for a in scenario.assets],
-            [LauncherSpec.from_site(s) for s in scenario.launchers],
-            [NoFireZone.from_spec(z) for z in scenario.no_fire_zones])
+    return list(scenario.assets), list(scenario.launchers), list(scenario.no_fire_zones)
 
 
 # --- results -------------------------------------------------------------------------------------------

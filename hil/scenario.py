@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from hil.geo import STANDARD_GRAVITY, FloatArray, geodetic_to_enu
 
 ALLEGIANCES = ("hostile", "friendly", "neutral")
 TRUTH_STEP_S = 0.05
+T = TypeVar("T")
 
 
 def parse_mode3a(value: object, source: str, field_name: str) -> int:
@@ -75,12 +76,15 @@ class RadarSpec:
 
 @dataclass(frozen=True)
 class LauncherSite:
+    """A launcher: where it stands and its envelope (what fire control plans with), and what the plant flies
+    and counts (interceptor_max_g, rounds, reload_s, lethal_radius_m). hil.fire_control calls it LauncherSpec."""
+
     name: str
     position: tuple[float, float, float]
     interceptor_speed_mps: float = 1000.0
     interceptor_max_g: float = 30.0
     launch_delay_s: float = 1.0
-    slew_rate_dps: float = 60.0
+    slew_rate_dps: float = 60.0  # 0: no slew time counted
     min_range_m: float = 2_000.0
     max_range_m: float = 40_000.0
     min_alt_m: float = 30.0
@@ -89,27 +93,57 @@ class LauncherSite:
     rounds: int = 4
     reload_s: float = 2.0
     channels: int = 2
-    sector_centre_deg: float = 0.0  # azimuth sector the launcher covers, clockwise from north
+    # azimuth sector the launcher covers, clockwise from north; its centre is also the rest azimuth slew starts from
+    sector_centre_deg: float = 0.0
     sector_width_deg: float = 360.0
     lethal_radius_m: float = 15.0
-    pk: float = 0.85
+    pk: float = 0.85  # single-shot pk in the best conditions
+
+    def __post_init__(self) -> None:
+        src = f"launcher {self.name}"
+        if not self.interceptor_speed_mps > 0.0:
+            raise ConfigError(src, "interceptor_speed_mps", "must be positive")
+        if not 0.0 <= self.min_range_m < self.max_range_m:
+            raise ConfigError(src, "min_range_m", "must be >= 0 and below max_range_m")
+        if not self.min_alt_m <= self.max_alt_m:
+            raise ConfigError(src, "min_alt_m", "must not exceed max_alt_m")
+        if not (self.launch_delay_s >= 0.0 and self.slew_rate_dps >= 0.0 and self.max_tof_s > 0.0):
+            raise ConfigError(src, "launch_delay_s", "delay and slew rate must be >= 0, max_tof_s > 0")
+        if not 0.0 <= self.sector_width_deg <= 360.0:
+            raise ConfigError(src, "sector_width_deg", "must be in [0, 360]")
+        if self.channels < 0 or not 0.0 <= self.pk <= 1.0:
+            raise ConfigError(src, "pk", "channels must be >= 0 and pk in [0, 1]")
+        if not all(math.isfinite(c) for c in self.position):
+            raise ConfigError(src, "position", "must be finite")
 
 
 @dataclass(frozen=True)
 class AssetSite:
+    """A defended asset (hil.fire_control's AssetSpec)."""
+
     name: str
     position: tuple[float, float, float]
     radius_m: float = 1_000.0
     value: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not (self.radius_m > 0.0 and self.value >= 0.0):
+            raise ConfigError(f"asset {self.name}", "radius_m", "radius must be positive and value >= 0")
+
 
 @dataclass(frozen=True)
 class NoFireZoneSpec:
+    """A vertical cylinder nothing may be fired into (or at) (hil.fire_control's NoFireZone)."""
+
     name: str
     centre: tuple[float, float]
     radius_m: float
     z_min_m: float = -1e9
     z_max_m: float = 1e9
+
+    def __post_init__(self) -> None:
+        if not (self.radius_m > 0.0 and self.z_min_m <= self.z_max_m):
+            raise ConfigError(f"no-fire zone {self.name}", "radius_m", "radius must be positive, z_min <= z_max")
 
 
 @dataclass(frozen=True)
@@ -202,6 +236,13 @@ class _ScenarioReader:
             out.append((where, t))
         return out
 
+    def build(self, cls: type[T], where: str, **fields: Any) -> T:
+        """cls(**fields), a failure of its own checks named by this file and `where`."""
+        try:
+            return cls(**fields)
+        except ConfigError as e:
+            raise self.fail(f"{where}.{e.field}", e.problem) from None
+
     def check_keys(self, table: dict[str, Any], where: str, allowed: set[str]) -> None:
         for k in table:
             if k not in allowed:
@@ -285,16 +326,12 @@ class _ScenarioReader:
         for key in ("rounds", "channels"):
             if key in kwargs:
                 kwargs[key] = int(kwargs[key])
-        spec = LauncherSite(name=str(t.get("name")), position=self.position(t, where), **kwargs)
-        if spec.min_range_m >= spec.max_range_m:
-            raise self.fail(f"{where}.min_range_m", "must be below max_range_m")
-        if spec.interceptor_speed_mps <= 0:
-            raise self.fail(f"{where}.interceptor_speed_mps", "must be positive")
-        return spec
+        return self.build(LauncherSite, where, name=str(t.get("name")), position=self.position(t, where), **kwargs)
 
     def asset(self, where: str, t: dict[str, Any]) -> AssetSite:
         self.check_keys(t, where, {"name", "position_enu_m", "position_lla", "radius_m", "value"})
-        return AssetSite(
+        return self.build(
+            AssetSite, where,
             name=str(t.get("name")),
             position=self.position(t, where),
             radius_m=self.number(t, "radius_m", where, 1000.0, 1.0, 1e6),
@@ -304,7 +341,8 @@ class _ScenarioReader:
     def no_fire_zone(self, where: str, t: dict[str, Any]) -> NoFireZoneSpec:
         self.check_keys(t, where, {"name", "centre_enu_m", "radius_m", "z_min_m", "z_max_m"})
         cx, cy = self.vector(t, "centre_enu_m", where, 2)
-        return NoFireZoneSpec(
+        return self.build(
+            NoFireZoneSpec, where,
             name=str(t.get("name")),
             centre=(cx, cy),
             radius_m=self.number(t, "radius_m", where, lo=1.0),

@@ -86,6 +86,10 @@ home_on = "base"
         (('name = "a"', 'name = "a"\nhome_on = "nowhere"'), "home_on"),
         (('name = "a"', 'name = "a"\nspeed = 3'), "speed"),
         (("[[radar]]", "[[radar]]\npd = 1.5"), "pd"),
+        (("[[radar]]", '[[launcher]]\nposition_enu_m = [0, 0, 0]\nmin_alt_m = 500\nmax_alt_m = 100\n[[radar]]'),
+         "launcher[0] (launcher-1).min_alt_m"),
+        (("[[radar]]", '[[no_fire_zone]]\ncentre_enu_m = [0, 0]\nradius_m = 900\nz_min_m = 10\nz_max_m = 5\n[[radar]]'),
+         "no_fire_zone[0] (no_fire_zone-1).radius_m"),
     ],
 )
 def test_a_bad_value_gets_one_error_naming_the_field(tmp_path: Path, edit: tuple[str, str], field: str) -> None:
