@@ -1,11 +1,14 @@
-"""Shared test options: opt-in hardware tests, and Debian tools that CI must have."""
+"""Shared test options and helpers: opt-in hardware tests, Debian tools that CI must have, the checkout's commit."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
+
+from hil.firmware import REPO
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,3 +33,9 @@ def require_tool(tool: str, package: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def head_commit() -> str:
+    """HEAD's short hash: the build id firmware built from this checkout reports (with "+" after local edits)."""
+    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()

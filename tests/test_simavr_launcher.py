@@ -28,9 +28,9 @@ from hil.drivers.registers import (
     unpack_ascii,
     unpack_u64,
 )
-from hil.firmware import REPO, SimavrBoard, build_firmware
+from hil.firmware import SimavrBoard, build_firmware
 from hil.recording import Recorder
-from tests.conftest import require_tool
+from tests.conftest import head_commit, require_tool
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -103,11 +103,6 @@ def run(pty: str, body: Callable[[Client], Awaitable[None]]) -> None:
     asyncio.run(main())
 
 
-def git_hash() -> str:
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-
 def test_power_on_identity_and_state(launcher: str) -> None:
     async def body(c: Client) -> None:
         ir = await c.inputs()
@@ -116,7 +111,7 @@ def test_power_on_identity_and_state(launcher: str) -> None:
         assert ir[Input.STATE] == State.SAFE and ir[Input.STATUS] == 0
         assert ir[Input.ROUNDS_REMAINING] == 4 and ir[Input.LAST_FIRE_SEQ] == 0 and ir[Input.LAUNCH_COUNT] == 0
         assert unpack_ascii(ir[Input.FW_NAME:Input.FW_NAME + 8]) == "hil-launcher-avr"
-        assert unpack_ascii(ir[Input.BUILD_ID:Input.BUILD_ID + 4]).rstrip("+") == git_hash()
+        assert unpack_ascii(ir[Input.BUILD_ID:Input.BUILD_ID + 4]).rstrip("+") == head_commit()
         t0 = unpack_u64(ir[Input.BOARD_TIME_US:Input.BOARD_TIME_US + 4])
         t1 = unpack_u64(await c.inputs(Input.BOARD_TIME_US, 4))
         assert 0 < t0 < t1  # the board's clock, sampled when each read is served

@@ -27,9 +27,9 @@ from hil.drivers.framing import (
     encode_stimulus,
     encode_time_sync_req,
 )
-from hil.firmware import REPO, SimavrBoard, build_firmware
+from hil.firmware import SimavrBoard, build_firmware
 from hil.recording import Recorder
-from tests.conftest import require_tool
+from tests.conftest import head_commit, require_tool
 
 pytestmark = pytest.mark.timeout(120)
 SITE = (100.0, -200.0, 15.0)
@@ -91,11 +91,6 @@ def radar() -> Iterator[RadarPort]:
     assert "0 dropped" in board.stats, board.stats
 
 
-def git_hash() -> str:
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-
 def config(scan_period_s: float = 0.5, clutter: float = 0.0, pd: float = 1.0, sectors: int = 4,
            seed: int = 7) -> SensorConfig:
     return SensorConfig(*SITE, scan_period_s, SIGMA_R, SIGMA_AZ, SIGMA_EL, SIGMA_RR, pd, clutter, 60_000.0, 1.0,
@@ -121,7 +116,7 @@ def test_identity_names_the_firmware_and_its_build(radar: RadarPort) -> None:
     frames = [f for _, f in radar.collect(2.0, until=FrameType.IDENT_RESP) if f.ftype == FrameType.IDENT_RESP]
     ident = decode_ident(frames[0].payload)
     assert (ident.name, ident.version) == ("hil-radar-avr", "1.0")
-    assert ident.build.rstrip("+") == git_hash()
+    assert ident.build.rstrip("+") == head_commit()
 
 
 def test_time_sync_answers_each_token_with_a_clock_that_keeps_time(radar: RadarPort) -> None:
