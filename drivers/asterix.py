@@ -240,19 +240,31 @@ def encode_cat034(
 # ---- decoder --------------------------------------------------------------------------------------------
 
 
+def _fx_bits(data: bytes, pos: int, end: int, runs_past: str) -> tuple[list[int], int]:
+    """The field at pos whose octets carry 7 bits and an FX bit asking for one more (an FSPEC, a compound item's
+    primary subfield, an extended item): the 0-based indices of its set bits, and the position after it."""
+    bits = []
+    k = 0
+    while True:
+        if pos >= end:
+            raise AsterixTruncated(runs_past)
+        octet = data[pos]
+        pos += 1
+        for bit in range(7):
+            if octet & (0x80 >> bit):
+                bits.append(k + bit)
+        k += 7
+        if not octet & 1:
+            return bits, pos
+
+
 def _item_end(data: bytes, pos: int, end: int, name: str, kind: int, spec: object) -> int:
     """Position just past the item starting at pos (raises on truncation / spare subfields)."""
     if kind == FIXED:
         size = int(spec)  # type: ignore[call-overload]
         stop = pos + size
     elif kind == EXTENDED:
-        stop = pos
-        while True:
-            if stop >= end:
-                raise AsterixTruncated(f"I{name}: extended item runs past the record")
-            stop += 1
-            if not data[stop - 1] & 1:
-                break
+        stop = _fx_bits(data, pos, end, f"I{name}: extended item runs past the record")[1]
     elif kind == REPETITIVE:
         if pos >= end:
             raise AsterixTruncated(f"I{name}: repetition factor missing")
@@ -265,20 +277,7 @@ def _item_end(data: bytes, pos: int, end: int, name: str, kind: int, spec: objec
         stop = pos + data[pos]
     else:  # COMPOUND
         subs: list[tuple[int, int]] = spec  # type: ignore[assignment]
-        present = []
-        stop = pos
-        k = 0
-        while True:
-            if stop >= end:
-                raise AsterixTruncated(f"I{name}: compound primary subfield runs past the record")
-            octet = data[stop]
-            stop += 1
-            for bit in range(7):
-                if octet & (0x80 >> bit):
-                    present.append(k + bit)
-            k += 7
-            if not octet & 1:
-                break
+        present, stop = _fx_bits(data, pos, end, f"I{name}: compound primary subfield runs past the record")
         for idx in present:
             sub_kind, sub_size = subs[idx] if idx < len(subs) else NONE
             if sub_kind == FIXED:
@@ -297,19 +296,7 @@ def _item_end(data: bytes, pos: int, end: int, name: str, kind: int, spec: objec
 def split_record(cat: int, data: bytes, pos: int, end: int) -> tuple[dict[str, bytes], int]:
     """Items of the record at pos as {name: raw bytes}, and the position after the record."""
     uap = UAP[cat]
-    frns = []
-    k = 0
-    while True:
-        if pos >= end:
-            raise AsterixTruncated(f"CAT{cat:03d}: FSPEC runs past the block")
-        octet = data[pos]
-        pos += 1
-        for bit in range(7):
-            if octet & (0x80 >> bit):
-                frns.append(k + bit)
-        k += 7
-        if not octet & 1:
-            break
+    frns, pos = _fx_bits(data, pos, end, f"CAT{cat:03d}: FSPEC runs past the block")
     items = {}
     for frn in frns:
         if frn >= len(uap):
