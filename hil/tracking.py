@@ -23,10 +23,11 @@ class TrackerConfig:
 
     model: str = "imm"  # "cv": one constant-velocity EKF; "imm": CV + coordinated turn left + coordinated turn right
     # tuned on tracking_scenario (40 targets, 4 g turns, crossings; see tests/bench/bench_tracker.py)
-    q_cv_m2ps3: float = 0.1  # white-noise acceleration PSD of the CV model
+    q_cv_m2ps3: float = 0.05  # white-noise acceleration PSD of the CV model
     q_ct_m2ps3: float = 1.0  # ... of the coordinated-turn model
     q_omega_rad2ps3: float = 1e-3  # turn-rate random walk PSD of the CT model
-    imm_cv_to_ct_per_s: float = 0.05  # model switching rates of the IMM's Markov chain
+    # model switching rates of the IMM's Markov chain: straight legs of about 100 s, turns of about 20 s
+    imm_cv_to_ct_per_s: float = 0.01
     imm_ct_to_cv_per_s: float = 0.05
     imm_initial_ct: float = 0.1  # initial probability of the turn models (split between left and right)
     # A straight-flying target that starts to turn does so at some lateral acceleration, left or right: the
