@@ -240,14 +240,15 @@ def encode_cat034(
 # ---- decoder --------------------------------------------------------------------------------------------
 
 
-def _fx_bits(data: bytes, pos: int, end: int, runs_past: str) -> tuple[list[int], int]:
+def _fx_bits(data: bytes, pos: int, end: int) -> tuple[list[int], int]:
     """The field at pos whose octets carry 7 bits and an FX bit asking for one more (an FSPEC, a compound item's
-    primary subfield, an extended item): the 0-based indices of its set bits, and the position after it."""
-    bits = []
+    primary subfield, an extended item): the 0-based indices of its set bits, and the position after it (-1 if
+    it runs past end)."""
+    bits: list[int] = []
     k = 0
     while True:
         if pos >= end:
-            raise AsterixTruncated(runs_past)
+            return bits, -1
         octet = data[pos]
         pos += 1
         for bit in range(7):
@@ -264,7 +265,9 @@ def _item_end(data: bytes, pos: int, end: int, name: str, kind: int, spec: objec
         size = int(spec)  # type: ignore[call-overload]
         stop = pos + size
     elif kind == EXTENDED:
-        stop = _fx_bits(data, pos, end, f"I{name}: extended item runs past the record")[1]
+        stop = _fx_bits(data, pos, end)[1]
+        if stop < 0:
+            raise AsterixTruncated(f"I{name}: extended item runs past the record")
     elif kind == REPETITIVE:
         if pos >= end:
             raise AsterixTruncated(f"I{name}: repetition factor missing")
@@ -277,7 +280,9 @@ def _item_end(data: bytes, pos: int, end: int, name: str, kind: int, spec: objec
         stop = pos + data[pos]
     else:  # COMPOUND
         subs: list[tuple[int, int]] = spec  # type: ignore[assignment]
-        present, stop = _fx_bits(data, pos, end, f"I{name}: compound primary subfield runs past the record")
+        present, stop = _fx_bits(data, pos, end)
+        if stop < 0:
+            raise AsterixTruncated(f"I{name}: compound primary subfield runs past the record")
         for idx in present:
             sub_kind, sub_size = subs[idx] if idx < len(subs) else NONE
             if sub_kind == FIXED:
@@ -296,7 +301,9 @@ def _item_end(data: bytes, pos: int, end: int, name: str, kind: int, spec: objec
 def split_record(cat: int, data: bytes, pos: int, end: int) -> tuple[dict[str, bytes], int]:
     """Items of the record at pos as {name: raw bytes}, and the position after the record."""
     uap = UAP[cat]
-    frns, pos = _fx_bits(data, pos, end, f"CAT{cat:03d}: FSPEC runs past the block")
+    frns, pos = _fx_bits(data, pos, end)
+    if pos < 0:
+        raise AsterixTruncated(f"CAT{cat:03d}: FSPEC runs past the block")
     items = {}
     for frn in frns:
         if frn >= len(uap):
