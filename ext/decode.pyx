@@ -118,6 +118,16 @@ cdef double elevation(double height_m, double range_m, double site_z_m) noexcept
     return 0.0
 
 
+cdef inline Py_ssize_t fx_end(const uint8_t* d, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
+    """Position just past the FX-extended field at pos (each octet's low bit asks for one more: an FSPEC, a
+    compound item's primary subfield, an extended item); -1 if it runs past end. Mirrors asterix.py _fx_bits."""
+    while pos < end:
+        pos += 1
+        if not d[pos - 1] & 1:
+            return pos
+    return -1
+
+
 cdef int skip_item(const uint8_t* d, Py_ssize_t pos, Py_ssize_t end, const ItemSpec* spec,
                    Py_ssize_t* stop_out) noexcept nogil:
     """Sets stop_out past the item at pos; 0 or a reject code. Mirrors drivers/asterix.py _item_end."""
@@ -126,13 +136,9 @@ cdef int skip_item(const uint8_t* d, Py_ssize_t pos, Py_ssize_t end, const ItemS
     if spec.kind == K_FIXED:
         stop = pos + spec.size
     elif spec.kind == K_EXTENDED:
-        stop = pos
-        while True:
-            if stop >= end:
-                return C_TRUNCATED
-            stop += 1
-            if not d[stop - 1] & 1:
-                break
+        stop = fx_end(d, pos, end)
+        if stop < 0:
+            return C_TRUNCATED
     elif spec.kind == K_REPETITIVE:
         if pos >= end:
             return C_TRUNCATED
@@ -142,14 +148,10 @@ cdef int skip_item(const uint8_t* d, Py_ssize_t pos, Py_ssize_t end, const ItemS
             return C_TRUNCATED
         stop = pos + d[pos]
     else:
-        stop = pos
-        while True:
-            if stop >= end:
-                return C_TRUNCATED
-            stop += 1
-            if not d[stop - 1] & 1:
-                break
-        prim_end = stop
+        prim_end = fx_end(d, pos, end)
+        if prim_end < 0:
+            return C_TRUNCATED
+        stop = prim_end
         k = 0
         for p in range(pos, prim_end):
             for bit in range(7):
@@ -173,15 +175,11 @@ cdef int skip_item(const uint8_t* d, Py_ssize_t pos, Py_ssize_t end, const ItemS
 cdef int split_record(const uint8_t* d, Py_ssize_t pos, Py_ssize_t end, const ItemSpec* uap, int uap_len,
                       Py_ssize_t* item_pos, Py_ssize_t* next_pos) noexcept nogil:
     """Item start positions (-1 = absent) of the record at pos; 0 or a reject code. Mirrors split_record."""
-    cdef Py_ssize_t fspec = pos, fspec_end, p, stop
+    cdef Py_ssize_t fspec = pos, fspec_end = fx_end(d, pos, end), p, stop
     cdef int i, k, bit, frn, rc
-    while True:
-        if pos >= end:
-            return C_TRUNCATED
-        pos += 1
-        if not d[pos - 1] & 1:
-            break
-    fspec_end = pos
+    if fspec_end < 0:
+        return C_TRUNCATED
+    pos = fspec_end
     for i in range(uap_len):
         item_pos[i] = -1
     k = 0
