@@ -18,6 +18,7 @@ from hil.geo import enu_to_polar, range_rate
 from hil.metrics import TrackingScore, gospa
 from hil.scenario import Manoeuvre, RadarSpec, Scenario, TargetSpec, tracking_scenario
 from hil.tracking import ReorderBuffer, TrackerConfig
+from tests.bench.bench_tracker import TurnWatch
 
 TWO_PI = 2.0 * math.pi
 
@@ -140,20 +141,14 @@ def test_every_turning_target_of_the_issue_scene_keeps_its_track() -> None:
     sc = tracking_scenario(40, seed=1, duration_s=300)
     truth = sc.truth()
     trk = Tracker(TrackerConfig(), np.array([r.site for r in sc.radars]))
-    turners = [k for k, t in enumerate(sc.targets) if t.manoeuvres]
-    held: dict[int, list[int]] = {k: [] for k in turners}
+    turns = TurnWatch(sc)
     for t_end, _, p, _ in scan_plots(sc, truth):
         feed(trk, p, 0)
         trk.sector_swept(0, t_end, 0.0, TWO_PI)
         snap, tracks = truth.at(t_end), trk.tracks(t_end, confirmed_only=True)
-        for k in turners:
-            m = sc.targets[k].manoeuvres[0]
-            if m.start_s - 2.0 <= t_end <= m.start_s + m.duration_s + 10.0 and len(tracks.track_id):
-                miss = np.linalg.norm(tracks.state[:, :3] - snap.state[snap.index == k][0, :3], axis=1)
-                held[k].append(int(tracks.track_id[miss.argmin()]) if miss.min() < 1_000.0 else -1)
-    assert len(turners) == 5
-    for k in turners:
-        assert len(set(held[k]) - {-1}) == 1 and held[k].count(-1) <= 2, (k, held[k])
+        turns.step(t_end, snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3])
+    assert len(turns.windows) == 5
+    assert turns.lost() == [], {k: turns.held[k] for k in turns.lost()}
 
 
 @pytest.mark.parametrize(("field", "value"), [("turn_entry_g", -1.0), ("turn_entry_sigma_g", math.nan),
