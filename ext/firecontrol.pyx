@@ -93,6 +93,15 @@ cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexce
     return 0
 
 
+cdef inline void no_threat(double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil:
+    """A track that threatens no asset: score 0, no closest approach, never reaching one."""
+    score[0] = 0.0
+    t_cpa[0] = NAN
+    d_cpa[0] = NAN
+    t_asset[0] = INFINITY
+    asset[0] = -1
+
+
 cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
                     double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil:
     """Score of track state x against its most threatened asset (see hil.fire_control)."""
@@ -100,11 +109,7 @@ cdef void threat_of(const double* x, const Asset* assets, int na, const Params* 
     cdef double rx, ry, rz, rr, rv, vv, tc, dx, dy, dz, d, R, ta, disc, b, c, root, close, t_go, s
     cdef double vx = x[3], vy = x[4], vz = x[5]
     vv = vx * vx + vy * vy + vz * vz
-    score[0] = 0.0
-    t_cpa[0] = NAN
-    d_cpa[0] = NAN
-    t_asset[0] = INFINITY
-    asset[0] = -1
+    no_threat(score, t_cpa, d_cpa, t_asset, asset)
     if na == 0:
         score[0] = 1.0
         return
@@ -906,7 +911,7 @@ cdef class FireControl:
                     double* t_cpa, double* d_cpa, double* t_asset, int* asset, int* left, signed char* pcode,
                     double* ppk, double* pt, double* ptof) noexcept nogil:
         """Evaluate one track and its pairs; returns how many pairs are feasible."""
-        cdef int k, l, code, feasible = 0
+        cdef int k, l, code, refused, feasible = 0
         cdef double f_track = 1.0, speed = 0.0
         cdef int valid = isfinite(pos_var) and pos_var >= 0.0
         for k in range(6):
@@ -914,11 +919,7 @@ cdef class FireControl:
         if valid:
             threat_of(x, self.assets, self.n_a, &self.p, score, t_cpa, d_cpa, t_asset, asset)
         else:
-            score[0] = 0.0
-            t_cpa[0] = NAN
-            d_cpa[0] = NAN
-            t_asset[0] = INFINITY
-            asset[0] = -1
+            no_threat(score, t_cpa, d_cpa, t_asset, asset)
         left[0] = 0
         if not valid:
             code = R_INVALID_TRACK
@@ -944,13 +945,9 @@ cdef class FireControl:
             f_track = 1.0 - exp(-self.p.basket2 / pos_var) if pos_var > 0.0 else 1.0
             speed = sqrt(x[3] * x[3] + x[4] * x[4] + x[5] * x[5])
         for l in range(self.n_l):
-            if code != R_NONE:
-                pcode[l] = code
-                ppk[l] = NAN
-                pt[l] = NAN
-                ptof[l] = NAN
-            elif lcode[l] != R_NONE:
-                pcode[l] = lcode[l]
+            refused = code if code != R_NONE else lcode[l]  # the track's own reason first, then the launcher's
+            if refused != R_NONE:
+                pcode[l] = refused
                 ppk[l] = NAN
                 pt[l] = NAN
                 ptof[l] = NAN
