@@ -1,9 +1,11 @@
-/* ATmega328P board support: Timer1 microsecond clock and 1 ms wake-up, interrupt-driven UART0 TX, idle sleep. */
+/* ATmega328P board support: Timer1 microsecond clock and 1 ms wake-up, interrupt-driven UART0 TX, idle sleep, the
+ * watchdog off at reset. */
 #include "board.h"
 
 #include <avr/interrupt.h>
 #include <avr/io.h>
 #include <avr/sleep.h>
+#include <avr/wdt.h>
 
 volatile uint8_t board_wake;
 void (*board_tx_wait_hook)(void);
@@ -14,6 +16,15 @@ static uint8_t tx_ring[BOARD_TX_RING];
 
 #define TICKS_PER_US (F_CPU / 8000000UL)
 #define UBRR_VALUE ((F_CPU + HIL_BAUD * 4UL) / (HIL_BAUD * 8UL) - 1UL) /* with U2X, rounded */
+
+/* Keep a watchdog reset from looping: after a WDT reset the AVR's watchdog stays on, so turn it off before main()
+ * (each firmware turns it on again when it is ready). */
+void early_wdt_off(void) __attribute__((naked, used, section(".init3")));
+void early_wdt_off(void)
+{
+    MCUSR = 0;
+    wdt_disable();
+}
 
 ISR(TIMER1_OVF_vect)
 {
@@ -74,7 +85,8 @@ void board_init(void)
     sei();
 }
 
-uint32_t board_micros32(void)
+/* Timer1's overflow count, and in *count its count, read as one instant (interrupts off, restored after) */
+static inline __attribute__((always_inline)) uint32_t timer1_read(uint16_t *count)
 {
     uint8_t sreg = SREG;
     cli();
@@ -84,18 +96,21 @@ uint32_t board_micros32(void)
     if ((TIFR1 & _BV(TOV1)) && t < 0x8000u)
         ovf++;
     SREG = sreg;
+    *count = t;
+    return ovf;
+}
+
+uint32_t board_micros32(void)
+{
+    uint16_t t;
+    uint32_t ovf = timer1_read(&t);
     return (ovf << 15) | (t / TICKS_PER_US);
 }
 
 uint64_t board_micros(void)
 {
-    uint8_t sreg = SREG;
-    cli();
-    uint32_t ovf = t1_overflows;
-    uint16_t t = TCNT1;
-    if ((TIFR1 & _BV(TOV1)) && t < 0x8000u)
-        ovf++;
-    SREG = sreg;
+    uint16_t t;
+    uint32_t ovf = timer1_read(&t);
     return ((uint64_t)ovf << 15) | (t / TICKS_PER_US);
 }
 

@@ -48,14 +48,6 @@ static uint64_t last_feed_us, reload_until_us, last_launch_us, last_cmd_us;
 /* the reply being sent */
 static uint16_t tx_crc;
 
-/* Keep a watchdog reset from looping: after a WDT reset the AVR's watchdog stays on, so turn it off first. */
-void early_wdt_off(void) __attribute__((naked, used, section(".init3")));
-void early_wdt_off(void)
-{
-    MCUSR = 0;
-    wdt_disable();
-}
-
 ISR(USART_RX_vect)
 {
     uint8_t status = UCSR0A;
@@ -332,6 +324,19 @@ static void reply_exception(uint8_t function_code, uint8_t code)
     reply_end();
 }
 
+/* A write's answer: its exception, or the request's address and value (0x06) or address and count (0x10) echoed */
+static void reply_write(uint8_t function_code, uint8_t ex, const uint8_t *pdu)
+{
+    if (ex) {
+        reply_exception(function_code, ex);
+        return;
+    }
+    reply_begin(function_code);
+    for (uint8_t i = 1; i < 5; i++)
+        reply_byte(pdu[i]);
+    reply_end();
+}
+
 static void serve(const uint8_t *adu, uint16_t n)
 {
     if (n < 4)
@@ -377,16 +382,8 @@ static void serve(const uint8_t *adu, uint16_t n)
             ex = HIL_EX_ILLEGAL_DATA_VALUE;
         else
             ex = write_registers(be16(pdu + 1), 1, pdu + 3, now);
-        if (broadcast)
-            return;
-        if (ex) {
-            reply_exception(fc, ex);
-            return;
-        }
-        reply_begin(fc); /* the answer echoes the request */
-        for (uint8_t i = 1; i < 5; i++)
-            reply_byte(pdu[i]);
-        reply_end();
+        if (!broadcast)
+            reply_write(fc, ex, pdu);
         return;
     }
     if (fc == HIL_FC_WRITE_MULTIPLE) {
@@ -395,16 +392,8 @@ static void serve(const uint8_t *adu, uint16_t n)
             ex = HIL_EX_ILLEGAL_DATA_VALUE;
         else
             ex = write_registers(be16(pdu + 1), count, pdu + 6, now);
-        if (broadcast)
-            return;
-        if (ex) {
-            reply_exception(fc, ex);
-            return;
-        }
-        reply_begin(fc);
-        for (uint8_t i = 1; i < 5; i++)
-            reply_byte(pdu[i]);
-        reply_end();
+        if (!broadcast)
+            reply_write(fc, ex, pdu);
         return;
     }
     if (!broadcast)

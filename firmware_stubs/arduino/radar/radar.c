@@ -113,13 +113,6 @@ static plot_t block[MAX_BLOCK_PLOTS];
 static uint8_t block_n;
 static uint32_t block_t0;
 
-void early_wdt_off(void) __attribute__((naked, used, section(".init3")));
-void early_wdt_off(void)
-{
-    MCUSR = 0;
-    wdt_disable();
-}
-
 ISR(USART_RX_vect)
 {
     uint8_t byte = UDR0;
