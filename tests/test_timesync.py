@@ -31,6 +31,13 @@ class FakeBoard:
             down += self.rng.uniform(0, 20e6)
         return self.exchange(h0, up, down, 40e3)
 
+    def steady(self, sync: ClockSync, h: int, n: int) -> int:
+        """n exchanges 0.2 s apart after host time h over a steady link, fed to sync; the last one's host time."""
+        for _ in range(n):
+            h += 200_000_000
+            sync.add_sample(*self.exchange(h, 100e3, 100e3, 10e3))
+        return h
+
 
 def true_host_ns(board: FakeBoard, b_us: int) -> float:
     return (b_us * 1000 - board.offset_ns) / (1.0 + board.drift)
@@ -83,10 +90,7 @@ def test_mapping_round_trips_and_takes_arrays() -> None:
 def test_impossible_and_contradicting_samples_are_rejected() -> None:
     board = FakeBoard(0.0, 0.0, 4)
     sync = ClockSync(min_drift_span_s=1.0)
-    h = 10**12
-    for _ in range(20):
-        h += 200_000_000
-        sync.add_sample(*board.exchange(h, 100e3, 100e3, 10e3))
+    h = board.steady(sync, 10**12, 20)
     before = sync.offset_ns
     assert not sync.add_sample(h, 100, 50, h + 10**6)  # board replied before it received
     assert not sync.add_sample(h, 0, 10**6, h + 10**3)  # board took longer than the round trip
@@ -99,14 +103,9 @@ def test_impossible_and_contradicting_samples_are_rejected() -> None:
 def test_a_clock_step_is_followed_after_a_few_samples() -> None:
     board = FakeBoard(0.0, 0.0, 5)
     sync = ClockSync(min_drift_span_s=1.0)
-    h = 10**12
-    for _ in range(20):
-        h += 200_000_000
-        sync.add_sample(*board.exchange(h, 100e3, 100e3, 10e3))
+    h = board.steady(sync, 10**12, 20)
     board.offset_ns = -5e11  # the board reset its clock
-    for _ in range(ClockSync.STEP_AFTER + 3):
-        h += 200_000_000
-        sync.add_sample(*board.exchange(h, 100e3, 100e3, 10e3))
+    board.steady(sync, h, ClockSync.STEP_AFTER + 3)
     assert sync.offset_ns == pytest.approx(-5e11, abs=2e3)
     assert sync.resets == 1
 
