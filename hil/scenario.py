@@ -483,14 +483,11 @@ class Truth:
 
     def state_of(self, target: int, t_s: float) -> FloatArray:
         """ENU state of one target at t_s, interpolated between the precomputed samples."""
-        u = min(max(t_s / TRUTH_STEP_S, 0.0), len(self.times) - 1.0)
-        k = min(int(u), len(self.times) - 2)
-        w = u - k
-        a, b = self.states[target, k], self.states[target, k + 1]
-        return np.array(a) if np.isnan(b[0]) else np.asarray((1.0 - w) * a + w * b)
+        return self.states_at(np.array([target]), np.array([t_s]))[0]
 
     def states_at(self, rows: np.ndarray, times: FloatArray) -> FloatArray:
-        """ENU states [n, 6] of targets rows, each at its own time (vectorised state_of)."""
+        """ENU states [n, 6] of targets rows, each at its own time, interpolated between the precomputed samples
+        (the earlier sample where the later one is past the target's end)."""
         u = np.clip(np.asarray(times, dtype=np.float64) / TRUTH_STEP_S, 0.0, len(self.times) - 1.0)
         k = np.minimum(u.astype(np.int64), len(self.times) - 2)
         w = (u - k)[:, None]
@@ -499,11 +496,7 @@ class Truth:
 
     def at(self, t_s: float) -> TruthSnapshot:
         idx = self.alive(t_s)
-        u = min(max(t_s / TRUTH_STEP_S, 0.0), len(self.times) - 1.0)
-        k = min(int(u), len(self.times) - 2)
-        w = u - k
-        a, b = self.states[idx, k], self.states[idx, k + 1]
-        states = np.where(np.isnan(b[:, :1]), a, (1.0 - w) * a + w * b)
+        states = self.states_at(idx, np.full(len(idx), t_s))
         ok = ~np.isnan(states[:, 0])
         idx, states = idx[ok], states[ok]
         codes = np.array([self.scenario.targets[int(i)].mode3a for i in idx], dtype=np.int32)
