@@ -62,8 +62,6 @@ cdef struct Scratch:  # one block of working memory, grown on demand and reused 
     char* p
     Py_ssize_t cap
 
-cdef int lap_rect(int nr, int nc, const double* cost, int* col4row, int* row4col, double* u, double* v,
-                  double* shortest, int* path, int* remaining, char* row_seen, char* col_seen) noexcept nogil
 cdef int greedy_mmr(int n_l, int m, const int* cand, const double* score, const double* pk,
                     const signed char* code, int* left, int* cap, double* q, int* out_t, int* out_l) noexcept nogil
 cdef int lap_shots(Scratch* w, int n_l, int m, int n_slots, const int* cand, const int* cap, const double* score,

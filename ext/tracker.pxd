@@ -38,9 +38,10 @@ cdef void predict_cv(int n, double* x, double* P, double dt, double q, double om
 cdef void predict_ct(double* x, double* P, double dt, double q, double q_omega) noexcept nogil
 cdef int measure(int n, const double* x, const double* site, int use_rr, double* zhat, double* H) noexcept nogil
 cdef int innovation(int n, const double* x, const double* P, const double* z, int nz, const double* site,
-                    const double* r2, double* nu, double* S, double* H, double* d2, double* logdet) noexcept nogil
+                    const double* r2, double* nu, double* S, double* H, double* d2, double* logdet,
+                    double* PHt) noexcept nogil
 cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const double* site,
                     const double* r2, double* d2, double* logdet) noexcept nogil
 
 # --- assignment -------------------------------------------------------------------------------------------
-cdef int lap_solve(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil
+cdef int square_assign(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil

@@ -9,6 +9,7 @@ from libc.string cimport memcpy, memset
 cimport numpy as cnp
 
 from hil.ext.arrays cimport empty1, empty2, empty3, fits
+from hil.ext.assignment cimport lap_rect
 
 import numpy as np
 
@@ -183,11 +184,12 @@ cdef inline void chol_solve(int m, const double* L, double* b) noexcept nogil:
 
 
 cdef int innovation(int n, const double* x, const double* P, const double* z, int nz, const double* site,
-                    const double* r2, double* nu, double* S, double* H, double* d2, double* logdet) noexcept nogil:
-    """Innovation nu, the Cholesky factor of its covariance (in S), H, d² = nu' S^-1 nu and log det S."""
-    cdef double zhat[NZ]
-    cdef double PHt[NX * NZ]
+                    const double* r2, double* nu, double* S, double* H, double* d2, double* logdet,
+                    double* PHt) noexcept nogil:
+    """Innovation nu, the Cholesky factor of its covariance (in S), H, d² = nu' S^-1 nu, log det S, and
+    P H^T (n x nz, in PHt: scratch the caller provides, the gain's numerator)."""
     cdef double w[NZ]
+    cdef double zhat[NZ]
     cdef int i, j, k
     cdef double acc
     if measure(n, x, site, nz == 4, zhat, H) < 0:
@@ -242,14 +244,8 @@ cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const 
     cdef double row[NZ]
     cdef int i, j, k
     cdef double acc
-    if innovation(n, x, P, z, nz, site, r2, nu, S, H, d2, logdet) < 0:
+    if innovation(n, x, P, z, nz, site, r2, nu, S, H, d2, logdet, PHt) < 0:
         return -1
-    for i in range(n):
-        for j in range(nz):
-            acc = 0.0
-            for k in range(n):
-                acc = acc + P[i * n + k] * H[j * n + k]
-            PHt[i * nz + j] = acc
     # K = PHt S^-1, one row at a time (S symmetric, so solve with the row as right-hand side)
     for i in range(n):
         for j in range(nz):
@@ -273,92 +269,26 @@ cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const 
     return 0
 
 
-# --- Jonker–Volgenant assignment -------------------------------------------------------------------------
-
-cdef int lap_solve(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil:
-    """Minimum-cost perfect assignment of a dense n x n matrix: JV's column reduction for the initial duals,
-    then one shortest augmenting path (Dijkstra on reduced costs) per row. work: 3(n+1) doubles,
-    iwork: 3(n+1) ints. Returns 0."""
-    cdef double* u = work
-    cdef double* v = work + (n + 1)
-    cdef double* minv = work + 2 * (n + 1)
-    cdef int* p = iwork  # p[j]: row (1-based) holding column j; column 0 is the path's virtual root
-    cdef int* way = iwork + (n + 1)
-    cdef int* used = iwork + 2 * (n + 1)
-    cdef int i, j, i0, j0, j1
-    cdef double delta, cur, best
-    for j in range(n + 1):
-        u[j] = 0.0
-        p[j] = 0
-    v[0] = 0.0
-    for j in range(1, n + 1):  # column reduction: v_j = min_i c_ij keeps every reduced cost >= 0
-        best = cost[j - 1]
-        for i in range(1, n):
-            if cost[i * n + j - 1] < best:
-                best = cost[i * n + j - 1]
-        v[j] = best
-    for i in range(1, n + 1):
-        p[0] = i
-        j0 = 0
-        for j in range(n + 1):
-            minv[j] = INFINITY
-            used[j] = 0
-        while True:
-            used[j0] = 1
-            i0 = p[j0]
-            delta = INFINITY
-            j1 = 0
-            for j in range(1, n + 1):
-                if not used[j]:
-                    cur = cost[(i0 - 1) * n + j - 1] - u[i0] - v[j]
-                    if cur < minv[j]:
-                        minv[j] = cur
-                        way[j] = j0
-                    if minv[j] < delta:
-                        delta = minv[j]
-                        j1 = j
-            for j in range(n + 1):
-                if used[j]:
-                    u[p[j]] += delta
-                    v[j] -= delta
-                else:
-                    minv[j] -= delta
-            j0 = j1
-            if p[j0] == 0:
-                break
-        while j0 != 0:  # flip the augmenting path
-            j1 = way[j0]
-            p[j0] = p[j1]
-            j0 = j1
-    for j in range(1, n + 1):
-        row_to_col[p[j] - 1] = j - 1
+cdef int grow(void** p, Py_ssize_t* cap, Py_ssize_t need, size_t item) noexcept nogil:
+    """Room for need items of item bytes in the block at p[0] (realloc'd with 50 % headroom); -1 if no memory."""
+    cdef void* q
+    cdef Py_ssize_t c
+    if need <= cap[0]:
+        return 0
+    c = need + need // 2 + 64
+    q = realloc(p[0], c * item)
+    if q == NULL:
+        return -1
+    p[0], cap[0] = q, c
     return 0
 
 
 cdef inline int ibuf_reserve(IntBuf* b, Py_ssize_t need) noexcept nogil:
-    cdef int* q
-    cdef Py_ssize_t cap
-    if need <= b.cap:
-        return 0
-    cap = need + need // 2 + 64
-    q = <int*>realloc(b.p, cap * sizeof(int))
-    if q == NULL:
-        return -1
-    b.p, b.cap = q, cap
-    return 0
+    return grow(<void**>&b.p, &b.cap, need, sizeof(int))
 
 
 cdef inline int dbuf_reserve(DblBuf* b, Py_ssize_t need) noexcept nogil:
-    cdef double* q
-    cdef Py_ssize_t cap
-    if need <= b.cap:
-        return 0
-    cap = need + need // 2 + 64
-    q = <double*>realloc(b.p, cap * sizeof(double))
-    if q == NULL:
-        return -1
-    b.p, b.cap = q, cap
-    return 0
+    return grow(<void**>&b.p, &b.cap, need, sizeof(double))
 
 
 cdef inline int uf_find(int* parent, int a) noexcept nogil:
@@ -376,6 +306,12 @@ cdef inline int popcount(unsigned int v) noexcept nogil:
     return c
 
 
+cdef int square_assign(int n, const double* cost, int* row_to_col, double* work, int* iwork) noexcept nogil:
+    """Minimum-cost assignment of a square n x n matrix; work holds 3n doubles, iwork 4n ints."""
+    return lap_rect(n, n, cost, row_to_col, iwork, work, work + n, work + 2 * n, iwork + n, iwork + 2 * n,
+                    <char*>(iwork + 3 * n), <char*>(iwork + 3 * n) + n)
+
+
 def solve_assignment(double[:, ::1] cost):
     """Row -> column of the minimum-cost assignment of a square matrix (the kernel GNN uses per cluster)."""
     cdef int n = cost.shape[0]
@@ -385,12 +321,12 @@ def solve_assignment(double[:, ::1] cost):
     if n == 0:
         return out
     cdef int[::1] r2c = out
-    work = np.zeros(3 * (n + 1))
-    iwork = np.zeros(3 * (n + 1), dtype=np.int32)
+    work = np.zeros(3 * n)
+    iwork = np.zeros(4 * n, dtype=np.int32)
     cdef double[::1] w = work
     cdef int[::1] iw = iwork
     with nogil:
-        lap_solve(n, &cost[0, 0], &r2c[0], &w[0], &iw[0])
+        square_assign(n, &cost[0, 0], &r2c[0], &w[0], &iw[0])
     return out
 
 
@@ -1029,6 +965,7 @@ cdef class Tracker:
         cdef double nu[NZ]
         cdef double S[NZ * NZ]
         cdef double H[NZ * NX]
+        cdef double PHt[NX * NZ]
         cdef double d2, ld, best = INFINITY, dt = t - self.t_upd[s]
         cdef int m
         for m in range(self.prm.n_models):
@@ -1038,7 +975,7 @@ cdef class Tracker:
                 predict_cv(NX, xg, Pg, dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
             else:
                 predict_ct(xg, Pg, dt, self.prm.q_ct, self.prm.q_omega)
-            if innovation(NX, xg, Pg, z, nz, site, sig2, nu, S, H, &d2, &ld) == 0 and d2 < best:
+            if innovation(NX, xg, Pg, z, nz, site, sig2, nu, S, H, &d2, &ld, PHt) == 0 and d2 < best:
                 best = d2
         return best
 
@@ -1119,8 +1056,8 @@ cdef class Tracker:
             N = nt + np_
             if N > BIG_CLUSTER:
                 self.cnt.big_clusters += 1
-            if (dbuf_reserve(&self.cost, N * N) < 0 or dbuf_reserve(&self.work, 3 * (N + 1)) < 0
-                    or ibuf_reserve(&self.iwork, 3 * (N + 1)) < 0 or ibuf_reserve(&self.r2c, N) < 0):
+            if (dbuf_reserve(&self.cost, N * N) < 0 or dbuf_reserve(&self.work, 3 * N) < 0
+                    or ibuf_reserve(&self.iwork, 4 * N) < 0 or ibuf_reserve(&self.r2c, N) < 0):
                 self._reset_loc(ntl)
                 return -1
             # rows: tracks then one dummy row per plot (plot starts a track); columns: plots then one dummy
@@ -1138,7 +1075,7 @@ cdef class Tracker:
                 i = self.tloc.p[self.loc_of_slot[self.pair_s.p[k]]]
                 j = self.ploc.p[self.pair_j.p[k]]
                 self.cost.p[i * N + j] = self.pair_c.p[k]
-            lap_solve(N, self.cost.p, self.r2c.p, self.work.p, self.iwork.p)
+            square_assign(N, self.cost.p, self.r2c.p, self.work.p, self.iwork.p)
             for i in range(nt):
                 col = self.r2c.p[i]
                 if col < np_ and self.cost.p[i * N + col] < FORBIDDEN:
