@@ -58,15 +58,18 @@ def stonesoup_tracker(sc: Any, scans: list[Any], q: float, gate_probability: flo
                                           data_associator=associator, updater=updater, min_points=3)
 
     def detections() -> Any:
+        # one step per radar per scan: GNN gives a track one detection a step, so with both radars' plots in
+        # one step every target's second plot would start a duplicate track
         for t_end, sensors, p in scans:
-            dets = set()
-            for k in range(len(p)):
-                # Stone Soup's bearing is counter-clockwise from east; ours is clockwise from north
-                z = np.array([[p.elevation_rad[k]], [math.pi / 2 - p.azimuth_rad[k]], [p.range_m[k]],
-                              [p.range_rate_mps[k]]])
-                dets.add(Detection(z, timestamp=EPOCH + datetime.timedelta(seconds=float(p.t_s[k])),
-                                   measurement_model=models[int(sensors[k])]))
-            yield EPOCH + datetime.timedelta(seconds=t_end), dets
+            for i in range(len(sc.radars)):
+                dets = set()
+                for k in np.nonzero(sensors == i)[0]:
+                    # Stone Soup's bearing is counter-clockwise from east; ours is clockwise from north
+                    z = np.array([[p.elevation_rad[k]], [math.pi / 2 - p.azimuth_rad[k]], [p.range_m[k]],
+                                  [p.range_rate_mps[k]]])
+                    dets.add(Detection(z, timestamp=EPOCH + datetime.timedelta(seconds=float(p.t_s[k])),
+                                       measurement_model=models[i]))
+                yield EPOCH + datetime.timedelta(seconds=t_end), dets
 
     class Detector:  # the tracker only iterates its detector
         def __iter__(self) -> Any:
@@ -99,7 +102,8 @@ def run_stonesoup(n_targets: int, n_scans: int, n_radars: int) -> tuple[np.ndarr
     it = iter(tracker)
     for t_end, _, _ in scans:
         tick = time.perf_counter()
-        _, tracks = next(it)
+        for _ in sc.radars:
+            _, tracks = next(it)
         times.append(time.perf_counter() - tick)
         ids, pos = positions_at(tracks, t_end, numbers)
         snap = truth.at(t_end)
