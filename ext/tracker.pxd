@@ -6,6 +6,7 @@ cdef enum:
     NC = 6           # combined state reported to users
     NZ = 4           # range, azimuth, elevation, range-rate
     MAXM = 3         # models in the IMM: 0 constant velocity, 1 coordinated turn left, 2 right
+    MAXG = 5         # states a plot is gated against: the models, and both turns entered from CV (_gate_distance)
     NPS = 4          # stride of the per-slot covariance sums (3 used: a block of 4 stays aligned)
     MAX_SENSORS = 32
     N_AZ_BINS = 1024
@@ -14,7 +15,7 @@ cdef struct Params:
     int n_models
     double q_cv, q_ct, q_omega, q_gate
     double gate3, gate4
-    double rate01, rate10, init_mu_ct
+    double rate01, rate10, rate_rev, init_mu_ct
     double turn_entry_acc, turn_entry_sigma_acc, turn_min_speed
     double init_speed_sigma, init_omega_sigma
     int use_range_rate

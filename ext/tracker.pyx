@@ -1,8 +1,8 @@
 # cython: language_level=3
-"""Multi-radar tracker kernel: EKF or IMM (CV + coordinated turn) on polar plots, azimuth-binned pre-gate,
+"""Multi-radar tracker kernel: EKF or IMM (CV + turn left + turn right) on polar plots, azimuth-binned pre-gate,
 Mahalanobis gating, clustered GNN with Jonker–Volgenant, M-of-N confirmation and miss-based deletion."""
 
-from libc.math cimport INFINITY, M_PI, atan2, cos, exp, fabs, floor, hypot, isfinite, isnan, log, sin, sqrt
+from libc.math cimport INFINITY, M_PI, atan2, cos, exp, fabs, floor, fmax, fmin, hypot, isfinite, isnan, log, sin, sqrt
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 
@@ -269,26 +269,36 @@ cdef int ekf_update(int n, double* x, double* P, const double* z, int nz, const 
     return 0
 
 
-cdef int grow(void** p, Py_ssize_t* cap, Py_ssize_t need, size_t item) noexcept nogil:
-    """Room for need items of item bytes in the block at p[0] (realloc'd with 50 % headroom); -1 if no memory."""
-    cdef void* q
-    cdef Py_ssize_t c
-    if need <= cap[0]:
-        return 0
-    c = need + need // 2 + 64
-    q = realloc(p[0], c * item)
-    if q == NULL:
-        return -1
-    p[0], cap[0] = q, c
-    return 0
+cdef void* grow(void* p, Py_ssize_t* cap, Py_ssize_t need, size_t item) noexcept nogil:
+    """p realloc'd to room for need items of item bytes with 50 % headroom (cap updated), or NULL (p and cap
+    untouched) if there is no memory. Callers check need <= cap first."""
+    cdef Py_ssize_t c = need + need // 2 + 64
+    cdef void* q = realloc(p, c * item)
+    if q != NULL:
+        cap[0] = c
+    return q
 
 
 cdef inline int ibuf_reserve(IntBuf* b, Py_ssize_t need) noexcept nogil:
-    return grow(<void**>&b.p, &b.cap, need, sizeof(int))
+    cdef int* q
+    if need <= b.cap:
+        return 0
+    q = <int*>grow(b.p, &b.cap, need, sizeof(int))
+    if q == NULL:
+        return -1
+    b.p = q
+    return 0
 
 
 cdef inline int dbuf_reserve(DblBuf* b, Py_ssize_t need) noexcept nogil:
-    return grow(<void**>&b.p, &b.cap, need, sizeof(double))
+    cdef double* q
+    if need <= b.cap:
+        return 0
+    q = <double*>grow(b.p, &b.cap, need, sizeof(double))
+    if q == NULL:
+        return -1
+    b.p = q
+    return 0
 
 
 cdef inline int uf_find(int* parent, int a) noexcept nogil:
@@ -325,8 +335,11 @@ def solve_assignment(double[:, ::1] cost):
     iwork = np.zeros(4 * n, dtype=np.int32)
     cdef double[::1] w = work
     cdef int[::1] iw = iwork
+    cdef int rc
     with nogil:
-        square_assign(n, &cost[0, 0], &r2c[0], &w[0], &iw[0])
+        rc = square_assign(n, &cost[0, 0], &r2c[0], &w[0], &iw[0])
+    if rc < 0:
+        raise ValueError("no complete assignment: some row has only infinite costs")
     return out
 
 
@@ -424,6 +437,7 @@ cdef class Tracker:
         self.prm.gate4 = c.gate(4)
         self.prm.rate01 = c.imm_cv_to_ct_per_s
         self.prm.rate10 = c.imm_ct_to_cv_per_s
+        self.prm.rate_rev = c.imm_turn_reversal_per_s
         self.prm.init_mu_ct = c.imm_initial_ct
         self.prm.turn_entry_acc = c.turn_entry_g * STANDARD_GRAVITY
         self.prm.turn_entry_sigma_acc = c.turn_entry_sigma_g * STANDARD_GRAVITY
@@ -866,25 +880,36 @@ cdef class Tracker:
                       int* lo_out, int* hi_out, Py_ssize_t n, const double* r, const int* flag) noexcept nogil:
         """Azimuth bins [lo, hi] and range window (pred_r, win_r) outside which no plot of [t0, t1] can gate
         with track s. Position spreads add as standard deviations (Minkowski), so the bound holds whatever
-        the correlations: sd <= sqrt(tr Ppp) + T sqrt(tr Pvv) [+ speed T²/2 sqrt(P_ww) for the turn model],
+        the correlations: sd <= sqrt(tr Ppp) + T sqrt(tr Pvv) [+ speed T²/2 sqrt(P_ww) for a turn model],
         and a turn at rate w bends the mean at most |w| speed T²/2 away from the straight line.
         Given the batch's n plots (range r, flag bit 0 valid), returns -1 as soon as the range window holds
         none of them, before the costlier azimuth bound: most tracks are far in range from a dwell's plots."""
         cdef double g = self.prm.gate4, binw = TWO_PI / N_AZ_BINS, span = t1 - t0
         cdef double rmin = INFINITY, rmax = -INFINITY, amin = INFINITY, amax = -INFINITY
         cdef double T, sd, speed, extra, pz, rng, rw, w, az, rho, q
-        cdef double trp[MAXM]
-        cdef double move[MAXM]
-        cdef double px[MAXM]
-        cdef double py[MAXM]
-        cdef double rho0[MAXM]
+        cdef double trp[MAXG]
+        cdef double move[MAXG]
+        cdef double px[MAXG]
+        cdef double py[MAXG]
+        cdef double rho0[MAXG]
         cdef const double* x
         cdef const double* ps
-        cdef int m
+        cdef double om, pw
+        cdef int m, k, nm = self.prm.n_models
+        cdef int ng = nm + 2 if self._straight(s) else nm
         cdef Py_ssize_t j
-        for m in range(self.prm.n_models):
-            x = self.x + (s * MAXM + m) * NX
-            ps = self.psum + (s * MAXM + m) * NPS
+        for k in range(ng):  # as _gate_distance: the models, then (flying straight) both turns entered from CV
+            if k < nm:
+                m = k
+                x = self.x + (s * MAXM + m) * NX
+                ps = self.psum + (s * MAXM + m) * NPS
+                om = x[6]
+                pw = ps[2]
+            else:
+                m = k - nm + 1
+                x = self.x + s * MAXM * NX
+                ps = self.psum + s * MAXM * NPS
+                om = self._entry_rate(s, m, &pw)
             T = fabs(t0 - self.t_upd[s])
             if fabs(t1 - self.t_upd[s]) > T:
                 T = fabs(t1 - self.t_upd[s])
@@ -894,16 +919,16 @@ cdef class Tracker:
             q = self.prm.q_cv
             if m > 0:
                 q = self.prm.q_ct
-                sd += 0.5 * speed * T * T * sqrt(ps[2])
-                extra = 0.5 * fabs(x[6]) * speed * T * T
-            trp[m] = sd * sd + q * T * T * T
-            move[m] = speed * span + extra
-            px[m] = x[0] + (t0 - self.t_upd[s]) * x[3] - site[0]
-            py[m] = x[1] + (t0 - self.t_upd[s]) * x[4] - site[1]
+                sd += 0.5 * speed * T * T * sqrt(pw)
+                extra = 0.5 * fabs(om) * speed * T * T
+            trp[k] = sd * sd + q * T * T * T
+            move[k] = speed * span + extra
+            px[k] = x[0] + (t0 - self.t_upd[s]) * x[3] - site[0]
+            py[k] = x[1] + (t0 - self.t_upd[s]) * x[4] - site[1]
             pz = x[2] + (t0 - self.t_upd[s]) * x[5] - site[2]
-            rho0[m] = hypot(px[m], py[m])
-            rng = sqrt(rho0[m] * rho0[m] + pz * pz)
-            rw = sqrt(g * (trp[m] + sig2[0])) + move[m] + 1.0
+            rho0[k] = hypot(px[k], py[k])
+            rng = sqrt(rho0[k] * rho0[k] + pz * pz)
+            rw = sqrt(g * (trp[k] + sig2[0])) + move[k] + 1.0
             if rng - rw < rmin:
                 rmin = rng - rw
             if rng + rw > rmax:
@@ -916,13 +941,13 @@ cdef class Tracker:
                     break
             else:
                 return -1
-        for m in range(self.prm.n_models):
-            rho = rho0[m] - move[m] - sqrt(g * trp[m])
-            if rho <= 1.0 or move[m] / rho > 0.5:
+        for k in range(ng):
+            rho = rho0[k] - move[k] - sqrt(g * trp[k])
+            if rho <= 1.0 or move[k] / rho > 0.5:
                 amin, amax = -INFINITY, INFINITY
                 continue
-            w = sqrt(g * (trp[m] / (rho * rho) + sig2[1])) + 1.1 * move[m] / rho + 1e-4
-            az = atan2(px[m], py[m])
+            w = sqrt(g * (trp[k] / (rho * rho) + sig2[1])) + 1.1 * move[k] / rho + 1e-4
+            az = atan2(px[k], py[k])
             if az - w < amin:
                 amin = az - w
             if az + w > amax:
@@ -957,9 +982,37 @@ cdef class Tracker:
         tr[1] = Pc[3] + Pc[10] + Pc[17]
         tr[2] = Pc[21] + Pc[28] + Pc[35]
 
+    cdef inline double _entry_rate(self, int s, int j, double* var) noexcept nogil:
+        """Turn-entry prior of turn model j (1 left, 2 right) for track s: rate, and its variance in var."""
+        cdef const double* xc = self.xc + s * NC
+        cdef double speed = fmax(hypot(xc[3], xc[4]), self.prm.turn_min_speed)
+        var[0] = (self.prm.turn_entry_sigma_acc / speed) ** 2
+        return self.prm.turn_entry_acc / speed if j == 1 else -self.prm.turn_entry_acc / speed
+
+    cdef void _entry(self, int s, const double* xsrc, const double* Psrc, int j, double* xo,
+                     double* Po) noexcept nogil:
+        """A model's state as it enters turn model j: its kinematics, the turn-entry prior for the rate."""
+        cdef int a
+        cdef double var
+        memcpy(xo, xsrc, NX * sizeof(double))
+        memcpy(Po, Psrc, NX * NX * sizeof(double))
+        xo[6] = self._entry_rate(s, j, &var)
+        for a in range(NX):
+            Po[6 * NX + a] = 0.0
+            Po[a * NX + 6] = 0.0
+        Po[6 * NX + 6] = var
+
+    cdef inline bint _straight(self, int s) noexcept nogil:
+        """The IMM holds the track flying straight: a plot is also gated against turns starting now."""
+        return self.prm.n_models > 1 and self.mu[s * MAXM] >= 0.5
+
     cdef double _gate_distance(self, int s, double t, const double* z, int nz, const double* site,
                                const double* sig2) noexcept nogil:
-        """Smallest Mahalanobis distance² of a plot to the predictions of the track's models (INFINITY if none)."""
+        """Smallest Mahalanobis distance² of a plot to the predictions of the track's models (INFINITY if none).
+        While the track flies straight and no model's prediction gates the plot, both turns are also tried as
+        entered from the CV state (_entry): the gate then holds the first plots of a turn, which a turn
+        model's own state, fitted to straight flight, may not (and the models' own states keep a turn that
+        has begun before the IMM has switched)."""
         cdef double xg[NX]
         cdef double Pg[NX * NX]
         cdef double nu[NZ]
@@ -967,10 +1020,19 @@ cdef class Tracker:
         cdef double H[NZ * NX]
         cdef double PHt[NX * NZ]
         cdef double d2, ld, best = INFINITY, dt = t - self.t_upd[s]
-        cdef int m
-        for m in range(self.prm.n_models):
-            memcpy(xg, self.x + (s * MAXM + m) * NX, NX * sizeof(double))
-            memcpy(Pg, self.P + (s * MAXM + m) * NX * NX, NX * NX * sizeof(double))
+        cdef double g = self.prm.gate4 if nz == 4 else self.prm.gate3
+        cdef int m, k, nm = self.prm.n_models
+        cdef int ng = nm + 2 if self._straight(s) else nm
+        for k in range(ng):
+            if k == nm and best < g:
+                break
+            if k < nm:
+                m = k
+                memcpy(xg, self.x + (s * MAXM + m) * NX, NX * sizeof(double))
+                memcpy(Pg, self.P + (s * MAXM + m) * NX * NX, NX * NX * sizeof(double))
+            else:
+                m = k - nm + 1
+                self._entry(s, self.x + s * MAXM * NX, self.P + s * MAXM * NX * NX, m, xg, Pg)
             if m == 0:
                 predict_cv(NX, xg, Pg, dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
             else:
@@ -1115,15 +1177,19 @@ cdef class Tracker:
     cdef void _imm_step(self, int s, double dt, const double* z, int nz, const double* site,
                         const double* sig2) noexcept nogil:
         """One IMM cycle: mix, predict each model to the plot, update each, reweight by likelihood.
-        Models: 0 CV, 1 turn left (omega > 0), 2 turn right. The chain moves CV to either turn at half the
-        CV-to-turn rate and a turn back to CV; never straight from one turn sense to the other. The CV
-        model carries no turn rate, so what it brings into a turn model is the turn-entry prior: rate
-        +-entry acceleration / horizontal speed, with its spread (see TrackerConfig.turn_entry_g)."""
+        Models: 0 CV, 1 turn left (entered at a positive turn rate), 2 turn right. The chain moves CV to
+        either turn at half the CV-to-turn rate, a turn back to CV or into the opposite sense (a reversal).
+        What another model brings into a turn model is its position and velocity with the turn-entry
+        prior for the rate: +-entry acceleration / horizontal speed, with its spread (see
+        TrackerConfig.turn_entry_g). So the CV model's lack of a turn rate does not pull a turn model to
+        straight flight, and the unused sense is re-seeded beside the track instead of drifting off."""
         cdef double* xs = self.x + s * MAXM * NX
         cdef double* Ps = self.P + s * MAXM * NX * NX
         cdef double* mu = self.mu + s * MAXM
         cdef double adt = fabs(dt)
-        cdef double p01 = 1.0 - exp(-self.prm.rate01 * adt), p10 = 1.0 - exp(-self.prm.rate10 * adt)
+        cdef double p01 = 1.0 - exp(-self.prm.rate01 * adt)
+        cdef double rout = self.prm.rate10 + self.prm.rate_rev
+        cdef double pout = 1.0 - exp(-rout * adt), p10 = 0.0, prev = 0.0
         cdef double Pi[MAXM][MAXM]
         cdef double cbar[MAXM]
         cdef double wmix[MAXM][MAXM]
@@ -1131,53 +1197,47 @@ cdef class Tracker:
         cdef double Pm[MAXM][NX * NX]
         cdef double ll[MAXM]
         cdef double d[NX]
-        cdef double xsrc[NX]
-        cdef double Psrc[NX * NX]
-        cdef double d2, ld, llmax, tot, speed, w_entry, var_entry
-        cdef const double* xi
-        cdef const double* Pii
+        cdef double xsrc[MAXM][NX]
+        cdef double Psrc[MAXM][NX * NX]
+        cdef const double* xi[MAXM]
+        cdef const double* Pii[MAXM]
+        cdef double d2, ld, llmax, tot
         cdef int i, j, a, b
         cdef int ok[MAXM]
+        if rout > 0.0:
+            p10 = pout * self.prm.rate10 / rout
+            prev = pout * self.prm.rate_rev / rout
         Pi[0][0] = 1.0 - p01
         Pi[0][1] = Pi[0][2] = 0.5 * p01
         Pi[1][0] = Pi[2][0] = p10
-        Pi[1][1] = Pi[2][2] = 1.0 - p10
-        Pi[1][2] = Pi[2][1] = 0.0
+        Pi[1][1] = Pi[2][2] = 1.0 - pout
+        Pi[1][2] = Pi[2][1] = prev
         for j in range(MAXM):
             cbar[j] = Pi[0][j] * mu[0] + Pi[1][j] * mu[1] + Pi[2][j] * mu[2]
             for i in range(MAXM):
-                wmix[i][j] = Pi[i][j] * mu[i] / cbar[j]
-        speed = hypot(xs[3], xs[4])
-        if speed < self.prm.turn_min_speed:
-            speed = self.prm.turn_min_speed
-        w_entry = self.prm.turn_entry_acc / speed
-        var_entry = (self.prm.turn_entry_sigma_acc / speed) ** 2
-        memcpy(xsrc, xs, NX * sizeof(double))
-        memcpy(Psrc, Ps, NX * NX * sizeof(double))
-        Psrc[6 * NX + 6] = var_entry  # the CV model's turn-rate row and column are zero (predict_cv)
+                # a model nothing can reach (zero rates, or a zero first probability) keeps its own state
+                wmix[i][j] = Pi[i][j] * mu[i] / cbar[j] if cbar[j] > 1e-300 else (1.0 if i == j else 0.0)
         for j in range(MAXM):
-            if j > 0:
-                xsrc[6] = w_entry if j == 1 else -w_entry
+            for i in range(MAXM):
+                if j > 0 and i != j:  # entering turn j from model i
+                    self._entry(s, xs + i * NX, Ps + i * NX * NX, j, xsrc[i], Psrc[i])
+                    xi[i] = xsrc[i]
+                    Pii[i] = Psrc[i]
+                else:
+                    xi[i] = xs + i * NX
+                    Pii[i] = Ps + i * NX * NX
             for a in range(NX):
-                xm[j][a] = 0.0
-                for i in range(MAXM):
-                    xm[j][a] += wmix[i][j] * (xsrc[a] if i == 0 and j > 0 else xs[i * NX + a])
+                xm[j][a] = wmix[0][j] * xi[0][a] + wmix[1][j] * xi[1][a] + wmix[2][j] * xi[2][a]
             for a in range(NX * NX):
                 Pm[j][a] = 0.0
             for i in range(MAXM):
                 if wmix[i][j] == 0.0:
                     continue
-                if i == 0 and j > 0:
-                    xi = xsrc
-                    Pii = Psrc
-                else:
-                    xi = xs + i * NX
-                    Pii = Ps + i * NX * NX
                 for a in range(NX):
-                    d[a] = xi[a] - xm[j][a]
+                    d[a] = xi[i][a] - xm[j][a]
                 for a in range(NX):
                     for b in range(NX):
-                        Pm[j][a * NX + b] += wmix[i][j] * (Pii[a * NX + b] + d[a] * d[b])
+                        Pm[j][a * NX + b] += wmix[i][j] * (Pii[i][a * NX + b] + d[a] * d[b])
         predict_cv(NX, xm[0], Pm[0], dt, self.prm.q_cv, self.prm.init_omega_sigma ** 2)
         for j in range(1, MAXM):
             predict_ct(xm[j], Pm[j], dt, self.prm.q_ct, self.prm.q_omega)
@@ -1234,7 +1294,7 @@ cdef class Tracker:
         cdef double u[3]
         cdef double x[NX]
         cdef double P[NX * NX]
-        cdef double acc, vr = 0.0, sv2 = self.prm.init_speed_sigma * self.prm.init_speed_sigma, srr2
+        cdef double acc, vr = 0.0, sv2 = self.prm.init_speed_sigma * self.prm.init_speed_sigma, srr2, p_turn
         if self.n_free == 0:
             self.cnt.dropped_full += 1
             return
@@ -1280,9 +1340,10 @@ cdef class Tracker:
         if self.prm.n_models == 1:
             self.mu[s * MAXM] = 1.0
             self.mu[s * MAXM + 1] = self.mu[s * MAXM + 2] = 0.0
-        else:
-            self.mu[s * MAXM] = 1.0 - self.prm.init_mu_ct
-            self.mu[s * MAXM + 1] = self.mu[s * MAXM + 2] = 0.5 * self.prm.init_mu_ct
+        else:  # kept off 0 and 1 as the IMM's update keeps every probability (the mixing divides by them)
+            p_turn = fmin(fmax(self.prm.init_mu_ct, 2e-6), 1.0 - 1e-6)
+            self.mu[s * MAXM] = 1.0 - p_turn
+            self.mu[s * MAXM + 1] = self.mu[s * MAXM + 2] = 0.5 * p_turn
         self._combine(s)
         self._refresh_sums(s)
         self.tid[s] = self.next_id

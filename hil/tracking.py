@@ -29,10 +29,11 @@ class TrackerConfig:
     # model switching rates of the IMM's Markov chain: straight legs of about 100 s, turns of about 20 s
     imm_cv_to_ct_per_s: float = 0.01
     imm_ct_to_cv_per_s: float = 0.05
+    imm_turn_reversal_per_s: float = 0.01  # a turn straight into the opposite sense
     imm_initial_ct: float = 0.1  # initial probability of the turn models (split between left and right)
-    # A straight-flying target that starts to turn does so at some lateral acceleration, left or right: the
-    # turn models take their turn rate from this prior (rate = acceleration / horizontal speed, speed at
-    # least turn_min_speed_mps) when the CV model mixes into them. One turn model per side keeps both
+    # A target that starts to turn does so at some lateral acceleration, left or right: the turn models take
+    # their turn rate from this prior (rate = acceleration / horizontal speed, speed at least
+    # turn_min_speed_mps) when another model mixes into them. One turn model per side keeps both
     # senses alive where the measurements cannot tell them apart yet (a head-on turn moves range-rate alike
     # either way), instead of one filter locking onto the wrong sense.
     turn_entry_g: float = 3.0
@@ -59,7 +60,8 @@ class TrackerConfig:
         if not 1 <= self.delete_misses <= 30:
             raise ConfigError(src, "delete_misses", "must be in [1, 30]")
         for name in ("q_cv_m2ps3", "q_ct_m2ps3", "q_omega_rad2ps3", "init_speed_sigma_mps", "init_omega_sigma_radps",
-                     "imm_cv_to_ct_per_s", "imm_ct_to_cv_per_s", "reorder_window_s", "max_position_sigma_m",
+                     "imm_cv_to_ct_per_s", "imm_ct_to_cv_per_s", "imm_turn_reversal_per_s", "reorder_window_s",
+                     "max_position_sigma_m",
                      "turn_entry_g", "turn_entry_sigma_g"):
             v = getattr(self, name)
             if not (v >= 0.0 and math.isfinite(v)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,6 +90,9 @@ def test_kernel_agrees_with_numpy_reference(model: str, n_radars: int) -> None:
         assert a.mode3a.tolist() == b.mode3a.tolist()
         np.testing.assert_allclose(a.state, b.state, rtol=1e-6, atol=1e-2)  # numeric Jacobians in the reference
         np.testing.assert_allclose(a.cov, b.cov, rtol=1e-4, atol=1e-2)
+        ids, mu = kernel.model_probabilities()  # the turn models are mirror images: their weights tell them apart
+        ref_mu = {k.track_id: k.mu for k in ref.live}
+        np.testing.assert_allclose(mu, np.array([ref_mu[i] for i in ids]).reshape(mu.shape), rtol=1e-5, atol=1e-7)
         compared += len(a.track_id)
     assert (kernel.tracks().status == 2).sum() >= 6  # the comparison covered confirmed tracks
     assert kernel.late_plots == ref.late_plots
@@ -156,6 +160,17 @@ def test_every_turning_target_of_the_issue_scene_keeps_its_track() -> None:
 def test_a_bad_tracker_setting_is_refused_by_name(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):
         TrackerConfig(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("settings", [{"imm_initial_ct": 0.0}, {"imm_initial_ct": 1.0},
+                                      {"imm_cv_to_ct_per_s": 0.0, "imm_ct_to_cv_per_s": 1e3}])
+def test_extreme_but_allowed_imm_settings_keep_the_track(settings: dict[str, Any]) -> None:
+    """Switching rates or a first turn probability at their limits leave no model unreachable: no NaN state,
+    the target is still tracked."""
+    trk, score = run_scene(one_target(duration_s=30.0), TrackerConfig(**settings))
+    tracks = trk.tracks()
+    assert np.isfinite(tracks.state).all() and np.isfinite(tracks.cov).all()
+    assert trk.confirmed == 1 and score.breaks == 0
 
 
 def test_crossing_targets_keep_their_identities() -> None:

@@ -205,14 +205,13 @@ class ReferenceTracker:
             for j in range(len(t)):
                 if not valid[j]:
                     continue
-                d2 = math.inf
-                for m, (x, P) in enumerate(zip(trk.xs, trk.Ps, strict=True)):
-                    xg, Pg = predict(m, x, P, t[j] - trk.t, cfg)
-                    if np.hypot(*(xg[:2] - site[:2])) < 1e-3:
-                        continue
-                    nu, S, _ = innovation(xg, Pg, zs[j], site, r2)
-                    d2 = min(d2, float(nu @ np.linalg.solve(S, nu)))
+                # the models; while flying straight and none gates the plot, both turns as starting now from CV
                 g = cfg.gate(len(zs[j]))
+                d2 = self._distance(trk, [(m, x, P) for m, (x, P) in enumerate(zip(trk.xs, trk.Ps, strict=True))],
+                                    t[j], zs[j], site, r2)
+                if d2 >= g and cfg.model == "imm" and trk.mu[0] >= 0.5:
+                    d2 = min(d2, self._distance(trk, [(m, *self._entry(trk, trk.xs[0], trk.Ps[0], m)) for m in (1, 2)],
+                                                t[j], zs[j], site, r2))
                 if d2 < g:
                     cost[i, j] = d2 / g
                     gated_any[j] = True
@@ -247,22 +246,20 @@ class ReferenceTracker:
             trk.xs[0], trk.Ps[0], _, _ = ekf_update(x, P, z, site, r2)
         else:
             p01 = 1 - math.exp(-cfg.imm_cv_to_ct_per_s * abs(dt))
-            p10 = 1 - math.exp(-cfg.imm_ct_to_cv_per_s * abs(dt))
-            # CV, turn left, turn right: CV goes to either turn, a turn only back to CV
-            Pi = np.array([[1 - p01, p01 / 2, p01 / 2], [p10, 1 - p10, 0.0], [p10, 0.0, 1 - p10]])
+            rout = cfg.imm_ct_to_cv_per_s + cfg.imm_turn_reversal_per_s
+            pout = 1 - math.exp(-rout * abs(dt))
+            p10 = pout * cfg.imm_ct_to_cv_per_s / rout if rout else 0.0
+            prev = pout * cfg.imm_turn_reversal_per_s / rout if rout else 0.0
+            # CV, turn left, turn right: CV goes to either turn, a turn back to CV or into the other sense
+            Pi = np.array([[1 - p01, p01 / 2, p01 / 2], [p10, 1 - pout, prev], [p10, prev, 1 - pout]])
             cbar = Pi.T @ trk.mu
-            w = Pi * trk.mu[:, None] / cbar[None, :]
-            # what the CV model brings into a turn: the turn-entry prior on the rate, by the CV model's speed
-            speed = max(math.hypot(trk.xs[0][3], trk.xs[0][4]), cfg.turn_min_speed_mps)
+            w = np.where(cbar[None, :] > 1e-300, Pi * trk.mu[:, None] / np.maximum(cbar[None, :], 1e-300), np.eye(3))
+            # what another model brings into a turn: its kinematics, with the turn-entry prior on the rate
             lls, xs, Ps = [], [], []
             for j in range(3):
-                src_x, src_P = list(trk.xs), list(trk.Ps)
-                if j > 0:
-                    src_x[0] = trk.xs[0].copy()
-                    src_x[0][6] = (1 if j == 1 else -1) * cfg.turn_entry_g * STANDARD_GRAVITY / speed
-                    src_P[0] = trk.Ps[0].copy()
-                    src_P[0][6, :] = src_P[0][:, 6] = 0.0
-                    src_P[0][6, 6] = (cfg.turn_entry_sigma_g * STANDARD_GRAVITY / speed) ** 2
+                src = [self._entry(trk, trk.xs[i], trk.Ps[i], j) if j > 0 and i != j else (trk.xs[i], trk.Ps[i])
+                       for i in range(3)]
+                src_x, src_P = [a for a, _ in src], [b for _, b in src]
                 x0 = sum(w[i, j] * src_x[i] for i in range(3))
                 P0 = sum(w[i, j] * (src_P[i] + np.outer(src_x[i] - x0, src_x[i] - x0)) for i in range(3))
                 x, P = predict(j, np.asarray(x0), np.asarray(P0), dt, cfg)
@@ -280,6 +277,28 @@ class ReferenceTracker:
         if m3 >= 0:
             trk.mode3a = m3
 
+    def _distance(self, trk: RefTrack, states: list[tuple[int, FloatArray, FloatArray]], t: float, z: FloatArray,
+                  site: FloatArray, r2: FloatArray) -> float:
+        """Smallest Mahalanobis distance² of plot z to the states (model, x, P) predicted to t."""
+        d2 = math.inf
+        for m, x, P in states:
+            xg, Pg = predict(m, x, P, t - trk.t, self.cfg)
+            if np.hypot(*(xg[:2] - site[:2])) < 1e-3:
+                continue
+            nu, S, _ = innovation(xg, Pg, z, site, r2)
+            d2 = min(d2, float(nu @ np.linalg.solve(S, nu)))
+        return d2
+
+    def _entry(self, trk: RefTrack, x: FloatArray, P: FloatArray, j: int) -> tuple[FloatArray, FloatArray]:
+        """A model's state as it enters turn model j (1 left, 2 right): its kinematics, the entry prior's rate."""
+        cfg = self.cfg
+        speed = max(math.hypot(trk.xc[3], trk.xc[4]), cfg.turn_min_speed_mps)
+        x, P = x.copy(), P.copy()
+        x[6] = (1 if j == 1 else -1) * cfg.turn_entry_g * STANDARD_GRAVITY / speed
+        P[6, :] = P[:, 6] = 0.0
+        P[6, 6] = (cfg.turn_entry_sigma_g * STANDARD_GRAVITY / speed) ** 2
+        return x, P
+
     def _new(self, sensor: int, t: float, z: FloatArray, m3: int) -> RefTrack:
         cfg, site, r2 = self.cfg, self.sites[sensor], self.r2[sensor]
         pos = site + polar_to_enu(z[0:1], z[1:2], z[2:3])[0]
@@ -293,8 +312,8 @@ class ReferenceTracker:
         P[:3, :3] = J @ np.diag(r2[:3]) @ J.T
         P[3:6, 3:6] = sv2 * (np.eye(3) - np.outer(u, u)) + srr2 * np.outer(u, u)
         P[6, 6] = cfg.init_omega_sigma_radps**2
-        p_turn = cfg.imm_initial_ct / 2
-        mu = np.array([1.0]) if cfg.model == "cv" else np.array([1 - cfg.imm_initial_ct, p_turn, p_turn])
+        p_turn = min(max(cfg.imm_initial_ct, 2e-6), 1 - 1e-6) / 2  # kept off 0 and 1, as the kernel does
+        mu = np.array([1.0]) if cfg.model == "cv" else np.array([1 - 2 * p_turn, p_turn, p_turn])
         trk = RefTrack(self.next_id, [x.copy() for _ in mu], [P.copy() for _ in mu], mu, t,
                        m3 if m3 >= 0 else -1, 1 << sensor)
         trk.combine()
