@@ -23,7 +23,7 @@ cdef struct Params:
     double max_pos_var
 
 cdef struct Counters:
-    long long plots_in, plots_used, bad_plots, late_plots, gated_out
+    long long plots_in, plots_used, bad_plots, late_plots, gated_out, gate_tests
     long long new_tracks, confirmed, deleted, dropped_full, late_sweeps, clusters, big_clusters
 
 cdef struct IntBuf:
