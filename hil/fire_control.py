@@ -50,6 +50,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +165,21 @@ def specs_from_scenario(scenario: Any) -> tuple[list[AssetSpec], list[LauncherSp
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
+
+
+def friendly_code_array(codes: Iterable[int]) -> IntArray:
+    """A scenario's friendly IFF Mode 3/A codes as track_inputs compares them (-2, no code at all, if none)."""
+    return np.array(sorted(codes) or [-2], dtype=np.int32)
+
+
+def track_inputs(tracks: Any, friendly_codes: IntArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """What fire control reads from a track snapshot besides the states: each track's position variance
+    (the trace of its position covariance) and whether its Mode 3/A code is a friendly one. The runtime,
+    replay and the host-path benchmark all build the kernel's inputs here, so replay can compare the
+    run's recorded variances bit for bit."""
+    cov = tracks.cov
+    pos_var = cov[:, 0, 0] + cov[:, 1, 1] + cov[:, 2, 2]
+    return pos_var, (tracks.mode3a[:, None] == friendly_codes[None, :]).any(axis=1)
 
 
 @dataclass
@@ -353,6 +369,6 @@ def threat_table(score: FloatArray, t_cpa: FloatArray, d_cpa: FloatArray, t_asse
 
 __all__ = [
     "SLEW_ATAN_COEFFS", "AssetSpec", "Assignments", "Doctrine", "FireControlConfig", "FireControlResult",
-    "LauncherSpec", "NoFireZone", "RefusalReason", "Refusals", "ThreatTable", "refusals_of", "specs_from_scenario",
-    "threat_table",
+    "LauncherSpec", "NoFireZone", "RefusalReason", "Refusals", "ThreatTable", "friendly_code_array", "refusals_of",
+    "specs_from_scenario", "threat_table", "track_inputs",
 ]

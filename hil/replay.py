@@ -67,6 +67,7 @@ from hil.drivers.asterix import Cat034Message, ServiceEvent
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, decode_adu, parse_request
 from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
+from hil.fire_control import friendly_code_array, track_inputs
 from hil.plots import PlotBatch, merge_in_time_order
 from hil.recording import RecordedFrame, RecordingError, read_recording
 
@@ -321,7 +322,7 @@ class Evaluator:
         self.var_rtol = var_rtol  # 0: bit for bit (the evaluation's time is known exactly)
         self.fc = build_fire_control(scenario)
         self.launcher_names = [s.name for s in scenario.launchers]
-        self.friendly_codes = np.array(sorted(scenario.friendly_codes) or [-2], dtype=np.int32)
+        self.friendly_codes = friendly_code_array(scenario.friendly_codes)
         self.engagements = engagements
         self.result = result
 
@@ -332,7 +333,7 @@ class Evaluator:
         """Does the replayed tracker already hold every decided track as the run saw it (position variance)?"""
         t = _call_time(call)
         snap = tracker.tracks(t)
-        pos_var = np.trace(snap.cov[:, :3, :3], axis1=1, axis2=2)
+        pos_var, _ = track_inputs(snap, self.friendly_codes)
         row = {int(tid): k for k, tid in enumerate(snap.track_id.tolist())}
         for d in call:
             k = row.get(int(d["track"]))
@@ -348,9 +349,7 @@ class Evaluator:
         first = call[0]
         rec = first.get("call") or {}
         t = _call_time(call)
-        every = tracker.tracks(t)
-        confirmed = every.status == CONFIRMED
-        tracks = type(every)(*(column[confirmed] for column in every))
+        tracks = tracker.tracks(t, confirmed_only=True)  # what the run's fire control was given
         row = {int(tid): k for k, tid in enumerate(tracks.track_id.tolist())}
         live = {(int(d["track"]), str(name)) for d in call for name in d["launchers"]}
         findings = self.result.findings
@@ -358,12 +357,11 @@ class Evaluator:
             tid = int(d["track"])
             for name in d["launchers"]:
                 if tid not in row:
-                    held = "tentative" if tid in every.track_id.tolist() else "not held"
+                    held = "tentative" if tid in tracker.tracks(t).track_id.tolist() else "not held"
                     findings.append(Finding(t, tid, str(name), f"track {held} in replay: no fire"))
         if not row:
             return
-        pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
-        friendly = np.isin(tracks.mode3a, self.friendly_codes)
+        pos_var, friendly = track_inputs(tracks, self.friendly_codes)
         in_flight, shots = self.engagements.inputs(t, tracks.track_id)
         engaged = rec.get("engaged")
         if isinstance(engaged, dict):  # every engaged track's [in_flight, shots_fired], when the run recorded them

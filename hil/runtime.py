@@ -29,7 +29,7 @@ from hil.clock import Clock, RealClock, VirtualClock
 from hil.emulators.radar import config_from_spec
 from hil.engagement import EngagementModel
 from hil.errors import ConfigError, LinkError
-from hil.fire_control import RefusalReason
+from hil.fire_control import RefusalReason, friendly_code_array, track_inputs
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.metrics import gospa
@@ -123,7 +123,7 @@ class Chain:
         self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
         self.tracker = build_tracker(o.scenario)
         self.fc = build_fire_control(o.scenario)
-        self.friendly_codes = np.array(sorted(o.scenario.friendly_codes) or [-2], dtype=np.int32)
+        self.friendly_codes = friendly_code_array(o.scenario.friendly_codes)
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
         self.pending: list[PendingFire] = []
         self.fire_tasks: set[asyncio.Task[None]] = set()
@@ -228,6 +228,7 @@ class Chain:
         batches = [(i, b) for i, b, _ in polled if b is not None and b.n]
         if batches:
             cols, order = merge_in_time_order([b for _, b in batches])
+            # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
             unc = np.concatenate([np.full(b.n, min(self.boards.radars[i].clock_sync.uncertainty_ns, 2.0**62))
                                   for i, b in batches])
             t_s = cols["t_s"] - self.start_ns / 1e9
@@ -276,9 +277,8 @@ class Chain:
         for m in self.engagement.flying + self.engagement.finished:
             if m.track_id in index_of:
                 shots[index_of[m.track_id]] += 1
-        friendly = (tracks.mode3a[:, None] == self.friendly_codes[None, :]).any(axis=1)
+        pos_var, friendly = track_inputs(tracks, self.friendly_codes)
         armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
-        pos_var = tracks.cov[:, 0, 0] + tracks.cov[:, 1, 1] + tracks.cov[:, 2, 2]
         channels = np.zeros(len(self.launcher_state), np.int32)
         for m in self.engagement.flying:
             channels[m.launcher] += 1  # each interceptor in the air holds one guidance channel

@@ -24,6 +24,7 @@ import pytest
 
 from hil.bench import Load, load_scenario
 from hil.emulators.radar_model import PlotSet, scan_plots
+from hil.fire_control import friendly_code_array, track_inputs
 from hil.kernels import build_fire_control, build_tracker
 from hil.scenario import Scenario
 
@@ -73,7 +74,7 @@ class HostPath:
     def __init__(self, sc: Scenario) -> None:
         self.tracker = build_tracker(sc)
         self.fc = build_fire_control(sc)
-        self.friendly_codes = np.array(sorted(sc.friendly_codes) or [-2], dtype=np.int32)
+        self.friendly_codes = friendly_code_array(sc.friendly_codes)
         n_l = len(sc.launchers)
         # every launcher armed, ready, with rounds and free channels: fire control has full work to do
         self.launchers = (np.ones(n_l, bool), np.ones(n_l, bool), np.full(n_l, 1000, np.int32), np.zeros(n_l))
@@ -100,8 +101,7 @@ class HostPath:
             keep = tracks.status == 2
             tracks = type(tracks)(*(column[keep] for column in tracks))
         n = len(tracks.track_id)
-        pos_var = np.trace(tracks.cov[:, :3, :3], axis1=1, axis2=2)
-        friendly = np.isin(tracks.mode3a, self.friendly_codes)
+        pos_var, friendly = track_inputs(tracks, self.friendly_codes)
         return (tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly, np.zeros(n, np.int32),
                 np.zeros(n, np.int32), *self.launchers)
 
