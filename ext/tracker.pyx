@@ -706,14 +706,14 @@ cdef class Tracker:
     def tracks(self, t_s=None, bint confirmed_only=False):
         """Snapshot of live tracks (TrackSnapshot of arrays), predicted to t_s if given, ordered by track id.
         confirmed_only: only the confirmed ones (status 2), e.g. for fire control, without a numpy filter."""
-        cdef int n = self.n_live, k = 0, s, e, kept = 0
+        cdef int n = self.n_live, k = 0, s, e
         cdef double dt
         cdef signed char min_status = 2 if confirmed_only else 1
+        self._compact_order()  # id_order now lists the live tracks, each once, by id
         if confirmed_only:
             n = 0
             for e in range(self.n_order):
-                s = self.id_order[e]
-                n += self.status[s] == 2 and self.tid[s] == self.id_order_tid[e]
+                n += self.status[self.id_order[e]] == 2
         tid = empty1(n, cnp.NPY_INT64)
         status = empty1(n, cnp.NPY_INT8)
         state = empty2(n, NC, cnp.NPY_FLOAT64)
@@ -733,11 +733,6 @@ cdef class Tracker:
         with nogil:
             for e in range(self.n_order):
                 s = self.id_order[e]
-                if self.status[s] == 0 or self.tid[s] != self.id_order_tid[e]:
-                    continue  # deleted, or its slot taken by a newer track (listed further on)
-                self.id_order[kept] = s  # compacted on the way
-                self.id_order_tid[kept] = self.tid[s]
-                kept += 1
                 if self.status[s] < min_status:
                     continue
                 tid_p[k] = self.tid[s]
@@ -751,7 +746,6 @@ cdef class Tracker:
                     dt = t - self.t_upd[s]
                     predict_cv(NC, x_p + k * NC, P_p + k * NC * NC, dt, self.prm.q_gate)
                 k += 1
-            self.n_order = kept
         return TrackSnapshot(tid, status, state, cov, last, m3, hits)
 
     def model_probabilities(self):
@@ -1422,7 +1416,8 @@ cdef class Tracker:
         self.n_order += 1
 
     cdef void _compact_order(self) noexcept nogil:
-        """Drop the id-order entries of deleted tracks: at most n_live - 1 stay, so the new one fits."""
+        """Drop the id-order entries of deleted tracks, or of slots a newer track has taken (listed further on):
+        n_live entries stay, in track-id order."""
         cdef int e, s, kept = 0
         for e in range(self.n_order):
             s = self.id_order[e]
