@@ -61,8 +61,7 @@ class TrackerConfig:
             raise ConfigError(src, "delete_misses", "must be in [1, 30]")
         for name in ("q_cv_m2ps3", "q_ct_m2ps3", "q_omega_rad2ps3", "init_speed_sigma_mps", "init_omega_sigma_radps",
                      "imm_cv_to_ct_per_s", "imm_ct_to_cv_per_s", "imm_turn_reversal_per_s", "reorder_window_s",
-                     "max_position_sigma_m",
-                     "turn_entry_g", "turn_entry_sigma_g"):
+                     "max_position_sigma_m", "turn_entry_g", "turn_entry_sigma_g"):
             v = getattr(self, name)
             if not (v >= 0.0 and math.isfinite(v)):
                 raise ConfigError(src, name, f"must be a finite number >= 0, got {v!r}")

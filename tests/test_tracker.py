@@ -19,7 +19,7 @@ from hil.geo import enu_to_polar, range_rate
 from hil.metrics import TrackingScore, gospa
 from hil.scenario import Manoeuvre, RadarSpec, Scenario, TargetSpec, tracking_scenario
 from hil.tracking import ReorderBuffer, TrackerConfig
-from tests.bench.bench_tracker import TurnWatch
+from tests.bench.bench_tracker import accuracy
 
 TWO_PI = 2.0 * math.pi
 
@@ -142,17 +142,9 @@ def test_a_head_on_4g_turn_far_out_keeps_its_track(turn_g: float) -> None:
 
 def test_every_turning_target_of_the_issue_scene_keeps_its_track() -> None:
     """40 targets, one radar, 300 scans: each 4 g turner is held by one track number through its turn."""
-    sc = tracking_scenario(40, seed=1, duration_s=300)
-    truth = sc.truth()
-    trk = Tracker(TrackerConfig(), np.array([r.site for r in sc.radars]))
-    turns = TurnWatch(sc)
-    for t_end, _, p, _ in scan_plots(sc, truth):
-        feed(trk, p, 0)
-        trk.sector_swept(0, t_end, 0.0, TWO_PI)
-        snap, tracks = truth.at(t_end), trk.tracks(t_end, confirmed_only=True)
-        turns.step(t_end, snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3])
-    assert len(turns.windows) == 5
-    assert turns.lost() == [], {k: turns.held[k] for k in turns.lost()}
+    result = accuracy(40, 300)
+    assert result["turners"] == 5
+    assert result["turners_lost"] == 0, result
 
 
 @pytest.mark.parametrize(("field", "value"), [("turn_entry_g", -1.0), ("turn_entry_sigma_g", math.nan),
