@@ -13,6 +13,8 @@ BOARD_KINDS = {
     "launcher": ("mock", "simavr", "serial", "tcp"),
 }
 FIELDS = {"name", "board", "port", "baud", "address", "firmware", "device_id", "transport", "timeout_ms"}
+RIG_FIELDS = {"name", "description", "defaults", "radar", "launcher", "wire_baud", "rearm", "rearm_holdoff_s",
+              "rearm_max_per_min"}
 DEFAULT_RIG = Path(__file__).resolve().parent.parent / "rigs" / "mock.toml"
 
 
@@ -40,6 +42,11 @@ class Rig:
     defaults: dict[str, BoardSpec] = field(default_factory=dict)  # role -> spec used for unnamed boards
     wire_baud: int = 0  # mock rig: pace pty bytes like a wire at this rate (0: as fast as the pty goes)
     description: str = ""
+    # after a launcher's watchdog trips: "auto" re-arms once the link has been healthy for rearm_holdoff_s (at most
+    # rearm_max_per_min a minute, no fire inside the hold-off); "never" leaves it SAFE for an operator
+    rearm: str = "auto"
+    rearm_holdoff_s: float = 1.0
+    rearm_max_per_min: int = 3
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Rig:
@@ -64,8 +71,8 @@ class Rig:
 
 def _read(source: str, doc: dict[str, Any]) -> Rig:
     for key in doc:
-        if key not in {"name", "description", "defaults", "radar", "launcher", "wire_baud"}:
-            known = "name, description, defaults, radar, launcher, wire_baud"
+        if key not in RIG_FIELDS:
+            known = ", ".join(sorted(RIG_FIELDS))
             raise ConfigError(source, key, f"unknown field (known: {known})")
     boards: dict[tuple[str, str], BoardSpec] = {}
     for role in ("radar", "launcher"):
@@ -99,8 +106,18 @@ def _read(source: str, doc: dict[str, Any]) -> Rig:
     wire_baud = doc.get("wire_baud", 0)
     if not isinstance(wire_baud, int) or wire_baud < 0:
         raise ConfigError(source, "wire_baud", f"must be a non-negative integer (0 = unpaced), got {wire_baud!r}")
+    rearm = doc.get("rearm", "auto")
+    if rearm not in ("auto", "never"):
+        raise ConfigError(source, "rearm", f"must be auto or never, got {rearm!r}")
+    holdoff = doc.get("rearm_holdoff_s", 1.0)
+    if isinstance(holdoff, bool) or not isinstance(holdoff, int | float) or not 0.0 <= holdoff <= 600.0:
+        raise ConfigError(source, "rearm_holdoff_s", f"must be a number of seconds in [0, 600], got {holdoff!r}")
+    per_min = doc.get("rearm_max_per_min", 3)
+    if isinstance(per_min, bool) or not isinstance(per_min, int) or not 0 <= per_min <= 60:
+        raise ConfigError(source, "rearm_max_per_min", f"must be an integer in [0, 60], got {per_min!r}")
     return Rig(name=str(doc.get("name", Path(source).stem)), source=source, boards=boards, defaults=defaults,
-               wire_baud=wire_baud, description=str(doc.get("description", "")))
+               wire_baud=wire_baud, description=str(doc.get("description", "")), rearm=rearm,
+               rearm_holdoff_s=float(holdoff), rearm_max_per_min=per_min)
 
 
 def _board(source: str, role: str, where: str, t: dict[str, Any]) -> BoardSpec:

@@ -98,6 +98,10 @@ class LauncherSite:
     sector_width_deg: float = 360.0
     lethal_radius_m: float = 15.0
     pk: float = 0.85  # single-shot pk in the best conditions
+    # the interceptor's terminal seeker (the plant's, hil.engagement): it acquires at this range from what it
+    # homes on, and takes a true object only inside its basket, a cone of this half-angle around its boresight
+    seeker_range_m: float = 8_000.0
+    seeker_half_angle_deg: float = 10.0
 
     def __post_init__(self) -> None:
         src = f"launcher {self.name}"
@@ -157,9 +161,13 @@ class Scenario:
     assets: tuple[AssetSite, ...] = ()
     no_fire_zones: tuple[NoFireZoneSpec, ...] = ()
     friendly_codes: frozenset[int] = frozenset()
+    neutral_codes: frozenset[int] = frozenset()  # Mode 3/A codes of neutral traffic (airliners): never engaged
     origin_lla: tuple[float, float, float] | None = None
     doctrine: str = "shoot-look-shoot"  # or "salvo"
     salvo_size: int = 2
+    look_scans: int = 2  # kill assessment: scans a track is looked at after a round's intercept time
+    protect_radius_m: float | None = None  # None: the seeker basket at acquisition plus the lethal radius
+    faults: tuple[str, ...] = ()  # scheduled link faults, in the grammar of `hil run --fault`
     source: str = "<generated>"
     description: str = ""
 
@@ -251,12 +259,12 @@ class _ScenarioReader:
     def read(self) -> Scenario:
         d = self.doc
         self.check_keys(d, "scenario", {"name", "description", "duration_s", "seed", "origin_lla",
-                                         "friendly_mode3a", "target", "radar", "launcher", "asset",
-                                         "no_fire_zone", "fire_control"})
+                                         "friendly_mode3a", "neutral_mode3a", "target", "radar", "launcher",
+                                         "asset", "no_fire_zone", "fire_control", "faults"})
         fc = d.get("fire_control", {})
         if not isinstance(fc, dict):
             raise self.fail("fire_control", "must be a table")
-        self.check_keys(fc, "fire_control", {"doctrine", "salvo_size"})
+        self.check_keys(fc, "fire_control", {"doctrine", "salvo_size", "look_scans", "protect_radius_m"})
         doctrine = fc.get("doctrine", "shoot-look-shoot")
         if doctrine not in ("shoot-look-shoot", "salvo"):
             raise self.fail("fire_control.doctrine", f"must be shoot-look-shoot or salvo, got {doctrine!r}")
@@ -267,6 +275,15 @@ class _ScenarioReader:
         if not isinstance(friendly, list):
             raise self.fail("friendly_mode3a", "must be a list of octal codes")
         codes = frozenset(parse_mode3a(c, self.source, "friendly_mode3a") for c in friendly)
+        neutral = d.get("neutral_mode3a", [])
+        if not isinstance(neutral, list):
+            raise self.fail("neutral_mode3a", "must be a list of octal codes")
+        neutral_codes = frozenset(parse_mode3a(c, self.source, "neutral_mode3a") for c in neutral)
+        look_scans = int(self.number(fc, "look_scans", "fire_control", 2, 0, 50))
+        protect = self.number(fc, "protect_radius_m", "fire_control", -1.0, 0.0, 100_000.0)
+        faults = d.get("faults", [])
+        if not isinstance(faults, list) or not all(isinstance(f, str) for f in faults):
+            raise self.fail("faults", "must be a list of strings like \"launcher-north:drop=0.01@8\"")
         radars = tuple(self.radar(w, t) for w, t in self.tables("radar"))
         if not radars:
             raise self.fail("radar", "a scenario needs at least one [[radar]]")
@@ -286,9 +303,13 @@ class _ScenarioReader:
             assets=assets,
             no_fire_zones=tuple(self.no_fire_zone(w, t) for w, t in self.tables("no_fire_zone")),
             friendly_codes=codes,
+            neutral_codes=neutral_codes,
             origin_lla=self.origin() if "origin_lla" in d else None,
             doctrine=doctrine,
             salvo_size=salvo_size,
+            look_scans=look_scans,
+            protect_radius_m=None if protect < 0 else protect,
+            faults=tuple(faults),
             source=self.source,
         )
 
