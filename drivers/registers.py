@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from enum import IntEnum, IntFlag
 
 DEFAULT_DEVICE_ID = 1
 IDENT_MAGIC = 0x484C  # "HL"
-REGMAP_VERSION = 1
+REGMAP_VERSION = 2
 ARM_KEY = 0xA55A
 
 
@@ -33,12 +34,18 @@ class Holding(IntEnum):
     FIRE_TRACK = 3
     FIRE_AZ_CDEG = 4
     FIRE_EL_CDEG = 5
-    FIRE_SEQ = 6
-    RELOAD_MS = 7
-    ROUNDS_LOADED = 8
+    FIRE_RANGE_M = 6
+    FIRE_TGO_CS = 7
+    FIRE_SEQ = 8
+    FIRE_CHECK = 9
+    RELOAD_MS = 10
+    ROUNDS_LOADED = 11
 
 
-HOLDING_COUNT = 9
+HOLDING_COUNT = 12
+# A fire is one FC16 write of exactly these registers; FIRE_CHECK covers the ones before it.
+FIRE_BLOCK = int(Holding.FIRE_TRACK)
+FIRE_BLOCK_REGS = int(Holding.FIRE_CHECK - Holding.FIRE_TRACK + 1)
 
 
 class Input(IntEnum):
@@ -59,11 +66,20 @@ class Input(IntEnum):
     BOARD_TIME_US = 12
     LAST_LAUNCH_T_US = 16
     LAST_CMD_T_US = 20
-    FW_NAME = 24
-    BUILD_ID = 32
+    LAST_CMD_SEQ = 24
+    BAD_CHECK_COUNT = 25
+    WATCHDOG_TRIPS = 26
+    LAST_FIRE_AZ_CDEG = 27
+    LAST_FIRE_EL_CDEG = 28
+    LAST_FIRE_RANGE_M = 29
+    LAST_FIRE_TGO_CS = 30
+    FW_NAME = 31
+    BUILD_ID = 39
 
 
-INPUT_COUNT = 36
+INPUT_COUNT = 43
+STATUS_REGS = int(Input.LAST_CMD_T_US) + 4  # input 0..23 (the last a u64): one read is a whole status
+RECORD_REGS = int(Input.FW_NAME)  # input 0..30: a status and the last fire's record (reconciliation reads it)
 U64_REGS = 4
 FW_NAME_REGS = 8  # 16 ASCII bytes
 BUILD_ID_REGS = 4  # 8 ASCII bytes
@@ -93,6 +109,8 @@ class Reject(IntEnum):
     FAULT = 6
     ZERO_SEQ = 7
     NOT_SAFE = 8
+    BAD_CHECK = 9  # FIRE_CHECK does not match registers 3..8 as written
+    PARTIAL_FIRE = 10  # a write touched FIRE_SEQ or FIRE_CHECK but was not one write of the whole block 3..9
 
 
 # Inclusive limits of the holding registers a write is checked against (outside: exception 03).
@@ -113,6 +131,24 @@ HOLDING_LIMITS: dict[Holding, tuple[int, int]] = {
 def in_limits(reg: int, value: int) -> bool:
     lo, hi = HOLDING_LIMITS.get(Holding(reg), (0, 0xFFFF)) if 0 <= reg < HOLDING_COUNT else (0, 0xFFFF)
     return lo <= value <= hi
+
+
+def fire_check(values: Sequence[int]) -> int:
+    """FIRE_CHECK for FIRE_TRACK..FIRE_SEQ (six registers): CRC-16/MODBUS over their big-endian bytes.
+
+    The register holds the CRC as a number (not in the RTU trailer's low-byte-first order).
+    """
+    from hil.drivers.modbus_rtu import crc16  # the RTU frame's own CRC (imported here: it imports this map)
+
+    if len(values) != FIRE_BLOCK_REGS - 1:
+        raise ValueError(f"the check covers {FIRE_BLOCK_REGS - 1} registers, got {len(values)}")
+    return crc16(struct.pack(">6H", *values))
+
+
+def fire_block(track: int, az_cdeg: int, el_cdeg: int, range_m: int, tgo_cs: int, seq: int) -> list[int]:
+    """The seven registers of one fire write, FIRE_TRACK..FIRE_CHECK, check included."""
+    values = [track & 0xFFFF, az_cdeg, el_cdeg, range_m, tgo_cs, seq]
+    return [*values, fire_check(values)]
 
 
 def pack_u64(value: int) -> list[int]:
@@ -159,7 +195,11 @@ def c_defines() -> dict[str, int]:
         "HIL_REGMAP_VERSION": REGMAP_VERSION,
         "HIL_ARM_KEY": ARM_KEY,
         "HIL_HR_COUNT": HOLDING_COUNT,
+        "HIL_FIRE_BLOCK": FIRE_BLOCK,
+        "HIL_FIRE_BLOCK_REGS": FIRE_BLOCK_REGS,
         "HIL_IR_COUNT": INPUT_COUNT,
+        "HIL_IR_STATUS_REGS": STATUS_REGS,
+        "HIL_IR_RECORD_REGS": RECORD_REGS,
         "HIL_U64_REGS": U64_REGS,
         "HIL_FW_NAME_REGS": FW_NAME_REGS,
         "HIL_BUILD_ID_REGS": BUILD_ID_REGS,

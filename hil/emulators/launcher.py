@@ -8,8 +8,10 @@ can see them.
 `python -m hil.emulators.launcher --rtu PATH | --tcp HOST:PORT [--device-id 1] [--rounds 4]
 [--reload-ms 2000] [--watchdog-ms 500]` is the mock-rig launcher process: it serves Modbus RTU on a serial
 device or pty (8N1, --baud 115200) or Modbus TCP (port 0: the OS picks one), announces where as one JSON
-line ({"rtu": PATH} or {"tcp": "HOST:PORT"}, plus "device_id" and "pid"), and exits cleanly on SIGTERM
-or when its parent dies.
+line ({"rtu": PATH} or {"tcp": "HOST:PORT"}, plus "device_id" and "pid"), then prints one JSON line per
+launch ({"launch": Launch.to_json()}, flushed at once: the plant learns launches from the board, never from
+the host), and exits cleanly on SIGTERM or when its parent dies. Its stdout never blocks the board: lines
+wait in memory (up to MAX_PENDING_EVENT_BYTES) while nobody reads them. `LaunchEvents` reads them back.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -31,6 +34,8 @@ from hil.drivers import modbus_rtu
 from hil.drivers.registers import (
     ARM_KEY,
     BUILD_ID_REGS,
+    FIRE_BLOCK,
+    FIRE_BLOCK_REGS,
     FW_NAME_REGS,
     HOLDING_COUNT,
     IDENT_MAGIC,
@@ -45,6 +50,7 @@ from hil.drivers.registers import (
     Reject,
     State,
     StatusBit,
+    fire_check,
     fw_version,
     in_limits,
     pack_ascii,
@@ -54,18 +60,45 @@ from hil.drivers.registers import (
 log = logging.getLogger(__name__)
 
 FIRMWARE_NAME = "hil-launcher-py"
-FIRMWARE_VERSION = (1, 0)
+FIRMWARE_VERSION = (2, 0)
+MAX_PENDING_EVENT_BYTES = 1 << 20  # launch lines kept while stdout is not read; beyond, dropped and logged
 
 
 @dataclass(frozen=True)
 class Launch:
-    """One accepted fire, as the board saw it."""
+    """One accepted fire, as the board saw it: the aim exactly as the fire command carried it on the wire."""
 
     seq: int
-    track: int
+    track: int  # the track number as written (modulo 65536)
     azimuth_cdeg: int
     elevation_cdeg: int
-    t_us: int
+    range_m: int  # slant range to the intercept point
+    tgo_cs: int  # time to go to the intercept point, 1/100 s
+    t_us: int  # board clock when the fire was accepted (LAST_LAUNCH_T_US)
+
+    @property
+    def azimuth_rad(self) -> float:
+        return math.radians(self.azimuth_cdeg / 100)
+
+    @property
+    def elevation_rad(self) -> float:
+        return math.radians(self.elevation_cdeg / 100)
+
+    @property
+    def tgo_s(self) -> float:
+        return self.tgo_cs / 100
+
+    def to_json(self) -> dict[str, Any]:
+        """The launch event as the emulator process prints it (SI units; the raw register values beside)."""
+        return {"seq": self.seq, "track": self.track, "azimuth_rad": self.azimuth_rad,
+                "elevation_rad": self.elevation_rad, "range_m": self.range_m, "tgo_s": self.tgo_s,
+                "t_us": self.t_us, "azimuth_cdeg": self.azimuth_cdeg, "elevation_cdeg": self.elevation_cdeg,
+                "tgo_cs": self.tgo_cs}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Launch:
+        return cls(int(d["seq"]), int(d["track"]), int(d["azimuth_cdeg"]), int(d["elevation_cdeg"]),
+                   int(d["range_m"]), int(d["tgo_cs"]), int(d["t_us"]))
 
 
 class MonotonicMicros:
@@ -83,7 +116,8 @@ class LauncherModel:
 
     def __init__(self, clock_us: Callable[[], int] | None = None, *, rounds: int = ROUNDS_DEFAULT,
                  reload_ms: int = RELOAD_MS_DEFAULT, watchdog_ms: int = WATCHDOG_MS_DEFAULT,
-                 name: str = FIRMWARE_NAME, version: tuple[int, int] = FIRMWARE_VERSION, build: str = "dev") -> None:
+                 name: str = FIRMWARE_NAME, version: tuple[int, int] = FIRMWARE_VERSION, build: str = "dev",
+                 on_launch: Callable[[Launch], None] | None = None) -> None:
         for reg, value in ((Holding.RELOAD_MS, reload_ms), (Holding.WATCHDOG_MS, watchdog_ms),
                            (Holding.ROUNDS_LOADED, rounds)):
             if not in_limits(reg, value):
@@ -109,7 +143,12 @@ class LauncherModel:
         self.reload_until_us = 0
         self.last_launch_us = 0
         self.last_cmd_us = 0
+        self.last_cmd_seq = 0
+        self.bad_check_count = 0
+        self.watchdog_trips = 0
+        self.last_aim = (0, 0, 0, 0)  # az cdeg, el cdeg, range m, tgo cs of the last accepted fire
         self.launches: list[Launch] = []
+        self.on_launch = on_launch  # called with each Launch as it happens (the plant's feed)
         self.responding = True  # False: the board ignores every request (a pulled cable, a hung board)
 
     # --- time-driven state -------------------------------------------------------------------------------
@@ -120,6 +159,7 @@ class LauncherModel:
         if self.state == State.ARMED and now - self.last_feed_us > self.holding[Holding.WATCHDOG_MS] * 1000:
             self.state = State.SAFE
             self.watchdog_tripped = True
+            self.watchdog_trips += 1
             log.info("watchdog tripped at %d us: SAFE", now)
         return now
 
@@ -169,6 +209,10 @@ class LauncherModel:
             *pack_u64(now_us),
             *pack_u64(self.last_launch_us),
             *pack_u64(self.last_cmd_us),
+            self.last_cmd_seq,
+            self.bad_check_count & 0xFFFF,
+            self.watchdog_trips & 0xFFFF,
+            *self.last_aim,
             *self._name_regs,
             *self._build_regs,
         ]
@@ -189,17 +233,35 @@ class LauncherModel:
         return list(regs[address:address + count])
 
     def write(self, address: int, values: Sequence[int]) -> ExceptionCode | None:
-        """An FC 6/16 write: checked whole first (02, 03: nothing changes), then applied in address order."""
+        """An FC 6/16 write: checked whole first (02, 03: nothing changes), then applied in address order.
+
+        A write touching FIRE_SEQ or FIRE_CHECK is a fire command: it must be the whole block with a good
+        check, else it is refused (PARTIAL_FIRE, BAD_CHECK), counted, and changes no register.
+        """
         if not 1 <= len(values) <= modbus_rtu.MAX_WRITE_COUNT:
             return ExceptionCode.ILLEGAL_DATA_VALUE
         if address + len(values) > HOLDING_COUNT:
             return ExceptionCode.ILLEGAL_DATA_ADDRESS
+        end = address + len(values)
+        if address <= Holding.FIRE_CHECK and end > Holding.FIRE_SEQ:
+            # the integrity checks come before the range checks: a corrupted fire is counted, whatever it hit
+            if address != FIRE_BLOCK or len(values) != FIRE_BLOCK_REGS:
+                self._refuse_command(Reject.PARTIAL_FIRE)
+                return None  # answered as written, as every refused fire is
+            if fire_check(values[:-1]) != values[-1]:
+                self._refuse_command(Reject.BAD_CHECK)
+                return None
         if not all(in_limits(address + i, v) for i, v in enumerate(values)):
             return ExceptionCode.ILLEGAL_DATA_VALUE
         now = self.tick()
         for i, value in enumerate(values):
             self._write_one(Holding(address + i), value, now)
         return None
+
+    def _refuse_command(self, reason: Reject) -> None:
+        self.last_cmd_us = self.tick()
+        self.bad_check_count += 1
+        self._reject(reason)
 
     def _reject(self, reason: Reject) -> None:
         self.last_reject = reason
@@ -214,9 +276,9 @@ class LauncherModel:
                 self._reject(Reject.NOT_SAFE)
                 return
             self.rounds = value
-        elif reg == Holding.FIRE_SEQ:
+        elif reg == Holding.FIRE_CHECK:  # the last register of a fire block: the block is whole and checked
             self.holding[reg] = value
-            self._fire(value, now)
+            self._fire(self.holding[Holding.FIRE_SEQ], now)
             return
         elif reg == Holding.HEARTBEAT:
             self.last_feed_us = now
@@ -240,6 +302,7 @@ class LauncherModel:
 
     def _fire(self, seq: int, now: int) -> None:
         self.last_cmd_us = now
+        self.last_cmd_seq = seq
         if seq == 0:
             reason = Reject.ZERO_SEQ
         elif seq == self.last_fire_seq:
@@ -253,16 +316,21 @@ class LauncherModel:
         elif self.rounds <= 0:
             reason = Reject.NO_ROUNDS
         else:
-            track = self.holding[Holding.FIRE_TRACK]
+            h = self.holding
+            track = h[Holding.FIRE_TRACK]
             self.rounds -= 1
             self.last_fire_seq = seq
             self.last_fire_track = track
             self.last_launch_us = now
             self.launch_count += 1
-            self.reload_until_us = now + self.holding[Holding.RELOAD_MS] * 1000
-            self.launches.append(Launch(seq, track, self.holding[Holding.FIRE_AZ_CDEG],
-                                        self.holding[Holding.FIRE_EL_CDEG], now))
+            self.reload_until_us = now + h[Holding.RELOAD_MS] * 1000
+            launch = Launch(seq, track, h[Holding.FIRE_AZ_CDEG], h[Holding.FIRE_EL_CDEG], h[Holding.FIRE_RANGE_M],
+                            h[Holding.FIRE_TGO_CS], now)
+            self.last_aim = (launch.azimuth_cdeg, launch.elevation_cdeg, launch.range_m, launch.tgo_cs)
+            self.launches.append(launch)
             log.info("LAUNCH seq %d track %d at %d us", seq, track, now)
+            if self.on_launch is not None:
+                self.on_launch(launch)
             return
         self._reject(reason)
 
@@ -298,6 +366,77 @@ class LauncherModel:
         if dev != device_id:
             return None
         return modbus_rtu.encode_adu(device_id, self.handle_pdu(pdu))
+
+
+# --- launch events on stdout ----------------------------------------------------------------------------------
+
+
+class _LaunchPrinter:
+    """Prints each launch as one JSON line on fd, never blocking the board: what the pipe will not take yet
+    waits in memory and goes out when the reader catches up."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.pending, self.dropped = fd, bytearray(), 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = False
+        if not os.isatty(fd):  # a terminal's blocking mode is shared with the shell: leave it be
+            os.set_blocking(fd, False)
+
+    def __call__(self, launch: Launch) -> None:
+        line = (json.dumps({"launch": launch.to_json()}) + "\n").encode()
+        if len(self.pending) + len(line) > MAX_PENDING_EVENT_BYTES:
+            self.dropped += 1
+            log.warning("launch event seq %d dropped: nobody reads stdout (%d dropped)", launch.seq, self.dropped)
+            return
+        self.pending += line
+        self.flush()
+
+    def flush(self) -> None:
+        try:
+            while self.pending:
+                del self.pending[:os.write(self.fd, self.pending)]
+        except BlockingIOError:
+            pass
+        except OSError as e:  # the reader is gone: the events have nowhere to go, the board carries on
+            log.warning("launch events: %s", e)
+            self.pending.clear()
+        if self.loop is None:
+            return
+        if self.pending and not self.waiting:
+            self.loop.add_writer(self.fd, self.flush)
+            self.waiting = True
+        elif not self.pending and self.waiting:
+            self.loop.remove_writer(self.fd)
+            self.waiting = False
+
+
+class LaunchEvents:
+    """The launch lines of a launcher process's stdout (after its announcement), read without blocking.
+
+    `LaunchEvents(child.proc.stdout.fileno()).poll()` returns the launches printed since the last poll.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buffer, self.ignored = fd, b"", 0
+        os.set_blocking(fd, False)
+
+    def poll(self) -> list[Launch]:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        out = []
+        for line in lines:
+            try:
+                out.append(Launch.from_json(json.loads(line)["launch"]))
+            except (ValueError, KeyError, TypeError):
+                self.ignored += 1
+        return out
 
 
 # --- the pymodbus server -------------------------------------------------------------------------------------
@@ -450,14 +589,19 @@ def main(argv: list[str] | None = None, description: str | None = None) -> int:
         tcp = (host or "127.0.0.1", int(port))
     die_with_parent()
 
+    def announce(info: dict[str, Any]) -> None:
+        print(json.dumps(info), flush=True)
+        printer = _LaunchPrinter(sys.stdout.fileno())  # from here on stdout carries launch lines only
+        printer.loop = asyncio.get_running_loop()
+        model.on_launch = printer
+
     async def run() -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
-        await serve(model, args.device_id, rtu=args.rtu, tcp=tcp, baud=args.baud,
-                    announce=lambda info: print(json.dumps(info), flush=True))
+        await serve(model, args.device_id, rtu=args.rtu, tcp=tcp, baud=args.baud, announce=announce)
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         asyncio.run(run())
