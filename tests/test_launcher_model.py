@@ -13,16 +13,20 @@ from hil.drivers import modbus_rtu
 from hil.drivers.registers import (
     ARM_KEY,
     FW_NAME_REGS,
+    HOLDING_COUNT,
     IDENT_MAGIC,
+    INPUT_COUNT,
+    REGMAP_VERSION,
     Holding,
     Input,
     Reject,
     State,
     StatusBit,
+    fire_block,
     unpack_ascii,
     unpack_u64,
 )
-from hil.emulators.launcher import LauncherModel
+from hil.emulators.launcher import Launch, LauncherModel
 
 
 class Board:
@@ -42,10 +46,12 @@ class Board:
         return self.model.handle_pdu(modbus_rtu.write_multiple_request(address, list(values)))
 
     def inputs(self) -> list[int]:
-        return modbus_rtu.parse_read_response(4, 36, self.model.handle_pdu(modbus_rtu.read_request(4, 0, 36)))
+        return modbus_rtu.parse_read_response(4, INPUT_COUNT, self.model.handle_pdu(
+            modbus_rtu.read_request(4, 0, INPUT_COUNT)))
 
     def holding(self) -> list[int]:
-        return modbus_rtu.parse_read_response(3, 9, self.model.handle_pdu(modbus_rtu.read_request(3, 0, 9)))
+        return modbus_rtu.parse_read_response(3, HOLDING_COUNT, self.model.handle_pdu(
+            modbus_rtu.read_request(3, 0, HOLDING_COUNT)))
 
     def state(self) -> State:
         return State(self.inputs()[Input.STATE])
@@ -53,9 +59,10 @@ class Board:
     def status(self) -> StatusBit:
         return StatusBit(self.inputs()[Input.STATUS])
 
-    def fire(self, seq: int, track: int = 7, az: int = 4500, el: int = 1000) -> None:
-        answer = self.write(Holding.FIRE_TRACK, track, az, el, seq)
-        assert answer == modbus_rtu.write_response(modbus_rtu.Request(16, Holding.FIRE_TRACK, 4)), answer.hex()
+    def fire(self, seq: int, track: int = 7, az: int = 4500, el: int = 1000, range_m: int = 12_000,
+             tgo_cs: int = 2150) -> None:
+        answer = self.write(Holding.FIRE_TRACK, *fire_block(track, az, el, range_m, tgo_cs, seq))
+        assert answer == modbus_rtu.write_response(modbus_rtu.Request(16, Holding.FIRE_TRACK, 7)), answer.hex()
 
     def arm(self) -> None:
         self.write(Holding.ARM_KEY, ARM_KEY)
@@ -65,7 +72,7 @@ class Board:
 def test_power_on_is_safe_with_the_documented_defaults() -> None:
     b = Board()
     regs = b.inputs()
-    assert regs[Input.IDENT_MAGIC] == IDENT_MAGIC and regs[Input.REGMAP_VERSION] == 1
+    assert regs[Input.IDENT_MAGIC] == IDENT_MAGIC and regs[Input.REGMAP_VERSION] == REGMAP_VERSION == 2
     assert regs[Input.STATE] == State.SAFE and regs[Input.STATUS] == 0
     assert regs[Input.ROUNDS_REMAINING] == 4 and regs[Input.LAST_FIRE_SEQ] == 0
     assert unpack_u64(regs[12:16]) == b.t_us
@@ -95,7 +102,7 @@ def test_watchdog_returns_to_safe_and_latches_until_the_next_arm() -> None:
     b.at_ms(400).write(Holding.HEARTBEAT, 1)
     assert b.at_ms(899).state() == State.ARMED  # 499 ms since the heartbeat
     assert b.at_ms(901).state() == State.SAFE
-    assert b.status() == StatusBit.WATCHDOG_TRIPPED
+    assert b.status() == StatusBit.WATCHDOG_TRIPPED and b.inputs()[Input.WATCHDOG_TRIPS] == 1
     b.at_ms(950).fire(1)
     assert b.inputs()[Input.LAST_REJECT] == Reject.NOT_ARMED and not b.model.launches
     assert StatusBit.WATCHDOG_TRIPPED in b.at_ms(5000).status()
@@ -119,7 +126,9 @@ def test_fire_launches_once_then_reloads() -> None:
     assert regs[Input.LAST_FIRE_SEQ] == 5 and regs[Input.LAST_FIRE_TRACK] == 42
     assert regs[Input.ROUNDS_REMAINING] == 3 and regs[Input.LAUNCH_COUNT] == 1
     assert unpack_u64(regs[16:20]) == b.t_us == unpack_u64(regs[20:24])
-    assert b.model.launches[0].azimuth_cdeg == 4500 and b.model.launches[0].elevation_cdeg == 1000
+    assert b.model.launches[0] == Launch(5, 42, 4500, 1000, 12_000, 2150, b.t_us)
+    assert regs[Input.LAST_FIRE_AZ_CDEG:Input.LAST_FIRE_TGO_CS + 1] == [4500, 1000, 12_000, 2150]
+    assert regs[Input.LAST_CMD_SEQ] == 5
     assert b.status() == StatusBit.ARMED | StatusBit.RELOADING
     b.at_ms(500).write(Holding.HEARTBEAT, 1)
     b.at_ms(600).fire(6)
@@ -188,9 +197,9 @@ def test_fault_refuses_arm_and_fire() -> None:
 @pytest.mark.parametrize(("pdu", "answer"), [
     (bytes([1, 0, 0, 0, 1]), "8101"),  # read coils: not served
     (bytes([43, 14, 1, 0]), "ab01"),  # device identification: not served
-    (modbus_rtu.read_request(3, 8, 2), "8302"),  # runs past the holding map
-    (modbus_rtu.read_request(4, 36, 1), "8402"),
-    (modbus_rtu.write_single_request(9, 1), "8602"),
+    (modbus_rtu.read_request(3, 11, 2), "8302"),  # runs past the holding map
+    (modbus_rtu.read_request(4, 43, 1), "8402"),
+    (modbus_rtu.write_single_request(12, 1), "8602"),
     (modbus_rtu.read_request(4, 0, 0), "8403"),  # a count of zero
     (modbus_rtu.read_request(4, 0, 126), "8403"),
     (modbus_rtu.write_single_request(Holding.WATCHDOG_MS, 20), "8603"),
@@ -207,8 +216,60 @@ def test_modbus_exceptions(pdu: bytes, answer: str) -> None:
 def test_a_write_with_one_bad_value_changes_nothing() -> None:
     b = Board(reload_ms=0)
     b.arm()
-    assert b.write(Holding.FIRE_TRACK, 1, 36000, 100, 5).hex() == "9003"
+    assert b.write(Holding.FIRE_TRACK, *fire_block(1, 36000, 100, 500, 100, 5)).hex() == "9003"
     assert not b.model.launches and b.holding()[Holding.FIRE_TRACK] == 0
+
+
+def test_a_fire_whose_check_fails_is_refused_counted_and_changes_nothing() -> None:
+    b = Board(reload_ms=0)
+    b.arm()
+    good = fire_block(9, 4500, 1000, 8000, 1200, 3)
+    for i in range(6):  # one bit flipped in any register the check covers, or in the check itself
+        bad = list(good)
+        bad[i] ^= 1 << (i + 3)
+        assert b.write(Holding.FIRE_TRACK, *bad) == modbus_rtu.write_response(modbus_rtu.Request(16, 3, 7))
+    bad = [*good[:-1], good[-1] ^ 0x8000]
+    b.write(Holding.FIRE_TRACK, *bad)
+    regs = b.inputs()
+    assert not b.model.launches and regs[Input.LAUNCH_COUNT] == 0
+    assert (regs[Input.LAST_REJECT], regs[Input.REJECT_COUNT], regs[Input.BAD_CHECK_COUNT]) == (Reject.BAD_CHECK, 7, 7)
+    assert regs[Input.LAST_CMD_SEQ] == 0  # a corrupted command's seq is not believed
+    assert b.holding()[Holding.FIRE_TRACK:Holding.FIRE_CHECK + 1] == [0] * 7
+    b.fire(3, track=9)
+    assert len(b.model.launches) == 1 and b.inputs()[Input.BAD_CHECK_COUNT] == 7
+
+
+@pytest.mark.parametrize(("address", "values"), [
+    (Holding.FIRE_SEQ, [5]),  # FC 6 on FIRE_SEQ, as the old map fired
+    (Holding.FIRE_CHECK, [0x1234]),
+    (Holding.FIRE_TRACK, fire_block(1, 0, 0, 0, 0, 5)[:-1]),  # the block without its check
+    (Holding.FIRE_AZ_CDEG, [0, 0, 0, 0, 5, 0]),
+    (Holding.HEARTBEAT, [1, ARM_KEY, 500, *fire_block(1, 0, 0, 0, 0, 5)]),  # the block inside a longer write
+])
+def test_a_write_touching_fire_seq_that_is_not_the_whole_block_is_refused(address: int, values: list[int]) -> None:
+    b = Board(reload_ms=0)
+    b.arm()
+    before = b.holding()
+    b.write(address, *values)
+    regs = b.inputs()
+    assert not b.model.launches and regs[Input.LAST_REJECT] == Reject.PARTIAL_FIRE
+    assert regs[Input.BAD_CHECK_COUNT] == 1 and b.holding() == before
+
+
+def test_on_launch_reports_each_launch_with_its_aim_in_si_units() -> None:
+    seen: list[Launch] = []
+    b = Board(reload_ms=0)
+    b.model.on_launch = seen.append
+    b.arm()
+    b.fire(4, track=70000 & 0xFFFF, az=27000, el=4500, range_m=65535, tgo_cs=65535)
+    b.fire(4)  # refused: no event
+    assert len(seen) == 1
+    event = seen[0].to_json()
+    assert event["seq"] == 4 and event["track"] == 70000 & 0xFFFF and event["t_us"] == b.t_us
+    assert abs(event["azimuth_rad"] - 3 * 3.141592653589793 / 2) < 1e-12
+    assert abs(event["elevation_rad"] - 3.141592653589793 / 4) < 1e-12
+    assert (event["range_m"], event["tgo_s"]) == (65535, 655.35)
+    assert Launch.from_json(event) == seen[0]
 
 
 def test_rtu_frames_for_another_device_or_with_a_bad_crc_get_no_answer() -> None:
@@ -231,15 +292,26 @@ def test_any_request_gets_an_answer_and_never_a_crash(pdu: bytes) -> None:
     assert b.model.state in (State.SAFE, State.ARMED)
 
 
-@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 0xFFFF), st.integers(0, 3000)), max_size=40))
-def test_no_sequence_of_writes_launches_without_arming_or_twice_for_one_seq(writes: list[tuple[int, int, int]]) -> None:
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 0xFFFF), st.integers(0, 3000), st.booleans(),
+                          st.integers(0, 0xFFFF)), max_size=40))
+def test_no_sequence_of_writes_launches_without_arming_a_good_check_or_twice_for_one_seq(
+        writes: list[tuple[int, int, int, bool, int]]) -> None:
     b = Board(reload_ms=0, rounds=100)
     t = 0
-    for address, value, dt in writes:
+    checked: set[int] = set()  # seqs sent in a whole block with a good check
+    for address, value, dt, as_block, check in writes:
         t += dt
-        b.at_ms(t).model.handle_pdu(struct.pack(">BHH", 6, address, value))
+        b.at_ms(t)
+        if as_block:  # a fire block whose check is right only when the drawn check happens to be
+            block = fire_block(address, 100, 100, 1000, 100, value)
+            block[-1] = check if check % 3 else block[-1]
+            if block[-1] == fire_block(address, 100, 100, 1000, 100, value)[-1]:
+                checked.add(value)
+            b.model.handle_pdu(modbus_rtu.write_multiple_request(Holding.FIRE_TRACK, block))
+        else:
+            b.model.handle_pdu(struct.pack(">BHH", 6, address, value))
     seqs = [launch.seq for launch in b.model.launches]
-    assert 0 not in seqs
+    assert 0 not in seqs and set(seqs) <= checked
     assert all(a != b_ for a, b_ in itertools.pairwise(seqs))
     if b.model.launches:
-        assert any(a == Holding.ARM_KEY and v == ARM_KEY for a, v, _ in writes)
+        assert any(a == Holding.ARM_KEY and v == ARM_KEY and not blk for a, v, _, blk, _ in writes)

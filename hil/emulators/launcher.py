@@ -60,7 +60,7 @@ from hil.drivers.registers import (
 log = logging.getLogger(__name__)
 
 FIRMWARE_NAME = "hil-launcher-py"
-FIRMWARE_VERSION = (2, 0)
+FIRMWARE_VERSION = (1, 0)
 MAX_PENDING_EVENT_BYTES = 1 << 20  # launch lines kept while stdout is not read; beyond, dropped and logged
 
 

@@ -42,6 +42,8 @@ static uint16_t holding[HIL_HR_COUNT];
 static uint8_t state = HIL_STATE_SAFE;
 static uint16_t rounds = HIL_ROUNDS_DEFAULT;
 static uint16_t last_fire_seq, launch_count, last_fire_track, last_reject, reject_count, fault_code;
+static uint16_t last_cmd_seq, bad_check_count, watchdog_trips;
+static uint16_t last_aim[4]; /* az, el, range, tgo of the last accepted fire, as written */
 static uint8_t watchdog_tripped;
 static uint64_t last_feed_us, reload_until_us, last_launch_us, last_cmd_us;
 
@@ -84,6 +86,7 @@ static void tick(uint64_t now)
     if (state == HIL_STATE_ARMED && now - last_feed_us > (uint64_t)holding[HIL_HR_WATCHDOG_MS] * 1000u) {
         state = HIL_STATE_SAFE;
         watchdog_tripped = 1;
+        watchdog_trips++;
     }
 }
 
@@ -136,6 +139,7 @@ static void arm_key(uint16_t value, uint64_t now)
 static void fire(uint16_t seq, uint64_t now)
 {
     last_cmd_us = now;
+    last_cmd_seq = seq;
     uint16_t why;
     if (seq == 0)
         why = HIL_REJECT_ZERO_SEQ;
@@ -156,6 +160,7 @@ static void fire(uint16_t seq, uint64_t now)
         last_launch_us = now;
         launch_count++;
         reload_until_us = now + (uint64_t)holding[HIL_HR_RELOAD_MS] * 1000u;
+        memcpy(last_aim, &holding[HIL_HR_FIRE_AZ_CDEG], sizeof last_aim);
         return;
     }
     reject(why);
@@ -193,9 +198,9 @@ static void write_one(uint16_t reg, uint16_t value, uint64_t now)
         }
         rounds = value;
         break;
-    case HIL_HR_FIRE_SEQ:
+    case HIL_HR_FIRE_CHECK: /* the last register of a whole, checked fire block */
         holding[reg] = value;
-        fire(value, now);
+        fire(holding[HIL_HR_FIRE_SEQ], now);
         return;
     default:
         break;
@@ -208,29 +213,41 @@ static uint16_t be16(const uint8_t *p)
     return (uint16_t)(((uint16_t)p[0] << 8) | p[1]);
 }
 
-/* An FC 6/16 write of count values at values (big-endian): checked whole, then applied in address order with
- * FIRE_SEQ last. Returns 0 or the exception code. */
+/* A fire command that is not one whole block with a good check: refused, counted, no register changes */
+static void refuse_command(uint16_t why, uint64_t now)
+{
+    last_cmd_us = now;
+    bad_check_count++;
+    reject(why);
+}
+
+/* An FC 6/16 write of count values at values (big-endian): checked whole, then applied in address order (a
+ * fire block ends with FIRE_CHECK, which fires). Returns 0 or the exception code. */
 static uint8_t write_registers(uint16_t address, uint16_t count, const uint8_t *values, uint64_t now)
 {
     if ((uint32_t)address + count > HIL_HR_COUNT)
         return HIL_EX_ILLEGAL_DATA_ADDRESS;
+    if (address <= HIL_HR_FIRE_CHECK && address + count > HIL_HR_FIRE_SEQ) {
+        /* integrity before ranges, so that every corrupted fire is counted whatever it hit */
+        tick(now);
+        if (address != HIL_FIRE_BLOCK || count != HIL_FIRE_BLOCK_REGS) {
+            refuse_command(HIL_REJECT_PARTIAL_FIRE, now);
+            return 0;
+        }
+        uint16_t crc = 0xFFFFu;
+        for (uint8_t i = 0; i < 2u * (HIL_FIRE_BLOCK_REGS - 1u); i++)
+            crc = hw_crc_modbus_update(crc, values[i]);
+        if (crc != be16(values + 2u * (HIL_FIRE_BLOCK_REGS - 1u))) {
+            refuse_command(HIL_REJECT_BAD_CHECK, now);
+            return 0;
+        }
+    }
     for (uint16_t i = 0; i < count; i++)
         if (!in_limits(address + i, be16(values + 2u * i)))
             return HIL_EX_ILLEGAL_DATA_VALUE;
     tick(now);
-    uint8_t has_fire = 0;
-    uint16_t fire_value = 0;
-    for (uint16_t i = 0; i < count; i++) {
-        uint16_t reg = address + i, value = be16(values + 2u * i);
-        if (reg == HIL_HR_FIRE_SEQ) {
-            has_fire = 1;
-            fire_value = value;
-        } else {
-            write_one(reg, value, now);
-        }
-    }
-    if (has_fire)
-        write_one(HIL_HR_FIRE_SEQ, fire_value, now);
+    for (uint16_t i = 0; i < count; i++)
+        write_one(address + i, be16(values + 2u * i), now);
     return 0;
 }
 
@@ -255,6 +272,14 @@ static uint16_t input_register(uint16_t reg, uint64_t now)
         return ascii_reg(HIL_BUILD_ID, 2u * HIL_BUILD_ID_REGS, (uint8_t)(reg - HIL_IR_BUILD_ID));
     if (reg >= HIL_IR_FW_NAME)
         return ascii_reg(FW_NAME, 2u * HIL_FW_NAME_REGS, (uint8_t)(reg - HIL_IR_FW_NAME));
+    if (reg >= HIL_IR_LAST_FIRE_AZ_CDEG)
+        return last_aim[reg - HIL_IR_LAST_FIRE_AZ_CDEG];
+    if (reg == HIL_IR_LAST_CMD_SEQ)
+        return last_cmd_seq;
+    if (reg == HIL_IR_BAD_CHECK_COUNT)
+        return bad_check_count;
+    if (reg == HIL_IR_WATCHDOG_TRIPS)
+        return watchdog_trips;
     if (reg >= HIL_IR_LAST_CMD_T_US)
         return u64_reg(last_cmd_us, (uint8_t)(reg - HIL_IR_LAST_CMD_T_US));
     if (reg >= HIL_IR_LAST_LAUNCH_T_US)
