@@ -28,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
     p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
     p.add_argument("--quiet", action="store_true", help="no live status line")
-    p.add_argument("--fault", action="append", default=[], metavar="BOARD:KIND@S",
-                   help="inject a fault into a mock board, e.g. launcher-north:silent@20 (kinds: silent, resume)")
+    p.add_argument("--fault", action="append", default=[], metavar="LINK:KIND[=ARG][/DIR]@S[+D]",
+                   help="inject a link fault, e.g. launcher-north:drop=0.01@8, radar-west:delay=2@10+5, "
+                        "launcher-south:cut@20+3, launcher-north:silent@20+5 (docs/RELIABILITY.md)")
     add_realtime_arguments(p)
 
 
@@ -47,9 +48,26 @@ def _status_printer(stream: Any) -> Any:
     return show
 
 
+EXIT_RIG_FAILED = 3  # bring-up failed, a link lost for good, a launcher never armed or left SAFE, a radar silent
+SIGNAL_EXITS = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def exit_status(summary: dict[str, Any]) -> int:
+    """130/143 after a signal; 3 when the rig itself failed; else 0."""
+    if summary.get("interrupted"):
+        return SIGNAL_EXITS.get(str(summary.get("signal")), 130)
+    if summary.get("rig_problems"):
+        return EXIT_RIG_FAILED
+    return 0
+
+
 def format_summary(s: dict[str, Any]) -> str:
     out = [f"scenario {s['scenario']}  seed {s['seed']}  time {s['time_mode']}  rig {s['rig']}  "
            f"duration {s['duration_s']:.0f} s", ""]
+    if s.get("interrupted"):
+        out[-1:] = [f"INTERRUPTED by {s.get('signal')}: the figures below cover the run up to that moment", ""]
+    for problem in s.get("rig_problems", []):
+        out.insert(-1, f"RIG FAILED: {problem}")
     out.append(f"{'stage':<18}{'count':>8}{'p50 µs':>10}{'p90 µs':>10}{'p99 µs':>10}{'p99.9 µs':>10}{'max µs':>10}")
     for stage, v in s["latency_us"].items():
         if not v.get("count"):
@@ -86,7 +104,9 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from hil.runtime import Fault, RunOptions, run_chain
+    from hil.drivers.faults import parse_faults
+    from hil.errors import LinkError
+    from hil.runtime import RunOptions, run_chain
 
     rig = Rig.load(args.rig)
     scenario = Scenario.load(args.scenario)
@@ -96,12 +116,18 @@ def main(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-{args.time_mode}-{stamp}"
     status = None if args.quiet else _status_printer(sys.stderr)
-    summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
-                                   duration_s=args.duration, status=status, record=not args.no_record,
-                                   realtime=options_from_args(args),
-                                   faults=tuple(Fault.parse(f) for f in args.fault)))
+    faults = parse_faults(args.fault)
+    try:
+        summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
+                                       duration_s=args.duration, status=status, record=not args.no_record,
+                                       realtime=options_from_args(args), faults=faults))
+    except LinkError as e:
+        if status:
+            sys.stderr.write("\n")
+        print(f"hil: the rig failed: {e}", file=sys.stderr)
+        return EXIT_RIG_FAILED
     if status:
         sys.stderr.write("\n")
     print(format_summary(summary))
     print(f"\nrun folder: {out}")
-    return 0
+    return exit_status(summary)

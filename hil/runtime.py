@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
 import platform
+import signal
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -26,9 +28,10 @@ import numpy as np
 
 from hil.boards import Boards, bring_up
 from hil.clock import Clock, RealClock, VirtualClock
+from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
 from hil.emulators.radar import config_from_spec
 from hil.engagement import EngagementModel
-from hil.errors import ConfigError, LinkError
+from hil.errors import LinkError
 from hil.fire_control import RefusalReason, friendly_code_array, track_inputs
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency, histogram_summary
@@ -48,28 +51,11 @@ TIME_SYNC_PERIOD_NS = 500_000_000
 METRICS_PERIOD_NS = 1_000_000_000
 FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot arrived
 GOSPA_C_M, GOSPA_P, GOSPA_ALPHA = 1000.0, 1, 2
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault injected into a mock board at a run time: kind "silent" (stops answering) or "resume"."""
-
-    t_s: float
-    board: str
-    kind: str
-
-    @classmethod
-    def parse(cls, text: str) -> Fault:
-        """BOARD:KIND@SECONDS, e.g. launcher-north:silent@20."""
-        try:
-            board, rest = text.split(":", 1)
-            kind, at = rest.split("@", 1)
-            fault = cls(float(at), board, kind)
-        except ValueError:
-            raise ConfigError("--fault", text, "must be BOARD:KIND@SECONDS, e.g. launcher-north:silent@20") from None
-        if kind not in ("silent", "resume"):
-            raise ConfigError("--fault", text, "kind must be silent or resume")
-        return fault
+JOURNAL_PERIOD_NS = 3_000_000_000  # the summary so far reaches the run folder this often (a killed run keeps it)
+SHUTDOWN_S = 5.0  # the longest the end of a run may take: fires finishing, launchers made safe, boards reaped
+BRING_UP_S = 15.0  # each board link gets this long (retries with backoff) to come up before the run gives up
+WATCHDOG_MS = 500  # the launcher boards' watchdog: heartbeats keep their own period well inside it
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 @dataclass
@@ -83,7 +69,7 @@ class RunOptions:
     status: Callable[[dict[str, Any]], None] | None = None
     record: bool = True
     realtime: Any = None  # hil.realtime.RealtimeOptions, applied around the loop in real time
-    faults: tuple[Fault, ...] = ()
+    faults: tuple[LinkFault, ...] = ()  # scheduled link faults (--fault and the scenario's faults)
     report: bool = True  # render report.html at the end
     floor: bool = True  # real time: measure the machine's scheduling floor beside the loop
 
@@ -93,9 +79,25 @@ class PendingFire:
     track_id: int
     launcher: int
     aim: np.ndarray
+    tgo_s: float  # decision to intercept, as fire control planned it
     t1_ns: int
     t0_host_ns: int
     t0_uncertainty_ns: int
+
+
+@dataclass
+class HostRound:
+    """The host's own account of one round it commanded (never the plant's): what fire control may know."""
+
+    track_id: int
+    launcher: int
+    seq: int
+    fired_s: float  # run time the fire command went out
+    intercept_s: float  # when fire control expects the intercept
+    look_end_s: float  # end of the kill-assessment look after it
+    aim: np.ndarray  # the intercept point commanded (ENU m)
+    state: str = "flying"  # unconfirmed (reply lost: possibly in flight) | flying | not_launched
+    assessed: str = ""  # "", killed (its track vanished or went unseen) or survived (seen after the intercept)
 
 
 @dataclass
@@ -103,6 +105,14 @@ class LauncherState:
     status: Any = None  # last LauncherStatus read
     busy: bool = False  # a fire is being written
     lost: bool = False
+    armed_once: bool = False  # the host armed it at least once (bring-up or re-arm)
+    healthy_since_ns: int | None = None  # first of the status reads in a row that all succeeded
+    trip_seen: bool = False  # this watchdog trip is already an event
+    watchdog_trips: int = 0
+    rearms: list[int] = field(default_factory=list)  # host ns of each re-arm
+    rearm_failures: int = 0
+    safe_ns: int = 0  # how long it sat SAFE (not armed) after it was first armed
+    safe_since_ns: int | None = None
 
 
 @dataclass
@@ -126,15 +136,22 @@ class Chain:
         self.friendly_codes = friendly_code_array(o.scenario.friendly_codes)
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
         self.pending: list[PendingFire] = []
+        self.rounds: list[HostRound] = []
+        # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
+        self.look_s = o.scenario.look_scans * max((r.scan_period_s for r in o.scenario.radars), default=1.0)
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.batches: OrderedDict[int, tuple[int, int, int]] = OrderedDict()  # plot µs -> (t0 host ns, t1 ns, unc)
         self.fresh_plots: set[int] = set()  # plots (µs keys) taken in by this loop iteration
         self.iteration_t1_ns = 0  # when the newest of those frames was received (0: none this iteration)
         self.sector_az = [math.nan] * len(o.scenario.radars)
+        self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message
+        self._board_fds: list[int] = []
+        self.board_launch_feed = [False] * len(o.scenario.launchers)  # the board tells the plant its launches itself
         self.counts: Counter[str] = Counter()
         self.leaks_reported: set[int] = set()
         self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
         self.track_truth: dict[int, int] = {}
+        self.track_votes: dict[int, Counter[int]] = {}
         self.gospa_samples: list[float] = []
         self.track_ids_seen: set[int] = set()
         self.confirmed_ids_seen: set[int] = set()
@@ -146,11 +163,12 @@ class Chain:
         self._after_fc: tuple[Any, ...] | None = None
         self.floor: Any = None  # the machine's scheduling-latency histogram (ns), real time only
         self.floor_note = ""
-        names = {s.name for s in o.scenario.radars} | {s.name for s in o.scenario.launchers}
-        for fault in o.faults:
-            if fault.board not in names:
-                raise ConfigError("--fault", fault.board, f"no board of that name (boards: {', '.join(sorted(names))})")
-        self.faults = sorted(o.faults, key=lambda f: f.t_s)
+        self.interrupted: str | None = None  # the signal that ended the run early
+        self._main: asyncio.Future[None] | None = None
+        names = [s.name for s in o.scenario.radars] + [s.name for s in o.scenario.launchers]
+        self.link_faults = parse_faults(o.scenario.faults, o.scenario.source) + tuple(o.faults)
+        check_links(self.link_faults, names)
+        self.faults = board_events(self.link_faults)  # silent / resume: the board stops answering, then resumes
 
     # --- time ----------------------------------------------------------------------------------------
 
@@ -160,24 +178,101 @@ class Chain:
     # --- bring-up ------------------------------------------------------------------------------------
 
     async def _connect(self) -> None:
+        """Start the boards and bring every link up (retried with backoff); the launchers stay SAFE here."""
         sc = self.scenario
         recorder = self.writer.recorder if self.writer else None
-        self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed)
+        self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed,
+                               faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
         self.start_ns = self.clock.now_ns()
+        self.boards.start_faults(self.start_ns)
+        self._feed_board_launches()
         for i, (link, spec) in enumerate(zip(self.boards.radars, sc.radars, strict=True)):
             link.send_config(config_from_spec(spec, seed=self.options.seed * 1000 + i))
         await self._exchange_radar_sync(rounds=8)
         for i, link in enumerate(self.boards.launchers):
             site = sc.launchers[i]
-            await link.connect()
-            ident = await link.identify()
-            await link.configure(watchdog_ms=500, reload_ms=int(site.reload_s * 1000), rounds=site.rounds)
-            for _ in range(8):  # clock-sync samples before the first command
-                await link.read_status()
-            await link.arm()
-            self.launcher_state[i].status = await link.read_status()
+            ident = await self._with_retries(site.name, lambda link=link, site=site: self._launcher_up(link, site))
+            self.launcher_state[i].status = link.status
             self.setup_report.append({"launcher": site.name, "identity": str(ident)})
         self._send_stimulus(self.clock.now_ns())
+
+    @staticmethod
+    async def _launcher_up(link: Any, site: Any) -> Any:
+        await link.connect()
+        ident = await link.identify()
+        await link.configure(watchdog_ms=WATCHDOG_MS, reload_ms=int(site.reload_s * 1000), rounds=site.rounds)
+        for _ in range(8):  # clock-sync samples before the first command
+            await link.read_status()
+        return ident
+
+    async def _with_retries(self, name: str, attempt: Callable[[], Any]) -> Any:
+        """attempt() until it succeeds, with backoff, for at most BRING_UP_S; then one clear LinkError."""
+        give_up = time.monotonic() + BRING_UP_S
+        backoff_s, tries = 0.1, 0
+        while True:
+            tries += 1
+            try:
+                return await attempt()
+            except LinkError as e:
+                if time.monotonic() + backoff_s > give_up or (self.clock.virtual and tries >= 3):
+                    raise LinkError(f"{name} did not come up after {tries} tries: {e}") from None
+                log.warning("%s: bring-up try %d failed (%s); again in %.1f s", name, tries, e, backoff_s)
+                self.counts["bring_up_retries"] += 1
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(2 * backoff_s, 2.0)
+
+    async def _arm_all(self) -> None:
+        """Arm every launcher, once its heartbeats are already running (real time) or ticking (virtual)."""
+        for i, link in enumerate(self.boards.launchers):
+            st = self.launcher_state[i]
+            try:
+                st.status = await link.arm()
+                st.armed_once = True
+            except LinkError as e:
+                log.warning("%s did not arm: %s", self.scenario.launchers[i].name, e)
+                self._event(self.run_s(self.clock.now_ns()), "arm_failed", launcher=i, detail=str(e))
+
+    def _feed_board_launches(self) -> None:
+        """Connect each launcher board's own launch reports to the plant, where the board has such a channel:
+        in-process models call back; emulator processes print one JSON line per launch on their stdout."""
+        for i, site in enumerate(self.scenario.launchers):
+            if self.boards.launcher_models:
+                self.boards.launcher_models[i].on_launch = lambda record, i=i: self._board_launch(i, record)
+                self.board_launch_feed[i] = True
+            elif site.name in self.boards.processes:
+                child = self.boards.processes[site.name]
+                fd = child.proc.stdout.fileno()
+                os.set_blocking(fd, False)
+                buffer = bytearray()
+
+                def readable(i: int = i, fd: int = fd, buffer: bytearray = buffer) -> None:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except BlockingIOError:
+                        return
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        asyncio.get_running_loop().remove_reader(fd)
+                        return
+                    buffer.extend(chunk)
+                    *lines, rest = buffer.split(b"\n")
+                    buffer[:] = rest
+                    for line in lines:
+                        self._board_line(i, line)
+
+                asyncio.get_running_loop().add_reader(fd, readable)
+                self._board_fds.append(fd)
+                self.board_launch_feed[i] = True
+
+    def _board_line(self, i: int, line: bytes) -> None:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            log.info("launcher %s printed %r", self.scenario.launchers[i].name, line[:80])
+            return
+        if isinstance(record, dict) and isinstance(record.get("launch"), dict):
+            self._board_launch(i, record["launch"])
 
     async def _exchange_radar_sync(self, rounds: int) -> None:
         for _ in range(rounds):
@@ -204,10 +299,10 @@ class Chain:
 
     def _plant(self, now_ns: int) -> None:
         t = self.run_s(now_ns)
-        while self.faults and self.faults[0].t_s <= t:
-            fault = self.faults.pop(0)
-            self.boards.inject(fault.board, fault.kind, [s.name for s in self.scenario.launchers])
-            self._event(t, "fault", detail=f"{fault.board} {fault.kind}")
+        while self.faults and self.faults[0][0] <= t:
+            _, board, kind = self.faults.pop(0)
+            self.boards.inject(board, kind, [s.name for s in self.scenario.launchers])
+            self._event(t, "fault", detail=f"{board} {kind}")
         for event in self.engagement.step(t):
             m = event.interceptor
             kind = "kill" if event.kind == "kill" else "miss"
@@ -265,23 +360,9 @@ class Chain:
         self._after_fc = (t, None, [], {}, None, None, None, None)
         if n == 0:
             return
-        in_flight = np.zeros(n, np.int32)
-        shots = np.zeros(n, np.int32)
-        index_of = {tid: k for k, tid in enumerate(tracks.track_id.tolist())}
-        for m in self.engagement.flying:
-            if m.track_id in index_of:
-                in_flight[index_of[m.track_id]] += 1
-        for p in self.pending:
-            if p.track_id in index_of:
-                in_flight[index_of[p.track_id]] += 1
-        for m in self.engagement.flying + self.engagement.finished:
-            if m.track_id in index_of:
-                shots[index_of[m.track_id]] += 1
+        in_flight, shots, assessing, channels = self._engagement_inputs(t, tracks)
         pos_var, friendly = track_inputs(tracks, self.friendly_codes)
         armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
-        channels = np.zeros(len(self.launcher_state), np.int32)
-        for m in self.engagement.flying:
-            channels[m.launcher] += 1  # each interceptor in the air holds one guidance channel
         t_begin = time.perf_counter_ns()
         result = self.fc.evaluate(t, tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly,
                                   in_flight, shots, armed, ready, rounds, reload_left, channels_in_use=channels)
@@ -294,7 +375,9 @@ class Chain:
             # detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
             plot_key = round(float(tracks.last_update_s[ti]) * 1e6)
             t0_host_ns, _, unc = self.batches.get(plot_key, (0, 0, 0))
-            fire = PendingFire(track_id=int(tracks.track_id[ti]), launcher=li, aim=np.array(a.intercept_enu[k]),
+            aim = np.array(a.intercept_enu[k])
+            fire = PendingFire(track_id=int(tracks.track_id[ti]), launcher=li, aim=aim,
+                               tgo_s=self._time_to_go(li, aim, float(a.time_of_flight_s[k])),
                                t1_ns=self.iteration_t1_ns, t0_host_ns=0 if unc >= 2**62 else t0_host_ns,
                                t0_uncertainty_ns=unc)
             self.pending.append(fire)
@@ -312,6 +395,59 @@ class Chain:
                 "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
                             zip(tracks.track_id.tolist(), in_flight.tolist(), shots.tolist(), strict=True) if f or s}}
         self._after_fc = (t, (tracks, result), fires, call, in_flight, shots, friendly, pos_var)
+
+    def _engagement_inputs(self, t: float, tracks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rounds in flight, shots, kill assessment per track and channels per launcher, from the host's own
+        account of its rounds (the plant's interceptors are truth: the host never sees them).
+
+        A round is in flight until its expected intercept; then its track is looked at for look_scans scans;
+        a track seen after the intercept is re-engageable, one unseen since (vanished or coasting) is held as
+        assessed killed unless it is seen again. A fire whose reply was lost counts as in flight until the
+        launcher's read-back settles it.
+        """
+        n = len(tracks.track_id)
+        in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        assessing = np.zeros(n, bool)
+        channels = np.zeros(len(self.launcher_state), np.int32)
+        index_of = {tid: k for k, tid in enumerate(tracks.track_id.tolist())}
+        for p in self.pending:
+            if p.track_id in index_of:
+                in_flight[index_of[p.track_id]] += 1
+        for r in self.rounds:
+            if r.state == "not_launched":
+                continue
+            k = index_of.get(r.track_id)
+            airborne = r.state == "unconfirmed" or t < r.intercept_s
+            if airborne:
+                channels[r.launcher] += 1  # each interceptor in the air holds one guidance channel
+            if k is None:
+                continue
+            shots[k] += 1
+            if airborne:
+                in_flight[k] += 1
+            elif t < r.look_end_s or float(tracks.last_update_s[k]) <= r.intercept_s:
+                assessing[k] = True
+        return in_flight, shots, assessing, channels
+
+    def _assess(self, t: float) -> None:
+        """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl."""
+        due = [r for r in self.rounds if r.state == "flying" and not r.assessed and t >= r.look_end_s]
+        if not due:
+            return
+        every = self.tracker.tracks(t)
+        seen = dict(zip(every.track_id.tolist(), every.last_update_s.tolist(), strict=True))
+        for r in due:
+            last = seen.get(r.track_id)
+            r.assessed = "survived" if last is not None and last > r.intercept_s else "killed"
+            detail = ("track seen after the intercept: may be engaged again" if r.assessed == "survived" else
+                      "track vanished" if last is None else "track not seen since the intercept")
+            self._event(t, "assessment", track=r.track_id, target=self.track_truth.get(r.track_id, -1),
+                        launcher=r.launcher, detail=f"{r.assessed}: {detail}")
+            if self.writer:
+                self.writer.decision({"kind": "assessment", "t_s": round(t, 4), "track_id": r.track_id,
+                                      "launcher": self.scenario.launchers[r.launcher].name, "seq": r.seq,
+                                      "intercept_s": round(r.intercept_s, 4), "look_end_s": round(r.look_end_s, 4),
+                                      "result": r.assessed, "detail": detail})
 
     def _fc_bookkeeping(self) -> None:
         """Events, refusals and decision records of the last evaluation, off the command's critical path."""
@@ -339,6 +475,15 @@ class Chain:
                 record["call"] = {**call, "in_flight": int(in_flight[ti]), "shots_fired": int(shots[ti]),
                                   "friendly": bool(friendly[ti]), "pos_var_m2": float(pos_var[ti])}
                 self.writer.decision(record)
+
+    def _time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
+        """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
+        site = self.scenario.launchers[li]
+        d = aim - np.asarray(site.position)
+        az_deg = math.degrees(math.atan2(d[0], d[1]))
+        turn = abs((az_deg - site.sector_centre_deg + 180.0) % 360.0 - 180.0)
+        slew_s = turn / site.slew_rate_dps if site.slew_rate_dps > 0 else 0.0
+        return site.launch_delay_s + slew_s + tof_s
 
     def _launcher_inputs(self, now_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = len(self.launcher_state)
@@ -378,9 +523,12 @@ class Chain:
         d = fire.aim - np.array(site.position)
         az = math.atan2(d[0], d[1]) % (2 * math.pi)
         el = max(0.0, math.atan2(d[2], math.hypot(d[0], d[1])))
+        fired_s = self.run_s(self.clock.now_ns())
         t_begin = time.perf_counter_ns()
         try:
-            result = await link.fire(fire.track_id, az, el)
+            if link.unconfirmed_seq:
+                await self._reconcile(li)  # never command a launcher again before its last fire is settled
+            result = await link.fire(fire.track_id, az, el, float(np.linalg.norm(d)), fire.tgo_s)
         except LinkError as e:
             log.warning("fire on track %d by %s failed: %s", fire.track_id, site.name, e)
             result = None
@@ -391,6 +539,15 @@ class Chain:
                 # the fire's readback says the launcher is reloading now: fire control must not wait for the
                 # next status tick to learn it (it would decide fires the link then refuses unsent)
                 self.launcher_state[li].status = link.status
+        if result is not None and result.unconfirmed:
+            # sent, but its answer or read-back was lost: possibly in flight, settled by reading the board back
+            self.rounds.append(HostRound(fire.track_id, li, result.seq, fired_s, fired_s + fire.tgo_s,
+                                         fired_s + fire.tgo_s + self.look_s, fire.aim, state="unconfirmed"))
+            self.counts["fires_unconfirmed"] += 1
+            self._event(fired_s, "fire_unconfirmed", track=fire.track_id,
+                        target=self.track_truth.get(fire.track_id, -1), launcher=li,
+                        detail=f"seq {result.seq}: no answer; held as in flight until the launcher is read back")
+            return
         if result is None or not result.accepted:
             reason = getattr(result, "reason", "link error")
             key = (fire.track_id, li, f"LAUNCHER_{reason}")
@@ -409,24 +566,136 @@ class Chain:
             self.latency.record_with_uncertainty(
                 "sensor_to_shooter", t5_host_ns - fire.t0_host_ns,
                 fire.t0_uncertainty_ns + int(launcher_sync.uncertainty_ns))
-        t_launch = self.run_s(max(t5_host_ns, self.start_ns))
-        m = self.engagement.launch(self.run_s(self.clock.now_ns()), li, fire.track_id, fire.aim)
+        self.rounds.append(HostRound(fire.track_id, li, result.seq, fired_s, fired_s + fire.tgo_s,
+                                     fired_s + fire.tgo_s + self.look_s, fire.aim))
+        self._host_launch(li, fire.track_id, result.seq, self.run_s(max(t5_host_ns, self.start_ns)),
+                          fire.aim, fire.tgo_s)
+
+    def _host_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
+        """A launch the host counts (confirmed by read-back): an event; the plant learns it from the board."""
         self.counts["launches"] += 1
-        self._event(t_launch, "launch", track=fire.track_id, target=m.target, launcher=li,
-                    detail=f"seq {result.seq}")
+        self._event(t_launch, "launch", track=track_id, target=self.track_truth.get(track_id, -1), launcher=li,
+                    detail=f"seq {seq}")
+        if not self.board_launch_feed[li]:
+            # this board has no channel of its own to the plant (simavr, hardware): the plant takes the
+            # launcher's read-back, which is still the board's account, not fire control's intent
+            self._plant_launch(li, track_id, seq, t_launch, aim, tgo_s)
+
+    def _plant_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
+        m = self.engagement.launch(t_launch, li, track_id, aim, tgo_s, seq=seq)
+        self.counts["board_launches"] += 1
+        self._event(t_launch, "round", track=track_id, target=m.target, launcher=li,
+                    detail=f"seq {seq} flies at the aim on the wire")
+
+    def _board_launch(self, li: int, record: dict[str, Any]) -> None:
+        """A launch as the launcher board itself reports it (its own channel to the plant, beside the Modbus link):
+        the round flies toward the aim the fire command carried on the wire, whatever became of the host's reply."""
+        site = self.scenario.launchers[li]
+        az, el, rng = float(record["azimuth_rad"]), float(record["elevation_rad"]), float(record["range_m"])
+        aim = np.asarray(site.position, dtype=np.float64) + rng * np.array(
+            [math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
+        board_us = int(record.get("board_us", 0))
+        sync = self.boards.launchers[li].clock_sync
+        now_ns = self.clock.now_ns()
+        t_ns = sync.board_to_host_ns(board_us) if board_us and sync.uncertainty_ns < 1e12 else now_ns
+        t_launch = self.run_s(min(max(t_ns, self.start_ns), now_ns))
+        self._plant_launch(li, int(record["track"]), int(record["seq"]), t_launch, aim, float(record["tgo_s"]))
+
+    async def _reconcile(self, li: int) -> None:
+        """Settle a fire whose answer was lost, by reading back the launcher's launch counter and last sequence."""
+        link = self.boards.launchers[li]
+        seq = link.unconfirmed_seq
+        outcome = await link.reconcile()
+        for r in self.rounds:
+            if r.launcher != li or r.seq != seq or r.state != "unconfirmed":
+                continue
+            t = self.run_s(self.clock.now_ns())
+            if outcome.launched:
+                r.state = "flying"
+                self.counts["fires_reconciled_launched"] += 1
+                t_launch = self.run_s(max(link.clock_sync.board_to_host_ns(outcome.board_launch_us), self.start_ns))
+                self._event(t, "reconciled", track=r.track_id, launcher=li, detail=f"seq {seq} did launch")
+                self._host_launch(li, r.track_id, seq, t_launch, r.aim, r.intercept_s - r.fired_s)
+            else:
+                r.state = "not_launched"
+                self.counts["fires_reconciled_not_launched"] += 1
+                self._event(t, "reconciled", track=r.track_id, launcher=li, detail=f"seq {seq} did not launch")
 
     async def _launcher_tick(self, i: int) -> None:
+        """Heartbeat and status read of one launcher; a watchdog trip is seen here and re-armed by the rig's policy."""
         link = self.boards.launchers[i]
         st = self.launcher_state[i]
+        now = self.clock.now_ns()
         try:
             await link.heartbeat()
-            st.status = await link.read_status()
+            st.status = status = await link.read_status()
             st.lost = False
         except LinkError as e:
             if not st.lost:
                 log.warning("launcher %s lost: %s", self.scenario.launchers[i].name, e)
-                self._event(self.run_s(self.clock.now_ns()), "refusal", launcher=i, detail=f"link lost: {e}")
+                self._event(self.run_s(now), "link_lost", launcher=i, detail=str(e))
             st.lost = True
+            st.healthy_since_ns = None
+            self._note_safe(st, now, armed=False)
+            return
+        if st.healthy_since_ns is None:
+            st.healthy_since_ns = now
+        if link.unconfirmed_seq and not st.busy:
+            try:
+                await self._reconcile(i)
+            except LinkError as e:
+                log.info("launcher %s: read-back of a lost fire failed (%s); tried again next tick",
+                         self.scenario.launchers[i].name, e)
+        self._note_safe(st, now, armed=bool(status.armed))
+        if status.armed or not st.armed_once:
+            st.trip_seen = False
+            return
+        if not st.trip_seen:
+            st.trip_seen = True
+            st.watchdog_trips += 1
+            why = "watchdog tripped" if status.watchdog_tripped else f"found {status.state.name}"
+            log.warning("launcher %s is SAFE (%s)", self.scenario.launchers[i].name, why)
+            self._event(self.run_s(now), "watchdog_trip", launcher=i, detail=why)
+        rig = self.options.rig
+        if rig.rearm != "auto" or now - st.healthy_since_ns < rig.rearm_holdoff_s * 1e9:
+            return
+        st.rearms = [t for t in st.rearms if now - t < 60_000_000_000]
+        if len(st.rearms) >= rig.rearm_max_per_min:
+            return
+        try:
+            st.status = await link.arm()
+        except LinkError as e:
+            st.rearm_failures += 1
+            self._event(self.run_s(now), "rearm_failed", launcher=i, detail=str(e))
+            return
+        st.rearms.append(now)
+        self.counts["rearms"] += 1
+        self._event(self.run_s(now), "rearm", launcher=i,
+                    detail=f"after {(now - st.healthy_since_ns) / 1e9:.1f} s of healthy link")
+        self._note_safe(st, self.clock.now_ns(), armed=True)
+
+    @staticmethod
+    def _note_safe(st: LauncherState, now_ns: int, armed: bool) -> None:
+        """Time a launcher the host had armed spends not armed (SAFE, tripped or lost)."""
+        if not st.armed_once:
+            return
+        if armed and st.safe_since_ns is not None:
+            st.safe_ns += now_ns - st.safe_since_ns
+            st.safe_since_ns = None
+        elif not armed and st.safe_since_ns is None:
+            st.safe_since_ns = now_ns
+
+    async def _launcher_loop(self, i: int) -> None:
+        """Real time: one launcher's heartbeat and status read at its own period, whatever the main loop does."""
+        next_ns = self.clock.now_ns()
+        while True:
+            await self._launcher_tick(i)
+            next_ns += LAUNCHER_PERIOD_NS
+            now = self.clock.now_ns()
+            if next_ns < now:  # starved: keep the period from now on rather than firing a burst of late ticks
+                self.counts["heartbeat_late"] += 1
+                next_ns = now
+            await self.clock.sleep_until(next_ns)
 
     # --- bookkeeping ---------------------------------------------------------------------------------
 
@@ -448,13 +717,16 @@ class Chain:
         track_pos = tracks.state[confirmed, :3]
         g = gospa(truth_pos, track_pos, c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
         self.gospa_samples.append(float(g.total))
-        # which truth each track follows, for the report only (the host never sees truth)
+        # which truth each track follows, for the report only (the host never sees truth): the one it was nearest
+        # most often, so a track coasting on after its target died is not handed to whatever flies near it then
         for tid, pos in zip(tracks.track_id.tolist(), tracks.state[:, :3], strict=True):
             if len(truth_pos):
                 d = np.linalg.norm(truth_pos - pos, axis=1)
                 j = int(np.argmin(d))
                 if d[j] < 3_000.0:
-                    self.track_truth[tid] = int(snap.index[j])
+                    votes = self.track_votes.setdefault(tid, Counter())
+                    votes[int(snap.index[j])] += 1
+                    self.track_truth[tid] = votes.most_common(1)[0][0]
         if self.writer:
             self.writer.metrics(t, snap, tracks, confirmed, g)
 
@@ -473,37 +745,103 @@ class Chain:
     # --- the loop ------------------------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
-        await self._connect()
+        """Bring up, arm, run to the deadline (or a signal), end within SHUTDOWN_S; the summary always comes back."""
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        probe = None
+        heartbeats: list[asyncio.Task[None]] = []
         try:
-            if isinstance(self.clock, VirtualClock):
-                await self._run_virtual(self.clock)
-            elif self.options.floor:
-                await self._run_real_with_floor()
-            else:
-                await self._run_loop_real()
-            for task in list(self.fire_tasks):
-                await task
-            for link in self.boards.launchers:
+            await self._connect()
+            if not self.clock.virtual:
+                # everything slow starts before arming, and heartbeats keep the watchdogs fed from now on
+                if self.options.floor:
+                    probe = self._start_floor()
+                heartbeats = [asyncio.ensure_future(self._launcher_loop(i)) for i in range(len(self.boards.launchers))]
+            await self._arm_all()
+            if self.interrupted is None:
+                body = self._run_virtual(self.clock) if isinstance(self.clock, VirtualClock) else self._run_loop_real()
+                self._main = asyncio.ensure_future(body)
+                guard = None
+                if not self.clock.virtual:
+                    # the run ends at its duration whatever the links do: the loop's own check, and this behind it
+                    left_s = (self.start_ns + self.duration_ns - self.clock.now_ns()) / 1e9
+                    guard = loop.call_later(max(0.0, left_s) + 1.0, self._overrun)
                 try:
-                    await link.make_safe()
-                except LinkError as e:
-                    log.warning("could not make %s safe at the end: %s", link, e)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._main
+                finally:
+                    if guard is not None:
+                        guard.cancel()
         finally:
-            self._finish_links()
+            await self._shutdown(heartbeats, probe)
+            self._remove_signals(loop)
         return self.summary()
 
-    async def _run_real_with_floor(self) -> None:
-        """The real-time loop with a cyclictest-style probe process beside it (hil.floor), on the loop's CPUs."""
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in SIGNAL_EXIT:
+            # not in the main thread (a campaign worker, a test thread) this fails: the caller handles signals
+            with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+                loop.add_signal_handler(sig, self._interrupt, sig)
+
+    @staticmethod
+    def _remove_signals(loop: asyncio.AbstractEventLoop) -> None:
+        for sig in SIGNAL_EXIT:
+            with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+                loop.remove_signal_handler(sig)
+
+    def _interrupt(self, sig: int) -> None:
+        """SIGINT / SIGTERM: end the run now, cleanly (summary marked interrupted, report written)."""
+        if self.interrupted is None:
+            self.interrupted = signal.Signals(sig).name
+            log.warning("%s: ending the run", self.interrupted)
+        if self._main is not None:
+            self._main.cancel()
+
+    def _overrun(self) -> None:
+        if self._main is not None and not self._main.done():
+            log.warning("the run's loop did not end at its duration: stopped")
+            self.counts["loop_stopped_at_deadline"] += 1
+            self._main.cancel()
+
+    def _start_floor(self) -> Any:
+        """The cyclictest-style probe process (hil.floor) beside the loop, on the loop's CPUs."""
         from hil.floor import FloorProbe
 
         rt = self.options.realtime
         prio = None if rt is None or rt.fifo_priority is None else min(rt.fifo_priority + 1, 99)
-        probe = FloorProbe(period_us=1000, fifo_priority=prio, cpus=None if rt is None else rt.cpus).start()
-        try:
-            await self._run_loop_real()
-        finally:
-            self.floor = probe.stop()
+        return FloorProbe(period_us=1000, fifo_priority=prio, cpus=None if rt is None else rt.cpus).start()
+
+    async def _shutdown(self, heartbeats: list[asyncio.Task[None]], probe: Any) -> None:
+        """Finish in-flight fires, make the launchers safe, stop heartbeats, reap every board: SHUTDOWN_S at most."""
+        deadline = time.monotonic() + SHUTDOWN_S
+
+        def left() -> float:
+            return max(0.05, deadline - time.monotonic())
+
+        if self.fire_tasks:
+            _, late = await asyncio.wait(list(self.fire_tasks), timeout=left() / 2)
+            for task in late:
+                task.cancel()
+        boards = getattr(self, "boards", None)
+        for task in heartbeats:
+            task.cancel()
+        await asyncio.gather(*heartbeats, return_exceptions=True)
+        if boards is not None:
+            for link in boards.launchers:
+                if not link.connected:
+                    continue
+                try:
+                    await asyncio.wait_for(link.make_safe(), timeout=min(1.0, left()))
+                except (LinkError, TimeoutError) as e:
+                    log.warning("could not make %s safe at the end: %s", link.name, e or "no answer")
+        if probe is not None:
+            self.floor = await asyncio.get_running_loop().run_in_executor(None, probe.stop)
             self.floor_note = probe.note
+        if boards is not None:
+            for fd in self._board_fds:
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().remove_reader(fd)
+            self._finish_links()
 
     async def _run_loop_real(self) -> None:
         if self.options.realtime is not None and self.options.realtime.any():
@@ -534,6 +872,7 @@ class Chain:
             batch, services = link.poll()
             if (batch is not None and batch.n) or services:
                 self.latency.record("decode", time.perf_counter_ns() - t_begin)
+                self.radar_last_rx_ns[i] = self.clock.now_ns()
             polled.append((i, batch, services))
         return self._take_plots(polled)
 
@@ -541,6 +880,7 @@ class Chain:
         end = self.start_ns + self.duration_ns
         next_stim = next_launcher = next_sync = next_metrics = next_fc = self.start_ns
         next_status_wall = time.monotonic()
+        next_journal_wall = next_status_wall + JOURNAL_PERIOD_NS / 1e9
         while clock.now_ns() < end:
             now = clock.now_ns() + LOOP_PERIOD_NS
             clock.advance_to(now)
@@ -556,6 +896,7 @@ class Chain:
             for task in list(self.fire_tasks):
                 await task
             self._fc_bookkeeping()
+            self._assess(self.run_s(now))
             self._plant(now)
             if now >= next_stim:
                 self._send_stimulus(now)
@@ -570,16 +911,20 @@ class Chain:
             if time.monotonic() >= next_status_wall:
                 self._status(now)
                 next_status_wall += 0.5
+                await asyncio.sleep(0)  # let a signal's handler run: nothing else in virtual time yields
+            if time.monotonic() >= next_journal_wall:
+                self._journal()
+                next_journal_wall += JOURNAL_PERIOD_NS / 1e9
 
     async def _run_real(self) -> None:
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         for link in self.boards.radars:
             loop.add_reader(link.fileno(), wake.set)
-        launcher_tasks = [asyncio.ensure_future(self._launcher_loop(i)) for i in range(len(self.boards.launchers))]
         end = self.start_ns + self.duration_ns
         next_tick = self.clock.now_ns() + LOOP_PERIOD_NS
         next_stim = next_sync = next_metrics = next_fc = next_status = self.clock.now_ns()
+        next_journal = next_stim + JOURNAL_PERIOD_NS
         try:
             while (now := self.clock.now_ns()) < end:
                 with contextlib.suppress(TimeoutError):
@@ -595,6 +940,7 @@ class Chain:
                     if self.decisions != decided:
                         await asyncio.sleep(0)  # let the fire commands go out before any bookkeeping
                     self._fc_bookkeeping()
+                    self._assess(self.run_s(woke))
                 self._plant(woke)
                 if woke >= next_stim:
                     self._send_stimulus(woke)
@@ -609,26 +955,58 @@ class Chain:
                 if woke >= next_status:
                     self._status(woke)
                     next_status += 1_000_000_000
+                if woke >= next_journal:
+                    self._journal()
+                    next_journal += JOURNAL_PERIOD_NS
                 if ticked:
                     self.deadline.record(lateness_ns=woke - next_tick, compute_ns=self.clock.now_ns() - woke)
                     next_tick += LOOP_PERIOD_NS * max(1, (woke - next_tick) // LOOP_PERIOD_NS + 1)
         finally:
             for link in self.boards.radars:
                 loop.remove_reader(link.fileno())
-            for task in launcher_tasks:
-                task.cancel()
-            await asyncio.gather(*launcher_tasks, return_exceptions=True)
-
-    async def _launcher_loop(self, i: int) -> None:
-        next_ns = self.clock.now_ns()
-        while True:
-            await self._launcher_tick(i)
-            next_ns += LAUNCHER_PERIOD_NS
-            await self.clock.sleep_until(next_ns)
 
     # --- the result ----------------------------------------------------------------------------------
 
+    def _journal(self) -> None:
+        """The summary so far, replaced atomically in the run folder: what a killed run leaves behind."""
+        if self.writer is not None:
+            self.writer.journal(self._summary())
+
+    def rig_health(self) -> list[str]:
+        """What went wrong with the rig itself, one line each: any line makes the run exit 3."""
+        problems: list[str] = []
+        end_ns = self.clock.now_ns()
+        for i, st in enumerate(self.launcher_state):
+            name = self.scenario.launchers[i].name
+            if not st.armed_once:
+                problems.append(f"launcher {name} never armed")
+                continue
+            safe_ns = st.safe_ns + (end_ns - st.safe_since_ns if st.safe_since_ns is not None else 0)
+            if st.lost:
+                problems.append(f"launcher {name} link lost at the end of the run")
+            elif st.status is not None and not st.status.armed:
+                problems.append(f"launcher {name} was SAFE at the end of the run "
+                                f"({safe_ns / 1e9:.1f} s SAFE, {st.watchdog_trips} watchdog trips)")
+        boards = getattr(self, "boards", None)
+        for i in range(len(boards.radars) if boards is not None else 0):
+            name = self.scenario.radars[i].name
+            last = self.radar_last_rx_ns[i]
+            silent_s = (end_ns - (last or self.start_ns)) / 1e9
+            limit_s = max(3.0 * self.scenario.radars[i].scan_period_s, 2.0)
+            if last == 0:
+                problems.append(f"radar {name} sent nothing")
+            elif silent_s > limit_s and self.interrupted is None:
+                problems.append(f"radar {name} silent for the last {silent_s:.1f} s")
+        return problems
+
     def summary(self) -> dict[str, Any]:
+        """summary.json's content; the run folder gets its final summary, report and closed files."""
+        summary = self._summary()
+        if self.writer:
+            self.writer.finish(summary, self.latency, self.floor, interrupted=self.interrupted is not None)
+        return summary
+
+    def _summary(self) -> dict[str, Any]:
         sc = self.scenario
         engagements = []
         shots_by_target: dict[int, list[Any]] = {}
@@ -659,8 +1037,13 @@ class Chain:
                 "tracked": tracked,
             })
         latency = self.latency.summary()
+        rig_problems = self.rig_health()
         summary: dict[str, Any] = {
             "schema": 1,
+            "interrupted": self.interrupted is not None,
+            "signal": self.interrupted,
+            "rig_ok": not rig_problems,
+            "rig_problems": rig_problems,
             "scenario": sc.name,
             "scenario_file": sc.source,
             "seed": self.options.seed,
@@ -686,14 +1069,26 @@ class Chain:
             "realtime": self.realtime_applied,
             "floor_us": histogram_summary(self.floor) if self.floor is not None else None,
             "floor_note": self.floor_note,
-            "faults": [{"time_s": f.t_s, "board": f.board, "kind": f.kind} for f in self.options.faults],
+            "faults": [f.as_dict() for f in self.link_faults],
+            "faults_injected": self.boards.fault_counts() if hasattr(self, "boards") else {},
             "launchers": self.setup_report,
+            "launcher_health": self._launcher_health(),
             "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
         }
-        if self.writer:
-            self.writer.finish(summary, self.latency, self.floor)
         return summary
+
+    def _launcher_health(self) -> dict[str, Any]:
+        end_ns = self.clock.now_ns()
+        out: dict[str, Any] = {}
+        for i, st in enumerate(self.launcher_state):
+            safe_ns = st.safe_ns + (end_ns - st.safe_since_ns if st.safe_since_ns is not None else 0)
+            out[self.scenario.launchers[i].name] = {
+                "armed_once": st.armed_once, "armed_at_end": bool(st.status is not None and st.status.armed),
+                "watchdog_trips": st.watchdog_trips, "rearms": len(st.rearms), "rearm_failures": st.rearm_failures,
+                "safe_s": round(safe_ns / 1e9, 3), "lost_at_end": st.lost,
+            }
+        return out
 
     def _link_counters(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -711,4 +1106,4 @@ def run_chain(options: RunOptions) -> dict[str, Any]:
     return asyncio.run(chain.run())
 
 
-__all__ = ["Chain", "Fault", "RunOptions", "run_chain"]
+__all__ = ["Chain", "RunOptions", "run_chain"]

@@ -13,15 +13,18 @@ from hil.firmware import REPO
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--hardware", action="store_true", help="run tests that need a real board on the bench")
+    parser.addoption("--sweep", action="store_true",
+                     help="run the sweeps: every seed of the safety scenarios and the whole fault matrix")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--hardware"):
-        return
-    skip = pytest.mark.skip(reason="needs a real board: run with --hardware and a rig file")
+    skip_hw = pytest.mark.skip(reason="needs a real board: run with --hardware and a rig file")
+    skip_sweep = pytest.mark.skip(reason="part of a sweep: run with --sweep")
     for item in items:
-        if "hardware" in item.keywords:
-            item.add_marker(skip)
+        if "hardware" in item.keywords and not config.getoption("--hardware"):
+            item.add_marker(skip_hw)
+        if "sweep" in item.keywords and not config.getoption("--sweep"):
+            item.add_marker(skip_sweep)
 
 
 def require_tool(tool: str, package: str) -> str:

@@ -90,17 +90,17 @@ def test_real_time_over_ptys(tmp_path: Path) -> None:
 
 
 def test_a_launcher_that_stops_answering_is_never_commanded_and_the_run_goes_on(tmp_path: Path) -> None:
-    from hil.runtime import Fault
+    from hil.drivers.faults import LinkFault
 
     summary = run_chain(RunOptions(
         scenario=Scenario.load(RAID), rig=Rig.load(REPO / "rigs" / "mock.toml"), seed=1, time_mode="virtual",
         out_dir=tmp_path, duration_s=40.0, record=False, report=False,
-        faults=(Fault(5.0, "launcher-north", "silent"), Fault(25.0, "launcher-north", "resume"))))
+        faults=(LinkFault.parse("launcher-north:silent@5+20"),)))
     events = (tmp_path / "events.csv").read_text().splitlines()
     rows = [line.split(",") for line in events[1:]]
     north = [r for r in rows if r[1] == "launch" and r[4] == "launcher-north"]
     assert all(not 5.0 <= float(r[0]) < 25.0 for r in north), north
-    assert any(r[1] == "refusal" and r[4] == "launcher-north" and "lost" in r[5] for r in rows)
+    assert any(r[1] == "link_lost" and r[4] == "launcher-north" for r in rows)
     assert any(r[1] == "launch" and r[4] == "launcher-south" and 5.0 <= float(r[0]) < 25.0 for r in rows)
     assert summary["links"]["launcher-north"]["lost_events"] >= 1
     assert summary["friendly_engagements"] == 0
