@@ -1,4 +1,4 @@
-"""The `hil` command: run, rig check, bench, replay, track, firmware."""
+"""The `hil` command: run, rig check, bench, replay, track, firmware, schema."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("hil.replay", "feed a recording back through the kernels and report changed decisions"),
     "track": ("hil.offline_track", "track recorded plots offline (CSV in, CSV out)"),
     "firmware": ("hil.firmware", "build the AVR firmware or run it under simavr"),
+    "schema": ("hil.config_schema", "print the JSON Schema of a scenario or rig file, for editors"),
 }
 RIG_COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("hil.rig_check", "open every link of a rig and prove it: identity, clock, registers"),

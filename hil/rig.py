@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
+from pydantic import Field
+
+from hil.config_schema import FileModel, Integer, Name, Number, Text, default_of, shown, validate
 from hil.errors import ConfigError, read_toml
 
-BOARD_KINDS = {
-    "radar": ("mock", "simavr", "serial", "udp", "tcp"),
-    "launcher": ("mock", "simavr", "serial", "tcp"),
-}
-FIELDS = {"name", "board", "port", "baud", "address", "firmware", "device_id", "transport", "timeout_ms"}
-RIG_FIELDS = {"name", "description", "defaults", "radar", "launcher", "wire_baud", "rearm", "rearm_holdoff_s",
-              "rearm_max_per_min"}
+RadarBoard = Literal["mock", "simavr", "serial", "udp", "tcp"]
+LauncherBoard = Literal["mock", "simavr", "serial", "tcp"]
+BOARD_KINDS = {"radar": get_args(RadarBoard), "launcher": get_args(LauncherBoard)}
 DEFAULT_RIG = Path(__file__).resolve().parent.parent / "rigs" / "mock.toml"
+# a serial line: from the slowest UART rate anyone still uses to the fastest USB-serial bridges
+MIN_BAUD, MAX_BAUD = 300, 4_000_000
 
 
 @dataclass(frozen=True)
@@ -69,82 +71,96 @@ class Rig:
         return any(b.board in ("serial", "tcp", "udp") for b in self.boards.values())
 
 
+# --- the file: typed and ranged fields (hil.config_schema), then what spans fields ------------------
+
+
+class BoardTable(FileModel):
+    """A board's link, as written in [[radar]] or [[launcher]]."""
+
+    name: Name = Field(description="the scenario's radar or launcher this board stands behind")
+    port: Text = Field(default_of(BoardSpec, "port"), description="serial device /dev/serial/by-id/... (serial)")
+    baud: Integer = Field(default_of(BoardSpec, "baud"), ge=MIN_BAUD, le=MAX_BAUD)
+    address: Text = Field(default_of(BoardSpec, "address"), description="host:port (tcp, udp)")
+    firmware: Literal["radar", "launcher"] | None = Field(None, description="simavr: which firmware (default: role)")
+    device_id: Integer = Field(default_of(BoardSpec, "device_id"), ge=1, le=247, description="Modbus device id")
+    transport: Literal["rtu", "tcp"] = Field(default_of(BoardSpec, "transport"),
+                                             description="mock launchers: RTU over a pty pair or TCP on 127.0.0.1")
+    timeout_ms: Integer = Field(default_of(BoardSpec, "timeout_ms"), ge=1, le=60_000)
+
+
+class RadarBoardTable(BoardTable):
+    """[[radar]]: the board behind a scenario's radar."""
+
+    board: RadarBoard
+
+
+class LauncherBoardTable(BoardTable):
+    """[[launcher]]: the board behind a scenario's launcher."""
+
+    board: LauncherBoard
+
+
+class RigDefaults(FileModel):
+    """[defaults]: the board for every radar or launcher the rig does not name."""
+
+    radar_board: RadarBoard | None = None
+    launcher_board: LauncherBoard | None = None
+    launcher_transport: Literal["rtu", "tcp"] | None = None
+    baud: Integer | None = Field(None, ge=MIN_BAUD, le=MAX_BAUD)
+    timeout_ms: Integer | None = Field(None, ge=1, le=60_000)
+
+
+class RigFile(FileModel):
+    """A hil rig: which board stands behind each radar and launcher of a scenario."""
+
+    name: Name | None = Field(None, description="default: the file's stem")
+    description: Text = ""
+    defaults: RigDefaults = RigDefaults.model_validate({})
+    radar: list[RadarBoardTable] = Field(default_factory=list, max_length=255)
+    launcher: list[LauncherBoardTable] = Field(default_factory=list, max_length=255)
+    wire_baud: Integer = Field(default_of(Rig, "wire_baud"), ge=0, le=MAX_BAUD,
+                               description="mock rig: pace pty bytes like a wire at this rate (0: unpaced)")
+    rearm: Literal["auto", "never"] = Field(default_of(Rig, "rearm"),
+                                            description="after a launcher's watchdog trips: re-arm, or leave it SAFE")
+    rearm_holdoff_s: Number = Field(default_of(Rig, "rearm_holdoff_s"), ge=0.0, le=600.0,
+                                    description="the link healthy this long before an auto re-arm")
+    rearm_max_per_min: Integer = Field(default_of(Rig, "rearm_max_per_min"), ge=0, le=60)
+
+
 def _read(source: str, doc: dict[str, Any]) -> Rig:
-    for key in doc:
-        if key not in RIG_FIELDS:
-            known = ", ".join(sorted(RIG_FIELDS))
-            raise ConfigError(source, key, f"unknown field (known: {known})")
+    f = validate(RigFile, doc, source, frozenset({"radar", "launcher"}))
+    if 0 < f.wire_baud < MIN_BAUD:
+        raise ConfigError(source, "wire_baud", f"must be 0 (unpaced) or a rate from {MIN_BAUD}, got {f.wire_baud}")
     boards: dict[tuple[str, str], BoardSpec] = {}
-    for role in ("radar", "launcher"):
-        items = doc.get(role, [])
-        if not isinstance(items, list):
-            raise ConfigError(source, role, f"must be an array of tables ([[{role}]])")
-        for i, table in enumerate(items):
-            where = f"{role}[{i}]"
-            if "name" not in table:
-                raise ConfigError(source, f"{where}.name", "missing")
-            spec = _board(source, role, f"{where} ({table['name']})", table)
-            if (role, spec.name) in boards:
-                raise ConfigError(source, f"{where}.name", f"duplicate {role} name {spec.name!r}")
-            boards[(role, spec.name)] = spec
+    named: tuple[tuple[str, list[Any]], ...] = (("radar", f.radar), ("launcher", f.launcher))
+    for role, tables in named:
+        for i, table in enumerate(tables):
+            where = f"{role}[{i}] ({table.name})"
+            if (role, table.name) in boards:
+                raise ConfigError(source, f"{where}.name", f"duplicate {role} name {table.name!r}")
+            boards[(role, table.name)] = _board(source, role, where, table)
     defaults: dict[str, BoardSpec] = {}
-    d = doc.get("defaults", {})
-    if not isinstance(d, dict):
-        raise ConfigError(source, "defaults", "must be a table")
-    for key in d:
-        if key not in {"radar_board", "launcher_board", "launcher_transport", "baud", "timeout_ms"}:
-            raise ConfigError(source, f"defaults.{key}", "unknown field")
-    for role in ("radar", "launcher"):
-        if f"{role}_board" in d:
-            table = {"name": "*", "board": d[f"{role}_board"]}
-            if role == "launcher" and "launcher_transport" in d:
-                table["transport"] = d["launcher_transport"]
-            for key in ("baud", "timeout_ms"):
-                if key in d:
-                    table[key] = d[key]
-            defaults[role] = _board(source, role, f"defaults.{role}_board", table)
-    wire_baud = doc.get("wire_baud", 0)
-    if not isinstance(wire_baud, int) or wire_baud < 0:
-        raise ConfigError(source, "wire_baud", f"must be a non-negative integer (0 = unpaced), got {wire_baud!r}")
-    rearm = doc.get("rearm", "auto")
-    if rearm not in ("auto", "never"):
-        raise ConfigError(source, "rearm", f"must be auto or never, got {rearm!r}")
-    holdoff = doc.get("rearm_holdoff_s", 1.0)
-    if isinstance(holdoff, bool) or not isinstance(holdoff, int | float) or not 0.0 <= holdoff <= 600.0:
-        raise ConfigError(source, "rearm_holdoff_s", f"must be a number of seconds in [0, 600], got {holdoff!r}")
-    per_min = doc.get("rearm_max_per_min", 3)
-    if isinstance(per_min, bool) or not isinstance(per_min, int) or not 0 <= per_min <= 60:
-        raise ConfigError(source, "rearm_max_per_min", f"must be an integer in [0, 60], got {per_min!r}")
-    return Rig(name=str(doc.get("name", Path(source).stem)), source=source, boards=boards, defaults=defaults,
-               wire_baud=wire_baud, description=str(doc.get("description", "")), rearm=rearm,
-               rearm_holdoff_s=float(holdoff), rearm_max_per_min=per_min)
+    d = f.defaults
+    for role, board, model in (("radar", d.radar_board, RadarBoardTable),
+                               ("launcher", d.launcher_board, LauncherBoardTable)):
+        if board is not None:
+            table = {"name": "*", "board": board, "baud": d.baud, "timeout_ms": d.timeout_ms,
+                     "transport": d.launcher_transport if role == "launcher" else None}
+            spec = model.model_validate({k: v for k, v in table.items() if v is not None})
+            defaults[role] = _board(source, role, f"defaults.{role}_board", spec)
+    return Rig(name=f.name or Path(source).stem, source=source, boards=boards, defaults=defaults,
+               wire_baud=f.wire_baud, description=f.description, rearm=f.rearm,
+               rearm_holdoff_s=f.rearm_holdoff_s, rearm_max_per_min=f.rearm_max_per_min)
 
 
-def _board(source: str, role: str, where: str, t: dict[str, Any]) -> BoardSpec:
-    for key in t:
-        if key not in FIELDS:
-            raise ConfigError(source, f"{where}.{key}", f"unknown field (known: {', '.join(sorted(FIELDS))})")
-    board = t.get("board")
-    if board not in BOARD_KINDS[role]:
-        raise ConfigError(source, f"{where}.board", f"must be one of {', '.join(BOARD_KINDS[role])}, got {board!r}")
-    if board == "serial" and not t.get("port"):
+def _board(source: str, role: str, where: str, t: RadarBoardTable | LauncherBoardTable) -> BoardSpec:
+    if t.board == "serial" and not t.port:
         raise ConfigError(source, f"{where}.port", "a serial board needs port = \"/dev/serial/by-id/...\"")
-    if board in ("tcp", "udp") and not t.get("address"):
-        raise ConfigError(source, f"{where}.address", f"a {board} board needs address = \"host:port\"")
-    if board in ("tcp", "udp"):
-        host, _, port = str(t["address"]).rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ConfigError(source, f"{where}.address", f"must be host:port, got {t['address']!r}")
-    if board == "simavr" and t.get("firmware", role) not in ("radar", "launcher"):
-        raise ConfigError(source, f"{where}.firmware", "must be radar or launcher")
-    transport = t.get("transport", "rtu")
-    if transport not in ("rtu", "tcp"):
-        raise ConfigError(source, f"{where}.transport", f"must be rtu or tcp, got {transport!r}")
-    for key, lo, hi in (("baud", 300, 4_000_000), ("device_id", 1, 247), ("timeout_ms", 1, 60_000)):
-        if key in t and (not isinstance(t[key], int) or not lo <= t[key] <= hi):
-            raise ConfigError(source, f"{where}.{key}", f"must be an integer in [{lo}, {hi}], got {t[key]!r}")
-    return BoardSpec(
-        role=role, name=str(t["name"]), board=board, port=str(t.get("port", "")), baud=int(t.get("baud", 115200)),
-        address=str(t.get("address", "")), firmware=str(t.get("firmware", role)), device_id=int(t.get("device_id", 1)),
-        transport=transport, timeout_ms=int(t.get("timeout_ms", 100)),
-    )
+    if t.board in ("tcp", "udp"):
+        host, _, port = t.address.rpartition(":")
+        if not host or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+            raise ConfigError(source, f"{where}.address",
+                              f"a {t.board} board needs address = \"host:port\", got {shown(t.address)}")
+    return BoardSpec(role=role, name=t.name, board=t.board, port=t.port, baud=t.baud, address=t.address,
+                     firmware=t.firmware or role, device_id=t.device_id, transport=t.transport,
+                     timeout_ms=t.timeout_ms)

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import numpy as np
+from pydantic import BeforeValidator, Field, Strict, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from hil.config_schema import (
+    MAX_DISTANCE_M,
+    MAX_DURATION_S,
+    MAX_SPEED_MPS,
+    Coordinate,
+    Enu,
+    FileModel,
+    Integer,
+    Lla,
+    Name,
+    Number,
+    Text,
+    default_of,
+    list_of,
+    shown,
+    validate,
+)
 from hil.errors import ConfigError, read_toml
 from hil.geo import STANDARD_GRAVITY, FloatArray, geodetic_to_enu
 
-ALLEGIANCES = ("hostile", "friendly", "neutral")
 TRUTH_STEP_S = 0.05
 T = TypeVar("T")
 
@@ -21,10 +40,9 @@ def parse_mode3a(value: object, source: str, field_name: str) -> int:
     """A Mode 3/A code written as four octal digits ("4021") as its 12-bit value; -1 for none."""
     if value is None or value == "":
         return -1
-    text = str(value)
-    if len(text) != 4 or any(c not in "01234567" for c in text):
-        raise ConfigError(source, field_name, f"Mode 3/A code must be four octal digits, got {value!r}")
-    return int(text, 8)
+    if not isinstance(value, str) or not _MODE3A.fullmatch(value):
+        raise ConfigError(source, field_name, f'Mode 3/A code must be four octal digits like "4021", got {value!r}')
+    return int(value, 8)
 
 
 def format_mode3a(code: int) -> str:
@@ -173,76 +191,228 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        return _ScenarioReader(str(path), read_toml(path, "scenario")).read()
+        return _read(str(path), read_toml(path, "scenario"))
 
     def truth(self) -> Truth:
         return Truth(self)
 
 
-# --- reading TOML with errors that name the field -------------------------------------------------
+# --- the file: typed and ranged fields (hil.config_schema), then what spans fields ------------------
 
 
-class _ScenarioReader:
-    def __init__(self, source: str, doc: dict[str, Any]) -> None:
-        self.source, self.doc = source, doc
+def _mode3a_text(value: Any) -> Any:
+    """An integer code (`mode3a = 4001`) is refused with the fix: TOML would read it as decimal and drop zeros."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise PydanticCustomError("mode3a", 'a Mode 3/A code is four octal digits in quotes: write "{code}"',
+                                  {"code": f"{value:04d}" if 0 <= value <= 7777 else "4001"})
+    if isinstance(value, str) and value and not _MODE3A.fullmatch(value):
+        raise PydanticCustomError("mode3a", 'must be four octal digits like "4021", got {got}', {"got": shown(value)})
+    return value
+
+
+_MODE3A = re.compile(r"[0-7]{4}")
+Mode3A = Annotated[str, Strict(), StringConstraints(pattern=r"^[0-7]{4}$"), BeforeValidator(_mode3a_text),
+                   Field(description='Mode 3/A code as four octal digits, e.g. "4021"')]
+Mode3AOrNone = Annotated[str, Strict(), StringConstraints(pattern=r"^([0-7]{4})?$"), BeforeValidator(_mode3a_text)]
+Allegiance = Literal["hostile", "friendly", "neutral"]
+FaultText = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
+SpeedComponent = Annotated[Number, Field(ge=-MAX_SPEED_MPS, le=MAX_SPEED_MPS)]
+Velocity = Annotated[tuple[SpeedComponent, ...], Field(min_length=3, max_length=3, description="[east, north, up] "
+                                                       "in m/s"), list_of(3, "[vx, vy, vz]")]
+Centre = Annotated[tuple[Coordinate, ...], Field(min_length=2, max_length=2, description="[x east, y north] in metres"),
+                   list_of(2, "[x, y]")]
+ALLEGIANCES = get_args(Allegiance)
+
+
+class ManoeuvreTable(FileModel):
+    """A horizontal coordinated turn and/or a climb, for a while."""
+
+    start_s: Number = Field(ge=0.0, le=MAX_DURATION_S, description="when it starts, s after the scenario starts")
+    duration_s: Number = Field(ge=0.0, le=MAX_DURATION_S, description="how long it lasts, s")
+    turn_g: Number = Field(default_of(Manoeuvre, "turn_g"), ge=-15.0, le=15.0,
+                           description="lateral load in g; positive turns right (clockwise from above)")
+    climb_mps: Number = Field(default_of(Manoeuvre, "climb_mps"), ge=-500.0, le=500.0,
+                              description="vertical speed meanwhile, m/s (0: keep it)")
+
+
+class TargetTable(FileModel):
+    """[[target]]: something that flies; position as position_enu_m or position_lla."""
+
+    name: Name | None = Field(None, description="unique among targets (default target-<n>)")
+    allegiance: Allegiance = "hostile"
+    kind: Name = Field("aircraft", description="a label: aircraft, missile, ...")
+    position_enu_m: Enu | None = None
+    position_lla: Lla | None = Field(None, description="[lat deg, lon deg, h m]; needs origin_lla")
+    velocity_mps: Velocity = Field(description="[east, north, up] in m/s; speed from 1 to 10000 m/s")
+    start_s: Number = Field(default_of(TargetSpec, "start_s"), ge=0.0, le=MAX_DURATION_S,
+                            description="when it appears, s")
+    mode3a: Mode3AOrNone = Field("", description='its Mode 3/A reply, four octal digits ("": none)')
+    manoeuvre: list[ManoeuvreTable] = Field(default_factory=list, max_length=100)
+    home_on: Name | None = Field(None, description="name of the asset it homes on (pure pursuit)")
+    max_turn_g: Number = Field(default_of(TargetSpec, "max_turn_g"), ge=0.1, le=60.0,
+                               description="lateral load limit when homing, g")
+
+
+class RadarTable(FileModel):
+    """[[radar]]: a sensor site and its measurement model; site as site_enu_m or site_lla."""
+
+    name: Name | None = Field(None, description="unique among radars; the rig's boards are found by it")
+    site_enu_m: Enu | None = None
+    site_lla: Lla | None = Field(None, description="[lat deg, lon deg, h m]; needs origin_lla")
+    scan_period_s: Number = Field(default_of(RadarSpec, "scan_period_s"), ge=0.1, le=60.0)
+    sigma_range_m: Number = Field(default_of(RadarSpec, "sigma_range_m"), ge=0.0, le=10_000.0)
+    sigma_azimuth_deg: Number = Field(math.degrees(default_of(RadarSpec, "sigma_azimuth_rad")), ge=0.0, le=10.0)
+    sigma_elevation_deg: Number = Field(math.degrees(default_of(RadarSpec, "sigma_elevation_rad")), ge=0.0, le=10.0)
+    sigma_range_rate_mps: Number = Field(default_of(RadarSpec, "sigma_range_rate_mps"), ge=0.0, le=1_000.0)
+    pd: Number = Field(default_of(RadarSpec, "pd"), ge=0.0, le=1.0, description="probability of detection a scan")
+    clutter_per_scan: Number = Field(default_of(RadarSpec, "clutter_per_scan"), ge=0.0, le=10_000.0,
+                                     description="mean false plots a scan")
+    max_range_m: Number = Field(default_of(RadarSpec, "max_range_m"), ge=1_000.0, le=470_000.0)
+    iff_reply_p: Number = Field(default_of(RadarSpec, "iff_reply_p"), ge=0.0, le=1.0)
+    sac: Integer = Field(default_of(RadarSpec, "sac"), ge=0, le=255, description="ASTERIX system area code")
+    sic: Integer = Field(default_of(RadarSpec, "sic"), ge=0, le=255, description="ASTERIX system identification code")
+    sectors: Integer = Field(default_of(RadarSpec, "sectors"), ge=1, le=64, description="north markers a scan")
+    north_offset_deg: Number = Field(math.degrees(default_of(RadarSpec, "north_offset_rad")), ge=0.0, le=360.0)
+
+
+class LauncherTable(FileModel):
+    """[[launcher]]: where it stands, its envelope, and its magazine; position as position_enu_m or position_lla."""
+
+    name: Name | None = Field(None, description="unique among launchers; the rig's boards are found by it")
+    position_enu_m: Enu | None = None
+    position_lla: Lla | None = Field(None, description="[lat deg, lon deg, h m]; needs origin_lla")
+    interceptor_speed_mps: Number = Field(default_of(LauncherSite, "interceptor_speed_mps"), gt=0.0, le=MAX_SPEED_MPS)
+    interceptor_max_g: Number = Field(default_of(LauncherSite, "interceptor_max_g"), ge=0.0, le=100.0)
+    launch_delay_s: Number = Field(default_of(LauncherSite, "launch_delay_s"), ge=0.0, le=600.0)
+    slew_rate_dps: Number = Field(default_of(LauncherSite, "slew_rate_dps"), ge=0.0, le=3_600.0,
+                                  description="deg/s; 0: no slew time counted")
+    min_range_m: Number = Field(default_of(LauncherSite, "min_range_m"), ge=0.0, le=MAX_DISTANCE_M)
+    max_range_m: Number = Field(default_of(LauncherSite, "max_range_m"), ge=0.0, le=MAX_DISTANCE_M)
+    min_alt_m: Number = Field(default_of(LauncherSite, "min_alt_m"), ge=0.0, le=MAX_DISTANCE_M)
+    max_alt_m: Number = Field(default_of(LauncherSite, "max_alt_m"), ge=0.0, le=MAX_DISTANCE_M)
+    max_tof_s: Number = Field(default_of(LauncherSite, "max_tof_s"), gt=0.0, le=3_600.0)
+    # a magazine, not a depot; the board counts rounds in a 16-bit register
+    rounds: Integer = Field(default_of(LauncherSite, "rounds"), ge=0, le=1_000)
+    # the board's RELOAD_MS register is 16 bits: 65.535 s at most
+    reload_s: Number = Field(default_of(LauncherSite, "reload_s"), ge=0.0, le=65.535)
+    channels: Integer = Field(default_of(LauncherSite, "channels"), ge=0, le=64,
+                              description="guidance channels: interceptors it can guide at once")
+    sector_centre_deg: Number = Field(default_of(LauncherSite, "sector_centre_deg"), ge=0.0, le=360.0,
+                                      description="centre of the covered sector, clockwise from north")
+    sector_width_deg: Number = Field(default_of(LauncherSite, "sector_width_deg"), ge=0.0, le=360.0)
+    lethal_radius_m: Number = Field(default_of(LauncherSite, "lethal_radius_m"), ge=0.0, le=1_000.0)
+    pk: Number = Field(default_of(LauncherSite, "pk"), ge=0.0, le=1.0, description="single-shot kill probability")
+    seeker_range_m: Number = Field(default_of(LauncherSite, "seeker_range_m"), ge=0.0, le=100_000.0)
+    seeker_half_angle_deg: Number = Field(default_of(LauncherSite, "seeker_half_angle_deg"), ge=0.0, le=90.0)
+
+
+class AssetTable(FileModel):
+    """[[asset]]: a defended asset."""
+
+    name: Name | None = Field(None, description="unique among assets; targets home_on it")
+    position_enu_m: Enu | None = None
+    position_lla: Lla | None = Field(None, description="[lat deg, lon deg, h m]; needs origin_lla")
+    radius_m: Number = Field(default_of(AssetSite, "radius_m"), ge=1.0, le=MAX_DISTANCE_M)
+    value: Number = Field(default_of(AssetSite, "value"), ge=0.0, le=1e6)
+
+
+class NoFireZoneTable(FileModel):
+    """[[no_fire_zone]]: a vertical cylinder nothing may be fired into."""
+
+    name: Name | None = None
+    centre_enu_m: Centre
+    radius_m: Number = Field(ge=1.0, le=MAX_DISTANCE_M)
+    # the defaults (1e9 m) mean "no floor" and "no ceiling"
+    z_min_m: Number = Field(default_of(NoFireZoneSpec, "z_min_m"), ge=-1e9, le=1e9)
+    z_max_m: Number = Field(default_of(NoFireZoneSpec, "z_max_m"), ge=-1e9, le=1e9)
+
+
+class FireControlTable(FileModel):
+    """[fire_control]: the doctrine."""
+
+    doctrine: Literal["shoot-look-shoot", "salvo"] = default_of(Scenario, "doctrine")
+    salvo_size: Integer = Field(default_of(Scenario, "salvo_size"), ge=1, le=8)
+    look_scans: Integer = Field(default_of(Scenario, "look_scans"), ge=0, le=50,
+                                description="scans a track is looked at after a round's intercept time")
+    protect_radius_m: Number | None = Field(None, ge=0.0, le=100_000.0,
+                                            description="absent: the seeker basket at acquisition plus lethal radius")
+
+
+class ScenarioFile(FileModel):
+    """A hil scenario: targets, radars, launchers, defended assets and no-fire zones."""
+
+    name: Name | None = Field(None, description="default: the file's stem")
+    description: Text = ""
+    duration_s: Number = Field(ge=1.0, le=MAX_DURATION_S)
+    seed: Integer = Field(1, ge=0, le=2**32 - 1)
+    origin_lla: Lla | None = Field(None, description="[lat deg, lon deg, h m] of the ENU origin")
+    friendly_mode3a: list[Mode3A] = Field(default_factory=list, max_length=4096)
+    neutral_mode3a: list[Mode3A] = Field(default_factory=list, max_length=4096,
+                                         description="codes of neutral traffic (airliners): never engaged")
+    target: list[TargetTable] = Field(min_length=1, max_length=10_000)
+    radar: list[RadarTable] = Field(min_length=1, max_length=255)
+    launcher: list[LauncherTable] = Field(min_length=1, max_length=255)
+    asset: list[AssetTable] = Field(default_factory=list, max_length=1_000)
+    no_fire_zone: list[NoFireZoneTable] = Field(default_factory=list, max_length=1_000)
+    fire_control: FireControlTable = FireControlTable.model_validate({})
+    faults: list[FaultText] = Field(default_factory=list, max_length=1_000,
+                                    description='scheduled link faults like "launcher-north:drop=0.01@8"')
+
+
+# A scenario needs these, and a missing one is said with why.
+_NEEDED = {
+    "radar": "a scenario needs at least one [[radar]]",
+    "target": "a scenario needs at least one [[target]]",
+    "launcher": "a scenario needs at least one [[launcher]]: without one there is nothing to test",
+}
+_ARRAYS = frozenset({"target", "radar", "launcher", "asset", "no_fire_zone"})
+
+
+def _read(source: str, doc: dict[str, Any]) -> Scenario:
+    for key, why in _NEEDED.items():
+        if not doc.get(key):
+            raise ConfigError(source, key, why)
+    return _Builder(source, validate(ScenarioFile, doc, source, _ARRAYS)).scenario()
+
+
+class _Builder:
+    """A validated ScenarioFile into a Scenario: positions to ENU, degrees to radians, names checked."""
+
+    def __init__(self, source: str, f: ScenarioFile) -> None:
+        self.source, self.f = source, f
 
     def fail(self, where: str, problem: str) -> ConfigError:
         return ConfigError(self.source, where, problem)
 
-    def number(self, table: dict[str, Any], key: str, where: str, default: float | None = None,
-               lo: float = -math.inf, hi: float = math.inf) -> float:
-        if key not in table:
-            if default is None:
-                raise self.fail(f"{where}.{key}", "missing")
-            return default
-        v = table[key]
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(f"{where}.{key}", f"must be a number, got {v!r}")
-        if not (lo <= v <= hi) or math.isnan(v):
-            raise self.fail(f"{where}.{key}", f"{v} is outside [{lo}, {hi}]")
-        return float(v)
-
-    def vector(self, table: dict[str, Any], key: str, where: str, n: int = 3) -> tuple[float, ...]:
-        v = table.get(key)
-        if v is None:
-            raise self.fail(f"{where}.{key}", "missing")
-        if not isinstance(v, list) or len(v) != n or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in v
-        ):
-            raise self.fail(f"{where}.{key}", f"must be a list of {n} numbers, got {v!r}")
-        return tuple(float(x) for x in v)
-
-    def position(self, table: dict[str, Any], where: str, key: str = "position") -> tuple[float, float, float]:
-        """ENU metres from `<key>_enu_m`, or from `<key>_lla` relative to the scenario's origin_lla."""
-        if f"{key}_enu_m" in table:
-            x, y, z = self.vector(table, f"{key}_enu_m", where)
-            return (x, y, z)
-        if f"{key}_lla" in table:
-            if "origin_lla" not in self.doc:
-                raise self.fail(f"{where}.{key}_lla", "needs origin_lla at the top of the scenario")
-            lat, lon, h = self.vector(table, f"{key}_lla", where)
-            e = geodetic_to_enu(lat, lon, h, self.origin())
-            return (float(e[0]), float(e[1]), float(e[2]))
-        raise self.fail(where, f"needs {key}_enu_m = [x, y, z] or {key}_lla = [lat, lon, h]")
-
-    def origin(self) -> tuple[float, float, float]:
-        lat, lon, h = self.vector(self.doc, "origin_lla", "origin_lla")
-        return (lat, lon, h)
-
-    def tables(self, key: str) -> list[tuple[str, dict[str, Any]]]:
-        items = self.doc.get(key, [])
-        if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
-            raise self.fail(key, "must be an array of tables ([[" + key + "]])")
-        out = []
-        names: set[str] = set()
+    def named(self, key: str, items: list[T]) -> list[tuple[str, str, T]]:
+        """(where, name, table) of an array of tables, each name unique (default `<key>-<n>`)."""
+        out, seen = [], set()
         for i, t in enumerate(items):
-            name = t.get("name", f"{key}-{i + 1}")
+            name = getattr(t, "name", None) or f"{key}-{i + 1}"
             where = f"{key}[{i}] ({name})"
-            if name in names:
+            if name in seen:
                 raise self.fail(f"{where}.name", "duplicate name")
-            names.add(name)
-            out.append((where, t))
+            seen.add(name)
+            out.append((where, name, t))
         return out
+
+    def position(self, where: str, key: str, enu: tuple[float, ...] | None,
+                 lla: tuple[float, float, float] | None) -> tuple[float, float, float]:
+        """ENU metres from `<key>_enu_m`, or from `<key>_lla` relative to the scenario's origin_lla."""
+        if enu is not None and lla is not None:
+            raise self.fail(f"{where}.{key}_lla", f"give {key}_enu_m or {key}_lla, not both")
+        if enu is not None:
+            return (enu[0], enu[1], enu[2])
+        if lla is None:
+            raise self.fail(where, f"needs {key}_enu_m = [x, y, z] or {key}_lla = [lat, lon, h]")
+        if self.f.origin_lla is None:
+            raise self.fail(f"{where}.{key}_lla", "needs origin_lla at the top of the scenario")
+        e = geodetic_to_enu(*lla, self.f.origin_lla)
+        x, y, z = float(e[0]), float(e[1]), float(e[2])
+        if max(abs(x), abs(y), abs(z)) > MAX_DISTANCE_M:
+            raise self.fail(f"{where}.{key}_lla", f"is {math.hypot(x, y, z) / 1000:.0f} km from origin_lla, "
+                                                  f"more than {MAX_DISTANCE_M / 1000:.0f} km on an axis")
+        return (x, y, z)
 
     def build(self, cls: type[T], where: str, **fields: Any) -> T:
         """cls(**fields), a failure of its own checks named by this file and `where`."""
@@ -251,160 +421,84 @@ class _ScenarioReader:
         except ConfigError as e:
             raise self.fail(f"{where}.{e.field}", e.problem) from None
 
-    def check_keys(self, table: dict[str, Any], where: str, allowed: set[str]) -> None:
-        for k in table:
-            if k not in allowed:
-                raise self.fail(f"{where}.{k}", f"unknown field (known: {', '.join(sorted(allowed))})")
-
-    def read(self) -> Scenario:
-        d = self.doc
-        self.check_keys(d, "scenario", {"name", "description", "duration_s", "seed", "origin_lla",
-                                         "friendly_mode3a", "neutral_mode3a", "target", "radar", "launcher",
-                                         "asset", "no_fire_zone", "fire_control", "faults"})
-        fc = d.get("fire_control", {})
-        if not isinstance(fc, dict):
-            raise self.fail("fire_control", "must be a table")
-        self.check_keys(fc, "fire_control", {"doctrine", "salvo_size", "look_scans", "protect_radius_m"})
-        doctrine = fc.get("doctrine", "shoot-look-shoot")
-        if doctrine not in ("shoot-look-shoot", "salvo"):
-            raise self.fail("fire_control.doctrine", f"must be shoot-look-shoot or salvo, got {doctrine!r}")
-        salvo_size = int(self.number(fc, "salvo_size", "fire_control", 2, 1, 8))
-        duration = self.number(d, "duration_s", "scenario", lo=1.0, hi=86_400.0)
-        seed = int(self.number(d, "seed", "scenario", default=1, lo=0, hi=2**32 - 1))
-        friendly = d.get("friendly_mode3a", [])
-        if not isinstance(friendly, list):
-            raise self.fail("friendly_mode3a", "must be a list of octal codes")
-        codes = frozenset(parse_mode3a(c, self.source, "friendly_mode3a") for c in friendly)
-        neutral = d.get("neutral_mode3a", [])
-        if not isinstance(neutral, list):
-            raise self.fail("neutral_mode3a", "must be a list of octal codes")
-        neutral_codes = frozenset(parse_mode3a(c, self.source, "neutral_mode3a") for c in neutral)
-        look_scans = int(self.number(fc, "look_scans", "fire_control", 2, 0, 50))
-        protect = self.number(fc, "protect_radius_m", "fire_control", -1.0, 0.0, 100_000.0)
-        faults = d.get("faults", [])
-        if not isinstance(faults, list) or not all(isinstance(f, str) for f in faults):
-            raise self.fail("faults", "must be a list of strings like \"launcher-north:drop=0.01@8\"")
-        radars = tuple(self.radar(w, t) for w, t in self.tables("radar"))
-        if not radars:
-            raise self.fail("radar", "a scenario needs at least one [[radar]]")
-        assets = tuple(self.asset(w, t) for w, t in self.tables("asset"))
+    def scenario(self) -> Scenario:
+        f, fc = self.f, self.f.fire_control
+        assets = tuple(self.asset(w, n, t) for w, n, t in self.named("asset", f.asset))
         asset_names = {a.name for a in assets}
-        targets = tuple(self.target(w, t, asset_names) for w, t in self.tables("target"))
-        if not targets:
-            raise self.fail("target", "a scenario needs at least one [[target]]")
         return Scenario(
-            name=str(d.get("name", Path(self.source).stem)),
-            description=str(d.get("description", "")),
-            duration_s=duration,
-            seed=seed,
-            targets=targets,
-            radars=radars,
-            launchers=tuple(self.launcher(w, t) for w, t in self.tables("launcher")),
+            name=f.name or Path(self.source).stem,
+            description=f.description,
+            duration_s=f.duration_s,
+            seed=f.seed,
+            targets=tuple(self.target(w, n, t, asset_names) for w, n, t in self.named("target", f.target)),
+            radars=tuple(self.radar(w, n, t) for w, n, t in self.named("radar", f.radar)),
+            launchers=tuple(self.launcher(w, n, t) for w, n, t in self.named("launcher", f.launcher)),
             assets=assets,
-            no_fire_zones=tuple(self.no_fire_zone(w, t) for w, t in self.tables("no_fire_zone")),
-            friendly_codes=codes,
-            neutral_codes=neutral_codes,
-            origin_lla=self.origin() if "origin_lla" in d else None,
-            doctrine=doctrine,
-            salvo_size=salvo_size,
-            look_scans=look_scans,
-            protect_radius_m=None if protect < 0 else protect,
-            faults=tuple(faults),
+            no_fire_zones=tuple(self.no_fire_zone(w, n, t) for w, n, t in self.named("no_fire_zone", f.no_fire_zone)),
+            friendly_codes=frozenset(int(c, 8) for c in f.friendly_mode3a),
+            neutral_codes=frozenset(int(c, 8) for c in f.neutral_mode3a),
+            origin_lla=f.origin_lla,
+            doctrine=fc.doctrine,
+            salvo_size=fc.salvo_size,
+            look_scans=fc.look_scans,
+            protect_radius_m=fc.protect_radius_m,
+            faults=tuple(f.faults),
             source=self.source,
         )
 
-    def radar(self, where: str, t: dict[str, Any]) -> RadarSpec:
-        self.check_keys(t, where, {"name", "site_enu_m", "site_lla", "scan_period_s", "sigma_range_m",
-                                   "sigma_azimuth_deg", "sigma_elevation_deg", "sigma_range_rate_mps", "pd",
-                                   "clutter_per_scan", "max_range_m", "iff_reply_p", "sac", "sic", "sectors",
-                                   "north_offset_deg"})
-        n = self.number
+    def radar(self, where: str, name: str, t: RadarTable) -> RadarSpec:
         return RadarSpec(
-            name=str(t.get("name")),
-            site=self.position(t, where, "site"),
-            scan_period_s=n(t, "scan_period_s", where, 1.0, 0.1, 60.0),
-            sigma_range_m=n(t, "sigma_range_m", where, 50.0, 0.0, 10_000.0),
-            sigma_azimuth_rad=math.radians(n(t, "sigma_azimuth_deg", where, 0.2, 0.0, 10.0)),
-            sigma_elevation_rad=math.radians(n(t, "sigma_elevation_deg", where, 0.2, 0.0, 10.0)),
-            sigma_range_rate_mps=n(t, "sigma_range_rate_mps", where, 5.0, 0.0, 1000.0),
-            pd=n(t, "pd", where, 0.9, 0.0, 1.0),
-            clutter_per_scan=n(t, "clutter_per_scan", where, 20.0, 0.0, 10_000.0),
-            max_range_m=n(t, "max_range_m", where, 150_000.0, 1_000.0, 470_000.0),
-            iff_reply_p=n(t, "iff_reply_p", where, 0.98, 0.0, 1.0),
-            sac=int(n(t, "sac", where, 1, 0, 255)),
-            sic=int(n(t, "sic", where, 1, 0, 255)),
-            sectors=int(n(t, "sectors", where, 16, 1, 64)),
-            north_offset_rad=math.radians(n(t, "north_offset_deg", where, 0.0, 0.0, 360.0)),
+            name=name,
+            site=self.position(where, "site", t.site_enu_m, t.site_lla),
+            scan_period_s=t.scan_period_s,
+            sigma_range_m=t.sigma_range_m,
+            sigma_azimuth_rad=math.radians(t.sigma_azimuth_deg),
+            sigma_elevation_rad=math.radians(t.sigma_elevation_deg),
+            sigma_range_rate_mps=t.sigma_range_rate_mps,
+            pd=t.pd,
+            clutter_per_scan=t.clutter_per_scan,
+            max_range_m=t.max_range_m,
+            iff_reply_p=t.iff_reply_p,
+            sac=t.sac,
+            sic=t.sic,
+            sectors=t.sectors,
+            north_offset_rad=math.radians(t.north_offset_deg),
         )
 
-    def launcher(self, where: str, t: dict[str, Any]) -> LauncherSite:
-        known = {f.name for f in LauncherSite.__dataclass_fields__.values()} - {"position"}
-        self.check_keys(t, where, known | {"position_enu_m", "position_lla"})
-        kwargs: dict[str, Any] = {}
-        for key in known - {"name"}:
-            if key in t:
-                kwargs[key] = self.number(t, key, where, lo=0.0)
-        for key in ("rounds", "channels"):
-            if key in kwargs:
-                kwargs[key] = int(kwargs[key])
-        return self.build(LauncherSite, where, name=str(t.get("name")), position=self.position(t, where), **kwargs)
+    def launcher(self, where: str, name: str, t: LauncherTable) -> LauncherSite:
+        envelope = t.model_dump(exclude={"name", "position_enu_m", "position_lla"})
+        return self.build(LauncherSite, where, name=name,
+                          position=self.position(where, "position", t.position_enu_m, t.position_lla), **envelope)
 
-    def asset(self, where: str, t: dict[str, Any]) -> AssetSite:
-        self.check_keys(t, where, {"name", "position_enu_m", "position_lla", "radius_m", "value"})
-        return self.build(
-            AssetSite, where,
-            name=str(t.get("name")),
-            position=self.position(t, where),
-            radius_m=self.number(t, "radius_m", where, 1000.0, 1.0, 1e6),
-            value=self.number(t, "value", where, 1.0, 0.0, 1e6),
-        )
+    def asset(self, where: str, name: str, t: AssetTable) -> AssetSite:
+        position = self.position(where, "position", t.position_enu_m, t.position_lla)
+        return self.build(AssetSite, where, name=name, position=position, radius_m=t.radius_m, value=t.value)
 
-    def no_fire_zone(self, where: str, t: dict[str, Any]) -> NoFireZoneSpec:
-        self.check_keys(t, where, {"name", "centre_enu_m", "radius_m", "z_min_m", "z_max_m"})
-        cx, cy = self.vector(t, "centre_enu_m", where, 2)
-        return self.build(
-            NoFireZoneSpec, where,
-            name=str(t.get("name")),
-            centre=(cx, cy),
-            radius_m=self.number(t, "radius_m", where, lo=1.0),
-            z_min_m=self.number(t, "z_min_m", where, -1e9),
-            z_max_m=self.number(t, "z_max_m", where, 1e9),
-        )
+    def no_fire_zone(self, where: str, name: str, t: NoFireZoneTable) -> NoFireZoneSpec:
+        return self.build(NoFireZoneSpec, where, name=name, centre=(t.centre_enu_m[0], t.centre_enu_m[1]),
+                          radius_m=t.radius_m, z_min_m=t.z_min_m, z_max_m=t.z_max_m)
 
-    def target(self, where: str, t: dict[str, Any], assets: set[str]) -> TargetSpec:
-        self.check_keys(t, where, {"name", "allegiance", "kind", "position_enu_m", "position_lla",
-                                   "velocity_mps", "start_s", "mode3a", "manoeuvre", "home_on", "max_turn_g"})
-        allegiance = str(t.get("allegiance", "hostile"))
-        if allegiance not in ALLEGIANCES:
-            raise self.fail(f"{where}.allegiance", f"must be one of {', '.join(ALLEGIANCES)}, got {allegiance!r}")
-        velocity = self.vector(t, "velocity_mps", where)
-        if math.hypot(*velocity) < 1.0:
+    def target(self, where: str, name: str, t: TargetTable, assets: set[str]) -> TargetSpec:
+        vx, vy, vz = t.velocity_mps
+        speed = math.hypot(vx, vy, vz)
+        if speed < 1.0:
             raise self.fail(f"{where}.velocity_mps", "a target must move (speed below 1 m/s)")
-        home_on = t.get("home_on")
-        if home_on is not None and home_on not in assets:
-            raise self.fail(f"{where}.home_on", f"no asset named {home_on!r}")
-        manoeuvres = []
-        for j, m in enumerate(t.get("manoeuvre", [])):
-            mw = f"{where}.manoeuvre[{j}]"
-            self.check_keys(m, mw, {"start_s", "duration_s", "turn_g", "climb_mps"})
-            manoeuvres.append(Manoeuvre(
-                start_s=self.number(m, "start_s", mw, lo=0.0),
-                duration_s=self.number(m, "duration_s", mw, lo=0.0),
-                turn_g=self.number(m, "turn_g", mw, 0.0, -15.0, 15.0),
-                climb_mps=self.number(m, "climb_mps", mw, 0.0, -500.0, 500.0),
-            ))
-        x, y, z = self.position(t, where)
+        if speed > MAX_SPEED_MPS:
+            raise self.fail(f"{where}.velocity_mps", f"speed {speed:.0f} m/s is above {MAX_SPEED_MPS:.0f} m/s")
+        if t.home_on is not None and t.home_on not in assets:
+            raise self.fail(f"{where}.home_on", f"no asset named {t.home_on!r}")
         return TargetSpec(
-            name=str(t.get("name")),
-            allegiance=allegiance,
-            kind=str(t.get("kind", "aircraft")),
-            position=(x, y, z),
-            velocity=(velocity[0], velocity[1], velocity[2]),
-            start_s=self.number(t, "start_s", where, 0.0, 0.0),
-            mode3a=parse_mode3a(t.get("mode3a"), self.source, f"{where}.mode3a"),
-            manoeuvres=tuple(manoeuvres),
-            home_on=home_on,
-            max_turn_g=self.number(t, "max_turn_g", where, 20.0, 0.1, 60.0),
+            name=name,
+            allegiance=t.allegiance,
+            kind=t.kind,
+            position=self.position(where, "position", t.position_enu_m, t.position_lla),
+            velocity=(vx, vy, vz),
+            start_s=t.start_s,
+            mode3a=int(t.mode3a, 8) if t.mode3a else -1,
+            manoeuvres=tuple(Manoeuvre(start_s=m.start_s, duration_s=m.duration_s, turn_g=m.turn_g,
+                                       climb_mps=m.climb_mps) for m in t.manoeuvre),
+            home_on=t.home_on,
+            max_turn_g=t.max_turn_g,
         )
 
 

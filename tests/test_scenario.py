@@ -30,6 +30,9 @@ site_enu_m = [0, 0, 10]
 name = "a"
 position_enu_m = [20000, 0, 3000]
 velocity_mps = [-200, 0, 0]
+[[launcher]]
+name = "north"
+position_enu_m = [0, 8000, 0]
 """
 
 
@@ -141,7 +144,7 @@ sector_width_deg = 120.0
     sc = Scenario.load(write(tmp_path, text))
     assert (sc.doctrine, sc.salvo_size) == ("salvo", 3)
     _, launchers, _ = specs_from_scenario(sc)
-    assert (launchers[0].sector_centre_deg, launchers[0].sector_width_deg) == (90.0, 120.0)
+    assert (launchers[-1].sector_centre_deg, launchers[-1].sector_width_deg) == (90.0, 120.0)
     assert Doctrine.SALVO.name == "SALVO"
     with pytest.raises(ConfigError, match="doctrine"):
         Scenario.load(write(tmp_path, MINIMAL + '[fire_control]\ndoctrine = "spray"\n'))
