@@ -1,24 +1,40 @@
-"""LauncherLink: the host's side of one launcher board over Modbus RTU/TCP (pymodbus async) or in-process RTU.
+"""LauncherLink: the host's side of one launcher board over Modbus RTU (serial, pty), Modbus TCP, or in-process RTU.
 
-The link is a second line of safety after the fire-control kernel: it never writes FIRE_SEQ unless its
-last status read is younger than the board's watchdog period and shows ARMED, READY and rounds left, and
-the link is healthy; it owns the sequence numbers and confirms a launch only by reading LAST_FIRE_SEQ
-back. pymodbus never retries (a retry hides a fault as latency). A board that times out `lost_after`
-times in a row is LOST: it is not commanded again until a reconnect (with backoff) and a fresh status
-read show it sane. Every refusal has a reason, counted in `counters.refusals`.
+The link is a second line of safety after the fire-control kernel: it never sends a fire unless its last
+status read is younger than the board's watchdog period and shows ARMED, READY and rounds left, the link is
+healthy and no earlier fire is unreconciled; it owns the sequence numbers, writes each fire as one checked
+block (registers 3..9, docs/PROTOCOLS.md §4) and confirms a launch only by reading LAST_FIRE_SEQ back.
+
+A fire write is never retried. A fire whose answer is lost, or whose readback fails, is UNCONFIRMED (the
+round may be in flight): the link refuses every further fire (UNRECONCILED) until `reconcile()` has read
+the board's launch record back and settled whether that sequence number launched. Reads are retried up to
+`read_retries` times after a timeout. A board that times out `lost_after` times in a row is LOST: it is not
+commanded again until a reconnect (with backoff) and a fresh status read show it sane.
+
+The Modbus transaction loop is our own, over pymodbus-free framing (drivers/modbus_rtu.py): every answer is
+checked against its request (device, function, byte count or write echo; over TCP the transaction id) and a
+status against the board clock (an answer sampled before the request could be sent is stale); what answers
+something else is discarded and counted (`late_replies`, `discarded_bytes`). pymodbus' client matches RTU
+answers by function code only and logs rather than counts what it skips, and its framers drop the bytes
+after a frame (FramerRTU) or wait forever on a bad MBAP protocol id (FramerSocket): they cannot do this.
+Every refusal has a reason, counted in `counters.refusals`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import os
+import socket
+import struct
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from hdrh.histogram import HdrHistogram
 
@@ -27,9 +43,13 @@ from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError
 from hil.drivers.registers import (
     ARM_KEY,
     BUILD_ID_REGS,
+    FIRE_BLOCK,
     FW_NAME_REGS,
+    HOLDING_COUNT,
     IDENT_MAGIC,
+    RECORD_REGS,
     REGMAP_VERSION,
+    STATUS_REGS,
     U64_REGS,
     WATCHDOG_MS_DEFAULT,
     FunctionCode,
@@ -38,6 +58,7 @@ from hil.drivers.registers import (
     Reject,
     State,
     StatusBit,
+    fire_block,
     in_limits,
     unpack_ascii,
     unpack_u64,
@@ -48,9 +69,14 @@ from hil.errors import LinkError
 log = logging.getLogger(__name__)
 
 Recorder = Callable[[str, str, bytes, int, str], None]
-T = TypeVar("T")
-STATUS_REGS = Input.LAST_CMD_T_US + U64_REGS  # one read of input 0..23 is a whole status
 SEQ_MAX = 0xFFFF
+RANGE_M_MAX = 0xFFFF
+TGO_S_MAX = 0xFFFF / 100
+# A status is stale when the board clock advanced less than this share of the host time since the last one
+# (less the slack): far below any board's drift, far above what an answer held back a timeout shows.
+BOARD_RATE_MIN = 0.5
+STALE_SLACK_US = 2000
+_TIME_AT = 2 + 2 * Input.BOARD_TIME_US  # byte offset of BOARD_TIME_US in a read answer from input 0
 
 
 class Refusal(StrEnum):
@@ -65,9 +91,9 @@ class Refusal(StrEnum):
     NO_ROUNDS = "NO_ROUNDS"
     NOT_READY = "NOT_READY"
     BAD_AIM = "BAD_AIM"
-    TIMEOUT = "TIMEOUT"  # the write went unanswered and the readback shows no launch
-    EXCEPTION = "EXCEPTION"  # the board answered the write with a Modbus exception
-    UNCONFIRMED = "UNCONFIRMED"  # sent, but the readback failed: a later status read settles it
+    UNRECONCILED = "UNRECONCILED"  # an earlier fire is unconfirmed: reconcile() first
+    EXCEPTION = "EXCEPTION"  # the board answered the write with a Modbus exception (reported as EXCEPTION_nn)
+    UNCONFIRMED = "UNCONFIRMED"  # sent, but its answer or its readback was lost: it may have launched
 
 
 class Identity(NamedTuple):
@@ -85,13 +111,13 @@ class LauncherStatus:
     armed: bool
     ready: bool
     reloading: bool
-    watchdog_tripped: bool
+    watchdog_tripped: bool  # latched by the board until the next arm
     fault: bool
     rounds: int
     last_fire_seq: int
     launch_count: int
     last_fire_track: int
-    last_reject: Reject
+    last_reject: Reject | int  # an int for a reject this link does not know (a newer board)
     reject_count: int
     fault_code: int
     board_time_us: int
@@ -103,11 +129,17 @@ class LauncherStatus:
     def from_registers(cls, regs: Sequence[int], host_ns: int) -> LauncherStatus:
         """Input registers 0..23; ModbusFrameError if they are not a hil launcher's."""
         if regs[Input.IDENT_MAGIC] != IDENT_MAGIC or regs[Input.REGMAP_VERSION] != REGMAP_VERSION:
-            raise ModbusFrameError(f"not a hil launcher (magic {regs[0]:#06x}, register map {regs[1]})")
+            raise ModbusFrameError(f"not a hil launcher of register map {REGMAP_VERSION} (magic {regs[0]:#06x}, "
+                                   f"register map {regs[1]})")
         try:
-            state, reject = State(regs[Input.STATE]), Reject(regs[Input.LAST_REJECT])
+            state = State(regs[Input.STATE])
         except ValueError as e:
             raise ModbusFrameError(f"insane status: {e}") from None
+        reject: Reject | int
+        try:
+            reject = Reject(regs[Input.LAST_REJECT])
+        except ValueError:
+            reject = regs[Input.LAST_REJECT]
         bits = StatusBit(regs[Input.STATUS] & 0x1F)
 
         def u64(at: int) -> int:
@@ -124,10 +156,30 @@ class LauncherStatus:
             host_ns=host_ns,
         )
 
+    @property
+    def reject_name(self) -> str:
+        return self.last_reject.name if isinstance(self.last_reject, Reject) else f"REJECT_{self.last_reject}"
+
+
+@dataclass(frozen=True)
+class FireRecord:
+    """The board's record of fire commands (input 24..30), read with a status by reconciliation."""
+
+    last_cmd_seq: int  # FIRE_SEQ of the last well-formed fire command, accepted or not
+    bad_check_count: int  # fire commands refused for their check word or a partial block
+    watchdog_trips: int
+    last_aim: tuple[int, int, int, int]  # az cdeg, el cdeg, range m, tgo cs of the last accepted fire
+
+    @classmethod
+    def from_registers(cls, regs: Sequence[int]) -> FireRecord:
+        at = Input.LAST_FIRE_AZ_CDEG
+        return cls(regs[Input.LAST_CMD_SEQ], regs[Input.BAD_CHECK_COUNT], regs[Input.WATCHDOG_TRIPS],
+                   (regs[at], regs[at + 1], regs[at + 2], regs[at + 3]))
+
 
 @dataclass(frozen=True)
 class FireResult:
-    accepted: bool
+    accepted: bool  # the board launched (LAST_FIRE_SEQ read back equals seq)
     seq: int  # 0 when nothing was sent
     reason: str  # "" when accepted; a Refusal or a board Reject name
     board_accept_us: int = 0  # LAST_LAUNCH_T_US of an accepted fire (t5, board clock)
@@ -135,18 +187,38 @@ class FireResult:
     round_trip_ns: int = 0  # write request to write response
     sent: bool = False
     status: LauncherStatus | None = None  # the readback
+    unconfirmed: bool = False  # sent, outcome unknown: the round may be in flight until reconcile() says
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What reconcile() settled about an unconfirmed fire (seq 0: there was none; the board's state only)."""
+
+    seq: int
+    launched: bool
+    board_launch_us: int  # LAST_LAUNCH_T_US when it launched, else 0
+    board_restarted: bool  # the board clock ran backwards meanwhile: its record of the fire is gone
+    status: LauncherStatus
+    record: FireRecord
 
 
 @dataclass
 class LinkCounters:
     requests: int = 0
     timeouts: int = 0
+    read_retries: int = 0
     exceptions: int = 0  # Modbus exception responses
-    bad_responses: int = 0  # answers that do not answer the request (CRC is pymodbus' or ours)
+    bad_responses: int = 0  # our transaction's answer, but not an answer to it, or not a hil launcher's
+    late_replies: int = 0  # whole frames that answer no request in flight (late, duplicate, wrong TCP tid)
+    discarded_bytes: int = 0  # bytes that made no frame (garbage, a bad CRC, a broken MBAP header)
+    stale_statuses: int = 0  # of the late replies: status answers sampled before their request went out
     lost_events: int = 0
     reconnects: int = 0
     launches: int = 0
-    late_confirmations: int = 0
+    unconfirmed: int = 0  # fires sent whose outcome the link did not learn at once
+    reconciled_launched: int = 0
+    reconciled_not_launched: int = 0
+    watchdog_trips_seen: int = 0  # statuses that newly showed WATCHDOG_TRIPPED
     board_restarts: int = 0
     refusals: Counter[str] = field(default_factory=Counter)
     round_trip_us: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, 60_000_000, 3))
@@ -154,10 +226,8 @@ class LinkCounters:
     def summary(self) -> dict[str, Any]:
         h = self.round_trip_us
         rtt = {f"p{p}": h.get_value_at_percentile(p) for p in (50, 90, 99)} if h.get_total_count() else {}
-        return {"requests": self.requests, "timeouts": self.timeouts, "exceptions": self.exceptions,
-                "bad_responses": self.bad_responses, "lost_events": self.lost_events, "reconnects": self.reconnects,
-                "launches": self.launches, "late_confirmations": self.late_confirmations,
-                "board_restarts": self.board_restarts, "refusals": dict(self.refusals),
+        plain = {k: v for k, v in vars(self).items() if isinstance(v, int)}
+        return {**plain, "refusals": dict(self.refusals),
                 "round_trip_us": {**rtt, "max": h.get_max_value(), "count": h.get_total_count()}}
 
 
@@ -177,141 +247,212 @@ class LauncherModbusError(LinkError):
         self.code = code
 
 
-# --- transports: three Modbus operations, raising _Timeout / _Broken / ModbusExceptionResponse / frame errors --
+# --- transports: one Modbus transaction loop over a byte stream ---------------------------------------------
 
 
 class _Transport:
+    """One request at a time over a byte stream that may hold anything: the answer is hunted for in what
+    arrives and checked against the request (device, function, byte count or echo; over TCP the transaction
+    id; `fresh` for what only the link can judge). A whole frame that answers something else (a late answer,
+    a duplicate) is discarded and counted as a late reply; bytes that make no frame are discarded and
+    counted. Raises _Timeout, _Broken, ModbusExceptionResponse, ModbusFrameError."""
+
     kind = "modbus_rtu"
+
+    def __init__(self, device_id: int, record: Callable[[str, bytes], None], counters: LinkCounters) -> None:
+        self.device_id, self.record, self.counters = device_id, record, counters
+        self.rx = bytearray()
+        self.tid = 0  # Modbus TCP transaction id of the request in flight
 
     async def open(self) -> None: ...
 
     def close(self) -> None: ...
 
-    async def read(self, function_code: int, address: int, count: int) -> list[int]:
+    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
         raise NotImplementedError
 
-    async def write_single(self, address: int, value: int) -> None:
-        raise NotImplementedError
+    def _stale_input(self) -> None:
+        """What waits before a request is sent cannot answer it: counted and dropped."""
+        self._take(b"", None)
+        if self.rx:
+            self.counters.discarded_bytes += len(self.rx)
+            self.rx.clear()
 
-    async def write_multiple(self, address: int, values: Sequence[int]) -> None:
-        raise NotImplementedError
+    def _take(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes | None:
+        """The answer to request (a PDU) if a whole one is in rx; every whole frame before it is dropped.
+
+        An empty request answers nothing: every whole frame is a late reply."""
+        rx, dev = self.rx, self.device_id
+        if self.kind == "modbus_tcp":
+            while len(rx) >= modbus_rtu.MBAP_BYTES + 1:
+                tid, pid, length, unit = struct.unpack_from(">HHHB", rx)
+                if pid or not 2 <= length <= modbus_rtu.MAX_ADU - 2:
+                    del rx[0]  # not an MBAP header: hunt for the next plausible one
+                    self.counters.discarded_bytes += 1
+                    continue
+                size = 6 + length
+                if len(rx) < size:
+                    return None
+                frame = bytes(rx[:size])
+                del rx[:size]
+                self.record("rx", frame)
+                pdu = frame[modbus_rtu.MBAP_BYTES:]
+                if request and tid == self.tid and unit == dev and modbus_rtu.answers(request, pdu) \
+                        and (fresh is None or fresh(pdu)):
+                    return pdu
+                if tid == self.tid and request:
+                    self.counters.bad_responses += 1  # our transaction, but not an answer to it
+                else:
+                    self.counters.late_replies += 1
+            return None
+        start = 0
+        while len(rx) - start >= 4:
+            size = modbus_rtu.rtu_response_size(rx, start) if rx[start] == dev else -1
+            if size > 0 and len(rx) - start >= size:
+                frame = bytes(rx[start:start + size])
+                if modbus_rtu.crc16(frame[:-2]) == frame[-2] | frame[-1] << 8:
+                    if start:
+                        self.counters.discarded_bytes += start
+                    del rx[:start + size]
+                    start = 0
+                    self.record("rx", frame)
+                    pdu = frame[1:-2]
+                    if request and modbus_rtu.answers(request, pdu) and (fresh is None or fresh(pdu)):
+                        return pdu
+                    self.counters.late_replies += 1
+                    continue
+            # no whole frame starts here (yet): look further on, a garbled byte may hide the answer behind it
+            start += 1
+        return None
 
 
 class _VirtualTransport(_Transport):
-    """Real RTU ADUs (with CRC) exchanged with an in-process LauncherModel: nothing waits."""
+    """Real RTU ADUs (with CRC) exchanged with an in-process LauncherModel: nothing waits.
 
-    def __init__(self, model: Any, device_id: int, record: Callable[[str, bytes], None]) -> None:
-        self.model, self.device_id, self.record = model, device_id, record
+    What handle_rtu returns is a byte stream: it may hold the answer, a late answer to an earlier request, a
+    duplicate, garbage or nothing (a fault injector may wrap it); it is hunted through as any stream is."""
 
-    async def _exchange(self, pdu: bytes) -> bytes:
-        adu = modbus_rtu.encode_adu(self.device_id, pdu)
+    def __init__(self, model: Any, device_id: int, record: Callable[[str, bytes], None],
+                 counters: LinkCounters) -> None:
+        super().__init__(device_id, record, counters)
+        self.model = model
+
+    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
+        self._stale_input()
+        adu = modbus_rtu.encode_adu(self.device_id, request)
         self.record("tx", adu)
         answer = self.model.handle_rtu(adu, self.device_id)
-        if answer is None:
+        if answer:
+            self.rx += answer
+        pdu = self._take(request, fresh)
+        if pdu is None:
             raise _Timeout("no answer")
-        self.record("rx", answer)
-        dev, rpdu = modbus_rtu.decode_adu(answer)
-        if dev != self.device_id:
-            raise ModbusFrameError(f"answer from device {dev}")
-        return rpdu
-
-    async def read(self, function_code: int, address: int, count: int) -> list[int]:
-        pdu = await self._exchange(modbus_rtu.read_request(function_code, address, count))
-        return modbus_rtu.parse_read_response(function_code, count, pdu)
-
-    async def write_single(self, address: int, value: int) -> None:
-        pdu = await self._exchange(modbus_rtu.write_single_request(address, value))
-        modbus_rtu.parse_write_response(FunctionCode.WRITE_SINGLE, address, value, pdu)
-
-    async def write_multiple(self, address: int, values: Sequence[int]) -> None:
-        pdu = await self._exchange(modbus_rtu.write_multiple_request(address, values))
-        modbus_rtu.parse_write_response(FunctionCode.WRITE_MULTIPLE, address, len(values), pdu)
-
-
-class _PymodbusTransport(_Transport):
-    """A pymodbus async client (RTU on a serial path, or TCP), one request at a time, no retries."""
-
-    def __init__(self, kind: str, target: str | tuple[str, int], device_id: int, timeout_s: float, baud: int,
-                 record: Callable[[str, bytes], None], recording: Callable[[], bool] = lambda: True) -> None:
-        self.kind, self.target, self.device_id = kind, target, device_id
-        self.timeout_s, self.baud, self.record, self.recording = timeout_s, baud, record, recording
-        self.client: Any = None
-
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        if sending:  # received bytes come in fragments here; the whole answer is recorded from its PDU
-            self.record("tx", bytes(data))
-        return data
-
-    def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
-        if not sending and self.client is not None:
-            self.record("rx", self.client.ctx.framer.buildFrame(pdu))
         return pdu
 
-    async def open(self) -> None:
-        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-        from pymodbus.framer import FramerType
 
+class _StreamTransport(_Transport):
+    """A serial device or pty (RTU, 8N1 at baud) or a TCP connection (Modbus TCP), read by the event loop."""
+
+    def __init__(self, kind: str, target: str | tuple[str, int], device_id: int, timeout_s: float, baud: int,
+                 record: Callable[[str, bytes], None], counters: LinkCounters) -> None:
+        super().__init__(device_id, record, counters)
+        self.kind, self.target, self.timeout_s, self.baud = kind, target, timeout_s, baud
+        self.fd = -1
+        self._handle: Any = None  # the serial.Serial or socket.socket that owns fd
+        self._waiter: asyncio.Future[bytes] | None = None
+        self._request = b""
+        self._fresh: Callable[[bytes], bool] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broken: str | None = None
+
+    async def open(self) -> None:
         self.close()
-        common: dict[str, Any] = {"timeout": self.timeout_s, "retries": 0, "reconnect_delay": 0}
-        if self.recording():  # rebuilding each answer's frame for the recording costs 7–14 µs an exchange
-            common.update(trace_packet=self._trace_packet, trace_pdu=self._trace_pdu)
-        if isinstance(self.target, tuple):
-            self.client = AsyncModbusTcpClient(self.target[0], port=self.target[1], **common)
-        else:
-            self.client = AsyncModbusSerialClient(self.target, framer=FramerType.RTU, baudrate=self.baud,
-                                                  bytesize=8, parity="N", stopbits=1, **common)
+        loop = asyncio.get_running_loop()
         try:
-            ok = await self.client.connect()
-        except Exception as e:  # pymodbus and pyserial raise what the OS gives them
-            raise _Broken(f"cannot open {self.target}: {e}") from None
-        if not ok:
-            raise _Broken(f"cannot open {self.target}")
+            if isinstance(self.target, tuple):
+                sock = socket.socket(socket.AF_INET6 if ":" in self.target[0] else socket.AF_INET,
+                                     socket.SOCK_STREAM)
+                self._handle = sock
+                sock.setblocking(False)
+                await asyncio.wait_for(loop.sock_connect(sock, self.target), self.timeout_s + 1.0)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one request, one segment, at once
+                self.fd = sock.fileno()
+            else:
+                import serial
+
+                port = serial.Serial(self.target, self.baud, bytesize=8, parity="N", stopbits=1, timeout=0)
+                self._handle = port
+                port.reset_input_buffer()  # a fresh pty can hold stale bytes
+                self.fd = port.fileno()
+                os.set_blocking(self.fd, False)
+        except (TimeoutError, OSError, ValueError) as e:  # pyserial's SerialException is an OSError
+            self.close()
+            raise _Broken(f"cannot open {self.target}: {e or 'timeout'}") from None
+        self.rx.clear()
+        self._broken = None
+        self._loop = loop
+        loop.add_reader(self.fd, self._readable)
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None
+        if self.fd >= 0 and self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self.fd)
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+        self._handle, self.fd, self._loop = None, -1, None
 
-    async def _call(self, call: Callable[[], Awaitable[Any]], function_code: int) -> Any:
-        from pymodbus.exceptions import ConnectionException, ModbusIOException
-
-        if self.client is None:
-            raise _Broken("not open")
+    def _readable(self) -> None:
         try:
-            response = await call()
-        except ConnectionException as e:
-            raise _Broken(str(e)) from None
-        except ModbusIOException as e:
-            raise _Timeout(str(e)) from None
+            chunk = os.read(self.fd, 4096)
+        except BlockingIOError:
+            return
         except OSError as e:
-            raise _Broken(str(e)) from None
-        if response.isError():
-            raise ModbusExceptionResponse(function_code, int(response.exception_code))
-        if response.function_code != function_code:
-            # after a timeout on RTU a late answer can arrive in the next request's place
-            raise ModbusFrameError(f"answer to function {response.function_code}, expected {function_code}")
-        return response
+            chunk, self._broken = b"", str(e)
+        if not chunk:
+            self._broken = self._broken or "closed by the other end"
+            if self._loop is not None:
+                self._loop.remove_reader(self.fd)
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_exception(_Broken(self._broken))
+            return
+        self.rx += chunk
+        if self._waiter is not None and not self._waiter.done():
+            pdu = self._take(self._request, self._fresh)
+            if pdu is not None:
+                self._waiter.set_result(pdu)
 
-    async def read(self, function_code: int, address: int, count: int) -> list[int]:
-        c = self.client
-        op = c.read_holding_registers if function_code == FunctionCode.READ_HOLDING else c.read_input_registers
-        response = await self._call(lambda: op(address, count=count, device_id=self.device_id), function_code)
-        if len(response.registers) != count:
-            raise ModbusFrameError(f"{len(response.registers)} registers for {count}")
-        return list(response.registers)
+    def _timed_out(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(_Timeout(f"no answer within {self.timeout_s} s"))
 
-    async def write_single(self, address: int, value: int) -> None:
-        response = await self._call(lambda: self.client.write_register(address, value, device_id=self.device_id),
-                                    FunctionCode.WRITE_SINGLE)
-        if response.address != address or list(response.registers) != [value]:
-            raise ModbusFrameError(f"write echo {response.address}={list(response.registers)}")
-
-    async def write_multiple(self, address: int, values: Sequence[int]) -> None:
-        response = await self._call(
-            lambda: self.client.write_registers(address, list(values), device_id=self.device_id),
-            FunctionCode.WRITE_MULTIPLE)
-        if response.address != address or response.count != len(values):
-            raise ModbusFrameError(f"write answer {response.address}/{response.count}")
+    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
+        if self._loop is None:
+            raise _Broken("not open")
+        if self._broken:
+            raise _Broken(self._broken)
+        self._stale_input()
+        if self.kind == "modbus_tcp":
+            self.tid = self.tid % 0xFFFF + 1
+            adu = modbus_rtu.encode_mbap(self.tid, self.device_id, request)
+        else:
+            adu = modbus_rtu.encode_adu(self.device_id, request)
+        self._request, self._fresh = request, fresh
+        waiter = self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(self.timeout_s, self._timed_out)
+        try:
+            self.record("tx", adu)
+            sent = 0
+            while sent < len(adu):  # a request is far below a pipe's or socket's buffer: this does not spin
+                try:
+                    sent += os.write(self.fd, adu[sent:])
+                except BlockingIOError:
+                    await asyncio.sleep(0)
+                except OSError as e:
+                    raise _Broken(str(e)) from None
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
 
 # --- the link ----------------------------------------------------------------------------------------------
@@ -320,20 +461,24 @@ class _PymodbusTransport(_Transport):
 class LauncherLink:
     """One launcher board as the host drives it; see the module docstring for the safety rules."""
 
-    def __init__(self, transport: _Transport, *, device_id: int = 1, name: str = "launcher",
+    def __init__(self, transport: _Transport | None = None, *, device_id: int = 1, name: str = "launcher",
                  clock_ns: Callable[[], int] = time.monotonic_ns, recorder: Recorder | None = None,
-                 lost_after: int = 3, backoff_s: tuple[float, float] = (0.1, 5.0)) -> None:
-        self.transport, self.device_id, self.name = transport, device_id, name
+                 lost_after: int = 3, backoff_s: tuple[float, float] = (0.1, 5.0), read_retries: int = 1) -> None:
+        self.device_id, self.name = device_id, name
         self.clock_ns, self.recorder = clock_ns, recorder
-        self.lost_after = lost_after
+        self.lost_after, self.read_retries = lost_after, read_retries
         self.backoff_min_ns, self.backoff_max_ns = int(backoff_s[0] * 1e9), int(backoff_s[1] * 1e9)
         self.clock_sync = ClockSync()
         self.counters = LinkCounters()
+        self.transport = transport or _VirtualTransport(None, device_id, self._record, self.counters)
+        self.transport.counters = self.counters
         self.status: LauncherStatus | None = None
+        self.record: FireRecord | None = None  # the board's fire record, as the last reconciliation read it
         self.watchdog_ms = WATCHDOG_MS_DEFAULT
         self.connected = False
         self.lost = False
-        self.unconfirmed_seq = 0  # a fire whose readback failed
+        self.unconfirmed_seq = 0  # a fire whose outcome is unknown: no fire until reconcile() settles it
+        self.unconfirmed_track = 0
         self._seq = 0
         self._heartbeat = 0
         self._timeouts_in_a_row = 0
@@ -348,7 +493,6 @@ class LauncherLink:
                  clock_ns: Callable[[], int] = time.monotonic_ns, recorder: Recorder | None = None,
                  timeout_s: float = 0.1, baud: int = 115200, **kw: Any) -> LauncherLink:
         """tcp://HOST:PORT, or rtu:PATH / a bare serial path (8N1 at baud)."""
-        link: LauncherLink
         target: str | tuple[str, int]
         if url.startswith("tcp://"):
             host, _, port = url[len("tcp://"):].rpartition(":")
@@ -360,18 +504,17 @@ class LauncherLink:
             kind, target = "modbus_rtu", path.removeprefix("//")
         else:
             raise LinkError(f"{name}: {url!r} is neither tcp://HOST:PORT nor rtu:PATH")
-        link = cls(_Transport(), device_id=device_id, name=name, clock_ns=clock_ns, recorder=recorder, **kw)
-        link.transport = _PymodbusTransport(kind, target, device_id, timeout_s, baud, link._record,
-                                            lambda: link.recorder is not None)
+        link = cls(device_id=device_id, name=name, clock_ns=clock_ns, recorder=recorder, **kw)
+        link.transport = _StreamTransport(kind, target, device_id, timeout_s, baud, link._record, link.counters)
         return link
 
     @classmethod
     def virtual(cls, model: Any, device_id: int = 1, name: str = "launcher",
                 clock_ns: Callable[[], int] = time.monotonic_ns, recorder: Recorder | None = None,
                 **kw: Any) -> LauncherLink:
-        """In-process link to a LauncherModel, in real RTU bytes, for runs in virtual time."""
-        link = cls(_Transport(), device_id=device_id, name=name, clock_ns=clock_ns, recorder=recorder, **kw)
-        link.transport = _VirtualTransport(model, device_id, link._record)
+        """In-process link to a LauncherModel (anything with handle_rtu), in real RTU bytes, for virtual time."""
+        link = cls(device_id=device_id, name=name, clock_ns=clock_ns, recorder=recorder, **kw)
+        link.transport = _VirtualTransport(model, device_id, link._record, link.counters)
         return link
 
     def __repr__(self) -> str:
@@ -381,14 +524,21 @@ class LauncherLink:
         if self.recorder is not None:
             self.recorder(self.name, direction, adu, self.clock_ns(), self.transport.kind)
 
+    @property
+    def watchdog_tripped(self) -> bool:
+        """The board's latched WATCHDOG_TRIPPED bit, as the last status read showed it."""
+        return self.status is not None and self.status.watchdog_tripped
+
     # --- exchanges --------------------------------------------------------------------------------------
 
-    async def _exchange(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One request: counted, timed, and turned into LinkError; timeouts in a row make the board LOST."""
+    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None = None) -> bytes:
+        """One request: counted, timed, and turned into LinkError; timeouts in a row make the board LOST.
+
+        Returns the answer PDU (it answers request); a Modbus exception raises LauncherModbusError."""
         self.counters.requests += 1
         h0 = self.clock_ns()
         try:
-            result = await call()
+            pdu = await self.transport._exchange(request, fresh)
         except _Broken as e:
             self._mark_lost(str(e))
             raise LinkError(f"{self.name}: {e}") from None
@@ -397,17 +547,36 @@ class LauncherLink:
             self._timeouts_in_a_row += 1
             if self._timeouts_in_a_row >= self.lost_after:
                 self._mark_lost(f"{self._timeouts_in_a_row} timeouts in a row")
-            raise LinkError(f"{self.name}: no answer") from None
-        except ModbusExceptionResponse as e:
-            self.counters.exceptions += 1
-            self._timeouts_in_a_row = 0
-            raise LauncherModbusError(f"{self.name}: {e}", e.code) from None
-        except ModbusFrameError as e:
-            self.counters.bad_responses += 1
-            raise LinkError(f"{self.name}: bad answer: {e}") from None
+            raise _Timeout(f"{self.name}: no answer") from None
         self._timeouts_in_a_row = 0
         self.counters.round_trip_us.record_value(max(1, (self.clock_ns() - h0) // 1000))
-        return result
+        if pdu[0] & 0x80:
+            self.counters.exceptions += 1
+            answer = ModbusExceptionResponse(request[0], pdu[1])
+            raise LauncherModbusError(f"{self.name}: {answer}", answer.code)
+        return pdu
+
+    async def _read(self, function_code: int, address: int, count: int,
+                    fresh: Callable[[bytes], bool] | None = None) -> list[int]:
+        """A read, retried up to read_retries times after a timeout (a read changes nothing on the board)."""
+        request = modbus_rtu.read_request(function_code, address, count)
+        for attempt in range(self.read_retries + 1):
+            try:
+                pdu = await self._exchange(request, fresh)
+            except _Timeout:
+                if attempt == self.read_retries or self.lost:
+                    raise
+                self.counters.read_retries += 1
+                continue
+            return list(struct.unpack(f">{count}H", pdu[2:]))
+        raise AssertionError("unreachable")
+
+    async def _write(self, address: int, values: Sequence[int]) -> None:
+        """One write, never retried: FC 6 for one register, FC 16 for more."""
+        if len(values) == 1:
+            await self._exchange(modbus_rtu.write_single_request(address, values[0]))
+        else:
+            await self._exchange(modbus_rtu.write_multiple_request(address, values))
 
     def _mark_lost(self, why: str) -> None:
         if not self.lost:
@@ -444,11 +613,34 @@ class LauncherLink:
         except _Broken as e:
             raise LinkError(str(e)) from None
         # sane = it answers a whole status as a hil launcher (the read checks magic and map version)
-        await self._read_status()
+        self.lost = False  # for the one read; the caller marks it lost again if this fails
+        try:
+            await self._read_status()
+        finally:
+            self.lost = True
 
-    async def _read_status(self) -> LauncherStatus:
+    def _fresh(self, h0: int) -> Callable[[bytes], bool]:
+        """Whether a status answer was sampled after its request could have been sent (see BOARD_RATE_MIN).
+
+        Only a board clock that ran backwards (a restart) or advanced with the host's passes."""
+        previous = self.status
+        if previous is None:
+            return lambda pdu: True
+        floor_us = BOARD_RATE_MIN * (h0 - previous.host_ns) / 1000 - STALE_SLACK_US
+
+        def fresh(pdu: bytes) -> bool:
+            advance = int.from_bytes(pdu[_TIME_AT:_TIME_AT + 8], "big") - previous.board_time_us
+            if advance < 0 or advance >= floor_us:
+                return True
+            self.counters.stale_statuses += 1
+            return False
+
+        return fresh
+
+    async def _read_status(self, count: int = STATUS_REGS) -> LauncherStatus:
+        """Input 0..count-1 (a status, or with RECORD_REGS the fire record too); the link's status from it."""
         h0 = self.clock_ns()
-        regs = await self._exchange(lambda: self.transport.read(FunctionCode.READ_INPUT, 0, STATUS_REGS))
+        regs = await self._read(FunctionCode.READ_INPUT, 0, count, self._fresh(h0))
         h1 = self.clock_ns()
         try:
             status = LauncherStatus.from_registers(regs, h1)
@@ -462,13 +654,13 @@ class LauncherLink:
                         status.board_time_us)
             self.counters.board_restarts += 1
             self.clock_sync.reset()
+        if status.watchdog_tripped and (previous is None or not previous.watchdog_tripped):
+            log.warning("%s: the board's watchdog tripped: SAFE until re-armed", self.name)
+            self.counters.watchdog_trips_seen += 1
         self.clock_sync.add_sample(h0, status.board_time_us, status.board_time_us, h1)
-        if self.unconfirmed_seq:
-            if status.last_fire_seq == self.unconfirmed_seq:
-                log.warning("%s: fire seq %d did launch (confirmed late)", self.name, self.unconfirmed_seq)
-                self.counters.late_confirmations += 1
-            self.unconfirmed_seq = 0
         self.status = status
+        if count >= RECORD_REGS:
+            self.record = FireRecord.from_registers(regs)
         return status
 
     # --- public operations -------------------------------------------------------------------------------
@@ -481,10 +673,10 @@ class LauncherLink:
             except _Broken as e:
                 raise LinkError(f"{self.name}: {e}") from None
             self.connected, self.lost = True, False
-            holding = await self._exchange(lambda: self.transport.read(FunctionCode.READ_HOLDING, 0, 9))
+            holding = await self._read(FunctionCode.READ_HOLDING, 0, HOLDING_COUNT)
             self.watchdog_ms = holding[Holding.WATCHDOG_MS]
             self._heartbeat = holding[Holding.HEARTBEAT]
-            status = await self._read_status()
+            status = await self._read_status(RECORD_REGS)
             self._seq = status.last_fire_seq  # carry on numbering from what the board last accepted
             return status
 
@@ -495,9 +687,8 @@ class LauncherLink:
     async def identify(self) -> Identity:
         async with self._lock:
             await self._usable()
-            regs = await self._exchange(lambda: self.transport.read(
-                FunctionCode.READ_INPUT, Input.FW_NAME, FW_NAME_REGS + BUILD_ID_REGS))
-            head = await self._exchange(lambda: self.transport.read(FunctionCode.READ_INPUT, 0, 3))
+            regs = await self._read(FunctionCode.READ_INPUT, Input.FW_NAME, FW_NAME_REGS + BUILD_ID_REGS)
+            head = await self._read(FunctionCode.READ_INPUT, 0, 3)
         if head[Input.IDENT_MAGIC] != IDENT_MAGIC:
             raise LinkError(f"{self.name}: not a hil launcher (magic {head[0]:#06x})")
         version = f"{head[Input.FW_VERSION] >> 8}.{head[Input.FW_VERSION] & 0xFF}"
@@ -509,26 +700,27 @@ class LauncherLink:
             return await self._read_status()
 
     async def heartbeat(self) -> None:
-        """Feed the board's watchdog (a counter, so a recording shows each one)."""
+        """Feed the board's watchdog (a counter: a recording shows each one, and a late echo never passes for
+        the next one's)."""
         async with self._lock:
             await self._usable()
             self._heartbeat = (self._heartbeat + 1) & 0xFFFF
-            await self._exchange(lambda: self.transport.write_single(Holding.HEARTBEAT, self._heartbeat))
+            await self._write(Holding.HEARTBEAT, [self._heartbeat])
 
     async def arm(self) -> LauncherStatus:
         async with self._lock:
             await self._usable()
-            await self._exchange(lambda: self.transport.write_single(Holding.ARM_KEY, ARM_KEY))
+            await self._write(Holding.ARM_KEY, [ARM_KEY])
             status = await self._read_status()
         if not status.armed:
             raise LinkError(f"{self.name}: did not arm (state {status.state.name}, last reject "
-                            f"{status.last_reject.name})")
+                            f"{status.reject_name})")
         return status
 
     async def make_safe(self) -> LauncherStatus:
         async with self._lock:
             await self._usable()
-            await self._exchange(lambda: self.transport.write_single(Holding.ARM_KEY, 0))
+            await self._write(Holding.ARM_KEY, [0])
             return await self._read_status()
 
     async def configure(self, watchdog_ms: int, reload_ms: int, rounds: int) -> LauncherStatus:
@@ -539,12 +731,12 @@ class LauncherLink:
                 raise ValueError(f"{self.name}: {reg.name} = {value} is outside its range")
         async with self._lock:
             await self._usable()
-            await self._exchange(lambda: self.transport.write_single(Holding.WATCHDOG_MS, watchdog_ms))
+            await self._write(Holding.WATCHDOG_MS, [watchdog_ms])
             self.watchdog_ms = watchdog_ms
-            await self._exchange(lambda: self.transport.write_multiple(Holding.RELOAD_MS, [reload_ms, rounds]))
+            await self._write(Holding.RELOAD_MS, [reload_ms, rounds])
             status = await self._read_status()
         if status.rounds != rounds:
-            raise LinkError(f"{self.name}: rounds not loaded ({status.last_reject.name}): the launcher must be SAFE")
+            raise LinkError(f"{self.name}: rounds not loaded ({status.reject_name}): the launcher must be SAFE")
         return status
 
     def fire_refusal(self, now_ns: int | None = None) -> Refusal | None:
@@ -555,6 +747,8 @@ class LauncherLink:
             return Refusal.NOT_CONNECTED
         if self.lost:
             return Refusal.LOST
+        if self.unconfirmed_seq:
+            return Refusal.UNRECONCILED
         if s is None:
             return Refusal.NO_STATUS
         if now - s.host_ns >= self.watchdog_ms * 1_000_000:
@@ -581,47 +775,103 @@ class LauncherLink:
         self._seq = seq
         return seq
 
-    async def fire(self, track_id: int, azimuth_rad: float, elevation_rad: float) -> FireResult:
-        """Command one launch at the aim given (radians, azimuth clockwise from north) for track_id.
+    @staticmethod
+    def aim_registers(azimuth_rad: float, elevation_rad: float, range_m: float,
+                      tgo_s: float) -> tuple[int, int, int, int] | None:
+        """The aim as FIRE_AZ_CDEG, FIRE_EL_CDEG, FIRE_RANGE_M, FIRE_TGO_CS, or None if it cannot be sent."""
+        if not all(math.isfinite(v) for v in (azimuth_rad, elevation_rad, range_m, tgo_s)):
+            return None
+        az = round(math.degrees(azimuth_rad % (2 * math.pi)) * 100) % 36000
+        el, rng, tgo = round(math.degrees(elevation_rad) * 100), round(range_m), round(tgo_s * 100)
+        if not (in_limits(Holding.FIRE_EL_CDEG, el) and 0 <= rng <= RANGE_M_MAX and 0 <= tgo <= 0xFFFF):
+            return None
+        return az, el, rng, tgo
 
-        Never raises for link trouble: the result says whether the board launched, and if not, why.
+    async def fire(self, track_id: int, azimuth_rad: float, elevation_rad: float, range_m: float = 0.0,
+                   tgo_s: float = 0.0) -> FireResult:
+        """Command one launch for track_id at the aim given: azimuth clockwise from north and elevation (rad),
+        slant range to the intercept point (m, 0..65535) and time to go (s, 0..655.35).
+
+        Never raises for link trouble: the result says whether the board launched, was refused and why, or
+        whether the outcome is unknown (`unconfirmed`: reconcile() settles it; until then no further fire).
         The track number goes on the wire modulo 65536.
         """
-        az_cdeg = round(math.degrees(azimuth_rad % (2 * math.pi)) * 100) % 36000
-        el_cdeg = round(math.degrees(elevation_rad) * 100) if math.isfinite(elevation_rad) else -1
         async with self._lock:
             refusal = self.fire_refusal()
-            if refusal is None and not (math.isfinite(azimuth_rad) and in_limits(Holding.FIRE_EL_CDEG, el_cdeg)):
+            aim = self.aim_registers(azimuth_rad, elevation_rad, range_m, tgo_s)
+            if refusal is None and aim is None:
                 refusal = Refusal.BAD_AIM
             if refusal is not None:
                 return self._refuse(refusal)
-            assert self.status is not None
+            assert self.status is not None and aim is not None
             seq = self._next_seq(self.status.last_fire_seq)
-            values = [track_id & 0xFFFF, az_cdeg, el_cdeg, seq]
+            request = modbus_rtu.write_multiple_request(FIRE_BLOCK, fire_block(track_id, *aim, seq))
             written_ns = self.clock_ns()
-            failure: str | None = None
             try:
-                await self._exchange(lambda: self.transport.write_multiple(Holding.FIRE_TRACK, values))
-            except LauncherModbusError as e:
-                failure = f"{Refusal.EXCEPTION}_{e.code:02d}"
+                await self._exchange(request)  # never retried: a lost answer is settled by reading back
+            except LauncherModbusError as e:  # refused whole by the board: nothing changed there
+                return self._refuse(f"{Refusal.EXCEPTION}_{e.code:02d}", seq, written_ns=written_ns,
+                                    round_trip_ns=self.clock_ns() - written_ns, sent=True)
             except LinkError:
-                failure = Refusal.TIMEOUT
+                return self._unconfirmed(seq, track_id, written_ns, 0)
             round_trip_ns = self.clock_ns() - written_ns
             # Only LAST_FIRE_SEQ says whether it launched, whatever became of the write's answer.
             try:
-                status = await self._read_status()
+                status = await self._read_status(RECORD_REGS)
             except LinkError:
-                self.unconfirmed_seq = seq
-                return self._refuse(Refusal.UNCONFIRMED, seq, written_ns=written_ns, sent=True)
+                return self._unconfirmed(seq, track_id, written_ns, round_trip_ns)
             if status.last_fire_seq == seq:
                 self.counters.launches += 1
                 log.info("%s: launched seq %d for track %d at board %d us", self.name, seq, track_id,
                          status.last_launch_board_us)
                 return FireResult(True, seq, "", status.last_launch_board_us, written_ns, round_trip_ns, True, status)
-            reason = failure or status.last_reject.name
-            return self._refuse(reason, seq, written_ns=written_ns, round_trip_ns=round_trip_ns, sent=True,
-                                status=status)
+            return self._refuse(status.reject_name, seq, written_ns=written_ns, round_trip_ns=round_trip_ns,
+                                sent=True, status=status)
+
+    def _unconfirmed(self, seq: int, track_id: int, written_ns: int, round_trip_ns: int) -> FireResult:
+        self.unconfirmed_seq, self.unconfirmed_track = seq, track_id
+        self.counters.unconfirmed += 1
+        log.warning("%s: fire seq %d for track %d unconfirmed: no fire until reconciled", self.name, seq, track_id)
+        return self._refuse(Refusal.UNCONFIRMED, seq, written_ns=written_ns, round_trip_ns=round_trip_ns,
+                            sent=True, unconfirmed=True)
+
+    async def reconcile(self) -> Reconciliation:
+        """Read the board's launch record (LAST_FIRE_SEQ, LAUNCH_COUNT, LAST_LAUNCH_T_US, LAST_CMD_SEQ) and
+        settle the unconfirmed fire, if any: it launched exactly when LAST_FIRE_SEQ is its seq (the link never
+        sends another fire meanwhile, and never reuses the board's last seq). LinkError if the board cannot be
+        read (still unreconciled: call again)."""
+        async with self._lock:
+            await self._usable()
+            before = self.status
+            status = await self._read_status(RECORD_REGS)
+            assert self.record is not None
+            seq = self.unconfirmed_seq
+            restarted = before is not None and status.board_time_us < before.board_time_us
+            launched = bool(seq) and status.last_fire_seq == seq
+            if seq:
+                if launched:
+                    self.counters.launches += 1
+                    self.counters.reconciled_launched += 1
+                else:
+                    self.counters.reconciled_not_launched += 1
+                log.warning("%s: unconfirmed fire seq %d for track %d %s%s", self.name, seq, self.unconfirmed_track,
+                            "LAUNCHED" if launched else "did not launch",
+                            " (the board restarted meanwhile: its record is gone)" if restarted else "")
+                self.unconfirmed_seq = self.unconfirmed_track = 0
+            return Reconciliation(seq, launched, status.last_launch_board_us if launched else 0, restarted, status,
+                                  self.record)
+
+    async def read_record(self) -> FireRecord:
+        """The board's fire record and counters (input 24..30), with a status."""
+        async with self._lock:
+            await self._usable()
+            await self._read_status(RECORD_REGS)
+        assert self.record is not None
+        return self.record
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "transport": self.transport.kind, "lost": self.lost, **self.counters.summary(),
+        board = None if self.record is None else {"bad_check_count": self.record.bad_check_count,
+                                                  "watchdog_trips": self.record.watchdog_trips}
+        return {"name": self.name, "transport": self.transport.kind, "lost": self.lost,
+                "unconfirmed_seq": self.unconfirmed_seq, **self.counters.summary(), "board": board,
                 "clock_sync": self.clock_sync.summary()}

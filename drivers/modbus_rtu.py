@@ -1,11 +1,13 @@
-"""A small Modbus RTU codec (FC 3, 4, 6, 16): ADUs with CRC-16/MODBUS, request and response PDUs, both sides.
+"""A small Modbus codec (FC 3, 4, 6, 16): RTU ADUs with CRC-16/MODBUS, TCP MBAP headers, PDUs, both sides.
 
-The virtual launcher link speaks real RTU bytes through it to the in-process LauncherModel, so a run in
-virtual time records and behaves byte for byte like one over a pty; the real-time path uses pymodbus.
+LauncherLink's transaction loop frames, hunts and matches answers with it on every transport (pty/serial,
+TCP, and the in-process LauncherModel), so a run in virtual time records and behaves byte for byte like one
+over a pty; the emulated boards use it (and pymodbus' server) to answer.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from hil.drivers.registers import ExceptionCode, FunctionCode
 MAX_READ_COUNT = 125  # registers in one FC 3/4 response (Modbus spec)
 MAX_WRITE_COUNT = 123  # registers in one FC 16 request (Modbus spec)
 MAX_ADU = 256
+MBAP_BYTES = 7  # transaction id, protocol id (0), length, unit id
 
 
 class ModbusFrameError(ValueError):
@@ -84,6 +87,46 @@ def write_single_request(address: int, value: int) -> bytes:
 def write_multiple_request(address: int, values: Sequence[int]) -> bytes:
     return struct.pack(f">BHHB{len(values)}H", FunctionCode.WRITE_MULTIPLE, address, len(values), 2 * len(values),
                        *values)
+
+
+def encode_mbap(tid: int, device_id: int, pdu: bytes) -> bytes:
+    """A Modbus TCP ADU: MBAP header (length counts the unit id and the PDU), then the PDU."""
+    return struct.pack(">HHHB", tid, 0, len(pdu) + 1, device_id) + pdu
+
+
+def rtu_response_size(data: bytes | bytearray, at: int = 0) -> int:
+    """Length of the RTU response ADU a device/function header at data[at:] announces: 0 when not yet known
+    (too few bytes), -1 when no response we serve starts so (hunt on from the next byte)."""
+    if len(data) < at + 2:
+        return 0
+    fc = data[at + 1]
+    if fc & 0x80:
+        return 5 if fc & 0x7F in _SERVED else -1
+    if fc in (FunctionCode.READ_HOLDING, FunctionCode.READ_INPUT):
+        if len(data) < at + 3:
+            return 0
+        n = data[at + 2]
+        return 5 + n if n and not n & 1 and n <= 2 * MAX_READ_COUNT else -1
+    return 8 if fc in (FunctionCode.WRITE_SINGLE, FunctionCode.WRITE_MULTIPLE) else -1
+
+
+_SERVED = frozenset(int(fc) for fc in FunctionCode)
+
+
+def answers(request: bytes, response: bytes) -> bool:
+    """Whether a response PDU is the answer to this request PDU: the function (or its exception), and the byte
+    count of a read, the echo of an FC 6 write (address and value), the address and count of an FC 16 write."""
+    if not response:
+        return False
+    fc = request[0]
+    if response[0] == fc | 0x80:
+        return len(response) == 2
+    if response[0] != fc:
+        return False
+    if fc in (FunctionCode.READ_HOLDING, FunctionCode.READ_INPUT):
+        n = 2 * int.from_bytes(request[3:5], "big")
+        return response[1] == n and len(response) == 2 + n
+    return response == request[:5]
 
 
 def _check_function(pdu: bytes, function_code: int) -> None:
@@ -163,3 +206,33 @@ def write_response(request: Request) -> bytes:
 
 def exception_response(function_code: int, code: int) -> bytes:
     return bytes([(function_code & 0x7F) | 0x80, code])
+
+
+# --- pymodbus' logging ----------------------------------------------------------------------------------------
+
+
+class _PymodbusRecords(logging.Filter):
+    """pymodbus' records, quiet: the first line only (it appends frame dumps), no traceback, at most WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = record.getMessage().split("\n", 1)[0], None
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_pymodbus(verbose: bool = False) -> None:
+    """Send pymodbus' logging (the boards' server, any pymodbus client) through the project's handlers:
+    WARNING and up, one line each, no frame dumps or tracebacks; with verbose, everything down to DEBUG as
+    pymodbus writes it. Call it once the project's logging is configured (the CLI, each emulator process)."""
+    from pymodbus.logging import Log
+
+    logger = Log._logger
+    logger.handlers.clear()  # pymodbus_apply_logging_config() would have added a stderr handler of its own
+    logger.propagate = True
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for old in [f for f in logger.filters if isinstance(f, _PymodbusRecords)]:
+        logger.removeFilter(old)
+    if not verbose:
+        logger.addFilter(_PymodbusRecords())

@@ -15,7 +15,7 @@ import pytest
 
 from hil.drivers import modbus_rtu
 from hil.drivers.launcher_link import LauncherLink, Refusal
-from hil.drivers.registers import Holding, Input, Reject
+from hil.drivers.registers import HOLDING_COUNT, REGMAP_VERSION, Holding, Input, Reject, fire_block
 from hil.emulators.launcher import LauncherModel
 from hil.errors import LinkError
 from hil.procutil import Child
@@ -135,25 +135,73 @@ def test_board_refusal_is_reported_with_its_reject_name() -> None:
     run(go())
 
 
-def test_a_write_whose_answer_is_lost_is_confirmed_by_readback_and_never_repeated() -> None:
+def fire_seqs(tape: Tape) -> list[int]:
+    return [struct.unpack(">H", w[-4:-2])[0] for w in tape.fire_writes()]
+
+
+@pytest.mark.parametrize("board_acts", [True, False])
+def test_a_fire_whose_answer_is_lost_is_unconfirmed_refuses_more_until_reconciled_and_is_never_resent(
+        board_acts: bool) -> None:
     async def go() -> None:
         link, model, tape, _ = virtual()
         await link.connect()
         await link.arm()
         real = model.handle_rtu
 
-        def drop_fire_answer(adu: bytes, device_id: int) -> bytes | None:
-            answer = real(adu, device_id)
-            return None if adu[1] == 16 else answer  # the board acts, its answer never arrives
+        def lose_fire_answer(adu: bytes, device_id: int) -> bytes | None:
+            if adu[1] != 16:
+                return real(adu, device_id)
+            answer = real(adu, device_id) if board_acts else None  # the board acts (or never hears it)...
+            return None if answer is None else b""  # ...and its answer never arrives
 
-        model.handle_rtu = drop_fire_answer  # type: ignore[method-assign]
-        result = await link.fire(8, 0.0, 0.1)
-        assert result.accepted and len(model.launches) == 1
+        model.handle_rtu = lose_fire_answer  # type: ignore[method-assign]
+        result = await link.fire(8, 0.0, 0.1, 9000.0, 12.5)
+        assert result.unconfirmed and result.sent and not result.accepted and result.reason == Refusal.UNCONFIRMED
+        assert len(model.launches) == int(board_acts)
         model.handle_rtu = real  # type: ignore[method-assign]
-        again = await link.fire(9, 0.0, 0.1)
+        await link.heartbeat()
+        await link.read_status()
+        refused = await link.fire(9, 0.0, 0.1, 9000.0, 12.5)
+        assert refused.reason == Refusal.UNRECONCILED and not refused.sent
+        assert len(tape.fire_writes()) == 1
+        settled = await link.reconcile()
+        assert (settled.seq, settled.launched) == (result.seq, board_acts)
+        assert settled.board_launch_us == (model.launches[0].t_us if board_acts else 0)
+        assert link.counters.unconfirmed == 1 and link.counters.launches == int(board_acts)
+        assert link.counters.reconciled_launched == int(board_acts)
+        again = await link.fire(9, 0.0, 0.1, 9000.0, 12.5)
         assert again.accepted and again.seq != result.seq
-        seqs = [struct.unpack(">H", w[-2:])[0] for w in tape.fire_writes()]
-        assert len(seqs) == len(set(seqs)) == 2
+        seqs = fire_seqs(tape)
+        assert len(seqs) == len(set(seqs)) == 2  # never the same command twice
+        assert link.counters.launches == len(model.launches)  # board launches equal host launches
+
+    run(go())
+
+
+def test_a_fire_whose_readback_fails_is_unconfirmed() -> None:
+    async def go() -> None:
+        link, model, _, _ = virtual(read_retries=0)
+        await link.connect()
+        await link.arm()
+        real = model.handle_rtu
+        fired: list[bool] = []
+
+        def lose_readback(adu: bytes, device_id: int) -> bytes | None:
+            answer = real(adu, device_id)
+            if fired and adu[1] == 4:
+                return None
+            fired.append(adu[1] == 16)
+            return answer
+
+        model.handle_rtu = lose_readback  # type: ignore[method-assign]
+        fired.clear()
+        result = await link.fire(3, 0.0, 0.1, 500.0, 1.0)
+        assert result.unconfirmed and len(model.launches) == 1
+        with pytest.raises(LinkError):
+            await link.reconcile()  # the board is still silent: still unreconciled
+        assert (await link.fire(3, 0.0, 0.1)).reason == Refusal.UNRECONCILED
+        model.handle_rtu = real  # type: ignore[method-assign]
+        assert (await link.reconcile()).launched
 
     run(go())
 
@@ -308,16 +356,16 @@ def test_the_real_server_answers_exceptions_01_02_03(launcher: tuple[str, Child]
         assert await client.connect()
         coils = await client.read_coils(0, count=1, device_id=1)
         assert coils.isError() and coils.exception_code == 1
-        past = await client.read_holding_registers(8, count=2, device_id=1)
+        past = await client.read_holding_registers(HOLDING_COUNT - 1, count=2, device_id=1)
         assert past.isError() and past.exception_code == 2
         low = await client.write_register(Holding.WATCHDOG_MS, 20, device_id=1)
         assert low.isError() and low.exception_code == 3
         ok = await client.read_input_registers(Input.IDENT_MAGIC, count=2, device_id=1)
-        assert list(ok.registers) == [0x484C, 1]
+        assert list(ok.registers) == [0x484C, REGMAP_VERSION]
         # a retried fire write (same seq twice) launches once
         await client.write_register(Holding.ARM_KEY, 0xA55A, device_id=1)
         for _ in range(2):
-            await client.write_registers(Holding.FIRE_TRACK, [1, 0, 0, 77], device_id=1)
+            await client.write_registers(Holding.FIRE_TRACK, fire_block(1, 0, 0, 100, 100, 77), device_id=1)
         regs = (await client.read_input_registers(0, count=11, device_id=1)).registers
         assert (regs[Input.LAST_FIRE_SEQ], regs[Input.LAUNCH_COUNT], regs[Input.LAST_REJECT]) == \
             (77, 1, Reject.DUPLICATE_SEQ)

@@ -576,6 +576,7 @@ def main(argv: list[str] | None = None, description: str | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(name)s: %(message)s")
+    modbus_rtu.quiet_pymodbus(verbose=args.log_level.upper() == "DEBUG")
     try:
         model = LauncherModel(rounds=args.rounds, reload_ms=args.reload_ms, watchdog_ms=args.watchdog_ms,
                               name=args.name, build=args.build)
