@@ -8,9 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hil.cli import main as hil_main
 from hil.errors import ConfigError
-from hil.geo import STANDARD_GRAVITY
-from hil.scenario import Scenario, format_mode3a, parse_mode3a, tracking_scenario
+from hil.geo import STANDARD_GRAVITY, geodetic_to_enu
+from hil.scenario import (
+    AssetSite,
+    LauncherSite,
+    LauncherTable,
+    Manoeuvre,
+    NoFireZoneSpec,
+    RadarSpec,
+    Scenario,
+    TargetSpec,
+    format_mode3a,
+    parse_mode3a,
+    tracking_scenario,
+)
 
 RAID = Path(__file__).resolve().parent.parent / "scenarios" / "raid.toml"
 
@@ -148,3 +161,178 @@ sector_width_deg = 120.0
     assert Doctrine.SALVO.name == "SALVO"
     with pytest.raises(ConfigError, match="doctrine"):
         Scenario.load(write(tmp_path, MINIMAL + '[fire_control]\ndoctrine = "spray"\n'))
+
+
+# --- the file's fields, typed and ranged (issue 12 part 7) -----------------------------------------
+
+
+def test_raid_loads_exactly_as_it_did_before_validation_moved_to_pydantic() -> None:
+    """The expectation is raid.toml's values written out with the dataclasses (checked once against the loader
+    before the change); defaults not in the file come from the dataclasses, so a file default that drifts from
+    the code's shows here."""
+
+    def hostile(name: str, kind: str, position: tuple[float, float, float], velocity: tuple[float, float, float],
+                **more: object) -> TargetSpec:
+        return TargetSpec(name=name, allegiance="hostile", kind=kind, position=position, velocity=velocity,
+                          **more)  # type: ignore[arg-type]
+
+    def radar(name: str, site: tuple[float, float, float], sic: int, north_offset_deg: float) -> RadarSpec:
+        return RadarSpec(name=name, site=site, scan_period_s=1.0, sigma_range_m=50.0,
+                         sigma_azimuth_rad=math.radians(0.2), sigma_elevation_rad=math.radians(0.2),
+                         sigma_range_rate_mps=5.0, pd=0.9, clutter_per_scan=20.0, max_range_m=150_000.0, sac=1,
+                         sic=sic, north_offset_rad=math.radians(north_offset_deg))
+
+    def launcher(name: str, position: tuple[float, float, float]) -> LauncherSite:
+        return LauncherSite(name=name, position=position, interceptor_speed_mps=1200.0, launch_delay_s=0.5,
+                            min_range_m=1500.0, max_range_m=45_000.0, min_alt_m=20.0, max_alt_m=20_000.0,
+                            max_tof_s=45.0, rounds=6, reload_s=2.0, channels=4, lethal_radius_m=20.0, pk=0.85)
+
+    expected = Scenario(
+        name="raid",
+        description="8 hostiles (aircraft and missiles) against an airbase and a port; 1 friendly, 1 neutral",
+        duration_s=60.0,
+        seed=1,
+        origin_lla=(52.0, 4.5, 0.0),
+        friendly_codes=frozenset({0o4001, 0o4002}),
+        assets=(AssetSite("airbase", (0.0, 0.0, 0.0), radius_m=2000.0, value=1.0),
+                AssetSite("port", (15000.0, -10000.0, 0.0), radius_m=1500.0, value=0.8)),
+        no_fire_zones=(NoFireZoneSpec("town", (-6000.0, 14000.0), radius_m=4000.0, z_min_m=0.0, z_max_m=4000.0),),
+        radars=(radar("radar-west", (-10000.0, 0.0, 30.0), 1, 0.0),
+                radar("radar-east", (20000.0, 5000.0, 30.0), 2, 180.0)),
+        launchers=(launcher("launcher-north", (0.0, 8000.0, 0.0)), launcher("launcher-south", (8000.0, -12000.0, 0.0))),
+        targets=(
+            hostile("bomber-1", "aircraft", (-40000.0, 26000.0, 6000.0), (208.0, -139.0, 0.0)),
+            hostile("bomber-2", "aircraft", (36000.0, 36000.0, 7000.0), (-177.0, -177.0, 0.0)),
+            hostile("fighter-1", "aircraft", (45000.0, -20000.0, 4000.0), (-269.0, 77.0, 0.0),
+                    manoeuvres=(Manoeuvre(start_s=12.0, duration_s=6.0, turn_g=4.0),)),
+            hostile("fighter-2", "aircraft", (-27000.0, -36000.0, 3000.0), (180.0, 240.0, 0.0)),
+            hostile("cruise-1", "missile", (33000.0, 10000.0, 150.0), (-260.0, -74.0, 0.0), home_on="airbase"),
+            hostile("cruise-2", "missile", (-22000.0, -24000.0, 120.0), (234.0, 88.0, 0.0), home_on="port"),
+            hostile("antiship-1", "missile", (55000.0, -5000.0, 12000.0), (-700.0, -30.0, 0.0), home_on="port",
+                    max_turn_g=15.0),
+            hostile("cruise-3", "missile", (0.0, 40000.0, 150.0), (0.0, -260.0, 0.0), start_s=10.0, home_on="airbase"),
+            TargetSpec("blue-1", "friendly", "aircraft", (-25000.0, 3000.0, 5000.0), (220.0, 0.0, 0.0), mode3a=0o4001),
+            TargetSpec("airliner", "neutral", "aircraft", (10000.0, 20000.0, 11000.0), (0.0, 230.0, 0.0),
+                       mode3a=0o2000),
+        ),
+        source=str(RAID),
+    )
+    assert Scenario.load(RAID) == expected
+
+
+def test_defaults_of_an_unwritten_field_are_the_codes_defaults(tmp_path: Path) -> None:
+    sc = Scenario.load(write(tmp_path, MINIMAL))
+    assert sc.radars == (RadarSpec(name="r", site=(0.0, 0.0, 10.0)),)
+    assert sc.launchers == (LauncherSite(name="north", position=(0.0, 8000.0, 0.0)),)
+    assert (sc.seed, sc.doctrine, sc.salvo_size, sc.look_scans, sc.protect_radius_m, sc.faults) == (
+        1, "shoot-look-shoot", 2, 2, None, ())
+    assert sc.name == "s" and sc.targets[0].mode3a == -1
+
+
+def test_every_launcher_field_can_be_written_in_a_file() -> None:
+    """A field added to LauncherSite without a line in the file's model would be unreachable from a scenario."""
+    written = set(LauncherTable.model_fields) - {"position_enu_m", "position_lla"}
+    assert written == set(LauncherSite.__dataclass_fields__) - {"position"}
+
+
+LAUNCHER_NORTH = "launcher[0] (north)"
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "says"),
+    [
+        # the 14 malformed values of issue 12, each refused in one line naming its field
+        (("position_enu_m = [20000, 0, 3000]", "position_enu_m = [nan, 0, 3000]"), "target[0] (a).position_enu_m[0]",
+         "finite"),
+        (("position_enu_m = [20000, 0, 3000]", "position_enu_m = [1e300, 0, 3000]"), "target[0] (a).position_enu_m[0]",
+         "at most"),
+        (("velocity_mps = [-200, 0, 0]", "velocity_mps = [-inf, 0, 0]"), "target[0] (a).velocity_mps[0]", "finite"),
+        (("velocity_mps = [-200, 0, 0]", "velocity_mps = [-9000, 9000, 0]"), "target[0] (a).velocity_mps",
+         "above 10000 m/s"),
+        (('name = "north"', 'name = "north"\nrounds = 6.5'), f"{LAUNCHER_NORTH}.rounds", "integer"),
+        (('name = "north"', 'name = "north"\nrounds = 100000'), f"{LAUNCHER_NORTH}.rounds", "at most 1000"),
+        (('name = "north"', 'name = "north"\nchannels = 1e9'), f"{LAUNCHER_NORTH}.channels", "integer"),
+        (('name = "north"', 'name = "north"\nreload_s = 1e9'), f"{LAUNCHER_NORTH}.reload_s", "at most 65.535"),
+        (('name = "a"', 'name = "a"\nmode3a = 4001'), "target[0] (a).mode3a", 'write "4001"'),
+        (("duration_s = 30", "duration_s = 30\nseed = 1.5"), "seed", "integer"),
+        (("duration_s = 30", "duration_s = 30\norigin_lla = [200.0, 4.5, 0.0]"), "origin_lla[0]", "at most 90"),
+        (("duration_s = 30", "duration_s = 30\norigin_lla = [52.0, 181.0, 0.0]"), "origin_lla[1]", "at most 180"),
+        (("[[launcher]]", "[[not_a_launcher]]"), "launcher", "nothing to test"),
+        (("[[radar]]", "[[radar]]\nsac = true"), "radar[0] (r).sac", "must be an integer, got true"),
+        (('name = "north"', "name = 5"), "launcher[0] (launcher-1).name", "must be a string"),
+        # and their neighbours
+        (('name = "a"', 'name = "a"\nspeed = 3'), "target[0] (a).speed", "known: name, allegiance"),
+        (("duration_s = 30", "duration_s = 30\nfriendly_mode3a = [4001]"), "friendly_mode3a[0]", 'write "4001"'),
+        (("duration_s = 30", 'duration_s = 30\nfaults = ["x" , 3]'), "faults[1]", "string"),
+        (("duration_s = 30", "duration_s = 30\norigin_lla = [52.0, 4.5]"), "origin_lla", "list of 3 numbers"),
+        (("velocity_mps = [-200, 0, 0]", "velocity_mps = [-200, 0, 0]\nstart_s = true"), "target[0] (a).start_s",
+         "number"),
+        (("position_enu_m = [20000, 0, 3000]", "position_enu_m = [20000, 0, 3000]\nposition_lla = [52, 4, 0]"),
+         "target[0] (a).position_lla", "not both"),
+    ],
+)
+def test_a_malformed_value_is_one_line_naming_file_and_field(tmp_path: Path, edit: tuple[str, str], field: str,
+                                                             says: str) -> None:
+    text = MINIMAL.replace(*edit)
+    assert text != MINIMAL
+    with pytest.raises(ConfigError) as e:
+        Scenario.load(write(tmp_path, text))
+    message = str(e.value)
+    assert message.startswith(f"{tmp_path / 's.toml'}: {field}: ") and says in message
+    assert "\n" not in message
+
+
+def test_a_position_from_latitude_and_longitude_is_checked_against_the_origin(tmp_path: Path) -> None:
+    text = MINIMAL.replace("duration_s = 30", "duration_s = 30\norigin_lla = [52.0, 4.5, 0.0]")
+    near = text.replace("position_enu_m = [20000, 0, 3000]", "position_lla = [52.1, 4.6, 3000.0]")
+    expected = geodetic_to_enu(52.1, 4.6, 3000.0, (52.0, 4.5, 0.0))
+    np.testing.assert_allclose(Scenario.load(write(tmp_path, near)).targets[0].position, expected)
+    far = text.replace("position_enu_m = [20000, 0, 3000]", "position_lla = [52.0, 40.0, 3000.0]")
+    with pytest.raises(ConfigError, match=r"target\[0\] \(a\)\.position_lla: is 24\d\d km from origin_lla"):
+        Scenario.load(write(tmp_path, far))
+    no_origin = MINIMAL.replace("position_enu_m = [20000, 0, 3000]", "position_lla = [52.1, 4.6, 3000.0]")
+    with pytest.raises(ConfigError, match="needs origin_lla"):
+        Scenario.load(write(tmp_path, no_origin))
+
+
+def unreadable(tmp_path: Path) -> list[tuple[Path, str]]:
+    """Files that are not scenarios at all, and the words that say why."""
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('name = "Köln"\n'.encode("latin-1"))
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# padding\n" * 120_000)
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 50_000 + "]" * 50_000)
+    syntax = tmp_path / "syntax.toml"
+    syntax.write_text("duration_s = = 3")
+    return [(binary, "binary"), (latin1, "not UTF-8"), (huge, "larger than 1 MiB"), (deep, "nested too deeply"),
+            (syntax, "syntax"), (tmp_path, "is a directory"), (tmp_path / "missing.toml", "no such scenario file")]
+
+
+def test_a_file_that_is_no_scenario_is_refused_in_one_line(tmp_path: Path) -> None:
+    for path, says in unreadable(tmp_path):
+        with pytest.raises(ConfigError) as e:
+            Scenario.load(path)
+        assert str(e.value).startswith(str(path)) and says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_hil_schema_scenario_prints_a_json_schema_the_shipped_file_meets(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import tomllib
+
+    jsonschema = pytest.importorskip("jsonschema")
+    assert hil_main(["schema", "scenario"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    raid = tomllib.loads(RAID.read_text())
+    assert list(validator.iter_errors(raid)) == []
+    launcher = schema["$defs"]["LauncherTable"]["properties"]
+    assert launcher["rounds"]["type"] == "integer" and launcher["rounds"]["maximum"] == 1000
+    raid["launcher"][0]["rounds"] = 6.5
+    raid["target"][0]["mode3a"] = "9999"
+    raid["radar"][0]["pd"] = True
+    raid["unknown"] = 1
+    assert len(list(validator.iter_errors(raid))) == 4
