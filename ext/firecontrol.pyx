@@ -23,6 +23,7 @@ from hil.fire_control import (
     FireControlConfig,
     FireControlResult,
     SLEW_ATAN_COEFFS,
+    protect_radius,
 )
 
 cnp.import_array()
@@ -94,6 +95,82 @@ cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexce
     return 0
 
 
+cdef inline double clamp01(double s) noexcept nogil:
+    return 0.0 if s < 0.0 else (1.0 if s > 1.0 else s)
+
+
+cdef int path_in_zone(const double* a, const double* b, double widen, const Zone* zones, int nz) noexcept nogil:
+    """1 if the segment a -> b comes within widen of a zone: it meets the zone's cylinder grown by widen in
+    radius and at both ends (a little more than the segment's widen-neighbourhood at the rims: conservative)."""
+    cdef int k
+    cdef double dx = b[0] - a[0], dy = b[1] - a[1], dz = b[2] - a[2]
+    cdef double lo, hi, s0, s1, hx, hy, hh, s, ex, ey, r
+    for k in range(nz):
+        # the part of the segment inside the zone's height band, as s in [lo, hi]
+        if fabs(dz) > EPS:
+            s0 = (zones[k].zmin - widen - a[2]) / dz
+            s1 = (zones[k].zmax + widen - a[2]) / dz
+            if s0 > s1:
+                s0, s1 = s1, s0
+            lo = s0 if s0 > 0.0 else 0.0
+            hi = s1 if s1 < 1.0 else 1.0
+            if lo > hi:
+                continue
+        elif zones[k].zmin - widen <= a[2] <= zones[k].zmax + widen:
+            lo = 0.0
+            hi = 1.0
+        else:
+            continue
+        # the horizontal distance to the centre is smallest at s (a quadratic in s), clamped into [lo, hi]
+        hx = a[0] - zones[k].cx
+        hy = a[1] - zones[k].cy
+        hh = dx * dx + dy * dy
+        s = -(hx * dx + hy * dy) / hh if hh > EPS else lo
+        if s < lo:
+            s = lo
+        elif s > hi:
+            s = hi
+        ex = hx + dx * s
+        ey = hy + dy * s
+        r = zones[k].r + widen
+        if ex * ex + ey * ey <= r * r:
+            return 1
+    return 0
+
+
+cdef double seg_seg_dist2(const double* p1, const double* d1, const double* p2, const double* d2) noexcept nogil:
+    """Squared distance between the segments p1 + s d1 and p2 + t d2, s, t in [0, 1] (Ericson, Real-Time
+    Collision Detection, 5.1.9)."""
+    cdef double rx = p1[0] - p2[0], ry = p1[1] - p2[1], rz = p1[2] - p2[2]
+    cdef double a = d1[0] * d1[0] + d1[1] * d1[1] + d1[2] * d1[2]
+    cdef double e = d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2]
+    cdef double f = d2[0] * rx + d2[1] * ry + d2[2] * rz
+    cdef double b, c, den, s = 0.0, t = 0.0, x, y, z
+    if a <= EPS and e <= EPS:
+        pass
+    elif a <= EPS:
+        t = clamp01(f / e)
+    else:
+        c = d1[0] * rx + d1[1] * ry + d1[2] * rz
+        if e <= EPS:
+            s = clamp01(-c / a)
+        else:
+            b = d1[0] * d2[0] + d1[1] * d2[1] + d1[2] * d2[2]
+            den = a * e - b * b
+            s = clamp01((b * f - c * e) / den) if den > 0.0 else 0.0
+            t = (b * s + f) / e
+            if t < 0.0:
+                t = 0.0
+                s = clamp01(-c / a)
+            elif t > 1.0:
+                t = 1.0
+                s = clamp01((b - c) / a)
+    x = rx + d1[0] * s - d2[0] * t
+    y = ry + d1[1] * s - d2[1] * t
+    z = rz + d1[2] * s - d2[2] * t
+    return x * x + y * y + z * z
+
+
 cdef inline void no_threat(double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil:
     """A track that threatens no asset: score 0, no closest approach, never reaching one."""
     score[0] = 0.0
@@ -156,18 +233,76 @@ cdef void threat_of(const double* x, const Asset* assets, int na, const Params* 
             asset[0] = a
 
 
+cdef int protected_near(const Launcher* la, double T, double dx, double dy, double dz, double ux, double uy,
+                        double uz, double t_back, double h, double sig, double extra, const Params* p,
+                        const Protect* pr) noexcept nogil:
+    """The row of the first protected track (of pr.near, in input order) that comes within the safety radius
+    of the seeker's basket axis during its search, or -1. In the round's frame the protected track moves in
+    a straight line (both fly at constant velocity), so "at some time of the window, within rho of the axis
+    from the round to S ahead of it" is the distance between two segments. aim - launcher = (dx, dy, dz),
+    u the unit flight direction, the window from T - t_back to T + h (s from now), sig the threat's sigma."""
+    cdef double S = la.seeker_range
+    cdef double ax = la.x + dx, ay = la.y + dy, az = la.z + dz
+    cdef double t_end = T + h, sj, rho, bound, vv
+    cdef double e[3]
+    cdef double w[3]
+    cdef double ya[3]
+    cdef double dy_[3]
+    cdef double zero[3]
+    cdef double axis[3]
+    cdef int q, k, j
+    cdef const double* xj
+    zero[0] = zero[1] = zero[2] = 0.0
+    axis[0] = S * ux
+    axis[1] = S * uy
+    axis[2] = S * uz
+    for q in range(pr.n_near):
+        k = pr.near[q]
+        j = pr.index[k]
+        xj = pr.st + 6 * j
+        # where the protected track is at the intercept time, relative to the aim
+        e[0] = xj[0] + xj[3] * T - ax
+        e[1] = xj[1] + xj[4] * T - ay
+        e[2] = xj[2] + xj[5] * T - az
+        vv = pr.vel_var[j] if pr.vel_var != NULL else p.vel_var
+        sj = sqrt(pr.pos_var[j] + vv * t_end * t_end)
+        rho = la.protect_r + extra + p.sigmas * (sig + sj) + pr.speed[k] * p.timing
+        # cheap bound first: over the window it moves at most |v| h, and the axis stays within 2 S of the aim
+        bound = 2.0 * S + rho + pr.speed[k] * h + 1.0
+        if e[0] * e[0] + e[1] * e[1] + e[2] * e[2] > bound * bound:
+            continue
+        w[0] = xj[3] - la.speed * ux  # its velocity relative to the round
+        w[1] = xj[4] - la.speed * uy
+        w[2] = xj[5] - la.speed * uz
+        ya[0] = e[0] - w[0] * t_back
+        ya[1] = e[1] - w[1] * t_back
+        ya[2] = e[2] - w[2] * t_back
+        dy_[0] = w[0] * (t_back + h)
+        dy_[1] = w[1] * (t_back + h)
+        dy_[2] = w[2] * (t_back + h)
+        if seg_seg_dist2(ya, dy_, zero, axis) <= rho * rho:
+            return j
+    return -1
+
+
 cdef int solve_pair(const Launcher* la, const double* x, double f_track, double speed, double t_asset,
-                    const Zone* zones, int nz, const Params* p,
-                    double* t_out, double* tof_out, double* pk_out) noexcept nogil:
+                    double pos_var, double vel_var, const Zone* zones, int nz, const Params* p, const Protect* pr,
+                    double* t_out, double* tof_out, double* pk_out, int* prot_out) noexcept nogil:
     """Intercept time, time of flight and pk of one launcher on one track; returns 0 or a refusal code.
-    f_track (the track-quality factor of pk) and speed (|v|) are per track, computed once by the caller."""
+    f_track (the track-quality factor of pk) and speed (|v|) are per track, computed once by the caller;
+    pos_var and vel_var its position and velocity variances; pr the protected tracks near it (pr.near).
+    prot_out gets the protected track's row on PROTECTED_NEAR_INTERCEPT."""
     cdef double rx = x[0] - la.x, ry = x[1] - la.y, rz = x[2] - la.z
     cdef double vx = x[3], vy = x[4], vz = x[5]
     cdef double delay = la.delay, T, dx, dy, dz, rng, ground, tof, pk, ft
+    cdef double ux, uy, uz, extra, back, h, t_end, sig
+    cdef double a[3]
+    cdef double b[3]
     cdef int k
     t_out[0] = NAN
     tof_out[0] = NAN
     pk_out[0] = NAN
+    prot_out[0] = -1
     tof = intercept_tof(rx, ry, rz, vx, vy, vz, la.speed, delay)
     if not isfinite(tof):
         return R_UNREACHABLE  # a longer delay (slewing) cannot make it reachable
@@ -201,8 +336,33 @@ cdef int solve_pair(const Launcher* la, const double* x, double f_track, double 
             return R_SECTOR
     if T >= t_asset:
         return R_TOO_LATE
-    if in_zone(la.x + dx, la.y + dy, la.z + dz, zones, nz):
+    # the terminal path (hil.fire_control docstring): the seeker searches from `back` before the aim (S, or
+    # from launch if the aim is nearer) until S past it, along the launcher -> aim line
+    if rng > EPS:
+        ux = dx / rng
+        uy = dy / rng
+        uz = dz / rng
+        extra = 0.0
+    else:  # no direction to fly: the basket may point anywhere, so everything within S of the aim counts
+        ux = uy = uz = 0.0
+        extra = la.seeker_range
+    back = la.seeker_range if la.seeker_range < rng else rng
+    h = la.seeker_range / la.speed
+    t_end = T + h
+    sig = sqrt(pos_var + vel_var * t_end * t_end)
+    a[0] = la.x + dx - back * ux
+    a[1] = la.y + dy - back * uy
+    a[2] = la.z + dz - back * uz
+    b[0] = la.x + dx + la.seeker_range * ux
+    b[1] = la.y + dy + la.seeker_range * uy
+    b[2] = la.z + dz + la.seeker_range * uz
+    if path_in_zone(a, b, p.sigmas * sig + la.lethal + extra, zones, nz):
         return R_INTERCEPT_IN_NO_FIRE_ZONE
+    if pr.n_near > 0:
+        k = protected_near(la, T, dx, dy, dz, ux, uy, uz, back / la.speed, h, sig, extra, p, pr)
+        if k >= 0:
+            prot_out[0] = k
+            return R_PROTECTED_NEAR_INTERCEPT
     # pk model (hil.fire_control docstring)
     pk = la.pk_base * f_track
     if speed > EPS and rng > EPS:  # aspect: cos a = -(d . v) / (|d| |v|)
@@ -637,6 +797,7 @@ cdef class FireControl:
 
     def __init__(self, config=None, assets=(), launchers=(), no_fire_zones=()):
         cdef int k
+        cdef Launcher* la
         if config is None:
             config = FireControlConfig()
         if not isinstance(config, FireControlConfig):
@@ -673,12 +834,16 @@ cdef class FireControl:
             self.launchers[k].cos_half = np.cos(self.launchers[k].sector_half)
             self.launchers[k].pk_base = s.pk
             self.launchers[k].channels = s.channels
+            self.launchers[k].seeker_range = max(float(s.seeker_range_m), 0.0)
+            self.launchers[k].protect_r = protect_radius(config, s)
+            self.launchers[k].lethal = max(float(s.lethal_radius_m), 0.0)
         for k, a in enumerate(self.asset_specs):
             self.assets[k].x, self.assets[k].y, self.assets[k].z = [float(c) for c in a.position]
             self.assets[k].radius = a.radius_m
             self.assets[k].value = a.value
         for k, z in enumerate(self.zone_specs):
             self.zones[k].cx, self.zones[k].cy = [float(c) for c in z.centre]
+            self.zones[k].r = z.radius_m
             self.zones[k].r2 = z.radius_m * z.radius_m
             self.zones[k].zmin = z.z_min_m
             self.zones[k].zmax = z.z_max_m
@@ -696,6 +861,18 @@ cdef class FireControl:
         self.p.launches_per_launcher = c.launches_per_launcher
         for k in range(10):
             self.p.atan_c[k] = SLEW_ATAN_COEFFS[k]
+        self.p.sigmas = c.safety_sigmas
+        self.p.vel_var = c.track_velocity_sigma_mps * c.track_velocity_sigma_mps
+        self.p.timing = c.launch_timing_margin_s
+        self.p.seeker_max = self.p.h_max = self.p.protect_max = self.p.t_int_max = self.p.t_end_max = 0.0
+        for k in range(self.n_l):
+            la = &self.launchers[k]
+            self.p.seeker_max = max(self.p.seeker_max, la.seeker_range)
+            self.p.h_max = max(self.p.h_max, la.seeker_range / la.speed)
+            self.p.protect_max = max(self.p.protect_max, la.protect_r)
+            self.p.t_int_max = max(self.p.t_int_max, la.delay + (M_PI / la.slew_rate if la.slew_rate > 0.0 else 0.0)
+                                   + la.max_tof)
+        self.p.t_end_max = self.p.t_int_max + self.p.h_max
         self.last_nodes = 0
 
     def __dealloc__(self):
@@ -711,10 +888,14 @@ cdef class FireControl:
 
     def evaluate(self, double t_s, track_id, state, pos_var_m2, confirmed, friendly, in_flight, shots_fired,
                  launcher_armed, launcher_ready, launcher_rounds, launcher_reload_left_s,
-                 channels_in_use=None, solver=None):
+                 channels_in_use=None, solver=None, *, neutral=None, assessing=None, vel_var_m2s2=None):
         """Rank threats, solve every launcher x threat pair and assign launchers (see hil.fire_control).
         channels_in_use (int32[n_l], default 0): guidance channels each launcher has busy.
         solver overrides config.solver for this call ("auto", "lap", "greedy", "exact").
+        neutral (bool[n], default none): tracks of neutral traffic, protected like friendly ones.
+        assessing (bool[n], default none): tracks whose kill-assessment look is open (KILL_ASSESSMENT).
+        vel_var_m2s2 (float64[n], default config.track_velocity_sigma_mps squared for every track): the trace
+        of each track's velocity covariance, which grows its predicted position sigma with time.
         Arrays already of the right dtype, 1-D (state 2-D) and C-contiguous are used as they are, not copied."""
         tid = _as_array(track_id, cnp.NPY_INT64, np.int64, 1)
         cdef Py_ssize_t n = cnp.PyArray_DIM(tid, 0)
@@ -733,6 +914,9 @@ cdef class FireControl:
         reload_left = _vec(launcher_reload_left_s, cnp.NPY_FLOAT64, np.float64, n_l, "launcher_reload_left_s")
         busy = None if channels_in_use is None else _vec(channels_in_use, cnp.NPY_INT32, np.int32, n_l,
                                                          "channels_in_use")
+        neu = None if neutral is None else _vec(neutral, cnp.NPY_BOOL, np.bool_, n, "neutral")
+        assess = None if assessing is None else _vec(assessing, cnp.NPY_BOOL, np.bool_, n, "assessing")
+        vvar = None if vel_var_m2s2 is None else _vec(vel_var_m2s2, cnp.NPY_FLOAT64, np.float64, n, "vel_var_m2s2")
         solver = self.config.solver if solver is None else solver
         if solver not in ("auto", "lap", "greedy", "exact"):
             raise ValueError(f"unknown solver {solver!r}")
@@ -749,7 +933,12 @@ cdef class FireControl:
         pair_pk = empty2(n, n_l, cnp.NPY_FLOAT64)
         pair_t = empty2(n, n_l, cnp.NPY_FLOAT64)
         pair_tof = empty2(n, n_l, cnp.NPY_FLOAT64)
+        pair_prot = empty2(n, n_l, cnp.NPY_INT32)
         cap = empty1(n_l, cnp.NPY_INT32)
+        prot_index = empty1(n, cnp.NPY_INT32)
+        prot_sigma = empty1(n, cnp.NPY_FLOAT64)
+        prot_speed = empty1(n, cnp.NPY_FLOAT64)
+        prot_near = empty1(n, cnp.NPY_INT32)
 
         cdef const double* st_p = <const double*> cnp.PyArray_DATA(st)
         cdef const double* pv_p = <const double*> cnp.PyArray_DATA(pv)
@@ -762,6 +951,19 @@ cdef class FireControl:
         cdef const int* rounds_p = <const int*> cnp.PyArray_DATA(rounds)
         cdef const double* reload_p = <const double*> cnp.PyArray_DATA(reload_left)
         cdef const int* busy_p = NULL
+        cdef const unsigned char* neu_p = NULL
+        cdef const unsigned char* assess_p = NULL
+        cdef const double* vvar_p = NULL
+        cdef int* pprot_p = <int*> cnp.PyArray_DATA(pair_prot)
+        cdef Protect pr
+        pr.n = 0
+        pr.index = <const int*> cnp.PyArray_DATA(prot_index)
+        pr.st = st_p
+        pr.pos_var = pv_p
+        pr.sigma_end = <const double*> cnp.PyArray_DATA(prot_sigma)
+        pr.speed = <const double*> cnp.PyArray_DATA(prot_speed)
+        pr.near = <int*> cnp.PyArray_DATA(prot_near)
+        pr.n_near = 0
         cdef signed char* tcode_p = <signed char*> cnp.PyArray_DATA(track_code)
         cdef double* score_p = <double*> cnp.PyArray_DATA(score)
         cdef double* tcpa_p = <double*> cnp.PyArray_DATA(t_cpa)
@@ -780,15 +982,26 @@ cdef class FireControl:
         cdef int m = 0, n_slots = 0, n_pairs = 0
         if busy is not None:
             busy_p = <const int*> cnp.PyArray_DATA(busy)
+        if neu is not None:
+            neu_p = <const unsigned char*> cnp.PyArray_DATA(neu)
+        if assess is not None:
+            assess_p = <const unsigned char*> cnp.PyArray_DATA(assess)
+        if vvar is not None:
+            vvar_p = <const double*> cnp.PyArray_DATA(vvar)
+        pr.vel_var = vvar_p
         with nogil:
             self._launcher_state(armed_p, ready_p, rounds_p, reload_p, busy_p, cap_p, lcode_p)
             for l in range(n_l):
                 n_slots += cap_p[l]
+            self._protected(n, st_p, pv_p, vvar_p, fr_p, neu_p, <int*> pr.index, <double*> pr.sigma_end,
+                            <double*> pr.speed, &pr.n)
             for i in range(n):
-                n_pairs += self._track(st_p + 6 * i, pv_p[i], conf_p[i], fr_p[i], fl_p[i], sh_p[i], lcode_p,
+                n_pairs += self._track(st_p + 6 * i, pv_p[i], vvar_p[i] if vvar_p != NULL else self.p.vel_var,
+                                       conf_p[i], fr_p[i], neu_p[i] if neu_p != NULL else 0,
+                                       assess_p[i] if assess_p != NULL else 0, fl_p[i], sh_p[i], lcode_p, &pr,
                                        tcode_p + i, score_p + i, tcpa_p + i, dcpa_p + i, tasset_p + i, asset_p + i,
                                        left_p + i, pcode_p + i * n_l, ppk_p + i * n_l, pt_p + i * n_l,
-                                       ptof_p + i * n_l)
+                                       ptof_p + i * n_l, pprot_p + i * n_l)
             for i in range(n):  # candidates: tracks with at least one feasible launcher
                 for l in range(n_l):
                     if pcode_p[i * n_l + l] == R_NONE:
@@ -804,13 +1017,20 @@ cdef class FireControl:
         out_l = empty1(max(n_slots, 1), cnp.NPY_INT32)
         k, optimal, self.last_nodes = _assign(&self.work, solver, n_l, m, n_slots, cand[:m], left, cap, score,
                                               pair_pk, pair_code, out_t, out_l, self.config.exact_node_budget)
+        inputs = {"confirmed": conf, "friendly": fr, "in_flight": fl, "shots_fired": sh}
+        # the new inputs join the explanations only when given, so records of callers that pass none keep
+        # their old shape
+        if neu is not None:
+            inputs["neutral"] = neu
+        if assess is not None:
+            inputs["assessing"] = assess
         return FireControlResult(
             t_s=t_s, assignments=_shots(k, out_t, out_l, st, score, pair_code, pair_pk, pair_t, pair_tof),
             solver=solver, optimal=bool(optimal), track_id=tid, state=st, pos_var_m2=pv, track_reason=track_code,
             score=score, t_cpa_s=t_cpa, d_cpa_m=d_cpa, time_to_asset_s=t_asset, asset_index=asset,
             pair_reason=pair_code, pair_pk=pair_pk, pair_t_s=pair_t, pair_tof_s=pair_tof,
             launcher_names=self.launcher_names, asset_names=self.asset_names,
-            inputs={"track": {"confirmed": conf, "friendly": fr, "in_flight": fl, "shots_fired": sh}},
+            inputs={"track": inputs}, pair_protected=pair_prot,
         )
 
     cdef void _launcher_state(self, const unsigned char* armed, const unsigned char* ready, const int* rounds,
@@ -838,14 +1058,74 @@ cdef class FireControl:
                     c = self.p.launches_per_launcher
                 cap[l] = c
 
-    cdef int _track(self, const double* x, double pos_var, unsigned char confirmed, unsigned char friendly,
-                    int in_flight, int shots, const signed char* lcode, signed char* tcode, double* score,
-                    double* t_cpa, double* d_cpa, double* t_asset, int* asset, int* left, signed char* pcode,
-                    double* ppk, double* pt, double* ptof) noexcept nogil:
+    cdef void _protected(self, Py_ssize_t n, const double* st, const double* pos_var, const double* vel_var,
+                         const unsigned char* friendly, const unsigned char* neutral, int* index, double* sigma_end,
+                         double* speed, int* n_prot) noexcept nogil:
+        """The protected tracks: friendly or neutral (tentative or confirmed) with a usable state; per track its
+        predicted sigma at the latest end of any search window and its speed (for the prefilter)."""
+        cdef Py_ssize_t i
+        cdef int k, m = 0, valid
+        cdef const double* x
+        cdef double vv
+        for i in range(n):
+            if not (friendly[i] or (neutral != NULL and neutral[i])):
+                continue
+            x = st + 6 * i
+            vv = vel_var[i] if vel_var != NULL else self.p.vel_var
+            # a track with no usable state cannot be predicted: it protects nothing (it is INVALID_TRACK)
+            valid = isfinite(pos_var[i]) and pos_var[i] >= 0.0 and isfinite(vv) and vv >= 0.0
+            for k in range(6):
+                valid = valid and isfinite(x[k])
+            if not valid:
+                continue
+            index[m] = <int> i
+            sigma_end[m] = sqrt(pos_var[i] + vv * self.p.t_end_max * self.p.t_end_max)
+            speed[m] = sqrt(x[3] * x[3] + x[4] * x[4] + x[5] * x[5])
+            m += 1
+        n_prot[0] = m
+
+    cdef void _near(self, const double* x, double pos_var, double vel_var, Protect* pr) noexcept nogil:
+        """Prefilter: pr.near gets the protected tracks whose closest approach to track x (both at constant
+        velocity, until the latest intercept time of any launcher) is close enough that some launcher's
+        search window could bring them within its safety radius (see protected_near's bound)."""
+        cdef int k
+        cdef double dx, dy, dz, vx, vy, vz, vv, tc, m
+        cdef double sig = sqrt(pos_var + vel_var * self.p.t_end_max * self.p.t_end_max)
+        cdef const double* xj
+        pr.n_near = 0
+        for k in range(pr.n):
+            xj = pr.st + 6 * pr.index[k]
+            dx = xj[0] - x[0]
+            dy = xj[1] - x[1]
+            dz = xj[2] - x[2]
+            vx = xj[3] - x[3]
+            vy = xj[4] - x[4]
+            vz = xj[5] - x[5]
+            vv = vx * vx + vy * vy + vz * vz
+            tc = -(dx * vx + dy * vy + dz * vz) / vv if vv > EPS else 0.0
+            if tc < 0.0:
+                tc = 0.0
+            elif tc > self.p.t_int_max:
+                tc = self.p.t_int_max
+            dx += vx * tc
+            dy += vy * tc
+            dz += vz * tc
+            # 3 S: the axis reaches 2 S past the aim, and S more when there is no direction to fly
+            m = (3.0 * self.p.seeker_max + self.p.protect_max + self.p.sigmas * (sig + pr.sigma_end[k])
+                 + pr.speed[k] * (self.p.h_max + self.p.timing) + 1.0)
+            if dx * dx + dy * dy + dz * dz <= m * m:
+                pr.near[pr.n_near] = k
+                pr.n_near += 1
+
+    cdef int _track(self, const double* x, double pos_var, double vel_var, unsigned char confirmed,
+                    unsigned char friendly, unsigned char neutral, unsigned char assessing, int in_flight, int shots,
+                    const signed char* lcode, Protect* pr, signed char* tcode, double* score, double* t_cpa,
+                    double* d_cpa, double* t_asset, int* asset, int* left, signed char* pcode, double* ppk,
+                    double* pt, double* ptof, int* pprot) noexcept nogil:
         """Evaluate one track and its pairs; returns how many pairs are feasible."""
         cdef int k, l, code, refused, feasible = 0
         cdef double f_track = 1.0, speed = 0.0
-        cdef int valid = isfinite(pos_var) and pos_var >= 0.0
+        cdef int valid = isfinite(pos_var) and pos_var >= 0.0 and isfinite(vel_var) and vel_var >= 0.0
         for k in range(6):
             valid = valid and isfinite(x[k])
         if valid:
@@ -857,6 +1137,8 @@ cdef class FireControl:
             code = R_INVALID_TRACK
         elif friendly:
             code = R_FRIENDLY
+        elif neutral:
+            code = R_NEUTRAL
         elif not confirmed:
             code = R_NOT_CONFIRMED
         elif in_zone(x[0], x[1], x[2], self.zones, self.n_z):
@@ -865,6 +1147,8 @@ cdef class FireControl:
             code = R_NOT_A_THREAT
         elif in_flight >= self.p.shots_per_engagement:  # look before shooting again (a salvo may be completed)
             code = R_ALREADY_ENGAGED
+        elif assessing:  # the look after a round's intercept is still open: no new round before its verdict
+            code = R_KILL_ASSESSMENT
         elif shots >= self.p.max_shots:
             code = R_SHOTS_EXHAUSTED
         else:
@@ -873,9 +1157,12 @@ cdef class FireControl:
             if self.p.shots_per_engagement - in_flight < left[0]:
                 left[0] = self.p.shots_per_engagement - in_flight
         tcode[0] = code
+        pr.n_near = 0
         if code == R_NONE:
             f_track = 1.0 - exp(-self.p.basket2 / pos_var) if pos_var > 0.0 else 1.0
             speed = sqrt(x[3] * x[3] + x[4] * x[4] + x[5] * x[5])
+            if pr.n > 0:
+                self._near(x, pos_var, vel_var, pr)
         for l in range(self.n_l):
             refused = code if code != R_NONE else lcode[l]  # the track's own reason first, then the launcher's
             if refused != R_NONE:
@@ -883,8 +1170,9 @@ cdef class FireControl:
                 ppk[l] = NAN
                 pt[l] = NAN
                 ptof[l] = NAN
+                pprot[l] = -1
             else:
-                pcode[l] = solve_pair(&self.launchers[l], x, f_track, speed, t_asset[0], self.zones, self.n_z,
-                                      &self.p, &pt[l], &ptof[l], &ppk[l])
+                pcode[l] = solve_pair(&self.launchers[l], x, f_track, speed, t_asset[0], pos_var, vel_var,
+                                      self.zones, self.n_z, &self.p, pr, &pt[l], &ptof[l], &ppk[l], &pprot[l])
                 feasible += pcode[l] == R_NONE
         return feasible

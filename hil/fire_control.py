@@ -52,7 +52,7 @@ import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -92,11 +92,18 @@ class RefusalReason(enum.IntEnum):
     LOW_PK = 19
     OUTRANKED = 20  # feasible but not used: its launcher went where it was worth more
     NO_LAUNCHER = 21  # an eligible threat, but fire control has no launchers at all
+    # a friendly or neutral track could be in the seeker's basket during its search (Refusals.protected_index
+    # names it)
+    PROTECTED_NEAR_INTERCEPT = 22
+    NEUTRAL = 23  # the track squawks a neutral code: protected, never a target
+    KILL_ASSESSMENT = 24  # the look after a round's expected intercept is still open: no new round before it
 
 
-TRACK_REASONS = frozenset({RefusalReason.INVALID_TRACK, RefusalReason.FRIENDLY, RefusalReason.NOT_CONFIRMED,
-                           RefusalReason.NO_FIRE_ZONE, RefusalReason.NOT_A_THREAT, RefusalReason.ALREADY_ENGAGED,
+TRACK_REASONS = frozenset({RefusalReason.INVALID_TRACK, RefusalReason.FRIENDLY, RefusalReason.NEUTRAL,
+                           RefusalReason.NOT_CONFIRMED, RefusalReason.NO_FIRE_ZONE, RefusalReason.NOT_A_THREAT,
+                           RefusalReason.ALREADY_ENGAGED, RefusalReason.KILL_ASSESSMENT,
                            RefusalReason.SHOTS_EXHAUSTED})
+PROTECTED = (RefusalReason.FRIENDLY, RefusalReason.NEUTRAL)  # track reasons of tracks that are never targets
 
 SOLVERS = ("auto", "lap", "greedy", "exact")
 
@@ -123,6 +130,11 @@ class FireControlConfig:
     solver: str = "auto"
     exact_max_pairs: int = 48
     exact_node_budget: int = 200_000
+    # protection of friendly and neutral tracks and of no-fire zones along the terminal path (module docstring)
+    protect_radius_m: float | None = None  # None: per launcher, its seeker basket at acquisition + lethal radius
+    safety_sigmas: float = 3.0  # sigmas of predicted position uncertainty that widen those checks
+    track_velocity_sigma_mps: float = 0.0  # grows every track's sigma with time when evaluate() has no vel_var
+    launch_timing_margin_s: float = 0.5  # how late a round may leave against the plan: protected tracks move on
 
     def __post_init__(self) -> None:
         src = "fire control config"
@@ -143,6 +155,11 @@ class FireControlConfig:
         for name in ("pk_aspect_penalty", "pk_tof_penalty"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(src, name, "must be in [0, 1]")
+        for name in ("safety_sigmas", "track_velocity_sigma_mps", "launch_timing_margin_s"):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ConfigError(src, name, "must be finite and >= 0")
+        if self.protect_radius_m is not None and not 0.0 <= self.protect_radius_m < math.inf:
+            raise ConfigError(src, "protect_radius_m", "must be finite and >= 0 (or None: the seeker's basket)")
 
     @property
     def shots_per_engagement(self) -> int:
@@ -161,6 +178,17 @@ def specs_from_scenario(scenario: Any) -> tuple[list[AssetSpec], list[LauncherSp
     return list(scenario.assets), list(scenario.launchers), list(scenario.no_fire_zones)
 
 
+def protect_radius(config: FireControlConfig, launcher: LauncherSpec) -> float:
+    """The doctrine's protection radius for one launcher's rounds: config.protect_radius_m if set, else the
+    radius of its seeker's basket at acquisition range, S tan(half-angle), plus its lethal radius (infinite
+    for a basket of 90 degrees or more: then nothing protected may be anywhere near the path)."""
+    if config.protect_radius_m is not None:
+        return float(config.protect_radius_m)
+    half = launcher.seeker_half_angle_deg
+    basket = max(launcher.seeker_range_m, 0.0) * math.tan(math.radians(half)) if 0.0 <= half < 90.0 else math.inf
+    return basket + max(launcher.lethal_radius_m, 0.0)
+
+
 # --- results -------------------------------------------------------------------------------------------
 
 IntArray = npt.NDArray[np.int32]
@@ -168,7 +196,8 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def friendly_code_array(codes: Iterable[int]) -> IntArray:
-    """A scenario's friendly IFF Mode 3/A codes as track_inputs compares them (-2, no code at all, if none)."""
+    """A scenario's friendly (or neutral) IFF Mode 3/A codes as track_inputs and protection_inputs compare
+    them (-2, no code at all, if none)."""
     return np.array(sorted(codes) or [-2], dtype=np.int32)
 
 
@@ -180,6 +209,24 @@ def track_inputs(tracks: Any, friendly_codes: IntArray) -> tuple[FloatArray, npt
     cov = tracks.cov
     pos_var = cov[:, 0, 0] + cov[:, 1, 1] + cov[:, 2, 2]
     return pos_var, (tracks.mode3a[:, None] == friendly_codes[None, :]).any(axis=1)
+
+
+class ProtectionInputs(NamedTuple):
+    """Fire control's per-track inputs from a snapshot beyond the states (see protection_inputs)."""
+
+    pos_var_m2: FloatArray  # trace of the position covariance
+    friendly: npt.NDArray[np.bool_]
+    neutral: npt.NDArray[np.bool_]  # a neutral code and not a friendly one
+    vel_var_m2s2: FloatArray  # trace of the velocity covariance: grows the predicted sigma with time
+
+
+def protection_inputs(tracks: Any, friendly_codes: IntArray, neutral_codes: IntArray) -> ProtectionInputs:
+    """track_inputs plus what protection needs: the neutral flags and the velocity variances. Pass them as
+    evaluate(..., neutral=, vel_var_m2s2=). Codes come from friendly_code_array (for either list)."""
+    pos_var, friendly = track_inputs(tracks, friendly_codes)
+    neutral = (tracks.mode3a[:, None] == neutral_codes[None, :]).any(axis=1) & ~friendly
+    cov = tracks.cov
+    return ProtectionInputs(pos_var, friendly, neutral, cov[:, 3, 3] + cov[:, 4, 4] + cov[:, 5, 5])
 
 
 @dataclass
@@ -197,11 +244,12 @@ class Refusals:
     track_index: IntArray
     launcher_index: IntArray  # -1 when the track itself is refused
     reason: npt.NDArray[np.int8]
+    protected_index: IntArray  # PROTECTED_NEAR_INTERCEPT: the protected track's row in the inputs; else -1
 
 
 @dataclass
 class ThreatTable:
-    """Threats (score > 0, valid, not friendly) ranked by score, highest first."""
+    """Threats (score > 0, valid, neither friendly nor neutral) ranked by score, highest first."""
 
     track_index: IntArray
     score: FloatArray
@@ -249,6 +297,7 @@ class FireControlResult:
     launcher_names: tuple[str, ...]
     asset_names: tuple[str, ...]
     inputs: dict[str, Any] = field(default_factory=dict)  # per-track and per-launcher inputs
+    pair_protected: IntArray | None = None  # (n, n_launchers): the protected track's row, -1 (None: all -1)
 
     @functools.cached_property
     def threats(self) -> ThreatTable:
@@ -257,7 +306,7 @@ class FireControlResult:
 
     @functools.cached_property
     def refusals(self) -> Refusals:
-        return refusals_of(self.track_reason, self.pair_reason, self.assignments.track_index)
+        return refusals_of(self.track_reason, self.pair_reason, self.assignments.track_index, self.pair_protected)
 
     @functools.cached_property
     def objective(self) -> float:
@@ -278,6 +327,7 @@ class FireControlResult:
         alternatives = []
         for li, name in enumerate(self.launcher_names):
             t_int = float(self.pair_t_s[i, li])
+            j = int(self.pair_protected[i, li]) if self.pair_protected is not None else -1
             point = (st[:3] + st[3:] * t_int).tolist() if math.isfinite(t_int) else None
             alternatives.append({
                 "launcher": name, "reason": RefusalReason(int(self.pair_reason[i, li])).name,
@@ -286,6 +336,7 @@ class FireControlResult:
                 "intercept_enu_m": [round(c, 2) for c in point] if point is not None else None,
                 "value": _num(self.score[i] * self.pair_pk[i, li]) if self.pair_reason[i, li] in (0, 20) else None,
                 "chosen": any(int(self.assignments.launcher_index[k]) == li for k in shots),
+                "protected_track": int(self.track_id[j]) if j >= 0 else None,
             })
         track_reason = RefusalReason(int(self.track_reason[i]))
         if shots:
@@ -330,33 +381,40 @@ class FireControlResult:
 
 
 def refusals_of(track_reason: npt.NDArray[np.int8], pair_reason: npt.NDArray[np.int8],
-                shot_tracks: IntArray) -> Refusals:
+                shot_tracks: IntArray, pair_protected: IntArray | None = None) -> Refusals:
     """The track's own reason for every refused track, then each launcher's reason (pair_reason, rows x
-    launchers) for every eligible track left unfired (NO_LAUNCHER when there are no launchers at all)."""
+    launchers) for every eligible track left unfired (NO_LAUNCHER when there are no launchers at all), each
+    with the protected track's row from pair_protected (-1 where none is named)."""
     n_l = pair_reason.shape[1]
+    if pair_protected is None:
+        pair_protected = np.full(pair_reason.shape, -1, np.int32)
     assigned = np.zeros(len(track_reason), bool)
     assigned[shot_tracks] = True
     ti = np.nonzero(track_reason != 0)[0].astype(np.int32)
     rows = [ti]
     launchers = [np.full(len(ti), -1, np.int32)]
     reasons = [track_reason[ti]]
+    protected = [np.full(len(ti), -1, np.int32)]
     un = np.nonzero((track_reason == 0) & ~assigned)[0].astype(np.int32)
     if len(un) and n_l:
         rows.append(np.repeat(un, n_l))
         launchers.append(np.tile(np.arange(n_l, dtype=np.int32), len(un)))
         reasons.append(pair_reason[un].reshape(-1))
+        protected.append(pair_protected[un].reshape(-1).astype(np.int32))
     elif len(un):
         rows.append(un)
         launchers.append(np.full(len(un), -1, np.int32))
         reasons.append(np.full(len(un), RefusalReason.NO_LAUNCHER, np.int8))
+        protected.append(np.full(len(un), -1, np.int32))
     return Refusals(track_index=np.concatenate(rows), launcher_index=np.concatenate(launchers),
-                    reason=np.concatenate(reasons).astype(np.int8))
+                    reason=np.concatenate(reasons).astype(np.int8), protected_index=np.concatenate(protected))
 
 
 def threat_table(score: FloatArray, t_cpa: FloatArray, d_cpa: FloatArray, t_asset: FloatArray,
                  asset: IntArray, track_reason: npt.NDArray[np.int8], state: FloatArray) -> ThreatTable:
-    """Rank the tracks with a positive score that are neither invalid nor friendly (stable for equal scores)."""
-    keep = (score > 0.0) & (track_reason != RefusalReason.INVALID_TRACK) & (track_reason != RefusalReason.FRIENDLY)
+    """Rank the tracks with a positive score that are neither invalid nor protected (stable for equal scores)."""
+    keep = ((score > 0.0) & (track_reason != RefusalReason.INVALID_TRACK) & (track_reason != RefusalReason.FRIENDLY)
+            & (track_reason != RefusalReason.NEUTRAL))
     found = np.nonzero(keep)[0]
     idx: IntArray = found[np.argsort(-score[found], kind="stable")].astype(np.int32)
     v = state[idx, 3:6]
@@ -368,7 +426,8 @@ def threat_table(score: FloatArray, t_cpa: FloatArray, d_cpa: FloatArray, t_asse
 
 
 __all__ = [
-    "SLEW_ATAN_COEFFS", "AssetSpec", "Assignments", "Doctrine", "FireControlConfig", "FireControlResult",
-    "LauncherSpec", "NoFireZone", "RefusalReason", "Refusals", "ThreatTable", "friendly_code_array", "refusals_of",
+    "PROTECTED", "SLEW_ATAN_COEFFS", "AssetSpec", "Assignments", "Doctrine", "FireControlConfig",
+    "FireControlResult", "LauncherSpec", "NoFireZone", "ProtectionInputs", "RefusalReason", "Refusals",
+    "ThreatTable", "friendly_code_array", "protect_radius", "protection_inputs", "refusals_of",
     "specs_from_scenario", "threat_table", "track_inputs",
 ]

@@ -30,7 +30,10 @@ def build_fire_control(scenario: Scenario) -> Any:
 
     assets, launchers, zones = specs_from_scenario(scenario)
     doctrine = Doctrine.SALVO if scenario.doctrine == "salvo" else Doctrine.SHOOT_LOOK_SHOOT
-    config = FireControlConfig(doctrine=doctrine, salvo_size=scenario.salvo_size)
+    # the launchers carry their seekers (seeker_range_m, seeker_half_angle_deg, lethal_radius_m): with no
+    # protect_radius_m in the scenario each launcher's protection radius is its own basket plus lethal radius
+    config = FireControlConfig(doctrine=doctrine, salvo_size=scenario.salvo_size,
+                               protect_radius_m=scenario.protect_radius_m)
     return FireControl(config, assets, launchers, zones)
 
 

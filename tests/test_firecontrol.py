@@ -19,6 +19,9 @@ from hil.fire_control import (
     LauncherSpec,
     NoFireZone,
     RefusalReason,
+    friendly_code_array,
+    protect_radius,
+    protection_inputs,
     specs_from_scenario,
 )
 
@@ -154,9 +157,174 @@ def test_intercept_point_inside_a_no_fire_zone_is_refused() -> None:
     assert res.track_reason[0] == R.NONE
     assert res.pair_reason[0, 0] == R.INTERCEPT_IN_NO_FIRE_ZONE
     assert len(res.assignments.track_index) == 0
-    # above the zone's ceiling it is allowed
-    res = evaluate([HEAD_ON], [launcher(launch_delay_s=D)], zones=[NoFireZone("town", (x, 200.0), 500.0, 0.0, H - 1)])
+    # above the zone's ceiling by more than the widening (3 sigma of the track, 30 m, + lethal radius 15 m)
+    res = evaluate([HEAD_ON], [launcher(launch_delay_s=D)], zones=[NoFireZone("town", (x, 200.0), 500.0, 0.0, H - 46)])
     assert len(res.assignments.track_index) == 1
+    res = evaluate([HEAD_ON], [launcher(launch_delay_s=D)], zones=[NoFireZone("town", (x, 200.0), 500.0, 0.0, H - 44)])
+    assert res.pair_reason[0, 0] == R.INTERCEPT_IN_NO_FIRE_ZONE
+
+
+# --- the terminal path: no-fire zones and protected tracks -----------------------------------------------------
+# HEAD_ON with the default seeker (S = 8 km, 10 degrees, lethal radius 15 m): the aim is at x = AIM_X on the x axis,
+# the seeker searches from x = AIM_X - 8 km to AIM_X + 8 km, from T_HEAD - 8 s to T_HEAD + 8 s
+AIM_X = R0 - V * T_HEAD
+BASKET = 8000.0 * math.tan(math.radians(10.0)) + 15.0
+
+
+@pytest.mark.parametrize(("centre", "radius", "refused"), [
+    ((AIM_X - 6500.0, 0.0), 1000.0, True),  # the aim outside, the acquisition side of the path through it
+    ((AIM_X + 5000.0, 0.0), 1000.0, True),  # the self-destruct side (the track itself is 2.4 km clear of it)
+    ((AIM_X - 12_000.0, 0.0), 1000.0, False),  # before the seeker searches: the round cannot kill there
+    ((AIM_X + 8000.0 + 1046.0, 0.0), 1000.0, False),  # past the self-destruct point by more than the widening
+    ((AIM_X, 1000.0 + 46.0), 1000.0, False),  # beside the path, just clear of the widening (3 sigma + lethal)
+    ((AIM_X, 1000.0 + 44.0), 1000.0, True),
+])
+def test_no_fire_zone_anywhere_on_the_terminal_path(centre: tuple[float, float], radius: float,
+                                                    refused: bool) -> None:
+    res = evaluate([HEAD_ON], [launcher(launch_delay_s=D)], zones=[NoFireZone("town", centre, radius)])
+    assert math.hypot(AIM_X - centre[0], centre[1]) > radius  # never the aim point itself
+    assert (res.pair_reason[0, 0] == R.INTERCEPT_IN_NO_FIRE_ZONE) == refused
+    assert (len(res.assignments.track_index) == 0) == refused
+
+
+@pytest.mark.parametrize(("radius", "refused"), [(450.0, False), (500.0, True)])
+def test_kill_point_is_widened_by_the_tracks_uncertainty(radius: float, refused: bool) -> None:
+    # sigma 1000 m: the zone edge must stay 3 km + 15 m from the path
+    res = evaluate([HEAD_ON], [launcher(launch_delay_s=D)], zones=[NoFireZone("z", (AIM_X, 3500.0), radius)],
+                   pos_var_m2=np.array([1e6]))
+    assert (res.pair_reason[0, 0] == R.INTERCEPT_IN_NO_FIRE_ZONE) == refused
+
+
+def escorted(offset: tuple[float, float, float], vel: tuple[float, float, float] = (-V, 0.0, 0.0),
+             **over: Any) -> Any:
+    """HEAD_ON and a second track (row 1, id 101) at HEAD_ON's position + offset, friendly unless overridden."""
+    second = [R0 + offset[0], offset[1], H + offset[2], *vel]
+    over.setdefault("friendly", np.array([False, True]))
+    return evaluate([HEAD_ON, second], [launcher(launch_delay_s=D)], **over)
+
+
+@pytest.mark.parametrize("offset", [(0.0, 500.0, 0.0), (0.0, -300.0, 0.0), (-800.0, 0.0, 0.0), (800.0, 0.0, 0.0),
+                                    (0.0, 0.0, 600.0), (0.0, 0.0, -400.0)],
+                         ids=["beside", "other-side", "ahead", "behind", "above", "below"])
+def test_escorted_hostile_is_refused_and_the_refusal_names_the_escort(offset: tuple[float, float, float]) -> None:
+    res = escorted(offset)
+    assert len(res.assignments.track_index) == 0
+    assert res.track_reason.tolist() == [R.NONE, R.FRIENDLY]
+    assert res.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT and res.pair_protected[0, 0] == 1
+    rows = list(zip(res.refusals.track_index.tolist(), res.refusals.launcher_index.tolist(),
+                    res.refusals.reason.tolist(), res.refusals.protected_index.tolist(), strict=True))
+    assert rows == [(1, -1, R.FRIENDLY, -1), (0, 0, R.PROTECTED_NEAR_INTERCEPT, 1)]
+    why = json.loads(json.dumps(res.explain(0)))
+    assert why["decision"] == "no launcher: PROTECTED_NEAR_INTERCEPT"
+    assert why["alternatives"][0]["reason"] == "PROTECTED_NEAR_INTERCEPT"
+    assert why["alternatives"][0]["protected_track"] == 101
+
+
+def test_tentative_friendlies_and_neutrals_protect_too() -> None:
+    tentative = escorted((0.0, 500.0, 0.0), confirmed=np.array([True, False]))
+    assert tentative.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT
+    neutral = escorted((0.0, 500.0, 0.0), friendly=np.array([False, False]), neutral=np.array([False, True]))
+    assert neutral.track_reason.tolist() == [R.NONE, R.NEUTRAL]
+    assert neutral.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT and neutral.pair_protected[0, 0] == 1
+    assert neutral.threats.track_index.tolist() == [0]  # a neutral is never ranked as a threat
+    assert neutral.explain(1)["inputs"]["neutral"] is True
+    # the same second track, neither friendly nor neutral: nothing to protect, the hostile is fired at
+    assert len(escorted((0.0, 500.0, 0.0), friendly=np.array([False, False])).assignments.track_index) == 1
+
+
+def test_far_friendly_does_not_hold_fire() -> None:
+    res = escorted((0.0, 20_000.0, 0.0))
+    assert res.assignments.track_index.tolist() == [0]
+    assert res.pair_protected[0, 0] == -1 and res.explain(0)["alternatives"][0]["protected_track"] is None
+
+
+def test_protection_counts_only_the_seekers_search_window() -> None:
+    # a friendly flying north at 250 m/s across the path at the aim's x: crossing 5 s from now it is long gone
+    # when the seeker searches (from T - 8 s); crossing while the basket covers the aim (T - 8 s to T) it would
+    # be in it; crossing 7 s after the intercept it passes behind the round
+    for t_cross, refused in [(5.0, False), (T_HEAD - 6.0, True), (T_HEAD, True), (T_HEAD + 7.0, False)]:
+        res = evaluate([HEAD_ON, [AIM_X, -250.0 * t_cross, H, 0.0, 250.0, 0.0]], [launcher(launch_delay_s=D)],
+                       friendly=np.array([False, True]))
+        assert (res.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT) == refused, t_cross
+
+
+def test_protection_reaches_as_far_as_the_basket_looks_ahead() -> None:
+    # a hovering friendly 5 km past the self-destruct point, on the line of fire: the basket reaches 8 km ahead
+    # of the round, so it is in the basket at the end of the search although 5 km from the path itself
+    res = evaluate([HEAD_ON, [AIM_X + 13_000.0, 0.0, H, 0.0, 0.0, 0.0]], [launcher(launch_delay_s=D)],
+                   friendly=np.array([False, True]))
+    assert res.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT
+    # 2 km past the basket's farthest reach (16 km past the aim): clear of the safety radius (1.49 km here)
+    res = evaluate([HEAD_ON, [AIM_X + 18_000.0, 0.0, H, 0.0, 0.0, 0.0]], [launcher(launch_delay_s=D)],
+                   friendly=np.array([False, True]))
+    assert len(res.assignments.track_index) == 1
+
+
+def test_protect_radius_is_the_doctrines() -> None:
+    la = launcher()
+    assert protect_radius(FireControlConfig(), la) == pytest.approx(BASKET)
+    assert protect_radius(FireControlConfig(), launcher(seeker_range_m=4000.0, lethal_radius_m=30.0)) == (
+        pytest.approx(4000.0 * math.tan(math.radians(10.0)) + 30.0))
+    assert protect_radius(FireControlConfig(protect_radius_m=5000.0), la) == 5000.0
+    # a friendly 3 km beside: clear of the default basket, inside a 5 km doctrine radius
+    assert len(escorted((0.0, 3000.0, 0.0)).assignments.track_index) == 1
+    wide = escorted((0.0, 3000.0, 0.0), cfg=FireControlConfig(protect_radius_m=5000.0))
+    assert wide.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT
+    # uncertainty grows the radius: 3 sigma of both tracks (here 500 m each)
+    unsure = escorted((0.0, 3000.0, 0.0), pos_var_m2=np.array([250_000.0, 250_000.0]))
+    assert unsure.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT
+    # and with time, from the velocity variance (sigma 20 m/s: about 650 m each at the end of the search)
+    later = escorted((0.0, 3000.0, 0.0), vel_var_m2s2=np.array([400.0, 400.0]))
+    assert later.pair_reason[0, 0] == R.PROTECTED_NEAR_INTERCEPT
+
+
+def test_kill_assessment_holds_fire_until_the_look_is_over() -> None:
+    res = evaluate([HEAD_ON], assessing=np.array([True]))
+    assert len(res.assignments.track_index) == 0
+    assert list(zip(res.refusals.track_index, res.refusals.launcher_index, res.refusals.reason, strict=True)) == [
+        (0, -1, R.KILL_ASSESSMENT)]
+    why = res.explain(0)
+    assert why["decision"] == "KILL_ASSESSMENT" and why["inputs"]["assessing"] is True
+    # a round still in flight keeps its own reason; once the look is over the track is a candidate again
+    assert evaluate([HEAD_ON], assessing=np.array([True]), in_flight=np.array([1], np.int32)).track_reason[0] == (
+        R.ALREADY_ENGAGED)
+    assert len(evaluate([HEAD_ON], assessing=np.array([False]), shots_fired=np.array([1], np.int32))
+               .assignments.track_index) == 1
+
+
+def test_records_without_the_new_inputs_keep_their_shape() -> None:
+    res = evaluate([HEAD_ON])
+    assert set(res.explain(0)["inputs"]) == {"position_enu_m", "velocity_enu_mps", "pos_var_m2", "confirmed",
+                                             "friendly", "in_flight", "shots_fired"}
+
+
+def test_protection_inputs_from_a_snapshot() -> None:
+    from hil.tracking import TrackSnapshot
+
+    n = 4
+    cov = np.zeros((n, 6, 6))
+    cov[:, [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    snap = TrackSnapshot(np.arange(n, dtype=np.int64), np.full(n, 2, np.int8), np.zeros((n, 6)), cov, np.zeros(n),
+                         np.array([-1, 0o4001, 0o1200, 0o4001], np.int32), np.ones(n, np.int32))
+    got = protection_inputs(snap, friendly_code_array({0o4001}), friendly_code_array({0o1200, 0o4001}))
+    assert got.friendly.tolist() == [False, True, False, True]
+    assert got.neutral.tolist() == [False, False, True, False]  # a code on both lists counts as friendly
+    assert got.pos_var_m2.tolist() == [6.0] * n and got.vel_var_m2s2.tolist() == [15.0] * n
+    none = protection_inputs(snap, friendly_code_array(()), friendly_code_array(()))
+    assert not none.friendly.any() and not none.neutral.any()
+
+
+def test_build_fire_control_takes_the_scenarios_protection() -> None:
+    import dataclasses
+
+    from hil.kernels import build_fire_control
+    from hil.scenario import Scenario
+
+    sc = Scenario.load("scenarios/raid.toml")
+    assert build_fire_control(sc).config.protect_radius_m is None
+    fc = build_fire_control(dataclasses.replace(sc, protect_radius_m=2500.0))
+    assert fc.config.protect_radius_m == 2500.0
+    assert [la.seeker_range_m for la in fc.launcher_specs] == [la.seeker_range_m for la in sc.launchers]
 
 
 # --- refusals ------------------------------------------------------------------------------------------------
@@ -265,12 +433,15 @@ def test_pk_falls_with_track_quality_and_tail_chase() -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_kernel_agrees_with_reference(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    sc = ref.random_scene(rng, int(rng.integers(1, 60)), int(rng.integers(1, 8)), p_flags=0.15 * (seed % 3))
-    cfg = FireControlConfig(doctrine=Doctrine(seed % 2), salvo_size=2)
-    res = FireControl(cfg, sc.assets, sc.launchers, sc.zones).evaluate(0.0, *sc.args)
-    e = ref.evaluate(cfg, sc.assets, sc.launchers, sc.zones, *sc.args[1:])
+    # half the seeds with neutral, assessing and velocity-variance inputs (and so protected tracks to check)
+    sc = ref.random_scene(rng, int(rng.integers(1, 60)), int(rng.integers(1, 8)), p_flags=0.15 * (seed % 3),
+                          p_protect=0.1 * (seed % 2))
+    cfg = FireControlConfig(doctrine=Doctrine(seed % 2), salvo_size=2, track_velocity_sigma_mps=float(seed % 3))
+    res = FireControl(cfg, sc.assets, sc.launchers, sc.zones).evaluate(0.0, *sc.args, **sc.kwargs)
+    e = ref.evaluate(cfg, sc.assets, sc.launchers, sc.zones, *sc.args[1:], **sc.kwargs)
     assert np.array_equal(res.track_reason, e.track_code)
     assert np.array_equal(np.where(res.pair_reason == R.OUTRANKED, 0, res.pair_reason), e.pair_code)
+    assert np.array_equal(res.pair_protected, e.protected)
     for mine, theirs in [(res.score, e.score), (res.t_cpa_s, e.t_cpa), (res.d_cpa_m, e.d_cpa),
                          (res.time_to_asset_s, e.t_asset), (res.pair_pk, e.pk), (res.pair_t_s, e.t_int),
                          (res.pair_tof_s, e.tof)]:
@@ -340,7 +511,7 @@ def test_auto_solver_choice() -> None:
 
 
 def test_explanations_are_json_ready_and_name_the_inputs() -> None:
-    res = evaluate([HEAD_ON, HEAD_ON], assets=[AssetSpec("base", (0, 0, H), 2000.0)],
+    res = evaluate([HEAD_ON, [-R0, 0.0, H, -V, 0.0, 0.0]], assets=[AssetSpec("base", (0, 0, H), 2000.0)],
                    friendly=np.array([False, True]))
     doc = json.loads(json.dumps(res.decisions()))
     by_track = {d["track"]: d for d in doc}
@@ -373,6 +544,10 @@ def test_bad_shapes_are_errors() -> None:
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(ConfigError, match="solver"):
         FireControlConfig(solver="magic")
+    with pytest.raises(ConfigError, match="protect_radius_m"):
+        FireControlConfig(protect_radius_m=math.nan)
+    with pytest.raises(ConfigError, match="safety_sigmas"):
+        FireControlConfig(safety_sigmas=-1.0)
     with pytest.raises(ConfigError, match="min_range_m"):
         launcher(min_range_m=5.0, max_range_m=1.0)
     with pytest.raises(ConfigError, match="radius_m"):
@@ -385,7 +560,7 @@ def test_reason_names_are_stable() -> None:
         "NONE", "INVALID_TRACK", "FRIENDLY", "NOT_CONFIRMED", "NO_FIRE_ZONE", "NOT_A_THREAT", "ALREADY_ENGAGED",
         "SHOTS_EXHAUSTED", "LAUNCHER_NOT_ARMED", "LAUNCHER_NOT_READY", "NO_ROUNDS", "NO_CHANNEL", "UNREACHABLE", "TOF",
         "OUT_OF_RANGE", "ALTITUDE", "SECTOR", "TOO_LATE", "INTERCEPT_IN_NO_FIRE_ZONE", "LOW_PK", "OUTRANKED",
-        "NO_LAUNCHER"]
+        "NO_LAUNCHER", "PROTECTED_NEAR_INTERCEPT", "NEUTRAL", "KILL_ASSESSMENT"]
 
 
 def test_specs_from_scenario() -> None:

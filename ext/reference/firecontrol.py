@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from hil.fire_control import SLEW_ATAN_COEFFS, AssetSpec, FireControlConfig, LauncherSpec, NoFireZone
+from hil.fire_control import (
+    SLEW_ATAN_COEFFS,
+    AssetSpec,
+    FireControlConfig,
+    LauncherSpec,
+    NoFireZone,
+    protect_radius,
+)
 from hil.fire_control import RefusalReason as R
 
 FloatArray = npt.NDArray[np.float64]
@@ -55,6 +63,64 @@ def in_zones(p: FloatArray, zones: Sequence[NoFireZone]) -> npt.NDArray[np.bool_
     return inside
 
 
+EPS = 1e-12
+
+
+def dot(a: FloatArray, b: FloatArray) -> FloatArray:
+    """a . b over the last axis, summed in the kernel's order (x, then y, then z) so rounding agrees."""
+    return np.asarray(a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2])
+
+
+def clamp01(s: FloatArray) -> FloatArray:
+    return np.where(s < 0.0, 0.0, np.where(s > 1.0, 1.0, s))
+
+
+def path_in_zones(a: FloatArray, b: FloatArray, widen: FloatArray,
+                  zones: Sequence[NoFireZone]) -> npt.NDArray[np.bool_]:
+    """Rows whose segment a -> b (n, 3) meets a zone's cylinder grown by widen (n,) in radius and height."""
+    hit = np.zeros(len(a), bool)
+    d = b - a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for z in zones:
+            lo_z, hi_z = z.z_min_m - widen - a[:, 2], z.z_max_m + widen - a[:, 2]
+            steep = np.abs(d[:, 2]) > EPS
+            s0, s1 = lo_z / d[:, 2], hi_z / d[:, 2]
+            s0, s1 = np.minimum(s0, s1), np.maximum(s0, s1)
+            flat_in = (z.z_min_m - widen <= a[:, 2]) & (a[:, 2] <= z.z_max_m + widen)
+            lo = np.where(steep, np.where(s0 > 0.0, s0, 0.0), 0.0)
+            hi = np.where(steep, np.where(s1 < 1.0, s1, 1.0), 1.0)
+            band = np.where(steep, lo <= hi, flat_in)
+            hx, hy = a[:, 0] - z.centre[0], a[:, 1] - z.centre[1]
+            hh = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]
+            s = np.where(hh > EPS, -(hx * d[:, 0] + hy * d[:, 1]) / hh, lo)
+            s = np.where(s < lo, lo, np.where(s > hi, hi, s))
+            ex, ey = hx + d[:, 0] * s, hy + d[:, 1] * s
+            r = z.radius_m + widen
+            hit |= band & (ex * ex + ey * ey <= r * r)
+    return hit
+
+
+def seg_seg_dist2(p1: FloatArray, d1: FloatArray, p2: FloatArray, d2: FloatArray) -> FloatArray:
+    """Squared distance between segments p1 + s d1 and p2 + t d2, s, t in [0, 1], broadcast over leading axes
+    (the kernel's Ericson closest points, branch for branch)."""
+    r = p1 - p2
+    a, e, f = dot(d1, d1), dot(d2, d2), dot(d2, r)
+    c, b = dot(d1, r), dot(d1, d2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = a * e - b * b
+        s_gen = np.where(den > 0.0, clamp01((b * f - c * e) / den), 0.0)
+        t_gen = (b * s_gen + f) / e
+        s_gen = np.where(t_gen < 0.0, clamp01(-c / a), np.where(t_gen > 1.0, clamp01((b - c) / a), s_gen))
+        t_gen = np.where(t_gen < 0.0, 0.0, np.where(t_gen > 1.0, 1.0, t_gen))
+        a_pt, e_pt = a <= EPS, e <= EPS
+        s = np.where(a_pt, 0.0, np.where(e_pt, clamp01(-c / a), s_gen))
+        t = np.where(a_pt & e_pt, 0.0, np.where(a_pt, clamp01(f / e), np.where(e_pt, 0.0, t_gen)))
+    x = r[..., 0] + d1[..., 0] * s - d2[..., 0] * t
+    y = r[..., 1] + d1[..., 1] * s - d2[..., 1] * t
+    z = r[..., 2] + d1[..., 2] * s - d2[..., 2] * t
+    return np.asarray(x * x + y * y + z * z)
+
+
 def angle_between(s: FloatArray, c: FloatArray) -> FloatArray:
     """atan2(s, c) for s >= 0 from the model's polynomial arctangent (what the kernel uses for slew)."""
     ac = np.abs(c)
@@ -89,6 +155,7 @@ class Evaluation:
     pk: FloatArray
     t_int: FloatArray
     tof: FloatArray
+    protected: IntArray  # (n, n_l): the protected row of a PROTECTED_NEAR_INTERCEPT pair, else -1
 
 
 def threats(state: FloatArray, assets: Sequence[AssetSpec], cfg: FireControlConfig) -> tuple[FloatArray, ...]:
@@ -129,19 +196,31 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
              zones: Sequence[NoFireZone], state: FloatArray, pos_var: FloatArray, confirmed: npt.NDArray[np.bool_],
              friendly: npt.NDArray[np.bool_], in_flight: npt.ArrayLike, shots: npt.ArrayLike,
              armed: npt.NDArray[np.bool_], ready: npt.NDArray[np.bool_], rounds: npt.ArrayLike,
-             reload_left: FloatArray, channels_in_use: npt.ArrayLike | None = None) -> Evaluation:
+             reload_left: FloatArray, channels_in_use: npt.ArrayLike | None = None, *,
+             neutral: npt.ArrayLike | None = None, assessing: npt.ArrayLike | None = None,
+             vel_var_m2s2: npt.ArrayLike | None = None) -> Evaluation:
     n, n_l = len(state), len(launchers)
     in_flight, shots, rounds = np.asarray(in_flight), np.asarray(shots), np.asarray(rounds)
-    valid = np.all(np.isfinite(state), axis=1) & np.isfinite(pos_var) & (pos_var >= 0.0)
+    neutral = np.zeros(n, bool) if neutral is None else np.asarray(neutral, bool)
+    assessing = np.zeros(n, bool) if assessing is None else np.asarray(assessing, bool)
+    vel_var = (np.full(n, cfg.track_velocity_sigma_mps * cfg.track_velocity_sigma_mps) if vel_var_m2s2 is None
+               else np.asarray(vel_var_m2s2, np.float64))
+    with np.errstate(invalid="ignore"):
+        valid = (np.all(np.isfinite(state), axis=1) & np.isfinite(pos_var) & (pos_var >= 0.0) & np.isfinite(vel_var)
+                 & (vel_var >= 0.0))
     safe_state = np.where(valid[:, None], state, 0.0)
+    safe_pv, safe_vv = np.where(valid, pos_var, 0.0), np.where(valid, vel_var, 0.0)
+    prot = np.nonzero((np.asarray(friendly, bool) | neutral) & valid)[0]  # protected rows, in input order
+    xp, vp = safe_state[prot, :3], safe_state[prot, 3:]
+    speed_p = np.sqrt(vp[:, 0] * vp[:, 0] + vp[:, 1] * vp[:, 1] + vp[:, 2] * vp[:, 2])
     score, t_cpa, d_cpa, t_asset, asset = threats(safe_state, assets, cfg)
     score = np.where(valid, score, 0.0)
     code = np.zeros(n, np.int8)
     conditions = [  # last assignment wins, so list them from the least to the most important
-        (shots >= cfg.max_shots_per_track, R.SHOTS_EXHAUSTED),
+        (shots >= cfg.max_shots_per_track, R.SHOTS_EXHAUSTED), (assessing, R.KILL_ASSESSMENT),
         (in_flight >= cfg.shots_per_engagement, R.ALREADY_ENGAGED),
         (score <= 0.0, R.NOT_A_THREAT), (in_zones(safe_state[:, :3], zones), R.NO_FIRE_ZONE),
-        (~confirmed, R.NOT_CONFIRMED), (friendly, R.FRIENDLY), (~valid, R.INVALID_TRACK),
+        (~confirmed, R.NOT_CONFIRMED), (neutral, R.NEUTRAL), (friendly, R.FRIENDLY), (~valid, R.INVALID_TRACK),
     ]
     for cond, reason in conditions:
         code = np.where(cond, np.int8(reason), code)
@@ -159,6 +238,7 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
     pk = np.full((n, n_l), np.nan)
     t_int = np.full((n, n_l), np.nan)
     tof = np.full((n, n_l), np.nan)
+    protected = np.full((n, n_l), -1, np.int64)
     p, v = safe_state[:, :3], safe_state[:, 3:]
     for li, la in enumerate(launchers):
         pos = np.asarray(la.position, dtype=np.float64)
@@ -178,7 +258,7 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
         fly = np.where(unreachable, 0.0, tau)
         Tf = delay + fly
         d = r + v * delay[:, None] + v * fly[:, None]
-        rng = np.linalg.norm(d, axis=1)
+        rng = np.sqrt(dot(d, d))  # as the kernel sums it
         point = pos + d
         az_off = np.abs(wrap_pi(np.arctan2(d[:, 0], d[:, 1]) - centre))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -187,10 +267,37 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
             f_track = np.where(pos_var > 0.0, 1.0 - np.exp(-cfg.pk_basket_m**2 / pos_var), 1.0)
         pkl = (la.pk * f_track * (1.0 - cfg.pk_aspect_penalty * (1.0 - cos_a) / 2.0)
                * (1.0 - cfg.pk_tof_penalty * (fly / la.max_tof_s) ** 2))
+        # the terminal path and the seeker's window (hil.fire_control docstring)
+        seeker = max(float(la.seeker_range_m), 0.0)
+        ahead = rng > EPS
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u_dir = np.where(ahead[:, None], d / rng[:, None], 0.0)
+        extra = np.where(ahead, 0.0, seeker)
+        back = np.where(seeker < rng, seeker, rng)
+        h = seeker / la.interceptor_speed_mps
+        t_end = Tf + h
+        sig = np.sqrt(safe_pv + safe_vv * t_end * t_end)
+        a_pt = pos + d - back[:, None] * u_dir
+        b_pt = pos + d + seeker * u_dir
+        lethal = max(float(la.lethal_radius_m), 0.0)
+        nfz_path = path_in_zones(a_pt, b_pt, cfg.safety_sigmas * sig + lethal + extra, zones)
+        # protected track k's offset from the aim at T, its velocity relative to the round, the window
+        e = xp[None, :, :] + vp[None, :, :] * Tf[:, None, None] - point[:, None, :]
+        w = vp[None, :, :] - la.interceptor_speed_mps * u_dir[:, None, :]
+        t_back = back / la.interceptor_speed_mps
+        ya = e - w * t_back[:, None, None]
+        dy = w * (t_back + h)[:, None, None]
+        axis = (seeker * u_dir)[:, None, :]
+        sj = np.sqrt(safe_pv[prot][None, :] + safe_vv[prot][None, :] * t_end[:, None] * t_end[:, None])
+        rho = (protect_radius(cfg, la) + extra[:, None] + cfg.safety_sigmas * (sig[:, None] + sj)
+               + speed_p[None, :] * cfg.launch_timing_margin_s)
+        near = seg_seg_dist2(ya, dy, np.zeros_like(axis), axis) <= rho * rho  # (n, n_protected)
+        first = np.where(near.any(axis=1), prot[np.argmax(near, axis=1)] if len(prot) else -1, -1)
         pc = np.zeros(n, np.int8)
         checks = [  # least to most important again
             ((pkl < cfg.min_pk) | (pkl <= 0.0), R.LOW_PK),
-            (in_zones(point, zones), R.INTERCEPT_IN_NO_FIRE_ZONE),
+            (first >= 0, R.PROTECTED_NEAR_INTERCEPT),
+            (nfz_path, R.INTERCEPT_IN_NO_FIRE_ZONE),
             (Tf >= t_asset, R.TOO_LATE),
             ((la.sector_width_deg < 360.0) & (az_off > np.radians(la.sector_width_deg) / 2.0), R.SECTOR),
             ((point[:, 2] < la.min_alt_m) | (point[:, 2] > la.max_alt_m), R.ALTITUDE),
@@ -206,9 +313,11 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
         t_int[:, li] = np.where(geo & solved, Tf, np.nan)
         tof[:, li] = np.where(geo & solved, fly, np.nan)
         pk[:, li] = np.where(geo & solved & (pc != R.TOF) & (pc != R.OUT_OF_RANGE) & (pc != R.ALTITUDE)
-                             & (pc != R.SECTOR) & (pc != R.TOO_LATE) & (pc != R.INTERCEPT_IN_NO_FIRE_ZONE), pkl, np.nan)
+                             & (pc != R.SECTOR) & (pc != R.TOO_LATE) & (pc != R.INTERCEPT_IN_NO_FIRE_ZONE)
+                             & (pc != R.PROTECTED_NEAR_INTERCEPT), pkl, np.nan)
+        protected[:, li] = np.where(pair_code[:, li] == R.PROTECTED_NEAR_INTERCEPT, first, -1)
     return Evaluation(code, score, t_cpa, d_cpa, t_asset, asset.astype(np.int64), left.astype(np.int64),
-                      cap.astype(np.int64), pair_code, pk, t_int, tof)
+                      cap.astype(np.int64), pair_code, pk, t_int, tof, protected)
 
 
 # --- assignment: a problem is (value[i, l] = score_i * pk_il or -1 if infeasible, pk, shots_left, capacity)
@@ -341,12 +450,15 @@ class Scene:
     launchers: list[LauncherSpec]
     zones: list[NoFireZone]
     args: tuple[npt.NDArray[np.generic], ...]  # FireControl.evaluate's array arguments after t_s
+    kwargs: dict[str, Any] = field(default_factory=dict)  # its keyword inputs: neutral, assessing, vel_var_m2s2
 
 
 def random_scene(rng: np.random.Generator, n: int, n_l: int, n_assets: int = 3, n_zones: int = 2,
-                 p_flags: float = 0.0, area_m: float = 60_000.0) -> Scene:
+                 p_flags: float = 0.0, area_m: float = 60_000.0, p_protect: float = 0.0) -> Scene:
     """Threats converging on assets defended by launchers spread over the area. p_flags: the chance each
-    safety flag (unconfirmed, friendly, unarmed, not ready, empty, engaged) is set, to exercise refusals."""
+    safety flag (unconfirmed, friendly, unarmed, not ready, empty, engaged) is set, to exercise refusals.
+    p_protect > 0 adds the keyword inputs (kwargs): neutral and assessing flags set with that chance, and
+    velocity variances; drawn after everything else, so the rest of the scene does not change with it."""
     half = area_m / 2.0
 
     def spot(scale: float) -> tuple[float, float, float]:
@@ -378,7 +490,12 @@ def random_scene(rng: np.random.Generator, n: int, n_l: int, n_assets: int = 3, 
     def flag(k: int) -> npt.NDArray[np.bool_]:
         return rng.random(k) < p_flags
 
-    return Scene(assets, launchers, zones, (
-        np.arange(1, n + 1, dtype=np.int64), state, rng.uniform(100, 80_000, n), ~flag(n), flag(n),
-        flag(n).astype(np.int32), (rng.random(n) < p_flags / 2).astype(np.int32) * 4,
-        ~flag(n_l), ~flag(n_l), np.where(flag(n_l), 0, 4).astype(np.int32), np.where(flag(n_l), 1.5, 0.0)))
+    args = (np.arange(1, n + 1, dtype=np.int64), state, rng.uniform(100, 80_000, n), ~flag(n), flag(n),
+            flag(n).astype(np.int32), (rng.random(n) < p_flags / 2).astype(np.int32) * 4,
+            ~flag(n_l), ~flag(n_l), np.where(flag(n_l), 0, 4).astype(np.int32), np.where(flag(n_l), 1.5, 0.0))
+    kwargs: dict[str, Any] = {}
+    if p_protect > 0.0:
+        kwargs = dict(neutral=rng.random(n) < p_protect, assessing=rng.random(n) < p_protect,
+                      vel_var_m2s2=rng.uniform(0.0, 300.0, n))
+    return Scene(assets, launchers, zones, args, kwargs)
+
