@@ -88,7 +88,7 @@ async def _check_launcher(name: str, link: Any) -> list[Check]:
         safe = not status.armed
         out.append(Check(name, "registers", safe,
                          f"state {status.state.name}, rounds {status.rounds}, launches {status.launch_count}, "
-                         f"last reject {status.last_reject.name}"
+                         f"last reject {status.reject_name}"
                          + ("" if safe else " — ARMED before any run: not safe")))
     except HilError as e:
         out.append(Check(name, "link", False, str(e)))

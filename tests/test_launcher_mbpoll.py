@@ -8,7 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil.drivers.registers import ARM_KEY, IDENT_MAGIC, Holding, Input, State, StatusBit
+from hil.drivers.registers import (
+    ARM_KEY,
+    HOLDING_COUNT,
+    IDENT_MAGIC,
+    REGMAP_VERSION,
+    Holding,
+    Input,
+    Reject,
+    State,
+    StatusBit,
+)
 from hil.procutil import Child
 from tests.conftest import require_tool
 
@@ -58,9 +68,9 @@ def write(cmd: list[str], start: int, *values: int) -> subprocess.CompletedProce
 
 def test_mbpoll_reads_identity_and_defaults(mbpoll: list[str]) -> None:
     ident = read(mbpoll, 3, Input.IDENT_MAGIC, 6)
-    assert ident[:2] == [IDENT_MAGIC, 1]
+    assert ident[:2] == [IDENT_MAGIC, REGMAP_VERSION]
     assert ident[Input.STATE] == State.SAFE and ident[Input.ROUNDS_REMAINING] == 4
-    holding = read(mbpoll, 4, 0, 9)
+    holding = read(mbpoll, 4, 0, HOLDING_COUNT)
     assert (holding[Holding.WATCHDOG_MS], holding[Holding.RELOAD_MS], holding[Holding.ROUNDS_LOADED]) == (500, 2000, 4)
 
 
@@ -70,10 +80,22 @@ def test_mbpoll_writes_arm_and_fire(mbpoll: list[str]) -> None:
     assert write(mbpoll, Holding.ARM_KEY, ARM_KEY).returncode == 0
     status = read(mbpoll, 3, Input.STATE, 3)
     assert status[0] == State.ARMED and status[1] == StatusBit.ARMED | StatusBit.READY
-    # one FC16 write of 3..6: track 12, azimuth 180.00 deg, elevation 5.00 deg, seq 3
-    assert write(mbpoll, Holding.FIRE_TRACK, 12, 18000, 500, 3).returncode == 0
+    # the worked example of docs/PROTOCOLS.md §4, its check word computed by hand there: one FC16 write of
+    # 3..9, track 12, azimuth 180.00 deg, elevation 5.00 deg, 8000 m, 12.50 s to go, seq 3, check 16083
+    assert write(mbpoll, Holding.FIRE_TRACK, 12, 18000, 500, 8000, 1250, 3, 16083).returncode == 0
     after = read(mbpoll, 3, Input.ROUNDS_REMAINING, 4)
     assert after == [3, 3, 1, 12]  # rounds, LAST_FIRE_SEQ, LAUNCH_COUNT, LAST_FIRE_TRACK
+    assert read(mbpoll, 3, Input.LAST_FIRE_AZ_CDEG, 4) == [18000, 500, 8000, 1250]
+
+
+def test_mbpoll_fire_with_a_wrong_check_or_on_fire_seq_alone_is_refused(mbpoll: list[str]) -> None:
+    assert write(mbpoll, Holding.ARM_KEY, ARM_KEY).returncode == 0
+    assert write(mbpoll, Holding.FIRE_TRACK, 12, 18000, 500, 8000, 1250, 4, 16083).returncode == 0  # seq 4: 64658
+    assert read(mbpoll, 3, Input.LAST_REJECT, 2) == [Reject.BAD_CHECK, 1]
+    assert write(mbpoll, Holding.FIRE_SEQ, 5).returncode == 0  # FC 6 on FIRE_SEQ: not a whole fire block
+    assert read(mbpoll, 3, Input.LAST_REJECT, 2) == [Reject.PARTIAL_FIRE, 2]
+    assert read(mbpoll, 3, Input.LAUNCH_COUNT, 1) == [0]
+    assert read(mbpoll, 3, Input.BAD_CHECK_COUNT, 1) == [2]
 
 
 def test_mbpoll_sees_the_range_exception(mbpoll: list[str]) -> None:
