@@ -10,6 +10,7 @@ cdef enum:
     NPS = 4          # stride of the per-slot covariance sums (3 used: a block of 4 stays aligned)
     MAX_SENSORS = 32
     N_AZ_BINS = 1024
+    IFF_UNKNOWN = -2  # a track's recent plots establish no identity: IFF does not weigh in its association
 
 cdef struct Params:
     int n_models
@@ -21,6 +22,8 @@ cdef struct Params:
     int use_range_rate
     int confirm_m, confirm_n, delete_misses
     double max_pos_var
+    double iff_missing, iff_unexpected  # association cost (distance²) of a plot whose code disagrees
+    int iff_window, iff_k  # a track's identity: an answer seen in k of its last window plots
 
 cdef struct Counters:
     long long plots_in, plots_used, bad_plots, late_plots, gated_out, gate_tests

@@ -1,6 +1,7 @@
 # cython: language_level=3
 """Multi-radar tracker kernel: EKF or IMM (CV + turn left + turn right) on polar plots, azimuth-binned pre-gate,
-Mahalanobis gating, clustered GNN with Jonker–Volgenant, M-of-N confirmation and miss-based deletion."""
+Mahalanobis gating, clustered GNN with Jonker–Volgenant (IFF codes weighed in), M-of-N confirmation and
+miss-based deletion, identity from the IFF codes of each track's last plots."""
 
 from libc.math cimport INFINITY, M_PI, atan2, cos, exp, fabs, floor, fmax, fmin, hypot, isfinite, isnan, log, sin, sqrt
 from libc.stdlib cimport free, malloc, realloc
@@ -431,7 +432,11 @@ cdef class Tracker:
     cdef double* psum  # per slot and model: position and velocity variance sums, turn-rate variance (_refresh_sums)
     cdef double* ptrace  # per slot: the three sums of the combined covariance _pos_trace needs
     cdef double* t_upd
-    cdef int* mode3a
+    cdef int* mode3a  # identity: the code the IFF evidence establishes, -1 none (_iff_push)
+    cdef int* iff_codes  # per slot, a ring of the codes of its last iff_window plots (-1: no code)
+    cdef int* iff_len
+    cdef int* iff_head
+    cdef int* iff_expect  # the identity while its evidence holds it, else IFF_UNKNOWN: what association weighs
     cdef int* hits
     cdef int* misses
     cdef int* opp
@@ -454,7 +459,7 @@ cdef class Tracker:
     # grown on demand, freed in __dealloc__
     cdef IntBuf bin_items, plot_trk, plot_flag, pair_s, pair_j, pair_cl, uf, cl_of_root, cl_start, cl_pairs
     cdef IntBuf slot_of_loc, tloc, ploc, tl, pl, r2c, iwork
-    cdef DblBuf pair_c, cost, work
+    cdef DblBuf pair_c, pair_pen, plot_minpen, trk_minpen, cost, work
 
     def __init__(self, config: TrackerConfig, sites_enu, int capacity=4096, sigmas=None, max_range_m=None):
         if not isinstance(config, TrackerConfig):
@@ -503,6 +508,10 @@ cdef class Tracker:
         self.prm.confirm_n = c.confirm_n
         self.prm.delete_misses = c.delete_misses
         self.prm.max_pos_var = c.max_position_sigma_m ** 2
+        self.prm.iff_missing = c.iff_missing_d2
+        self.prm.iff_unexpected = c.iff_unexpected_d2
+        self.prm.iff_window = c.iff_window
+        self.prm.iff_k = c.iff_k
         self._buffer = ReorderBuffer(c.reorder_window_s)
         self.direct = c.reorder_window_s <= 0.0
         cap = capacity
@@ -513,6 +522,8 @@ cdef class Tracker:
             "xc": np.zeros(cap * NC), "Pc": np.zeros(cap * NC * NC),
             "psum": np.zeros(cap * MAXM * NPS), "ptrace": np.zeros(cap * NPS), "t_upd": np.zeros(cap),
             "mode3a": np.full(cap, -1, np.int32), "hits": np.zeros(cap, np.int32),
+            "iff_codes": np.full(cap * c.iff_window, -1, np.int32), "iff_len": np.zeros(cap, np.int32),
+            "iff_head": np.zeros(cap, np.int32), "iff_expect": np.full(cap, IFF_UNKNOWN, np.int32),
             "misses": np.zeros(cap, np.int32), "opp": np.zeros(cap, np.int32),
             "hist": np.zeros(cap, np.uint32), "pending": np.zeros(cap, np.uint32),
             "free_stack": np.arange(cap - 1, -1, -1, dtype=np.int32),
@@ -536,6 +547,10 @@ cdef class Tracker:
         self.ptrace = _dptr(keep["ptrace"])
         self.t_upd = _dptr(keep["t_upd"])
         self.mode3a = _iptr(keep["mode3a"])
+        self.iff_codes = _iptr(keep["iff_codes"])
+        self.iff_len = _iptr(keep["iff_len"])
+        self.iff_head = _iptr(keep["iff_head"])
+        self.iff_expect = _iptr(keep["iff_expect"])
         self.hits = _iptr(keep["hits"])
         self.misses = _iptr(keep["misses"])
         self.opp = _iptr(keep["opp"])
@@ -576,6 +591,9 @@ cdef class Tracker:
         free(self.r2c.p)
         free(self.iwork.p)
         free(self.pair_c.p)
+        free(self.pair_pen.p)
+        free(self.plot_minpen.p)
+        free(self.trk_minpen.p)
         free(self.cost.p)
         free(self.work.p)
 
@@ -840,7 +858,7 @@ cdef class Tracker:
                     b = _wrap_bin(<int>floor((az[j] - TWO_PI * floor(az[j] / TWO_PI)) / binw))
                     if hi - lo + 1 < nbins and _wrap_bin(b - lo) > hi - lo:
                         continue
-                    if self._try_pair(s, j, t[j], r[j], az[j], el[j], rr[j], site, sig2, &npairs) < 0:
+                    if self._try_pair(s, j, t[j], r[j], az[j], el[j], rr[j], m3[j], site, sig2, &npairs) < 0:
                         return -1
         else:
             memset(self.bin_start, 0, (N_AZ_BINS + 1) * sizeof(int))
@@ -873,7 +891,7 @@ cdef class Tracker:
                     s = self.bin_items.p[idx]
                     if fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
                         continue
-                    if self._try_pair(s, j, t[j], r[j], az[j], el[j], rr[j], site, sig2, &npairs) < 0:
+                    if self._try_pair(s, j, t[j], r[j], az[j], el[j], rr[j], m3[j], site, sig2, &npairs) < 0:
                         return -1
         if npairs > 0 and self._assign(npairs, n) < 0:
             return -1
@@ -897,13 +915,15 @@ cdef class Tracker:
                     self._initiate(sensor, t[j], z, nz, m3[j])
         return 0
 
-    cdef int _try_pair(self, int s, Py_ssize_t j, double t, double r, double az, double el, double rr,
+    cdef int _try_pair(self, int s, Py_ssize_t j, double t, double r, double az, double el, double rr, int code,
                        const double* site, const double* sig2, Py_ssize_t* npairs) noexcept nogil:
-        """Fine gate of plot j against track s; a pair inside the gate is recorded with its cost d²/gate."""
+        """Fine gate of plot j against track s; a pair inside the gate is recorded with its cost d²/gate and its
+        IFF cost (iff_penalty / gate). A confirmed track keeps the plot from starting a track (flag bit 2)
+        unless its identity disagrees with the plot's code: then the plot may well be another aircraft."""
         cdef double z[NZ]
         cdef int nz = 4 if (self.prm.use_range_rate and isfinite(rr) and fabs(rr) < 1e5) else 3
         cdef double g = self.prm.gate4 if nz == 4 else self.prm.gate3
-        cdef double d2
+        cdef double d2, pen
         cdef Py_ssize_t k = npairs[0]
         z[0] = r
         z[1] = az - TWO_PI * floor(az / TWO_PI)
@@ -914,14 +934,16 @@ cdef class Tracker:
         if d2 >= g:
             return 0
         if (ibuf_reserve(&self.pair_s, k + 1) < 0 or ibuf_reserve(&self.pair_j, k + 1) < 0
-                or dbuf_reserve(&self.pair_c, k + 1) < 0):
+                or dbuf_reserve(&self.pair_c, k + 1) < 0 or dbuf_reserve(&self.pair_pen, k + 1) < 0):
             return -1
         self.pair_s.p[k] = s
         self.pair_j.p[k] = <int>j
         self.pair_c.p[k] = d2 / g
+        pen = iff_penalty(&self.prm, self.iff_expect[s], code) / g
+        self.pair_pen.p[k] = pen
         npairs[0] = k + 1
         self.plot_flag.p[j] |= 2
-        if self.status[s] == 2:
+        if self.status[s] == 2 and pen == 0.0:
             self.plot_flag.p[j] |= 4
         return 0
 
@@ -1105,7 +1127,8 @@ cdef class Tracker:
                 self.slot_of_loc.p[ntl] = s
                 ntl += 1
         nodes = ntl + <int>n
-        if (ibuf_reserve(&self.uf, nodes) < 0 or ibuf_reserve(&self.cl_of_root, nodes) < 0
+        if (dbuf_reserve(&self.trk_minpen, ntl) < 0 or dbuf_reserve(&self.plot_minpen, n) < 0
+                or ibuf_reserve(&self.uf, nodes) < 0 or ibuf_reserve(&self.cl_of_root, nodes) < 0
                 or ibuf_reserve(&self.pair_cl, npairs) < 0 or ibuf_reserve(&self.cl_start, nodes + 1) < 0
                 or ibuf_reserve(&self.cl_pairs, npairs) < 0 or ibuf_reserve(&self.tloc, ntl) < 0
                 or ibuf_reserve(&self.ploc, n) < 0 or ibuf_reserve(&self.tl, ntl) < 0
@@ -1120,6 +1143,15 @@ cdef class Tracker:
             self.tloc.p[a] = -1
         for a in range(<int>n):
             self.ploc.p[a] = -1
+        # each track's and each plot's smallest IFF cost among its gated pairs (see the cost matrix below)
+        for a in range(ntl):
+            self.trk_minpen.p[a] = INFINITY
+        for a in range(<int>n):
+            self.plot_minpen.p[a] = INFINITY
+        for k in range(npairs):
+            a = self.loc_of_slot[self.pair_s.p[k]]
+            self.trk_minpen.p[a] = fmin(self.trk_minpen.p[a], self.pair_pen.p[k])
+            self.plot_minpen.p[self.pair_j.p[k]] = fmin(self.plot_minpen.p[self.pair_j.p[k]], self.pair_pen.p[k])
         for k in range(npairs):
             a = uf_find(uf, self.loc_of_slot[self.pair_s.p[k]])
             b = uf_find(uf, ntl + self.pair_j.p[k])
@@ -1174,7 +1206,10 @@ cdef class Tracker:
                 self._reset_loc(ntl)
                 return -1
             # rows: tracks then one dummy row per plot (plot starts a track); columns: plots then one dummy
-            # column per track (track misses); a gated pair costs d²/gate, leaving both unassigned costs 1
+            # column per track (track misses); a gated pair costs d²/gate, leaving both unassigned costs 1.
+            # IFF adds the part of a pair's disagreement that the track or the plot could avoid with another
+            # gated pairing (beyond the smaller of their best IFF costs): where neither has a better-matching
+            # alternative, as in a cluster of one pair (above), position alone decides
             for q in range(N * N):
                 self.cost.p[q] = FORBIDDEN
             for i in range(nt):
@@ -1187,7 +1222,8 @@ cdef class Tracker:
                 k = self.cl_pairs.p[q]
                 i = self.tloc.p[self.loc_of_slot[self.pair_s.p[k]]]
                 j = self.ploc.p[self.pair_j.p[k]]
-                self.cost.p[i * N + j] = self.pair_c.p[k]
+                self.cost.p[i * N + j] = self.pair_c.p[k] + (self.pair_pen.p[k] - fmin(
+                    self.trk_minpen.p[self.loc_of_slot[self.pair_s.p[k]]], self.plot_minpen.p[self.pair_j.p[k]]))
             square_assign(N, self.cost.p, self.r2c.p, self.work.p, self.iwork.p)
             for i in range(nt):
                 col = self.r2c.p[i]
@@ -1222,8 +1258,33 @@ cdef class Tracker:
         self.t_upd[s] = t
         self.pending[s] |= (1u << sensor)
         self.hits[s] += 1
-        if m3 >= 0:
-            self.mode3a[s] = m3
+        self._iff_push(s, m3)
+
+    cdef void _iff_push(self, int s, int code) noexcept nogil:
+        """Add a plot's code (< 0: none) to track s's evidence. Its identity changes only to an answer (a code,
+        or no code) seen in k of the last n plots, and only once its own has fallen below k there; ties go to
+        the answer seen most recently. Association weighs the identity while the evidence still holds it."""
+        cdef int n = self.prm.iff_window, k = self.prm.iff_k, m = self.iff_len[s], a, b, v, c
+        cdef int* ring = self.iff_codes + s * n
+        cdef int have = 0, best, n_best
+        ring[self.iff_head[s]] = code if code >= 0 else -1
+        self.iff_head[s] = (self.iff_head[s] + 1) % n
+        if m < n:
+            m += 1
+            self.iff_len[s] = m
+        for a in range(m):
+            have += ring[a] == self.mode3a[s]
+        best, n_best = self.mode3a[s], have
+        for a in range(m):  # newest first: the ring's slots before head, then from the end
+            v = ring[(self.iff_head[s] - 1 - a + n) % n]
+            c = 0
+            for b in range(m):
+                c += ring[b] == v
+            if c > n_best:
+                best, n_best = v, c
+        if have < k <= n_best:
+            self.mode3a[s], have = best, n_best
+        self.iff_expect[s] = self.mode3a[s] if have >= k else IFF_UNKNOWN
 
     cdef void _imm_step(self, int s, double dt, const double* z, int nz, const double* site,
                         const double* sig2) noexcept nogil:
@@ -1406,7 +1467,10 @@ cdef class Tracker:
         self.opp[s] = 0
         self.hist[s] = 0
         self.pending[s] = 1u << sensor
-        self.mode3a[s] = m3 if m3 >= 0 else -1
+        self.mode3a[s] = -1
+        self.iff_len[s] = 0
+        self.iff_head[s] = 0
+        self._iff_push(s, m3)
         self.n_live += 1
         self.cnt.new_tracks += 1
         if self.n_order == self.capacity:
@@ -1482,6 +1546,15 @@ cdef class Tracker:
                     self._delete(s)
             elif self.misses[s] >= self.prm.delete_misses:
                 self._delete(s)
+
+
+cdef inline double iff_penalty(const Params* prm, int expect, int code) noexcept nogil:
+    """Association cost (distance² units) of a plot with code (< 0: none) for a track that shows expect."""
+    if code < 0:
+        code = -1
+    if expect == IFF_UNKNOWN or code == expect:
+        return 0.0
+    return prm.iff_missing if code < 0 else prm.iff_unexpected
 
 
 cdef inline int _wrap_bin(int k) noexcept nogil:

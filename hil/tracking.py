@@ -15,6 +15,7 @@ from hil.errors import ConfigError, read_toml
 from hil.geo import FloatArray, geodetic_to_enu
 
 MODELS = ("cv", "imm")
+IFF_MAX_WINDOW = 16
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,17 @@ class TrackerConfig:
     delete_misses: int = 4  # consecutive misses that delete a confirmed track
     max_position_sigma_m: float = 5_000.0  # a track this uncertain is deleted whatever its misses
     reorder_window_s: float = 0.0  # hold plots this long to put streams of several radars in time order
+    # IFF Mode 3/A as evidence (docs/TRACKING.md, "IFF"). In association, a plot whose code disagrees with what
+    # a track's recent plots establish costs as much as extra Mahalanobis distance² of the likelihood ratio:
+    # 2 ln((1 - f) / (1 - p)) = 7.8 for a missing code, 2 ln(p / f) = 9.2 for an unexpected or other code.
+    iff_association: bool = True
+    iff_reply_p: float = 0.98  # a squawking target's plot carries its code (the emulated radar's iff_reply_p)
+    iff_false_code_p: float = 0.01  # a plot carries a code its target does not squawk (garble, fruit)
+    # A track's identity: a code (or no code) seen in iff_k of its last iff_window plots establishes itself, and
+    # replaces an identity only once that identity has fallen below iff_k there (with 2 of 6: a young track
+    # takes a code from its first two replies, an established identity changes after 5 plots of 6 against it)
+    iff_window: int = 6
+    iff_k: int = 2
 
     def __post_init__(self) -> None:
         src = "TrackerConfig"
@@ -69,6 +81,12 @@ class TrackerConfig:
             raise ConfigError(src, "turn_min_speed_mps", f"must be a finite number > 0, got {self.turn_min_speed_mps}")
         if not 0.0 <= self.imm_initial_ct <= 1.0:
             raise ConfigError(src, "imm_initial_ct", "must be a probability")
+        if not 0.0 < self.iff_reply_p < 1.0:
+            raise ConfigError(src, "iff_reply_p", f"must be a probability in (0, 1), got {self.iff_reply_p!r}")
+        if not 0.0 < self.iff_false_code_p < self.iff_reply_p:
+            raise ConfigError(src, "iff_false_code_p", f"must be in (0, iff_reply_p), got {self.iff_false_code_p!r}")
+        if not 1 <= self.iff_k <= self.iff_window <= IFF_MAX_WINDOW:
+            raise ConfigError(src, "iff_k/iff_window", f"need 1 <= k <= window <= {IFF_MAX_WINDOW}")
 
     def gate(self, dof: int) -> float:
         """Chi-square gate threshold for a measurement of dof components."""
@@ -77,6 +95,16 @@ class TrackerConfig:
     @property
     def n_models(self) -> int:
         return 3 if self.model == "imm" else 1
+
+    @property
+    def iff_missing_d2(self) -> float:
+        """Association cost (as Mahalanobis distance²) of a plot without a code for a track that shows one."""
+        return 2.0 * math.log((1.0 - self.iff_false_code_p) / (1.0 - self.iff_reply_p)) if self.iff_association else 0.0
+
+    @property
+    def iff_unexpected_d2(self) -> float:
+        """... of a plot with a code for a track that shows none, or another code."""
+        return 2.0 * math.log(self.iff_reply_p / self.iff_false_code_p) if self.iff_association else 0.0
 
 
 @dataclass(frozen=True)
@@ -168,14 +196,15 @@ def _vector(v: object, source: str, where: str) -> tuple[float, float, float]:
 
 
 class TrackSnapshot(NamedTuple):
-    """Live tracks at one instant, as arrays (status 1 tentative, 2 confirmed; mode3a -1 if never seen)."""
+    """Live tracks at one instant, as arrays (status 1 tentative, 2 confirmed; mode3a: the Mode 3/A code the
+    track's recent plots establish, -1 when they establish none; see TrackerConfig.iff_k)."""
 
     track_id: np.ndarray  # int64[n]
     status: np.ndarray  # int8[n]
     state: FloatArray  # float64[n, 6] ENU x, y, z, vx, vy, vz
     cov: FloatArray  # float64[n, 6, 6]
     last_update_s: FloatArray  # float64[n]
-    mode3a: np.ndarray  # int32[n]
+    mode3a: np.ndarray  # int32[n], -1: no code established
     hits: np.ndarray  # int32[n]
 
 

@@ -14,6 +14,7 @@ from hil.geo import STANDARD_GRAVITY, FloatArray, enu_to_polar, polar_to_enu
 from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 
 NX = 7
+IFF_UNKNOWN = -2  # a track whose recent plots establish nothing: IFF does not weigh in its association
 
 
 def q_cv(dt: float, q: float, n: int = NX) -> FloatArray:
@@ -117,6 +118,28 @@ def ekf_update(x: FloatArray, P: FloatArray, z: FloatArray, site: FloatArray,
     return x + K @ nu, (P2 + P2.T) / 2, float(nu @ np.linalg.solve(S, nu)), float(np.linalg.slogdet(S)[1])
 
 
+def iff_penalty(cfg: TrackerConfig, expect: int, code: int) -> float:
+    """Association cost (distance² units) of a plot with code (< 0: none) for a track that shows expect."""
+    code = max(code, -1)
+    if expect == IFF_UNKNOWN or code == expect:
+        return 0.0
+    return cfg.iff_missing_d2 if code < 0 else cfg.iff_unexpected_d2
+
+
+def iff_push(cfg: TrackerConfig, trk: RefTrack, code: int) -> None:
+    """Add a plot's code to the track's evidence; its identity changes only to an answer seen in k of the last
+    n plots, and only once its own has fallen below k there (ties: the answer seen most recently)."""
+    trk.codes = [*trk.codes, max(code, -1)][-cfg.iff_window:]
+    have = trk.codes.count(trk.mode3a)
+    best, n_best = trk.mode3a, have
+    for v in reversed(trk.codes):
+        if trk.codes.count(v) > n_best:
+            best, n_best = v, trk.codes.count(v)
+    if have < cfg.iff_k <= n_best:
+        trk.mode3a, have = best, n_best
+    trk.expect = trk.mode3a if have >= cfg.iff_k else IFF_UNKNOWN
+
+
 @dataclass
 class RefTrack:
     track_id: int
@@ -124,8 +147,10 @@ class RefTrack:
     Ps: list[FloatArray]
     mu: FloatArray
     t: float
-    mode3a: int
+    mode3a: int  # the identity its IFF evidence establishes (-1: none)
     pending: int
+    codes: list[int] = field(default_factory=list)  # codes of its last plots, oldest first (-1: no code)
+    expect: int = IFF_UNKNOWN  # the identity, when its evidence still holds it (what association weighs)
     status: int = 1
     hits: int = 1
     misses: int = 0
@@ -199,6 +224,7 @@ class ReferenceTracker:
             z = [r[j], az[j] % (2 * math.pi), el[j]] + ([rr[j]] if use_rr else [])
             zs.append(np.array(z))
         cost = np.full((len(self.live), len(t)), np.inf)
+        pen = np.zeros((len(self.live), len(t)))
         gated_any = np.zeros(len(t), bool)
         gated_conf = np.zeros(len(t), bool)
         for i, trk in enumerate(self.live):
@@ -214,8 +240,16 @@ class ReferenceTracker:
                                                 t[j], zs[j], site, r2))
                 if d2 < g:
                     cost[i, j] = d2 / g
+                    pen[i, j] = iff_penalty(cfg, trk.expect, int(m3[j])) / g
                     gated_any[j] = True
-                    gated_conf[j] |= trk.status == 2
+                    # a confirmed track whose identity disagrees with the plot's code lets it start a track
+                    gated_conf[j] |= trk.status == 2 and pen[i, j] == 0.0
+        # IFF adds the part of a pair's disagreement that the track or the plot could avoid with another gated
+        # pairing: where neither has a better-matching alternative, position alone decides
+        gated = np.isfinite(cost)
+        own = np.where(gated, pen, np.inf)
+        best = np.minimum(own.min(axis=1, initial=np.inf)[:, None], own.min(axis=0, initial=np.inf)[None, :])
+        cost[gated] += pen[gated] - best[gated]
         nt, npl = cost.shape
         big = np.full((nt + npl, npl + nt), 1e9)
         big[:nt, :npl] = np.where(np.isfinite(cost), cost, 1e9)
@@ -274,8 +308,7 @@ class ReferenceTracker:
         trk.t = t
         trk.pending |= 1 << sensor
         trk.hits += 1
-        if m3 >= 0:
-            trk.mode3a = m3
+        iff_push(cfg, trk, m3)
 
     def _distance(self, trk: RefTrack, states: list[tuple[int, FloatArray, FloatArray]], t: float, z: FloatArray,
                   site: FloatArray, r2: FloatArray) -> float:
@@ -314,8 +347,8 @@ class ReferenceTracker:
         P[6, 6] = cfg.init_omega_sigma_radps**2
         p_turn = min(max(cfg.imm_initial_ct, 2e-6), 1 - 1e-6) / 2  # kept off 0 and 1, as the kernel does
         mu = np.array([1.0]) if cfg.model == "cv" else np.array([1 - 2 * p_turn, p_turn, p_turn])
-        trk = RefTrack(self.next_id, [x.copy() for _ in mu], [P.copy() for _ in mu], mu, t,
-                       m3 if m3 >= 0 else -1, 1 << sensor)
+        trk = RefTrack(self.next_id, [x.copy() for _ in mu], [P.copy() for _ in mu], mu, t, -1, 1 << sensor)
+        iff_push(cfg, trk, m3)
         trk.combine()
         self.next_id += 1
         self.new_tracks += 1
