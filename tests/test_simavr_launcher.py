@@ -18,13 +18,16 @@ import serial
 from hil.drivers import modbus_rtu
 from hil.drivers.registers import (
     ARM_KEY,
+    HOLDING_COUNT,
     IDENT_MAGIC,
+    INPUT_COUNT,
     REGMAP_VERSION,
     Holding,
     Input,
     Reject,
     State,
     StatusBit,
+    fire_block,
     unpack_ascii,
     unpack_u64,
 )
@@ -50,12 +53,12 @@ class Client:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
-    async def inputs(self, address: int = 0, count: int = 36) -> list[int]:
+    async def inputs(self, address: int = 0, count: int = INPUT_COUNT) -> list[int]:
         r = await self.raw.read_input_registers(address, count=count, device_id=1)
         assert not r.isError(), r
         return list(r.registers)
 
-    async def holding(self, address: int = 0, count: int = 9) -> list[int]:
+    async def holding(self, address: int = 0, count: int = HOLDING_COUNT) -> list[int]:
         r = await self.raw.read_holding_registers(address, count=count, device_id=1)
         assert not r.isError(), r
         return list(r.registers)
@@ -68,8 +71,10 @@ class Client:
             r = await self.raw.write_registers(address, list(values), device_id=1)
         return int(r.exception_code) if r.isError() else 0
 
-    async def fire(self, track: int, seq: int) -> None:
-        assert await self.write(Holding.FIRE_TRACK, track, 4500, 1200, seq) == 0
+    async def fire(self, track: int, seq: int, check_ok: bool = True) -> None:
+        block = fire_block(track, 4500, 1200, 15_000, 2345, seq)
+        block[-1] ^= 0 if check_ok else 0x0100
+        assert await self.write(Holding.FIRE_TRACK, *block) == 0
 
     async def until(self, check: Callable[[list[int]], bool], timeout_s: float = 5.0) -> list[int]:
         """Poll the input registers until check passes (the state machine runs on board time)."""
@@ -115,7 +120,7 @@ def test_power_on_identity_and_state(launcher: str) -> None:
         t0 = unpack_u64(ir[Input.BOARD_TIME_US:Input.BOARD_TIME_US + 4])
         t1 = unpack_u64(await c.inputs(Input.BOARD_TIME_US, 4))
         assert 0 < t0 < t1  # the board's clock, sampled when each read is served
-        assert await c.holding() == [0, 0, 500, 0, 0, 0, 0, 2000, 4]
+        assert await c.holding() == [0, 0, 500, 0, 0, 0, 0, 0, 0, 0, 2000, 4]
 
     run(launcher, body)
 
@@ -130,10 +135,15 @@ def mbpoll(*args: str) -> list[int]:
 
 def test_mbpoll_reads_and_writes_the_registers(launcher: str) -> None:
     # mbpoll is libmodbus, written independently of pymodbus and of the firmware
-    assert mbpoll("-t", "3", "-r", "0", "-c", "10", launcher) == [IDENT_MAGIC, 1, 0x0100, 0, 0, 4, 0, 0, 0, 0]
+    assert mbpoll("-t", "3", "-r", "0", "-c", "10", launcher) == [IDENT_MAGIC, 2, 0x0100, 0, 0, 4, 0, 0, 0, 0]
     mbpoll("-t", "4", "-r", str(Holding.WATCHDOG_MS), launcher, "1234")
     mbpoll("-t", "4", "-r", str(Holding.FIRE_AZ_CDEG), launcher, "9000", "4500")
-    assert mbpoll("-t", "4", "-r", "0", "-c", "9", launcher) == [0, 0, 1234, 0, 9000, 4500, 0, 2000, 4]
+    assert mbpoll("-t", "4", "-r", "0", "-c", "12", launcher) == [0, 0, 1234, 0, 9000, 4500, 0, 0, 0, 0, 2000, 4]
+    # the worked example of docs/PROTOCOLS.md, check word computed by hand, fired by libmodbus at the firmware
+    mbpoll("-t", "4", "-r", str(Holding.ARM_KEY), launcher, str(ARM_KEY))
+    mbpoll("-t", "4", "-r", str(Holding.FIRE_TRACK), launcher, "12", "18000", "500", "8000", "1250", "3", "16083")
+    assert mbpoll("-t", "3", "-r", str(Input.LAST_FIRE_SEQ), "-c", "3", launcher) == [3, 1, 12]
+    assert mbpoll("-t", "3", "-r", str(Input.LAST_CMD_SEQ), "-c", "7", launcher) == [3, 0, 0, 18000, 500, 8000, 1250]
 
 
 def test_exceptions_change_nothing(launcher: str) -> None:
@@ -143,8 +153,9 @@ def test_exceptions_change_nothing(launcher: str) -> None:
         r = await c.raw.read_holding_registers(5, count=10, device_id=1)
         assert r.isError() and r.exception_code == 2  # past the end of the map
         assert await c.write(Holding.WATCHDOG_MS, 10) == 3  # below 50 ms
-        assert await c.write(Holding.FIRE_TRACK, 17, 40000, 0, 5) == 3  # azimuth out of range: nothing applies
-        assert await c.holding() == [0, 0, 500, 0, 0, 0, 0, 2000, 4]
+        # azimuth out of range in a whole, checked block: nothing applies
+        assert await c.write(Holding.FIRE_TRACK, *fire_block(17, 40000, 0, 100, 100, 5)) == 3
+        assert await c.holding() == [0, 0, 500, 0, 0, 0, 0, 0, 0, 0, 2000, 4]
         assert (await c.inputs())[Input.REJECT_COUNT] == 0
 
     run(launcher, body)
@@ -177,9 +188,17 @@ def test_arm_fire_duplicate_reload_and_safe(launcher: str) -> None:
 
         ir = await c.until(lambda r: bool(r[Input.STATUS] & StatusBit.READY))
         assert ir[Input.STATUS] & StatusBit.READY
-        assert await c.write(Holding.FIRE_SEQ, 4) == 0  # FC 6 on FIRE_SEQ fires too
+        assert await c.write(Holding.FIRE_SEQ, 4) == 0  # FC 6 on FIRE_SEQ: not a whole block, never a fire
+        ir = await c.inputs()
+        assert ir[Input.LAST_REJECT] == Reject.PARTIAL_FIRE and ir[Input.LAUNCH_COUNT] == 1
+        await c.fire(18, 4, check_ok=False)  # a flipped bit in the check word
+        ir = await c.inputs()
+        assert ir[Input.LAST_REJECT] == Reject.BAD_CHECK and ir[Input.BAD_CHECK_COUNT] == 2
+        assert ir[Input.LAUNCH_COUNT] == 1 and ir[Input.LAST_CMD_SEQ] == 3  # the bad command's seq not believed
+        await c.fire(18, 4)
         ir = await c.inputs()
         assert ir[Input.LAUNCH_COUNT] == 2 and ir[Input.ROUNDS_REMAINING] == 2 and ir[Input.LAST_FIRE_SEQ] == 4
+        assert ir[Input.LAST_FIRE_AZ_CDEG:Input.LAST_FIRE_TGO_CS + 1] == [4500, 1200, 15_000, 2345]
         assert unpack_u64(ir[Input.LAST_LAUNCH_T_US:Input.LAST_LAUNCH_T_US + 4]) > launch_t
 
         assert await c.write(Holding.ROUNDS_LOADED, 8) == 0  # answered, but refused while armed
@@ -204,11 +223,13 @@ def test_watchdog_returns_an_unfed_launcher_to_safe(launcher: str) -> None:
         assert (await c.inputs())[Input.STATE] == State.ARMED
         ir = await c.until(lambda r: r[Input.STATE] == State.SAFE)
         assert ir[Input.STATE] == State.SAFE and ir[Input.STATUS] & StatusBit.WATCHDOG_TRIPPED
+        assert ir[Input.WATCHDOG_TRIPS] == 1
         await c.fire(5, 9)
         assert (await c.inputs())[Input.LAST_REJECT] == Reject.NOT_ARMED
         assert await c.write(Holding.ARM_KEY, ARM_KEY) == 0  # arming again clears the latch
         ir = await c.inputs()
         assert ir[Input.STATE] == State.ARMED and not ir[Input.STATUS] & StatusBit.WATCHDOG_TRIPPED
+        assert ir[Input.WATCHDOG_TRIPS] == 1
 
     run(launcher, body)
 
@@ -236,8 +257,8 @@ def test_rtu_bytes_pass_tshark_and_a_corrupt_request_gets_silence(launcher: str,
         write = modbus_rtu.encode_adu(1, modbus_rtu.write_multiple_request(Holding.FIRE_AZ_CDEG, [100, 200]))
         illegal = modbus_rtu.encode_adu(1, bytes([0x2B, 0x0E, 0x01, 0x00]))
         answers = [exchange(fd, read), exchange(fd, write), exchange(fd, illegal)]
-        assert modbus_rtu.parse_read_response(4, 6, modbus_rtu.decode_adu(answers[0])[1])[:3] == [IDENT_MAGIC, 1,
-                                                                                                   0x0100]
+        assert modbus_rtu.parse_read_response(4, 6, modbus_rtu.decode_adu(answers[0])[1])[:3] == [
+            IDENT_MAGIC, REGMAP_VERSION, 0x0100]
         assert modbus_rtu.decode_adu(answers[2]) == (1, bytes([0xAB, 0x01]))
         corrupt = bytearray(read)
         corrupt[-1] ^= 0xFF
@@ -274,3 +295,30 @@ def test_silence_frames_requests_and_broadcast_writes_are_silent(launcher: str) 
         assert modbus_rtu.parse_read_response(3, 1, modbus_rtu.decode_adu(answer)[1]) == [777]
     finally:
         port.close()
+
+
+def test_launcher_link_fires_the_firmware_with_its_checked_block(launcher: str) -> None:
+    import math
+
+    from hil.drivers.launcher_link import LauncherLink
+
+    async def main() -> None:
+        link = LauncherLink.from_url(launcher, timeout_s=0.5)
+        try:
+            await link.connect()
+            assert (await link.identify()).name == "hil-launcher-avr"
+            await link.configure(watchdog_ms=5000, reload_ms=0, rounds=2)
+            await link.arm()
+            result = await link.fire(70_001, math.radians(123.45), math.radians(6.5), 23_456.0, 31.25)
+            assert result.accepted and not result.unconfirmed, result.reason
+            record = await link.read_record()
+            assert record.last_aim == (12345, 650, 23_456, 3125) and record.last_cmd_seq == result.seq
+            assert record.bad_check_count == 0
+            assert link.status is not None and link.status.last_fire_track == 70_001 & 0xFFFF
+            settled = await link.reconcile()  # nothing unconfirmed: the board's state only
+            assert settled.seq == 0 and not settled.launched
+            assert link.counters.late_replies == link.counters.discarded_bytes == 0
+        finally:
+            link.close()
+
+    asyncio.run(main())
