@@ -1,54 +1,133 @@
-"""The plant's side of an engagement: interceptor fly-out, terminal homing on truth, and kill assessment.
+"""The plant's side of an engagement: interceptor fly-out, terminal seeker on truth, and kill assessment.
 
-A test-bench model, not a claim about any real weapon: the interceptor is commanded toward the predicted
-intercept point the host computed, flies at constant speed with a lateral-acceleration limit, switches to
-proportional navigation on the nearest real target once it is within seeker range, and kills with
-probability pk when its closest approach is inside the lethal radius. A track with no real target near
-its aim point (a false track) therefore always misses.
+A test-bench model, not a claim about any real weapon. It is the truth side, not the system under test: it
+learns of a round only when a launcher board launched it, and knows only what the fire command carried on the
+wire (aim point, time to go). The model, in order (docs/ENGAGEMENT.md has the numbers):
+
+- Launch: the round leaves the launcher launch_delay_s after the board's launch and flies at a constant
+  interceptor_speed_mps. Mid-course it steers toward the commanded aim point (proportional navigation on the
+  fixed point, lateral acceleration limited to interceptor_max_g) and knows nothing of truth; once the aim point
+  is behind it, it flies straight on.
+- Search: the seeker looks from when the round is within seeker_range_m of its aim point until it has flown
+  seeker_range_m past it. At each step its basket is every live true object, hostile, friendly or neutral
+  alike, at most seeker_range_m from the round and within seeker_half_angle_deg of its boresight (the round's
+  velocity). Rule: the object nearest the boresight (smallest off-boresight angle; ties: the lower truth row).
+- Lock: the pick is final. The round never re-selects, and homes on it by proportional navigation. An acquired
+  object that leaves truth (killed by another round, impact) is a lost lock: the round self-destructs there.
+- End: at its first closest approach to what it acquired the round detonates; inside lethal_radius_m it kills
+  with probability pk (a seeded draw), otherwise it is a miss. Nothing acquired by the end of the search window:
+  it self-destructs there. Any round still flying at max_tof_s after launch self-destructs.
+  Every detonation point (kill, miss, self-destruct) is checked against the no-fire zones.
+
+A kill ends the acquired object's truth whatever its allegiance: a friendly inside the basket can die.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from hil.geo import STANDARD_GRAVITY, FloatArray
-from hil.scenario import LauncherSite, Truth
+from hil.scenario import ALLEGIANCES, LauncherSite, NoFireZoneSpec, Truth
 
 STEP_S = 0.01
-SEEKER_RANGE_M = 8_000.0
 NAVIGATION_CONSTANT = 4.0
+RESULTS = ("flying", "killed", "missed", "self_destruct")
+
+Vec = tuple[float, float, float]
 
 
 @dataclass
 class Interceptor:
+    """One round: what the wire commanded, how it flies, what its seeker took and how it ended."""
+
     ident: int
-    launcher: int
-    track_id: int
-    target: int  # truth row the seeker acquires (-1: nothing near the aim point)
-    launch_s: float
-    fly_s: float  # when the motor lights (launch + launch delay)
-    aim: FloatArray
-    pos: FloatArray
-    vel: FloatArray
-    speed: float
-    max_acc: float
+    launcher: int  # index into the scenario's launchers
+    seq: int  # the fire command's sequence number
+    track_id: int  # the track the fire command named (from the wire)
+    aim_enu: Vec  # the intercept point the fire command carried
+    tgo_s: float  # the commanded time to go (nan: the wire carried none)
+    launch_s: float  # the board's launch
+    fly_s: float  # the motor lights: launch + launch_delay_s
+    pos: Vec
+    vel: Vec
+    speed_mps: float
+    max_acc_mps2: float
     lethal_radius_m: float
     pk: float
     max_tof_s: float
-    homing: bool = False
-    miss_distance_m: float = math.inf
-    result: str = "flying"  # flying | killed | missed
+    seeker_range_m: float
+    seeker_half_angle_rad: float  # the basket: a cone of this half-angle around the velocity
+    acquired: int = -1  # truth row the seeker locked on (-1: nothing)
+    acquired_allegiance: str = ""
+    acquire_s: float = math.nan
+    acquire_enu: Vec | None = None  # the round's position at acquisition
+    acquire_boresight: Vec | None = None  # the round's unit velocity at acquisition
+    basket_at_acquisition: tuple[int, ...] = ()  # every truth row in the basket when it locked, picked one included
+    result: str = "flying"  # flying | killed | missed | self_destruct
+    miss_distance_m: float = math.inf  # closest approach to the acquired object (inf: nothing acquired)
+    detonation_enu: Vec | None = None
     end_s: float = math.nan
+    no_fire_zone: str = ""  # the zone the detonation point is inside ("" none)
+    passed_aim: bool = False
+    past_aim_m: float = 0.0  # path flown since the aim point went behind the round
+    closing: bool = False  # the range to the acquired object has been seen shrinking
+
+    @property
+    def target(self) -> int:
+        """The acquired truth row (the name hil.runtime used before the seeker existed)."""
+        return self.acquired
+
+    def record(self) -> dict[str, Any]:
+        """The round as plain JSON-able data (non-finite numbers as None)."""
+
+        def num(x: float, nd: int = 3) -> float | None:
+            return round(x, nd) if math.isfinite(x) else None
+
+        def vec(v: Vec | None) -> list[float] | None:
+            return None if v is None else [round(c, 2) for c in v]
+
+        return {
+            "launcher": self.launcher, "seq": self.seq, "track_id": self.track_id, "aim_enu": vec(self.aim_enu),
+            "tgo_s": num(self.tgo_s), "launch_s": num(self.launch_s), "acquired": self.acquired,
+            "acquired_allegiance": self.acquired_allegiance, "acquire_s": num(self.acquire_s),
+            "basket": list(self.basket_at_acquisition), "result": self.result,
+            "miss_distance_m": num(self.miss_distance_m, 2), "detonation_enu": vec(self.detonation_enu),
+            "end_s": num(self.end_s), "no_fire_zone": self.no_fire_zone,
+        }
 
 
 @dataclass
 class EngagementEvent:
     t_s: float
-    kind: str  # kill | miss
+    kind: str  # kill | miss | self_destruct
     interceptor: Interceptor
+
+
+def zone_containing(point: Vec, zones: tuple[NoFireZoneSpec, ...]) -> str:
+    """Name of the first no-fire zone (vertical cylinder) holding point, "" if none."""
+    x, y, z = point
+    for zone in zones:
+        if math.hypot(x - zone.centre[0], y - zone.centre[1]) <= zone.radius_m and zone.z_min_m <= z <= zone.z_max_m:
+            return zone.name
+    return ""
+
+
+def seeker_basket(pos: Vec, boresight: Vec, objects: FloatArray, range_m: float, half_angle_rad: float
+                  ) -> tuple[np.ndarray, FloatArray]:
+    """Which objects (positions [n, 3]) the seeker's basket holds, and each one's off-boresight angle (rad).
+
+    boresight is a unit vector. NaN positions (not in truth) are never in the basket.
+    """
+    rel = objects - np.asarray(pos)
+    dist = np.sqrt(np.einsum("ij,ij->i", rel, rel))
+    cos = (rel @ np.asarray(boresight)) / np.maximum(dist, 1e-9)
+    angle = np.arccos(np.clip(cos, -1.0, 1.0))
+    return (dist <= range_m) & (cos >= math.cos(half_angle_rad)), angle
 
 
 @dataclass
@@ -56,6 +135,7 @@ class EngagementModel:
     truth: Truth
     launchers: tuple[LauncherSite, ...]
     seed: int
+    no_fire_zones: tuple[NoFireZoneSpec, ...] = ()
     flying: list[Interceptor] = field(default_factory=list)
     finished: list[Interceptor] = field(default_factory=list)
     t_s: float = 0.0
@@ -63,39 +143,35 @@ class EngagementModel:
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed + 7)
         self._next_id = 1
+        self._allegiance = [spec.allegiance for spec in self.truth.scenario.targets]
 
-    def launch(self, t_s: float, launcher: int, track_id: int, aim: FloatArray) -> Interceptor:
-        """A launch the launcher board confirmed: fly toward aim; the seeker takes the real target nearest it."""
+    def launch(self, t_s: float, launcher: int, track_id: int, aim_enu: FloatArray | Vec, tgo_s: float = math.nan,
+               seq: int = 0) -> Interceptor:
+        """A round the launcher board launched at t_s toward the aim point its fire command carried."""
         site = self.launchers[launcher]
-        pos = np.array(site.position, dtype=np.float64)
-        aim = np.asarray(aim, dtype=np.float64)
-        live = self.truth.alive(t_s)
-        target = -1
-        if len(live):
-            states = self.truth.states_at(live, np.full(len(live), t_s))
-            # the seeker's acquisition basket: the object closest to the aim point's line of sight
-            d = np.linalg.norm(states[:, :3] - aim, axis=1)
-            j = int(np.argmin(d))
-            if d[j] < SEEKER_RANGE_M:
-                target = int(live[j])
-        direction = aim - pos
-        direction /= max(float(np.linalg.norm(direction)), 1e-9)
-        interceptor = Interceptor(
-            ident=self._next_id, launcher=launcher, track_id=track_id, target=target, launch_s=t_s,
-            fly_s=t_s + site.launch_delay_s, aim=aim, pos=pos, vel=direction * site.interceptor_speed_mps,
-            speed=site.interceptor_speed_mps, max_acc=site.interceptor_max_g * STANDARD_GRAVITY,
-            lethal_radius_m=site.lethal_radius_m, pk=site.pk, max_tof_s=site.max_tof_s,
+        ax, ay, az = (float(c) for c in aim_enu)
+        px, py, pz = (float(c) for c in site.position)
+        dx, dy, dz = ax - px, ay - py, az - pz
+        norm = max(math.sqrt(dx * dx + dy * dy + dz * dz), 1e-9)
+        u = site.interceptor_speed_mps
+        m = Interceptor(
+            ident=self._next_id, launcher=launcher, seq=seq, track_id=track_id, aim_enu=(ax, ay, az),
+            tgo_s=float(tgo_s), launch_s=t_s, fly_s=t_s + site.launch_delay_s, pos=(px, py, pz),
+            vel=(dx / norm * u, dy / norm * u, dz / norm * u), speed_mps=u,
+            max_acc_mps2=site.interceptor_max_g * STANDARD_GRAVITY, lethal_radius_m=site.lethal_radius_m, pk=site.pk,
+            max_tof_s=site.max_tof_s, seeker_range_m=site.seeker_range_m,
+            seeker_half_angle_rad=math.radians(site.seeker_half_angle_deg),
         )
         self._next_id += 1
-        self.flying.append(interceptor)
-        return interceptor
+        self.flying.append(m)
+        return m
 
     def step(self, t_to: float) -> list[EngagementEvent]:
-        """Fly every interceptor to t_to; kills end their target's truth."""
+        """Fly every round to t_to in steps of STEP_S; kills end their object's truth."""
         events: list[EngagementEvent] = []
-        while self.t_s < t_to - 1e-12:
-            dt = min(STEP_S, t_to - self.t_s)
-            t1 = self.t_s + dt
+        while self.t_s < t_to - 1e-9:
+            # the last step lands on t_to exactly, so summed steps do not drift from the caller's clock
+            t1 = t_to if t_to - self.t_s <= STEP_S + 1e-9 else self.t_s + STEP_S
             for m in list(self.flying):
                 event = self._advance(m, self.t_s, t1)
                 if event:
@@ -103,43 +179,111 @@ class EngagementModel:
                     self.flying.remove(m)
                     self.finished.append(m)
             self.t_s = t1
+        self.t_s = max(self.t_s, t_to)
         return events
+
+    def counts(self) -> dict[str, Any]:
+        """What the plant saw, for summary.json's "plant": counted from what each round acquired, never from
+        which track it was fired at."""
+        rounds = self.finished + self.flying
+        by_result = Counter(m.result for m in rounds)
+        acquired = Counter(m.acquired_allegiance for m in rounds if m.acquired >= 0)
+        killed = Counter(m.acquired_allegiance for m in rounds if m.result == "killed")
+        per_target = Counter(m.acquired for m in rounds if m.acquired >= 0)
+        in_basket = Counter(self._allegiance[row] for m in rounds for row in set(m.basket_at_acquisition))
+        return {
+            "rounds_launched": len(rounds),
+            "by_result": {r: by_result.get(r, 0) for r in RESULTS},
+            "acquired": {a: acquired.get(a, 0) for a in ALLEGIANCES},
+            "killed": {a: killed.get(a, 0) for a in ALLEGIANCES},
+            "friendly_acquired": acquired.get("friendly", 0),
+            "neutral_acquired": acquired.get("neutral", 0),
+            "friendly_killed": killed.get("friendly", 0),
+            "neutral_killed": killed.get("neutral", 0),
+            # rounds whose basket held a protected object when they locked, whatever they picked
+            "protected_in_basket": in_basket.get("friendly", 0) + in_basket.get("neutral", 0),
+            "nfz_detonations": sum(1 for m in rounds if m.no_fire_zone),
+            "nfz_kills": sum(1 for m in rounds if m.no_fire_zone and m.result == "killed"),
+            "nothing_acquired": sum(1 for m in rounds if m.result != "flying" and m.acquired < 0),
+            "rounds_per_target": {str(row): n for row, n in sorted(per_target.items())},
+            "max_rounds_per_target": max(per_target.values(), default=0),
+        }
+
+    # --- one round over one step -------------------------------------------------------------------
 
     def _advance(self, m: Interceptor, t0: float, t1: float) -> EngagementEvent | None:
         if t1 <= m.fly_s:
             return None
-        dt = t1 - max(t0, m.fly_s)
-        # plain floats: a handful of interceptors stepped at 100 Hz, where small numpy calls cost more than math
-        px, py, pz = m.pos.tolist()
-        vx, vy, vz = m.vel.tolist()
-        alive = m.target >= 0 and self.truth.start_s[m.target] <= t0 < self.truth.end_s[m.target]
-        if alive:
-            tx, ty, tz, tvx, tvy, tvz = self.truth.state_of(m.target, t0).tolist()
+        ts = max(t0, m.fly_s)  # the motor may light inside this step
+        t_end = min(t1, m.launch_s + m.max_tof_s)
+        dt = t_end - ts
+        # plain floats: a handful of rounds stepped at 100 Hz, where small numpy calls cost more than math
+        px, py, pz = m.pos
+        vx, vy, vz = m.vel
+        if dt <= 0.0:
+            return self._finish(m, ts, "self_destruct", m.pos)
+        if m.acquired < 0 and self._searching(m, px, py, pz, vx, vy, vz):
+            self._search(m, ts, px, py, pz, vx, vy, vz)
+        if m.acquired >= 0:
+            row = m.acquired
+            if not self.truth.start_s[row] <= ts < self.truth.end_s[row]:
+                return self._finish(m, ts, "self_destruct", m.pos)  # lost lock: no re-selection
+            tx, ty, tz, tvx, tvy, tvz = self.truth.state_of(row, ts).tolist()
             rx, ry, rz, wx, wy, wz = tx - px, ty - py, tz - pz, tvx - vx, tvy - vy, tvz - vz
-            dist = math.sqrt(rx * rx + ry * ry + rz * rz)
-            m.homing = m.homing or dist < SEEKER_RANGE_M
-            # closest approach within this step, relative motion taken as straight
+            m.miss_distance_m = min(m.miss_distance_m, math.sqrt(rx * rx + ry * ry + rz * rz))
             vv = wx * wx + wy * wy + wz * wz
             rv = rx * wx + ry * wy + rz * wz
-            tau = min(max(-rv / vv, 0.0), dt) if vv > 0 else 0.0
-            cx, cy, cz = rx + wx * tau, ry + wy * tau, rz + wz * tau
-            m.miss_distance_m = min(m.miss_distance_m, math.sqrt(cx * cx + cy * cy + cz * cz))
-            if m.homing and (m.miss_distance_m <= m.lethal_radius_m or (rv > 0 and dist < 200.0)):
-                # at (or just past) the closest approach: assess
-                killed = m.miss_distance_m <= m.lethal_radius_m and self.rng.random() < m.pk
-                return self._finish(m, t0 + tau, killed)
+            if rv < 0.0 and vv > 0.0:
+                tau = -rv / vv
+                if tau < dt:  # the closest approach falls in this step (relative motion taken as straight)
+                    return self._detonate(m, ts, tau, rx + wx * tau, ry + wy * tau, rz + wz * tau)
+                m.closing = True
+            elif m.closing:
+                return self._detonate(m, ts, 0.0, rx, ry, rz)  # the range opened at the step's start
+            gx, gy, gz = self._guidance(m, rx, ry, rz, wx, wy, wz, vx, vy, vz)
         else:
-            ax_, ay_, az_ = m.aim.tolist()
-            rx, ry, rz, wx, wy, wz = ax_ - px, ay_ - py, az_ - pz, -vx, -vy, -vz
-        gx, gy, gz = self._guidance(m, rx, ry, rz, wx, wy, wz, vx, vy, vz)
+            rx, ry, rz = m.aim_enu[0] - px, m.aim_enu[1] - py, m.aim_enu[2] - pz
+            if not m.passed_aim and rx * vx + ry * vy + rz * vz <= 0.0:
+                m.passed_aim = True
+            if m.passed_aim:
+                # the aim is behind: fly straight on (steering back at a point would only circle it)
+                gx = gy = gz = 0.0
+                m.past_aim_m += m.speed_mps * dt
+            else:
+                gx, gy, gz = self._guidance(m, rx, ry, rz, -vx, -vy, -vz, vx, vy, vz)
         vx, vy, vz = vx + gx * dt, vy + gy * dt, vz + gz * dt
-        scale = m.speed / max(math.sqrt(vx * vx + vy * vy + vz * vz), 1e-9)
-        vx, vy, vz = vx * scale, vy * scale, vz * scale
-        m.vel = np.array([vx, vy, vz])
-        m.pos = np.array([px + vx * dt, py + vy * dt, pz + vz * dt])
-        if t1 - m.launch_s > m.max_tof_s:
-            return self._finish(m, t1, False)
+        scale = m.speed_mps / max(math.sqrt(vx * vx + vy * vy + vz * vz), 1e-9)
+        m.vel = (vx * scale, vy * scale, vz * scale)
+        m.pos = (px + m.vel[0] * dt, py + m.vel[1] * dt, pz + m.vel[2] * dt)
+        if m.acquired < 0 and m.passed_aim and m.past_aim_m >= m.seeker_range_m:
+            return self._finish(m, t_end, "self_destruct", m.pos)  # the search window closed empty
+        if t_end >= m.launch_s + m.max_tof_s:
+            return self._finish(m, t_end, "self_destruct", m.pos)
         return None
+
+    @staticmethod
+    def _searching(m: Interceptor, px: float, py: float, pz: float, vx: float, vy: float, vz: float) -> bool:
+        """Inside the search window: within seeker range of the aim point, up to seeker range past it."""
+        if m.passed_aim:
+            return m.past_aim_m < m.seeker_range_m
+        rx, ry, rz = m.aim_enu[0] - px, m.aim_enu[1] - py, m.aim_enu[2] - pz
+        return rx * rx + ry * ry + rz * rz <= m.seeker_range_m * m.seeker_range_m
+
+    def _search(self, m: Interceptor, t_s: float, px: float, py: float, pz: float, vx: float, vy: float,
+                vz: float) -> None:
+        live = self.truth.alive(t_s)
+        if not len(live):
+            return
+        objects = self.truth.states_at(live, np.full(len(live), t_s))[:, :3]
+        boresight = (vx / m.speed_mps, vy / m.speed_mps, vz / m.speed_mps)
+        inside, angle = seeker_basket((px, py, pz), boresight, objects, m.seeker_range_m, m.seeker_half_angle_rad)
+        if not inside.any():
+            return
+        j = int(np.argmin(np.where(inside, angle, np.inf)))  # nearest the boresight; ties: lower row
+        m.acquired = int(live[j])
+        m.acquired_allegiance = self._allegiance[m.acquired]
+        m.acquire_s, m.acquire_enu, m.acquire_boresight = t_s, (px, py, pz), boresight
+        m.basket_at_acquisition = tuple(int(r) for r in live[inside])
 
     @staticmethod
     def _guidance(m: Interceptor, rx: float, ry: float, rz: float, wx: float, wy: float, wz: float,
@@ -151,15 +295,26 @@ class EngagementModel:
         # line-of-sight rate omega = r x w / |r|^2, commanded acceleration N * Vc * omega x v_hat
         ox, oy, oz = (ry * wz - rz * wy) / r2, (rz * wx - rx * wz) / r2, (rx * wy - ry * wx) / r2
         closing = -(rx * wx + ry * wy + rz * wz) / math.sqrt(r2)
-        k = NAVIGATION_CONSTANT * max(closing, m.speed * 0.5) / m.speed
+        k = NAVIGATION_CONSTANT * max(closing, m.speed_mps * 0.5) / m.speed_mps
         ax, ay, az = k * (oy * vz - oz * vy), k * (oz * vx - ox * vz), k * (ox * vy - oy * vx)
         norm = math.sqrt(ax * ax + ay * ay + az * az)
-        if norm > m.max_acc:
-            ax, ay, az = ax * m.max_acc / norm, ay * m.max_acc / norm, az * m.max_acc / norm
+        if norm > m.max_acc_mps2:
+            ax, ay, az = ax * m.max_acc_mps2 / norm, ay * m.max_acc_mps2 / norm, az * m.max_acc_mps2 / norm
         return ax, ay, az
 
-    def _finish(self, m: Interceptor, t_s: float, killed: bool) -> EngagementEvent:
-        m.result, m.end_s = ("killed" if killed else "missed"), t_s
-        if killed:
-            self.truth.end(m.target, t_s, "killed")
-        return EngagementEvent(t_s=t_s, kind="kill" if killed else "miss", interceptor=m)
+    def _detonate(self, m: Interceptor, t_s: float, tau: float, cx: float, cy: float, cz: float
+                  ) -> EngagementEvent:
+        """At the closest approach (tau into the step, miss vector c): a kill with pk inside the lethal radius."""
+        miss = math.sqrt(cx * cx + cy * cy + cz * cz)
+        m.miss_distance_m = min(m.miss_distance_m, miss)
+        point = (m.pos[0] + m.vel[0] * tau, m.pos[1] + m.vel[1] * tau, m.pos[2] + m.vel[2] * tau)
+        killed = miss <= m.lethal_radius_m and self.rng.random() < m.pk
+        return self._finish(m, t_s + tau, "killed" if killed else "missed", point)
+
+    def _finish(self, m: Interceptor, t_s: float, result: str, point: Vec) -> EngagementEvent:
+        m.result, m.end_s, m.detonation_enu = result, t_s, point
+        m.no_fire_zone = zone_containing(point, self.no_fire_zones)
+        if result == "killed":
+            self.truth.end(m.acquired, t_s, "killed")
+        kind = {"killed": "kill", "missed": "miss"}.get(result, "self_destruct")
+        return EngagementEvent(t_s=t_s, kind=kind, interceptor=m)
