@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -161,6 +162,24 @@ def test_a_friendly_on_the_boresight_but_beyond_seeker_range_is_not_taken() -> N
     m = model.launch(0.0, 0, 4, np.array([0.0, 20_000.0, 5_000.0]), 21.0)
     (event,) = fly(model)
     assert event.kind == "self_destruct" and m.acquired == -1 and truth.ended_by[0] == "end"
+
+
+@pytest.mark.parametrize(("speed", "aspect_deg", "half_angle_deg", "result"), [
+    (250.0, 0.0, 10.0, "killed"), (250.0, 90.0, 10.0, "self_destruct"), (250.0, 90.0, 20.0, "killed"),
+    (150.0, 90.0, 10.0, "killed"),
+])
+def test_a_crossing_target_beyond_the_lead_angle_is_outside_a_velocity_cone(
+        speed: float, aspect_deg: float, half_angle_deg: float, result: str) -> None:
+    """docs/ENGAGEMENT.md: on a collision course the target sits up to asin(v_target / v_round) off the
+    velocity (14.5 degrees at 250 m/s), so a 10 degree basket never holds a fast crossing target."""
+    a = math.radians(aspect_deg)
+    v = (speed * math.sin(a), -speed * math.cos(a), 0.0)
+    p = (-v[0] * 10.0, 20_000.0 - v[1] * 10.0, 5_000.0)
+    sc = scene(target("h", p, v), duration_s=80.0, seeker_half_angle_deg=half_angle_deg)
+    model = EngagementModel(sc.truth(), sc.launchers, seed=1)
+    m = model.launch(0.0, 0, 1, *intercept(p, v))
+    fly(model)
+    assert m.result == result
 
 
 def two_in_the_basket(pk: float = 1.0) -> tuple[Scenario, np.ndarray]:
