@@ -251,22 +251,25 @@ class FaultInjector:
             self._lost("cut", direction, len(data))
             return
         rng = self._rng[direction]
-        buf = np.frombuffer(data, dtype=np.uint8)
-        for f in self.active("drop", direction, now_ns):
-            keep = rng.random(len(buf)) >= float(f.arg or 0.0)
-            if not keep.all():
-                self._lost("drop", direction, int(len(buf) - keep.sum()))
-                buf = buf[keep]
-        for f in self.active("corrupt", direction, now_ns):
-            hit = np.flatnonzero(rng.random(len(buf)) < float(f.arg or 0.0))
-            if len(hit):
-                buf = buf.copy()
-                buf[hit] ^= (np.uint8(1) << rng.integers(0, 8, len(hit)).astype(np.uint8))
-                c["corrupt"]["chunks"] += 1
-                c["corrupt"]["bytes"] += len(hit)
-        if not len(buf):
-            return
-        out = buf.tobytes()
+        out = bytes(data)
+        drops, corrupts = self.active("drop", direction, now_ns), self.active("corrupt", direction, now_ns)
+        if drops or corrupts:
+            buf = np.frombuffer(out, dtype=np.uint8)
+            for f in drops:
+                keep = rng.random(len(buf)) >= float(f.arg or 0.0)
+                if not keep.all():
+                    self._lost("drop", direction, int(len(buf) - keep.sum()))
+                    buf = buf[keep]
+            for f in corrupts:
+                hit = np.flatnonzero(rng.random(len(buf)) < float(f.arg or 0.0))
+                if len(hit):
+                    buf = buf.copy()
+                    buf[hit] ^= (np.uint8(1) << rng.integers(0, 8, len(hit)).astype(np.uint8))
+                    c["corrupt"]["chunks"] += 1
+                    c["corrupt"]["bytes"] += len(hit)
+            if not len(buf):
+                return
+            out = buf.tobytes()
         copies = 1
         for f in self.active("duplicate", direction, now_ns):
             if rng.random() < float(f.arg or 0.0):
