@@ -4,6 +4,7 @@ over a raw TCP socket, a pty and the in-process stream; never a stale status, ne
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import struct
@@ -323,3 +324,25 @@ def test_an_aim_that_does_not_fit_the_registers_is_refused_unsent() -> None:
         assert not model.launches and link.counters.requests == requests  # nothing went to the board
 
     asyncio.run(go())
+
+
+def test_pymodbus_logs_one_line_at_warning_without_frame_dumps_unless_verbose(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from pymodbus.logging import Log
+
+    try:
+        modbus_rtu.quiet_pymodbus(verbose=False)
+        Log.transport_dump(Log.RECV_DATA, b"\x01\x03\x02", b"")  # a frame pymodbus keeps for its next error
+        with caplog.at_level(logging.DEBUG):
+            Log.error("request ask for id={} but got id={}, Skipping.", 1, 7)
+            Log.debug("frame {}", b"\x01\x02", ":hex")
+        records = [r for r in caplog.records if r.name.startswith("pymodbus")]
+        assert [(r.levelname, r.getMessage()) for r in records] == [
+            ("WARNING", "request ask for id=1 but got id=7, Skipping.")]
+        caplog.clear()
+        modbus_rtu.quiet_pymodbus(verbose=True)
+        with caplog.at_level(logging.DEBUG):
+            Log.debug("frame {}", b"\x01\x02", ":hex")
+        assert [r.levelname for r in caplog.records if r.name.startswith("pymodbus")] == ["DEBUG"]
+    finally:
+        modbus_rtu.quiet_pymodbus(verbose=False)
