@@ -89,6 +89,7 @@ async def _check_launcher(name: str, link: Any) -> list[Check]:
         out.append(Check(name, "registers", safe,
                          f"state {status.state.name}, rounds {status.rounds}, launches {status.launch_count}, "
                          f"last reject {status.reject_name}"
+                         + (", watchdog tripped since the last arm" if status.watchdog_tripped else "")
                          + ("" if safe else " — ARMED before any run: not safe")))
     except HilError as e:
         out.append(Check(name, "link", False, str(e)))

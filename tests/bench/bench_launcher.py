@@ -1,4 +1,4 @@
-"""Launcher command round trip (fire write + LAST_FIRE_SEQ readback) over a pty pair and TCP, pymodbus async.
+"""Launcher command round trip (checked fire block + launch record readback) over a pty pair and TCP.
 
 Run `pytest tests/bench/bench_launcher.py --benchmark-enable`; with --benchmark-disable each case runs once
 and checks the fire was accepted.
@@ -54,7 +54,7 @@ def test_fire_round_trip(benchmark: Any, armed_link: tuple[asyncio.AbstractEvent
         loop.run_until_complete(link.read_status())
 
     def fire() -> None:
-        results.append(loop.run_until_complete(link.fire(1, 0.5, 0.1)))
+        results.append(loop.run_until_complete(link.fire(1, 0.5, 0.1, 5000.0, 10.0)))
 
     benchmark.pedantic(fire, setup=feed, rounds=300, iterations=1, warmup_rounds=5)
     assert results and all(r.accepted for r in results), [r.reason for r in results if not r.accepted][:3]
