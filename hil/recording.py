@@ -18,11 +18,14 @@ The host is 10.0.0.1; link number i (in order of first use) is 10.1.0.(i + 1) an
 its link (if_name) and carries the port map as JSON in its comment, which is how read_recording() tells
 links and kinds apart. A frame may carry an annotation, a JSON object from the caller (RadarLink gives each
 ASTERIX payload the plot times it used, which replay needs): it is the Enhanced Packet Block's opt_comment,
-which Wireshark shows as the packet comment and which leaves the dissection alone. Every block goes to the
-kernel in one os.write() as soon as it is recorded, so a run killed with SIGKILL leaves a file readable up
-to its last frame. Timestamps are the host clock's ns (monotonic in real time, virtual in virtual time);
-if_tsoffset shifts them to wall-clock time for Wireshark's display, while read_recording() returns them
-unshifted.
+which Wireshark shows as the packet comment and which leaves the dissection alone. Each Enhanced Packet Block
+also carries the packet's CRC-32 (option epb_hash, algorithm 2, in the section's byte order), so the reader
+tells a flipped bit from a frame the link really carried. Every block goes to the kernel in one os.write() as
+soon as it is recorded (no buffer to flush, no fsync: the page cache outlives the process), so a run killed
+with SIGKILL leaves a file readable up to its last frame; the reader says where a cut-off last block begins
+("recording ends mid-block at byte N"). Timestamps are the host clock's ns (monotonic in real time, virtual
+in virtual time); if_tsoffset shifts them to wall-clock time for Wireshark's display, while read_recording()
+returns them unshifted.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +68,8 @@ IF_DESCRIPTION = 3
 IF_TSRESOL = 9
 IF_TSOFFSET = 14
 EPB_FLAGS = 2
+EPB_HASH = 3
+HASH_CRC32 = 2  # the pcapng epb_hash algorithm number of CRC-32
 EPB_INBOUND = 0b01
 EPB_OUTBOUND = 0b10
 
@@ -77,6 +83,8 @@ TCP_SYN, TCP_ACK, TCP_PSH = 0x02, 0x10, 0x08
 # IPv4 total length is 16 bits: header 20 + UDP 8 or TCP 20 leaves this much for a payload
 MAX_PAYLOAD = 65535 - 40
 COMMENT_TAG = "hil-link"
+# our largest block: an EPB of a full IPv4 packet plus a 64 KiB annotation; a longer length is a corrupt one
+MAX_BLOCK_BYTES = 1 << 18
 
 
 class RecordingError(HilError):
@@ -246,7 +254,8 @@ class Recorder:
 
     def _packet(self, link: _Link, inbound: bool, host_ns: int, packet: bytes, comment: bytes = b"") -> bytes:
         body = struct.pack("<IIIII", link.interface_id, host_ns >> 32, host_ns & 0xFFFFFFFF, len(packet), len(packet))
-        opts = [(EPB_FLAGS, struct.pack("<I", EPB_INBOUND if inbound else EPB_OUTBOUND))]
+        opts = [(EPB_FLAGS, struct.pack("<I", EPB_INBOUND if inbound else EPB_OUTBOUND)),
+                (EPB_HASH, struct.pack("<BI", HASH_CRC32, zlib.crc32(packet)))]
         if comment:
             opts.append((OPT_COMMENT, comment))
         return _block(EPB_TYPE, body + _pad4(packet) + _options(opts))
@@ -417,6 +426,10 @@ def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
             (flags,) = struct.unpack(endian + "I", value)
         elif code == OPT_COMMENT:
             annotation = _annotation(value)
+        elif code == EPB_HASH and len(value) == 5 and value[0] == HASH_CRC32:
+            (crc,) = struct.unpack(endian + "I", value[1:])
+            if crc != zlib.crc32(packet):
+                raise RecordingError(f"packet of {caplen} bytes fails its CRC-32 (a flipped bit?)")
     host_ns = (ts_hi << 32) | ts_lo
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
@@ -442,8 +455,13 @@ def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
     return None
 
 
-def _blocks(f: BinaryIO, path: Path) -> Iterator[tuple[int, bytes, str]]:
-    """(block type, body, endianness) of each complete block; a cut-off last block ends the file quietly."""
+def _truncated(path: Path, offset: int) -> str:
+    return f"{path}: recording ends mid-block at byte {offset}"
+
+
+def _blocks(f: BinaryIO, path: Path) -> Iterator[tuple[int, int, bytes, str]]:
+    """(byte offset, block type, body, endianness) of each complete block; a cut-off last block ends the file
+    quietly (recording_end() says where)."""
     endian = "<"
     offset = 0
     first = True
@@ -451,7 +469,7 @@ def _blocks(f: BinaryIO, path: Path) -> Iterator[tuple[int, bytes, str]]:
         head = f.read(8)
         if len(head) < 8:
             if head:
-                log.info("%s: last block cut off at byte %d (a run that was killed?)", path, offset)
+                log.info("%s (a run that was killed?)", _truncated(path, offset))
             return
         btype_le = struct.unpack("<I", head[:4])[0]
         if first:
@@ -459,6 +477,7 @@ def _blocks(f: BinaryIO, path: Path) -> Iterator[tuple[int, bytes, str]]:
                 raise RecordingError(f"{path} is not a pcapng file (starts with {head[:4].hex()})")
             magic = f.read(4)
             if len(magic) < 4:
+                log.info("%s (a run that was killed?)", _truncated(path, offset))
                 return
             if magic == struct.pack("<I", BYTE_ORDER_MAGIC):
                 endian = "<"
@@ -471,18 +490,45 @@ def _blocks(f: BinaryIO, path: Path) -> Iterator[tuple[int, bytes, str]]:
         elif btype_le == SHB_TYPE:
             raise RecordingError(f"{path}: a second section at byte {offset} is not supported")
         btype, total = struct.unpack_from(endian + "II", head, 0)
-        if total < 12 or total % 4:
+        if total < 12 or total % 4 or total > MAX_BLOCK_BYTES:
             raise RecordingError(f"{path}: block at byte {offset} has impossible length {total}")
         rest = f.read(total - len(head))
         if len(rest) < total - len(head):
-            log.info("%s: last block cut off at byte %d (a run that was killed?)", path, offset)
+            log.info("%s (a run that was killed?)", _truncated(path, offset))
             return
         block = head + rest
         (trailer,) = struct.unpack_from(endian + "I", block, total - 4)
         if trailer != total:
             raise RecordingError(f"{path}: block at byte {offset} has trailer {trailer}, not {total}")
-        yield btype, block[8:total - 4], endian
+        yield offset, btype, block[8:total - 4], endian
         offset += total
+
+
+def recording_end(path: str | os.PathLike[str]) -> str | None:
+    """Where a recording stops short, in one line ("<file>: recording ends mid-block at byte N"), or None when it
+    ends on a block boundary (an empty file included). Reads only the block lengths; RecordingError (naming the
+    file) for a length no block of ours can have."""
+    p = Path(path)
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        head = f.read(12)
+        if not head:
+            return None
+        if len(head) < 12:
+            return _truncated(p, 0)
+        endian = ">" if head[8:12] == struct.pack(">I", BYTE_ORDER_MAGIC) else "<"
+        offset = 0
+        while offset < size:
+            if size - offset < 8:
+                return _truncated(p, offset)
+            f.seek(offset + 4)
+            (total,) = struct.unpack(endian + "I", f.read(4))
+            if total < 12 or total % 4 or total > MAX_BLOCK_BYTES:
+                raise RecordingError(f"{p}: block at byte {offset} has impossible length {total}")
+            if offset + total > size:
+                return _truncated(p, offset)
+            offset += total
+    return None
 
 
 def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
@@ -490,20 +536,23 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
     p = Path(path)
     interfaces: list[_Interface] = []
     with open(p, "rb") as f:
-        for btype, body, endian in _blocks(f, p):
-            if btype == SHB_TYPE:
-                continue
-            if btype == IDB_TYPE:
-                interfaces.append(_interface(body, endian))
-            elif btype == EPB_TYPE:
-                if len(body) < 4:
-                    raise RecordingError(f"{p}: Enhanced Packet Block shorter than its fixed fields")
-                (iface_id,) = struct.unpack_from(endian + "I", body, 0)
-                if iface_id >= len(interfaces):
-                    raise RecordingError(f"{p}: packet on interface {iface_id} which was never described")
-                iface = interfaces[iface_id]
-                if iface.meta is None or iface.linktype != LINKTYPE_IPV4:
+        for offset, btype, body, endian in _blocks(f, p):
+            try:
+                if btype == SHB_TYPE:
                     continue
-                frame = _frame(iface, body, endian)
-                if frame is not None:
-                    yield frame
+                if btype == IDB_TYPE:
+                    interfaces.append(_interface(body, endian))
+                elif btype == EPB_TYPE:
+                    if len(body) < 4:
+                        raise RecordingError("Enhanced Packet Block shorter than its fixed fields")
+                    (iface_id,) = struct.unpack_from(endian + "I", body, 0)
+                    if iface_id >= len(interfaces):
+                        raise RecordingError(f"packet on interface {iface_id} which was never described")
+                    iface = interfaces[iface_id]
+                    if iface.meta is None or iface.linktype != LINKTYPE_IPV4:
+                        continue
+                    frame = _frame(iface, body, endian)
+                    if frame is not None:
+                        yield frame
+            except RecordingError as e:
+                raise RecordingError(f"{p}: block at byte {offset}: {e}") from None

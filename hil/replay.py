@@ -48,11 +48,27 @@ What is not checked, or not exactly:
   "t_s"}) is placed and compared exactly.
 - A recording without plot-time annotations (made before RadarLink wrote them) is replayed with receive
   times as plot times and payloads grouped by equal receive time; the report says it is not exact.
+
+A run that did not finish (killed: no summary.json, or its journal with "complete": false) replays too:
+- the time origin is summary.json's start_host_ns, or else recovered exactly from plots.csv (whose times are
+  written in full) and the recording's plot times; the time mode, when no summary says it, from the
+  recording's timestamps (virtual time ticks in whole microseconds);
+- its records (decisions.jsonl, events.csv) stop up to a second before the recording does: a fire command
+  after the records' last time may have lost its decision with the kill, so it is counted, not reported;
+- a recording whose last block is cut off ("recording ends mid-block at byte N") is replayed up to it, and
+  decisions after its last frame are counted, not checked. Each of these is a note in the output.
+An empty recording, one cut off inside its first block, or one that fails its own checks (a flipped bit
+fails a packet's CRC-32 or a block's length) cannot be replayed: one line naming the file, exit status 2.
+
+Records in decisions.jsonl with a "kind" other than "fire" (e.g. kill assessments) are not fire decisions
+and are skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import json
 import logging
 import math
@@ -69,7 +85,7 @@ from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
 from hil.fire_control import friendly_code_array, track_inputs
 from hil.plots import PlotBatch, merge_in_time_order
-from hil.recording import RecordedFrame, RecordingError, read_recording
+from hil.recording import RecordedFrame, RecordingError, read_recording, recording_end
 
 log = logging.getLogger("hil.replay")
 
@@ -122,6 +138,8 @@ class ReplayResult:
     plots: int = 0
     rejected_blocks: int = 0
     rejected_modbus: int = 0
+    unchecked_decisions: int = 0  # after the end of a cut-off recording or of an unfinished run's recording
+    unchecked_commands: int = 0  # fire commands after an unfinished run's records end (their decision lost)
     exact: bool = True  # plot times and iterations from the recording's annotations, not inferred
     rebuilt_mismatches: int = 0  # decided tracks whose engagement inputs rebuilt from events.csv were wrong
     notes: list[str] = field(default_factory=list)
@@ -254,6 +272,8 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
                 log.info("%s: last line cut off (a run that was killed?)", path)
                 break
             raise ReplayError(f"{path}:{number}: not JSON ({e})") from None
+        if isinstance(d, dict) and d.get("kind", "fire") != "fire":
+            continue  # another record of the run (a kill assessment): not a fire decision
         if not isinstance(d, dict) or not {"t_s", "track", "launchers"} <= d.keys() \
                 or not isinstance(d["launchers"], list) or not isinstance(d.get("call", {}), dict):
             raise ReplayError(f"{path}:{number}: a decision needs t_s, track and launchers")
@@ -410,7 +430,7 @@ class Evaluator:
 
 
 def _check_commands(decisions: list[dict[str, Any]], commands: list[FireCommand], start_ns: int,
-                    result: ReplayResult) -> None:
+                    result: ReplayResult, records_end_s: float = math.inf) -> None:
     """Pair each decision with the fire write of its track on its launcher, sent after the decision and before
     that launcher's next decision (the runtime holds a launcher busy until its fire is done); what is left
     over is reported: decisions as uncommanded, writes as fire commands without a decision."""
@@ -433,6 +453,9 @@ def _check_commands(decisions: list[dict[str, Any]], commands: list[FireCommand]
                 queue.remove(match)
     for launcher, queue in open_cmds.items():
         for c in queue:
+            if (c.host_ns - start_ns) / 1e9 > records_end_s - 1e-6:
+                result.unchecked_commands += 1  # its decision may have been written after the last flush
+                continue
             result.findings.append(Finding((c.host_ns - start_ns) / 1e9, -1 if c.track is None else c.track, launcher,
                                            f"fire command seq {c.seq} without a decision"))
 
@@ -447,13 +470,73 @@ def _merge(polled: list[tuple[int, PlotBatch]], start_s: float) -> dict[str, np.
     return cols
 
 
+def _recording_cut(rec: Path) -> str | None:
+    """The recording's truncation line, if any; ReplayError for a recording with nothing to replay."""
+    try:
+        if rec.stat().st_size == 0:
+            raise ReplayError(f"{rec}: empty file (0 bytes): nothing was recorded (the run died before its "
+                              "first frame?)")
+        cut = recording_end(rec)
+    except RecordingError as e:
+        raise ReplayError(str(e)) from None
+    except OSError as e:
+        raise ReplayError(f"{rec}: cannot read ({e.strerror or e})") from None
+    if cut and cut.endswith(" at byte 0"):
+        raise ReplayError(f"{cut}: not even its section header ({rec.stat().st_size} bytes), nothing to replay")
+    return cut
+
+
+def time_origin_ns(plots_csv: Path, polls: list[Poll]) -> tuple[int, str]:
+    """The run's start_host_ns from its first plot: plots.csv has it relative to the start, the recording's
+    annotations absolute, and the runtime subtracted start_host_ns / 1e9 from the one to get the other.
+
+    Exact when plots.csv carries the time in full (as RunWriter writes it): the candidate that gives back
+    plots.csv's time bit for bit is the one. Returns (ns, how it was found) or raises ReplayError saying why not.
+    """
+    first_abs = None
+    for poll in polls:  # the first iteration with plots: its earliest plot is plots.csv's first row
+        times = [float(t) for _, f in poll.frames for t, _ in (f.annotation or {}).get("plots_t_s") or []]
+        if times:
+            first_abs = min(times)
+            break
+    if first_abs is None:
+        raise ReplayError("no summary.json start_host_ns, and the recording has no plot-time annotations to recover "
+                          "the run's time origin from: cannot replay")
+    try:
+        with open(plots_csv, newline="") as f:
+            rows = csv.reader(f)
+            next(rows, None)
+            first = next(rows, None)
+        first_rel = float(first[0]) if first else math.nan
+    except (OSError, ValueError, IndexError):
+        first_rel = math.nan
+    if not math.isfinite(first_rel):
+        raise ReplayError(f"{plots_csv}: no plot to recover the run's time origin from (and no start_host_ns in "
+                          "a summary.json): cannot replay")
+    estimate = round((first_abs - first_rel) * 1e9)
+    for delta in sorted(range(-8, 9), key=abs):
+        if first_abs - (estimate + delta) / 1e9 == first_rel:
+            return estimate + delta, "plots.csv and the recording's plot times (exact)"
+    return estimate, "plots.csv and the recording's plot times (to the µs: plots.csv rounds its times)"
+
+
+def _records_end_s(run: Any, decisions: list[dict[str, Any]]) -> float:
+    """The latest run time in an unfinished run's records: every record file is flushed at the same moment."""
+    ends = [float(d["t_s"]) for d in decisions[-1:]]
+    for table in (run.gospa, run.events):
+        times = (table or {}).get("time_s") or []
+        with contextlib.suppress(ValueError):
+            ends.append(max(float(t) for t in times) if times else -math.inf)
+    return max(ends, default=-math.inf)
+
+
 def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayResult:
     """Replay a run folder's recording through a fresh tracker and fire control (see the module doc)."""
     from hil.kernels import build_tracker
     from hil.report import ReportError, load_run_folder
 
     try:
-        run = load_run_folder(run_dir)
+        run = load_run_folder(run_dir, require_summary=False)
     except ReportError as e:
         raise ReplayError(str(e)) from None
     if run.scenario is None:
@@ -463,18 +546,47 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
         raise ReplayError(f"{rec}: no recording")
     sc = run.scenario
     result = ReplayResult()
+    summary = run.summary
+    finished = bool(summary) and summary.get("complete") is not False  # older runs have no "complete": finished
+    if not summary:
+        result.notes.append("no summary.json (the run did not finish?): replayed from the recording and the "
+                            "other run files")
+    elif not finished:
+        result.notes.append("summary.json is the journal of a run that did not finish (killed?)")
+    cut = _recording_cut(rec)
+    if cut:
+        result.notes.append(f"{cut} (the run was killed?): replayed the frames before it")
     decisions = read_decisions(run.path / "decisions.jsonl")
-    result.decisions = len(decisions)
-    start_ns = run.summary.get("start_host_ns")
-    if not isinstance(start_ns, int):
-        raise ReplayError(f"{run.path / 'summary.json'}: no start_host_ns (the run's time origin)")
-    start_s = start_ns / 1e9
-    real_time = run.summary.get("time_mode") == "real"
     try:
         commands = fire_commands(rec, result)
         polls = list(radar_polls(rec, [r.name for r in sc.radars]))
     except RecordingError as e:
         raise ReplayError(str(e)) from None
+    start_ns = summary.get("start_host_ns")
+    if not isinstance(start_ns, int):
+        start_ns, how = time_origin_ns(run.path / "plots.csv", polls)
+        result.notes.append(f"the run's time origin comes from {how}")
+    start_s = start_ns / 1e9
+    time_mode = summary.get("time_mode")
+    if time_mode not in ("real", "virtual"):
+        ticks = [f.host_ns for p in polls for _, f in p.frames] + [c.host_ns for c in commands]
+        time_mode = "virtual" if ticks and all(t % 1000 == 0 for t in ticks) else "real"
+        result.notes.append(f"time mode taken as {time_mode} from the recording's timestamps")
+    real_time = time_mode == "real"
+    records_end_s = math.inf
+    if not finished or cut:
+        # what the recording holds bounds what can be checked: a decision after its last frame had no plots here
+        last_ns = max([p.host_ns for p in polls] + [c.host_ns for c in commands], default=start_ns)
+        recording_end_s = (last_ns - start_ns) / 1e9
+        kept = [d for d in decisions if float(d["t_s"]) <= recording_end_s]
+        result.unchecked_decisions = len(decisions) - len(kept)
+        decisions = kept
+        if result.unchecked_decisions:
+            result.notes.append(f"{result.unchecked_decisions} decisions after the recording's last frame "
+                                f"(t = {recording_end_s:.3f} s) not checked")
+    if not finished:
+        records_end_s = _records_end_s(run, decisions)
+    result.decisions = len(decisions)
     result.fire_commands = len(commands)
 
     tracker = build_tracker(sc)
@@ -526,7 +638,10 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
     while call is not None:
         evaluator.check(tracker, call)
         call = next(pending, None)
-    _check_commands(decisions, commands, start_ns, result)
+    _check_commands(decisions, commands, start_ns, result, records_end_s)
+    if result.unchecked_commands:
+        result.notes.append(f"{result.unchecked_commands} fire commands after the run's records end "
+                            f"(t = {records_end_s:.3f} s) not checked: their decisions may have died with the run")
     if not result.exact:
         result.notes.append("the recording lacks some plot-time annotations: plot times are receive times there, "
                             "not the ones the run's tracker used")

@@ -1,7 +1,9 @@
 """Render a run folder as one self-contained report.html: summary, plots (PNG, embedded) and tables.
 
 Everything comes from the run folder (see README, "Run folder"): summary.json is required, every other
-file is optional and its section says so when it is missing. Assets and launchers come from the
+file is optional and its section says so when it is missing. A summary.json with "complete": false is the
+journal of a run that did not finish (killed), one with "interrupted": true a run ended early by a signal:
+the report renders both and says so at the top. Assets and launchers come from the
 scenario file named in summary.json (``scenario_file``), or a ``scenario.toml`` copied into the run
 folder; radar sites from sensors.toml. Plots are drawn with matplotlib's Agg backend on Figure objects
 (no pyplot state), so rendering works headless and from any thread.
@@ -65,7 +67,10 @@ def _read_csv(path: Path) -> Table | None:
     if not path.is_file():
         return None
     with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+        text = f.read()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # a last row cut off by a kill may hold a cut-off number
+    rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         return None
     header = rows[0]
@@ -136,17 +141,20 @@ def _load_latency(path: Path, notes: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_run_folder(run_dir: str | Path) -> RunFolder:
+def load_run_folder(run_dir: str | Path, require_summary: bool = True) -> RunFolder:
+    """The run folder's files; without require_summary a missing summary.json is an empty summary and a note."""
     run = Path(run_dir)
     try:
         summary = json.loads((run / "summary.json").read_text())
     except FileNotFoundError:
-        raise ReportError(f"{run}: no summary.json (is this a run folder?)") from None
+        if require_summary or not run.is_dir():
+            raise ReportError(f"{run}: no summary.json (is this a run folder?)") from None
+        summary = {}
     except ValueError as e:
         raise ReportError(f"{run / 'summary.json'}: not JSON ({e})") from None
     if not isinstance(summary, dict):
         raise ReportError(f"{run / 'summary.json'}: not a JSON object")
-    notes: list[str] = []
+    notes: list[str] = [] if summary else ["no summary.json"]
     tables = {}
     for name in ("truth", "tracks", "gospa", "events"):
         tables[name] = _read_csv(run / f"{name}.csv")
@@ -355,6 +363,19 @@ def _figure(title: str, fig: Figure, alt: str) -> str:
             f'src="data:image/png;base64,{_png(fig)}"></section>')
 
 
+def _ending(s: dict[str, Any]) -> str:
+    """How the run ended, when it did not end as planned: a signal, or no end at all (the journal)."""
+    if s.get("interrupted"):
+        how = f" by {s['signal']}" if isinstance(s.get("signal"), str) else ""
+        return (f'<p class="bad" id="interrupted">This run was interrupted{html.escape(how)} before its planned '
+                "end: every figure covers only the part of the run before it.</p>")
+    if s.get("complete") is False:
+        return ('<p class="bad" id="incomplete">This run did not finish (killed?): summary.json is the journal '
+                "it kept while running, and the figures below cover the run up to its last journal and the "
+                "records written before it stopped.</p>")
+    return ""
+
+
 def _summary_section(s: dict[str, Any]) -> str:
     misses = s.get("deadline_misses")
     if isinstance(misses, dict):
@@ -373,7 +394,7 @@ def _summary_section(s: dict[str, Any]) -> str:
     friendly = s.get("friendly_engagements")
     flag = ('<p class="bad">A friendly target was engaged.</p>' if isinstance(friendly, int) and friendly > 0
             else "")
-    return "<section><h2>Summary</h2>" + flag + _table(["figure", "value"], rows, "kv") + "</section>"
+    return "<section><h2>Summary</h2>" + _ending(s) + flag + _table(["figure", "value"], rows, "kv") + "</section>"
 
 
 def _latency_section(s: dict[str, Any], run: RunFolder) -> str:
@@ -454,6 +475,10 @@ def render_report(run_dir: str | Path) -> Path:
     ]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in run.notes)
     title = f"hil run: {s.get('scenario', '?')} (seed {s.get('seed', '?')}, {s.get('time_mode', '?')} time)"
+    if s.get("interrupted"):
+        title += ", interrupted"
+    elif s.get("complete") is False:
+        title += ", did not finish"
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
             + "".join(parts)

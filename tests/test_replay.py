@@ -161,9 +161,20 @@ def test_bad_decisions_file_names_the_line(live_run: tuple[Path, dict[str, Any]]
     (bad / "decisions.jsonl").write_text('{"t_s": 1, "track": 2, "launchers": ["x"]}\n{"t_s": 3}\n{}\n')
     with pytest.raises(ReplayError, match=r"decisions\.jsonl:2: a decision needs"):
         replay(bad)
-    (bad / "summary.json").unlink()
-    with pytest.raises(ReplayError, match=r"summary\.json"):
+    (bad / "scenario.toml").unlink()
+    (bad / "summary.json").unlink()  # and so no scenario_file either
+    with pytest.raises(ReplayError, match=r"scenario file was not found \(no summary\.json; "):
         replay(bad)
+
+
+def test_other_records_in_decisions_jsonl_are_not_fire_decisions(live_run: tuple[Path, dict[str, Any]],
+                                                                 tmp_path: Path) -> None:
+    run = copy_run(live_run[0], tmp_path / "run")
+    lines = (run / "decisions.jsonl").read_text().splitlines()
+    assessment = {"kind": "assessment", "t_s": 5.0, "track_id": 3, "result": "killed"}
+    (run / "decisions.jsonl").write_text("\n".join([lines[0], json.dumps(assessment), *lines[1:]]) + "\n")
+    result = replay(run)
+    assert result.decisions == live_run[1]["decisions"] and result.findings == []
 
 
 @pytest.mark.slow
