@@ -253,8 +253,8 @@ def test_replay_of_a_killed_run_checks_what_its_records_hold(finished_run: tuple
     # the recording goes on to just after the next fire command: its decision died unflushed with the run
     frames = [f for f in read_recording(run / "recording.pcapng") if f.host_ns <= late[0].host_ns + 50_000_000]
     with Recorder(run / "recording.pcapng") as rec:
-        for f in frames:
-            rec.record(f.link_name, f.direction, f.payload, f.host_ns, f.kind, f.annotation)
+        for frame in frames:
+            rec.record(frame.link_name, frame.direction, frame.payload, frame.host_ns, frame.kind, frame.annotation)
     result = replay(run)
     assert result.findings == [], [f.problem for f in result.findings]
     assert 0 < result.decisions < finished_run[1]["decisions"]
