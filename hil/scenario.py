@@ -200,17 +200,19 @@ class Scenario:
 # --- the file: typed and ranged fields (hil.config_schema), then what spans fields ------------------
 
 
+_MODE3A = re.compile(r"[0-7]{4}")
+
+
 def _mode3a_text(value: Any) -> Any:
-    """An integer code (`mode3a = 4001`) is refused with the fix: TOML would read it as decimal and drop zeros."""
+    """An integer code (`mode3a = 4001`) is refused with the fix: a TOML integer is decimal, a code is octal."""
     if isinstance(value, int) and not isinstance(value, bool):
-        raise PydanticCustomError("mode3a", 'a Mode 3/A code is four octal digits in quotes: write "{code}"',
-                                  {"code": f"{value:04d}" if 0 <= value <= 7777 else "4001"})
+        fix = f'write "{value}"' if _MODE3A.fullmatch(str(value)) else 'write it like "4001"'
+        raise PydanticCustomError("mode3a", "a Mode 3/A code is four octal digits in quotes: {fix}", {"fix": fix})
     if isinstance(value, str) and value and not _MODE3A.fullmatch(value):
         raise PydanticCustomError("mode3a", 'must be four octal digits like "4021", got {got}', {"got": shown(value)})
     return value
 
 
-_MODE3A = re.compile(r"[0-7]{4}")
 Mode3A = Annotated[str, Strict(), StringConstraints(pattern=r"^[0-7]{4}$"), BeforeValidator(_mode3a_text),
                    Field(description='Mode 3/A code as four octal digits, e.g. "4021"')]
 Mode3AOrNone = Annotated[str, Strict(), StringConstraints(pattern=r"^([0-7]{4})?$"), BeforeValidator(_mode3a_text)]
