@@ -32,7 +32,7 @@ scalars = st.one_of(
     st.sampled_from(EDGES), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(), st.text(max_size=20), st.datetimes(), st.dates(), st.times(),
 )
-keys = st.one_of(st.sampled_from(sorted(ScenarioFile.model_fields) + ["board", "name", "position_enu_m", "rounds"]),
+keys = st.one_of(st.sampled_from([*sorted(ScenarioFile.model_fields), "board", "name", "position_enu_m", "rounds"]),
                  st.text(min_size=1, max_size=12))
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
                       max_leaves=12)
