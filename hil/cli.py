@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from hil.drivers.modbus_rtu import quiet_pymodbus
+
+    quiet_pymodbus(verbose=args.verbose > 0)  # pymodbus speaks through our logger, no frame dumps unless -v
     try:
         return int(args.func(args))
     except HilError as e:

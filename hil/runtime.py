@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 import logging
 import math
 import os
@@ -29,10 +29,11 @@ import numpy as np
 from hil.boards import Boards, bring_up
 from hil.clock import Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
+from hil.emulators.launcher import LaunchEvents
 from hil.emulators.radar import config_from_spec
 from hil.engagement import EngagementModel
 from hil.errors import LinkError
-from hil.fire_control import RefusalReason, friendly_code_array, track_inputs
+from hil.fire_control import ProtectionInputs, RefusalReason, friendly_code_array, protection_inputs
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.metrics import gospa
@@ -41,6 +42,7 @@ from hil.realtime import realtime
 from hil.rig import Rig
 from hil.runfolder import RunWriter
 from hil.scenario import Scenario
+from hil.tracking import TrackSnapshot
 
 log = logging.getLogger("hil.run")
 
@@ -127,13 +129,14 @@ class Chain:
         self.duration_ns = int((o.duration_s or o.scenario.duration_s) * 1e9)
         self.clock = VirtualClock() if o.time_mode == "virtual" else RealClock()
         self.truth = o.scenario.truth()
-        self.engagement = EngagementModel(self.truth, o.scenario.launchers, o.seed)
+        self.engagement = EngagementModel(self.truth, o.scenario.launchers, o.seed, o.scenario.no_fire_zones)
         self.latency = StageLatency()
         self.deadline = DeadlineMonitor(period_ns=LOOP_PERIOD_NS, budget_ns=LOOP_PERIOD_NS)
         self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
         self.tracker = build_tracker(o.scenario)
         self.fc = build_fire_control(o.scenario)
         self.friendly_codes = friendly_code_array(o.scenario.friendly_codes)
+        self.neutral_codes = friendly_code_array(o.scenario.neutral_codes)
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
         self.pending: list[PendingFire] = []
         self.rounds: list[HostRound] = []
@@ -145,7 +148,7 @@ class Chain:
         self.iteration_t1_ns = 0  # when the newest of those frames was received (0: none this iteration)
         self.sector_az = [math.nan] * len(o.scenario.radars)
         self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message
-        self._board_fds: list[int] = []
+        self.launch_lines: list[tuple[int, LaunchEvents]] = []  # launcher index, its process's launch lines
         self.board_launch_feed = [False] * len(o.scenario.launchers)  # the board tells the plant its launches itself
         self.counts: Counter[str] = Counter()
         self.leaks_reported: set[int] = set()
@@ -191,7 +194,7 @@ class Chain:
         await self._exchange_radar_sync(rounds=8)
         for i, link in enumerate(self.boards.launchers):
             site = sc.launchers[i]
-            ident = await self._with_retries(site.name, lambda link=link, site=site: self._launcher_up(link, site))
+            ident = await self._with_retries(site.name, functools.partial(self._launcher_up, link, site))
             self.launcher_state[i].status = link.status
             self.setup_report.append({"launcher": site.name, "identity": str(ident)})
         self._send_stimulus(self.clock.now_ns())
@@ -234,45 +237,14 @@ class Chain:
 
     def _feed_board_launches(self) -> None:
         """Connect each launcher board's own launch reports to the plant, where the board has such a channel:
-        in-process models call back; emulator processes print one JSON line per launch on their stdout."""
+        in-process models call back; emulator processes print one JSON line per launch (read by _plant)."""
         for i, site in enumerate(self.scenario.launchers):
             if self.boards.launcher_models:
-                self.boards.launcher_models[i].on_launch = lambda record, i=i: self._board_launch(i, record)
+                self.boards.launcher_models[i].on_launch = lambda launch, i=i: self._board_launch(i, launch.to_json())
                 self.board_launch_feed[i] = True
             elif site.name in self.boards.processes:
-                child = self.boards.processes[site.name]
-                fd = child.proc.stdout.fileno()
-                os.set_blocking(fd, False)
-                buffer = bytearray()
-
-                def readable(i: int = i, fd: int = fd, buffer: bytearray = buffer) -> None:
-                    try:
-                        chunk = os.read(fd, 65536)
-                    except BlockingIOError:
-                        return
-                    except OSError:
-                        chunk = b""
-                    if not chunk:
-                        asyncio.get_running_loop().remove_reader(fd)
-                        return
-                    buffer.extend(chunk)
-                    *lines, rest = buffer.split(b"\n")
-                    buffer[:] = rest
-                    for line in lines:
-                        self._board_line(i, line)
-
-                asyncio.get_running_loop().add_reader(fd, readable)
-                self._board_fds.append(fd)
+                self.launch_lines.append((i, LaunchEvents(self.boards.processes[site.name].proc.stdout.fileno())))
                 self.board_launch_feed[i] = True
-
-    def _board_line(self, i: int, line: bytes) -> None:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            log.info("launcher %s printed %r", self.scenario.launchers[i].name, line[:80])
-            return
-        if isinstance(record, dict) and isinstance(record.get("launch"), dict):
-            self._board_launch(i, record["launch"])
 
     async def _exchange_radar_sync(self, rounds: int) -> None:
         for _ in range(rounds):
@@ -299,15 +271,23 @@ class Chain:
 
     def _plant(self, now_ns: int) -> None:
         t = self.run_s(now_ns)
+        for i, lines in self.launch_lines:
+            for launch in lines.poll():
+                self._board_launch(i, launch.to_json())
         while self.faults and self.faults[0][0] <= t:
             _, board, kind = self.faults.pop(0)
             self.boards.inject(board, kind, [s.name for s in self.scenario.launchers])
             self._event(t, "fault", detail=f"{board} {kind}")
         for event in self.engagement.step(t):
             m = event.interceptor
-            kind = "kill" if event.kind == "kill" else "miss"
-            self._event(event.t_s, kind, track=m.track_id, target=m.target, launcher=m.launcher,
-                        detail=f"miss distance {m.miss_distance_m:.1f} m")
+            if m.acquired >= 0:
+                detail = (f"seq {m.seq} acquired {self.scenario.targets[m.acquired].name} "
+                          f"({m.acquired_allegiance}), miss distance {m.miss_distance_m:.1f} m")
+            else:
+                detail = f"seq {m.seq} acquired nothing"
+            if m.no_fire_zone:
+                detail += f"; detonated inside no-fire zone {m.no_fire_zone}"
+            self._event(event.t_s, event.kind, track=m.track_id, target=m.acquired, launcher=m.launcher, detail=detail)
         for row in np.nonzero((self.truth.impact_s <= t) & np.isfinite(self.truth.impact_s))[0]:
             if int(row) not in self.leaks_reported:
                 self.leaks_reported.add(int(row))
@@ -354,18 +334,23 @@ class Chain:
     def _fire_control(self, now_ns: int) -> None:
         """Evaluate and send the fire commands; the bookkeeping waits until they are on their way."""
         t = self.run_s(now_ns)
-        # only confirmed tracks are ever engageable: tentative ones (mostly clutter) are not worth the kernel's time
-        tracks = self.tracker.tracks(t, confirmed_only=True)
-        n = len(tracks.track_id)
+        # only confirmed tracks are ever engageable, but every friendly or neutral track, tentative too, is protected:
+        # fire control sees those and the confirmed ones (the rest, mostly clutter, is not worth the kernel's time)
+        every = self.tracker.tracks(t)
+        ident = protection_inputs(every, self.friendly_codes, self.neutral_codes)
+        keep = (every.status == 2) | ident.friendly | ident.neutral
         self._after_fc = (t, None, [], {}, None, None, None, None)
-        if n == 0:
+        if not keep.any():
             return
+        tracks = TrackSnapshot(*(column[keep] for column in every))
+        inputs = ProtectionInputs(*(column[keep] for column in ident))
         in_flight, shots, assessing, channels = self._engagement_inputs(t, tracks)
-        pos_var, friendly = track_inputs(tracks, self.friendly_codes)
         armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
         t_begin = time.perf_counter_ns()
-        result = self.fc.evaluate(t, tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly,
-                                  in_flight, shots, armed, ready, rounds, reload_left, channels_in_use=channels)
+        result = self.fc.evaluate(t, tracks.track_id, tracks.state, inputs.pos_var_m2, tracks.status == 2,
+                                  inputs.friendly, in_flight, shots, armed, ready, rounds, reload_left,
+                                  channels_in_use=channels, neutral=inputs.neutral, assessing=assessing,
+                                  vel_var_m2s2=inputs.vel_var_m2s2)
         self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
         a = result.assignments
         fires = []
@@ -394,7 +379,7 @@ class Chain:
                 "poll": self.boards.radars[0].stats["polls"] if self.boards.radars else 0, "t_s": t,
                 "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
                             zip(tracks.track_id.tolist(), in_flight.tolist(), shots.tolist(), strict=True) if f or s}}
-        self._after_fc = (t, (tracks, result), fires, call, in_flight, shots, friendly, pos_var)
+        self._after_fc = (t, (tracks, result), fires, call, in_flight, shots, inputs, assessing)
 
     def _engagement_inputs(self, t: float, tracks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rounds in flight, shots, kill assessment per track and channels per launcher, from the host's own
@@ -453,7 +438,7 @@ class Chain:
         """Events, refusals and decision records of the last evaluation, off the command's critical path."""
         if self._after_fc is None:
             return
-        t, evaluated, fires, call, in_flight, shots, friendly, pos_var = self._after_fc
+        t, evaluated, fires, call, in_flight, shots, inputs, assessing = self._after_fc
         self._after_fc = None
         every = self.tracker.tracks()  # confirmation events need the tentative tracks too
         for tid, status in zip(every.track_id.tolist(), every.status.tolist(), strict=True):
@@ -473,7 +458,9 @@ class Chain:
                 record = result.explain(ti)
                 # what the kernel was told about the launchers and engagements, so replay can ask it again
                 record["call"] = {**call, "in_flight": int(in_flight[ti]), "shots_fired": int(shots[ti]),
-                                  "friendly": bool(friendly[ti]), "pos_var_m2": float(pos_var[ti])}
+                                  "friendly": bool(inputs.friendly[ti]), "neutral": bool(inputs.neutral[ti]),
+                                  "assessing": bool(assessing[ti]), "pos_var_m2": float(inputs.pos_var_m2[ti]),
+                                  "vel_var_m2s2": float(inputs.vel_var_m2s2[ti])}
                 self.writer.decision(record)
 
     def _time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
@@ -500,21 +487,36 @@ class Chain:
         return armed, ready, rounds, reload_left
 
     def _note_refusals(self, t: float, tracks: Any, result: Any) -> None:
+        """Refusals of confirmed tracks, counted by (track, launcher, reason); the first of each is an event, and
+        a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects."""
         r = result.refusals
         for k in range(len(r.track_index)):
-            tid = int(tracks.track_id[int(r.track_index[k])])
+            ti = int(r.track_index[k])
+            if tracks.status[ti] != 2:
+                continue  # a tentative friendly or neutral track, there to be protected, not to be engaged
+            tid = int(tracks.track_id[ti])
             li = int(r.launcher_index[k])
             reason = RefusalReason(int(r.reason[k])).name
             key = (tid, li, reason)
             entry = self.refusals.get(key)
+            protected = int(r.protected_index[k])
+            protected_tid = int(tracks.track_id[protected]) if protected >= 0 else None
             if entry is None:
                 self.refusals[key] = {"time_s": round(t, 3), "track": tid,
                                       "launcher": self.scenario.launchers[li].name if li >= 0 else None,
-                                      "reason": reason, "count": 1}
+                                      "reason": reason, "count": 1, "protected_track": protected_tid}
+                detail = reason if protected_tid is None else f"{reason}: protects track {protected_tid}"
                 self._event(t, "refusal", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
-                            detail=reason)
+                            detail=detail)
+                if self.writer and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
+                    record = result.explain(ti)
+                    record.update(kind="refusal", reason=reason, protected_track=protected_tid,
+                                  launcher=self.scenario.launchers[li].name if li >= 0 else None)
+                    self.writer.decision(record)
             else:
                 entry["count"] += 1
+                if protected_tid is not None:
+                    entry["protected_track"] = protected_tid
 
     async def _fire(self, fire: PendingFire) -> None:
         li = fire.launcher
@@ -582,10 +584,9 @@ class Chain:
             self._plant_launch(li, track_id, seq, t_launch, aim, tgo_s)
 
     def _plant_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
-        m = self.engagement.launch(t_launch, li, track_id, aim, tgo_s, seq=seq)
+        self.engagement.launch(t_launch, li, track_id, aim, tgo_s, seq=seq)
         self.counts["board_launches"] += 1
-        self._event(t_launch, "round", track=track_id, target=m.target, launcher=li,
-                    detail=f"seq {seq} flies at the aim on the wire")
+        self._event(t_launch, "round", track=track_id, launcher=li, detail=f"seq {seq} flies at the aim on the wire")
 
     def _board_launch(self, li: int, record: dict[str, Any]) -> None:
         """A launch as the launcher board itself reports it (its own channel to the plant, beside the Modbus link):
@@ -594,7 +595,7 @@ class Chain:
         az, el, rng = float(record["azimuth_rad"]), float(record["elevation_rad"]), float(record["range_m"])
         aim = np.asarray(site.position, dtype=np.float64) + rng * np.array(
             [math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
-        board_us = int(record.get("board_us", 0))
+        board_us = int(record.get("t_us", 0))
         sync = self.boards.launchers[li].clock_sync
         now_ns = self.clock.now_ns()
         t_ns = sync.board_to_host_ns(board_us) if board_us and sync.uncertainty_ns < 1e12 else now_ns
@@ -631,12 +632,15 @@ class Chain:
             st.status = status = await link.read_status()
             st.lost = False
         except LinkError as e:
-            if not st.lost:
-                log.warning("launcher %s lost: %s", self.scenario.launchers[i].name, e)
-                self._event(self.run_s(now), "link_lost", launcher=i, detail=str(e))
-            st.lost = True
-            st.healthy_since_ns = None
-            self._note_safe(st, now, armed=False)
+            # one unanswered exchange is weather on a noisy link; a link the driver gave up on (LOST) starts
+            # the re-arm hold-off again
+            if link.lost:
+                if not st.lost:
+                    log.warning("launcher %s lost: %s", self.scenario.launchers[i].name, e)
+                    self._event(self.run_s(now), "link_lost", launcher=i, detail=str(e))
+                st.lost = True
+                st.healthy_since_ns = None
+                self._note_safe(st, now, armed=False)
             return
         if st.healthy_since_ns is None:
             st.healthy_since_ns = now
@@ -838,9 +842,6 @@ class Chain:
             self.floor = await asyncio.get_running_loop().run_in_executor(None, probe.stop)
             self.floor_note = probe.note
         if boards is not None:
-            for fd in self._board_fds:
-                with contextlib.suppress(Exception):
-                    asyncio.get_running_loop().remove_reader(fd)
             self._finish_links()
 
     async def _run_loop_real(self) -> None:
@@ -1011,10 +1012,15 @@ class Chain:
         engagements = []
         shots_by_target: dict[int, list[Any]] = {}
         for m in self.engagement.finished + self.engagement.flying:
-            target = m.target if m.target >= 0 else self.track_truth.get(m.track_id, -1)
+            # a round belongs to the true object its seeker took; one that took nothing, to its track's target
+            target = m.acquired if m.acquired >= 0 else self.track_truth.get(m.track_id, -1)
             shots_by_target.setdefault(target, []).append(m)
-        friendly_engagements = sum(
-            len(v) for k, v in shots_by_target.items() if k >= 0 and sc.targets[k].allegiance == "friendly")
+        plant = self.engagement.counts()
+        plant["rounds_per_target"] = {sc.targets[int(row)].name: n for row, n in plant["rounds_per_target"].items()}
+        plant["rounds"] = [{**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
+                            "launcher": sc.launchers[m.launcher].name}
+                           for m in sorted(self.engagement.finished + self.engagement.flying, key=lambda m: m.ident)]
+        friendly_engagements = plant["acquired"]["friendly"] + plant["acquired"]["neutral"]
         for row, spec in enumerate(sc.targets):
             if spec.allegiance != "hostile":
                 continue
@@ -1062,6 +1068,12 @@ class Chain:
             "decisions": self.decisions,
             "decisions_deferred": self.counts["decisions_deferred"],
             "launches": self.counts["launches"],
+            "board_launches": self.counts["board_launches"],
+            "fires_unconfirmed": self.counts["fires_unconfirmed"],
+            "fires_reconciled": {"launched": self.counts["fires_reconciled_launched"],
+                                 "not_launched": self.counts["fires_reconciled_not_launched"]},
+            "rounds_at_no_object": plant["nothing_acquired"],
+            "plant": plant,
             "engagements": engagements,
             "refusals": sorted(self.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
             "friendly_engagements": friendly_engagements,
