@@ -247,7 +247,7 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
         tau = intercept_tof(r, v, la.interceptor_speed_mps, la.launch_delay_s)
         delay = np.full(n, la.launch_delay_s)
         unreachable = ~np.isfinite(tau)
-        if la.slew_rate_dps > 0.0:
+        if np.radians(la.slew_rate_dps) > 0.0:  # as the kernel tests it (a denormal rate is no slew)
             for _ in range(cfg.slew_iterations):
                 d = r + v * np.where(unreachable, 0.0, delay + tau)[:, None]
                 sin_c, cos_c = np.sin(centre), np.cos(centre)
@@ -260,7 +260,11 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
         d = r + v * delay[:, None] + v * fly[:, None]
         rng = np.sqrt(dot(d, d))  # as the kernel sums it
         point = pos + d
-        az_off = np.abs(wrap_pi(np.arctan2(d[:, 0], d[:, 1]) - centre))
+        # outside the sector: the bearing's cosine to the centre below the half-width's (the kernel's test,
+        # which also decides an intercept on top of the launcher the same way)
+        half = np.radians(la.sector_width_deg) / 2.0
+        ground = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
+        off_sector = (half < np.pi) & (d[:, 0] * np.sin(centre) + d[:, 1] * np.cos(centre) < ground * np.cos(half))
         with np.errstate(divide="ignore", invalid="ignore"):
             vn = np.linalg.norm(v, axis=1)
             cos_a = np.where((vn > 1e-12) & (rng > 1e-12), -np.sum(d * v, axis=1) / (rng * vn), 1.0)
@@ -299,7 +303,7 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
             (first >= 0, R.PROTECTED_NEAR_INTERCEPT),
             (nfz_path, R.INTERCEPT_IN_NO_FIRE_ZONE),
             (Tf >= t_asset, R.TOO_LATE),
-            ((la.sector_width_deg < 360.0) & (az_off > np.radians(la.sector_width_deg) / 2.0), R.SECTOR),
+            (off_sector, R.SECTOR),
             ((point[:, 2] < la.min_alt_m) | (point[:, 2] > la.max_alt_m), R.ALTITUDE),
             ((rng < la.min_range_m) | (rng > la.max_range_m), R.OUT_OF_RANGE),
             (fly > la.max_tof_s, R.TOF),
