@@ -2,7 +2,8 @@
 
 build_firmware("radar" | "launcher") runs the firmware Makefile (avr-gcc; it fails above 75 % of the Uno's
 flash or RAM) and returns the .elf. SimavrBoard(elf) runs it in the simavr harness (firmware_stubs/sim), whose
-UART0 is a pty it creates and announces; start() returns that pty's path, stop() ends the harness.
+UART0 is a pty it creates and announces; start() returns that pty's path, stop() ends the harness. A launcher
+board's launches reach the plant through launch_events(), the harness's watch on the board's launch discrete.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hil.errors import HilError
 from hil.procutil import Child
+
+if TYPE_CHECKING:
+    from hil.emulators.launcher import LaunchEvents
 
 REPO = Path(__file__).resolve().parent.parent
 ARDUINO_DIR = REPO / "firmware_stubs" / "arduino"
@@ -117,6 +122,7 @@ class SimavrBoard:
         self.pace = pace
         self.name = name or f"simavr {self.elf.stem}"
         self._child: Child | None = None
+        self._launches: LaunchEvents | None = None
         self.stats = ""  # the harness's closing line: simulated vs wall time, bytes, slips
 
     def start(self) -> str:
@@ -140,11 +146,26 @@ class SimavrBoard:
             raise HilError(f"{self.name}: not started")
         return self._child.proc.pid
 
+    def launch_events(self) -> LaunchEvents | None:
+        """The board's own launch reports: .poll() gives the launches since the last poll, each with the aim the
+        fire command carried on the wire, whether or not its Modbus reply reached anyone. None when the firmware
+        has no launch record for the harness to watch (the radar, a .hex): then only the link's read-back knows.
+        The same object on every call (one reader of the harness's stdout)."""
+        if self._child is None:
+            raise HilError(f"{self.name}: not started")
+        if self._launches is None and self._child.info.get("launch_feed"):
+            from hil.emulators.launcher import LaunchEvents  # here: it brings asyncio, which building needs not
+
+            assert self._child.proc.stdout is not None
+            self._launches = LaunchEvents(self._child.proc.stdout.fileno())
+        return self._launches
+
     def alive(self) -> bool:
         return self._child is not None and self._child.alive()
 
     def stop(self, timeout_s: float = 3.0) -> None:
         child, self._child = self._child, None
+        self._launches = None
         if child is None:
             return
         proc = child.proc

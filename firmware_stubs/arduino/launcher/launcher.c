@@ -41,11 +41,25 @@ static volatile uint16_t rx_overruns;
 static uint16_t holding[HIL_HR_COUNT];
 static uint8_t state = HIL_STATE_SAFE;
 static uint16_t rounds = HIL_ROUNDS_DEFAULT;
-static uint16_t last_fire_seq, launch_count, last_fire_track, last_reject, reject_count, fault_code;
+static uint16_t last_reject, reject_count, fault_code;
 static uint16_t last_cmd_seq, bad_check_count, watchdog_trips;
-static uint16_t last_aim[4]; /* az, el, range, tgo of the last accepted fire, as written */
 static uint8_t watchdog_tripped;
-static uint64_t last_feed_us, reload_until_us, last_launch_us, last_cmd_us;
+static uint64_t last_feed_us, reload_until_us, last_cmd_us;
+
+/* The launch record: LAUNCH_COUNT, LAST_FIRE_SEQ, LAST_FIRE_TRACK, the aim as written (LAST_FIRE_AZ_CDEG..TGO_CS)
+ * and LAST_LAUNCH_T_US, all of the last accepted fire. It is also the bench's view of a launch: every launch
+ * toggles the launch discrete (PB5, Arduino D13, the Uno's LED "L"), and a test rig watching that line reads this
+ * record by its ELF symbol at the edge (firmware_stubs/sim/hil_simavr.c), so a launch whose reply is lost is
+ * still seen. Global and of fixed layout (AVR: little-endian, no padding, 22 bytes): change it with the harness. */
+struct hil_launch_record {
+    uint16_t count;
+    uint16_t seq;
+    uint16_t track;
+    uint16_t aim[4]; /* az cdeg, el cdeg, range m, tgo cs */
+    uint64_t t_us;
+};
+struct hil_launch_record hil_launch_record;
+#define LAUNCH_DISCRETE_BIT PB5
 
 /* the reply being sent */
 static uint16_t tx_crc;
@@ -143,7 +157,7 @@ static void fire(uint16_t seq, uint64_t now)
     uint16_t why;
     if (seq == 0)
         why = HIL_REJECT_ZERO_SEQ;
-    else if (seq == last_fire_seq)
+    else if (seq == hil_launch_record.seq)
         why = HIL_REJECT_DUPLICATE_SEQ; /* a retried command never fires twice */
     else if (state == HIL_STATE_FAULT)
         why = HIL_REJECT_FAULT;
@@ -155,12 +169,15 @@ static void fire(uint16_t seq, uint64_t now)
         why = HIL_REJECT_NO_ROUNDS;
     else {
         rounds--;
-        last_fire_seq = seq;
-        last_fire_track = holding[HIL_HR_FIRE_TRACK];
-        last_launch_us = now;
-        launch_count++;
         reload_until_us = now + (uint64_t)holding[HIL_HR_RELOAD_MS] * 1000u;
-        memcpy(last_aim, &holding[HIL_HR_FIRE_AZ_CDEG], sizeof last_aim);
+        hil_launch_record.seq = seq;
+        hil_launch_record.track = holding[HIL_HR_FIRE_TRACK];
+        memcpy(hil_launch_record.aim, &holding[HIL_HR_FIRE_AZ_CDEG], sizeof hil_launch_record.aim);
+        hil_launch_record.t_us = now;
+        hil_launch_record.count++;
+        /* the whole record is in memory before the edge a bench reads it at */
+        __asm__ __volatile__("" ::: "memory");
+        PORTB ^= _BV(LAUNCH_DISCRETE_BIT);
         return;
     }
     reject(why);
@@ -273,7 +290,7 @@ static uint16_t input_register(uint16_t reg, uint64_t now)
     if (reg >= HIL_IR_FW_NAME)
         return ascii_reg(FW_NAME, 2u * HIL_FW_NAME_REGS, (uint8_t)(reg - HIL_IR_FW_NAME));
     if (reg >= HIL_IR_LAST_FIRE_AZ_CDEG)
-        return last_aim[reg - HIL_IR_LAST_FIRE_AZ_CDEG];
+        return hil_launch_record.aim[reg - HIL_IR_LAST_FIRE_AZ_CDEG];
     if (reg == HIL_IR_LAST_CMD_SEQ)
         return last_cmd_seq;
     if (reg == HIL_IR_BAD_CHECK_COUNT)
@@ -283,7 +300,7 @@ static uint16_t input_register(uint16_t reg, uint64_t now)
     if (reg >= HIL_IR_LAST_CMD_T_US)
         return u64_reg(last_cmd_us, (uint8_t)(reg - HIL_IR_LAST_CMD_T_US));
     if (reg >= HIL_IR_LAST_LAUNCH_T_US)
-        return u64_reg(last_launch_us, (uint8_t)(reg - HIL_IR_LAST_LAUNCH_T_US));
+        return u64_reg(hil_launch_record.t_us, (uint8_t)(reg - HIL_IR_LAST_LAUNCH_T_US));
     if (reg >= HIL_IR_BOARD_TIME_US)
         return u64_reg(now, (uint8_t)(reg - HIL_IR_BOARD_TIME_US));
     switch (reg) {
@@ -300,11 +317,11 @@ static uint16_t input_register(uint16_t reg, uint64_t now)
     case HIL_IR_ROUNDS_REMAINING:
         return rounds;
     case HIL_IR_LAST_FIRE_SEQ:
-        return last_fire_seq;
+        return hil_launch_record.seq;
     case HIL_IR_LAUNCH_COUNT:
-        return launch_count;
+        return hil_launch_record.count;
     case HIL_IR_LAST_FIRE_TRACK:
-        return last_fire_track;
+        return hil_launch_record.track;
     case HIL_IR_LAST_REJECT:
         return last_reject;
     case HIL_IR_REJECT_COUNT:
@@ -430,6 +447,7 @@ int main(void)
     holding[HIL_HR_WATCHDOG_MS] = HIL_WATCHDOG_MS_DEFAULT;
     holding[HIL_HR_RELOAD_MS] = HIL_RELOAD_MS_DEFAULT;
     holding[HIL_HR_ROUNDS_LOADED] = HIL_ROUNDS_DEFAULT;
+    DDRB |= _BV(LAUNCH_DISCRETE_BIT);
     board_init();
     wdt_enable(WDTO_250MS);
     for (;;) {
