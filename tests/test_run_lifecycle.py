@@ -115,7 +115,7 @@ def test_sigint_ends_a_real_time_run_cleanly_with_130_and_its_records_replay(tmp
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            if (out / "events.csv").exists() and "launch" in (out / "events.csv").read_text():
+            if (out / "events.csv").exists() and ",launch," in (out / "events.csv").read_text():
                 break
             time.sleep(0.5)
         os.kill(proc.pid, signal.SIGINT)
