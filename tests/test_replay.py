@@ -35,7 +35,9 @@ def copy_run(run: Path, to: Path) -> Path:
 
 
 def decisions_of(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "decisions.jsonl").read_text().splitlines()]
+    """The fire decisions of decisions.jsonl (its other records, refusals and kill assessments, have a "kind")."""
+    records = [json.loads(line) for line in (run / "decisions.jsonl").read_text().splitlines()]
+    return [d for d in records if d.get("kind", "fire") == "fire"]
 
 
 def rewrite_recording(run: Path, change: Any) -> None:
