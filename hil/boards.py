@@ -61,6 +61,7 @@ class Boards:
     launcher_models: list[LauncherModel] = field(default_factory=list)
     children: list[Any] = field(default_factory=list)  # processes and simavr boards to stop
     processes: dict[str, Any] = field(default_factory=dict)  # board name -> its emulator process (real time)
+    simavr: dict[str, Any] = field(default_factory=dict)  # board name -> its SimavrBoard (real time)
     describe: list[dict[str, str]] = field(default_factory=list)
     faults: tuple[LinkFault, ...] = ()  # the byte faults scheduled on the links
     seed: int = 1
@@ -205,6 +206,7 @@ def _simavr(spec: BoardSpec, boards: Boards) -> str:
 
     board = SimavrBoard(build_firmware(spec.firmware))
     boards.children.append(board)
+    boards.simavr[spec.name] = board
     return str(board.start())
 
 

@@ -237,7 +237,8 @@ class Chain:
 
     def _feed_board_launches(self) -> None:
         """Connect each launcher board's own launch reports to the plant, where the board has such a channel:
-        in-process models call back; emulator processes print one JSON line per launch (read by _plant)."""
+        in-process models call back; emulator processes and the simavr harness print one JSON line per launch
+        (read by _plant). Hardware boards have none: the plant takes their launchers' read-back."""
         for i, site in enumerate(self.scenario.launchers):
             if self.boards.launcher_models:
                 self.boards.launcher_models[i].on_launch = lambda launch, i=i: self._board_launch(i, launch.to_json())
@@ -245,6 +246,11 @@ class Chain:
             elif site.name in self.boards.processes:
                 self.launch_lines.append((i, LaunchEvents(self.boards.processes[site.name].proc.stdout.fileno())))
                 self.board_launch_feed[i] = True
+            elif site.name in self.boards.simavr:
+                events = self.boards.simavr[site.name].launch_events()  # the harness watches the firmware's record
+                if events is not None:
+                    self.launch_lines.append((i, events))
+                    self.board_launch_feed[i] = True
 
     async def _exchange_radar_sync(self, rounds: int) -> None:
         for _ in range(rounds):
@@ -656,6 +662,7 @@ class Chain:
             return
         if not st.trip_seen:
             st.trip_seen = True
+            st.healthy_since_ns = now  # the hold-off counts from the trip: a healthy link after it, not before
             st.watchdog_trips += 1
             why = "watchdog tripped" if status.watchdog_tripped else f"found {status.state.name}"
             log.warning("launcher %s is SAFE (%s)", self.scenario.launchers[i].name, why)
