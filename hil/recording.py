@@ -334,11 +334,16 @@ class Recorder:
 
     __call__ = record
 
-    def close(self) -> None:
+    def close(self, fsync: bool = False) -> None:
+        """Close the file (again: no-op); fsync first when asked (the end of a run, not its every frame)."""
         with self._lock:
             if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+                try:
+                    if fsync:
+                        os.fsync(self._fd)
+                finally:
+                    os.close(self._fd)
+                    self._fd = None
 
     def __enter__(self) -> Recorder:
         return self

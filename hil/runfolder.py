@@ -239,7 +239,7 @@ class RunWriter:
                 f.close(fsync)
         finally:
             if self._recording:
-                self._recording.close()
+                self._recording.close(fsync)
 
     def _replace_json(self, name: str, content: Any, fsync: bool = False) -> None:
         # the temporary file sits in the same folder, so os.replace() is one atomic rename: a reader (or a run
