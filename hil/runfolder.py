@@ -72,7 +72,8 @@ class RunWriter:
     """The run folder as the run goes: records flushed every FLUSH_PERIOD_S, the summary journalled, then finished.
 
     plots() / event() / decision() / metrics() append rows; the rows of every file reach the disk together
-    at least every FLUSH_PERIOD_S (a clock read per write decides) and at every flush() and journal().
+    at the first write once FLUSH_PERIOD_S has passed since the last flush (one clock read per write decides;
+    the runtime writes GOSPA every second, so no row waits much longer) and at every flush() and journal().
     journal(summary) replaces summary.json atomically with the summary so far ("complete": false);
     finish(summary, latency, floor, interrupted=...) writes the final one ("complete": true) and the report.
     The recording (recording.pcapng) goes to the kernel frame by frame (hil.recording.Recorder).
