@@ -4,6 +4,13 @@ Feed it request/response exchanges: the host sends at h0, the board stamps recei
 the host receives at h1. It keeps the lowest round trips of a sliding window, fits offset and (once the
 samples span enough time) drift, rejects samples that contradict the fit, and reports an uncertainty.
 
+The estimate is computed lazily, so feeding a sample costs microseconds even at kHz exchange rates: while
+the window cannot hold a drift fit (fewer than min_drift_samples, or spanning less than min_drift_span_s)
+the estimate is the lowest round trip's sample, worked out when something reads it, exactly as an eager
+refit would have left it; once a fit is possible it is refitted at once, sample by sample, until it fits;
+with a fitted drift it is refitted every REFIT_EVERY samples or REFIT_NS of host time (readers refit on
+demand), and a new sample is checked against a fit at most that old.
+
     sync = ClockSync()
     sync.add_sample(h0_ns, b_rx_us, b_tx_us, h1_ns)
     t1_ns = sync.board_to_host_ns(board_t_us)          # scalars or numpy arrays
@@ -16,8 +23,7 @@ A launcher exchange (read of BOARD_TIME_US) is a sample with b_rx_us == b_tx_us.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import overload
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -25,11 +31,14 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class SyncSample:
+class SyncSample(NamedTuple):  # a tuple: made for every exchange, at kHz rates
     host_mid_ns: int  # (h0 + h1) / 2
     offset_ns: float  # board - host at host_mid_ns
     round_trip_ns: int  # (h1 - h0) - (b_tx - b_rx)
+
+
+def _round_trip(s: SyncSample) -> int:
+    return s.round_trip_ns
 
 
 class ClockSync:
@@ -72,6 +81,8 @@ class ClockSync:
         self._contradictions = 0
         self._stale = 0  # samples taken in since the last estimate
         self._estimated_ns = 0  # host time of the last estimate
+        self._first_mid_ns = self._last_mid_ns = 0  # of the samples in the window while they come in time order
+        self._in_order = True
 
     # ---- input ----------------------------------------------------------------------------------------
 
@@ -93,12 +104,21 @@ class ClockSync:
                 return False
             self.reset()
         self._contradictions = 0
-        self._samples.append(sample)
+        samples = self._samples
+        if samples and sample.host_mid_ns < self._last_mid_ns:
+            self._in_order = False
+        samples.append(sample)
+        self._first_mid_ns, self._last_mid_ns = samples[0].host_mid_ns, sample.host_mid_ns
         self.samples_accepted += 1
         self._last_host_ns = max(self._last_host_ns, h1_ns)
         self._stale += 1
-        # the estimate costs tens of µs: with a fitted drift, refit every few samples (readers refit on demand)
-        if not self._drift_fitted or self._stale >= self.REFIT_EVERY or h1_ns - self._estimated_ns >= self.REFIT_NS:
+        # A fit costs ~100 µs. Until the drift is fitted, fit as soon as the window could hold a fit (then the
+        # next sample is checked against it); before that the estimate is the best round trip, which readers
+        # work out on demand. With a fitted drift, refit every few samples (readers refit on demand).
+        if self._drift_fitted:
+            if self._stale >= self.REFIT_EVERY or h1_ns - self._estimated_ns >= self.REFIT_NS:
+                self._refresh()
+        elif self._could_fit_drift():
             self._refresh()
         return True
 
@@ -111,10 +131,30 @@ class ClockSync:
             self._stale = 0
             self._estimated_ns = self._last_host_ns
 
+    def _could_fit_drift(self) -> bool:
+        """Whether the window holds enough samples over enough time for the kept ones to fit a drift (a
+        necessary condition: the kept samples are some of them)."""
+        samples = self._samples
+        if len(samples) < self.min_drift_samples:
+            return False
+        if self._in_order:
+            span = self._last_mid_ns - self._first_mid_ns
+        else:
+            span = max(s.host_mid_ns for s in samples) - min(s.host_mid_ns for s in samples)
+        return span >= self.min_drift_span_ns
+
     def _residual(self, s: SyncSample) -> float:
         return s.offset_ns - (self._offset_ns + self._drift * (s.host_mid_ns - self._ref_ns))
 
     def _estimate(self) -> None:
+        if not self._could_fit_drift():
+            # what the general path below comes to without a fit, in a few µs: the lowest round trip is always
+            # among the kept samples, and min() takes the first of equals in either list
+            best = min(self._samples, key=_round_trip)
+            self._ref_ns, self._offset_ns = best.host_mid_ns, best.offset_ns
+            self._used = [best]
+            self._base_uncertainty_ns = best.round_trip_ns / 2.0
+            return
         samples = list(self._samples)
         rtts = np.array([s.round_trip_ns for s in samples], dtype=np.float64)
         limit = np.quantile(rtts, self.keep_fraction, method="higher") if len(rtts) > 1 else rtts[0]

@@ -116,3 +116,23 @@ def test_reset_forgets() -> None:
     sync.reset()
     assert not sync.synced and sync.resets == 1
     assert sync.summary()["synced"] is False
+
+
+@pytest.mark.parametrize("spacing_ns", [1_000_000, 50_000_000])  # a kHz bench loop; a 20 Hz status read
+def test_before_a_drift_fit_the_estimate_does_not_depend_on_when_it_is_read(spacing_ns: int) -> None:
+    """Until a drift can be fitted the estimate is worked out lazily: a read after every sample, or one at the
+    end, gives the same; it rests on the best round trip of the window."""
+    board = FakeBoard(2.5e12, 120.0, 6)
+    eager, lazy = ClockSync(), ClockSync()
+    h = 10**12
+    for _ in range(200):
+        h += spacing_ns
+        sample = board.asymmetric(h)
+        assert eager.add_sample(*sample) and lazy.add_sample(*sample)
+        eager.summary()
+    # 64 samples at 20 Hz span 3.2 s: short of the 5 s a drift fit needs
+    assert not lazy.drift_fitted and eager.summary() == lazy.summary()
+    b_us = board.board_us(h)
+    assert eager.board_to_host_ns(b_us) == lazy.board_to_host_ns(b_us)
+    assert lazy.summary()["samples_used"] == 1 and lazy.uncertainty_ns >= lazy.round_trip_min_ns / 2
+    assert abs(lazy.board_to_host_ns(b_us) - true_host_ns(board, b_us)) <= lazy.uncertainty_ns + 1000
