@@ -71,7 +71,8 @@ cdef double intercept_tof(double rx, double ry, double rz, double vx, double vy,
                           double speed, double delay) noexcept nogil
 cdef double angle_between(double s, double c, const double* coeffs) noexcept nogil
 cdef int in_zone(double x, double y, double z, const Zone* zones, int nz) noexcept nogil
-cdef int path_in_zone(const double* a, const double* b, double widen, const Zone* zones, int nz) noexcept nogil
+cdef int path_in_zone(const double* a, const double* b, double half, double widen, const Zone* zones,
+                      int nz) noexcept nogil
 cdef double seg_seg_dist2(const double* p1, const double* d1, const double* p2, const double* d2) noexcept nogil
 cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
                     double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil

@@ -99,13 +99,22 @@ cdef inline double clamp01(double s) noexcept nogil:
     return 0.0 if s < 0.0 else (1.0 if s > 1.0 else s)
 
 
-cdef int path_in_zone(const double* a, const double* b, double widen, const Zone* zones, int nz) noexcept nogil:
-    """1 if the segment a -> b comes within widen of a zone: it meets the zone's cylinder grown by widen in
-    radius and at both ends (a little more than the segment's widen-neighbourhood at the rims: conservative)."""
+cdef int path_in_zone(const double* a, const double* b, double half, double widen, const Zone* zones,
+                      int nz) noexcept nogil:
+    """1 if the segment a -> b (half: at least half its length) comes within widen of a zone: it meets the
+    zone's cylinder grown by widen in radius and at both ends (a little more than the segment's
+    widen-neighbourhood at the rims: conservative)."""
     cdef int k
     cdef double dx = b[0] - a[0], dy = b[1] - a[1], dz = b[2] - a[2]
+    cdef double mx = 0.5 * (a[0] + b[0]), my = 0.5 * (a[1] + b[1])
     cdef double lo, hi, s0, s1, hx, hy, hh, s, ex, ey, r
     for k in range(nz):
+        # cheap bound first: the segment lies within half of its midpoint
+        ex = mx - zones[k].cx
+        ey = my - zones[k].cy
+        r = zones[k].r + widen + half + 1.0
+        if ex * ex + ey * ey > r * r:
+            continue
         # the part of the segment inside the zone's height band, as s in [lo, hi]
         if fabs(dz) > EPS:
             s0 = (zones[k].zmin - widen - a[2]) / dz
@@ -243,7 +252,7 @@ cdef int protected_near(const Launcher* la, double T, double dx, double dy, doub
     u the unit flight direction, the window from T - t_back to T + h (s from now), sig the threat's sigma."""
     cdef double S = la.seeker_range
     cdef double ax = la.x + dx, ay = la.y + dy, az = la.z + dz
-    cdef double t_end = T + h, sj, rho, bound, vv
+    cdef double t_end = T + h, sj, rho, bound, vv, along, px, py, pz, far = 2.0 * S
     cdef double e[3]
     cdef double w[3]
     cdef double ya[3]
@@ -264,13 +273,23 @@ cdef int protected_near(const Launcher* la, double T, double dx, double dy, doub
         e[0] = xj[0] + xj[3] * T - ax
         e[1] = xj[1] + xj[4] * T - ay
         e[2] = xj[2] + xj[5] * T - az
+        # cheap bound first: over the window it moves at most |v| h from e, and the axis stays on the line of
+        # fire between back before the aim and 2 S past it (sigma_end[k] bounds its sigma at t_end)
+        along = e[0] * ux + e[1] * uy + e[2] * uz
+        if along < -t_back * la.speed:
+            along = -t_back * la.speed
+        elif along > far:
+            along = far
+        px = e[0] - along * ux
+        py = e[1] - along * uy
+        pz = e[2] - along * uz
+        bound = (la.protect_r + extra + p.sigmas * (sig + pr.sigma_end[k]) + pr.speed[k] * (p.timing + h)
+                 + 1.0)
+        if px * px + py * py + pz * pz > bound * bound:
+            continue
         vv = pr.vel_var[j] if pr.vel_var != NULL else p.vel_var
         sj = sqrt(pr.pos_var[j] + vv * t_end * t_end)
         rho = la.protect_r + extra + p.sigmas * (sig + sj) + pr.speed[k] * p.timing
-        # cheap bound first: over the window it moves at most |v| h, and the axis stays within 2 S of the aim
-        bound = 2.0 * S + rho + pr.speed[k] * h + 1.0
-        if e[0] * e[0] + e[1] * e[1] + e[2] * e[2] > bound * bound:
-            continue
         w[0] = xj[3] - la.speed * ux  # its velocity relative to the round
         w[1] = xj[4] - la.speed * uy
         w[2] = xj[5] - la.speed * uz
@@ -356,7 +375,7 @@ cdef int solve_pair(const Launcher* la, const double* x, double f_track, double 
     b[0] = la.x + dx + la.seeker_range * ux
     b[1] = la.y + dy + la.seeker_range * uy
     b[2] = la.z + dz + la.seeker_range * uz
-    if path_in_zone(a, b, p.sigmas * sig + la.lethal + extra, zones, nz):
+    if path_in_zone(a, b, 0.5 * (back + la.seeker_range), p.sigmas * sig + la.lethal + extra, zones, nz):
         return R_INTERCEPT_IN_NO_FIRE_ZONE
     if pr.n_near > 0:
         k = protected_near(la, T, dx, dy, dz, ux, uy, uz, back / la.speed, h, sig, extra, p, pr)
