@@ -22,7 +22,28 @@ The slew angle uses a polynomial arctangent (SLEW_ATAN_COEFFS, |error| < 1e-9 ra
 third of the kernel's time. The intercept point is track position + v T.
 
 Envelope, checked on the intercept point: min/max slant range, altitude band (ENU z), max time of flight,
-azimuth sector, intercept before the threat reaches its asset (TOO_LATE), not inside a no-fire zone.
+azimuth sector, intercept before the threat reaches its asset (TOO_LATE).
+
+The terminal path (docs/FIRE_CONTROL.md has the why and the pictures' worth of words): the round flies
+straight from the launcher at u to the aim; its seeker searches from S = seeker_range_m before the aim (or
+from launch, if the aim is nearer) until S past it, taking any true object within S inside its cone. With
+t_end = T + S/u and sigma_k(t) = sqrt(pos_var_k + vel_var_k t^2) (vel_var: evaluate's vel_var_m2s2, else
+track_velocity_sigma_mps^2):
+    INTERCEPT_IN_NO_FIRE_ZONE  the segment acquisition point -> aim -> S past the aim meets a zone grown by
+                               safety_sigmas * sigma_track(t_end) + lethal_radius_m (radius and height);
+    PROTECTED_NEAR_INTERCEPT   a friendly or neutral track (tentative or confirmed), predicted at constant
+                               velocity, comes at some time of the search within rho of the basket's axis at
+                               that time (the segment from the round to S ahead of it), where
+                               rho = protect_radius + safety_sigmas * (sigma_track + sigma_protected)(t_end)
+                                     + |v_protected| * launch_timing_margin_s,
+                               protect_radius = protect_radius_m or S tan(half-angle) + lethal_radius_m.
+                               In the round's frame both move in straight lines: one segment-segment distance.
+Both widen with S when the aim is on the launcher (no direction to fly). Refusals.protected_index names the
+first such protected track in input order.
+Track reasons, most important first: INVALID_TRACK, FRIENDLY, NEUTRAL, NOT_CONFIRMED, NO_FIRE_ZONE,
+NOT_A_THREAT, ALREADY_ENGAGED, KILL_ASSESSMENT (evaluate's assessing: the look after a round's expected
+intercept is open), SHOTS_EXHAUSTED. Pair reasons: UNREACHABLE, TOF, OUT_OF_RANGE, ALTITUDE, SECTOR, TOO_LATE,
+INTERCEPT_IN_NO_FIRE_ZONE, PROTECTED_NEAR_INTERCEPT, LOW_PK.
 
 Kill probability (a test-bench model, not a claim about any real system):
     pk = pk_base * f_track * f_aspect * f_tof
