@@ -1267,11 +1267,18 @@ cdef class Tracker:
         cdef int n = self.prm.iff_window, k = self.prm.iff_k, m = self.iff_len[s], a, b, v, c
         cdef int* ring = self.iff_codes + s * n
         cdef int have = 0, best, n_best
-        ring[self.iff_head[s]] = code if code >= 0 else -1
-        self.iff_head[s] = (self.iff_head[s] + 1) % n
+        if code < 0:
+            code = -1
+        ring[self.iff_head[s]] = code
+        self.iff_head[s] += 1
+        if self.iff_head[s] == n:
+            self.iff_head[s] = 0
         if m < n:
             m += 1
             self.iff_len[s] = m
+        if code == self.mode3a[s] == self.iff_expect[s]:
+            # the usual plot: it agrees with an identity its evidence holds, which one more vote cannot change
+            return
         for a in range(m):
             have += ring[a] == self.mode3a[s]
         best, n_best = self.mode3a[s], have
