@@ -24,7 +24,9 @@ def build_tracker(scenario: Scenario, config: TrackerConfig | None = None, capac
     return Tracker(config or TrackerConfig(), sites, capacity=capacity, sigmas=sigmas, max_range_m=max_range)
 
 
-def build_fire_control(scenario: Scenario) -> Any:
+def build_fire_control(scenario: Scenario, **overrides: Any) -> Any:
+    """The scenario's fire control; overrides are FireControlConfig fields (e.g. protection switched off to show
+    what it prevents)."""
     from hil.ext.firecontrol import FireControl
     from hil.fire_control import Doctrine, FireControlConfig, specs_from_scenario
 
@@ -32,8 +34,8 @@ def build_fire_control(scenario: Scenario) -> Any:
     doctrine = Doctrine.SALVO if scenario.doctrine == "salvo" else Doctrine.SHOOT_LOOK_SHOOT
     # the launchers carry their seekers (seeker_range_m, seeker_half_angle_deg, lethal_radius_m): with no
     # protect_radius_m in the scenario each launcher's protection radius is its own basket plus lethal radius
-    config = FireControlConfig(doctrine=doctrine, salvo_size=scenario.salvo_size,
-                               protect_radius_m=scenario.protect_radius_m)
+    config = FireControlConfig(**{"doctrine": doctrine, "salvo_size": scenario.salvo_size,
+                                  "protect_radius_m": scenario.protect_radius_m, **overrides})
     return FireControl(config, assets, launchers, zones)
 
 

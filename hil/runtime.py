@@ -74,6 +74,8 @@ class RunOptions:
     faults: tuple[LinkFault, ...] = ()  # scheduled link faults (--fault and the scenario's faults)
     report: bool = True  # render report.html at the end
     floor: bool = True  # real time: measure the machine's scheduling floor beside the loop
+    # FireControlConfig fields to override (tests and the before/after tables switch protection off with them)
+    fire_control_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,7 +136,7 @@ class Chain:
         self.deadline = DeadlineMonitor(period_ns=LOOP_PERIOD_NS, budget_ns=LOOP_PERIOD_NS)
         self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
         self.tracker = build_tracker(o.scenario)
-        self.fc = build_fire_control(o.scenario)
+        self.fc = build_fire_control(o.scenario, **o.fire_control_overrides)
         self.friendly_codes = friendly_code_array(o.scenario.friendly_codes)
         self.neutral_codes = friendly_code_array(o.scenario.neutral_codes)
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]

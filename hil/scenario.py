@@ -118,8 +118,8 @@ class LauncherSite:
     pk: float = 0.85  # single-shot pk in the best conditions
     # the interceptor's terminal seeker (the plant's, hil.engagement): it acquires at this range from what it
     # homes on, and takes a true object only inside its basket, a cone of this half-angle around its boresight
-    seeker_range_m: float = 8_000.0
-    seeker_half_angle_deg: float = 10.0
+    seeker_range_m: float = 6_000.0
+    seeker_half_angle_deg: float = 20.0
 
     def __post_init__(self) -> None:
         src = f"launcher {self.name}"

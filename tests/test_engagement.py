@@ -23,11 +23,14 @@ def target(name: str, pos: tuple[float, float, float], vel: tuple[float, float, 
     return TargetSpec(name, allegiance, "aircraft", pos, vel)
 
 
+SEEKER = {"seeker_range_m": 8_000.0, "seeker_half_angle_deg": 10.0}  # the seeker these tests' geometry is drawn for
+
+
 def scene(*targets: TargetSpec, pk: float = 1.0, duration_s: float = 120.0, **site: float) -> Scenario:
     return Scenario(
         name="e", duration_s=duration_s, seed=1, targets=targets, radars=(RadarSpec("r", (0.0, 0.0, 0.0)),),
         launchers=(LauncherSite("l", LAUNCHER, interceptor_speed_mps=SPEED, launch_delay_s=DELAY, pk=pk,
-                                **site),),  # type: ignore[arg-type]
+                                **{**SEEKER, **site}),),  # type: ignore[arg-type]
     )
 
 
@@ -197,7 +200,8 @@ def test_the_seeker_takes_the_object_nearest_its_boresight_not_the_nearest_in_ra
     truth = sc.truth()
     model = EngagementModel(truth, sc.launchers, seed=1)
     launcher = (0.0, 0.0, 5_000.0)
-    model.launchers = (LauncherSite("l", launcher, interceptor_speed_mps=SPEED, launch_delay_s=DELAY),)
+    model.launchers = (LauncherSite("l", launcher, interceptor_speed_mps=SPEED, launch_delay_s=DELAY,
+                                    **SEEKER),)  # type: ignore[arg-type]
     m = model.launch(0.0, 0, 4, aim, 21.0)
     fly(model)
     assert m.acquired == 1 and m.acquired_allegiance == "friendly"  # the hostile was closer, the friendly nearer
@@ -209,7 +213,8 @@ def test_no_reselection_after_lock_a_lost_lock_self_destructs() -> None:
     sc, aim = two_in_the_basket()
     truth = sc.truth()
     model = EngagementModel(truth, sc.launchers, seed=1)
-    model.launchers = (LauncherSite("l", (0.0, 0.0, 5_000.0), interceptor_speed_mps=SPEED, launch_delay_s=DELAY),)
+    model.launchers = (LauncherSite("l", (0.0, 0.0, 5_000.0), interceptor_speed_mps=SPEED, launch_delay_s=DELAY,
+                                    **SEEKER),)  # type: ignore[arg-type]
     m = model.launch(0.0, 0, 4, aim, 21.0)
     model.step(13.1)
     assert m.acquired == 1

@@ -32,7 +32,8 @@ H = 1000.0  # launcher and target height in the geometry cases, so range is hori
 def launcher(**kw: Any) -> LauncherSpec:
     base: dict[str, object] = dict(name="L", position=(0.0, 0.0, H), interceptor_speed_mps=1000.0, launch_delay_s=2.0,
                                    slew_rate_dps=0.0, min_range_m=0.0, max_range_m=100_000.0, min_alt_m=0.0,
-                                   max_alt_m=30_000.0, max_tof_s=200.0)
+                                   max_alt_m=30_000.0, max_tof_s=200.0,
+                                   seeker_range_m=8000.0, seeker_half_angle_deg=10.0)  # the seeker drawn below
     base.update(kw)
     return LauncherSpec(**base)  # type: ignore[arg-type]
 
@@ -165,7 +166,7 @@ def test_intercept_point_inside_a_no_fire_zone_is_refused() -> None:
 
 
 # --- the terminal path: no-fire zones and protected tracks -----------------------------------------------------
-# HEAD_ON with the default seeker (S = 8 km, 10 degrees, lethal radius 15 m): the aim is at x = AIM_X on the x axis,
+# HEAD_ON with the tests' seeker (S = 8 km, 10 degrees, lethal radius 15 m): the aim is at x = AIM_X on the x axis,
 # the seeker searches from x = AIM_X - 8 km to AIM_X + 8 km, from T_HEAD - 8 s to T_HEAD + 8 s
 AIM_X = R0 - V * T_HEAD
 BASKET = 8000.0 * math.tan(math.radians(10.0)) + 15.0
