@@ -40,6 +40,8 @@ def test_boards_run_side_by_side_each_on_its_own_pty() -> None:
     with SimavrBoard(elf) as a, SimavrBoard(elf) as b:
         assert a.pty != b.pty and os.path.exists(a.pty) and os.path.exists(b.pty)
         assert a.alive() and b.alive()
+        feeds = (a.launch_events(), b.launch_events())  # each board's launches on its own harness's stdout
+        assert None not in feeds and feeds[0] is not feeds[1]
     assert not a.alive() and not b.alive()
     # SIGTERM is a clean stop: the harness reports its run (simulated and wall time, bytes) on the way out
     assert "hil-simavr: sim" in a.stats and "0 slips" in a.stats
@@ -102,6 +104,7 @@ def test_announcement_is_one_json_line() -> None:
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
     assert info["pty"].startswith("/dev/pts/") and info["mcu"] == "atmega328p" and info["f_cpu"] == 16_000_000
+    assert info["launch_feed"] is False  # the radar firmware keeps no launch record: stdout ends here
     proc.terminate()
     assert proc.wait(10) == 0
     assert proc.stdout.read() == b""  # simavr's own chatter never reaches stdout

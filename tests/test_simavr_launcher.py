@@ -31,6 +31,7 @@ from hil.drivers.registers import (
     unpack_ascii,
     unpack_u64,
 )
+from hil.emulators.launcher import Launch
 from hil.firmware import SimavrBoard, build_firmware
 from hil.recording import Recorder
 from tests.conftest import head_commit, require_tool
@@ -39,12 +40,29 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def launcher() -> Iterator[str]:
+def launcher_board() -> Iterator[SimavrBoard]:
     require_tool("avr-gcc", "gcc-avr avr-libc")
     require_tool("simavr", "simavr libsimavr-dev libelf-dev")
     with SimavrBoard(build_firmware("launcher")) as board:
-        yield board.pty
+        yield board
     assert "0 dropped" in board.stats, board.stats
+
+
+@pytest.fixture
+def launcher(launcher_board: SimavrBoard) -> str:
+    return launcher_board.pty
+
+
+def board_launches(board: SimavrBoard, n: int) -> list[Launch]:
+    """The launches the bench saw the board make (its launch feed), once n came or 5 s passed."""
+    feed = board.launch_events()
+    assert feed is not None
+    got: list[Launch] = []
+    end = time.monotonic() + 5.0
+    while len(got) < n and time.monotonic() < end:
+        got += feed.poll()
+        time.sleep(0.01)
+    return got
 
 
 class Client:
@@ -130,10 +148,12 @@ def mbpoll(*args: str) -> list[int]:
     out = subprocess.run([tool, "-m", "rtu", "-a", "1", "-b", "115200", "-P", "none", "-0", "-1", *args],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
-    return [int(line.split(":")[1]) for line in out.stdout.splitlines() if line.startswith("[")]
+    # "[3]: 45086 (-20450)": mbpoll adds the signed reading of a register above 32767
+    return [int(line.split(":")[1].split()[0]) for line in out.stdout.splitlines() if line.startswith("[")]
 
 
-def test_mbpoll_reads_and_writes_the_registers(launcher: str) -> None:
+def test_mbpoll_reads_and_writes_the_registers(launcher_board: SimavrBoard) -> None:
+    launcher = launcher_board.pty
     # mbpoll is libmodbus, written independently of pymodbus and of the firmware
     assert mbpoll("-t", "3", "-r", "0", "-c", "10", launcher) == [IDENT_MAGIC, 2, 0x0100, 0, 0, 4, 0, 0, 0, 0]
     mbpoll("-t", "4", "-r", str(Holding.WATCHDOG_MS), launcher, "1234")
@@ -144,6 +164,8 @@ def test_mbpoll_reads_and_writes_the_registers(launcher: str) -> None:
     mbpoll("-t", "4", "-r", str(Holding.FIRE_TRACK), launcher, "12", "18000", "500", "8000", "1250", "3", "16083")
     assert mbpoll("-t", "3", "-r", str(Input.LAST_FIRE_SEQ), "-c", "3", launcher) == [3, 1, 12]
     assert mbpoll("-t", "3", "-r", str(Input.LAST_CMD_SEQ), "-c", "7", launcher) == [3, 0, 0, 18000, 500, 8000, 1250]
+    launch_us = unpack_u64(mbpoll("-t", "3", "-r", str(Input.LAST_LAUNCH_T_US), "-c", "4", launcher))
+    assert board_launches(launcher_board, 1) == [Launch(3, 12, 18000, 500, 8000, 1250, launch_us)]
 
 
 def test_exceptions_change_nothing(launcher: str) -> None:
@@ -161,7 +183,7 @@ def test_exceptions_change_nothing(launcher: str) -> None:
     run(launcher, body)
 
 
-def test_arm_fire_duplicate_reload_and_safe(launcher: str) -> None:
+def test_arm_fire_duplicate_reload_and_safe(launcher_board: SimavrBoard) -> None:
     async def body(c: Client) -> None:
         assert await c.write(Holding.WATCHDOG_MS, 10_000) == 0
         assert await c.write(Holding.RELOAD_MS, 300) == 0
@@ -210,7 +232,9 @@ def test_arm_fire_duplicate_reload_and_safe(launcher: str) -> None:
         assert await c.write(Holding.ROUNDS_LOADED, 8) == 0
         assert (await c.inputs())[Input.ROUNDS_REMAINING] == 8
 
-    run(launcher, body)
+    run(launcher_board.pty, body)
+    # the bench saw the two launches, and none of the refused commands
+    assert [(g.seq, g.track) for g in board_launches(launcher_board, 3)] == [(2, 17), (4, 18)]
 
 
 def test_watchdog_returns_an_unfed_launcher_to_safe(launcher: str) -> None:

@@ -80,14 +80,17 @@ ISR(USART_RX_vect)
     else
         rx_bad = 1;
     rx_len = n + 1u;
-    /* restart the silence timer: the request is whole when it fires */
+    /* restart the silence timer: the request is whole when it fires. A match flagged before this byte is not
+     * cleared by writing TIFR1 but told apart by the count (below): simavr 1.6 clears every raised Timer1 flag
+     * on any TIFR1 write, a pending overflow too, and the board clock would lose 32.768 ms. */
     OCR1B = (uint16_t)(TCNT1 + T35_TICKS);
-    TIFR1 = _BV(OCF1B);
     TIMSK1 |= _BV(OCIE1B);
 }
 
 ISR(TIMER1_COMPB_vect)
 {
+    if ((int16_t)(TCNT1 - OCR1B) < 0)
+        return; /* a match left from an earlier frame: the silence has only begun */
     TIMSK1 &= (uint8_t)~_BV(OCIE1B);
     rx_ready = 1;
     board_wake = 1;
