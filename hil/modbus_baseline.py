@@ -6,10 +6,12 @@ launcher emulator (for RTU behind one null-modem pty pair) and times, on that sa
 process:
 
 - the status read, FC4 of input registers 0..23: libmodbus vs `LauncherLink.read_status()`;
-- the command write, FC16: libmodbus writes holding registers 3..6 back as it read them (the aim: a write
-  that touches neither FIRE_SEQ nor FIRE_CHECK is no fire command, so it cannot launch in any state),
-  LauncherLink's figure is the write round trip of a real `fire()`, the checked block 3..9, six request
-  bytes longer (the emulator is armed with reload 0 and 65535 rounds: it is software).
+- the command write, FC16 of the fire block 3..9 (register map 2): libmodbus writes the block back as it
+  read it, with FIRE_SEQ 0 and a good check word, which the board takes as a fire command and refuses
+  (ZERO_SEQ): never a launch, in any state. LauncherLink's figure is the write round trip of a real
+  `fire()`, the same seven registers with a sequence number; the board launches (the emulator is armed with
+  reload 0 and 65535 rounds: it is software), so the link's write also pays the board's launch (its launch
+  event line on stdout), which the refused write does not.
 
 The machine is shared and noisy, so the clients take turns in short blocks (the first exchange of each
 block, a cold one, is dropped) and a noisy spell hits them alike. Ratios are LauncherLink's median over
@@ -49,7 +51,17 @@ from typing import Any
 
 from hil.drivers import modbus_rtu
 from hil.drivers.launcher_link import LauncherLink
-from hil.drivers.registers import IDENT_MAGIC, STATUS_REGS, U64_REGS, FunctionCode, Holding, Input, unpack_u64
+from hil.drivers.registers import (
+    FIRE_BLOCK,
+    IDENT_MAGIC,
+    STATUS_REGS,
+    U64_REGS,
+    FunctionCode,
+    Input,
+    c_defines,
+    fire_block,
+    unpack_u64,
+)
 from hil.drivers.timesync import ClockSync
 from hil.errors import HilError, LinkError
 from hil.latency import histogram_summary, new_histogram, record_many
@@ -59,8 +71,14 @@ SOURCE = Path(__file__).resolve().parent / "native" / "modbus_rtt.c"
 HEADER = Path("/usr/include/modbus/modbus.h")
 PACKAGE = "libmodbus-dev"
 CFLAGS = ("-O2", "-Wall", "-Wextra")
+# the register map modbus_rtt.c is built with (-D options from registers.c_defines(): no second copy in C)
+C_DEFINES = ("HIL_IDENT_MAGIC", "HIL_REGMAP_VERSION", "HIL_HR_COUNT", "HIL_IR_COUNT", "HIL_IR_STATUS_REGS",
+             "HIL_FIRE_BLOCK", "HIL_FIRE_BLOCK_REGS", "HIL_HR_FIRE_SEQ", "HIL_HR_FIRE_CHECK", "HIL_IR_IDENT_MAGIC",
+             "HIL_IR_REGMAP_VERSION")
 GOAL_RATIO = 1.5
-WRITE_REGS = 4  # modbus_rtt.c's write: FIRE_TRACK, FIRE_AZ_CDEG, FIRE_EL_CDEG, FIRE_RANGE_M (no fire command)
+# The write every client but LauncherLink times: the fire block 3..9 with a good check but FIRE_SEQ 0, which
+# the board takes as a fire command and refuses (ZERO_SEQ): the shape and path of a fire, never a launch.
+NO_FIRE_BLOCK = fire_block(0, 0, 0, 0, 0, 0)
 EMULATOR_ARGS = ["--reload-ms", "0", "--rounds", "65535", "--watchdog-ms", "10000"]
 HEARTBEAT_EVERY = 50  # exchanges between heartbeats: far inside the 10 s watchdog at any speed seen here
 TIMEOUT_S = 1.0
@@ -82,7 +100,9 @@ def _cache_dir() -> Path:
 def build_client(cache_dir: Path | None = None) -> Path:
     """Compile modbus_rtt.c (once per source version) and return the executable's path."""
     source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    defines = c_defines()
+    flags = [*CFLAGS, *(f"-D{name}={defines[name]}" for name in C_DEFINES)]
+    key = hashlib.sha256(source + " ".join(flags).encode()).hexdigest()[:16]
     folder = cache_dir or _cache_dir()
     exe = folder / f"modbus_rtt-{key}"
     if exe.exists():
@@ -104,7 +124,7 @@ def build_client(cache_dir: Path | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(prefix="modbus_rtt-", dir=folder)
     os.close(fd)
     try:
-        result = subprocess.run([gcc, *CFLAGS, "-o", tmp, str(SOURCE), "-lmodbus"], capture_output=True,
+        result = subprocess.run([gcc, *flags, "-o", tmp, str(SOURCE), "-lmodbus"], capture_output=True,
                                 text=True, timeout=120)
         if result.returncode != 0:
             raise BaselineUnavailable(f"gcc could not build {SOURCE.name} against libmodbus ({PACKAGE}): "
@@ -208,10 +228,10 @@ def _start(transport: str, emulator: list[str] | None = None) -> _Bench:
 
 Samples = dict[str, list[int]]  # op -> round trips, ns
 OPS = ("status", "write")
-# each op's request PDU and its answer's PDU length: FC4 of 0..23; FC16 of 3..6 (the aim only: never a fire)
+# each op's request PDU and its answer's PDU length: FC4 of 0..23; FC16 of the fire block 3..9 with FIRE_SEQ 0
 REQUESTS = {
     "status": (modbus_rtu.read_request(FunctionCode.READ_INPUT, 0, STATUS_REGS), 2 + 2 * STATUS_REGS),
-    "write": (modbus_rtu.write_multiple_request(Holding.FIRE_TRACK, [0] * WRITE_REGS), 5),
+    "write": (modbus_rtu.write_multiple_request(FIRE_BLOCK, NO_FIRE_BLOCK), 5),
 }
 
 
@@ -379,7 +399,7 @@ async def _pymodbus_client(target: str, k: int, inside: dict[str, Samples], cloc
         raise LinkError(f"pymodbus cannot open {target}")
     calls = {
         "status": lambda: client.read_input_registers(0, count=STATUS_REGS, device_id=1),
-        "write": lambda: client.write_registers(Holding.FIRE_TRACK, [0] * WRITE_REGS, device_id=1),
+        "write": lambda: client.write_registers(FIRE_BLOCK, NO_FIRE_BLOCK, device_id=1),
     }
     out: Samples = {op: [] for op in OPS}
     sync = ClockSync()

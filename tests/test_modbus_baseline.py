@@ -12,7 +12,7 @@ import pytest
 
 from hil import modbus_baseline
 from hil.drivers.launcher_link import LauncherLink
-from hil.drivers.registers import IDENT_MAGIC, REGMAP_VERSION, Input, Reject, State
+from hil.drivers.registers import IDENT_MAGIC, REGMAP_VERSION, Input, Reject, State, fire_block, fire_check
 from hil.errors import LinkError
 from hil.modbus_baseline import BaselineUnavailable, build_client, measure_round_trips, run_client
 from hil.procutil import Child
@@ -82,26 +82,29 @@ def test_client_write_cannot_fire_an_armed_launcher(exe: Path, launcher: str) ->
         link.close()  # the C client has the port to itself, as in a measurement
 
         run = run_client(launcher, n=5, ops=("write",), exe=exe)
-        # FIRE_TRACK/AZ/EL written back as they were and FIRE_RANGE_M 0 (modbus_rtt.c zeroes the fourth
-        # register, FIRE_SEQ in register map 1): an aim write that is no fire command
-        assert run.write_values == [7, 2865, 573, 0]
+        # the whole fire block, the aim written back as it was, FIRE_SEQ 0 and a good check word
+        aim = [7, 2865, 573, 4321, 600]
+        assert run.write_values == fire_block(*aim, 0) and run.write_values[-1] == fire_check([*aim, 0])
         assert run.status_ns == [] and len(run.write_ns) == 5
 
         loop.run_until_complete(link.connect())
         status = loop.run_until_complete(link.read_status())
+        record = loop.run_until_complete(link.read_record())
     finally:
         link.close()
         loop.close()
+    # taken for fire commands (not garbled ones) and refused for their sequence number: nothing launched
     assert status.armed and status.launch_count == 1 and status.last_fire_seq == fired.seq
-    assert status.last_reject == Reject.NONE and status.reject_count == 0
+    assert status.last_reject == Reject.ZERO_SEQ and status.reject_count == 5
+    assert record.last_cmd_seq == 0 and record.bad_check_count == 0 and record.last_aim == tuple(aim[1:])
 
 
 @pytest.mark.parametrize("transport", ["rtu", "tcp"])
 def test_bare_libmodbus_server_answers(exe: Path, transport: str) -> None:
     for target in _serve(transport, [str(exe), "--serve"]):
         run = run_client(target, n=2, ops=("status",), exe=exe)
-        # modbus_rtt.c's bare server serves the magic and a map version of its own (1), zeros after
-        assert run.status_regs[0] == IDENT_MAGIC and run.status_regs[2:] == [0] * 22
+        # modbus_rtt.c's bare server serves the magic and the map version (from registers.py), zeros after
+        assert run.status_regs[:2] == [IDENT_MAGIC, REGMAP_VERSION] and run.status_regs[2:] == [0] * 22
 
 
 def test_bad_target_and_bad_arguments(exe: Path) -> None:
@@ -136,3 +139,13 @@ def test_measure_round_trips_compares_on_one_emulator(exe: Path, transport: str)
     inside = result["breakdown"]["launcher_link_inside_median_us"]["status"]
     assert 0 < inside["transport_call"] <= figures["launcher_link"]["max"]
     assert result["breakdown"]["pymodbus_inside_median_us"]["status"]["fragments"] >= 1
+
+
+def test_hil_bench_table_states_the_baselines_goal() -> None:
+    from hil.bench import format_modbus_baseline
+
+    figures = {"libmodbus": {"p50": 160.0}, "launcher_link": {"p50": 232.0}, "ratio": 1.45}
+    lines = format_modbus_baseline({"rtu": {"goal_ratio": modbus_baseline.GOAL_RATIO, "status": figures,
+                                            "write": figures}, "tcp": {"note": "no libmodbus-dev"}})
+    assert lines[0].endswith(f"(goal: within {modbus_baseline.GOAL_RATIO:g}x)") and modbus_baseline.GOAL_RATIO == 1.5
+    assert lines[1].split()[-1] == "1.45" and lines[-1].split()[-1] == "libmodbus-dev"

@@ -5,16 +5,17 @@
  *                    [--timeout-ms MS]
  *   times N exchanges of each requested operation, the same requests LauncherLink makes:
  *     status  FC4, 24 input registers from 0 (a whole launcher status)
- *     write   FC16, 4 holding registers from 3 (FIRE_TRACK, FIRE_AZ_CDEG, FIRE_EL_CDEG, FIRE_SEQ): the
- *             fire command's shape, with FIRE_SEQ = 0. Zero is never a fire: the board checks ZERO_SEQ
- *             before anything else (docs/PROTOCOLS.md section 4), so this write cannot launch in any
- *             state; it only records a ZERO_SEQ reject. FIRE_TRACK/AZ/EL are read first (FC3) and
+ *     write   FC16, the 7-register fire block from 3 (FIRE_TRACK, FIRE_AZ_CDEG, FIRE_EL_CDEG, FIRE_RANGE_M,
+ *             FIRE_TGO_CS, FIRE_SEQ, FIRE_CHECK; register map 2, docs/PROTOCOLS.md section 4): a fire
+ *             command whole and with a good check word, but FIRE_SEQ = 0. Zero is never a fire: the board
+ *             takes the block as a fire command and refuses it (ZERO_SEQ) before it looks at its state,
+ *             so this write cannot launch in any state. FIRE_TRACK..FIRE_TGO_CS are read first (FC3) and
  *             written back unchanged.
  *   With both operations they alternate (status, write, status, write ...), as a host loop does.
  *   Each exchange is timed with clock_gettime(CLOCK_MONOTONIC) from just before the request is sent to
  *   just after the whole answer is parsed. Prints one JSON object on stdout:
  *     {"library": "libmodbus X.Y.Z", "status_regs": [24 values of the last read],
- *      "write_values": [4 values], "status_ns": [...], "write_ns": [...]}
+ *      "write_values": [the 7 registers written], "status_ns": [...], "write_ns": [...]}
  *   Any failed exchange is fatal (message on stderr, exit 2): a baseline with holes is no baseline.
  *
  * modbus_rtt --version prints the libmodbus version loaded at run time.
@@ -23,6 +24,9 @@
  *   answers with libmodbus' own reply code from a plain register table (IDENT_MAGIC and REGMAP_VERSION
  *   in input registers 0 and 1, nothing else of the launcher's behaviour), announces itself as one JSON
  *   line ({"rtu": PATH} or {"tcp": "HOST:PORT"}, "pid"), and runs until SIGTERM or its parent dies.
+ *
+ * The register map's numbers come from hil/drivers/registers.py (its c_defines(), the names of
+ * firmware_stubs/common/hil_registers.h) as -D options: hil.modbus_baseline.build_client passes them.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -39,13 +43,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STATUS_REGS 24
-#define FIRE_TRACK 3
-#define WRITE_REGS 4
-#define INPUT_REGS 36
-#define HOLDING_REGS 9
-#define IDENT_MAGIC 0x484C
-#define REGMAP_VERSION 1
+#if !defined(HIL_IDENT_MAGIC) || !defined(HIL_REGMAP_VERSION) || !defined(HIL_HR_COUNT) || !defined(HIL_IR_COUNT) \
+    || !defined(HIL_IR_STATUS_REGS) || !defined(HIL_FIRE_BLOCK) || !defined(HIL_FIRE_BLOCK_REGS) \
+    || !defined(HIL_HR_FIRE_SEQ) || !defined(HIL_HR_FIRE_CHECK) || !defined(HIL_IR_IDENT_MAGIC) \
+    || !defined(HIL_IR_REGMAP_VERSION)
+#error "build with hil.modbus_baseline.build_client: it passes the register map as -D options"
+#endif
+#define STATUS_REGS HIL_IR_STATUS_REGS
+#define WRITE_REGS HIL_FIRE_BLOCK_REGS
+#define SEQ_AT (HIL_HR_FIRE_SEQ - HIL_FIRE_BLOCK)  /* FIRE_SEQ's place in the block */
+#define CHECK_AT (HIL_HR_FIRE_CHECK - HIL_FIRE_BLOCK)  /* FIRE_CHECK's: the last, over the ones before it */
+_Static_assert(CHECK_AT == WRITE_REGS - 1 && SEQ_AT == CHECK_AT - 1, "the fire block ends FIRE_SEQ, FIRE_CHECK");
 
 struct options {
     const char *rtu, *tcp;
@@ -55,6 +63,16 @@ struct options {
 static void die(const char *what) {
     fprintf(stderr, "modbus_rtt: %s: %s\n", what, modbus_strerror(errno));
     exit(2);
+}
+
+/* FIRE_CHECK: CRC-16/MODBUS (reflected 0xA001, init 0xFFFF) over the registers before it, high byte first */
+static uint16_t fire_check(const uint16_t *regs, int n) {
+    uint16_t crc = 0xFFFF;
+    for (int i = 0; i < 2 * n; i++) {
+        crc ^= (uint8_t)(i % 2 ? regs[i / 2] : regs[i / 2] >> 8);
+        for (int bit = 0; bit < 8; bit++) crc = crc & 1 ? (uint16_t)((crc >> 1) ^ 0xA001) : crc >> 1;
+    }
+    return crc;
 }
 
 static int64_t now_ns(void) {
@@ -133,13 +151,14 @@ static int client(const struct options *o) {
     modbus_flush(ctx);  /* a freshly opened pty can hold stale bytes */
 
     uint16_t status[STATUS_REGS] = {0};
-    uint16_t values[WRITE_REGS] = {0};  /* the last one is FIRE_SEQ = 0: never a fire */
+    uint16_t values[WRITE_REGS] = {0};
     int64_t *status_ns = calloc((size_t)o->n, sizeof *status_ns);
     int64_t *write_ns = calloc((size_t)o->n, sizeof *write_ns);
     if (status_ns == NULL || write_ns == NULL) { fprintf(stderr, "modbus_rtt: out of memory\n"); return 2; }
-    if (o->do_write && modbus_read_registers(ctx, FIRE_TRACK, WRITE_REGS - 1, values) != WRITE_REGS - 1)
-        die("read FIRE_TRACK..FIRE_EL_CDEG");
-    values[WRITE_REGS - 1] = 0;
+    if (o->do_write && modbus_read_registers(ctx, HIL_FIRE_BLOCK, SEQ_AT, values) != SEQ_AT)
+        die("read FIRE_TRACK..FIRE_TGO_CS");
+    values[SEQ_AT] = 0;  /* FIRE_SEQ 0: refused (ZERO_SEQ), never a fire */
+    values[CHECK_AT] = fire_check(values, CHECK_AT);  /* a good check: the board takes it for a fire command */
 
     for (int i = 0; i < o->n; i++) {
         if (o->do_status) {
@@ -149,7 +168,7 @@ static int client(const struct options *o) {
         }
         if (o->do_write) {
             int64_t t0 = now_ns();
-            if (modbus_write_registers(ctx, FIRE_TRACK, WRITE_REGS, values) != WRITE_REGS) die("write");
+            if (modbus_write_registers(ctx, HIL_FIRE_BLOCK, WRITE_REGS, values) != WRITE_REGS) die("write");
             write_ns[i] = now_ns() - t0;
         }
     }
@@ -158,7 +177,9 @@ static int client(const struct options *o) {
 
     printf("{\"library\": \"libmodbus %s\", \"status_regs\": [", LIBMODBUS_VERSION_STRING);
     for (int i = 0; i < STATUS_REGS; i++) printf(i ? ",%u" : "%u", status[i]);
-    printf("], \"write_values\": [%u,%u,%u,%u]", values[0], values[1], values[2], values[3]);
+    printf("], \"write_values\": [");
+    for (int i = 0; i < WRITE_REGS; i++) printf(i ? ",%u" : "%u", values[i]);
+    printf("]");
     print_ns("status_ns", status_ns, o->do_status ? o->n : 0);
     print_ns("write_ns", write_ns, o->do_write ? o->n : 0);
     printf("}\n");
@@ -173,10 +194,10 @@ static int server(const struct options *o) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() == 1) return 0;
     modbus_t *ctx = open_context(o, &port);
-    modbus_mapping_t *map = modbus_mapping_new(0, 0, HOLDING_REGS, INPUT_REGS);
+    modbus_mapping_t *map = modbus_mapping_new(0, 0, HIL_HR_COUNT, HIL_IR_COUNT);
     if (map == NULL) die("register table");
-    map->tab_input_registers[0] = IDENT_MAGIC;
-    map->tab_input_registers[1] = REGMAP_VERSION;
+    map->tab_input_registers[HIL_IR_IDENT_MAGIC] = HIL_IDENT_MAGIC;
+    map->tab_input_registers[HIL_IR_REGMAP_VERSION] = HIL_REGMAP_VERSION;
     uint8_t req[MODBUS_MAX_ADU_LENGTH];
     int listener = -1;
     if (o->rtu) {
