@@ -61,10 +61,10 @@ from hil.drivers.registers import (
     fire_block,
     in_limits,
     unpack_ascii,
-    unpack_u64,
 )
 from hil.drivers.timesync import ClockSync
 from hil.errors import LinkError
+from hil.latency import FLUSH_AT, record_many
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,14 @@ TGO_S_MAX = 0xFFFF / 100
 BOARD_RATE_MIN = 0.5
 STALE_SLACK_US = 2000
 _TIME_AT = 2 + 2 * Input.BOARD_TIME_US  # byte offset of BOARD_TIME_US in a read answer from input 0
+# A status decoded in one call (it is read several times a second per board): input 0..11, then the three u64s.
+_STATUS = struct.Struct(f">{int(Input.BOARD_TIME_US)}H3Q")
+assert _STATUS.size == 2 * STATUS_REGS and Input.LAST_LAUNCH_T_US == Input.BOARD_TIME_US + U64_REGS \
+    and Input.LAST_CMD_T_US == Input.LAST_LAUNCH_T_US + U64_REGS
+_STATES = {int(s): s for s in State}
+_REJECTS: dict[int, Reject | int] = {int(r): r for r in Reject}
+_ARMED, _READY, _RELOADING, _WATCHDOG_TRIPPED, _FAULT = (int(b) for b in (
+    StatusBit.ARMED, StatusBit.READY, StatusBit.RELOADING, StatusBit.WATCHDOG_TRIPPED, StatusBit.FAULT))
 
 
 class Refusal(StrEnum):
@@ -128,33 +136,31 @@ class LauncherStatus:
     @classmethod
     def from_registers(cls, regs: Sequence[int], host_ns: int) -> LauncherStatus:
         """Input registers 0..23; ModbusFrameError if they are not a hil launcher's."""
-        if regs[Input.IDENT_MAGIC] != IDENT_MAGIC or regs[Input.REGMAP_VERSION] != REGMAP_VERSION:
-            raise ModbusFrameError(f"not a hil launcher of register map {REGMAP_VERSION} (magic {regs[0]:#06x}, "
-                                   f"register map {regs[1]})")
-        try:
-            state = State(regs[Input.STATE])
-        except ValueError as e:
-            raise ModbusFrameError(f"insane status: {e}") from None
-        reject: Reject | int
-        try:
-            reject = Reject(regs[Input.LAST_REJECT])
-        except ValueError:
-            reject = regs[Input.LAST_REJECT]
-        bits = StatusBit(regs[Input.STATUS] & 0x1F)
+        return cls.from_pdu(bytes(2) + struct.pack(f">{STATUS_REGS}H", *regs[:STATUS_REGS]), host_ns)
 
-        def u64(at: int) -> int:
-            return unpack_u64(regs[at:at + U64_REGS])
-
-        return cls(
-            state=state, armed=StatusBit.ARMED in bits, ready=StatusBit.READY in bits,
-            reloading=StatusBit.RELOADING in bits, watchdog_tripped=StatusBit.WATCHDOG_TRIPPED in bits,
-            fault=StatusBit.FAULT in bits or state == State.FAULT, rounds=regs[Input.ROUNDS_REMAINING],
-            last_fire_seq=regs[Input.LAST_FIRE_SEQ], launch_count=regs[Input.LAUNCH_COUNT],
-            last_fire_track=regs[Input.LAST_FIRE_TRACK], last_reject=reject, reject_count=regs[Input.REJECT_COUNT],
-            fault_code=regs[Input.FAULT_CODE], board_time_us=u64(Input.BOARD_TIME_US),
-            last_launch_board_us=u64(Input.LAST_LAUNCH_T_US), last_cmd_board_us=u64(Input.LAST_CMD_T_US),
+    @classmethod
+    def from_pdu(cls, pdu: bytes, host_ns: int) -> LauncherStatus:
+        """The answer PDU of a read of input 0..23 or more; ModbusFrameError if it is not a hil launcher's."""
+        (magic, version, _, state_value, bits, rounds, last_fire_seq, launch_count, last_fire_track, reject_value,
+         reject_count, fault_code, board_time_us, last_launch_us, last_cmd_us) = _STATUS.unpack_from(pdu, 2)
+        if magic != IDENT_MAGIC or version != REGMAP_VERSION:
+            raise ModbusFrameError(f"not a hil launcher of register map {REGMAP_VERSION} (magic {magic:#06x}, "
+                                   f"register map {version})")
+        state = _STATES.get(state_value)
+        if state is None:
+            raise ModbusFrameError(f"insane status: {state_value} is not a valid State")
+        # Filled in place of the frozen __init__, which sets each field through object.__setattr__: four times
+        # the cost, on every status read. The fields are the dataclass' own, all of them (a test checks).
+        status = object.__new__(cls)
+        status.__dict__.update(
+            state=state, armed=bool(bits & _ARMED), ready=bool(bits & _READY), reloading=bool(bits & _RELOADING),
+            watchdog_tripped=bool(bits & _WATCHDOG_TRIPPED), fault=bool(bits & _FAULT) or state == State.FAULT,
+            rounds=rounds, last_fire_seq=last_fire_seq, launch_count=launch_count, last_fire_track=last_fire_track,
+            last_reject=_REJECTS.get(reject_value, reject_value), reject_count=reject_count, fault_code=fault_code,
+            board_time_us=board_time_us, last_launch_board_us=last_launch_us, last_cmd_board_us=last_cmd_us,
             host_ns=host_ns,
         )
+        return status
 
     @property
     def reject_name(self) -> str:
@@ -221,10 +227,24 @@ class LinkCounters:
     watchdog_trips_seen: int = 0  # statuses that newly showed WATCHDOG_TRIPPED
     board_restarts: int = 0
     refusals: Counter[str] = field(default_factory=Counter)
-    round_trip_us: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, 60_000_000, 3))
+    round_trip_us: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, 60_000_000, 3))  # see round_trips()
+    _pending_us: list[int] = field(default_factory=list, repr=False)  # not yet in round_trip_us
+
+    def add_round_trip(self, us: int) -> None:
+        """One exchange's round trip, folded into the histogram in bulk (hdrh's record_value is slow Python)."""
+        self._pending_us.append(us)
+        if len(self._pending_us) >= FLUSH_AT:
+            self.round_trips()
+
+    def round_trips(self) -> HdrHistogram:
+        """round_trip_us with every round trip so far in it."""
+        if self._pending_us:
+            record_many(self.round_trip_us, self._pending_us)
+            self._pending_us.clear()
+        return self.round_trip_us
 
     def summary(self) -> dict[str, Any]:
-        h = self.round_trip_us
+        h = self.round_trips()
         rtt = {f"p{p}": h.get_value_at_percentile(p) for p in (50, 90, 99)} if h.get_total_count() else {}
         plain = {k: v for k, v in vars(self).items() if isinstance(v, int)}
         return {**plain, "refusals": dict(self.refusals),
@@ -351,7 +371,13 @@ class _VirtualTransport(_Transport):
 
 
 class _StreamTransport(_Transport):
-    """A serial device or pty (RTU, 8N1 at baud) or a TCP connection (Modbus TCP), read by the event loop."""
+    """A serial device or pty (RTU, 8N1 at baud) or a TCP connection (Modbus TCP), read by the event loop.
+
+    An exchange is one write and one future that the fd's reader callback resolves once the answer is whole:
+    one pass of the loop between the answer's arrival and the caller resuming, nothing per exchange on the
+    loop's timer heap (a deadline timer lives across exchanges and re-arms itself, see _deadline_passed)."""
+
+    ADU_CACHE = 8  # framed requests kept: a status read is the same bytes each time, and RTU frames cost a CRC
 
     def __init__(self, kind: str, target: str | tuple[str, int], device_id: int, timeout_s: float, baud: int,
                  record: Callable[[str, bytes], None], counters: LinkCounters) -> None:
@@ -364,6 +390,9 @@ class _StreamTransport(_Transport):
         self._fresh: Callable[[bytes], bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broken: str | None = None
+        self._deadline = 0.0  # loop time by which the exchange in flight must be answered
+        self._timer: asyncio.TimerHandle | None = None
+        self._adus: dict[bytes, bytes] = {}  # RTU request PDU -> its ADU
 
     async def open(self) -> None:
         self.close()
@@ -394,6 +423,9 @@ class _StreamTransport(_Transport):
         loop.add_reader(self.fd, self._readable)
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.fd >= 0 and self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self.fd)
         if self._handle is not None:
@@ -416,29 +448,49 @@ class _StreamTransport(_Transport):
                 self._waiter.set_exception(_Broken(self._broken))
             return
         self.rx += chunk
-        if self._waiter is not None and not self._waiter.done():
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
             pdu = self._take(self._request, self._fresh)
             if pdu is not None:
-                self._waiter.set_result(pdu)
+                waiter.set_result(pdu)
 
-    def _timed_out(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(_Timeout(f"no answer within {self.timeout_s} s"))
+    def _deadline_passed(self) -> None:
+        """The deadline timer: it fires at the deadline of the exchange that armed it; a later exchange may have
+        moved the deadline on since, and then it re-arms for that one instead of timing it out."""
+        self._timer = None
+        waiter, loop = self._waiter, self._loop
+        if waiter is None or waiter.done() or loop is None:
+            return
+        if loop.time() >= self._deadline:
+            waiter.set_exception(_Timeout(f"no answer within {self.timeout_s} s"))
+        else:
+            self._timer = loop.call_at(self._deadline, self._deadline_passed)
+
+    def _frame(self, request: bytes) -> bytes:
+        if self.kind == "modbus_tcp":
+            self.tid = self.tid % 0xFFFF + 1
+            return modbus_rtu.encode_mbap(self.tid, self.device_id, request)
+        adu = self._adus.get(request)
+        if adu is None:
+            if len(self._adus) >= self.ADU_CACHE:
+                self._adus.clear()
+            adu = self._adus[request] = modbus_rtu.encode_adu(self.device_id, request)
+        return adu
 
     async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
-        if self._loop is None:
+        loop = self._loop
+        if loop is None:
             raise _Broken("not open")
         if self._broken:
             raise _Broken(self._broken)
-        self._stale_input()
-        if self.kind == "modbus_tcp":
-            self.tid = self.tid % 0xFFFF + 1
-            adu = modbus_rtu.encode_mbap(self.tid, self.device_id, request)
-        else:
-            adu = modbus_rtu.encode_adu(self.device_id, request)
+        if self.rx:
+            self._stale_input()
+        adu = self._frame(request)
         self._request, self._fresh = request, fresh
-        waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self.timeout_s, self._timed_out)
+        waiter = self._waiter = loop.create_future()
+        self._deadline = loop.time() + self.timeout_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._deadline_passed)
         try:
             self.record("tx", adu)
             sent = 0
@@ -451,7 +503,6 @@ class _StreamTransport(_Transport):
                     raise _Broken(str(e)) from None
             return await waiter
         finally:
-            timer.cancel()
             self._waiter = None
 
 
@@ -549,7 +600,7 @@ class LauncherLink:
                 self._mark_lost(f"{self._timeouts_in_a_row} timeouts in a row")
             raise _Timeout(f"{self.name}: no answer") from None
         self._timeouts_in_a_row = 0
-        self.counters.round_trip_us.record_value(max(1, (self.clock_ns() - h0) // 1000))
+        self.counters.add_round_trip(max(1, (self.clock_ns() - h0) // 1000))
         if pdu[0] & 0x80:
             self.counters.exceptions += 1
             answer = ModbusExceptionResponse(request[0], pdu[1])
@@ -558,17 +609,22 @@ class LauncherLink:
 
     async def _read(self, function_code: int, address: int, count: int,
                     fresh: Callable[[bytes], bool] | None = None) -> list[int]:
-        """A read, retried up to read_retries times after a timeout (a read changes nothing on the board)."""
+        """A read's registers (see _read_pdu)."""
+        pdu = await self._read_pdu(function_code, address, count, fresh)
+        return list(struct.unpack_from(f">{count}H", pdu, 2))
+
+    async def _read_pdu(self, function_code: int, address: int, count: int,
+                        fresh: Callable[[bytes], bool] | None = None) -> bytes:
+        """A read's answer PDU, retried up to read_retries times after a timeout (a read changes nothing on the
+        board)."""
         request = modbus_rtu.read_request(function_code, address, count)
         for attempt in range(self.read_retries + 1):
             try:
-                pdu = await self._exchange(request, fresh)
+                return await self._exchange(request, fresh)
             except _Timeout:
                 if attempt == self.read_retries or self.lost:
                     raise
                 self.counters.read_retries += 1
-                continue
-            return list(struct.unpack(f">{count}H", pdu[2:]))
         raise AssertionError("unreachable")
 
     async def _write(self, address: int, values: Sequence[int]) -> None:
@@ -586,7 +642,9 @@ class LauncherLink:
         self._next_reconnect_ns = self.clock_ns() + self._backoff_ns
 
     async def _usable(self) -> None:
-        """Raise unless the link may talk to the board now; a LOST board gets a reconnect when backoff allows."""
+        """Raise unless the link may talk to the board now; a LOST board gets a reconnect when backoff allows.
+
+        Callers skip it when the link is connected and not lost (then it does nothing)."""
         if not self.connected:
             raise LinkError(f"{self.name}: not connected")
         if not self.lost:
@@ -640,10 +698,10 @@ class LauncherLink:
     async def _read_status(self, count: int = STATUS_REGS) -> LauncherStatus:
         """Input 0..count-1 (a status, or with RECORD_REGS the fire record too); the link's status from it."""
         h0 = self.clock_ns()
-        regs = await self._read(FunctionCode.READ_INPUT, 0, count, self._fresh(h0))
+        pdu = await self._read_pdu(FunctionCode.READ_INPUT, 0, count, self._fresh(h0))
         h1 = self.clock_ns()
         try:
-            status = LauncherStatus.from_registers(regs, h1)
+            status = LauncherStatus.from_pdu(pdu, h1)
         except ModbusFrameError as e:
             self.counters.bad_responses += 1
             raise LinkError(f"{self.name}: {e}") from None
@@ -660,7 +718,7 @@ class LauncherLink:
         self.clock_sync.add_sample(h0, status.board_time_us, status.board_time_us, h1)
         self.status = status
         if count >= RECORD_REGS:
-            self.record = FireRecord.from_registers(regs)
+            self.record = FireRecord.from_registers(struct.unpack_from(f">{count}H", pdu, 2))
         return status
 
     # --- public operations -------------------------------------------------------------------------------
@@ -696,7 +754,8 @@ class LauncherLink:
 
     async def read_status(self) -> LauncherStatus:
         async with self._lock:
-            await self._usable()
+            if self.lost or not self.connected:
+                await self._usable()
             return await self._read_status()
 
     async def heartbeat(self) -> None:
