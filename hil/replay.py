@@ -15,13 +15,14 @@ What is reproduced, deterministically (same run folder, same kernels: same repor
    radar) order through tracker.sector_swept from that radar's previous sector azimuth.
 2. Fire control at every recorded decision. Each line of decisions.jsonl is one fire the run decided: the
    kernel's explain() fields and "call", the launcher inputs of that evaluation (armed, ready, rounds,
-   reload_left_s, channels_in_use) and the decided track's (in_flight, shots_fired, friendly,
-   pos_var_m2). Lines with the same t_s came from one evaluation. Replay evaluates
+   reload_left_s, channels_in_use) and the decided track's (in_flight, shots_fired, friendly, neutral,
+   assessing, pos_var_m2). Lines with the same t_s came from one evaluation. Replay evaluates
    hil.ext.firecontrol.FireControl (hil.kernels.build_fire_control of the run's scenario.toml) on the
-   replayed confirmed tracks at that time with those inputs, as Chain._fire_control does, and reports each
-   (track, launcher) the run fired at and replay does not, and each replay fires at and the run did not.
-   Where a decided track's replayed inputs differ from the recorded ones (position variance, friendly),
-   that is reported too: it is where a difference starts.
+   replayed confirmed tracks and every friendly or neutral track (tentative too: they are protected) at that
+   time with those inputs and hil.fire_control.protection_inputs, as Chain._fire_control does, and reports
+   each (track, launcher) the run fired at and replay does not, and each replay fires at and the run did not.
+   Where a decided track's replayed inputs differ from the recorded ones (position variance, friendly,
+   neutral), that is reported too: it is where a difference starts.
 3. The fire commands on the wire: no FIRE_SEQ write on a launcher's Modbus link went out without a
    decision. A decision without its write is listed apart (uncommanded): the run decided it, and then the
    launcher link refused to send it (e.g. its last status said the launcher was reloading).
@@ -37,7 +38,9 @@ What is not checked, or not exactly:
   loop's order: a launch counts from the evaluation after its decision's, an interceptor stops counting
   as in flight at the first evaluation more than one loop tick (5 ms) after its kill or miss time. The
   decided tracks use the recorded values; a "call": {"engaged": {track: [in_flight, shots_fired]}} of
-  every engaged track, when a run records it, replaces the rebuilding.
+  every engaged track, when a run records it, replaces the rebuilding. Likewise kill assessment: a track
+  is under assessment when the call's "assessing_tracks" lists it (when the run records that list), else
+  only the decided tracks' own "assessing" flags are known and the other tracks are taken as not assessed.
 - Which polls precede an evaluation. Replay evaluates a decision after the polls received up to its t_s:
   exact in virtual time, where polls and evaluation share the loop's time (whole milliseconds, so t_s
   rounded to the µs is the loop's own value). In a real-time run t_s is the loop's wake-up, taken just
@@ -83,9 +86,10 @@ from hil.drivers.asterix import Cat034Message, ServiceEvent
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, decode_adu, parse_request
 from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
-from hil.fire_control import friendly_code_array, track_inputs
+from hil.fire_control import ProtectionInputs, friendly_code_array, protection_inputs, track_inputs
 from hil.plots import PlotBatch, merge_in_time_order
 from hil.recording import RecordedFrame, RecordingError, read_recording, recording_end
+from hil.tracking import TrackSnapshot
 
 log = logging.getLogger("hil.replay")
 
@@ -343,6 +347,7 @@ class Evaluator:
         self.fc = build_fire_control(scenario)
         self.launcher_names = [s.name for s in scenario.launchers]
         self.friendly_codes = friendly_code_array(scenario.friendly_codes)
+        self.neutral_codes = friendly_code_array(scenario.neutral_codes)
         self.engagements = engagements
         self.result = result
 
@@ -369,20 +374,32 @@ class Evaluator:
         first = call[0]
         rec = first.get("call") or {}
         t = _call_time(call)
-        tracks = tracker.tracks(t, confirmed_only=True)  # what the run's fire control was given
+        # what the run's fire control was given (Chain._fire_control): the confirmed tracks, and every friendly
+        # or neutral one, tentative too, as protected tracks
+        every = tracker.tracks(t)
+        ident = protection_inputs(every, self.friendly_codes, self.neutral_codes)
+        keep = (every.status == CONFIRMED) | ident.friendly | ident.neutral
+        tracks = TrackSnapshot(*(column[keep] for column in every))
+        inputs = ProtectionInputs(*(column[keep] for column in ident))
+        pos_var, friendly = inputs.pos_var_m2, inputs.friendly
         row = {int(tid): k for k, tid in enumerate(tracks.track_id.tolist())}
+        confirmed = {int(tid) for tid in tracks.track_id[tracks.status == CONFIRMED].tolist()}
         live = {(int(d["track"]), str(name)) for d in call for name in d["launchers"]}
         findings = self.result.findings
         for d in call:
             tid = int(d["track"])
             for name in d["launchers"]:
-                if tid not in row:
-                    held = "tentative" if tid in tracker.tracks(t).track_id.tolist() else "not held"
+                if tid not in confirmed:
+                    held = "tentative" if tid in every.track_id.tolist() else "not held"
                     findings.append(Finding(t, tid, str(name), f"track {held} in replay: no fire"))
         if not row:
             return
-        pos_var, friendly = track_inputs(tracks, self.friendly_codes)
         in_flight, shots = self.engagements.inputs(t, tracks.track_id)
+        # tracks under kill assessment: the run records the list when it can, else only each decided track's flag
+        assessing = np.zeros(len(row), bool)
+        for tid in rec.get("assessing_tracks") or []:
+            if int(tid) in row:
+                assessing[row[int(tid)]] = True
         engaged = rec.get("engaged")
         if isinstance(engaged, dict):  # every engaged track's [in_flight, shots_fired], when the run recorded them
             in_flight[:], shots[:] = 0, 0
@@ -403,6 +420,11 @@ class Evaluator:
                                         f"the run's {run_var!r} (relative {our_var / run_var - 1:+.1e})"))
             if "friendly" in c and bool(c["friendly"]) != bool(friendly[k]):
                 findings.append(Finding(t, tid, where, f"replayed track is {'' if friendly[k] else 'not '}friendly"))
+            if "neutral" in c and bool(c["neutral"]) != bool(inputs.neutral[k]):
+                findings.append(Finding(t, tid, where,
+                                        f"replayed track is {'' if inputs.neutral[k] else 'not '}neutral"))
+            if "assessing" in c:
+                assessing[k] = bool(c["assessing"])
             # the decided track's engagement inputs are recorded: they win over the rebuilt ones, and show how
             # far the rebuilding (used for every other track) can be trusted
             recorded = (int(c.get("in_flight", in_flight[k])), int(c.get("shots_fired", shots[k])))
@@ -411,10 +433,11 @@ class Evaluator:
             in_flight[k], shots[k] = recorded
         try:
             out = self.fc.evaluate(
-                t, tracks.track_id, tracks.state, pos_var, np.ones(len(row), bool), friendly, in_flight, shots,
+                t, tracks.track_id, tracks.state, pos_var, tracks.status == CONFIRMED, friendly, in_flight, shots,
                 np.asarray(rec["armed"], bool), np.asarray(rec["ready"], bool), np.asarray(rec["rounds"], np.int32),
                 np.asarray(rec["reload_left_s"], np.float64),
-                channels_in_use=np.asarray(rec.get("channels_in_use", [0] * len(self.launcher_names)), np.int32))
+                channels_in_use=np.asarray(rec.get("channels_in_use", [0] * len(self.launcher_names)), np.int32),
+                neutral=inputs.neutral, assessing=assessing, vel_var_m2s2=inputs.vel_var_m2s2)
         except (KeyError, ValueError, TypeError) as e:
             raise ReplayError(f"decision at t={first['t_s']}: its launcher inputs cannot be used ({e})") from None
         a = out.assignments

@@ -304,7 +304,8 @@ def rows_up_to_the_last_whole_one(path: Path) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`hil run --time real` on the mock rig, SIGKILLed (the whole process group) after a launch or 8 s."""
+    """`hil run --time real` on the mock rig, SIGKILLed (the whole process group) after a launch or 8 s of its
+    loop, and after the runtime's first journal (at most 12 s)."""
     out = tmp_path_factory.mktemp("killed") / "run"
     log = out.parent / "stderr.txt"
     with log.open("wb") as stderr:
@@ -319,7 +320,10 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 started = time.monotonic()  # the loop is running: give it about 8 s or a launch
             events = out / "events.csv"
             launched = events.is_file() and ",launch," in events.read_text()
-            if started and (time.monotonic() - started > 8.0 or launched):
+            # the runtime journals every few seconds: wait for one (bounded), so the journal is more than the opening
+            journalled = "start_host_ns" in (out / "summary.json").read_text() if started else False
+            if started and (time.monotonic() - started > 8.0 or launched) and \
+                    (journalled or time.monotonic() - started > 12.0):
                 break
             time.sleep(0.2)
         time.sleep(1.5)  # past a flush and a journal after what we saw
