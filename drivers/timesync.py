@@ -93,8 +93,9 @@ class ClockSync:
             self.samples_rejected += 1
             return False
         mid2 = h0_ns + h1_ns
+        mid = mid2 // 2
         # integer difference first, so that large clock values keep ns resolution
-        sample = SyncSample(mid2 // 2, ((b_rx_us + b_tx_us) * 1000 - mid2) / 2.0, rtt)
+        sample = SyncSample(mid, ((b_rx_us + b_tx_us) * 1000 - mid2) / 2.0, rtt)
         if self._drift_fitted and abs(self._residual(sample)) > sample.round_trip_ns / 2 + self._base_uncertainty_ns:
             # The offset must lie within ±rtt/2 of the truth; this one cannot, so the board stamped it wrong,
             # unless it keeps happening: then the board clock itself jumped, and the old fit is what is wrong.
@@ -105,12 +106,13 @@ class ClockSync:
             self.reset()
         self._contradictions = 0
         samples = self._samples
-        if samples and sample.host_mid_ns < self._last_mid_ns:
+        if mid < self._last_mid_ns and samples:
             self._in_order = False
         samples.append(sample)
-        self._first_mid_ns, self._last_mid_ns = samples[0].host_mid_ns, sample.host_mid_ns
+        self._first_mid_ns, self._last_mid_ns = samples[0].host_mid_ns, mid
         self.samples_accepted += 1
-        self._last_host_ns = max(self._last_host_ns, h1_ns)
+        if h1_ns > self._last_host_ns:
+            self._last_host_ns = h1_ns
         self._stale += 1
         # A fit costs ~100 µs. Until the drift is fitted, fit as soon as the window could hold a fit (then the
         # next sample is checked against it); before that the estimate is the best round trip, which readers
