@@ -486,21 +486,28 @@ class _StreamTransport(_Transport):
         if self.rx:
             self._stale_input()
         adu = self._frame(request)
-        self._request, self._fresh = request, fresh
-        waiter = self._waiter = loop.create_future()
-        self._deadline = loop.time() + self.timeout_s
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._deadline_passed)
+        sent = 0
         try:
-            self.record("tx", adu)
-            sent = 0
             while sent < len(adu):  # a request is far below a pipe's or socket's buffer: this does not spin
                 try:
                     sent += os.write(self.fd, adu[sent:])
                 except BlockingIOError:
                     await asyncio.sleep(0)
-                except OSError as e:
-                    raise _Broken(str(e)) from None
+        except OSError as e:
+            raise _Broken(str(e)) from None
+        # The rest overlaps the board's turn: the reader callback cannot run before this coroutine awaits.
+        self.record("tx", adu)
+        self._request, self._fresh = request, fresh
+        waiter = self._waiter = loop.create_future()
+        self._deadline = loop.time() + self.timeout_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._deadline_passed)
+        if self.rx:  # what came in while a full buffer held the request back
+            pdu = self._take(request, fresh)
+            if pdu is not None:
+                self._waiter = None
+                return pdu
+        try:
             return await waiter
         finally:
             self._waiter = None
