@@ -133,6 +133,7 @@ def test_measure_round_trips_compares_on_one_emulator(exe: Path, transport: str)
         assert figures["libmodbus"]["count"] == figures["launcher_link"]["count"] == 12
         assert figures["ratio"] == round(figures["launcher_link"]["p50"] / figures["libmodbus"]["p50"], 2)
     assert result["within_goal"] == all(result[op]["ratio"] <= result["goal_ratio"] for op in ("status", "write"))
+    assert result["board_launches"] == 12 + 2  # the link's fires (one cold one a block), and no other client's
     ladder = result["breakdown"]["median_us"]
     assert list(ladder) == ["transport_floor", "libmodbus", "python_blocking", "python_asyncio", "pymodbus_client",
                             "pymodbus_client_clock_sync", "launcher_link"]
