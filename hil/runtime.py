@@ -277,11 +277,14 @@ class Chain:
         for link in self.boards.radars:
             link.send_stimulus(snap.index, snap.mode3a, snap.state)
 
-    def _plant(self, now_ns: int) -> None:
-        t = self.run_s(now_ns)
+    def _take_board_launches(self) -> None:
         for i, lines in self.launch_lines:
             for launch in lines.poll():
                 self._board_launch(i, launch.to_json())
+
+    def _plant(self, now_ns: int) -> None:
+        t = self.run_s(now_ns)
+        self._take_board_launches()
         while self.faults and self.faults[0][0] <= t:
             _, board, kind = self.faults.pop(0)
             self.boards.inject(board, kind, [s.name for s in self.scenario.launchers])
@@ -385,6 +388,7 @@ class Chain:
         call = {"armed": armed.tolist(), "ready": ready.tolist(), "rounds": rounds.tolist(),
                 "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist(),
                 "poll": self.boards.radars[0].stats["polls"] if self.boards.radars else 0, "t_s": t,
+                "assessing_tracks": tracks.track_id[assessing].tolist(),
                 "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
                             zip(tracks.track_id.tolist(), in_flight.tolist(), shots.tolist(), strict=True) if f or s}}
         self._after_fc = (t, (tracks, result), fires, call, in_flight, shots, inputs, assessing)
@@ -457,7 +461,7 @@ class Chain:
         if evaluated is None:
             return
         tracks, result = evaluated
-        self._note_refusals(t, tracks, result)
+        self._note_refusals(t, tracks, result, call)
         a = result.assignments
         for k, ti, li, tid in fires:
             self._event(t, "assignment", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
@@ -494,7 +498,7 @@ class Chain:
             reload_left[i] = 0.0 if s.ready else self.scenario.launchers[i].reload_s
         return armed, ready, rounds, reload_left
 
-    def _note_refusals(self, t: float, tracks: Any, result: Any) -> None:
+    def _note_refusals(self, t: float, tracks: Any, result: Any, call: dict[str, Any]) -> None:
         """Refusals of confirmed tracks, counted by (track, launcher, reason); the first of each is an event, and
         a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects."""
         r = result.refusals
@@ -519,7 +523,7 @@ class Chain:
                 if self.writer and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
                     record = result.explain(ti)
                     record.update(kind="refusal", reason=reason, protected_track=protected_tid,
-                                  launcher=self.scenario.launchers[li].name if li >= 0 else None)
+                                  launcher=self.scenario.launchers[li].name if li >= 0 else None, call=call)
                     self.writer.decision(record)
             else:
                 entry["count"] += 1
@@ -763,8 +767,10 @@ class Chain:
         self._install_signals(loop)
         probe = None
         heartbeats: list[asyncio.Task[None]] = []
+        failed = True
         try:
             await self._connect()
+            self._journal()
             if not self.clock.virtual:
                 # everything slow starts before arming, and heartbeats keep the watchdogs fed from now on
                 if self.options.floor:
@@ -785,9 +791,17 @@ class Chain:
                 finally:
                     if guard is not None:
                         guard.cancel()
+            failed = False
         finally:
             await self._shutdown(heartbeats, probe)
             self._remove_signals(loop)
+            if failed and self.writer is not None:
+                # the records so far stay readable: a last journal of what is known, every row flushed
+                try:
+                    self._journal()
+                except Exception as e:  # the run's own error is the one to report
+                    log.debug("no last journal: %s", e)
+                self.writer.close()
         return self.summary()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -847,6 +861,7 @@ class Chain:
                     await asyncio.wait_for(link.make_safe(), timeout=min(1.0, left()))
                 except (LinkError, TimeoutError) as e:
                     log.warning("could not make %s safe at the end: %s", link.name, e or "no answer")
+        self._take_board_launches()  # a launch in the run's last moments still reaches the plant
         if probe is not None:
             self.floor = await asyncio.get_running_loop().run_in_executor(None, probe.stop)
             self.floor_note = probe.note
