@@ -103,7 +103,8 @@ class TrackerConfig:
 
     @property
     def iff_unexpected_d2(self) -> float:
-        """... of a plot with a code for a track that shows none, or another code."""
+        """Association cost (as Mahalanobis distance²) of a plot with a code for a track that shows none, or
+        another code."""
         return 2.0 * math.log(self.iff_reply_p / self.iff_false_code_p) if self.iff_association else 0.0
 
 
