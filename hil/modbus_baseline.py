@@ -23,7 +23,11 @@ trace hooks timestamped; LauncherLink used it until its own transaction loop rep
 LauncherLink's clock-sync update run (untimed) before each exchange, and LauncherLink (its transport's
 exchange and its clock-sync update timed).
 
-`python -m hil.modbus_baseline [--transport rtu|tcp|both] [-n 500] [--breakdown]` prints the JSON.
+The board side (emulator, cable) gets a CPU of its own when there are two or more, as a board is its own
+hardware (see measure_round_trips; `--shared-cpus` measures without).
+
+`python -m hil.modbus_baseline [--transport rtu|tcp|both] [-n 500] [--breakdown] [--shared-cpus]` prints the
+JSON.
 """
 
 from __future__ import annotations
@@ -524,14 +528,38 @@ async def _launcher_link(target: str, k: int, inside: dict[str, Samples] | None)
 # --- the run -------------------------------------------------------------------------------------------------
 
 
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(board CPUs, client CPUs) from this process' affinity: the first CPU for the boards, the others for the
+    clients; None with fewer than two CPUs (or no affinity calls on this system)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) >= 2 else None
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process pid onto cpus."""
+    try:
+        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    for tid in threads:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(tid, cpus)
+
+
 def measure_round_trips(transport: str = "rtu", n: int = 500, *, blocks: int = 10,
-                        breakdown: bool = False) -> dict[str, Any]:
+                        breakdown: bool = False, split: bool = True) -> dict[str, Any]:
     """libmodbus vs LauncherLink (its own transaction loop) on one cable and one emulator; see the module docstring.
 
-    n exchanges of each op per client, in `blocks` alternating blocks. Returns {"transport", "n",
-    "libmodbus", "pymodbus", "loadavg", "status": {"libmodbus", "launcher_link", "ratio"}, "write": {...},
-    "goal_ratio", "within_goal", "board_launches"} and, with breakdown, "breakdown" (see _breakdown); figures
-    in µs.
+    n exchanges of each op per client, in `blocks` alternating blocks. With split (and two CPUs or more) the
+    board side (emulator, cable, bare server) runs on one CPU and every client on the others, as a board is
+    its own hardware: on one shared CPU Linux tends to run a client and the board it just woke in turns, and
+    a client then also waits for the board's own work after its reply (its loop, its launch line), which
+    costs the Python clients more than the C one (libmodbus' figure is the same either way). Returns
+    {"transport", "n", "libmodbus", "pymodbus", "loadavg", "cpus", "status": {"libmodbus", "launcher_link",
+    "ratio"}, "write": {...}, "goal_ratio", "within_goal", "board_launches"} and, with breakdown, "breakdown"
+    (see _breakdown); figures in µs; cpus is {"board", "clients"} or None (shared).
     """
     import pymodbus
 
@@ -544,9 +572,45 @@ def measure_round_trips(transport: str = "rtu", n: int = 500, *, blocks: int = 1
     sizes = [n // blocks + (1 if i < n % blocks else 0) for i in range(blocks)]
     pym_inside: dict[str, Samples] = {op: {} for op in OPS}
     link_inside: dict[str, Samples] = {op: {} for op in OPS}
+    placement = split_cpus() if split else None
+    affinity = os.sched_getaffinity(0) if placement else None
     bench = _start(transport)
-    floor = _start(transport, emulator=[str(exe), "--serve"]) if breakdown else None
+    floor: _Bench | None = None
     loop = asyncio.new_event_loop()
+    try:
+        if breakdown:
+            floor = _start(transport, emulator=[str(exe), "--serve"])
+        if placement is not None:
+            for child in bench.children + (floor.children if floor else []):
+                _pin(child.proc.pid, placement[0])
+            os.sched_setaffinity(0, placement[1])  # and the C client, started from here
+        samples = _climb(bench, floor, exe, loop, sizes, breakdown, pym_inside, link_inside)
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+        loop.close()
+        bench.close()
+        if floor is not None:
+            floor.close()
+    out: dict[str, Any] = {"transport": transport, "n": n, "blocks": blocks, "libmodbus": library,
+                           "pymodbus": pymodbus.__version__, "loadavg": [round(x, 2) for x in os.getloadavg()],
+                           "cpus": None if placement is None else {"board": sorted(placement[0]),
+                                                                   "clients": sorted(placement[1])},
+                           "goal_ratio": GOAL_RATIO}
+    for op in OPS:
+        c, py = summarize(samples["libmodbus"][op]), summarize(samples["launcher_link"][op])
+        out[op] = {"libmodbus": c, "launcher_link": py, "ratio": round(py["p50"] / c["p50"], 2)}
+    out["within_goal"] = all(out[op]["ratio"] <= GOAL_RATIO for op in OPS)
+    out["board_launches"] = bench.launches  # the link's fires, one more a block (its cold one): none of the others'
+    if breakdown:
+        out["breakdown"] = _breakdown(samples, pym_inside, link_inside)
+    return out
+
+
+def _climb(bench: _Bench, floor: _Bench | None, exe: Path, loop: asyncio.AbstractEventLoop,
+           sizes: list[int], breakdown: bool, pym_inside: dict[str, Samples],
+           link_inside: dict[str, Samples]) -> dict[str, Samples]:
+    """Every rung's samples: the rungs take turns, one block each, a different one first in each block."""
     rungs: dict[str, Any] = {"libmodbus": lambda k: _libmodbus(bench.target, k, exe)}
     if breakdown:
         assert floor is not None
@@ -563,29 +627,12 @@ def measure_round_trips(transport: str = "rtu", n: int = 500, *, blocks: int = 1
         _launcher_link(bench.target, k, link_inside if breakdown else None))
     samples: dict[str, Samples] = {name: {op: [] for op in OPS} for name in rungs}
     names = list(rungs)
-    try:
-        for b, k in enumerate(sizes):
-            # a different rung goes first in each block, so no rung always follows the same one
-            for name in names[b % len(names):] + names[:b % len(names)]:
-                for op, values in rungs[name](k).items():
-                    samples[name][op] += values
-                bench.drain()
-    finally:
-        loop.close()
-        bench.close()
-        if floor is not None:
-            floor.close()
-    out: dict[str, Any] = {"transport": transport, "n": n, "blocks": blocks, "libmodbus": library,
-                           "pymodbus": pymodbus.__version__, "loadavg": [round(x, 2) for x in os.getloadavg()],
-                           "goal_ratio": GOAL_RATIO}
-    for op in OPS:
-        c, py = summarize(samples["libmodbus"][op]), summarize(samples["launcher_link"][op])
-        out[op] = {"libmodbus": c, "launcher_link": py, "ratio": round(py["p50"] / c["p50"], 2)}
-    out["within_goal"] = all(out[op]["ratio"] <= GOAL_RATIO for op in OPS)
-    out["board_launches"] = bench.launches  # the link's fires, one more a block (its cold one): none of the others'
-    if breakdown:
-        out["breakdown"] = _breakdown(samples, pym_inside, link_inside)
-    return out
+    for b, k in enumerate(sizes):
+        for name in names[b % len(names):] + names[:b % len(names)]:
+            for op, values in rungs[name](k).items():
+                samples[name][op] += values
+            bench.drain()
+    return samples
 
 
 def _median_us(samples_ns: Sequence[int]) -> float:
@@ -620,9 +667,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=500, help="exchanges of each request per client")
     parser.add_argument("--blocks", type=int, default=10, help="alternating blocks the exchanges are split into")
     parser.add_argument("--breakdown", action="store_true", help="also climb the ladder of clients")
+    parser.add_argument("--shared-cpus", action="store_true",
+                        help="let boards and clients share every CPU (default: the boards get one of their own)")
     args = parser.parse_args(argv)
     try:
-        results = [measure_round_trips(t, args.n, blocks=args.blocks, breakdown=args.breakdown)
+        results = [measure_round_trips(t, args.n, blocks=args.blocks, breakdown=args.breakdown,
+                                       split=not args.shared_cpus)
                    for t in (("rtu", "tcp") if args.transport == "both" else (args.transport,))]
     except (HilError, ValueError) as e:
         print(f"modbus baseline: {e}", file=sys.stderr)

@@ -126,7 +126,11 @@ def test_missing_header_names_the_package(tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize("transport", ["rtu", "tcp"])
 def test_measure_round_trips_compares_on_one_emulator(exe: Path, transport: str) -> None:
+    affinity = os.sched_getaffinity(0)
     result = measure_round_trips(transport, n=12, blocks=2, breakdown=True)
+    assert os.sched_getaffinity(0) == affinity  # the clients' CPUs were this process' only for the measurement
+    split = modbus_baseline.split_cpus()
+    assert result["cpus"] == (None if split is None else {"board": sorted(split[0]), "clients": sorted(split[1])})
     assert result["transport"] == transport and result["libmodbus"].startswith("libmodbus ")
     for op in ("status", "write"):
         figures = result[op]
@@ -150,3 +154,8 @@ def test_hil_bench_table_states_the_baselines_goal() -> None:
                                             "write": figures}, "tcp": {"note": "no libmodbus-dev"}})
     assert lines[0].endswith(f"(goal: within {modbus_baseline.GOAL_RATIO:g}x)") and modbus_baseline.GOAL_RATIO == 1.5
     assert lines[1].split()[-1] == "1.45" and lines[-1].split()[-1] == "libmodbus-dev"
+
+
+def test_shared_cpus_measure_too(exe: Path) -> None:
+    result = measure_round_trips("tcp", n=4, blocks=2, split=False)
+    assert result["cpus"] is None and result["status"]["launcher_link"]["count"] == 4
