@@ -114,3 +114,30 @@ def merge_in_time_order(batches: list[PlotBatch]) -> tuple[dict[str, np.ndarray]
     cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}
     order = np.argsort(cols["t_s"], kind="stable")
     return {k: v[order] for k, v in cols.items()}, order
+
+
+def feed_tracker(tracker: Any, cols: dict[str, np.ndarray] | None, sweeps: list[tuple[float, int, float]],
+                 sector_az: list[float]) -> None:
+    """One loop iteration's plots (time-ordered columns, run-relative t_s) and sector sweeps (run time, radar,
+    azimuth reached) into the tracker in one time order: the plots up to each sweep, then that sweep.
+
+    A poll normally holds one dwell, but after a stalled or delayed link it holds seconds of them: applying
+    every plot before every sweep would make the late sweeps count misses against tracks the plots had just
+    updated, and delete them. sector_az holds each radar's previous sector azimuth (NaN before the first) and
+    is updated. The runtime and replay both feed the tracker here.
+    """
+    names = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps", "mode3a")
+    n = 0 if cols is None else len(cols["t_s"])
+    start = 0
+    for t_sweep, radar, az in sorted(sweeps):
+        if cols is not None:
+            end = int(np.searchsorted(cols["t_s"], t_sweep, side="right"))
+            if end > start:
+                tracker.update(*(cols[k][start:end] for k in names))
+                start = end
+        prev = sector_az[radar]
+        if prev == prev:  # not NaN: the beam's previous sector boundary is known
+            tracker.sector_swept(radar, t_sweep, prev, az)
+        sector_az[radar] = az
+    if cols is not None and start < n:
+        tracker.update(*(cols[k][start:] for k in names))

@@ -87,7 +87,7 @@ from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, de
 from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
 from hil.fire_control import ProtectionInputs, friendly_code_array, protection_inputs, track_inputs
-from hil.plots import PlotBatch, merge_in_time_order
+from hil.plots import PlotBatch, feed_tracker, merge_in_time_order
 from hil.recording import RecordedFrame, RecordingError, read_recording, recording_end
 from hil.tracking import TrackSnapshot
 
@@ -647,16 +647,9 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
         polled, sweeps, problems = decoder.decode(poll)
         for p in problems:
             result.findings.append(Finding((poll.host_ns - start_ns) / 1e9, -1, "", f"recording: {p}"))
-        if polled:
-            cols = _merge(polled, start_s)
-            tracker.update(cols["t_s"], cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
-                           cols["range_rate_mps"], cols["mode3a"])
-            result.plots += len(cols["t_s"])
-        for t_abs, i, az in sorted(sweeps):
-            prev = sector_az[i]
-            if not math.isnan(prev):
-                tracker.sector_swept(i, t_abs - start_s, prev, az)
-            sector_az[i] = az
+        cols = _merge(polled, start_s) if polled else None
+        feed_tracker(tracker, cols, [(t_abs - start_s, i, az) for t_abs, i, az in sweeps], sector_az)
+        result.plots += 0 if cols is None else len(cols["t_s"])
         result.polls += 1
     while call is not None:
         evaluator.check(tracker, call)

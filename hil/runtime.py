@@ -37,7 +37,7 @@ from hil.fire_control import ProtectionInputs, RefusalReason, friendly_code_arra
 from hil.kernels import build_fire_control, build_tracker
 from hil.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.metrics import gospa
-from hil.plots import merge_in_time_order
+from hil.plots import feed_tracker, merge_in_time_order
 from hil.realtime import realtime
 from hil.rig import Rig
 from hil.runfolder import RunWriter
@@ -109,11 +109,14 @@ class LauncherState:
     status: Any = None  # last LauncherStatus read
     busy: bool = False  # a fire is being written
     lost: bool = False
-    armed_once: bool = False  # the host armed it at least once (bring-up or re-arm)
+    want_armed: bool = False  # the host has armed it (or tried to): it should stay armed
+    armed_once: bool = False  # it was seen armed at least once
     healthy_since_ns: int | None = None  # first of the status reads in a row that all succeeded
     trip_seen: bool = False  # this watchdog trip is already an event
     watchdog_trips: int = 0
-    rearms: list[int] = field(default_factory=list)  # host ns of each re-arm
+    rearms: int = 0  # re-arms after a watchdog trip, seen armed
+    arm_attempts: list[int] = field(default_factory=list)  # host ns of re-arm attempts in the last minute
+    rearm_unconfirmed: bool = False  # an arm write whose answer was lost
     rearm_failures: int = 0
     safe_ns: int = 0  # how long it sat SAFE (not armed) after it was first armed
     safe_since_ns: int | None = None
@@ -234,8 +237,11 @@ class Chain:
                 st.status = await link.arm()
                 st.armed_once = True
             except LinkError as e:
+                st.rearm_unconfirmed = True
                 log.warning("%s did not arm: %s", self.scenario.launchers[i].name, e)
                 self._event(self.run_s(self.clock.now_ns()), "arm_failed", launcher=i, detail=str(e))
+            # only now: a heartbeat tick's status read from before the arm must not pass for a watchdog trip
+            st.want_armed = True
 
     def _feed_board_launches(self) -> None:
         """Connect each launcher board's own launch reports to the plant, where the board has such a channel:
@@ -307,25 +313,31 @@ class Chain:
     # --- the host under test -------------------------------------------------------------------------
 
     def _take_plots(self, polled: list[tuple[int, Any, list[Any]]]) -> bool:
-        """Plots of every radar polled this round into the tracker as one time-ordered batch, then the sweeps.
+        """Plots of every radar polled this round and their sector sweeps into the tracker, in one time order.
 
         Merging keeps several radars' plots in time order, so none is refused as late by the tracker.
         """
         batches = [(i, b) for i, b, _ in polled if b is not None and b.n]
+        start_s = self.start_ns / 1e9
+        sweeps = [(float(s[0]) - start_s, i, float(s[1])) for i, _, services in polled for s in services]
+        cols: dict[str, np.ndarray] | None = None
         if batches:
             cols, order = merge_in_time_order([b for _, b in batches])
+            cols["t_abs_s"] = cols["t_s"]
+            cols["t_s"] = t_s = cols["t_s"] - start_s
+        if cols is not None or sweeps:
+            t_begin = time.perf_counter_ns()
+            feed_tracker(self.tracker, cols, sweeps, self.sector_az)
+            if cols is not None:
+                self.latency.record("track", time.perf_counter_ns() - t_begin)
+        if cols is not None:
             # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
             unc = np.concatenate([np.full(b.n, min(self.boards.radars[i].clock_sync.uncertainty_ns, 2.0**62))
                                   for i, b in batches])
-            t_s = cols["t_s"] - self.start_ns / 1e9
-            t_begin = time.perf_counter_ns()
-            self.tracker.update(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
-                                cols["range_rate_mps"], cols["mode3a"])
-            self.latency.record("track", time.perf_counter_ns() - t_begin)
             self.fresh_plots.clear()
             for k in range(len(t_s)):
                 key = round(float(t_s[k]) * 1e6)
-                self.batches[key] = (int(cols["t_s"][k] * 1e9), int(cols["host_rx_ns"][k]), int(unc[order[k]]))
+                self.batches[key] = (int(cols["t_abs_s"][k] * 1e9), int(cols["host_rx_ns"][k]), int(unc[order[k]]))
                 self.fresh_plots.add(key)
             while len(self.batches) > 4096:
                 self.batches.popitem(last=False)
@@ -334,12 +346,6 @@ class Chain:
             if self.writer:
                 self.writer.plots(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
                                   cols["range_rate_mps"])
-        sweeps = sorted((float(s[0]), i, float(s[1])) for i, _, services in polled for s in services)
-        for t_abs, i, az in sweeps:
-            prev = self.sector_az[i]
-            if not math.isnan(prev):
-                self.tracker.sector_swept(i, t_abs - self.start_ns / 1e9, prev, az)
-            self.sector_az[i] = az
         return bool(batches)
 
     def _fire_control(self, now_ns: int) -> None:
@@ -663,7 +669,14 @@ class Chain:
                 log.info("launcher %s: read-back of a lost fire failed (%s); tried again next tick",
                          self.scenario.launchers[i].name, e)
         self._note_safe(st, now, armed=bool(status.armed))
-        if status.armed or not st.armed_once:
+        if status.armed and not st.armed_once:
+            st.armed_once = True  # the bring-up arm whose answer was lost did arm
+            st.rearm_unconfirmed = False
+        if status.armed or not st.want_armed:
+            if status.armed and st.rearm_unconfirmed:
+                # an arm whose answer was lost did arm: the status read says so
+                st.rearm_unconfirmed = False
+                self._rearmed(i, st, now, "confirmed by status read")
             st.trip_seen = False
             return
         if not st.trip_seen:
@@ -676,25 +689,30 @@ class Chain:
         rig = self.options.rig
         if rig.rearm != "auto" or now - st.healthy_since_ns < rig.rearm_holdoff_s * 1e9:
             return
-        st.rearms = [t for t in st.rearms if now - t < 60_000_000_000]
-        if len(st.rearms) >= rig.rearm_max_per_min:
+        st.arm_attempts = [t for t in st.arm_attempts if now - t < 60_000_000_000]
+        if len(st.arm_attempts) >= rig.rearm_max_per_min:
             return
+        st.arm_attempts.append(now)
         try:
             st.status = await link.arm()
         except LinkError as e:
             st.rearm_failures += 1
+            st.rearm_unconfirmed = True  # the key may have gone through: the next status read tells
             self._event(self.run_s(now), "rearm_failed", launcher=i, detail=str(e))
             return
-        st.rearms.append(now)
+        st.rearm_unconfirmed = False
+        self._rearmed(i, st, now, f"after {(now - st.healthy_since_ns) / 1e9:.1f} s of healthy link")
+
+    def _rearmed(self, i: int, st: LauncherState, now: int, detail: str) -> None:
+        st.rearms += 1
         self.counts["rearms"] += 1
-        self._event(self.run_s(now), "rearm", launcher=i,
-                    detail=f"after {(now - st.healthy_since_ns) / 1e9:.1f} s of healthy link")
+        self._event(self.run_s(now), "rearm", launcher=i, detail=detail)
         self._note_safe(st, self.clock.now_ns(), armed=True)
 
     @staticmethod
     def _note_safe(st: LauncherState, now_ns: int, armed: bool) -> None:
         """Time a launcher the host had armed spends not armed (SAFE, tripped or lost)."""
-        if not st.armed_once:
+        if not st.want_armed:
             return
         if armed and st.safe_since_ns is not None:
             st.safe_ns += now_ns - st.safe_since_ns
@@ -854,9 +872,15 @@ class Chain:
             task.cancel()
         await asyncio.gather(*heartbeats, return_exceptions=True)
         if boards is not None:
-            for link in boards.launchers:
+            for i, link in enumerate(boards.launchers):
                 if not link.connected:
                     continue
+                if link.unconfirmed_seq:
+                    # settle a fire whose answer was lost, so the run's launch count is the boards' count
+                    try:
+                        await asyncio.wait_for(self._reconcile(i), timeout=min(1.0, left()))
+                    except (LinkError, TimeoutError) as e:
+                        log.warning("%s: a lost fire was not read back at the end: %s", link.name, e or "no answer")
                 try:
                     await asyncio.wait_for(link.make_safe(), timeout=min(1.0, left()))
                 except (LinkError, TimeoutError) as e:
@@ -1121,7 +1145,7 @@ class Chain:
             safe_ns = st.safe_ns + (end_ns - st.safe_since_ns if st.safe_since_ns is not None else 0)
             out[self.scenario.launchers[i].name] = {
                 "armed_once": st.armed_once, "armed_at_end": bool(st.status is not None and st.status.armed),
-                "watchdog_trips": st.watchdog_trips, "rearms": len(st.rearms), "rearm_failures": st.rearm_failures,
+                "watchdog_trips": st.watchdog_trips, "rearms": st.rearms, "rearm_failures": st.rearm_failures,
                 "safe_s": round(safe_ns / 1e9, 3), "lost_at_end": st.lost,
             }
         return out
