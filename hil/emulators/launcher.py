@@ -593,8 +593,14 @@ def main(argv: list[str] | None = None, description: str | None = None) -> int:
     def announce(info: dict[str, Any]) -> None:
         print(json.dumps(info), flush=True)
         printer = _LaunchPrinter(sys.stdout.fileno())  # from here on stdout carries launch lines only
-        printer.loop = asyncio.get_running_loop()
-        model.on_launch = printer
+        loop = printer.loop = asyncio.get_running_loop()
+
+        def later(launch: Launch) -> None:
+            # the board answers the fire first and prints its launch line after: a real board's launch discrete
+            # does not hold up its Modbus reply either (on TCP it added 26-33 us to a fire's round trip)
+            loop.call_soon(printer, launch)
+
+        model.on_launch = later
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
