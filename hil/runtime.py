@@ -1070,8 +1070,6 @@ class Chain:
                            for m in sorted(self.engagement.finished + self.engagement.flying, key=lambda m: m.ident)]
         friendly_engagements = plant["acquired"]["friendly"] + plant["acquired"]["neutral"]
         for row, spec in enumerate(sc.targets):
-            if spec.allegiance != "hostile":
-                continue
             shots = sorted(shots_by_target.get(row, []), key=lambda m: m.launch_s)
             ended = self.truth.ended_by[row]
             result = {"killed": "killed", "impact": "leaked"}.get(ended, "survived")
@@ -1087,6 +1085,7 @@ class Chain:
                 "first_launch_s": round(shots[0].launch_s, 3) if shots else None,
                 "launcher": sc.launchers[shots[0].launcher].name if shots else None,
                 "shots": len(shots), "result": result,
+                "tracks": sorted({m.track_id for m in shots}),  # the tracks the rounds that took it were fired at
                 "refusal_reasons": [r for r, _ in reasons.most_common()] if not shots else [],
                 "tracked": tracked,
             })
