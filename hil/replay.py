@@ -86,7 +86,7 @@ from hil.drivers.asterix import Cat034Message, ServiceEvent
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, decode_adu, parse_request
 from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
-from hil.fire_control import ProtectionInputs, friendly_code_array, protection_inputs, track_inputs
+from hil.fire_control import ProtectionInputs, RefusalReason, friendly_code_array, protection_inputs, track_inputs
 from hil.plots import PlotBatch, feed_tracker, merge_in_time_order
 from hil.recording import RecordedFrame, RecordingError, read_recording, recording_end
 from hil.tracking import TrackSnapshot
@@ -136,6 +136,7 @@ class Finding:
 class ReplayResult:
     decisions: int = 0
     evaluations: int = 0  # fire-control calls re-run (decisions at one t_s are one call)
+    refusals_checked: int = 0  # protection and kill-assessment refusals the run recorded, asked again
     fire_commands: int = 0
     polls: int = 0
     payloads: int = 0
@@ -259,8 +260,9 @@ class PollDecoder:
 # ---- the run's decisions and engagements -----------------------------------------------------------------
 
 
-def read_decisions(path: Path) -> list[dict[str, Any]]:
-    """decisions.jsonl: the fire decisions of the run, each with t_s, track and launchers (time order)."""
+def read_decisions(path: Path, kinds: tuple[str, ...] = ("fire",)) -> list[dict[str, Any]]:
+    """decisions.jsonl: the run's decisions of these kinds ("fire"; "refusal": the protection and kill-assessment
+    refusals), each with t_s, track and launchers (time order)."""
     out = []
     try:
         lines = path.read_text().splitlines()
@@ -276,8 +278,8 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
                 log.info("%s: last line cut off (a run that was killed?)", path)
                 break
             raise ReplayError(f"{path}:{number}: not JSON ({e})") from None
-        if isinstance(d, dict) and d.get("kind", "fire") != "fire":
-            continue  # another record of the run (a kill assessment): not a fire decision
+        if isinstance(d, dict) and d.get("kind", "fire") not in kinds:
+            continue  # another record of the run (a kill assessment)
         if not isinstance(d, dict) or not {"t_s", "track", "launchers"} <= d.keys() \
                 or not isinstance(d["launchers"], list) or not isinstance(d.get("call", {}), dict):
             raise ReplayError(f"{path}:{number}: a decision needs t_s, track and launchers")
@@ -360,7 +362,7 @@ class Evaluator:
         snap = tracker.tracks(t)
         pos_var, _ = track_inputs(snap, self.friendly_codes)
         row = {int(tid): k for k, tid in enumerate(snap.track_id.tolist())}
-        for d in call:
+        for d in _fires(call):
             k = row.get(int(d["track"]))
             c = d.get("call") or {}
             if k is None or snap.status[k] != CONFIRMED or not self._same_var(float(pos_var[k]),
@@ -384,9 +386,9 @@ class Evaluator:
         pos_var, friendly = inputs.pos_var_m2, inputs.friendly
         row = {int(tid): k for k, tid in enumerate(tracks.track_id.tolist())}
         confirmed = {int(tid) for tid in tracks.track_id[tracks.status == CONFIRMED].tolist()}
-        live = {(int(d["track"]), str(name)) for d in call for name in d["launchers"]}
+        live = {(int(d["track"]), str(name)) for d in _fires(call) for name in d["launchers"]}
         findings = self.result.findings
-        for d in call:
+        for d in _fires(call):
             tid = int(d["track"])
             for name in d["launchers"]:
                 if tid not in confirmed:
@@ -450,6 +452,39 @@ class Evaluator:
                 findings.append(Finding(t, tid, name, f"the run fired, replay does not (replay: {chosen})"))
         for tid, name in sorted(replayed - live):
             findings.append(Finding(t, tid, name, "replay fires, the run did not"))
+        for d in call:
+            if d.get("kind") == "refusal":
+                self._check_refusal(t, d, out, tracks, row)
+
+    def _check_refusal(self, t: float, d: dict[str, Any], out: Any, tracks: Any, row: dict[int, int]) -> None:
+        """A protection or kill-assessment refusal the run recorded: replay must refuse the same track for the same
+        reason (on the same launcher) and, for a protection, name the same protected track."""
+        self.result.refusals_checked += 1
+        tid, reason, launcher = int(d["track"]), str(d.get("reason")), d.get("launcher")
+        where = launcher or ""
+        if tid not in row:
+            self.result.findings.append(Finding(t, tid, where, f"the run refused {reason}; replay has no such track"))
+            return
+        r = out.refusals
+        match = [j for j in range(len(r.track_index))
+                 if int(r.track_index[j]) == row[tid] and RefusalReason(int(r.reason[j])).name == reason
+                 and (launcher is None or int(r.launcher_index[j]) < 0
+                      or self.launcher_names[int(r.launcher_index[j])] == launcher)]
+        if not match:
+            why = out.explain(row[tid])
+            self.result.findings.append(Finding(t, tid, where, f"the run refused {reason}, replay does not "
+                                                               f"(replay: {why['decision']})"))
+            return
+        protected = d.get("protected_track")
+        if protected is not None:
+            ids = {int(tracks.track_id[int(r.protected_index[j])]) for j in match if int(r.protected_index[j]) >= 0}
+            if int(protected) not in ids:
+                self.result.findings.append(Finding(t, tid, where, f"the run's refusal protected track {protected}, "
+                                                                   f"replay's protects {sorted(ids) or 'none'}"))
+
+
+def _fires(call: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in call if d.get("kind", "fire") == "fire"]
 
 
 def _check_commands(decisions: list[dict[str, Any]], commands: list[FireCommand], start_ns: int,
@@ -580,6 +615,7 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
     if cut:
         result.notes.append(f"{cut} (the run was killed?): replayed the frames before it")
     decisions = read_decisions(run.path / "decisions.jsonl")
+    refusals = read_decisions(run.path / "decisions.jsonl", ("refusal",))
     try:
         commands = fire_commands(rec, result)
         polls = list(radar_polls(rec, [r.name for r in sc.radars]))
@@ -604,6 +640,7 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
         kept = [d for d in decisions if float(d["t_s"]) <= recording_end_s]
         result.unchecked_decisions = len(decisions) - len(kept)
         decisions = kept
+        refusals = [d for d in refusals if float(d["t_s"]) <= recording_end_s]
         if result.unchecked_decisions:
             result.notes.append(f"{result.unchecked_decisions} decisions after the recording's last frame "
                                 f"(t = {recording_end_s:.3f} s) not checked")
@@ -621,7 +658,8 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
                           var_rtol=0.0 if exact_t else REAL_TIME_VAR_RTOL)
     sector_az = [math.nan] * len(sc.radars)
     calls: list[list[dict[str, Any]]] = []
-    for d in decisions:  # one evaluation per t_s
+    # one evaluation per t_s: its fire decisions, and the refusals recorded then (checked in the same evaluation)
+    for d in sorted(decisions + refusals, key=lambda d: float(d["t_s"])):
         if calls and float(calls[-1][0]["t_s"]) == float(d["t_s"]):
             calls[-1].append(d)
         else:
@@ -684,7 +722,8 @@ def main(args: argparse.Namespace) -> int:
     result = replay(run_dir, args.recording)
     print(f"replayed {result.plots} plots from {result.payloads} ASTERIX payloads in {result.polls} polls "
           f"({result.rejected_blocks} rejected); {result.decisions} decisions in {result.evaluations} fire-control "
-          f"evaluations, {result.fire_commands} fire commands")
+          f"evaluations, {result.fire_commands} fire commands, {result.refusals_checked} protection and "
+          f"kill-assessment refusals")
     for note in result.notes:
         print(f"note: {note}")
     if result.uncommanded:
