@@ -172,6 +172,7 @@ class Chain:
         self.floor: Any = None  # the machine's scheduling-latency histogram (ns), real time only
         self.floor_note = ""
         self.interrupted: str | None = None  # the signal that ended the run early
+        self.shutdown_s = math.nan  # wall time the end of the run took (fires finished, launchers safe, boards reaped)
         self._main: asyncio.Future[None] | None = None
         names = [s.name for s in o.scenario.radars] + [s.name for s in o.scenario.launchers]
         self.link_faults = parse_faults(o.scenario.faults, o.scenario.source) + tuple(o.faults)
@@ -811,7 +812,9 @@ class Chain:
                         guard.cancel()
             failed = False
         finally:
+            t_shutdown = time.monotonic()
             await self._shutdown(heartbeats, probe)
+            self.shutdown_s = time.monotonic() - t_shutdown
             self._remove_signals(loop)
             if failed and self.writer is not None:
                 # the records so far stay readable: a last journal of what is known, every row flushed
@@ -1094,6 +1097,7 @@ class Chain:
         summary: dict[str, Any] = {
             "schema": 1,
             "interrupted": self.interrupted is not None,
+            "shutdown_s": round(self.shutdown_s, 3) if math.isfinite(self.shutdown_s) else None,
             "signal": self.interrupted,
             "rig_ok": not rig_problems,
             "rig_problems": rig_problems,
