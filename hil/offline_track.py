@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,11 +104,18 @@ def read_plots(path: str | Path, sensor_names: list[str]) -> PlotTable:
 
 
 def read_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(time_s[n], target[n], state[n, 6]) of a truth CSV, sorted by time."""
+    """(time_s[n], target[n], state[n, 6]) of a truth CSV, sorted by time.
+
+    A target is any label, a number or a name such as a run folder's "bomber-1"; target[n] numbers the labels in
+    the order they first appear (scoring only needs one identity per target).
+    """
     source = str(path)
     if not Path(path).is_file():
         raise ConfigError(source, "file", "no such truth file")
-    times, ids, states = [], [], []
+    times: list[float] = []
+    ids: list[int] = []
+    states: list[list[float]] = []
+    labels: dict[str, int] = {}
     with open(path, newline="") as f:
         reader = csv.reader(f)
         _header(reader, source, TRUTH_COLUMNS, [])
@@ -117,10 +125,10 @@ def read_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if len(row) != len(TRUTH_COLUMNS):
                 raise ConfigError(source, f"line {line}", f"expected {len(TRUTH_COLUMNS)} fields, got {len(row)}")
             times.append(_number(row[0], source, line, "time_s"))
-            try:
-                ids.append(int(row[1]))
-            except ValueError:
-                raise ConfigError(source, f"line {line}", f"target must be an integer, got {row[1]!r}") from None
+            label = row[1].strip()
+            if not label:
+                raise ConfigError(source, f"line {line}", "target is empty (a number or a name)")
+            ids.append(labels.setdefault(label, len(labels)))
             states.append([_number(v, source, line, c) for v, c in zip(row[2:], TRUTH_COLUMNS[2:], strict=True)])
     t = np.array(times)
     order = np.argsort(t, kind="stable")
@@ -130,7 +138,8 @@ def read_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plots", required=True, help="plots CSV: " + ",".join(PLOT_COLUMNS) + "[,mode3a]")
     parser.add_argument("--sensors", required=True, help="sensors TOML: [[sensor]] name, site, sigmas")
-    parser.add_argument("--out", required=True, help="confirmed tracks CSV after each scan: " + ",".join(TRACK_COLUMNS))
+    parser.add_argument("--out", help="confirmed tracks CSV after each scan: " + ",".join(TRACK_COLUMNS)
+                        + " (default: not written, only the figures are printed)")
     parser.add_argument("--truth", help="truth CSV (" + ",".join(TRUTH_COLUMNS) + ") to score GOSPA and identity")
     parser.add_argument("--scan-period-s", type=float, default=1.0, help="scan period of the radars (default 1)")
     parser.add_argument("--model", choices=["imm", "cv"], default="imm", help="motion model (default imm)")
@@ -150,7 +159,8 @@ def main(args: argparse.Namespace) -> int:
     score = TrackingScore(c=args.gospa_c_m)
     kernel_s: list[float] = []
     n_rows = 0
-    with open(args.out, "w", newline="") as f:
+    # without --out the run is for its figures (scores against --truth): the rows go nowhere
+    with open(args.out or os.devnull, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(TRACK_COLUMNS)
         if len(plots.t_s):
@@ -177,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
                     _score(score, truth, tracker, t_end, args.scan_period_s)
     times_us = np.array(kernel_s) * 1e6
     print(f"hil track: {len(plots.t_s)} plots from {len(sensors)} sensor(s), {len(kernel_s)} scans, "
-          f"{n_rows} confirmed track rows -> {args.out}")
+          f"{n_rows} confirmed track rows" + (f" -> {args.out}" if args.out else " (no --out: not written)"))
     if len(times_us):
         print(f"kernel time per scan: median {np.median(times_us):.0f} µs, p99 {np.percentile(times_us, 99):.0f} µs, "
               f"max {times_us.max():.0f} µs")

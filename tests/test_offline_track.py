@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hil.cli import main as hil_main
 from hil.emulators.radar_model import scan_plots
 from hil.errors import ConfigError
 from hil.geo import geodetic_to_enu
-from hil.offline_track import add_arguments, main, read_plots
+from hil.offline_track import add_arguments, main, read_plots, read_truth
 from hil.scenario import tracking_scenario
 from hil.tracking import load_sensors
 
@@ -109,3 +111,66 @@ def test_sites_in_latitude_longitude_go_through_the_enu_origin(tmp_path: Path) -
     assert np.allclose(s.site_enu_m, geodetic_to_enu(52.1, 4.0, 30.0, (52.0, 4.0, 0.0)))
     assert s.site_enu_m[1] == pytest.approx(11_100, rel=0.01)  # 0.1 degree of latitude is about 11.1 km north
     assert s.sigma_azimuth_rad == pytest.approx(math.radians(0.5))
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short virtual-time run of the default scenario, as `hil run` leaves it."""
+    out = tmp_path_factory.mktemp("run") / "raid"
+    assert hil_main(["run", "--time", "virtual", "--duration", "10", "--quiet", "--out", str(out)]) in (0, 1)
+    return out
+
+
+@pytest.mark.slow
+def test_a_run_folder_is_tracked_again_and_scored_against_its_own_truth(
+        run_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    # the command as a user types it on a run folder: its truth names targets ("bomber-1"), no --out needed
+    assert hil_main(["track", "--plots", str(run_folder / "plots.csv"), "--sensors", str(run_folder / "sensors.toml"),
+                     "--truth", str(run_folder / "truth.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "(no --out: not written)" in text
+    assert "identity switches" in text
+    gospa = float(text.split("per live target ")[1].split(" m")[0])
+    assert 0.0 <= gospa <= 1000.0  # scored: a target nobody tracks costs c / 2 = 500 m, not nothing
+    with open(run_folder / "truth.csv", newline="") as f:
+        names = {row["target"] for row in csv.DictReader(f)}
+    assert "bomber-1" in names
+    _, ids, _ = read_truth(run_folder / "truth.csv")
+    assert len(set(ids.tolist())) == len(names)  # one identity per named target
+    out = run_folder / "again.csv"
+    assert hil_main(["track", "--plots", str(run_folder / "plots.csv"), "--sensors", str(run_folder / "sensors.toml"),
+                     "--truth", str(run_folder / "truth.csv"), "--out", str(out)]) == 0
+    with open(out, newline="") as f:
+        assert len(list(csv.DictReader(f))) > 0  # the raid's targets are tracked again from its plots
+
+
+def test_truth_targets_are_numbers_or_names_and_an_empty_one_is_named(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.csv"
+    header = "time_s,target,x_m,y_m,z_m,vx_mps,vy_mps,vz_mps\n"
+    truth.write_text(header + "1.0,bomber-1,0,0,0,0,0,0\n1.0,7,1,0,0,0,0,0\n0.5,bomber-1,2,0,0,0,0,0\n")
+    t, ids, states = read_truth(truth)
+    assert t.tolist() == [0.5, 1.0, 1.0]
+    assert ids.tolist() == [0, 0, 1]  # bomber-1 both times, 7 another target
+    assert states[:, 0].tolist() == [2.0, 0.0, 1.0]
+    truth.write_text(header + "1.0, ,0,0,0,0,0,0\n")
+    with pytest.raises(ConfigError, match="line 2: target is empty"):
+        read_truth(truth)
+
+
+label_st = st.text(st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters=",\"\u2028\u2029\x85"),
+                   min_size=1, max_size=12).filter(lambda x: x.strip() == x and x != "")
+
+
+@settings(max_examples=100, deadline=None)
+@given(labels=st.lists(label_st, min_size=1, max_size=20))
+def test_any_target_label_keeps_one_identity(tmp_path_factory: pytest.TempPathFactory, labels: list[str]) -> None:
+    truth = tmp_path_factory.mktemp("truth") / "truth.csv"
+    rows = "".join(f"{k}.0,{label},{k},0,0,0,0,0\n" for k, label in enumerate(labels))
+    truth.write_text("time_s,target,x_m,y_m,z_m,vx_mps,vy_mps,vz_mps\n" + rows, encoding="utf-8")
+    _, ids, states = read_truth(truth)
+    by_label: dict[str, int] = {}
+    for label, i in zip(labels, ids.tolist(), strict=True):
+        assert by_label.setdefault(label, i) == i  # the same label, the same identity
+    assert len(set(ids.tolist())) == len(set(labels))
+    assert states[:, 0].tolist() == [float(k) for k in range(len(labels))]
