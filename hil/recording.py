@@ -1,31 +1,30 @@
-"""Record every frame on every link as a pcapng file Wireshark decodes, and read it back.
+"""Record every frame on every link as a pcapng file Wireshark decodes as it is, and read it back.
 
-Written from the pcapng specification (IETF draft-ietf-opsawg-pcapng): one Section Header Block, one
-Interface Description Block per link (LINKTYPE_IPV4, nanosecond timestamps via if_tsresol = 9) and one
-Enhanced Packet Block per frame. Each frame is wrapped in synthetic IPv4 so Wireshark's own dissectors
-apply:
+Written from the pcapng specification (IETF draft-ietf-opsawg-pcapng): one Section Header Block, one or two
+Interface Description Blocks per link (nanosecond timestamps via if_tsresol = 9) and one Enhanced Packet Block
+per frame. Every kind lands where tshark 4.x decodes it with no ``-d`` or ``-o`` flag:
 
-- radar ASTERIX data blocks (kind "asterix"): UDP radar -> host on port ``asterix_port + radar index``
-  (decode with ``tshark -d udp.port==8600,asterix``);
-- other radar-link frames (kind "frame": stimulus, config, time sync, raw framed bytes): UDP on
-  ``frame_port + radar index``;
-- Modbus RTU ADUs (kind "modbus_rtu"): UDP on ``modbus_rtu_port + launcher index`` (decode with
-  ``-d udp.port==5020,mbrtu -o mbrtu.crc_verification:TRUE``);
-- Modbus/TCP ADUs (kind "modbus_tcp"): one synthetic TCP connection per link from the host to the
-  launcher's port 502 with a handshake and correct sequence/acknowledgement numbers.
+- radar ASTERIX data blocks (kind "asterix"): synthetic IPv4/UDP, radar -> host, on ASTERIX's registered port
+  8600 (LINKTYPE_IPV4; every radar on the same port, each link has its own peer address);
+- Modbus/TCP ADUs (kind "modbus_tcp"): one synthetic TCP connection per link from the host to the launcher's
+  port 502 (Modbus/TCP's registered port) with a handshake and correct sequence/acknowledgement numbers;
+- Modbus RTU ADUs (kind "modbus_rtu") and hil's serial frames (kind "frame": stimulus, config, time sync, raw
+  framed bytes): a serial line has no IP, so these are Wireshark "upper PDU" records (LINKTYPE_WIRESHARK_UPPER_PDU,
+  252) whose header names the dissector, "mbrtu" (built in) or "hil" (the Lua dissector shipped in
+  hil/wireshark/hil.lua), plus the link's addresses so Wireshark's columns and conversations show which link.
 
-The host is 10.0.0.1; link number i (in order of first use) is 10.1.0.(i + 1) and up. Each IDB names
-its link (if_name) and carries the port map as JSON in its comment, which is how read_recording() tells
-links and kinds apart. A frame may carry an annotation, a JSON object from the caller (RadarLink gives each
-ASTERIX payload the plot times it used, which replay needs): it is the Enhanced Packet Block's opt_comment,
-which Wireshark shows as the packet comment and which leaves the dissection alone. Each Enhanced Packet Block
-also carries the packet's CRC-32 (option epb_hash, algorithm 2, in the section's byte order), so the reader
-tells a flipped bit from a frame the link really carried. Every block goes to the kernel in one os.write() as
-soon as it is recorded (no buffer to flush, no fsync: the page cache outlives the process), so a run killed
-with SIGKILL leaves a file readable up to its last frame; the reader says where a cut-off last block begins
-("recording ends mid-block at byte N"). Timestamps are the host clock's ns (monotonic in real time, virtual
-in virtual time); if_tsoffset shifts them to wall-clock time for Wireshark's display, while read_recording()
-returns them unshifted.
+The host is 10.0.0.1; link number i (in order of first use) is 10.1.0.(i + 1) and up. Each IDB names its link
+(if_name) and carries the link, its encapsulation and its port map as JSON in its comment, which is how
+read_recording() tells links and kinds apart (it still reads recordings made when every kind was UDP on a port of
+its own). A frame may carry an annotation, a JSON object from the caller (RadarLink gives each ASTERIX payload the
+plot times it used, which replay needs): it is the Enhanced Packet Block's opt_comment, which Wireshark shows as
+the packet comment and which leaves the dissection alone. Each Enhanced Packet Block also carries the packet's
+CRC-32 (option epb_hash, algorithm 2, in the section's byte order), so the reader tells a flipped bit from a frame
+the link really carried. Every block goes to the kernel in one os.write() as soon as it is recorded (no buffer to
+flush, no fsync: the page cache outlives the process), so a run killed with SIGKILL leaves a file readable up to
+its last frame; the reader says where a cut-off last block begins ("recording ends mid-block at byte N").
+Timestamps are the host clock's ns (monotonic in real time, virtual in virtual time); if_tsoffset shifts them to
+wall-clock time for Wireshark's display, while read_recording() returns them unshifted.
 """
 
 from __future__ import annotations
@@ -55,6 +54,7 @@ DIRECTIONS = ("rx", "tx")
 RADAR_KINDS = ("asterix", "frame")
 
 LINKTYPE_IPV4 = 228
+LINKTYPE_UPPER_PDU = 252  # LINKTYPE_WIRESHARK_UPPER_PDU: a tag list naming the dissector, then the PDU
 SHB_TYPE = 0x0A0D0D0A
 IDB_TYPE = 0x00000001
 EPB_TYPE = 0x00000006
@@ -79,6 +79,18 @@ FIRST_PEER = int(ipaddress.IPv4Address("10.1.0.1"))
 HOST_TCP_PORT = 40000  # + launcher index: the host's ephemeral port of each Modbus/TCP connection
 IP_PROTO_TCP = 6
 IP_PROTO_UDP = 17
+# Wireshark's exported-PDU tags (epan/exported_pdu.h): big-endian u16 tag, u16 length, value
+EXP_PDU_END = 0
+EXP_PDU_DISSECTOR_NAME = 12
+EXP_PDU_IPV4_SRC = 20
+EXP_PDU_IPV4_DST = 21
+EXP_PDU_PORT_TYPE = 24
+EXP_PDU_SRC_PORT = 25
+EXP_PDU_DST_PORT = 26
+EXP_PDU_PT_UDP = 3  # Wireshark's port_type enum: the ports are shown as UDP's
+# the kinds a serial line carries, and the Wireshark dissector that decodes each ("hil" is hil/wireshark/hil.lua)
+UPPER_PDU_DISSECTORS = {"frame": "hil", "modbus_rtu": "mbrtu"}
+UPPER_PDU_KINDS = {name: kind for kind, name in UPPER_PDU_DISSECTORS.items()}
 TCP_SYN, TCP_ACK, TCP_PSH = 0x02, 0x10, 0x08
 # IPv4 total length is 16 bits: header 20 + UDP 8 or TCP 20 leaves this much for a payload
 MAX_PAYLOAD = 65535 - 40
@@ -152,16 +164,34 @@ def _tcp(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, fla
     return header[:16] + struct.pack(">H", checksum) + header[18:] + payload
 
 
+def _tag(tag: int, value: bytes) -> bytes:
+    return struct.pack(">HH", tag, len(value)) + value
+
+
+def _upper_pdu(dissector: str, src: bytes, dst: bytes, port: int, payload: bytes) -> bytes:
+    """An exported-PDU record: which dissector decodes the payload, the link's addresses for the columns."""
+    name = dissector.encode()
+    return b"".join((
+        _tag(EXP_PDU_DISSECTOR_NAME, name + b"\0" * (-len(name) % 4)),  # NUL-padded to 4, as Wireshark writes it
+        _tag(EXP_PDU_IPV4_SRC, src), _tag(EXP_PDU_IPV4_DST, dst),
+        _tag(EXP_PDU_PORT_TYPE, struct.pack(">I", EXP_PDU_PT_UDP)),
+        _tag(EXP_PDU_SRC_PORT, struct.pack(">I", port)), _tag(EXP_PDU_DST_PORT, struct.pack(">I", port)),
+        _tag(EXP_PDU_END, b""), payload,
+    ))
+
+
 # ---- the writer -----------------------------------------------------------------------------------------
 
 
 @dataclass
 class _Link:
-    interface_id: int
     name: str
+    family: str
     peer: bytes
     ports: dict[str, int]
     host_tcp_port: int
+    tcp_index: int  # numbers this link's synthetic TCP connection (its initial sequence numbers)
+    interfaces: dict[int, int] = field(default_factory=dict)  # link type -> interface id, an IDB written on first use
     # synthetic TCP connection (host is the client): next sequence numbers each way, None before the handshake
     client_seq: int | None = None
     server_seq: int = 0
@@ -194,7 +224,7 @@ class Recorder:
                 raise ValueError(f"Recorder: {name} {port} is not a UDP/TCP port")
         bases = sorted((asterix_port, frame_port, modbus_rtu_port))
         if bases[1] - bases[0] < 64 or bases[2] - bases[1] < 64:
-            # each base is followed by one port per link of its family: keep the ranges apart
+            # recordings before version 2 numbered one port per link above each base: apart, a port names one kind
             raise ValueError(f"Recorder: UDP port bases {bases} must be at least 64 apart")
         self.path = Path(path)
         self.asterix_port = asterix_port
@@ -205,6 +235,7 @@ class Recorder:
         self.tsoffset_s = round((time.time_ns() - time.monotonic_ns()) / 1e9) if tsoffset_s is None else tsoffset_s
         self.counters = RecorderCounters()
         self._links: dict[str, _Link] = {}
+        self._interfaces = 0
         self._families = {"radar": 0, "launcher": 0}
         self._ip_ident = 0
         self._host = HOST_PACKED
@@ -229,31 +260,45 @@ class Recorder:
         index = self._families[family]
         self._families[family] += 1
         peer = ipaddress.IPv4Address(FIRST_PEER + len(self._links))
-        ports = {
-            "asterix": self.asterix_port + index, "frame": self.frame_port + index,
-            "modbus_rtu": self.modbus_rtu_port + index, "modbus_tcp": self.modbus_tcp_port,
-        }
-        if max(ports.values()) > 65535:
-            raise ValueError(f"Recorder: too many links for the port bases ({name!r} would need {max(ports.values())})")
-        link = _Link(len(self._links), name, peer.packed, ports, HOST_TCP_PORT + index)
-        meta = {"tag": COMMENT_TAG, "version": 1, "link": name, "family": family, "host": HOST_ADDRESS,
-                "peer": str(peer), "ports": ports, "host_tcp_port": link.host_tcp_port}
-        description = (f"hil {family} link {name}: ASTERIX udp/{ports['asterix']}, frames udp/{ports['frame']}, "
-                       f"Modbus RTU udp/{ports['modbus_rtu']}, Modbus/TCP tcp/{ports['modbus_tcp']}")
-        body = struct.pack("<HHI", LINKTYPE_IPV4, 0, 0) + _options([
-            (IF_NAME, name.encode()),
+        # the registered ports on every link (the peer address tells links apart), so Wireshark needs no flags
+        ports = {"asterix": self.asterix_port, "frame": self.frame_port, "modbus_rtu": self.modbus_rtu_port,
+                 "modbus_tcp": self.modbus_tcp_port}
+        link = _Link(name, family, peer.packed, ports, HOST_TCP_PORT + index, len(self._links))
+        self._links[name] = link
+        self.counters.links[name] = 0
+        return link
+
+    def _interface(self, link: _Link, kind: str) -> int:
+        """The link's interface for this kind's encapsulation, its IDB written the first time."""
+        linktype = LINKTYPE_UPPER_PDU if kind in UPPER_PDU_DISSECTORS else LINKTYPE_IPV4
+        iface = link.interfaces.get(linktype)
+        if iface is not None:
+            return iface
+        ports = link.ports
+        peer = str(ipaddress.IPv4Address(link.peer))
+        encapsulation = "upper_pdu" if linktype == LINKTYPE_UPPER_PDU else "ipv4"
+        meta = {"tag": COMMENT_TAG, "version": 2, "link": link.name, "family": link.family, "host": HOST_ADDRESS,
+                "peer": peer, "ports": ports, "host_tcp_port": link.host_tcp_port, "encapsulation": encapsulation}
+        if linktype == LINKTYPE_UPPER_PDU:
+            description = (f"hil {link.family} link {link.name}, serial line: Modbus RTU (dissector mbrtu), "
+                           "hil frames (dissector hil: hil/wireshark/hil.lua)")
+        else:
+            description = (f"hil {link.family} link {link.name}: ASTERIX udp/{ports['asterix']}, "
+                           f"Modbus/TCP tcp/{ports['modbus_tcp']}")
+        body = struct.pack("<HHI", linktype, 0, 0) + _options([
+            (IF_NAME, link.name.encode()),
             (IF_DESCRIPTION, description.encode()),
             (IF_TSRESOL, bytes([9])),
             (IF_TSOFFSET, struct.pack("<q", self.tsoffset_s)),
             (OPT_COMMENT, json.dumps(meta, sort_keys=True).encode()),
         ])
         self._write(_block(IDB_TYPE, body))
-        self._links[name] = link
-        self.counters.links[name] = 0
-        return link
+        iface = link.interfaces[linktype] = self._interfaces
+        self._interfaces += 1
+        return iface
 
-    def _packet(self, link: _Link, inbound: bool, host_ns: int, packet: bytes, comment: bytes = b"") -> bytes:
-        body = struct.pack("<IIIII", link.interface_id, host_ns >> 32, host_ns & 0xFFFFFFFF, len(packet), len(packet))
+    def _packet(self, iface: int, inbound: bool, host_ns: int, packet: bytes, comment: bytes = b"") -> bytes:
+        body = struct.pack("<IIIII", iface, host_ns >> 32, host_ns & 0xFFFFFFFF, len(packet), len(packet))
         opts = [(EPB_FLAGS, struct.pack("<I", EPB_INBOUND if inbound else EPB_OUTBOUND)),
                 (EPB_HASH, struct.pack("<BI", HASH_CRC32, zlib.crc32(packet)))]
         if comment:
@@ -270,7 +315,7 @@ class Recorder:
         out = []
         if link.client_seq is None:
             # a handshake first, so Wireshark shows the connection from its start with relative numbers
-            isn_c, isn_s = 1_000_000 * (link.interface_id + 1), 2_000_000 * (link.interface_id + 1)
+            isn_c, isn_s = 1_000_000 * (link.tcp_index + 1), 2_000_000 * (link.tcp_index + 1)
             out.append((False, _tcp(host, peer, hport, pport, isn_c, 0, TCP_SYN, b""), host, peer))
             out.append((True, _tcp(peer, host, pport, hport, isn_s, isn_c + 1, TCP_SYN | TCP_ACK, b""), peer, host))
             out.append((False, _tcp(host, peer, hport, pport, isn_c + 1, isn_s + 1, TCP_ACK, b""), host, peer))
@@ -284,7 +329,8 @@ class Recorder:
             out.append((False, seg, host, peer))
             link.client_seq = (link.client_seq + len(payload)) & 0xFFFFFFFF
         # the annotation belongs to the segment carrying the ADU (the last one), not to the handshake
-        return [self._packet(link, d, host_ns, _ipv4(s, t, IP_PROTO_TCP, self._next_ident(), seg),
+        iface = self._interface(link, "modbus_tcp")
+        return [self._packet(iface, d, host_ns, _ipv4(s, t, IP_PROTO_TCP, self._next_ident(), seg),
                              comment if k == len(out) - 1 else b"")
                 for k, (d, seg, s, t) in enumerate(out)]
 
@@ -320,13 +366,16 @@ class Recorder:
                 return
             link = self._link(link_name, kind)
             inbound = direction == "rx"
+            src, dst = (link.peer, self._host) if inbound else (self._host, link.peer)
+            port = link.ports[kind]
             if kind == "modbus_tcp":
                 blocks = self._tcp_packets(link, inbound, host_ns, data, comment)
+            elif kind in UPPER_PDU_DISSECTORS:
+                packet = _upper_pdu(UPPER_PDU_DISSECTORS[kind], src, dst, port, data)
+                blocks = [self._packet(self._interface(link, kind), inbound, host_ns, packet, comment)]
             else:
-                port = link.ports[kind]
-                src, dst = (link.peer, self._host) if inbound else (self._host, link.peer)
                 packet = _ipv4(src, dst, IP_PROTO_UDP, self._next_ident(), _udp(port, port, data))
-                blocks = [self._packet(link, inbound, host_ns, packet, comment)]
+                blocks = [self._packet(self._interface(link, kind), inbound, host_ns, packet, comment)]
             self._write(b"".join(blocks))
             self.counters.frames += 1
             self.counters.bytes += len(data)
@@ -417,6 +466,27 @@ def _annotation(value: bytes) -> dict[str, Any] | None:
     return candidate if isinstance(candidate, dict) else None
 
 
+def _upper_pdu_payload(packet: bytes) -> tuple[str, bytes, bytes] | None:
+    """(kind, payload, source address) of an exported-PDU record; None for a dissector that is not one of ours."""
+    pos, dissector, src = 0, "", b""
+    while True:
+        if pos + 4 > len(packet):
+            raise RecordingError("exported-PDU tags run past their packet")
+        tag, length = struct.unpack_from(">HH", packet, pos)
+        pos += 4
+        if tag == EXP_PDU_END:
+            break
+        if pos + length > len(packet):
+            raise RecordingError(f"exported-PDU tag {tag} of {length} bytes runs past its packet")
+        if tag == EXP_PDU_DISSECTOR_NAME:
+            dissector = packet[pos:pos + length].rstrip(b"\0").decode("ascii", "replace")
+        elif tag == EXP_PDU_IPV4_SRC:
+            src = packet[pos:pos + length]
+        pos += length
+    kind = UPPER_PDU_KINDS.get(dissector)
+    return None if kind is None else (kind, packet[pos:], src)
+
+
 def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
     if len(body) < 20:
         raise RecordingError("Enhanced Packet Block shorter than its fixed fields")
@@ -436,6 +506,13 @@ def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
             if crc != zlib.crc32(packet):
                 raise RecordingError(f"packet of {caplen} bytes fails its CRC-32 (a flipped bit?)")
     host_ns = (ts_hi << 32) | ts_lo
+    if iface.linktype == LINKTYPE_UPPER_PDU:
+        found = _upper_pdu_payload(packet)
+        if found is None:
+            return None
+        kind, payload, src = found
+        inbound = (flags & 0b11) == EPB_INBOUND if flags & 0b11 else src != HOST_PACKED
+        return RecordedFrame(iface.name, "rx" if inbound else "tx", kind, host_ns, payload, annotation)
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
     ihl = (packet[0] & 0x0F) * 4
@@ -554,7 +631,7 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
                     if iface_id >= len(interfaces):
                         raise RecordingError(f"packet on interface {iface_id} which was never described")
                     iface = interfaces[iface_id]
-                    if iface.meta is None or iface.linktype != LINKTYPE_IPV4:
+                    if iface.meta is None or iface.linktype not in (LINKTYPE_IPV4, LINKTYPE_UPPER_PDU):
                         continue
                     frame = _frame(iface, body, endian)
                     if frame is not None:

@@ -55,11 +55,10 @@ def test_tshark_decodes_cat048_fields_from_two_radars(tmp_path: Path) -> None:
         rec.record("south", "rx", dwell(1, 20, [9260.0], [270.0], [762.0]), 2_000, "asterix")
         rec.record("north", "tx", b"\x7e\x02\x00\x00\x7e", 3_000, "frame")
     rows = tshark_fields(path, ["udp.dstport", "asterix.048_010_SIC", "asterix.048_040_RHO", "asterix.048_040_THETA",
-                                "asterix.048_110_3DH"],
-                         "-d", "udp.port==8600,asterix", "-d", "udp.port==8601,asterix")
+                                "asterix.048_110_3DH"])  # no decode flags: ASTERIX's registered port
     assert rows[0] == ["8600", "0x0a,0x0a", "10,20", "45,90", "10000,5000"]  # 18520 m = 10 NM, 3048 m = 10000 ft
-    assert rows[1] == ["8601", "0x14", "5", "270", "2500"]
-    assert rows[2][0] == "8700" and rows[2][1:] == ["", "", "", ""]  # raw frame bytes, no ASTERIX
+    assert rows[1] == ["8600", "0x14", "5", "270", "2500"]
+    assert rows[2] == ["", "", "", "", ""]  # a serial frame: no UDP, no ASTERIX
 
 
 def test_tshark_decodes_modbus_rtu_with_crc_check(tmp_path: Path) -> None:
@@ -74,7 +73,7 @@ def test_tshark_decodes_modbus_rtu_with_crc_check(tmp_path: Path) -> None:
         rec.record("lch-a", "rx", bytes(bad), 30, "modbus_rtu")
     rows = tshark_fields(path, ["mbrtu.unit_id", "modbus.func_code", "modbus.reference_num", "modbus.regval_uint16",
                                 "mbrtu.crc16.status"],
-                         "-d", "udp.port==5020,mbrtu", "-o", "mbrtu.crc_verification:TRUE")
+                         "-o", "mbrtu.crc_verification:TRUE")  # decoded without flags; the option checks CRCs
     assert rows[0][:4] == ["1", "16", str(int(Holding.FIRE_TRACK)), "17,4500,1200,9"]
     assert rows[1][1] == "3" and rows[1][3] == f"0,{0xA55A},500"
     assert rows[0][4] == rows[1][4] == "1"  # 1 = good CRC
@@ -120,8 +119,7 @@ def test_annotated_asterix_still_decodes_and_shows_its_comment(tmp_path: Path) -
                    {"poll": 7, "plots_t_s": [[t_s, 1]]})
         rec.record("lch", "tx", TCP.buildFrame(ReadInputRegistersRequest(dev_id=1, transaction_id=3, count=2)),
                    2_000, "modbus_tcp", {"note": "fire"})
-    rows = tshark_fields(path, ["asterix.048_040_RHO", "asterix.048_110_3DH", "frame.comment", "modbus.func_code"],
-                         "-d", "udp.port==8600,asterix")
+    rows = tshark_fields(path, ["asterix.048_040_RHO", "asterix.048_110_3DH", "frame.comment", "modbus.func_code"])
     assert rows[0][:2] == ["10", "10000"]  # the comment leaves the ASTERIX dissection alone
     assert '"poll":7' in rows[0][2]
     assert rows[-1][2:] == ['{"note":"fire"}', "4"]  # on the ADU's segment, not on the handshake
@@ -265,7 +263,7 @@ def test_sigkilled_writer_leaves_a_file_tshark_and_our_reader_read(tmp_path: Pat
     ours = list(read_recording(path))
     assert len(ours) >= 300
     assert [f.host_ns for f in ours] == [1_000_000 * k for k in range(len(ours))]  # no gap, nothing torn
-    rows = tshark_fields(path, ["asterix.048_161_TRN", "asterix.048_040_THETA"], "-d", "udp.port==8600,asterix")
+    rows = tshark_fields(path, ["asterix.048_161_TRN", "asterix.048_040_THETA"])
     assert len(rows) == len(ours)
     last = len(ours) - 1
     assert rows[-1][0] == str(last % 4096)
