@@ -510,9 +510,9 @@ def _frame(iface: _Interface, body: bytes, endian: str) -> RecordedFrame | None:
         found = _upper_pdu_payload(packet)
         if found is None:
             return None
-        kind, payload, src = found
+        pdu_kind, payload, src = found
         inbound = (flags & 0b11) == EPB_INBOUND if flags & 0b11 else src != HOST_PACKED
-        return RecordedFrame(iface.name, "rx" if inbound else "tx", kind, host_ns, payload, annotation)
+        return RecordedFrame(iface.name, "rx" if inbound else "tx", pdu_kind, host_ns, payload, annotation)
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
     ihl = (packet[0] & 0x0F) * 4
