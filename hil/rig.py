@@ -11,11 +11,12 @@ from pydantic import Field
 
 from hil.config_schema import FileModel, Integer, Name, Number, Text, default_of, shown, validate
 from hil.errors import ConfigError, read_toml
+from hil.shipped import resolve_rig
 
 RadarBoard = Literal["mock", "simavr", "serial", "udp", "tcp"]
 LauncherBoard = Literal["mock", "simavr", "serial", "tcp"]
 BOARD_KINDS = {"radar": get_args(RadarBoard), "launcher": get_args(LauncherBoard)}
-DEFAULT_RIG = Path(__file__).resolve().parent.parent / "rigs" / "mock.toml"
+DEFAULT_RIG = "mock"  # a name hil.shipped resolves: rigs/mock.toml of the checkout or the package
 # a serial line: from the slowest UART rate anyone still uses to the fastest USB-serial bridges
 MIN_BAUD, MAX_BAUD = 300, 4_000_000
 
@@ -52,8 +53,9 @@ class Rig:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Rig:
-        path = Path(path) if path else DEFAULT_RIG
-        return _read(str(path), read_toml(path, "rig"))
+        """A rig file's path (relative to the current directory) or a shipped rig's name; the mock rig by default."""
+        found = resolve_rig(path or DEFAULT_RIG)
+        return _read(str(found), read_toml(found, "rig"))
 
     def board_for(self, role: str, name: str) -> BoardSpec:
         spec = self.boards.get((role, name))

@@ -31,6 +31,7 @@ from hil.config_schema import (
 )
 from hil.errors import ConfigError, read_toml
 from hil.geo import STANDARD_GRAVITY, FloatArray, geodetic_to_enu
+from hil.shipped import resolve_scenario
 
 TRUTH_STEP_S = 0.05
 T = TypeVar("T")
@@ -191,7 +192,9 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        return _read(str(path), read_toml(path, "scenario"))
+        """A scenario file's path (relative to the current directory) or a shipped scenario's name ("raid")."""
+        found = resolve_scenario(path)
+        return _read(str(found), read_toml(found, "scenario"))
 
     def truth(self) -> Truth:
         return Truth(self)
