@@ -49,6 +49,9 @@ from hil.errors import HilError
 
 log = logging.getLogger("hil.recording")
 
+# Wireshark's dissector for the "frame" kind, shipped with the package; copy it to ~/.local/lib/wireshark/plugins/
+WIRESHARK_PLUGIN = Path(__file__).resolve().parent / "wireshark" / "hil.lua"
+
 KINDS = ("asterix", "frame", "modbus_rtu", "modbus_tcp")
 DIRECTIONS = ("rx", "tx")
 RADAR_KINDS = ("asterix", "frame")
