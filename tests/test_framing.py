@@ -42,14 +42,23 @@ frames_st = st.lists(
 def test_crc_check_value_and_known_vectors() -> None:
     assert crc16_ccitt(b"123456789") == 0x29B1
     assert crc16_ccitt(b"") == 0xFFFF
-    # Computed bit by bit, independently of the table used by crc16_ccitt.
     data = bytes(range(256))
-    crc = 0xFFFF
+    assert crc16_ccitt(data) == crc16_bitwise(data)
+
+
+def crc16_bitwise(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE bit by bit, as the firmware's hw_crc_ccitt_update does: independent of binascii."""
     for byte in data:
         crc ^= byte << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    assert crc16_ccitt(data) == crc
+    return crc
+
+
+@given(st.binary(max_size=1100), st.integers(0, 0xFFFF))
+def test_crc_equals_the_bitwise_definition_for_any_bytes_and_start_value(data: bytes, start: int) -> None:
+    assert crc16_ccitt(data, start) == crc16_bitwise(data, start)
+    assert crc16_ccitt(bytearray(data)) == crc16_ccitt(memoryview(data)) == crc16_bitwise(data)
 
 
 def test_frame_layout_on_the_wire() -> None:
