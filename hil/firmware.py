@@ -4,12 +4,18 @@ build_firmware("radar" | "launcher") runs the firmware Makefile (avr-gcc; it fai
 flash or RAM) and returns the .elf. SimavrBoard(elf) runs it in the simavr harness (firmware_stubs/sim), whose
 UART0 is a pty it creates and announces; start() returns that pty's path, stop() ends the harness. A launcher
 board's launches reach the plant through launch_events(), the harness's watch on the board's launch discrete.
+
+Builds go to a folder the caller names (`hil firmware build --out DIR`) or to the per-user cache,
+$XDG_CACHE_HOME/hil/firmware/<source id> (default_build_dir()), never beside the sources: an installed package's
+tree is not ours to write and a checkout stays clean. DIR/radar/hil-radar.elf, DIR/launcher/hil-launcher.elf (with
+.hex and size.txt), DIR/sim/hil-simavr.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import re
 import shutil
 import signal
@@ -23,15 +29,17 @@ from typing import TYPE_CHECKING
 
 from hil.errors import HilError
 from hil.procutil import Child
+from hil.shipped import CHECKOUT, firmware_dir, is_installed, user_cache_dir
 
 if TYPE_CHECKING:
     from hil.emulators.launcher import LaunchEvents
 
-REPO = Path(__file__).resolve().parent.parent
-ARDUINO_DIR = REPO / "firmware_stubs" / "arduino"
-SIM_DIR = REPO / "firmware_stubs" / "sim"
-BUILD_DIR = ARDUINO_DIR / "build"
-HARNESS = SIM_DIR / "hil-simavr"
+REPO = CHECKOUT  # the source tree's top folder (tests ask git about it)
+FIRMWARE_DIR = firmware_dir()
+ARDUINO_DIR = FIRMWARE_DIR / "arduino"
+SIM_DIR = FIRMWARE_DIR / "sim"
+# every file a build reads: their content names the cache folder, so other sources never share one
+SOURCES = ("arduino/Makefile", "arduino/*/*.c", "arduino/*/*.h", "common/*.h", "sim/Makefile", "sim/*.c")
 TARGETS = ("radar", "launcher")
 # Debian packages behind each tool, named in every "not found" error
 TOOL_PACKAGES = {"avr-gcc": "gcc-avr avr-libc", "make": "make", "cc": "gcc"}
@@ -68,11 +76,49 @@ def _need(tool: str) -> None:
         raise HilError(f"{tool} not found: apt-get install {TOOL_PACKAGES.get(tool, tool)}")
 
 
-def _make(directory: Path, args: list[str], what: str) -> str:
-    """Run make under an exclusive lock (parallel test workers share one build tree); its stdout."""
+def source_id() -> str:
+    """12 hex digits of a SHA-256 over the firmware sources (names and bytes): the cache folder's name."""
+    digest = hashlib.sha256()
+    for pattern in SOURCES:
+        for path in sorted(FIRMWARE_DIR.glob(pattern)):
+            digest.update(path.relative_to(FIRMWARE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def default_build_dir() -> Path:
+    """Where builds go when no folder is named: $XDG_CACHE_HOME/hil/firmware/<source id> (~/.cache/...)."""
+    return user_cache_dir() / "firmware" / source_id()
+
+
+def build_dir(out: str | Path | None = None) -> Path:
+    """The build folder: `out` (relative to the current folder) or the cache; made if missing."""
+    folder = Path(out).resolve() if out else default_build_dir()
+    if any(c.isspace() for c in str(folder)):  # make splits its variables (BUILD=...) at white space
+        raise HilError(f"the build folder {str(folder)!r} has white space in its path: make cannot build there")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HilError(f"cannot make the build folder {folder}: {e.strerror or e}") from None
+    return folder
+
+
+def _installed_build_id() -> str | None:
+    """An installed package's build id: the commit its wheel was built from (setup.py writes BUILD_ID), else its
+    version. None in a checkout, where the Makefile asks git (and adds "+" after local edits)."""
+    if not is_installed():
+        return None
+    stamp = FIRMWARE_DIR / "BUILD_ID"
+    if stamp.is_file() and stamp.read_text().strip():
+        return stamp.read_text().strip()
+    from importlib.metadata import version
+
+    return version("hil")
+
+
+def _make(directory: Path, args: list[str], what: str, build: Path) -> str:
+    """Run make under an exclusive lock on the build folder (parallel test workers share one); its stdout."""
     _need("make")
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_DIR / ".lock", "w") as lock:
+    with open(build / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.run(["make", "--no-print-directory", "-C", str(directory), *args],
                               capture_output=True, text=True, check=False)
@@ -82,19 +128,21 @@ def _make(directory: Path, args: list[str], what: str) -> str:
     return proc.stdout
 
 
-def build_firmware(target: str, build_id: str | None = None) -> Path:
-    """Build the radar or launcher firmware (incrementally) and return its .elf."""
+def build_firmware(target: str, build_id: str | None = None, out: str | Path | None = None) -> Path:
+    """Build the radar or launcher firmware (incrementally) into `out` or the cache and return its .elf."""
     if target not in TARGETS:
         raise HilError(f"unknown firmware {target!r}: choose {' or '.join(TARGETS)}")
+    build = build_dir(out)
     _need("avr-gcc")
-    args = [target] + ([f"BUILD_ID={build_id}"] if build_id else [])
-    _make(ARDUINO_DIR, args, f"the {target} firmware")
-    return BUILD_DIR / target / f"hil-{target}.elf"
+    build_id = build_id or _installed_build_id()
+    args = [f"BUILD={build}", target] + ([f"BUILD_ID={build_id}"] if build_id else [])
+    _make(ARDUINO_DIR, args, f"the {target} firmware", build)
+    return build / target / f"hil-{target}.elf"
 
 
-def firmware_size(target: str) -> FirmwareSize:
+def firmware_size(target: str, out: str | Path | None = None) -> FirmwareSize:
     """Flash and RAM use of the firmware (built if needed), as the Makefile measured them with avr-size."""
-    elf = build_firmware(target)
+    elf = build_firmware(target, out=out)
     report = (elf.parent / "size.txt").read_text()
     m = _SIZE_LINE.search(report)
     if m is None:
@@ -102,11 +150,16 @@ def firmware_size(target: str) -> FirmwareSize:
     return FirmwareSize(m["name"], int(m["flash"]), int(m["flash_max"]), int(m["ram"]), int(m["ram_max"]))
 
 
-def build_harness() -> Path:
-    """Build the simavr harness (Debian: libsimavr-dev libelf-dev) and return its path."""
+def build_harness(out: str | Path | None = None) -> Path:
+    """Build the simavr harness (Debian: libsimavr-dev libelf-dev) into `out`/sim or the cache; its path."""
     _need("cc")
-    _make(SIM_DIR, [], f"the simavr harness (it needs apt-get install {SIMAVR_PACKAGES})")
-    return HARNESS
+    build = build_dir(out)
+    (build / "sim").mkdir(exist_ok=True)
+    # make runs in the build folder and finds the source through a vpath for it alone (VPATH would also find an
+    # old ./hil-simavr beside the sources and call it up to date): the Makefile's ./hil-simavr lands there
+    _make(build / "sim", ["-f", str(SIM_DIR / "Makefile"), f"--eval=vpath %.c {SIM_DIR}", "hil-simavr"],
+          f"the simavr harness (it needs apt-get install {SIMAVR_PACKAGES})", build)
+    return build / "sim" / "hil-simavr"
 
 
 class SimavrBoard:
@@ -197,6 +250,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build = sub.add_parser("build", help="build the AVR firmware (avr-gcc) and print flash/RAM use")
     build.add_argument("targets", nargs="*", metavar="TARGET", help="radar, launcher (default: both)")
     build.add_argument("--harness", action="store_true", help="also build the simavr harness")
+    build.add_argument("--out", default=None, metavar="DIR",
+                       help="build folder (default: the per-user cache, $XDG_CACHE_HOME/hil/firmware/<source id>)")
     sim = sub.add_parser("sim", help="run a firmware under simavr with its UART on a pty (Ctrl-C stops it)")
     sim.add_argument("firmware", help="radar, launcher, or the path of an .elf/.hex")
     sim.add_argument("--baud", type=int, default=115200, help="byte pacing of the UART input (default 115200)")
@@ -206,10 +261,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.firmware_command == "build":
         for target in args.targets or TARGETS:
-            elf = build_firmware(target)
-            print(f"{elf}  {firmware_size(target)}")
+            elf = build_firmware(target, out=args.out)
+            print(f"{elf}  {firmware_size(target, out=args.out)}")
         if args.harness:
-            print(build_harness())
+            print(build_harness(args.out))
         return 0
     elf = build_firmware(args.firmware) if args.firmware in TARGETS else Path(args.firmware)
     board = SimavrBoard(elf, baud=args.baud, pace=not args.no_pace)

@@ -1,18 +1,24 @@
-"""AVR firmware: it builds within the Uno's budget, and its CRCs and framing agree with the host's byte for byte."""
+"""AVR firmware: it builds within the Uno's budget where the user says (never beside its sources), and its CRCs and
+framing agree with the host's byte for byte."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hil import firmware
+from hil.cli import main as hil_main
 from hil.drivers.framing import KNOWN_TYPES, MAX_PAYLOAD, FrameDecoder, crc16_ccitt, encode_frame
 from hil.drivers.modbus_rtu import crc16 as crc16_modbus
 from hil.errors import HilError
-from hil.firmware import ARDUINO_DIR, BUILD_DIR, TARGETS, build_firmware, firmware_size
+from hil.firmware import ARDUINO_DIR, FIRMWARE_DIR, TARGETS, build_firmware, build_harness, firmware_size, source_id
 from tests.conftest import require_tool
 
 BUDGET_PCT = 75.0
@@ -34,14 +40,70 @@ def test_unknown_firmware_is_refused() -> None:
         build_firmware("toaster")
 
 
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_build_goes_where_the_user_says_and_leaves_the_sources_alone(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    require_tool("avr-gcc", "gcc-avr avr-libc")
+    sources = _tree(FIRMWARE_DIR)
+    out = tmp_path / "fw"
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        assert hil_main(["firmware", "build", "--out", "fw"]) == 0  # relative to the current folder
+    finally:
+        os.chdir(before)
+    text = capsys.readouterr().out
+    for target in TARGETS:
+        elf = out / target / f"hil-{target}.elf"
+        assert elf.is_file() and elf.with_suffix(".hex").is_file()
+        assert f"{elf}  hil-{target}.elf: flash" in text
+    assert _tree(FIRMWARE_DIR) == sources  # nothing written, touched or left beside the sources
+
+
+def test_without_a_folder_a_build_goes_to_the_per_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_tool("avr-gcc", "gcc-avr avr-libc")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    elf = build_firmware("launcher")
+    assert elf == tmp_path / "cache" / "hil" / "firmware" / source_id() / "launcher" / "hil-launcher.elf"
+    assert elf.is_file()
+    assert firmware_size("launcher").flash > 0  # read from the same folder, built once
+
+
+def test_the_harness_builds_into_the_named_folder(tmp_path: Path) -> None:
+    require_tool("cc", "gcc")
+    require_tool("simavr", "simavr libsimavr-dev libelf-dev")  # the harness's headers come with it in CI
+    harness = build_harness(tmp_path)
+    assert harness == tmp_path / "sim" / "hil-simavr" and os.access(harness, os.X_OK)
+
+
+def test_the_cache_folder_is_named_by_the_sources_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = source_id()
+    copy = tmp_path / "firmware_stubs"
+    shutil.copytree(FIRMWARE_DIR, copy, ignore=shutil.ignore_patterns("build", "hil-simavr"))
+    monkeypatch.setattr(firmware, "FIRMWARE_DIR", copy)
+    assert source_id() == here  # the same sources elsewhere share the cached build
+    radar_c = copy / "arduino" / "radar" / "radar.c"
+    radar_c.write_text(radar_c.read_text() + "\n/* edited */\n")
+    assert source_id() != here  # edited sources never reuse an older build
+
+
+def test_a_build_folder_make_cannot_use_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(HilError, match="white space"):
+        build_firmware("radar", out=tmp_path / "my builds")
+
+
 class HostWire:
     """firmware_stubs/arduino/common/hilwire.c compiled for this machine, driven over pipes (test_host.c)."""
 
-    def __init__(self) -> None:
+    def __init__(self, build: Path) -> None:
         require_tool("cc", "gcc")
-        subprocess.run(["make", "--no-print-directory", "-C", str(ARDUINO_DIR), "host-test"], check=True,
-                       capture_output=True)
-        self.proc = subprocess.Popen([str(BUILD_DIR / "host" / "test_host")], stdin=subprocess.PIPE,
+        subprocess.run(["make", "--no-print-directory", "-C", str(ARDUINO_DIR), f"BUILD={build}", "host-test"],
+                       check=True, capture_output=True)
+        self.proc = subprocess.Popen([str(build / "host" / "test_host")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
 
     def ask(self, line: str) -> str:
@@ -83,8 +145,8 @@ class HostWire:
 
 
 @pytest.fixture(scope="module")
-def wire() -> Iterator[HostWire]:
-    w = HostWire()
+def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostWire]:
+    w = HostWire(tmp_path_factory.mktemp("host-wire"))
     yield w
     w.close()
 
