@@ -37,7 +37,6 @@ DEFAULT_THRESHOLD = 0.25  # a p99 25 % worse than before is a regression ...
 DEFAULT_MIN_DELTA_US = 10.0  # ... when it is also at least this much worse in absolute terms
 JUDGED = "p99"  # the figure that decides a regression; the others are shown
 FIGURES = ("p50", "p90", "p99", "p99_9", "max")
-REPO = Path(__file__).resolve().parent.parent
 HOST_P99_GOAL_US = 1000.0  # frame received -> command written, mock rig, the default load
 
 
@@ -368,12 +367,29 @@ def parse_benchmark_json(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def run_kernels(paths: list[str] | None = None, extra: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Run the pytest-benchmark suite (tests/bench by default) with benchmarks enabled; its figures."""
+    """Run the pytest-benchmark suite (tests/bench by default) with benchmarks enabled; its figures.
+
+    The suite is the checkout's or the copy an installed package ships (hil.shipped.bench_root()); either way pytest
+    runs in the folder holding tests/, whose package the benchmark files import from."""
+    import importlib.util
+
+    from hil.shipped import bench_root, is_installed
+
+    missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise HilError(f"hil bench --kernels needs {' and '.join(missing)}: pip install 'hil[test]'")
+    root = bench_root()
+    # the checkout's pytest settings; an installed copy has none and must not pick up a project's around it
+    ini = root / "pyproject.toml"
+    settings = ["-c", str(ini) if ini.is_file() else os.devnull, "--rootdir", str(root), "--confcutdir", str(root),
+                "-o", "python_files=bench_*.py"]
+    # no __pycache__ left in an installed package (pip would not remove pytest's rewritten files)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"} if is_installed() else None
     with tempfile.TemporaryDirectory(prefix="hil-bench-") as tmp:
         out = Path(tmp) / "benchmark.json"
-        argv = [sys.executable, "-m", "pytest", *(paths or [str(REPO / "tests" / "bench")]), "-q",
+        argv = [sys.executable, "-m", "pytest", *(paths or [str(root / "tests" / "bench")]), "-q", *settings,
                 "-p", "no:cacheprovider", "--benchmark-enable", f"--benchmark-json={out}", *(extra or [])]
-        r = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+        r = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env)
         if r.returncode != 0 or not out.exists():
             raise HilError(f"kernel benchmarks failed (pytest exit {r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
         return parse_benchmark_json(json.loads(out.read_text()))
