@@ -7,7 +7,6 @@ import asyncio
 import select
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hil.boards import Boards, bring_up
@@ -17,6 +16,7 @@ from hil.errors import HilError
 from hil.rig import Rig
 from hil.run_command import DEFAULT_SCENARIO
 from hil.scenario import Scenario
+from hil.units import duration_text
 
 SYNC_SAMPLES = 16
 
@@ -30,15 +30,18 @@ class Check:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rig", default=None, help="rig file (default: rigs/mock.toml)")
-    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO),
-                   help="scenario whose radars and launchers name the boards to check (default: the raid)")
+    p.add_argument("--rig", default=None, help="a shipped rig's name (mock, simavr) or a rig file (default: mock)")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO,
+                   help="scenario (name or file) whose radars and launchers name the boards to check (default: raid)")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each answer")
 
 
 def clock_detail(sync: Any) -> str:
-    return (f"offset {sync.offset_ns / 1e3:+.0f} µs ± {sync.uncertainty_ns / 1e3:.0f} µs, "
-            f"round trip min {sync.round_trip_min_ns / 1e3:.0f} µs, median {sync.round_trip_median_ns / 1e3:.0f} µs")
+    """The board clock's offset from the host's (its epoch differs, so seconds are common) and the round trips."""
+    offset = duration_text(sync.offset_ns / 1e3)
+    return (f"offset {'' if offset.startswith('-') else '+'}{offset} ± {duration_text(sync.uncertainty_ns / 1e3)}, "
+            f"round trip min {duration_text(sync.round_trip_min_ns / 1e3)}, "
+            f"median {duration_text(sync.round_trip_median_ns / 1e3)}")
 
 
 async def _check_radar(name: str, link: Any, spec: Any, timeout_s: float) -> list[Check]:
@@ -124,7 +127,7 @@ def format_table(results: list[Check]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     rig = Rig.load(args.rig)
-    scenario = Scenario.load(Path(args.scenario))
+    scenario = Scenario.load(args.scenario)
     results = asyncio.run(check_rig(rig, scenario, args.timeout))
     print(format_table(results))
     failed = [r for r in results if not r.ok]

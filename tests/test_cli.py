@@ -49,3 +49,93 @@ def test_impossible_scenario_values_are_one_line(tmp_path: Path) -> None:
     scenario.write_text(text)
     r = hil("run", "--scenario", str(scenario), "--time", "virtual")
     assert r.returncode == 2 and "pd" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_help_answers_without_loading_the_numeric_stack() -> None:
+    # what `hil --help` imports is what it costs: scipy and matplotlib alone take about a second to load
+    code = ("import sys\nfrom hil.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'matplotlib', 'numpy'}))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "LOADED []" in r.stdout
+    for command in ("run", "bench", "replay", "track", "firmware", "schema", "rig"):
+        assert command in r.stdout
+
+
+def test_version_names_the_installed_package() -> None:
+    from importlib.metadata import version
+
+    r = hil("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"hil {version('hil')}"
+
+
+def test_options_after_the_command_and_a_summary_that_reads(tmp_path: Path) -> None:
+    r = hil("run", "--time", "virtual", "--duration", "4", "--no-record", "--out", str(tmp_path / "run"), "-v")
+    assert r.returncode == 0, r.stderr
+    assert " INFO " in r.stderr  # -v after the command took effect
+    status = [line for line in r.stderr.splitlines() if line.startswith("t ")]
+    assert status and all("confirmed tracks" in line and "kills" in line for line in status)
+    assert not any("host p99" in line for line in status)  # virtual time: the host's steps take no time
+    table = r.stdout
+    assert not any(line.startswith("host_total") for line in table.splitlines()) and " µs" in table
+    for word in ("killed", "leaked", "survived", "not_launched"):
+        assert f"        {word}" in table or f"result: {word}" in table  # every outcome word defined
+    assert "issue" not in (table + r.stderr).lower()
+    assert hil("run", "--no-such-option").returncode == 2
+
+
+SUMMARY = {
+    "scenario": "raid", "seed": 3, "time_mode": "real", "rig": "mock", "duration_s": 60.0,
+    "latency_us": {
+        "decode": {"count": 5000, "p50": 107.007, "p90": 156.671, "p99": 4845.567, "p99_9": 6000.0, "max": 17236.0},
+        "host_total": {"count": 12, "p50": 900.0, "p90": 1200.0, "p99": 10527.0, "p99_9": 10527.0, "max": 10527.0},
+        "sensor_to_shooter": {"count": 12, "p50": 108855.3, "p90": 666894.3, "p99": 874512.4, "p99_9": 874512.4,
+                              "max": 874512.4, "uncertainty_us": 1511.2},
+    },
+    "floor_us": {"count": 60000, "p50": 62.0, "p90": 80.0, "p99": 310.0, "p99_9": 2100.0, "max": 18020.0},
+    "plots": 3250, "tracks": 2392, "confirmed_tracks": 10, "gospa_mean_m": 647.14, "launches": 2,
+    "friendly_engagements": 0, "deadline_misses": {"iterations": 12000, "overruns": 35, "compute": 5, "os": 30,
+                                                   "period_us": 5000.0, "lateness_p99_us": 812.4,
+                                                   "lateness_max_us": 17236.0},
+    "engagements": [
+        {"target": "bomber-1", "kind": "aircraft", "allegiance": "hostile", "engaged": True, "first_launch_s": 2.871,
+         "launcher": "launcher-north", "shots": 1, "result": "killed", "refusal_reasons": [], "tracked": True},
+        {"target": "cruise-1", "kind": "missile", "allegiance": "hostile", "engaged": True, "first_launch_s": 4.3,
+         "launcher": "launcher-south", "shots": 1, "result": "leaked", "refusal_reasons": [], "tracked": True},
+        {"target": "blue-1", "kind": "aircraft", "allegiance": "friendly", "engaged": False, "first_launch_s": None,
+         "launcher": None, "shots": 0, "result": "survived", "refusal_reasons": ["FRIENDLY"], "tracked": True},
+    ],
+}
+
+
+def test_summary_numbers_carry_units_and_no_percentile_beyond_the_samples() -> None:
+    from hil.run_command import format_summary
+
+    text = format_summary(SUMMARY)
+    decode = next(line for line in text.splitlines() if line.startswith("decode"))
+    assert decode.split()[1:] == ["5,000", "107", "µs", "157", "µs", "4.85", "ms", "–", "17.2", "ms"]
+    s2s = next(line for line in text.splitlines() if line.startswith("sensor_to_shooter"))
+    assert "875 ms" in s2s and "clock sync ± 1.51 ms" in s2s and "874512" not in s2s
+    host = next(line for line in text.splitlines() if line.startswith("host_total"))
+    assert host.split()[2:6] == ["–"] * 4 and host.endswith("10.5 ms")  # a p99 of 12 samples means nothing
+    assert "machine floor" in text and "18.0 ms" in text
+    assert "kills 1  leaks 1" in text and "confirmed tracks 10 (track numbers opened 2,392)" in text
+    assert "over the 5.00 ms period" in text and "p99 812 µs, max 17.2 ms" in text
+    assert "blue-1" in text and "friendly" in text
+    for bad in ("4845.567", "± 1511", "e+0"):
+        assert bad not in text
+
+
+def test_status_line_shows_host_latency_only_in_real_time() -> None:
+    import io
+
+    from hil.run_command import _status_printer
+
+    sample = {"t_s": 12.34, "tracks": 2392, "confirmed": 9, "launches": 3, "kills": 1, "host_p99_us": 1203.0}
+    for virtual, expect in ((True, None), (False, "host p99 1.20 ms")):
+        stream = io.StringIO()
+        _status_printer(stream, virtual=virtual)(sample)
+        line = stream.getvalue()
+        assert "confirmed tracks   9" in line and "launches  3" in line and "kills  1" in line
+        assert "2392" not in line  # every track number ever used is not a live count
+        assert (expect in line) if expect else "host p99" not in line

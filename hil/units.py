@@ -1,0 +1,46 @@
+"""Numbers as people read them: durations in the unit that reads best, percentiles only where the samples allow."""
+
+from __future__ import annotations
+
+import math
+
+# (summary key, percentile): the percentiles hil reports for every latency stage
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
+
+
+def duration_text(us: float | None) -> str:
+    """A duration given in µs, in the unit that reads best with about three significant digits:
+    µs below a millisecond, ms below a second, else s ("7.3 µs", "107 µs", "2.01 ms", "17.2 ms", "875 ms",
+    "1.25 s"); "–" for nothing or a value that is not a number."""
+    if us is None or not math.isfinite(us):
+        return "–"
+    a = abs(us)
+    if a < 10:
+        return f"{us:.1f} µs"
+    if a < 999.5:
+        return f"{us:.0f} µs"
+    ms = us / 1e3
+    if abs(ms) < 9.995:
+        return f"{ms:.2f} ms"
+    if abs(ms) < 99.95:
+        return f"{ms:.1f} ms"
+    if abs(ms) < 999.5:
+        return f"{ms:.0f} ms"
+    return f"{us / 1e6:.2f} s"
+
+
+def samples_needed(p: float) -> int:
+    """Samples a p-th percentile (p in percent) needs before it means anything: ten beyond it, 10 / (1 - p/100)
+    (p50: 20, p90: 100, p99: 1,000, p99.9: 10,000)."""
+    return math.ceil(10.0 / (1.0 - p / 100.0) - 1e-9)
+
+
+def ratio_text(x: float | None) -> str:
+    """A ratio such as a speed-up: "890×", "12×", "1.3×" (never 8.9e+02x)."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    if abs(x) >= 99.5:
+        return f"{x:,.0f}×"
+    if abs(x) >= 9.95:
+        return f"{x:.0f}×"
+    return f"{x:.1f}×"
