@@ -57,7 +57,11 @@ def radar_anomalies(link: dict[str, Any]) -> int:
 
 
 def injected_chunks(counts: dict[str, Any], kind: str) -> int:
-    return sum(int(counts[d][kind]["chunks"]) for d in ("up", "down") if d in counts)
+    """Chunks the fault hit in both directions; a cut TCP link counts its closed and refused connections too."""
+    hit = sum(int(counts[d][kind]["chunks"]) for d in ("up", "down") if d in counts)
+    if kind == "cut" and "tcp" in counts:
+        hit += int(counts["tcp"]["closed_by_cut"]) + int(counts["tcp"]["refused_in_cut"])
+    return hit
 
 
 def check_invariants(summary: dict[str, Any], fault: LinkFault) -> None:
