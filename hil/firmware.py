@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,6 +259,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--no-pace", action="store_true", help="run simulated time as fast as it goes")
 
 
+# the board a simulated firmware stands in for, in a one-board rig file (names of the shipped raid scenario)
+SIM_BOARD_NAMES = {"radar": "radar-west", "launcher": "launcher-north"}
+
+
+def sim_kind(firmware: str) -> str | None:
+    """"radar" or "launcher" for a firmware name or an image whose file name says which; None when it does not."""
+    name = Path(firmware).name
+    found = [kind for kind in TARGETS if kind in name]
+    return found[0] if len(found) == 1 else None
+
+
+def sim_rig_text(kind: str, pty: str) -> str:
+    """A rig file with the simulated board on its pty and every other board a software emulator."""
+    return (f"# written by hil firmware sim: {SIM_BOARD_NAMES[kind]} is the firmware under simavr on {pty},\n"
+            "# every other board of the scenario a software emulator; removed when the simulation stops\n"
+            f'name = "simavr-{kind}"\n\n[defaults]\nradar_board = "mock"\nlauncher_board = "mock"\n'
+            "timeout_ms = 100  # simavr paces the UART like a real 115200 wire, on a shared machine\n\n"
+            f'[[{kind}]]\nname = "{SIM_BOARD_NAMES[kind]}"\nboard = "serial"\nport = "{pty}"\n')
+
+
+def sim_hint(kind: str | None, pty: str, baud: int, rig_file: Path | None) -> str:
+    """What `hil firmware sim` prints after the pty: which protocol the board speaks and commands that talk to it."""
+    if kind == "launcher":
+        lines = [f"It is a Modbus RTU slave on {pty}: device id 1, {baud} 8N1, registers in docs/PROTOCOLS.md §4.",
+                 "From another terminal, read its input registers 0-9 (identity, state, rounds):",
+                 f"  mbpoll -m rtu -a 1 -b {baud} -P none -t 3 -0 -r 0 -c 10 -1 {pty}"]
+    elif kind == "radar":
+        lines = [f"It speaks hil's serial framing on {pty}: {baud} 8N1, frames in docs/PROTOCOLS.md §1",
+                 "(IDENT_REQ, TIME_SYNC_REQ, SENSOR_CONFIG and STIMULUS in; ASTERIX CAT048 plots and CAT034 sector",
+                 "messages out once configured)."]
+    else:
+        return f"Its UART is {pty} at {baud} 8N1."
+    if rig_file is not None:
+        board = SIM_BOARD_NAMES[kind]
+        lines += [f"Check it as hil does, as {board} with every other board emulated (rig file {rig_file}):",
+                  f"  hil rig check --rig {rig_file}",
+                  f"and drive the raid through it: hil run --rig {rig_file} --time real"]
+    return "\n".join(lines)
+
+
 def main(args: argparse.Namespace) -> int:
     if args.firmware_command == "build":
         for target in args.targets or TARGETS:
@@ -275,9 +316,17 @@ def main(args: argparse.Namespace) -> int:
         stop = True
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    kind = sim_kind(args.firmware)
+    rig_file: Path | None = None
     try:
         with board:
+            if kind is not None:
+                with tempfile.NamedTemporaryFile("w", prefix=f"hil-sim-{kind}-", suffix=".toml",
+                                                 delete=False) as f:
+                    f.write(sim_rig_text(kind, board.pty))
+                rig_file = Path(f.name)
             print(f"{elf.name} running under simavr on {board.pty} (pid {board.pid}); Ctrl-C stops it", flush=True)
+            print(sim_hint(kind, board.pty, args.baud, rig_file), flush=True)
             while not stop and board.alive():
                 time.sleep(0.2)
             crashed = not board.alive()
@@ -285,6 +334,8 @@ def main(args: argparse.Namespace) -> int:
         crashed = False
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if rig_file is not None:
+            rig_file.unlink(missing_ok=True)
     if board.stats:
         print(board.stats, file=sys.stderr)
     return 1 if crashed else 0

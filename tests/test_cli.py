@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import require_tool
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -139,3 +141,33 @@ def test_status_line_shows_host_latency_only_in_real_time() -> None:
         assert "confirmed tracks   9" in line and "launches  3" in line and "kills  1" in line
         assert "2392" not in line  # every track number ever used is not a live count
         assert (expect in line) if expect else "host p99" not in line
+
+
+def test_firmware_sim_says_how_to_talk_to_the_board_and_its_commands_work(tmp_path: Path) -> None:
+    require_tool("avr-gcc", "gcc-avr avr-libc")
+    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
+    mbpoll = require_tool("mbpoll", "mbpoll")
+    child = subprocess.Popen([sys.executable, "-m", "hil.cli", "firmware", "sim", "launcher"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        lines: list[str] = []
+        while not any("hil run --rig" in line for line in lines) and len(lines) < 20:
+            line = child.stdout.readline()
+            assert line, "hil firmware sim ended early: " + (child.stderr.read() if child.stderr else "")
+            lines.append(line.strip())
+        text = "\n".join(lines)
+        assert "Modbus RTU" in text and "device id 1" in text and "115200 8N1" in text
+        poll = next(line for line in lines if line.startswith("mbpoll "))
+        assert poll.split()[-1].startswith("/dev/")  # the board's pty
+        read = subprocess.run([mbpoll, *poll.split()[1:]], capture_output=True, text=True, timeout=30)
+        assert read.returncode == 0 and "[0]: \t18508" in read.stdout, read.stdout + read.stderr  # "HL", the magic
+        check = next(line for line in lines if line.startswith("hil rig check --rig "))
+        rig_file = Path(check.split()[-1])
+        r = hil(*check.split()[1:], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "hil-launcher-avr" in r.stdout  # the simulated firmware answered as launcher-north
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+    assert not rig_file.exists()  # the rig file goes with the simulation
