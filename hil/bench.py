@@ -104,13 +104,14 @@ def load_scenario(load: Load) -> Any:
                    assets=(AssetSite(name="defended", position=(0.0, 0.0, 0.0), radius_m=8_000.0),))
 
 
-def run_load(rig: Any, load: Load, realtime: RealtimeOptions, out_dir: Path) -> dict[str, Any]:
+def run_load(rig: Any, load: Load, realtime: RealtimeOptions, out_dir: Path, report: bool = True) -> dict[str, Any]:
     """Run the chain in real time under `load`; {"summary", "latency": StageLatency, "deadline": dict}."""
     from hil.runtime import RunOptions, run_chain
 
     summary = run_chain(RunOptions(scenario=load_scenario(load), rig=rig, seed=load.seed, time_mode="real",
                                    out_dir=out_dir, duration_s=load.duration_s, record=False, realtime=realtime,
-                                   floor=False))  # the bench measures the floor itself, beside the whole run
+                                   floor=False,  # the bench measures the floor itself, beside the whole run
+                                   report=report))
     encoded = out_dir / "latency.json"
     latency = StageLatency.decode(json.loads(encoded.read_text())) if encoded.exists() else None
     return {"summary": summary, "latency": latency, "deadline": summary.get("deadline_misses") or {}}
@@ -424,7 +425,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the launcher round trip against libmodbus's on the same pty and TCP port")
     p.add_argument("--kernels", action="store_true",
                    help="run the kernel benchmarks (pytest-benchmark, tests/bench) instead of the chain")
-    p.add_argument("--out", default=None, help="results JSON (default: runs/bench-<stamp>.json)")
+    p.add_argument("--out", default=None, metavar="DIR|FILE.json",
+                   help="a folder for the results (DIR/results.json) and each load's run folder (DIR/targets-N/), "
+                        "or FILE.json for the results alone (default: runs/bench-<stamp>/)")
     p.add_argument("--compare", default=None, metavar="OLD.json",
                    help="compare with an earlier results file; exit 1 on a regression")
     p.add_argument("--against", default=None, metavar="NEW.json",
@@ -457,11 +460,19 @@ def _stop_cyclictest(ct: Any) -> dict[str, Any] | None:
         return None
 
 
-def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: Path) -> dict[str, Any]:
-    """Every load of the sweep, each with the floor measured beside it."""
+def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: Path,
+            runs_dir: Path | None = None) -> dict[str, Any]:
+    """Every load of the sweep, each with the floor measured beside it; each load's run folder is
+    runs_dir/targets-N, or a temporary folder removed afterwards when runs_dir is None."""
     from hil.floor import Cyclictest, FloorProbe
 
     results = new_results(realtime)
+    scratch = None
+    if runs_dir is None:  # --out FILE.json: the results alone, the loads' run folders are scratch
+        scratch = tempfile.TemporaryDirectory(prefix="hil-bench-")
+        base = Path(scratch.name)
+    else:
+        base = runs_dir
     for load in _loads(args):
         print(f"bench: {load.label()} ...", file=sys.stderr, flush=True)
         # On the loop's CPUs, one FIFO priority above it: a probe at the loop's own priority would wait
@@ -475,7 +486,7 @@ def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: 
             except (FileNotFoundError, PermissionError) as e:
                 print(f"bench: no cyclictest ({e}); the probe alone measures the floor", file=sys.stderr)
         try:
-            got = run_load(rig, load, realtime, out.with_suffix("") / f"targets-{load.targets}")
+            got = run_load(rig, load, realtime, base / f"targets-{load.targets}", report=scratch is None)
         finally:
             probe.stop()
             floor = {"probe": probe.summary(), "cyclictest": _stop_cyclictest(ct)}
@@ -486,6 +497,8 @@ def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: 
             applied = [("runtime", False, "real-time options requested, but the run did not report applying them")]
         results["runs"].append(run_record(load, got["latency"], got["deadline"], floor, chain, applied))
         save_results(results, out)  # a sweep stopped half way still leaves what it measured
+    if scratch is not None:
+        scratch.cleanup()
     if not args.no_modbus_baseline:
         results["modbus_baseline"] = _modbus_baseline()
         save_results(results, out)
@@ -524,11 +537,32 @@ def format_modbus_baseline(baseline: dict[str, Any]) -> list[str]:
     return out
 
 
+def _outputs(arg: str | None) -> tuple[Path, Path | None]:
+    """(the results JSON, the folder for each load's run folder or None): --out FILE.json is the results alone,
+    --out DIR (default runs/bench-<stamp>) holds DIR/results.json and DIR/targets-N/."""
+    if arg and arg.endswith(".json"):
+        return Path(arg), None
+    folder = Path(arg) if arg else Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    return folder / "results.json", folder
+
+
+def written_text(out: Path, runs_dir: Path | None, results: dict[str, Any]) -> str:
+    """Every file and folder the bench wrote, one line each."""
+    lines = ["wrote:", f"  {out}  the results (hil bench --compare reads them)"]
+    if runs_dir is None:
+        return "\n".join(lines)
+    for run in results.get("runs", []):
+        folder = runs_dir / f"targets-{run['load']['targets']}"
+        if folder.is_dir():
+            files = ", ".join(sorted(p.name for p in folder.iterdir()))
+            lines.append(f"  {folder}/  the run folder of the {run['load']['targets']}-target load: {files}")
+    return "\n".join(lines)
+
+
 def main(args: argparse.Namespace) -> int:
     from hil.rig import Rig
 
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path("runs") / f"bench-{stamp}.json"
+    out, runs_dir = _outputs(args.out)
     if args.against and not args.compare:
         raise ConfigError("--against", "value", "only makes sense with --compare OLD.json")
     old = load_results(args.compare) if args.compare else None
@@ -542,9 +576,10 @@ def main(args: argparse.Namespace) -> int:
             new["kernels"] = run_kernels()
             save_results(new, out)
         else:
-            new = measure(args, Rig.load(args.rig), realtime, out)
+            new = measure(args, Rig.load(args.rig), realtime, out, runs_dir)
         print(format_results(new))
-        print(f"\nresults: {out}")
+        print()
+        print(written_text(out, runs_dir if not args.kernels else None, new))
     if old is None:
         return 0
     rows, regressed = compare(old, new, args.threshold, args.min_delta_us)

@@ -171,3 +171,23 @@ def test_firmware_sim_says_how_to_talk_to_the_board_and_its_commands_work(tmp_pa
         child.terminate()
         child.wait(timeout=30)
     assert not rig_file.exists()  # the rig file goes with the simulation
+
+
+def test_bench_writes_only_where_out_says_and_lists_it(tmp_path: Path) -> None:
+    load = ["--duration", "2", "--targets", "3", "--launchers", "1", "--no-cyclictest", "--no-modbus-baseline"]
+
+    def bench(*out: str) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([sys.executable, "-m", "hil.cli", "bench", *load, *out], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        return r
+
+    r = bench("--out", "b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["results.json", "targets-3"]
+    assert "summary.json" in {p.name for p in (tmp_path / "b" / "targets-3").iterdir()}
+    listed = r.stdout[r.stdout.index("wrote:"):]
+    assert "b/results.json" in listed and "b/targets-3/" in listed
+    r = bench("--out", "only.json")  # a results file alone: nothing beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "only.json"]
+    assert "only.json" in r.stdout[r.stdout.index("wrote:"):]
