@@ -76,6 +76,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     for name in _working_tree():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, source / name)
+    # a repository of its own, so the wheel's firmware has a commit to report (as one built from the checkout does)
+    git = ["git", "-C", str(source), "-c", "user.name=hil", "-c", "user.email=hil@localhost"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the working tree"]):
+        subprocess.run([*git, *step], check=True, capture_output=True, timeout=120)
     wheels = root / "wheels"
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", *_isolation(), "-q",
                             "-w", str(wheels)], capture_output=True, text=True, timeout=1500)
@@ -181,6 +185,9 @@ def test_firmware_build_goes_to_the_user_cache(installed: Installed, empty: Path
         assert f"{elf}  hil-{target}.elf: flash" in r.stdout
     assert _files(installed.package) == before
     assert list(empty.iterdir()) == []
+    commit = subprocess.run(["git", "-C", str(installed.source), "rev-parse", "--short=7", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert commit.encode() in elf.read_bytes()  # the build id the board reports: the commit the wheel came from
     out = installed.hil(empty, "firmware", "build", "radar", "--out", "fw")
     assert out.returncode == 0, out.stderr
     assert (empty / "fw" / "radar" / "hil-radar.elf").is_file()
