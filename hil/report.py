@@ -1271,6 +1271,9 @@ def _plot_section(ident: str, title: str, alt: str, make: Any, have_data: bool, 
     return _section(ident, title, _img(make(run), alt, ident))
 
 
+GOSPA_TITLE = "Tracking accuracy: GOSPA over time"
+
+
 def render_page(run: RunFolder) -> str:
     """The report page for a loaded run folder (report.html's text)."""
     s = run.summary
@@ -1289,8 +1292,8 @@ def render_page(run: RunFolder) -> str:
         + _guard("faults", "Faults injected", _faults_section, s) + "</div>",
         _guard("links", "Link health", _links_section, s),
         _guard("realtime", "Real-time options", _realtime_section, s),
-        _guard("gospa", "Tracking accuracy (GOSPA)", _plot_section, "gospa", "Tracking accuracy (GOSPA)",
-               "GOSPA and its parts over time", plot_gospa, bool(run.gospa and run.gospa.get("time_s")), run),
+        _guard("gospa", GOSPA_TITLE, _plot_section, "gospa", GOSPA_TITLE, "GOSPA and its parts over time",
+               plot_gospa, bool(run.gospa and run.gospa.get("time_s")), run),
         _guard("timeline", "Engagement timeline", _plot_section, "timeline", "Engagement timeline",
                "detection, confirmation, assignment, launch and intercept per target", plot_timeline,
                bool(run.events and run.events.get("event")), run),
