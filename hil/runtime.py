@@ -307,7 +307,7 @@ class Chain:
                 detail += f"; detonated inside no-fire zone {m.no_fire_zone}"
             self._event(event.t_s, event.kind, track=m.track_id, target=m.acquired, launcher=m.launcher, detail=detail)
         for row in np.nonzero((self.truth.impact_s <= t) & np.isfinite(self.truth.impact_s))[0]:
-            if int(row) not in self.leaks_reported:
+            if int(row) not in self.leaks_reported and self.truth.ended_by[row] == "impact":  # not killed first
                 self.leaks_reported.add(int(row))
                 self._event(float(self.truth.impact_s[row]), "leak", target=int(row))
 
@@ -1066,6 +1066,7 @@ class Chain:
             # a round belongs to the true object its seeker took; one that took nothing, to its track's target
             target = m.acquired if m.acquired >= 0 else self.track_truth.get(m.track_id, -1)
             shots_by_target.setdefault(target, []).append(m)
+        run_end_s = min(self.run_s(self.clock.now_ns()), self.duration_ns / 1e9) if self.start_ns else 0.0
         plant = self.engagement.counts()
         plant["rounds_per_target"] = {sc.targets[int(row)].name: n for row, n in plant["rounds_per_target"].items()}
         plant["rounds"] = [{**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
@@ -1075,6 +1076,8 @@ class Chain:
         for row, spec in enumerate(sc.targets):
             shots = sorted(shots_by_target.get(row, []), key=lambda m: m.launch_s)
             ended = self.truth.ended_by[row]
+            if ended == "impact" and self.truth.impact_s[row] > run_end_s:
+                ended = "end"  # its impact would come after the run ended (a short or interrupted run)
             result = {"killed": "killed", "impact": "leaked"}.get(ended, "survived")
             if result == "survived" and self.truth.start_s[row] > self.run_s(self.start_ns + self.duration_ns):
                 result = "not_launched"
