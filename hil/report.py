@@ -40,6 +40,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
 from hil.errors import HilError
+from hil.units import PERCENTILES, duration_text, samples_needed
 
 log = logging.getLogger("hil.report")
 
@@ -205,21 +206,6 @@ def _int(value: Any) -> int:
     return int(v) if v is not None else 0
 
 
-def duration_text(us: float | None) -> str:
-    """A duration in the unit that reads best: µs below a millisecond, ms below a second, else s."""
-    if us is None or not math.isfinite(us):
-        return "–"
-    a = abs(us)
-    if a < 10:
-        return f"{us:.1f} µs"
-    if a < 1000:
-        return f"{us:.0f} µs"
-    if a < 1e6:
-        ms = us / 1e3
-        return f"{ms:.2f} ms" if abs(ms) < 10 else f"{ms:.1f} ms" if abs(ms) < 100 else f"{ms:.0f} ms"
-    return f"{us / 1e6:.2f} s"
-
-
 def _count(value: Any) -> str:
     v = _n(value)
     return "–" if v is None else f"{v:,.0f}"
@@ -237,12 +223,6 @@ def _metres(value: Any) -> str:
     return f"{v:,.1f} m" if abs(v) < 10_000 else f"{v / 1e3:,.1f} km"
 
 
-def samples_needed(p: float) -> int:
-    """Samples a p-th percentile (p in percent) needs before it means anything: 10 / (1 - p/100)."""
-    return math.ceil(round(10.0 / (1.0 - p / 100.0), 6))  # round: 10 / (1 - 0.999) is 10000.000000000009
-
-
-PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
 PERCENTILE_LABEL = {"p50": "p50", "p90": "p90", "p99": "p99", "p99_9": "p99.9"}
 
 

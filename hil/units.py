@@ -32,7 +32,7 @@ def duration_text(us: float | None) -> str:
 def samples_needed(p: float) -> int:
     """Samples a p-th percentile (p in percent) needs before it means anything: ten beyond it, 10 / (1 - p/100)
     (p50: 20, p90: 100, p99: 1,000, p99.9: 10,000)."""
-    return math.ceil(10.0 / (1.0 - p / 100.0) - 1e-9)
+    return math.ceil(round(10.0 / (1.0 - p / 100.0), 6))  # round: 10 / (1 - 0.999) is 10000.000000000009
 
 
 def ratio_text(x: float | None) -> str:

@@ -49,7 +49,7 @@ position_enu_m = [0, 8000, 0]
 """
 
 
-def test_raid_has_what_the_issue_asks_for() -> None:
+def test_raid_has_every_kind_of_target_a_bench_needs() -> None:
     sc = Scenario.load(RAID)
     kinds = {t.kind for t in sc.targets if t.allegiance == "hostile"}
     assert {"aircraft", "missile"} <= kinds
@@ -128,7 +128,7 @@ def test_mode3a_codes_are_octal() -> None:
     assert parse_mode3a(None, "x", "f") == -1
 
 
-def test_generated_tracking_scene_matches_issue_3() -> None:
+def test_generated_tracking_scene_has_the_stated_load() -> None:
     sc = tracking_scenario(40, seed=3)
     truth = sc.truth()
     s = truth.at(0.0)

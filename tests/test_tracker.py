@@ -140,7 +140,7 @@ def test_a_head_on_4g_turn_far_out_keeps_its_track(turn_g: float) -> None:
     assert score.localisation_sum / score.steps < 250.0
 
 
-def test_every_turning_target_of_the_issue_scene_keeps_its_track() -> None:
+def test_every_turning_target_of_the_reference_scene_keeps_its_track() -> None:
     """40 targets, one radar, 300 scans: each 4 g turner is held by one track number through its turn."""
     result = accuracy(40, 300)
     assert result["turners"] == 5

@@ -2,7 +2,7 @@
 
 `python -m tests.bench.bench_iff` prints, per geometry, how often the two tracks follow their own aircraft with
 the right identity (identity_score) over seeds, with IFF weighed in association and without; then the issue
-scene with every other target squawking (coded_issue_scene).
+scene with every other target squawking (coded_reference_scene).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def identity_score(sc: Scenario, config: TrackerConfig) -> float:
     return right / scored
 
 
-def coded_issue_scene(seed: int = 1, config: TrackerConfig | None = None) -> dict[str, float | int]:
+def coded_reference_scene(seed: int = 1, config: TrackerConfig | None = None) -> dict[str, float | int]:
     """bench_tracker's issue scene (40 targets, 1 radar, 300 scans) with every other target squawking, so each
     crossing pair is a squawker and a silent aircraft: its accuracy figures, and the target-scans whose nearest
     confirmed track (within 1 km) shows another identity than the target's."""
@@ -113,7 +113,7 @@ def main() -> None:
           "| wrong identities |")
     print("|---|---|---|---|---|---|")
     for seed in (1, 2):
-        r = coded_issue_scene(seed)
+        r = coded_reference_scene(seed)
         print(f"| seed {seed} | {r['gospa_per_target_m']:.1f} | {r['identity_switches']} | {r['track_breaks']} "
               f"| {r['turners_lost']} | {r['wrong_identity']} of {r['target_scans']} |")
 

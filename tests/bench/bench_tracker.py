@@ -140,7 +140,7 @@ def test_scan_time(benchmark: Any, n_targets: int) -> None:
     assert 0.9 * n_targets <= confirmed <= 1.1 * n_targets + 3
 
 
-def test_accuracy_on_the_issue_scene(benchmark: Any) -> None:
+def test_accuracy_on_the_reference_scene(benchmark: Any) -> None:
     """40 targets, one radar, crossings and 4 g turns: GOSPA per live target well under Stone Soup's 150 m."""
     n_scans = 300 if benchmark.enabled else 100
     result = benchmark.pedantic(accuracy, kwargs={"n_scans": n_scans}, rounds=1, iterations=1)
