@@ -650,7 +650,7 @@ def tracking_scenario(
     min_range_m: float = 5_000.0,
     max_range_m: float = 120_000.0,
 ) -> Scenario:
-    """The tracking benchmark scene of issue 3: targets at 5–120 km, crossing pairs and 4 g turns.
+    """The tracking reference scene: targets at 5–120 km, crossing pairs and 4 g turns.
 
     Radars: sigma_r 50 m, sigma_az = sigma_el 0.2 deg, sigma_rr 5 m/s, Pd 0.9, 1 s scans. With two
     radars the second stands 40 km east of the first.
