@@ -15,7 +15,7 @@ process:
 
 The machine is shared and noisy, so the clients take turns in short blocks (the first exchange of each
 block, a cold one, is dropped) and a noisy spell hits them alike. Ratios are LauncherLink's median over
-libmodbus'; the goal is 1.5 (issue 12; 2 in issue 6). With `breakdown=True` the same blocks also climb
+libmodbus'; the goal is within 1.5x. With `breakdown=True` the same blocks also climb
 a ladder of clients, each adding one layer, so the steps between medians say where the time goes: a libmodbus
 server on its own cable of the same kind (the transport floor), libmodbus against the emulator, raw
 frames from Python with blocking syscalls, raw frames through asyncio, the pymodbus async client (its
