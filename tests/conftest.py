@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,3 +45,27 @@ def head_commit() -> str:
     """HEAD's short hash: the build id firmware built from this checkout reports (with "+" after local edits)."""
     return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"], capture_output=True,
                           text=True, check=True).stdout.strip()
+
+
+def tshark_fields(path: Path, fields: list[str], *extra: str) -> list[list[str]]:
+    """One row per packet of a capture with the requested fields (each possibly comma-joined over repeats), as
+    tshark prints them with whatever extra options are given."""
+    exe = require_tool("tshark", "tshark")
+    cmd = [exe, "-r", str(path), "-T", "fields", *extra]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+@pytest.fixture
+def simavr_launcher() -> Iterator[Any]:
+    """The AVR launcher firmware running under simavr (built first), its UART on a pty; no byte lost on the way."""
+    from hil.firmware import SimavrBoard, build_firmware
+
+    require_tool("avr-gcc", "gcc-avr avr-libc")
+    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
+    with SimavrBoard(build_firmware("launcher")) as board:
+        yield board
+    assert "0 dropped" in board.stats, board.stats

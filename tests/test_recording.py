@@ -25,21 +25,12 @@ from pymodbus.pdu.register_message import (
 from hil.drivers.asterix import encode_cat048_block
 from hil.drivers.registers import Holding, Input
 from hil.recording import KINDS, Recorder, RecordingError, read_recording
-from tests.conftest import require_tool
+from tests.conftest import require_tool, tshark_fields
 
 RTU = FramerRTU(DecodePDU(False))
 TCP = FramerSocket(DecodePDU(False))
 
 
-def tshark_fields(path: Path, fields: list[str], *extra: str) -> list[list[str]]:
-    """One row per packet with the requested fields (each possibly comma-joined over repeats)."""
-    tshark = require_tool("tshark", "tshark")
-    cmd = [tshark, "-r", str(path), "-T", "fields", *extra]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return [line.split("\t") for line in out.stdout.splitlines()]
 
 
 def dwell(sac: int, sic: int, ranges: list[float], az_deg: list[float], heights: list[float]) -> bytes:

@@ -13,7 +13,6 @@ import select
 import threading
 import time
 import tty
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,12 +27,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def board() -> Iterator[SimavrBoard]:
-    require_tool("avr-gcc", "gcc-avr avr-libc")
-    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
-    with SimavrBoard(build_firmware("launcher")) as b:
-        yield b
-    assert "0 dropped" in b.stats, b.stats
+def board(simavr_launcher: SimavrBoard) -> SimavrBoard:
+    return simavr_launcher
 
 
 def feed_of(board: SimavrBoard) -> LaunchEvents:

@@ -7,7 +7,7 @@ import os
 import select
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from hil.drivers.registers import (
     unpack_u64,
 )
 from hil.emulators.launcher import Launch
-from hil.firmware import SimavrBoard, build_firmware
+from hil.firmware import SimavrBoard
 from hil.recording import Recorder
 from tests.conftest import head_commit, require_tool
 
@@ -40,12 +40,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def launcher_board() -> Iterator[SimavrBoard]:
-    require_tool("avr-gcc", "gcc-avr avr-libc")
-    require_tool("simavr", "simavr libsimavr-dev libelf-dev")
-    with SimavrBoard(build_firmware("launcher")) as board:
-        yield board
-    assert "0 dropped" in board.stats, board.stats
+def launcher_board(simavr_launcher: SimavrBoard) -> SimavrBoard:
+    return simavr_launcher
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -19,20 +18,14 @@ from hil.recording import WIRESHARK_PLUGIN, Recorder
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-from tests.conftest import require_tool
+from tests.conftest import tshark_fields
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def tshark(path: Path, fields: list[str], *extra: str) -> list[list[str]]:
-    """One row per packet, with no decode flag (-d) and no preference (-o): what a user who opens the file sees."""
-    exe = require_tool("tshark", "tshark")
-    cmd = [exe, "-r", str(path), "-T", "fields", *extra]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return [line.split("\t") for line in out.stdout.splitlines()]
+    """With no decode flag (-d) and no preference (-o): what a user who opens the file sees."""
+    return tshark_fields(path, fields, *extra)
 
 
 def with_plugin() -> tuple[str, str]:
