@@ -7,6 +7,7 @@ import enum
 import logging
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,7 @@ MIN_CONTENT = HEADER_LEN + CRC_LEN
 MAX_CONTENT = MIN_CONTENT + MAX_PAYLOAD
 # A forward seq jump of at least half the counter range is read as the sender restarting, not as loss.
 SEQ_RESET_GAP = 0x8000
+RECENT_FRAMES = 32  # frames remembered by (seq, board time) to recognise one that comes again (ext/decode.pxd)
 
 STIMULUS_START = 0x01
 STIMULUS_END = 0x02
@@ -114,6 +116,7 @@ class FrameCounters:
     seq_gaps: int = 0  # events where at least one frame went missing
     frames_lost: int = 0  # sum of those gaps
     seq_resets: int = 0  # the sender restarted its counter (board reset)
+    duplicates: int = 0  # the frame just taken in, again (not decoded twice)
 
 
 class FrameDecoder:
@@ -131,6 +134,7 @@ class FrameDecoder:
         self._escaped = False
         self._overlong = False
         self._last_seq: int | None = None
+        self._recent: deque[tuple[int, int]] = deque(maxlen=RECENT_FRAMES)  # (seq, board time) of recent frames
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         out: list[Frame] = []
@@ -184,6 +188,13 @@ class FrameDecoder:
         if ftype not in KNOWN_TYPES:
             self._reject("unknown_type", f"type 0x{ftype:02x}", len(buf))
             return None
+        if (seq, t_us) in self._recent:
+            # a frame taken in a moment ago, again (a link that repeats itself): counted, not decoded twice, and not
+            # a board that restarted its counter (that one's clock starts over too)
+            self.counters.duplicates += 1
+            self.counters.bytes_discarded += len(buf)
+            return None
+        self._recent.append((seq, t_us))
         self._track_seq(seq)
         self.counters.frames_ok += 1
         return Frame(ftype, seq, t_us, bytes(buf[HEADER_LEN:-2]))

@@ -9,7 +9,8 @@ cdef enum:
     MAX_SERVICE = 160           # > the CAT034 records a 1024-byte payload can hold (7 bytes each at least)
     MAX_UAP = 28
     MAX_SUB = 8
-    N_COUNTERS = 17
+    N_COUNTERS = 18
+    RECENT_FRAMES = 32          # frames remembered by (seq, board time) to recognise one that comes again
 
 # counter slots; the ASTERIX reject codes are their own counter slots
 cdef enum:
@@ -30,6 +31,7 @@ cdef enum:
     C_MISSING_ITEM
     C_PLOTS_OK
     C_PLOTS_DROPPED
+    C_DUPLICATES
 
 cdef struct ItemSpec:
     int kind                    # FIXED, EXTENDED, REPETITIVE, EXPLICIT, COMPOUND (as in drivers/asterix.py)
@@ -60,6 +62,9 @@ cdef class LinkDecoder:
     cdef Py_ssize_t blen
     cdef bint in_frame, escaped, overlong, pending_clear
     cdef int last_seq
+    cdef int recent_seq[RECENT_FRAMES]
+    cdef uint64_t recent_t_us[RECENT_FRAMES]
+    cdef int recent_pos
     cdef public int sensor
     cdef public double site_z_m
     cdef public bint keep_asterix

@@ -18,7 +18,7 @@ from hil.drivers.framing import KNOWN_TYPES, Frame
 COUNTER_NAMES = (
     "frames_ok", "crc", "length", "escape", "unknown_type", "bytes_discarded", "seq_gaps", "frames_lost",
     "seq_resets", "asterix_ok", "truncated", "unknown_category", "out_of_range", "unsupported_item",
-    "missing_item", "plots_ok", "plots_dropped",
+    "missing_item", "plots_ok", "plots_dropped", "duplicates",
 )
 
 cdef enum:
@@ -218,6 +218,9 @@ cdef class LinkDecoder:
         self.blen = 0
         self.in_frame = self.escaped = self.overlong = self.pending_clear = False
         self.last_seq = -1
+        self.recent_pos = 0
+        for i in range(RECENT_FRAMES):
+            self.recent_seq[i] = -1
         memset(self.c, 0, sizeof(self.c))
         self.n_services = 0
         self.event = EV_NONE
@@ -288,6 +291,18 @@ cdef class LinkDecoder:
             self.reject(C_UNKNOWN_TYPE, n)
             return
         seq = self.buf[1] | (self.buf[2] << 8)
+        for i in range(8):
+            t_us |= (<uint64_t>self.buf[3 + i]) << (8 * i)
+        for i in range(RECENT_FRAMES):
+            if self.recent_seq[i] == seq and self.recent_t_us[i] == t_us:
+                # a frame taken in a moment ago, again (a link that repeats itself): counted, not decoded twice,
+                # and not a board that restarted its counter (that one's clock starts over too)
+                self.c[C_DUPLICATES] += 1
+                self.c[C_BYTES_DISCARDED] += n
+                return
+        self.recent_seq[self.recent_pos] = seq
+        self.recent_t_us[self.recent_pos] = t_us
+        self.recent_pos = (self.recent_pos + 1) % RECENT_FRAMES
         if self.last_seq >= 0:
             gap = (seq - self.last_seq - 1) & 0xFFFF
             if gap >= SEQ_RESET_GAP:
@@ -297,8 +312,6 @@ cdef class LinkDecoder:
                 self.c[C_FRAMES_LOST] += gap
         self.last_seq = seq
         self.c[C_FRAMES_OK] += 1
-        for i in range(8):
-            t_us |= (<uint64_t>self.buf[3 + i]) << (8 * i)
         self.ev_type = self.buf[0]
         self.ev_seq = seq
         self.ev_t_us = t_us

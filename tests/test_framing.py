@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hil.drivers.framing import (
@@ -81,6 +81,8 @@ def test_oversized_payload_is_refused() -> None:
 @given(frames_st, st.lists(st.integers(1, 40), min_size=1, max_size=10))
 @settings(max_examples=150, deadline=None)
 def test_any_chunking_gives_the_same_frames(frames: list, cuts: list[int]) -> None:
+    # a sender's (seq, clock) never repeats: a repeat is a duplicate the decoder drops
+    assume(len({(f[1], f[2]) for f in frames}) == len(frames))
     wire = b"".join(encode_frame(*f) for f in frames)
     dec = FrameDecoder()
     got: list[Frame] = []
@@ -132,8 +134,9 @@ def test_reject_logging_is_rate_limited(caplog: pytest.LogCaptureFixture) -> Non
 
 def test_sequence_gaps_and_sender_restart_are_told_apart() -> None:
     dec = FrameDecoder()
-    seqs = [65534, 65535, 0, 1, 4, 5, 0, 1]  # wrap, 2 lost, then a board reset back to 0
-    dec.feed(b"".join(encode_frame(FrameType.STATUS, s, 0, b"") for s in seqs))
+    seqs = [65534, 65535, 0, 1, 4, 5, 0, 1]  # wrap, 2 lost, then a board reset back to 0 (its clock too)
+    clock = [900, 901, 902, 903, 906, 907, 3, 4]
+    dec.feed(b"".join(encode_frame(FrameType.STATUS, s, t, b"") for s, t in zip(seqs, clock, strict=True)))
     c = dec.counters
     assert (c.frames_ok, c.seq_gaps, c.frames_lost, c.seq_resets) == (8, 1, 2, 1)
 
@@ -189,3 +192,13 @@ def test_small_payloads_round_trip() -> None:
                 lambda: decode_time_sync_resp(b"\x00" * 19), lambda: decode_status(b"")):
         with pytest.raises(PayloadError):
             bad()
+
+
+def test_a_repeated_frame_is_counted_and_not_decoded_twice() -> None:
+    """A link that repeats itself (a duplicated chunk) must not hand the tracker the same plots twice, nor pass for
+    a board that restarted its counter."""
+    one, two = encode_frame(FrameType.LOG, 7, 100, b"a"), encode_frame(FrameType.LOG, 8, 200, b"b")
+    dec = FrameDecoder()
+    got = dec.feed(one + one + two + two)
+    assert [f.seq for f in got] == [7, 8]
+    assert dec.counters.duplicates == 2 and dec.counters.seq_resets == 0 and dec.counters.frames_lost == 0

@@ -42,7 +42,7 @@ class LinkDecoder:
     def counters(self) -> dict[str, int]:
         c = self._frames.counters
         return {"frames_ok": c.frames_ok, **c.rejected, "bytes_discarded": c.bytes_discarded, "seq_gaps": c.seq_gaps,
-                "frames_lost": c.frames_lost, "seq_resets": c.seq_resets, **self._asterix}
+                "frames_lost": c.frames_lost, "seq_resets": c.seq_resets, **self._asterix, "duplicates": c.duplicates}
 
     def feed(self, data: bytes, host_rx_ns: int, batch: PlotBatch) -> list[Event]:
         events: list[Event] = []
