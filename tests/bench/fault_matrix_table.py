@@ -27,7 +27,8 @@ def far_end(summary: dict[str, Any], fault: LinkFault) -> str:
     link = summary["links"][fault.link]
     if fault.link.startswith("radar"):
         return (f"{radar_anomalies(link)} anomalies (CRC {link['rejected']['crc']}, frames lost {link['frames_lost']}, "
-                f"bytes discarded {link['bytes_discarded']}); plots {summary['plots']}")
+                f"bytes discarded {link['bytes_discarded']}, duplicates {link['duplicates']}, restarts "
+                f"{link['seq_resets']}); plots {summary['plots']}")
     return (f"{launcher_anomalies(link)} anomalies (timeouts {link['timeouts']}, late {link['late_replies']}, "
             f"bad {link['bad_responses']}, lost {link['lost_events']}, reconnects {link['reconnects']})")
 
