@@ -80,3 +80,20 @@ def test_without_protection_the_plant_shows_fratricide() -> None:
         plant = run_scene("escorts", seed, protect=False)["plant"]
         hits += plant["friendly_acquired"]
     assert hits > 0
+
+
+@pytest.mark.slow
+def test_escorts_in_real_time_take_no_friendly(tmp_path: Path) -> None:
+    """The escorts in real time, boards as processes on ptys: the same safety as in lockstep."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "hil.cli", "run", "--time", "real", "--scenario", "safety/escorts",
+                        "--duration", "30", "--quiet", "--no-record", "--out", str(out)],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert_safe(summary)
+    assert any(x["reason"] == "PROTECTED_NEAR_INTERCEPT" for x in summary["refusals"])
