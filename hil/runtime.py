@@ -598,8 +598,8 @@ class Chain:
         self._event(t_launch, "launch", track=track_id, target=self.track_truth.get(track_id, -1), launcher=li,
                     detail=f"seq {seq}")
         if not self.board_launch_feed[li]:
-            # this board has no channel of its own to the plant (simavr, hardware): the plant takes the
-            # launcher's read-back, which is still the board's account, not fire control's intent
+            # this board has no channel of its own to the plant (hardware, a firmware without a launch record):
+            # the plant takes the launcher's read-back, which is still the board's account, not fire control's
             self._plant_launch(li, track_id, seq, t_launch, aim, tgo_s)
 
     def _plant_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
