@@ -174,6 +174,7 @@ class Chain:
         self.interrupted: str | None = None  # the signal that ended the run early
         self.shutdown_s = math.nan  # wall time the end of the run took (fires finished, launchers safe, boards reaped)
         self._main: asyncio.Future[None] | None = None
+        self.stopping = False  # a signal or the deadline guard ended the run
         names = [s.name for s in o.scenario.radars] + [s.name for s in o.scenario.launchers]
         self.link_faults = parse_faults(o.scenario.faults, o.scenario.source) + tuple(o.faults)
         check_links(self.link_faults, names)
@@ -842,6 +843,12 @@ class Chain:
         if self.interrupted is None:
             self.interrupted = signal.Signals(sig).name
             log.warning("%s: ending the run", self.interrupted)
+        self._stop()
+
+    def _stop(self) -> None:
+        # the loops check the flag every iteration: a cancel alone can be lost (asyncio.wait_for in Python 3.11
+        # swallows a cancellation that races with its awaited event, and radar bytes arrive all the time)
+        self.stopping = True
         if self._main is not None:
             self._main.cancel()
 
@@ -849,7 +856,7 @@ class Chain:
         if self._main is not None and not self._main.done():
             log.warning("the run's loop did not end at its duration: stopped")
             self.counts["loop_stopped_at_deadline"] += 1
-            self._main.cancel()
+            self._stop()
 
     def _start_floor(self) -> Any:
         """The cyclictest-style probe process (hil.floor) beside the loop, on the loop's CPUs."""
@@ -933,7 +940,7 @@ class Chain:
         next_stim = next_launcher = next_sync = next_metrics = next_fc = self.start_ns
         next_status_wall = time.monotonic()
         next_journal_wall = next_status_wall + JOURNAL_PERIOD_NS / 1e9
-        while clock.now_ns() < end:
+        while clock.now_ns() < end and not self.stopping:
             now = clock.now_ns() + LOOP_PERIOD_NS
             clock.advance_to(now)
             self.boards.step_virtual(now)
@@ -978,7 +985,7 @@ class Chain:
         next_stim = next_sync = next_metrics = next_fc = next_status = self.clock.now_ns()
         next_journal = next_stim + JOURNAL_PERIOD_NS
         try:
-            while (now := self.clock.now_ns()) < end:
+            while (now := self.clock.now_ns()) < end and not self.stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=max(0.0, (next_tick - now) / 1e9))
                 wake.clear()
