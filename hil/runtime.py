@@ -707,7 +707,6 @@ class Chain:
 
     def _rearmed(self, i: int, st: LauncherState, now: int, detail: str) -> None:
         st.rearms += 1
-        self.counts["rearms"] += 1
         self._event(self.run_s(now), "rearm", launcher=i, detail=detail)
         self._note_safe(st, self.clock.now_ns(), armed=True)
 
@@ -1108,6 +1107,11 @@ class Chain:
             "schema": 1,
             "interrupted": self.interrupted is not None,
             "shutdown_s": round(self.shutdown_s, 3) if math.isfinite(self.shutdown_s) else None,
+            # how hard the run had to work to stay alive: link bring-up retries, heartbeat ticks that came late
+            # (a starved loop), and whether the deadline guard had to stop a loop that overran its duration
+            "bring_up_retries": self.counts["bring_up_retries"],
+            "heartbeats_late": self.counts["heartbeat_late"],
+            "loop_stopped_at_deadline": bool(self.counts["loop_stopped_at_deadline"]),
             "signal": self.interrupted,
             "rig_ok": not rig_problems,
             "rig_problems": rig_problems,
