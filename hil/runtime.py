@@ -26,23 +26,23 @@ from typing import Any
 
 import numpy as np
 
-from hil.boards import Boards, bring_up
 from hil.clock import Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
 from hil.emulators.launcher import LaunchEvents
 from hil.emulators.radar import config_from_spec
-from hil.engagement import EngagementModel
 from hil.errors import LinkError
-from hil.fire_control import ProtectionInputs, RefusalReason, friendly_code_array, protection_inputs
-from hil.kernels import build_fire_control, build_tracker
-from hil.latency import DeadlineMonitor, StageLatency, histogram_summary
-from hil.metrics import gospa
-from hil.plots import feed_tracker, merge_in_time_order
-from hil.realtime import realtime
+from hil.host.fire_control import ProtectionInputs, RefusalReason, friendly_code_array, protection_inputs
+from hil.host.kernels import build_fire_control, build_tracker
+from hil.host.plots import feed_tracker, merge_in_time_order
+from hil.host.tracking import TrackSnapshot
+from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
+from hil.measure.metrics import gospa
+from hil.measure.realtime import realtime
+from hil.plant.boards import Boards, bring_up
+from hil.plant.engagement import EngagementModel
+from hil.records.runfolder import RunWriter
 from hil.rig import Rig
-from hil.runfolder import RunWriter
 from hil.scenario import Scenario
-from hil.tracking import TrackSnapshot
 
 log = logging.getLogger("hil.run")
 
@@ -70,7 +70,7 @@ class RunOptions:
     duration_s: float | None = None
     status: Callable[[dict[str, Any]], None] | None = None
     record: bool = True
-    realtime: Any = None  # hil.realtime.RealtimeOptions, applied around the loop in real time
+    realtime: Any = None  # hil.measure.realtime.RealtimeOptions, applied around the loop in real time
     faults: tuple[LinkFault, ...] = ()  # scheduled link faults (--fault and the scenario's faults)
     report: bool = True  # render report.html at the end
     floor: bool = True  # real time: measure the machine's scheduling floor beside the loop
@@ -858,8 +858,8 @@ class Chain:
             self._stop()
 
     def _start_floor(self) -> Any:
-        """The cyclictest-style probe process (hil.floor) beside the loop, on the loop's CPUs."""
-        from hil.floor import FloorProbe
+        """The cyclictest-style probe process (hil.measure.floor) beside the loop, on the loop's CPUs."""
+        from hil.measure.floor import FloorProbe
 
         rt = self.options.realtime
         prio = None if rt is None or rt.fifo_priority is None else min(rt.fifo_priority + 1, 99)

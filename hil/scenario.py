@@ -96,7 +96,7 @@ class RadarSpec:
 @dataclass(frozen=True)
 class LauncherSite:
     """A launcher: where it stands and its envelope (what fire control plans with), and what the plant flies
-    and counts (interceptor_max_g, rounds, reload_s, lethal_radius_m). hil.fire_control calls it LauncherSpec."""
+    and counts (interceptor_max_g, rounds, reload_s, lethal_radius_m). hil.host.fire_control calls it LauncherSpec."""
 
     name: str
     position: tuple[float, float, float]
@@ -117,7 +117,7 @@ class LauncherSite:
     sector_width_deg: float = 360.0
     lethal_radius_m: float = 15.0
     pk: float = 0.85  # single-shot pk in the best conditions
-    # the interceptor's terminal seeker (the plant's, hil.engagement): it acquires at this range from what it
+    # the interceptor's terminal seeker (the plant's, hil.plant.engagement): it acquires at this range from what it
     # homes on, and takes a true object only inside its basket, a cone of this half-angle around its boresight
     seeker_range_m: float = 6_000.0
     seeker_half_angle_deg: float = 20.0
@@ -142,7 +142,7 @@ class LauncherSite:
 
 @dataclass(frozen=True)
 class AssetSite:
-    """A defended asset (hil.fire_control's AssetSpec)."""
+    """A defended asset (hil.host.fire_control's AssetSpec)."""
 
     name: str
     position: tuple[float, float, float]
@@ -156,7 +156,7 @@ class AssetSite:
 
 @dataclass(frozen=True)
 class NoFireZoneSpec:
-    """A vertical cylinder nothing may be fired into (or at) (hil.fire_control's NoFireZone)."""
+    """A vertical cylinder nothing may be fired into (or at) (hil.host.fire_control's NoFireZone)."""
 
     name: str
     centre: tuple[float, float]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hil.firmware import REPO
+from hil.plant.firmware import REPO
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,7 +62,7 @@ def tshark_fields(path: Path, fields: list[str], *extra: str) -> list[list[str]]
 @pytest.fixture
 def simavr_launcher() -> Iterator[Any]:
     """The AVR launcher firmware running under simavr (built first), its UART on a pty; no byte lost on the way."""
-    from hil.firmware import SimavrBoard, build_firmware
+    from hil.plant.firmware import SimavrBoard, build_firmware
 
     require_tool("avr-gcc", "gcc-avr avr-libc")
     require_tool("simavr", "simavr libsimavr-dev libelf-dev")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.cli import COMMANDS, RIG_COMMANDS
+from hil.commands.cli import COMMANDS, RIG_COMMANDS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,8 +30,8 @@ def test_mypy_is_clean_over_the_whole_tree() -> None:
 @pytest.mark.parametrize("name", [*COMMANDS, *(f"rig {n}" for n in RIG_COMMANDS)])
 def test_every_command_is_available(name: str) -> None:
     words = name.split()
-    listing = subprocess.run([sys.executable, "-m", "hil.cli", *words[:-1], "--help"], capture_output=True, text=True)
+    listing = subprocess.run([sys.executable, "-m", "hil", *words[:-1], "--help"], capture_output=True, text=True)
     assert listing.returncode == 0 and words[-1] in listing.stdout
     assert "unavailable" not in listing.stdout, listing.stdout
-    r = subprocess.run([sys.executable, "-m", "hil.cli", *words, "--help"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "hil", *words, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "usage:" in r.stdout

@@ -193,7 +193,7 @@ class BoardClock:
 
 def serve_pty(board: RadarBoard, step_us: int, baud: int) -> None:
     """Run the board on a pty it creates, announcing the path; pace output at baud if given."""
-    from hil.nullmodem import Wire, open_raw_pty
+    from hil.plant.nullmodem import Wire, open_raw_pty
 
     master, path = open_raw_pty()
     print(json.dumps({"pty": path}), flush=True)

@@ -1,7 +1,7 @@
 -- Wireshark dissector for hil's serial framing (docs/PROTOCOLS.md §1): the radar link's frames in a hil recording.
 --
 -- Install (Wireshark 3.x/4.x, any OS with a per-user plugin folder):
---   mkdir -p ~/.local/lib/wireshark/plugins && cp "$(python -c 'import hil.recording as r; print(r.WIRESHARK_PLUGIN)')" ~/.local/lib/wireshark/plugins/
+--   mkdir -p ~/.local/lib/wireshark/plugins && cp "$(python -c 'import hil.records.recording as r; print(r.WIRESHARK_PLUGIN)')" ~/.local/lib/wireshark/plugins/
 -- or for one tshark run: tshark -X lua_script:PATH/hil.lua -r RUN/recording.pcapng
 --
 -- A hil recording names this dissector ("hil") in each serial frame's upper-PDU header, so no Decode As is needed.

@@ -2,7 +2,7 @@
 
 hil.runtime calls, per dwell: tracker.update with the dwell's 0-3 plots, sector_swept for each CAT034 sector
 crossing, tracker.tracks(t), then fire control on the confirmed tracks x the launchers. This replays that
-pattern on the bench load (40 targets, clutter 20/scan, 1 radar, 2 launchers; hil.bench.load_scenario) with
+pattern on the bench load (40 targets, clutter 20/scan, 1 radar, 2 launchers; hil.measure.bench.load_scenario) with
 plots from RadarModel sweeps in 5 ms steps, after a warm-up that confirms the targets' tracks.
 
 Goal (issue 6; medians, never asserted): each of update, tracks() and evaluate well under 50 µs.
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hil.bench import Load, load_scenario
 from hil.emulators.radar_model import PlotSet, scan_plots
-from hil.fire_control import friendly_code_array, track_inputs
-from hil.kernels import build_fire_control, build_tracker
+from hil.host.fire_control import friendly_code_array, track_inputs
+from hil.host.kernels import build_fire_control, build_tracker
+from hil.measure.bench import Load, load_scenario
 from hil.scenario import Scenario
 
 STEP_S = 0.005  # one loop period of the runtime: a dwell's worth of beam

@@ -15,9 +15,9 @@ import numpy as np
 
 from hil.emulators.radar_model import scan_plots
 from hil.ext.tracker import Tracker
-from hil.metrics import TrackingScore
+from hil.host.tracking import TrackerConfig
+from hil.measure.metrics import TrackingScore
 from hil.scenario import RadarSpec, Scenario, TargetSpec, tracking_scenario
-from hil.tracking import TrackerConfig
 from tests.bench.bench_tracker import TurnWatch, new_tracker, track_scan
 
 TWO_PI = 2.0 * math.pi

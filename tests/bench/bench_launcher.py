@@ -27,7 +27,7 @@ def armed_link(request: pytest.FixtureRequest) -> Iterator[Armed]:
     children: list[Child] = []
     args = ["--reload-ms", "0", "--rounds", "65535", "--watchdog-ms", "10000"]
     if request.param == "rtu":
-        cable = Child.python("hil.nullmodem", [], name="cable")
+        cable = Child.python("hil.plant.nullmodem", [], name="cable")
         children.append(cable)
         children.append(Child.python("hil.emulators.launcher", ["--rtu", cable.info["a"], *args], name="launcher"))
         url = cable.info["b"]

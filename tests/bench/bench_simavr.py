@@ -23,7 +23,7 @@ from hil.drivers.framing import (
     encode_time_sync_req,
 )
 from hil.drivers.registers import IDENT_MAGIC
-from hil.firmware import SimavrBoard, build_firmware
+from hil.plant.firmware import SimavrBoard, build_firmware
 from tests.conftest import require_tool
 
 pytestmark = pytest.mark.timeout(120)

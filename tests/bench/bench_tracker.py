@@ -18,10 +18,10 @@ import pytest
 
 from hil.emulators.radar_model import PlotSet, scan_plots
 from hil.ext.tracker import Tracker
-from hil.kernels import sensor_defs
-from hil.metrics import TrackingScore
+from hil.host.kernels import sensor_defs
+from hil.host.tracking import TrackerConfig, sensor_arrays
+from hil.measure.metrics import TrackingScore
 from hil.scenario import Scenario, tracking_scenario
-from hil.tracking import TrackerConfig, sensor_arrays
 
 TWO_PI = 2.0 * math.pi
 WARMUP_SCANS = 8  # tracks confirmed and settled before timing starts

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
-from hil.metrics import TrackingScore
-from hil.tracking import TrackerConfig
+from hil.host.tracking import TrackerConfig
+from hil.measure.metrics import TrackingScore
 from tests.bench.bench_tracker import new_tracker, scene, track_scan
 
 EPOCH = datetime.datetime(2026, 1, 1)

@@ -1,4 +1,4 @@
-"""The fault matrix's observed figures for docs/RELIABILITY.md: every cell of tests/test_fault_matrix.py, run once.
+"""The fault matrix's observed figures for docs/RELIABILITY.md: every cell of tests/system/test_fault_matrix.py.
 
     python -m tests.bench.fault_matrix_table [--real]
 
@@ -20,7 +20,15 @@ from hil.drivers.faults import LinkFault
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-from tests.test_fault_matrix import RAID, REAL, REPO, VIRTUAL, injected_chunks, launcher_anomalies, radar_anomalies
+from tests.system.test_fault_matrix import (
+    RAID,
+    REAL,
+    REPO,
+    VIRTUAL,
+    injected_chunks,
+    launcher_anomalies,
+    radar_anomalies,
+)
 
 
 def far_end(summary: dict[str, Any], fault: LinkFault) -> str:
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                     rig.write_text((REPO / "rigs" / "mock.toml").read_text().replace(
                         'launcher_transport = "rtu"', 'launcher_transport = "tcp"'))
                 out = Path(tmp) / "run"
-                subprocess.run([sys.executable, "-m", "hil.cli", "run", "--time", "real", "--rig", str(rig),
+                subprocess.run([sys.executable, "-m", "hil", "run", "--time", "real", "--rig", str(rig),
                                 "--duration", "18", "--quiet", "--no-record", "--out", str(out), "--fault", spec],
                                capture_output=True, text=True, timeout=180)
                 print(row(spec, f"real ({transport})", json.loads((out / "summary.json").read_text())), flush=True)

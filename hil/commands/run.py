@@ -1,0 +1,168 @@
+"""`hil run`: drive a scenario through the whole chain on a rig and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hil.errors import ConfigError
+from hil.measure.realtime import add_arguments as add_realtime_arguments
+from hil.measure.realtime import options_from_args
+from hil.rig import Rig
+from hil.scenario import Scenario
+from hil.units import PERCENTILES, duration_text, samples_needed
+
+DEFAULT_SCENARIO = "raid"  # a shipped scenario's name (hil.shipped), so the default works from an installed wheel
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rig", default=None, help="a shipped rig's name (mock, simavr) or a rig file (default: mock)")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO,
+                   help="a shipped scenario's name (raid, safety/escorts) or a scenario file (default: raid)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    p.add_argument("--time", dest="time_mode", choices=("real", "virtual"), default="real",
+                   help="real: boards as processes on ptys, latency in wall time; virtual: lockstep, seconds")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-<time>-<stamp>)")
+    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
+    p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.add_argument("--fault", action="append", default=[], metavar="LINK:KIND[=ARG][/DIR]@S[+D]",
+                   help="inject a link fault, e.g. launcher-north:drop=0.01@8, radar-west:delay=2@10+5, "
+                        "launcher-south:cut@20+3, launcher-north:silent@20+5 (docs/RELIABILITY.md)")
+    add_realtime_arguments(p)
+
+
+def _status_printer(stream: Any, virtual: bool) -> Any:
+    """The live line: run time, confirmed tracks alive now, launches, kills and (real time only: in virtual time
+    the host's steps take no time) the host's p99 so far."""
+    tty = stream.isatty()
+
+    def show(s: dict[str, Any]) -> None:
+        line = (f"t {s['t_s']:6.1f} s  confirmed tracks {s['confirmed']:3d}  launches {s['launches']:2d}  "
+                f"kills {s['kills']:2d}")
+        if not virtual:
+            line += f"  host p99 {duration_text(s.get('host_p99_us'))}"
+        stream.write(("\r" + line + "   ") if tty else line + "\n")
+        stream.flush()
+
+    return show
+
+
+EXIT_RIG_FAILED = 3  # bring-up failed, a link lost for good, a launcher never armed or left SAFE, a radar silent
+SIGNAL_EXITS = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def exit_status(summary: dict[str, Any]) -> int:
+    """130/143 after a signal; 3 when the rig itself failed; else 0."""
+    if summary.get("interrupted"):
+        return SIGNAL_EXITS.get(str(summary.get("signal")), 130)
+    if summary.get("rig_problems"):
+        return EXIT_RIG_FAILED
+    return 0
+
+
+# what each word of the engagement table's result column means (the README's "Outcomes" says the same)
+OUTCOMES = (
+    ("killed", "an interceptor destroyed it"),
+    ("leaked", "it reached the asset it was homing on"),
+    ("survived", "still flying when the run ended (for a friendly or a neutral, the right outcome)"),
+    ("not_launched", "its start time came after the end of the run: it never flew"),
+)
+
+
+def _latency_row(label: str, v: dict[str, Any]) -> str:
+    n = int(v.get("count") or 0)
+    cells = [duration_text(v.get(k)) if n >= samples_needed(p) else "–" for k, p in PERCENTILES]
+    cells.append(duration_text(v.get("max")) if n else "–")
+    return f"{label:<18}{n:>9,}" + "".join(f"{c:>10}" for c in cells)
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The summary a run prints: latency per stage, the run's counts, and one row per target with its outcome."""
+    virtual = s.get("time_mode") == "virtual"
+    out = [f"scenario {s['scenario']}  seed {s['seed']}  time {s['time_mode']}  rig {s['rig']}  "
+           f"duration {s['duration_s']:.0f} s", ""]
+    if s.get("interrupted"):
+        out[-1:] = [f"INTERRUPTED by {s.get('signal')}: the figures below cover the run up to that moment", ""]
+    for problem in s.get("rig_problems", []):
+        out.insert(-1, f"RIG FAILED: {problem}")
+    out.append(f"{'stage':<18}{'count':>9}" + "".join(f"{k.replace('_', '.'):>10}" for k, _ in PERCENTILES)
+               + f"{'max':>10}")
+    for stage, v in s["latency_us"].items():
+        if virtual and stage == "host_total":
+            continue  # virtual: frame received to command written takes no virtual time, always 0
+        row = _latency_row(stage, v)
+        if v.get("count") and v.get("uncertainty_us") is not None:
+            row += f"  clock sync ± {duration_text(v['uncertainty_us'])}"
+        out.append(row)
+    floor = s.get("floor_us")
+    if floor and floor.get("count"):
+        out.append(_latency_row("machine floor", floor) + "  (scheduling latency beside us)")
+    out.append("–: too few samples for that percentile, which needs 10 beyond it (p50: 20, p90: 100, p99: 1,000, "
+               "p99.9: 10,000)")
+    if virtual:
+        out.append("virtual time: decode, track, fire_control and command are the host's compute time, "
+                   "sensor_to_shooter is virtual time; host_total is not measured")
+    out.append("")
+    results = Counter(e["result"] for e in s["engagements"])
+    gospa = s.get("gospa_mean_m")
+    out.append(f"plots {s['plots']:,}  confirmed tracks {s['confirmed_tracks']:,} "
+               f"(track numbers opened {s['tracks']:,})  GOSPA mean {'–' if gospa is None else f'{gospa:.0f} m'}  "
+               f"launches {s['launches']}  kills {results['killed']}  leaks {results['leaked']}  "
+               f"friendly engagements {s['friendly_engagements']}")
+    dm = s.get("deadline_misses") or {}
+    if dm.get("iterations"):
+        out.append(f"loop: {dm['overruns']:,} of {dm['iterations']:,} ticks over the "
+                   f"{duration_text(dm['period_us'])} period (compute {dm['compute']:,}, not scheduled {dm['os']:,}); "
+                   f"wake lateness p99 {duration_text(dm['lateness_p99_us'])}, "
+                   f"max {duration_text(dm['lateness_max_us'])}")
+    if s.get("decisions_deferred"):
+        out.append(f"{s['decisions_deferred']} of {s['decisions']} decisions came after the engaged track's newest "
+                   "plot (waiting for a launcher): their sensor-to-shooter includes that wait")
+    out.append("")
+    out.append(f"{'target':<14}{'kind':<10}{'side':<10}{'engaged':<9}{'first launch':>12}  {'launcher':<16}"
+               f"{'rounds':>6}  result")
+    for e in s["engagements"]:
+        launch = "" if e["first_launch_s"] is None else f"{e['first_launch_s']:.1f} s"
+        why = "" if e["engaged"] else "  (" + (", ".join(e["refusal_reasons"][:3]) or
+                                               ("tracked, no decision" if e["tracked"] else "not tracked")) + ")"
+        out.append(f"{e['target']:<14}{e['kind']:<10}{e.get('allegiance', ''):<10}{'yes' if e['engaged'] else 'no':<9}"
+                   f"{launch:>12}  {e['launcher'] or '':<16}{e['shots']:>6}  {e['result']}{why}")
+    out.append("")
+    width = max(len(word) for word, _ in OUTCOMES)
+    out += [f"{'result:' if k == 0 else '':<8}{word:<{width}}  {meaning}" for k, (word, meaning) in enumerate(OUTCOMES)]
+    return "\n".join(out)
+
+
+def main(args: argparse.Namespace) -> int:
+    from hil.drivers.faults import parse_faults
+    from hil.errors import LinkError
+    from hil.runtime import RunOptions, run_chain
+
+    rig = Rig.load(args.rig)
+    scenario = Scenario.load(args.scenario)
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError("--duration", "value", "must be positive")
+    seed = scenario.seed if args.seed is None else args.seed
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-{args.time_mode}-{stamp}"
+    status = None if args.quiet else _status_printer(sys.stderr, virtual=args.time_mode == "virtual")
+    faults = parse_faults(args.fault)
+    try:
+        summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
+                                       duration_s=args.duration, status=status, record=not args.no_record,
+                                       realtime=options_from_args(args), faults=faults))
+    except LinkError as e:
+        if status:
+            sys.stderr.write("\n")
+        print(f"hil: the rig failed: {e}", file=sys.stderr)
+        return EXIT_RIG_FAILED
+    if status:
+        sys.stderr.write("\n")
+    print(format_summary(summary))
+    print(f"\nrun folder: {out}")
+    return exit_status(summary)

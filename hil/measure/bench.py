@@ -1,0 +1,589 @@
+"""`hil bench`: the chain's latency per stage under a stated load, beside the machine's floor; --kernels; --compare.
+
+A run drives the chain in real time on a rig (mock by default) under each load of a sweep, with a floor
+probe (and cyclictest where rt-tests is installed and permitted) running beside it, and writes one
+results JSON: the machine and versions, the load, every stage's p50/p90/p99/p99.9/max with its HDR
+histogram, loop lateness and deadline overruns with their cause, and the floor.
+
+`--compare OLD.json` prints the change of every figure and exits 1 on a regression: a stage's p99 worse
+by more than the threshold (+25 % by default) and by more than 10 µs, so a 6 → 8 µs wobble is not one;
+or a kernel benchmark's median worse by more than the threshold. The floor's own change is printed
+beside it: a p99 that rose with the floor is the machine, not the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hil.errors import ConfigError, HilError
+from hil.measure.latency import STAGES, StageLatency
+from hil.measure.realtime import RealtimeOptions, describe_scheduler
+from hil.measure.realtime import add_arguments as add_realtime_arguments
+from hil.measure.realtime import options_from_args as realtime_from_args
+from hil.units import ratio_text
+
+SCHEMA = "hil-bench/1"
+DEFAULT_THRESHOLD = 0.25  # a p99 25 % worse than before is a regression ...
+DEFAULT_MIN_DELTA_US = 10.0  # ... when it is also at least this much worse in absolute terms
+JUDGED = "p99"  # the figure that decides a regression; the others are shown
+FIGURES = ("p50", "p90", "p99", "p99_9", "max")
+HOST_P99_GOAL_US = 1000.0  # frame received -> command written, mock rig, the default load
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the chain is asked to carry in one bench run."""
+
+    targets: int = 40
+    clutter: float = 20.0  # false plots per radar scan
+    radars: int = 1
+    launchers: int = 2
+    duration_s: float = 30.0
+    seed: int = 1
+
+    def key(self) -> tuple[int, float, int, int]:
+        """Two runs are compared when they carried the same load (duration and seed aside)."""
+        return (self.targets, self.clutter, self.radars, self.launchers)
+
+    def label(self) -> str:
+        return (f"{self.targets} targets, clutter {self.clutter:g}/scan, {self.radars} radar(s), "
+                f"{self.launchers} launcher(s), {self.duration_s:g} s")
+
+
+# --- the contract with hil.runtime ----------------------------------------------------------------------
+#
+# run_load() below is all the bench needs from the chain. It calls, lazily:
+#   hil.runtime.run_chain(RunOptions(scenario, rig, seed, time_mode="real", out_dir, duration_s,
+#                                    record=False, realtime=RealtimeOptions)) -> summary dict with
+#     "latency_us":      StageLatency.summary() of the run
+#     "deadline_misses": DeadlineMonitor.summary() of the real-time loop
+#     "realtime":        (optional) [[option, applied, message], ...] as hil.measure.realtime.apply() returned
+#   and it writes out_dir/latency.json = StageLatency.encode() (the full histograms).
+# The runtime applies the RealtimeOptions around its loop, after the boards are up, so emulator
+# processes do not inherit SCHED_FIFO or the loop's CPU.
+
+
+def load_scenario(load: Load) -> Any:
+    """The scenario of a load: the tracking benchmark scene, every target 15–40 km out and inbound on a
+    defended asset at the origin, and launchers on a 6 km ring around it with rounds and guidance
+    channels enough for the whole run, so decode, track, fire control and command all have work."""
+    import math
+
+    import numpy as np
+
+    from hil.scenario import AssetSite, LauncherSite, tracking_scenario
+
+    base = tracking_scenario(n_targets=load.targets, seed=load.seed, duration_s=load.duration_s,
+                             n_radars=load.radars, clutter_per_scan=load.clutter, min_range_m=10_000.0,
+                             max_range_m=45_000.0)
+    rng = np.random.default_rng(load.seed)
+    targets = []
+    for t in base.targets:
+        aim = rng.uniform(-8_000.0, 8_000.0, size=2)  # anywhere over the defended area
+        speed = math.hypot(t.velocity[0], t.velocity[1])
+        d = aim - np.array(t.position[:2])
+        v = d / max(float(np.linalg.norm(d)), 1.0) * speed
+        targets.append(replace(t, velocity=(float(v[0]), float(v[1]), 0.0)))
+    launchers = tuple(
+        LauncherSite(name=f"launcher-{i + 1}",
+                     position=(6_000.0 * math.sin(2 * math.pi * i / max(load.launchers, 1)),
+                               6_000.0 * math.cos(2 * math.pi * i / max(load.launchers, 1)), 0.0),
+                     rounds=1000, reload_s=1.0, channels=64)
+        for i in range(load.launchers))
+    return replace(base, name=f"bench-{load.targets}", targets=tuple(targets), launchers=launchers,
+                   assets=(AssetSite(name="defended", position=(0.0, 0.0, 0.0), radius_m=8_000.0),))
+
+
+def run_load(rig: Any, load: Load, realtime: RealtimeOptions, out_dir: Path, report: bool = True) -> dict[str, Any]:
+    """Run the chain in real time under `load`; {"summary", "latency": StageLatency, "deadline": dict}."""
+    from hil.runtime import RunOptions, run_chain
+
+    summary = run_chain(RunOptions(scenario=load_scenario(load), rig=rig, seed=load.seed, time_mode="real",
+                                   out_dir=out_dir, duration_s=load.duration_s, record=False, realtime=realtime,
+                                   floor=False,  # the bench measures the floor itself, beside the whole run
+                                   report=report))
+    encoded = out_dir / "latency.json"
+    latency = StageLatency.decode(json.loads(encoded.read_text())) if encoded.exists() else None
+    return {"summary": summary, "latency": latency, "deadline": summary.get("deadline_misses") or {}}
+
+
+# --- the machine ---------------------------------------------------------------------------------------
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu_model": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "host": platform.node(),
+        "python": platform.python_version(),
+        "versions": {p: _version(p) for p in ("hil", "numpy", "Cython", "pymodbus", "hdrhistogram", "scipy")},
+        "scheduler": describe_scheduler(),
+    }
+
+
+# --- results -------------------------------------------------------------------------------------------
+
+
+def run_record(load: Load, latency: StageLatency | None, deadline: dict[str, Any], floor: dict[str, Any],
+               chain: dict[str, Any] | None = None, realtime: list[Any] | None = None) -> dict[str, Any]:
+    """One load's entry in the results JSON."""
+    return {
+        "load": asdict(load),
+        "stages": latency.summary() if latency else {},
+        "histograms": latency.encode() if latency else {},
+        "deadline": deadline,
+        "floor": floor,
+        "chain": chain or {},
+        "realtime": [list(r) for r in realtime or []],
+    }
+
+
+def new_results(realtime: RealtimeOptions | None = None, argv: list[str] | None = None) -> dict[str, Any]:
+    return {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": argv if argv is not None else sys.argv, "machine": machine(),
+            "realtime_requested": asdict(realtime) if realtime else None, "runs": [], "kernels": None}
+
+
+def save_results(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(path)  # never a half-written results file to compare against later
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(source, "file", "no such results file") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(source, "JSON", str(e)) from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ConfigError(source, "schema", f"not a {SCHEMA} results file")
+    if not isinstance(doc.get("runs"), list) or not all(isinstance(r, dict) and isinstance(r.get("load"), dict)
+                                                         for r in doc["runs"]):
+        raise ConfigError(source, "runs", "missing or malformed")
+    return doc
+
+
+# --- comparing -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    figure: str  # e.g. "40 targets … / host_total p99" or "kernel … median"
+    old: float | None
+    new: float | None
+    judged: bool  # this figure can make a regression
+    verdict: str  # "regression" | "improved" | "" | "n/a"
+
+    @property
+    def ratio(self) -> float | None:
+        if self.old is None or self.new is None or self.old <= 0:
+            return None
+        return self.new / self.old - 1.0
+
+
+def _verdict(old: float | None, new: float | None, threshold: float, min_delta: float, judged: bool) -> str:
+    if old is None or new is None:
+        return "n/a"
+    if not judged:
+        return ""
+    if new > old * (1 + threshold) and new - old > min_delta:
+        return "regression"
+    if new < old / (1 + threshold) and old - new > min_delta:
+        return "improved"
+    return ""
+
+
+def _load_of(run: dict[str, Any]) -> Load:
+    fields = {k: run["load"][k] for k in Load.__dataclass_fields__ if k in run["load"]}
+    return Load(**fields)
+
+
+def compare(old: dict[str, Any], new: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
+            min_delta_us: float = DEFAULT_MIN_DELTA_US) -> tuple[list[Change], bool]:
+    """Every figure of `new` against `old`: (changes, regressed). Runs are matched by load; a stage's p99
+    and a kernel's median are judged, the rest (other percentiles, floor, deadline) are shown."""
+    rows: list[Change] = []
+    old_runs = {_load_of(r).key(): r for r in old.get("runs", [])}
+    for run in new.get("runs", []):
+        load = _load_of(run)
+        before = old_runs.pop(load.key(), None)
+        where = f"{load.targets} tgt/{load.radars} rdr/{load.launchers} lnc"
+        if before is None:
+            rows.append(Change(f"{where}: only in new", None, None, False, "n/a"))
+            continue
+        for stage in [*STAGES, *(s for s in run.get("stages", {}) if s not in STAGES)]:
+            a, b = before.get("stages", {}).get(stage, {}), run.get("stages", {}).get(stage, {})
+            for fig in FIGURES:
+                judged = fig == JUDGED
+                o, n = a.get(fig), b.get(fig)
+                rows.append(Change(f"{where} {stage} {fig}", o, n, judged,
+                                   _verdict(o, n, threshold, min_delta_us, judged)))
+        for source in ("probe", "cyclictest"):
+            a, b = (before.get("floor") or {}).get(source) or {}, (run.get("floor") or {}).get(source) or {}
+            if a or b:
+                for fig in ("p99", "max"):
+                    rows.append(Change(f"{where} floor ({source}) {fig}", a.get(fig), b.get(fig), False,
+                                       _verdict(a.get(fig), b.get(fig), threshold, min_delta_us, False)))
+        for fig in ("lateness_p99_us", "overruns"):
+            o, n = (before.get("deadline") or {}).get(fig), (run.get("deadline") or {}).get(fig)
+            rows.append(Change(f"{where} loop {fig}", o, n, False, _verdict(o, n, threshold, min_delta_us, False)))
+    for key in old_runs:
+        rows.append(Change(f"{key[0]} tgt/{key[2]} rdr/{key[3]} lnc: only in old", None, None, False, "n/a"))
+    ok, nk = old.get("kernels") or {}, new.get("kernels") or {}
+    for name in sorted(set(ok) | set(nk)):
+        o = (ok.get(name) or {}).get("median_us")
+        n = (nk.get(name) or {}).get("median_us")
+        rows.append(Change(f"kernel {name} median", o, n, True, _verdict(o, n, threshold, 0.0, True)))
+    return rows, any(r.verdict == "regression" for r in rows)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}"
+
+
+def format_changes(rows: list[Change], threshold: float, min_delta_us: float, regressed: bool) -> str:
+    width = max([len(r.figure) for r in rows] + [10])
+    out = [f"{'figure':<{width}}  {'old µs':>10}  {'new µs':>10}  {'change':>8}  verdict"]
+    for r in rows:
+        ratio = r.ratio
+        change = "" if ratio is None else f"{ratio * 100:+.0f} %"
+        verdict = r.verdict + (" *" if r.judged and r.verdict == "" else "")
+        out.append(f"{r.figure:<{width}}  {_fmt(r.old):>10}  {_fmt(r.new):>10}  {change:>8}  {verdict}".rstrip())
+    out.append("")
+    out.append(f"* judged: a {JUDGED} of a stage (or a kernel median) worse by more than {threshold * 100:.0f} % "
+               f"and {min_delta_us:g} µs is a regression")
+    out.append("REGRESSION" if regressed else "no regression")
+    return "\n".join(out)
+
+
+# --- the report table ----------------------------------------------------------------------------------
+
+
+def format_run(run: dict[str, Any]) -> str:
+    """One load's table: each stage's percentiles with its p99 as a multiple of the floor's, then the floor."""
+    load = _load_of(run)
+    floor = run.get("floor") or {}
+    ref = (floor.get("cyclictest") or floor.get("probe") or {}).get("p99")
+    out = [load.label(), ""]
+    out.append(f"{'stage':<22}{'count':>8}{'p50 µs':>10}{'p90 µs':>10}{'p99 µs':>10}{'p99.9 µs':>10}"
+               f"{'max µs':>10}{'p99/floor':>11}")
+
+    def line(name: str, s: dict[str, Any], with_ratio: bool) -> str:
+        if not s.get("count"):
+            return f"{name:<22}{s.get('count', 0):>8}"
+        ratio = f"{ratio_text(s['p99'] / ref):>11}" if with_ratio and ref else ""
+        text = f"{name:<22}{s['count']:>8}" + "".join(f"{_fmt(s[k]):>10}" for k in FIGURES) + ratio
+        if s.get("uncertainty_us") is not None:
+            text += f"  ± {_fmt(s['uncertainty_us'])} µs (worst {_fmt(s.get('uncertainty_max_us'))})"
+        return text
+
+    for stage in STAGES:
+        out.append(line(stage, run.get("stages", {}).get(stage, {}), True))
+    host = run.get("stages", {}).get("host_total", {})
+    if load.key() == Load().key() and host.get("count"):
+        met = host["p99"] <= HOST_P99_GOAL_US
+        out.append(f"{'':<22}goal (this load): host_total p99 ≤ {HOST_P99_GOAL_US:g} µs: "
+                   f"{'met' if met else 'NOT met'}")
+    for source in ("probe", "cyclictest"):
+        s = floor.get(source)
+        if s:
+            out.append(line(f"floor: {source}", s, False))
+    d = run.get("deadline") or {}
+    if d:
+        out.append(f"loop: {d.get('iterations', 0)} ticks of {_fmt(d.get('period_us'))} µs, lateness p50 "
+                   f"{_fmt(d.get('lateness_p50_us'))} / p99 {_fmt(d.get('lateness_p99_us'))} / max "
+                   f"{_fmt(d.get('lateness_max_us'))} µs; overruns {d.get('overruns', 0)} "
+                   f"(compute {d.get('compute', 0)}, os {d.get('os', 0)})")
+    for opt, ok, msg in run.get("realtime") or []:
+        out.append(f"real-time {opt}: {'applied' if ok else 'NOT applied'}: {msg}")
+    notes = [f"{src}: {s['note']}" for src, s in floor.items() if isinstance(s, dict) and s.get("note")]
+    out += [f"floor note, {n}" for n in notes]
+    return "\n".join(out)
+
+
+def format_results(results: dict[str, Any]) -> str:
+    m = results.get("machine", {})
+    v = m.get("versions", {})
+    out = [f"machine: {m.get('cpu_model')}, {m.get('cores')} cores, Linux {m.get('kernel')}, Python {m.get('python')}, "
+           f"numpy {v.get('numpy')}, Cython {v.get('Cython')}, pymodbus {v.get('pymodbus')}", ""]
+    for run in results.get("runs", []):
+        out += [format_run(run), ""]
+    if results.get("modbus_baseline"):
+        out += [*format_modbus_baseline(results["modbus_baseline"]), ""]
+    kernels = results.get("kernels") or {}
+    if kernels:
+        width = max(len(k) for k in kernels)
+        out.append(f"{'kernel benchmark':<{width}}  {'median µs':>10}  {'min µs':>10}  {'rounds':>7}")
+        for name, k in kernels.items():
+            out.append(f"{name:<{width}}  {_fmt(k.get('median_us')):>10}  {_fmt(k.get('min_us')):>10}  "
+                       f"{k.get('rounds', 0):>7}")
+    return "\n".join(out).rstrip()
+
+
+# --- kernels -------------------------------------------------------------------------------------------
+
+
+def parse_benchmark_json(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """pytest-benchmark's --benchmark-json into {test: {median_us, mean_us, min_us, max_us, stddev_us, rounds}}."""
+    try:
+        out = {}
+        for b in doc["benchmarks"]:
+            s = b["stats"]
+            out[b["fullname"]] = {"median_us": s["median"] * 1e6, "mean_us": s["mean"] * 1e6,
+                                  "min_us": s["min"] * 1e6, "max_us": s["max"] * 1e6,
+                                  "stddev_us": s["stddev"] * 1e6, "rounds": int(s["rounds"])}
+    except (KeyError, TypeError) as e:
+        raise HilError(f"pytest-benchmark JSON not understood: {e!r}") from e
+    return out
+
+
+def run_kernels(paths: list[str] | None = None, extra: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Run the pytest-benchmark suite (tests/bench by default) with benchmarks enabled; its figures.
+
+    The suite is the checkout's or the copy an installed package ships (hil.shipped.bench_root()); either way pytest
+    runs in the folder holding tests/, whose package the benchmark files import from."""
+    import importlib.util
+
+    from hil.shipped import bench_root, is_installed
+
+    missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise HilError(f"hil bench --kernels needs {' and '.join(missing)}: pip install 'hil[test]'")
+    root = bench_root()
+    # the checkout's pytest settings; an installed copy has none and must not pick up a project's around it
+    ini = root / "pyproject.toml"
+    settings = ["-c", str(ini) if ini.is_file() else os.devnull, "--rootdir", str(root), "--confcutdir", str(root),
+                "-o", "python_files=bench_*.py"]
+    # no __pycache__ left in an installed package (pip would not remove pytest's rewritten files)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"} if is_installed() else None
+    with tempfile.TemporaryDirectory(prefix="hil-bench-") as tmp:
+        out = Path(tmp) / "benchmark.json"
+        argv = [sys.executable, "-m", "pytest", *(paths or [str(root / "tests" / "bench")]), "-q", *settings,
+                "-p", "no:cacheprovider", "--benchmark-enable", f"--benchmark-json={out}", *(extra or [])]
+        r = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env)
+        if r.returncode != 0 or not out.exists():
+            raise HilError(f"kernel benchmarks failed (pytest exit {r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
+        return parse_benchmark_json(json.loads(out.read_text()))
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+
+def _targets_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError("--sweep", "targets", f"{text!r} is not a list such as 10,40,100") from None
+    if not values or any(v < 0 for v in values):
+        raise ConfigError("--sweep", "targets", f"{text!r} is not a list of target counts")
+    return values
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rig", default=None, help="rig file (default: rigs/mock.toml)")
+    p.add_argument("--targets", type=int, default=40, help="targets in the load (default 40)")
+    p.add_argument("--clutter", type=float, default=20.0, help="false plots per radar scan (default 20)")
+    p.add_argument("--radars", type=int, default=1, help="radars (default 1)")
+    p.add_argument("--launchers", type=int, default=2, help="launchers (default 2)")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds per load (default 30)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sweep", type=_targets_list, default=None, metavar="N,N,...",
+                   help="run one load per target count, e.g. 10,40,100")
+    p.add_argument("--floor-period-us", type=int, default=1000, help="period of the floor probe (default 1000)")
+    p.add_argument("--no-cyclictest", action="store_true", help="do not run cyclictest beside the probe")
+    p.add_argument("--no-modbus-baseline", action="store_true",
+                   help="skip the launcher round trip against libmodbus's on the same pty and TCP port")
+    p.add_argument("--kernels", action="store_true",
+                   help="run the kernel benchmarks (pytest-benchmark, tests/bench) instead of the chain")
+    p.add_argument("--out", default=None, metavar="DIR|FILE.json",
+                   help="a folder for the results (DIR/results.json) and each load's run folder (DIR/targets-N/), "
+                        "or FILE.json for the results alone (default: runs/bench-<stamp>/)")
+    p.add_argument("--compare", default=None, metavar="OLD.json",
+                   help="compare with an earlier results file; exit 1 on a regression")
+    p.add_argument("--against", default=None, metavar="NEW.json",
+                   help="with --compare: compare this results file instead of running the bench")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"relative change of a {JUDGED} that is a regression (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--min-delta-us", type=float, default=DEFAULT_MIN_DELTA_US,
+                   help=f"and the least absolute change in µs (default {DEFAULT_MIN_DELTA_US:g})")
+    add_realtime_arguments(p)
+
+
+def _loads(args: argparse.Namespace) -> list[Load]:
+    if args.duration <= 0:
+        raise ConfigError("--duration", "value", "must be positive")
+    if args.radars < 1 or args.launchers < 0 or args.targets < 0 or args.clutter < 0:
+        raise ConfigError("load", "value", "radars ≥ 1; targets, launchers and clutter ≥ 0")
+    counts = args.sweep or [args.targets]
+    return [Load(targets=n, clutter=args.clutter, radars=args.radars, launchers=args.launchers,
+                 duration_s=args.duration, seed=args.seed) for n in counts]
+
+
+def _stop_cyclictest(ct: Any) -> dict[str, Any] | None:
+    """cyclictest's summary, or None (said on stderr) if it failed: the probe's floor still stands."""
+    if ct is None:
+        return None
+    try:
+        return dict(ct.stop())
+    except HilError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return None
+
+
+def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: Path,
+            runs_dir: Path | None = None) -> dict[str, Any]:
+    """Every load of the sweep, each with the floor measured beside it; each load's run folder is
+    runs_dir/targets-N, or a temporary folder removed afterwards when runs_dir is None."""
+    from hil.measure.floor import Cyclictest, FloorProbe
+
+    results = new_results(realtime)
+    scratch = None
+    if runs_dir is None:  # --out FILE.json: the results alone, the loads' run folders are scratch
+        scratch = tempfile.TemporaryDirectory(prefix="hil-bench-")
+        base = Path(scratch.name)
+    else:
+        base = runs_dir
+    for load in _loads(args):
+        print(f"bench: {load.label()} ...", file=sys.stderr, flush=True)
+        # On the loop's CPUs, one FIFO priority above it: a probe at the loop's own priority would wait
+        # for the loop (FIFO does not preempt its equal) and measure our compute, not the machine.
+        prio = None if realtime.fifo_priority is None else min(realtime.fifo_priority + 1, 99)
+        probe = FloorProbe(period_us=args.floor_period_us, fifo_priority=prio, cpus=realtime.cpus).start()
+        ct = None
+        if not args.no_cyclictest:
+            try:
+                ct = Cyclictest(interval_us=args.floor_period_us, priority=prio, cpus=realtime.cpus).start()
+            except (FileNotFoundError, PermissionError) as e:
+                print(f"bench: no cyclictest ({e}); the probe alone measures the floor", file=sys.stderr)
+        try:
+            got = run_load(rig, load, realtime, base / f"targets-{load.targets}", report=scratch is None)
+        finally:
+            probe.stop()
+            floor = {"probe": probe.summary(), "cyclictest": _stop_cyclictest(ct)}
+        s = got["summary"]
+        chain = {k: s.get(k) for k in ("plots", "tracks", "confirmed_tracks", "decisions", "launches")}
+        applied = s.get("realtime")
+        if applied is None and realtime.any():
+            applied = [("runtime", False, "real-time options requested, but the run did not report applying them")]
+        results["runs"].append(run_record(load, got["latency"], got["deadline"], floor, chain, applied))
+        save_results(results, out)  # a sweep stopped half way still leaves what it measured
+    if scratch is not None:
+        scratch.cleanup()
+    if not args.no_modbus_baseline:
+        results["modbus_baseline"] = _modbus_baseline()
+        save_results(results, out)
+    return results
+
+
+def _modbus_baseline() -> dict[str, Any]:
+    """The launcher link's round trips beside libmodbus's, on the same emulator, pty and TCP port."""
+    from hil.measure.modbus_baseline import measure_round_trips
+
+    print("bench: launcher round trip against libmodbus (pty and TCP) ...", file=sys.stderr, flush=True)
+    out: dict[str, Any] = {}
+    for transport in ("rtu", "tcp"):
+        try:
+            out[transport] = measure_round_trips(transport=transport, n=300)
+        except HilError as e:
+            out[transport] = {"note": str(e)}
+            print(f"bench: no libmodbus baseline over {transport}: {e}", file=sys.stderr)
+    return out
+
+
+def format_modbus_baseline(baseline: dict[str, Any]) -> list[str]:
+    from hil.measure.modbus_baseline import GOAL_RATIO
+
+    goals = {m["goal_ratio"] for m in baseline.values() if "goal_ratio" in m} or {GOAL_RATIO}
+    goal = " or ".join(f"{g:g}x" for g in sorted(goals))  # a results file from before the goal moved says its own
+    out = [f"{'launcher round trip':<22}{'libmodbus p50':>14}{'link p50':>10}{'ratio':>7}  (goal: within {goal})"]
+    for transport, m in baseline.items():
+        if "note" in m:
+            out.append(f"{transport:<22}{m['note']}")
+            continue
+        for op in ("status", "write"):
+            r = m[op]
+            out.append(f"{transport + ' ' + op:<22}{_fmt(r['libmodbus']['p50']):>14}"
+                       f"{_fmt(r['launcher_link']['p50']):>10}{r['ratio']:>7.2f}")
+    return out
+
+
+def _outputs(arg: str | None) -> tuple[Path, Path | None]:
+    """(the results JSON, the folder for each load's run folder or None): --out FILE.json is the results alone,
+    --out DIR (default runs/bench-<stamp>) holds DIR/results.json and DIR/targets-N/."""
+    if arg and arg.endswith(".json"):
+        return Path(arg), None
+    folder = Path(arg) if arg else Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    return folder / "results.json", folder
+
+
+def written_text(out: Path, runs_dir: Path | None, results: dict[str, Any]) -> str:
+    """Every file and folder the bench wrote, one line each."""
+    lines = ["wrote:", f"  {out}  the results (hil bench --compare reads them)"]
+    if runs_dir is None:
+        return "\n".join(lines)
+    for run in results.get("runs", []):
+        folder = runs_dir / f"targets-{run['load']['targets']}"
+        if folder.is_dir():
+            files = ", ".join(sorted(p.name for p in folder.iterdir()))
+            lines.append(f"  {folder}/  the run folder of the {run['load']['targets']}-target load: {files}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    from hil.rig import Rig
+
+    out, runs_dir = _outputs(args.out)
+    if args.against and not args.compare:
+        raise ConfigError("--against", "value", "only makes sense with --compare OLD.json")
+    old = load_results(args.compare) if args.compare else None
+    if args.against:
+        new = load_results(args.against)
+    else:
+        realtime = realtime_from_args(args)
+        if args.kernels:
+            new = new_results(realtime)
+            print("bench: kernel benchmarks (tests/bench) ...", file=sys.stderr, flush=True)
+            new["kernels"] = run_kernels()
+            save_results(new, out)
+        else:
+            new = measure(args, Rig.load(args.rig), realtime, out, runs_dir)
+        print(format_results(new))
+        print()
+        print(written_text(out, runs_dir if not args.kernels else None, new))
+    if old is None:
+        return 0
+    rows, regressed = compare(old, new, args.threshold, args.min_delta_us)
+    print()
+    print(format_changes(rows, args.threshold, args.min_delta_us, regressed))
+    return 1 if regressed else 0

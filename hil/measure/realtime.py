@@ -1,0 +1,204 @@
+"""Real-time process options for a run (SCHED_FIFO, CPU affinity, mlockall, frozen GC), degrading with a warning.
+
+Each option is tried on its own and reported as (option, applied, message): as root all four work;
+as a normal user only affinity and the GC do, and the others say what permission they lack instead of
+failing the run. `realtime(options)` is a context manager that puts the previous state back on exit.
+The scheduler and affinity calls address pid 0, the calling thread: apply them from the thread that
+runs the loop, before it starts helper threads (threads inherit both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gc
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from hil.errors import ConfigError
+
+log = logging.getLogger("hil.measure.realtime")
+
+MCL_CURRENT, MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
+
+
+@dataclass
+class RealtimeOptions:
+    fifo_priority: int | None = None  # SCHED_FIFO priority 1..99, None: leave the scheduler alone
+    cpus: list[int] | None = None  # CPU affinity, None: leave it alone
+    mlock: bool = False  # mlockall(MCL_CURRENT | MCL_FUTURE): no page faults in the loop
+    freeze_gc: bool = False  # collect once, freeze what exists, no automatic collection during the run
+
+    def any(self) -> bool:
+        return self.fifo_priority is not None or self.cpus is not None or self.mlock or self.freeze_gc
+
+    def validate(self) -> None:
+        if self.fifo_priority is not None:
+            lo, hi = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
+            if not lo <= self.fifo_priority <= hi:
+                raise ConfigError("--fifo", "priority", f"{self.fifo_priority} is outside {lo}..{hi}")
+        if self.cpus is not None:
+            if not self.cpus:
+                raise ConfigError("--cpus", "list", "is empty")
+            bad = [c for c in self.cpus if c < 0 or c >= (os.cpu_count() or 1)]
+            if bad:
+                raise ConfigError("--cpus", "list", f"no CPU {bad} on this machine (it has {os.cpu_count()})")
+
+
+class Applied(NamedTuple):
+    option: str  # "fifo_priority" | "cpus" | "mlock" | "freeze_gc"
+    applied: bool
+    message: str
+
+
+def parse_cpus(text: str) -> list[int]:
+    """'1', '0,2', '0-3', '0-1,3' -> sorted CPU numbers."""
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = part.split("-", 1)
+                if int(b) < int(a):
+                    raise ValueError(part)
+                cpus.update(range(int(a), int(b) + 1))
+            else:
+                cpus.add(int(part))
+    except ValueError:
+        raise ConfigError("--cpus", "list", f"{text!r} is not a CPU list such as 1 or 0,2 or 0-3") from None
+    return sorted(cpus)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The real-time options as command-line flags (`hil bench`, `hil run`)."""
+    g = p.add_argument_group("real-time options (each degrades with a warning when not permitted)")
+    g.add_argument("--fifo", type=int, default=None, metavar="PRIO",
+                   help="run the loop SCHED_FIFO at this priority (1..99; needs root or CAP_SYS_NICE)")
+    g.add_argument("--cpus", type=parse_cpus, default=None, metavar="LIST",
+                   help="pin the process to these CPUs, e.g. 1 or 0-1")
+    g.add_argument("--mlock", action="store_true", help="lock all memory (mlockall; needs root or CAP_IPC_LOCK)")
+    g.add_argument("--freeze-gc", action="store_true", help="freeze the garbage collector during the run")
+
+
+def options_from_args(args: argparse.Namespace) -> RealtimeOptions:
+    o = RealtimeOptions(fifo_priority=args.fifo, cpus=args.cpus, mlock=args.mlock, freeze_gc=args.freeze_gc)
+    o.validate()
+    return o
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def memory_locked_kib() -> int:
+    """VmLck of this process (kB), 0 when unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmLck:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _apply_fifo(priority: int) -> Applied:
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError:
+        return Applied("fifo_priority", False,
+                       f"SCHED_FIFO priority {priority} not permitted (needs root, CAP_SYS_NICE or an "
+                       f"RLIMIT_RTPRIO of at least {priority}); the loop runs SCHED_OTHER and its tail "
+                       "latency will show it")
+    except OSError as e:
+        return Applied("fifo_priority", False, f"SCHED_FIFO priority {priority} refused: {e.strerror}")
+    return Applied("fifo_priority", True, f"SCHED_FIFO priority {priority}")
+
+
+def _apply_cpus(cpus: list[int]) -> Applied:
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:
+        return Applied("cpus", False, f"CPU affinity {cpus} refused: {e.strerror}; running on "
+                                      f"{sorted(os.sched_getaffinity(0))}")
+    return Applied("cpus", True, f"pinned to CPUs {sorted(os.sched_getaffinity(0))}")
+
+
+def _apply_mlock() -> Applied:
+    libc = _libc()
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+        err = ctypes.get_errno()
+        why = os.strerror(err)
+        if err in (1, 12):  # EPERM, ENOMEM: no CAP_IPC_LOCK and RLIMIT_MEMLOCK below the process size
+            why = (f"not permitted ({why}: needs root, CAP_IPC_LOCK or an RLIMIT_MEMLOCK above the "
+                   "process size); page faults can add to the tail")
+        return Applied("mlock", False, f"mlockall {why}")
+    return Applied("mlock", True, f"memory locked ({memory_locked_kib() // 1024} MiB)")
+
+
+def _apply_gc() -> Applied:
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    return Applied("freeze_gc", True, f"garbage collector off, {gc.get_freeze_count()} objects frozen "
+                                      "(cycles made during the run are collected after it)")
+
+
+def apply(options: RealtimeOptions) -> list[Applied]:
+    """Apply each requested option to this process (this thread for the scheduler) and say how it went.
+
+    Never raises for a missing permission: the run goes on, and each refusal is logged as a warning.
+    """
+    options.validate()
+    results: list[Applied] = []
+    if options.cpus is not None:
+        results.append(_apply_cpus(options.cpus))
+    if options.fifo_priority is not None:
+        results.append(_apply_fifo(options.fifo_priority))
+    if options.mlock:
+        results.append(_apply_mlock())
+    if options.freeze_gc:
+        results.append(_apply_gc())
+    for r in results:
+        if r.applied:
+            log.info("real-time: %s", r.message)
+        else:
+            log.warning("real-time: %s", r.message)
+    return results
+
+
+@contextlib.contextmanager
+def realtime(options: RealtimeOptions) -> Iterator[list[Applied]]:
+    """Apply `options` for the body and restore the scheduler, affinity, memory locks and GC after it."""
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    affinity = os.sched_getaffinity(0)
+    was_locked = memory_locked_kib() > 0
+    gc_enabled = gc.isenabled()
+    results = apply(options)
+    done = {r.option for r in results if r.applied}
+    try:
+        yield results
+    finally:
+        if "freeze_gc" in done:
+            gc.unfreeze()
+            if gc_enabled:
+                gc.enable()
+        if "mlock" in done and not was_locked:
+            _libc().munlockall()
+        if "fifo_priority" in done:
+            os.sched_setscheduler(0, policy, param)
+        if "cpus" in done:
+            os.sched_setaffinity(0, affinity)
+
+
+def describe_scheduler() -> dict[str, object]:
+    """This thread's scheduling state, for the results JSON."""
+    policy = os.sched_getscheduler(0)
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    return {"policy": names.get(policy, str(policy)), "priority": os.sched_getparam(0).sched_priority,
+            "cpus": sorted(os.sched_getaffinity(0)), "memory_locked_kib": memory_locked_kib(),
+            "gc_enabled": gc.isenabled()}

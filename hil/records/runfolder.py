@@ -1,0 +1,286 @@
+"""The run folder: summary.json and the evidence behind it, written as the run goes (see README, "Run folder")."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil.errors import ConfigError, HilError
+from hil.scenario import Scenario
+
+log = logging.getLogger("hil.run")
+
+PLOT_COLUMNS = ["time_s", "sensor", "range_m", "azimuth_deg", "elevation_deg", "range_rate_mps"]
+TRUTH_COLUMNS = ["time_s", "target", "x_m", "y_m", "z_m", "vx_mps", "vy_mps", "vz_mps"]
+TRACK_COLUMNS = ["time_s", "track", "x_m", "y_m", "z_m", "vx_mps", "vy_mps", "vz_mps", "status"]
+GOSPA_COLUMNS = ["time_s", "gospa_m", "localisation_m", "missed_m", "false_m", "n_truth", "n_tracks"]
+EVENT_COLUMNS = ["time_s", "event", "track", "target", "launcher", "detail"]
+
+
+FLUSH_PERIOD_S = 0.5  # rows reach the file this often (checked on each write): a killed run loses at most this
+MAX_PENDING_CHARS = 1 << 20  # a burst of rows is written out before the period ends rather than held in memory
+
+
+class _RecordFile:
+    """One record file of the run: rows gather in memory and reach the file whole, in one os.write per flush.
+
+    Writing whole rows only (never a buffer's worth cut anywhere) keeps every file of a killed run readable up
+    to its last row; os.write puts them in the kernel's page cache, which survives the process (not the machine).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.pending = io.StringIO()
+
+    def flush(self) -> None:
+        data = self.pending.getvalue()
+        self.pending.seek(0)
+        self.pending.truncate()
+        if not data or self.fd is None:
+            return  # nothing new, or a late row after close(): the file is final
+        try:
+            _write_all(self.fd, data.encode("utf-8"))
+        except OSError as e:
+            raise RunFolderError(f"{self.path}: cannot write the run's records ({e.strerror or e})") from None
+
+    def close(self, fsync: bool = False) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.flush()
+            if fsync:
+                os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+
+class RunWriter:
+    """The run folder as the run goes: records flushed every FLUSH_PERIOD_S, the summary journalled, then finished.
+
+    plots() / event() / decision() / metrics() append rows; the rows of every file reach the disk together
+    at the first write once FLUSH_PERIOD_S has passed since the last flush (one clock read per write decides;
+    the runtime writes GOSPA every second, so no row waits much longer) and at every flush() and journal().
+    journal(summary) replaces summary.json atomically with the summary so far ("complete": false);
+    finish(summary, latency, floor, interrupted=...) writes the final one ("complete": true) and the report.
+    The recording (recording.pcapng) goes to the kernel frame by frame (hil.records.recording.Recorder).
+    No fsync while the run goes (a killed process loses nothing the kernel holds, and an fsync can stall the
+    loop for milliseconds); finish() fsyncs each file once, so a finished run also survives a power cut.
+    """
+
+    def __init__(self, out_dir: Path, scenario: Scenario, record: bool = True, report: bool = True,
+                 clock: Callable[[], float] = time.monotonic, flush_period_s: float = FLUSH_PERIOD_S) -> None:
+        self.report = report
+        self.dir = Path(out_dir)
+        self.scenario = scenario
+        self.clock = clock
+        self.flush_period_s = flush_period_s
+        self.flushes = 0
+        self.finished = False
+        self._journal_warned = False
+        self._files: list[_RecordFile] = []
+        self._recording: Any = None
+        try:
+            self._open(record)
+        except OSError as e:
+            self.close()
+            raise ConfigError("--out", str(self.dir), _unwritable(self.dir, e)) from None
+        self._last_flush = clock()
+
+    def _open(self, record: bool) -> None:
+        if self.dir.exists() and not self.dir.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(self.dir))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._plots = self._csv("plots.csv", PLOT_COLUMNS)
+        self._truth = self._csv("truth.csv", TRUTH_COLUMNS)
+        self._tracks = self._csv("tracks.csv", TRACK_COLUMNS)
+        self._gospa = self._csv("gospa.csv", GOSPA_COLUMNS)
+        self._events = self._csv("events.csv", EVENT_COLUMNS)
+        self._decisions = _RecordFile(self.dir / "decisions.jsonl")
+        self._files.append(self._decisions)
+        if record:
+            from hil.records.recording import Recorder
+
+            self._recording = Recorder(self.dir / "recording.pcapng")
+        self._write_sensors()
+        if Path(self.scenario.source).is_file():  # the run folder stands alone: report and replay read it
+            shutil.copyfile(self.scenario.source, self.dir / "scenario.toml")
+        # a run killed before the runtime's first journal still leaves a summary.json that says so
+        self._replace_json("summary.json", {"scenario": self.scenario.name, "scenario_file": self.scenario.source,
+                                            "complete": False})
+        self.flush()  # the header rows
+
+    @property
+    def recorder(self) -> Any:
+        return self._recording.record if self._recording else None
+
+    def _csv(self, name: str, columns: list[str]) -> Any:
+        f = _RecordFile(self.dir / name)
+        self._files.append(f)
+        w = csv.writer(f.pending)
+        w.writerow(columns)
+        return w
+
+    def _write_sensors(self) -> None:
+        """The radars as `hil track --sensors` reads them, so the run's plots can be re-tracked offline."""
+        lines = []
+        for r in self.scenario.radars:
+            lines += [
+                "[[sensor]]", f'name = "{r.name}"', f"site_enu_m = [{r.site[0]}, {r.site[1]}, {r.site[2]}]",
+                f"sigma_range_m = {r.sigma_range_m}", f"sigma_azimuth_deg = {math.degrees(r.sigma_azimuth_rad)}",
+                f"sigma_elevation_deg = {math.degrees(r.sigma_elevation_rad)}",
+                f"sigma_range_rate_mps = {r.sigma_range_rate_mps}", "",
+            ]
+        (self.dir / "sensors.toml").write_text("\n".join(lines))
+
+    # ---- the records ----------------------------------------------------------------------------------
+
+    def _written(self) -> None:
+        """After each write: flush when the period is over (one clock read) or a burst has piled up."""
+        if self.clock() - self._last_flush >= self.flush_period_s or \
+                any(f.pending.tell() > MAX_PENDING_CHARS for f in self._files):
+            self.flush()
+
+    def flush(self) -> None:
+        """Every record file's rows so far into the file (the kernel's page cache): what a killed run keeps."""
+        for f in self._files:
+            f.flush()
+        self._last_flush = self.clock()
+        self.flushes += 1
+
+    def plots(self, t_s: np.ndarray, sensor: np.ndarray, rng: np.ndarray, az: np.ndarray, el: np.ndarray,
+              rr: np.ndarray) -> None:
+        # the time in full (repr): with the recording's plot times it gives back the run's time origin exactly
+        for row in zip(t_s.tolist(), sensor.tolist(), rng.tolist(), np.degrees(az).tolist(),
+                       np.degrees(el).tolist(), rr.tolist(), strict=True):
+            self._plots.writerow([repr(row[0]), row[1], f"{row[2]:.2f}", f"{row[3]:.5f}", f"{row[4]:.5f}",
+                                  "" if math.isnan(row[5]) else f"{row[5]:.2f}"])
+        self._written()
+
+    def event(self, row: dict[str, Any]) -> None:
+        self._events.writerow([row[c] for c in EVENT_COLUMNS])
+        self._written()
+
+    def decision(self, record: dict[str, Any]) -> None:
+        self._decisions.pending.write(json.dumps(record, default=_json_default) + "\n")
+        self._written()
+
+    def metrics(self, t: float, snap: Any, tracks: Any, confirmed: np.ndarray, g: Any) -> None:
+        for row, state in zip(snap.index.tolist(), snap.state, strict=True):
+            self._truth.writerow([f"{t:.3f}", self.scenario.targets[row].name, *(f"{v:.2f}" for v in state)])
+        for tid, state, ok in zip(tracks.track_id.tolist(), tracks.state, confirmed.tolist(), strict=True):
+            if ok:
+                self._tracks.writerow([f"{t:.3f}", tid, *(f"{v:.2f}" for v in state), "confirmed"])
+        self._gospa.writerow([f"{t:.3f}", f"{g.total:.2f}", f"{g.localisation:.2f}", f"{g.missed:.2f}",
+                              f"{g.false:.2f}", len(snap.index), int(confirmed.sum())])
+        self._written()
+
+    # ---- the summary ----------------------------------------------------------------------------------
+
+    def journal(self, summary: dict[str, Any]) -> None:
+        """The summary so far as summary.json ("complete": false), replaced atomically; the records flushed first.
+
+        A journal that cannot be written is a warning, not the end of the run (finish() still reports it).
+        """
+        if self.finished:
+            return
+        try:
+            self.flush()
+            self._replace_json("summary.json", {**summary, "complete": False})
+        except (OSError, RunFolderError) as e:
+            if not self._journal_warned:
+                log.warning("no journal of the summary in %s: %s", self.dir, e)
+                self._journal_warned = True
+
+    def finish(self, summary: dict[str, Any], latency: Any, floor: Any = None, interrupted: bool = False) -> None:
+        """The final summary.json ("complete": true, "interrupted" as given), latency.json, then report.html.
+
+        interrupted: the run was ended early (a signal); the report says so. finish() owns the "complete" and
+        "interrupted" fields of summary.json, whatever the summary passed in holds.
+        """
+        encoded = latency.encode()
+        if floor is not None:
+            from hil.measure.latency import encode_histogram
+
+            encoded["floor"] = encode_histogram(floor)
+        try:
+            self.close(fsync=True)
+            self._replace_json("latency.json", encoded, fsync=True)
+            summary["complete"], summary["interrupted"] = True, bool(interrupted)
+            self._replace_json("summary.json", summary, fsync=True)
+        except OSError as e:
+            raise RunFolderError(f"{self.dir}: cannot write the run's summary ({e.strerror or e})") from None
+        self.finished = True
+        if not self.report:
+            return
+        try:
+            from hil.records.report import render_report
+
+            render_report(self.dir)
+        except Exception as e:  # the report is evidence, not the result: never lose a run's end to it
+            log.warning("no HTML report: %s", e)
+
+    def close(self, fsync: bool = False) -> None:
+        """Flush and close every record file and the recording (finish() does it; safe to call again)."""
+        try:
+            for f in self._files:
+                f.close(fsync)
+        finally:
+            if self._recording:
+                self._recording.close(fsync)
+
+    def _replace_json(self, name: str, content: Any, fsync: bool = False) -> None:
+        # the temporary file sits in the same folder, so os.replace() is one atomic rename: a reader (or a run
+        # killed mid-write) sees the old file or the new one, never half of one
+        path = self.dir / name
+        tmp = self.dir / f".{name}.tmp"
+        data = (json.dumps(content, indent=2, default=_json_default) + "\n").encode("utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, data)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+
+class RunFolderError(HilError):
+    """A run folder whose files cannot be written while the run goes (disk full, folder removed)."""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _unwritable(path: Path, e: OSError) -> str:
+    """Why a run folder cannot be made at path, in words."""
+    if isinstance(e, NotADirectoryError | FileExistsError) and path.exists() and not path.is_dir():
+        return "is a file, not a folder for the run"
+    where = f" ({e.filename})" if e.filename and Path(e.filename) != path else ""
+    return f"cannot write the run folder here: {e.strerror or e}{where}"
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)

@@ -1,0 +1,153 @@
+"""A run's life as a bench engineer sees it: launchers armed after their heartbeats run, re-armed by the rig's
+policy after a watchdog trip, a run that always ends, signals that end it cleanly, and an exit status that tells
+the truth about the rig. Real-time runs here are short and bounded; the machine may be loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.drivers.faults import LinkFault
+from hil.rig import Rig
+from hil.runtime import RunOptions, run_chain
+from hil.scenario import Scenario
+
+REPO = Path(__file__).resolve().parents[2]
+RAID = REPO / "scenarios" / "raid.toml"
+MOCK = REPO / "rigs" / "mock.toml"
+
+
+def hil(*args: str, cwd: Path | None = None) -> list[str]:
+    return [sys.executable, "-m", "hil", *args]
+
+
+def events(folder: Path) -> list[list[str]]:
+    return [line.split(",") for line in (folder / "events.csv").read_text().splitlines()[1:]]
+
+
+def rig_with(tmp_path: Path, **fields: Any) -> Path:
+    text = MOCK.read_text()
+    for key, value in fields.items():
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(f"{key} ="))
+        text = f"{key} = {json.dumps(value)}\n" + text
+    path = tmp_path / "rig.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_watchdog_trip_is_seen_and_the_launcher_re_armed_then_fires_again(tmp_path: Path) -> None:
+    summary = run_chain(RunOptions(
+        scenario=Scenario.load(RAID), rig=Rig.load(MOCK), seed=1, time_mode="virtual", out_dir=tmp_path,
+        duration_s=45.0, record=False, report=False, faults=(LinkFault.parse("launcher-north:silent@6+2"),)))
+    rows = events(tmp_path)
+    trip = [float(r[0]) for r in rows if r[1] == "watchdog_trip" and r[4] == "launcher-north"]
+    rearm = [float(r[0]) for r in rows if r[1] == "rearm" and r[4] == "launcher-north"]
+    assert trip and rearm, [r for r in rows if r[4] == "launcher-north"][:20]
+    # the hold-off: at least rearm_holdoff_s of healthy link after the board answers again (at 8 s)
+    assert rearm[0] >= 8.0 + Rig.load(MOCK).rearm_holdoff_s - 0.2
+    north_fires = [float(r[0]) for r in rows if r[1] == "launch" and r[4] == "launcher-north"]
+    assert not any(6.0 <= t < rearm[0] for t in north_fires), "a fire while the launcher was SAFE or held off"
+    assert any(t > rearm[0] for t in north_fires), "no launch after the re-arm"
+    health = summary["launcher_health"]["launcher-north"]
+    assert health["watchdog_trips"] >= 1 and health["rearms"] >= 1 and health["armed_at_end"]
+    assert summary["rig_ok"], summary["rig_problems"]
+
+
+def test_rearm_never_leaves_the_launcher_safe_and_the_run_exits_3(tmp_path: Path) -> None:
+    rig = rig_with(tmp_path, rearm="never")
+    out = tmp_path / "run"
+    r = subprocess.run(hil("run", "--time", "virtual", "--rig", str(rig), "--duration", "20", "--quiet",
+                           "--no-record", "--out", str(out), "--fault", "launcher-south:silent@5+2"),
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "RIG FAILED: launcher launcher-south was SAFE" in r.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["launcher_health"]["launcher-south"]["rearms"] == 0
+    assert not any(row[1] == "launch" and row[4] == "launcher-south" and float(row[0]) > 5.0 for row in events(out))
+
+
+def test_a_launcher_that_cannot_be_reached_fails_bring_up_in_one_line_exit_3(tmp_path: Path) -> None:
+    rig = tmp_path / "rig.toml"
+    rig.write_text('name = "dead"\n[defaults]\nradar_board = "mock"\n'
+                   '[[launcher]]\nname = "launcher-north"\nboard = "tcp"\naddress = "127.0.0.1:9"\n'
+                   '[[launcher]]\nname = "launcher-south"\nboard = "tcp"\naddress = "127.0.0.1:9"\n')
+    r = subprocess.run(hil("run", "--time", "real", "--rig", str(rig), "--duration", "5", "--quiet", "--no-record",
+                           "--out", str(tmp_path / "run")), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert "hil: the rig failed: launcher-north did not come up" in r.stderr
+
+
+def test_sigterm_ends_a_virtual_run_cleanly_with_143(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(hil("run", "--time", "virtual", "--duration", "3000", "--quiet", "--out", str(out)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out / "events.csv").exists():
+            time.sleep(0.2)
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stdout + stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["signal"] == "SIGTERM"
+    assert "INTERRUPTED by SIGTERM" in stdout and "Traceback" not in stderr
+    assert (out / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_sigint_ends_a_real_time_run_cleanly_with_130_and_its_records_replay(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(hil("run", "--time", "real", "--duration", "60", "--quiet", "--out", str(out)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (out / "events.csv").exists() and ",launch," in (out / "events.csv").read_text():
+                break
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+    assert proc.returncode == 130, stdout + stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["launches"] >= 1
+    assert (out / "report.html").exists()
+    replay = subprocess.run(hil("replay", str(out / "recording.pcapng")), capture_output=True, text=True, timeout=240)
+    assert replay.returncode in (0, 1) and "Traceback" not in replay.stderr, replay.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_launchers_arm_fire_and_rearm_on_a_starved_machine(tmp_path: Path) -> None:
+    """Busy processes on every core through bring-up and the run, no real-time options: the heartbeats run before
+    arming and keep their own period, so the launchers arm and fire; a watchdog trip is re-armed."""
+    burn = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(os.cpu_count() or 2)]
+    try:
+        out = tmp_path / "run"
+        r = subprocess.run(hil("run", "--time", "real", "--duration", "25", "--quiet", "--no-record", "--out",
+                               str(out)), capture_output=True, text=True, timeout=200)
+    finally:
+        for hog in hogs:
+            hog.kill()
+    summary = json.loads((out / "summary.json").read_text())
+    health = summary["launcher_health"]
+    assert all(h["armed_once"] for h in health.values()), health
+    assert summary["launches"] >= 1, r.stdout
+    for name, h in health.items():
+        assert h["watchdog_trips"] == 0 or h["rearms"] >= 1 or not h["armed_at_end"], (name, h)
+    assert r.returncode in (0, 3), r.stdout + r.stderr[-2000:]
