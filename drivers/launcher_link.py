@@ -64,7 +64,7 @@ from hil.drivers.registers import (
 )
 from hil.drivers.timesync import ClockSync
 from hil.errors import LinkError
-from hil.latency import FLUSH_AT, record_many
+from hil.measure.latency import FLUSH_AT, record_many
 
 log = logging.getLogger(__name__)
 

@@ -31,12 +31,12 @@ from hil.drivers.timesync import ClockSync
 from hil.drivers.transport import Transport, UdpTransport
 from hil.errors import LinkError
 from hil.ext.decode import LinkDecoder
-from hil.plots import PlotBatch
+from hil.host.plots import PlotBatch
 
 log = logging.getLogger(__name__)
 
 # recorder(link_name, "rx" | "tx", payload_bytes, host_ns, kind "asterix" | "frame"[, annotation]): a received
-# ASTERIX payload comes with a 6th argument, a JSON-ready dict (hil.recording.Recorder keeps it with the frame)
+# ASTERIX payload comes with a 6th argument, a JSON-ready dict (hil.records.recording.Recorder keeps it with the frame)
 Recorder = Callable[..., None]
 MAX_PENDING_SYNC = 8
 

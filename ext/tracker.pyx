@@ -15,7 +15,7 @@ from hil.ext.assignment cimport lap_rect
 import numpy as np
 
 from hil.geo import STANDARD_GRAVITY
-from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
+from hil.host.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 
 cnp.import_array()
 
@@ -463,7 +463,7 @@ cdef class Tracker:
 
     def __init__(self, config: TrackerConfig, sites_enu, int capacity=4096, sigmas=None, max_range_m=None):
         if not isinstance(config, TrackerConfig):
-            raise TypeError("config must be a hil.tracking.TrackerConfig")
+            raise TypeError("config must be a hil.host.tracking.TrackerConfig")
         sites_arr = np.ascontiguousarray(sites_enu, dtype=np.float64)
         if sites_arr.ndim != 2 or sites_arr.shape[1] != 3 or not 1 <= sites_arr.shape[0] <= MAX_SENSORS:
             raise ValueError(f"sites_enu must be float64[n_sensors, 3] with 1..{MAX_SENSORS} sensors")

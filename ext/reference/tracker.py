@@ -11,7 +11,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from hil.geo import STANDARD_GRAVITY, FloatArray, enu_to_polar, polar_to_enu
-from hil.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
+from hil.host.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 
 NX = 7
 IFF_UNKNOWN = -2  # a track whose recent plots establish nothing: IFF does not weigh in its association
