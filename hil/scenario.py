@@ -187,6 +187,8 @@ class Scenario:
     look_scans: int = 2  # kill assessment: scans a track is looked at after a round's intercept time
     protect_radius_m: float | None = None  # None: the seeker basket at acquisition plus the lethal radius
     faults: tuple[str, ...] = ()  # scheduled link faults, in the grammar of `hil run --fault`
+    tracker: str = "hil"  # the host's tracker: "hil" (the Cython kernel), "reference", a plug-in (hil.host.plugins)
+    fire_control: str = "hil"  # the host's fire control, likewise
     source: str = "<generated>"
     description: str = ""
 
@@ -343,6 +345,18 @@ class FireControlTable(FileModel):
                                             description="absent: the seeker basket at acquisition plus lethal radius")
 
 
+PLUGIN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*(:[A-Za-z_][A-Za-z0-9_.]*)?$"
+
+
+class HostTable(FileModel):
+    """[host]: the algorithms under test (docs/PLUGINS.md)."""
+
+    tracker: str = Field(default_of(Scenario, "tracker"), max_length=200, pattern=PLUGIN_PATTERN,
+                         description='"hil", "reference", an entry point of hil.trackers, or "pkg.module:factory"')
+    fire_control: str = Field(default_of(Scenario, "fire_control"), max_length=200, pattern=PLUGIN_PATTERN,
+                              description='"hil", an entry point of hil.fire_controls, or "pkg.module:factory"')
+
+
 class ScenarioFile(FileModel):
     """A hil scenario: targets, radars, launchers, defended assets and no-fire zones."""
 
@@ -360,6 +374,7 @@ class ScenarioFile(FileModel):
     asset: list[AssetTable] = Field(default_factory=list, max_length=1_000)
     no_fire_zone: list[NoFireZoneTable] = Field(default_factory=list, max_length=1_000)
     fire_control: FireControlTable = FireControlTable.model_validate({})
+    host: HostTable = HostTable.model_validate({})
     faults: list[FaultText] = Field(default_factory=list, max_length=1_000,
                                     description='scheduled link faults like "launcher-north:drop=0.01@8"')
 
@@ -448,6 +463,8 @@ class _Builder:
             look_scans=fc.look_scans,
             protect_radius_m=fc.protect_radius_m,
             faults=tuple(f.faults),
+            tracker=f.host.tracker,
+            fire_control=f.host.fire_control,
             source=self.source,
         )
 

@@ -24,6 +24,15 @@ def build_tracker(scenario: Scenario, config: TrackerConfig | None = None, capac
     return Tracker(config or TrackerConfig(), sites, capacity=capacity, sigmas=sigmas, max_range_m=max_range)
 
 
+def build_reference_tracker(scenario: Scenario, config: TrackerConfig | None = None) -> Any:
+    """The tracker's numpy reference implementation (ext/reference/tracker.py): the same algorithm, plainly and
+    slowly, behind the same seam; `--tracker reference` runs a chain on it."""
+    from hil.ext.reference.tracker import ReferenceTracker
+
+    sites, sigmas, max_range = sensor_arrays(sensor_defs(scenario))
+    return ReferenceTracker(config or TrackerConfig(), sites, sigmas=sigmas, max_range_m=max_range)
+
+
 def build_fire_control(scenario: Scenario, **overrides: Any) -> Any:
     """The scenario's fire control; overrides are FireControlConfig fields (e.g. protection switched off to show
     what it prevents)."""
@@ -39,4 +48,4 @@ def build_fire_control(scenario: Scenario, **overrides: Any) -> Any:
     return FireControl(config, assets, launchers, zones)
 
 
-__all__ = ["build_fire_control", "build_tracker", "sensor_defs"]
+__all__ = ["build_fire_control", "build_reference_tracker", "build_tracker", "sensor_defs"]
