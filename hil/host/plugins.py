@@ -70,14 +70,14 @@ def find_factory(choice: str, group: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except Exception as e:  # a user's module may fail any way while importing
         raise PluginError(f"{what} {choice!r}: cannot import {module_name}: {e}") from None
-    factory = module
+    found_attr: Any = module
     for part in attr.split("."):
-        factory = getattr(factory, part, None)
-        if factory is None:
+        found_attr = getattr(found_attr, part, None)
+        if found_attr is None:
             raise PluginError(f"{what} {choice!r}: {module_name} has no {attr}")
-    if not callable(factory):
+    if not callable(found_attr):
         raise PluginError(f"{what} {choice!r}: {attr} is not callable (a factory(scenario, **options) is needed)")
-    return factory
+    return found_attr  # type: ignore[no-any-return]
 
 
 def _checked(obj: Any, choice: str, group: str) -> Any:
