@@ -77,7 +77,7 @@ def find_factory(choice: str, group: str) -> Callable[..., Any]:
             raise PluginError(f"{what} {choice!r}: {module_name} has no {attr}")
     if not callable(found_attr):
         raise PluginError(f"{what} {choice!r}: {attr} is not callable (a factory(scenario, **options) is needed)")
-    return found_attr  # type: ignore[no-any-return]
+    return found_attr
 
 
 def _checked(obj: Any, choice: str, group: str) -> Any:
