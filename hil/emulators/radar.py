@@ -12,6 +12,7 @@ HOST:PORT and takes host frames on the announced UDP port, as the Raspberry Pi r
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import signal
 import socket
 import sys
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,10 +37,10 @@ from hil.drivers.framing import (
     encode_ident,
     encode_time_sync_resp,
 )
-from hil.emulators.radar_model import PlotSet, RadarModel
+from hil.emulators.radar_model import PlotSet, RadarModel, RadarParameters
+from hil.emulators.wire import Wire, open_raw_pty
 from hil.geo import FloatArray
 from hil.procutil import die_with_parent
-from hil.scenario import RadarSpec
 
 FIRMWARE_NAME = "hil-radar-py"
 FIRMWARE_VERSION = "1.0"
@@ -48,25 +49,20 @@ CAT034_NORTH_MARKER = 1
 CAT034_SECTOR_CROSSING = 2
 MAX_DOPPLER_MPS = 511.0
 
-
-def spec_from_config(cfg: SensorConfig) -> RadarSpec:
-    return RadarSpec(
-        name=f"sic-{cfg.sic}", site=(cfg.site_x, cfg.site_y, cfg.site_z), scan_period_s=cfg.scan_period_s,
-        sigma_range_m=cfg.sigma_range_m, sigma_azimuth_rad=cfg.sigma_azimuth_rad,
-        sigma_elevation_rad=cfg.sigma_elevation_rad, sigma_range_rate_mps=cfg.sigma_range_rate_mps, pd=cfg.pd,
-        clutter_per_scan=cfg.clutter_per_scan, max_range_m=cfg.max_range_m, iff_reply_p=cfg.iff_reply_p,
-        sac=cfg.sac, sic=cfg.sic, sectors=max(cfg.sectors, 1), north_offset_rad=cfg.north_offset_rad,
-    )
+# TRANSITION: config_from_spec moved to hil.plant.radars (the plant builds SENSOR_CONFIG from the scenario; the
+# board only parses it). Until every caller imports it from there, asking this module for it hands over the
+# plant's, with a warning; a board never asks, so the plant is never imported on one. Delete this once no caller
+# uses the old place.
+_MOVED = {"config_from_spec": "hil.plant.radars"}
 
 
-def config_from_spec(spec: RadarSpec, seed: int) -> SensorConfig:
-    return SensorConfig(
-        site_x=spec.site[0], site_y=spec.site[1], site_z=spec.site[2], scan_period_s=spec.scan_period_s,
-        sigma_range_m=spec.sigma_range_m, sigma_azimuth_rad=spec.sigma_azimuth_rad,
-        sigma_elevation_rad=spec.sigma_elevation_rad, sigma_range_rate_mps=spec.sigma_range_rate_mps, pd=spec.pd,
-        clutter_per_scan=spec.clutter_per_scan, max_range_m=spec.max_range_m, iff_reply_p=spec.iff_reply_p,
-        seed=seed, sac=spec.sac, sic=spec.sic, sectors=spec.sectors, north_offset_rad=spec.north_offset_rad,
-    )
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import warnings
+
+        warnings.warn(f"{__name__}.{name} moved to {_MOVED[name]}.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class BoardFrame(NamedTuple):
@@ -106,7 +102,7 @@ class RadarBoard:
             try:
                 if frame.ftype == FrameType.SENSOR_CONFIG:
                     self.config = SensorConfig.decode(frame.payload)
-                    self.model = RadarModel(spec_from_config(self.config), seed=self.config.seed,
+                    self.model = RadarModel(RadarParameters.from_config(self.config), seed=self.config.seed,
                                             t_epoch_s=rx_us / 1e6)
                     self.t_us = rx_us
                 elif frame.ftype == FrameType.STIMULUS:
@@ -193,8 +189,6 @@ class BoardClock:
 
 def serve_pty(board: RadarBoard, step_us: int, baud: int) -> None:
     """Run the board on a pty it creates, announcing the path; pace output at baud if given."""
-    from hil.plant.nullmodem import Wire, open_raw_pty
-
     master, path = open_raw_pty()
     print(json.dumps({"pty": path}), flush=True)
     clock = BoardClock()

@@ -1,15 +1,22 @@
-"""A rotating search radar: which targets the beam sweeps, with Pd, polar Gaussian noise and Poisson clutter."""
+"""A rotating search radar: which targets the beam sweeps, with Pd, polar Gaussian noise and Poisson clutter.
+
+The board side of the radar: it knows the sensor only as the SENSOR_CONFIG frame describes it
+(RadarParameters), never the scenario. The plant's offline plots of a whole scenario (scan_plots) and the
+SENSOR_CONFIG built from a scenario's radar (config_from_spec) are in hil.plant.radars.
+"""
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
+from hil.drivers.framing import SensorConfig
 from hil.geo import FloatArray, enu_to_polar, range_rate
-from hil.scenario import RadarSpec, Scenario, Truth
 
 TWO_PI = 2.0 * math.pi
 CLUTTER_MIN_RANGE_M = 1_000.0
@@ -18,6 +25,64 @@ CLUTTER_SIGMA_RANGE_RATE_MPS = 15.0
 
 # states_at(target_rows, times) -> ENU states [n, 6] of those targets at those times
 StateFunction = Callable[[np.ndarray, FloatArray], FloatArray]
+
+
+class RadarPhysics(Protocol):
+    """What the model needs of a radar: RadarParameters on a board, a scenario's RadarSpec on the plant side."""
+
+    @property
+    def site(self) -> tuple[float, float, float]: ...
+    @property
+    def scan_period_s(self) -> float: ...
+    @property
+    def sigma_range_m(self) -> float: ...
+    @property
+    def sigma_azimuth_rad(self) -> float: ...
+    @property
+    def sigma_elevation_rad(self) -> float: ...
+    @property
+    def sigma_range_rate_mps(self) -> float: ...
+    @property
+    def pd(self) -> float: ...
+    @property
+    def clutter_per_scan(self) -> float: ...
+    @property
+    def max_range_m(self) -> float: ...
+    @property
+    def iff_reply_p(self) -> float: ...
+    @property
+    def sectors(self) -> int: ...
+    @property
+    def north_offset_rad(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class RadarParameters:
+    """A radar as its board knows it from SENSOR_CONFIG (docs/PROTOCOLS.md §1): site ENU in metres, beam
+    period, measurement noise, Pd, clutter density, range, IFF reply probability, CAT034 sectors."""
+
+    site: tuple[float, float, float]
+    scan_period_s: float
+    sigma_range_m: float
+    sigma_azimuth_rad: float
+    sigma_elevation_rad: float
+    sigma_range_rate_mps: float
+    pd: float
+    clutter_per_scan: float
+    max_range_m: float
+    iff_reply_p: float
+    sectors: int
+    north_offset_rad: float
+
+    @classmethod
+    def from_config(cls, cfg: SensorConfig) -> RadarParameters:
+        return cls(
+            site=(cfg.site_x, cfg.site_y, cfg.site_z), scan_period_s=cfg.scan_period_s,
+            sigma_range_m=cfg.sigma_range_m, sigma_azimuth_rad=cfg.sigma_azimuth_rad,
+            sigma_elevation_rad=cfg.sigma_elevation_rad, sigma_range_rate_mps=cfg.sigma_range_rate_mps, pd=cfg.pd,
+            clutter_per_scan=cfg.clutter_per_scan, max_range_m=cfg.max_range_m, iff_reply_p=cfg.iff_reply_p,
+            sectors=max(cfg.sectors, 1), north_offset_rad=cfg.north_offset_rad,
+        )
 
 
 @dataclass
@@ -67,7 +132,7 @@ class RadarModel:
     (with probability Pd) at the instant the beam crosses its azimuth.
     """
 
-    def __init__(self, spec: RadarSpec, seed: int, t_epoch_s: float = 0.0) -> None:
+    def __init__(self, spec: RadarPhysics, seed: int, t_epoch_s: float = 0.0) -> None:
         self.spec = spec
         self.site = np.array(spec.site, dtype=np.float64)
         self.rng = np.random.default_rng(seed)
@@ -151,22 +216,16 @@ class RadarModel:
         )
 
 
-def scan_plots(scenario: Scenario, truth: Truth | None = None, seed: int | None = None,
-               step_s: float | None = None) -> Iterator[tuple[float, int, PlotSet, list[SectorCrossing]]]:
-    """Offline plots of a whole scenario: (t_end, radar index, plots, sector crossings) per step per radar.
+# TRANSITION: scan_plots moved to hil.plant.radars (it reads a Scenario, which a board never sees). Until every
+# caller imports it from there, asking this module for it hands over the plant's, with a warning; a board never
+# asks, so the plant is never imported on one. Delete this once no caller uses the old place.
+_MOVED = {"scan_plots": "hil.plant.radars"}
 
-    The default step is one scan of the fastest radar; the same physics as the live emulators.
-    """
-    truth = truth or scenario.truth()
-    seed = scenario.seed if seed is None else seed
-    models = [RadarModel(spec, seed=seed * 1000 + i) for i, spec in enumerate(scenario.radars)]
-    step = step_s or min(spec.scan_period_s for spec in scenario.radars)
-    modes = np.array([t.mode3a for t in scenario.targets], dtype=np.int32)
-    t = 0.0
-    while t < scenario.duration_s - 1e-9:
-        t_next = min(t + step, scenario.duration_s)
-        rows = truth.alive(t)
-        for i, model in enumerate(models):
-            plots = model.sweep(t, t_next, rows, modes[rows], truth.states_at)
-            yield t_next, i, plots, model.sectors_crossed(t, t_next)
-        t = t_next
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import warnings
+
+        warnings.warn(f"{__name__}.{name} moved to {_MOVED[name]}.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
