@@ -18,7 +18,7 @@ import os
 import platform
 import signal
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +31,9 @@ from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links,
 from hil.emulators.launcher import LaunchEvents
 from hil.emulators.radar import config_from_spec
 from hil.errors import LinkError
-from hil.host.fire_control import ProtectionInputs, RefusalReason, friendly_code_array, protection_inputs
-from hil.host.kernels import build_fire_control, build_tracker
-from hil.host.plots import feed_tracker, merge_in_time_order
-from hil.host.tracking import TrackSnapshot
+from hil.host.host import FireOrder, RadarPoll, build_host
+from hil.host.plugins import HostChoice
+from hil.host.seams import LauncherInputs
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.measure.metrics import gospa
 from hil.measure.realtime import realtime
@@ -74,34 +73,10 @@ class RunOptions:
     faults: tuple[LinkFault, ...] = ()  # scheduled link faults (--fault and the scenario's faults)
     report: bool = True  # render report.html at the end
     floor: bool = True  # real time: measure the machine's scheduling floor beside the loop
+    tracker: str | None = None  # the host's tracker (hil.host.plugins); None: the scenario's [host] choice
+    fire_control: str | None = None  # the host's fire control, likewise
     # FireControlConfig fields to override (tests and the before/after tables switch protection off with them)
     fire_control_overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class PendingFire:
-    track_id: int
-    launcher: int
-    aim: np.ndarray
-    tgo_s: float  # decision to intercept, as fire control planned it
-    t1_ns: int
-    t0_host_ns: int
-    t0_uncertainty_ns: int
-
-
-@dataclass
-class HostRound:
-    """The host's own account of one round it commanded (never the plant's): what fire control may know."""
-
-    track_id: int
-    launcher: int
-    seq: int
-    fired_s: float  # run time the fire command went out
-    intercept_s: float  # when fire control expects the intercept
-    look_end_s: float  # end of the kill-assessment look after it
-    aim: np.ndarray  # the intercept point commanded (ENU m)
-    state: str = "flying"  # unconfirmed (reply lost: possibly in flight) | flying | not_launched
-    assessed: str = ""  # "", killed (its track vanished or went unseen) or survived (seen after the intercept)
 
 
 @dataclass
@@ -138,37 +113,25 @@ class Chain:
         self.latency = StageLatency()
         self.deadline = DeadlineMonitor(period_ns=LOOP_PERIOD_NS, budget_ns=LOOP_PERIOD_NS)
         self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
-        self.tracker = build_tracker(o.scenario)
-        self.fc = build_fire_control(o.scenario, **o.fire_control_overrides)
-        self.friendly_codes = friendly_code_array(o.scenario.friendly_codes)
-        self.neutral_codes = friendly_code_array(o.scenario.neutral_codes)
+        # the system under test: it never sees truth, only what comes over the wire
+        self.host_choice = HostChoice(o.tracker, o.fire_control).resolved(o.scenario)
+        self.host = build_host(o.scenario, self.host_choice.tracker, self.host_choice.fire_control,
+                               o.fire_control_overrides,
+                               on_event=self._host_event, records=self.writer)
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
-        self.pending: list[PendingFire] = []
-        self.rounds: list[HostRound] = []
-        # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
-        self.look_s = o.scenario.look_scans * max((r.scan_period_s for r in o.scenario.radars), default=1.0)
         self.fire_tasks: set[asyncio.Task[None]] = set()
-        self.batches: OrderedDict[int, tuple[int, int, int]] = OrderedDict()  # plot µs -> (t0 host ns, t1 ns, unc)
-        self.fresh_plots: set[int] = set()  # plots (µs keys) taken in by this loop iteration
-        self.iteration_t1_ns = 0  # when the newest of those frames was received (0: none this iteration)
-        self.sector_az = [math.nan] * len(o.scenario.radars)
         self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message
         self.launch_lines: list[tuple[int, LaunchEvents]] = []  # launcher index, its process's launch lines
         self.board_launch_feed = [False] * len(o.scenario.launchers)  # the board tells the plant its launches itself
         self.counts: Counter[str] = Counter()
         self.leaks_reported: set[int] = set()
-        self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
         self.track_truth: dict[int, int] = {}
         self.track_votes: dict[int, Counter[int]] = {}
         self.gospa_samples: list[float] = []
-        self.track_ids_seen: set[int] = set()
-        self.confirmed_ids_seen: set[int] = set()
         self.events: list[dict[str, Any]] = []
-        self.decisions = 0
         self.start_ns = 0
         self.setup_report: list[dict[str, Any]] = []
         self.realtime_applied: list[list[Any]] = []
-        self._after_fc: tuple[Any, ...] | None = None
         self.floor: Any = None  # the machine's scheduling-latency histogram (ns), real time only
         self.floor_note = ""
         self.interrupted: str | None = None  # the signal that ended the run early
@@ -193,7 +156,7 @@ class Chain:
         recorder = self.writer.recorder if self.writer else None
         self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed,
                                faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
-        self.start_ns = self.clock.now_ns()
+        self.start_ns = self.host.start_ns = self.clock.now_ns()
         self.boards.start_faults(self.start_ns)
         self._feed_board_launches()
         for i, (link, spec) in enumerate(zip(self.boards.radars, sc.radars, strict=True)):
@@ -314,185 +277,8 @@ class Chain:
 
     # --- the host under test -------------------------------------------------------------------------
 
-    def _take_plots(self, polled: list[tuple[int, Any, list[Any]]]) -> bool:
-        """Plots of every radar polled this round and their sector sweeps into the tracker, in one time order.
-
-        Merging keeps several radars' plots in time order, so none is refused as late by the tracker.
-        """
-        batches = [(i, b) for i, b, _ in polled if b is not None and b.n]
-        start_s = self.start_ns / 1e9
-        sweeps = [(float(s[0]) - start_s, i, float(s[1])) for i, _, services in polled for s in services]
-        cols: dict[str, np.ndarray] | None = None
-        if batches:
-            cols, order = merge_in_time_order([b for _, b in batches])
-            cols["t_abs_s"] = cols["t_s"]
-            cols["t_s"] = t_s = cols["t_s"] - start_s
-        if cols is not None or sweeps:
-            t_begin = time.perf_counter_ns()
-            feed_tracker(self.tracker, cols, sweeps, self.sector_az)
-            if cols is not None:
-                self.latency.record("track", time.perf_counter_ns() - t_begin)
-        if cols is not None:
-            # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
-            unc = np.concatenate([np.full(b.n, min(self.boards.radars[i].clock_sync.uncertainty_ns, 2.0**62))
-                                  for i, b in batches])
-            self.fresh_plots.clear()
-            for k in range(len(t_s)):
-                key = round(float(t_s[k]) * 1e6)
-                self.batches[key] = (int(cols["t_abs_s"][k] * 1e9), int(cols["host_rx_ns"][k]), int(unc[order[k]]))
-                self.fresh_plots.add(key)
-            while len(self.batches) > 4096:
-                self.batches.popitem(last=False)
-            self.counts["plots"] += len(t_s)
-            self.iteration_t1_ns = int(cols["host_rx_ns"].max())
-            if self.writer:
-                self.writer.plots(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
-                                  cols["range_rate_mps"])
-        return bool(batches)
-
-    def _fire_control(self, now_ns: int) -> None:
-        """Evaluate and send the fire commands; the bookkeeping waits until they are on their way."""
-        t = self.run_s(now_ns)
-        # only confirmed tracks are ever engageable, but every friendly or neutral track, tentative too, is protected:
-        # fire control sees those and the confirmed ones (the rest, mostly clutter, is not worth the kernel's time)
-        every = self.tracker.tracks(t)
-        ident = protection_inputs(every, self.friendly_codes, self.neutral_codes)
-        keep = (every.status == 2) | ident.friendly | ident.neutral
-        self._after_fc = (t, None, [], {}, None, None, None, None)
-        if not keep.any():
-            return
-        tracks = TrackSnapshot(*(column[keep] for column in every))
-        inputs = ProtectionInputs(*(column[keep] for column in ident))
-        in_flight, shots, assessing, channels = self._engagement_inputs(t, tracks)
-        armed, ready, rounds, reload_left = self._launcher_inputs(now_ns)
-        t_begin = time.perf_counter_ns()
-        result = self.fc.evaluate(t, tracks.track_id, tracks.state, inputs.pos_var_m2, tracks.status == 2,
-                                  inputs.friendly, in_flight, shots, armed, ready, rounds, reload_left,
-                                  channels_in_use=channels, neutral=inputs.neutral, assessing=assessing,
-                                  vel_var_m2s2=inputs.vel_var_m2s2)
-        self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
-        a = result.assignments
-        fires = []
-        for k in range(len(a.track_index)):
-            ti, li = int(a.track_index[k]), int(a.launcher_index[k])
-            # t1: the newest radar frame this loop iteration took in (what the host reacted to); t0: the
-            # detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
-            plot_key = round(float(tracks.last_update_s[ti]) * 1e6)
-            t0_host_ns, _, unc = self.batches.get(plot_key, (0, 0, 0))
-            aim = np.array(a.intercept_enu[k])
-            fire = PendingFire(track_id=int(tracks.track_id[ti]), launcher=li, aim=aim,
-                               tgo_s=self._time_to_go(li, aim, float(a.time_of_flight_s[k])),
-                               t1_ns=self.iteration_t1_ns, t0_host_ns=0 if unc >= 2**62 else t0_host_ns,
-                               t0_uncertainty_ns=unc)
-            self.pending.append(fire)
-            self.launcher_state[li].busy = True
-            self.decisions += 1
-            if plot_key not in self.fresh_plots:
-                self.counts["decisions_deferred"] += 1
-            task = asyncio.ensure_future(self._fire(fire))
-            self.fire_tasks.add(task)
-            task.add_done_callback(self.fire_tasks.discard)
-            fires.append((k, ti, li, fire.track_id))
-        call = {"armed": armed.tolist(), "ready": ready.tolist(), "rounds": rounds.tolist(),
-                "reload_left_s": reload_left.tolist(), "channels_in_use": channels.tolist(),
-                "poll": self.boards.radars[0].stats["polls"] if self.boards.radars else 0, "t_s": t,
-                "assessing_tracks": tracks.track_id[assessing].tolist(),
-                "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
-                            zip(tracks.track_id.tolist(), in_flight.tolist(), shots.tolist(), strict=True) if f or s}}
-        self._after_fc = (t, (tracks, result), fires, call, in_flight, shots, inputs, assessing)
-
-    def _engagement_inputs(self, t: float, tracks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Rounds in flight, shots, kill assessment per track and channels per launcher, from the host's own
-        account of its rounds (the plant's interceptors are truth: the host never sees them).
-
-        A round is in flight until its expected intercept; then its track is looked at for look_scans scans;
-        a track seen after the intercept is re-engageable, one unseen since (vanished or coasting) is held as
-        assessed killed unless it is seen again. A fire whose reply was lost counts as in flight until the
-        launcher's read-back settles it.
-        """
-        n = len(tracks.track_id)
-        in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
-        assessing = np.zeros(n, bool)
-        channels = np.zeros(len(self.launcher_state), np.int32)
-        index_of = {tid: k for k, tid in enumerate(tracks.track_id.tolist())}
-        for p in self.pending:
-            if p.track_id in index_of:
-                in_flight[index_of[p.track_id]] += 1
-        for r in self.rounds:
-            if r.state == "not_launched":
-                continue
-            k = index_of.get(r.track_id)
-            airborne = r.state == "unconfirmed" or t < r.intercept_s
-            if airborne:
-                channels[r.launcher] += 1  # each interceptor in the air holds one guidance channel
-            if k is None:
-                continue
-            shots[k] += 1
-            if airborne:
-                in_flight[k] += 1
-            elif t < r.look_end_s or float(tracks.last_update_s[k]) <= r.intercept_s:
-                assessing[k] = True
-        return in_flight, shots, assessing, channels
-
-    def _assess(self, t: float) -> None:
-        """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl."""
-        due = [r for r in self.rounds if r.state == "flying" and not r.assessed and t >= r.look_end_s]
-        if not due:
-            return
-        every = self.tracker.tracks(t)
-        seen = dict(zip(every.track_id.tolist(), every.last_update_s.tolist(), strict=True))
-        for r in due:
-            last = seen.get(r.track_id)
-            r.assessed = "survived" if last is not None and last > r.intercept_s else "killed"
-            detail = ("track seen after the intercept: may be engaged again" if r.assessed == "survived" else
-                      "track vanished" if last is None else "track not seen since the intercept")
-            self._event(t, "assessment", track=r.track_id, target=self.track_truth.get(r.track_id, -1),
-                        launcher=r.launcher, detail=f"{r.assessed}: {detail}")
-            if self.writer:
-                self.writer.decision({"kind": "assessment", "t_s": round(t, 4), "track_id": r.track_id,
-                                      "launcher": self.scenario.launchers[r.launcher].name, "seq": r.seq,
-                                      "intercept_s": round(r.intercept_s, 4), "look_end_s": round(r.look_end_s, 4),
-                                      "result": r.assessed, "detail": detail})
-
-    def _fc_bookkeeping(self) -> None:
-        """Events, refusals and decision records of the last evaluation, off the command's critical path."""
-        if self._after_fc is None:
-            return
-        t, evaluated, fires, call, in_flight, shots, inputs, assessing = self._after_fc
-        self._after_fc = None
-        every = self.tracker.tracks()  # confirmation events need the tentative tracks too
-        for tid, status in zip(every.track_id.tolist(), every.status.tolist(), strict=True):
-            self.track_ids_seen.add(tid)
-            if status == 2 and tid not in self.confirmed_ids_seen:
-                self.confirmed_ids_seen.add(tid)
-                self._event(t, "confirmation", track=tid, target=self.track_truth.get(tid, -1))
-        if evaluated is None:
-            return
-        tracks, result = evaluated
-        self._note_refusals(t, tracks, result, call)
-        a = result.assignments
-        for k, ti, li, tid in fires:
-            self._event(t, "assignment", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
-                        detail=f"tof {a.time_of_flight_s[k]:.1f} s pk {a.pk[k]:.2f}")
-            if self.writer:
-                record = result.explain(ti)
-                # what the kernel was told about the launchers and engagements, so replay can ask it again
-                record["call"] = {**call, "in_flight": int(in_flight[ti]), "shots_fired": int(shots[ti]),
-                                  "friendly": bool(inputs.friendly[ti]), "neutral": bool(inputs.neutral[ti]),
-                                  "assessing": bool(assessing[ti]), "pos_var_m2": float(inputs.pos_var_m2[ti]),
-                                  "vel_var_m2s2": float(inputs.vel_var_m2s2[ti])}
-                self.writer.decision(record)
-
-    def _time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
-        """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
-        site = self.scenario.launchers[li]
-        d = aim - np.asarray(site.position)
-        az_deg = math.degrees(math.atan2(d[0], d[1]))
-        turn = abs((az_deg - site.sector_centre_deg + 180.0) % 360.0 - 180.0)
-        slew_s = turn / site.slew_rate_dps if site.slew_rate_dps > 0 else 0.0
-        return site.launch_delay_s + slew_s + tof_s
-
-    def _launcher_inputs(self, now_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _launcher_inputs(self) -> LauncherInputs:
+        """Each launcher as its board last reported it (a lost one, or one with a fire on its way, is not ready)."""
         n = len(self.launcher_state)
         armed, ready = np.zeros(n, bool), np.zeros(n, bool)
         rounds, reload_left = np.zeros(n, np.int32), np.zeros(n)
@@ -504,41 +290,21 @@ class Chain:
             ready[i] = bool(s.ready) and not st.busy
             rounds[i] = int(s.rounds)
             reload_left[i] = 0.0 if s.ready else self.scenario.launchers[i].reload_s
-        return armed, ready, rounds, reload_left
+        return LauncherInputs(armed, ready, rounds, reload_left, np.zeros(n, np.int32))
 
-    def _note_refusals(self, t: float, tracks: Any, result: Any, call: dict[str, Any]) -> None:
-        """Refusals of confirmed tracks, counted by (track, launcher, reason); the first of each is an event, and
-        a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects."""
-        r = result.refusals
-        for k in range(len(r.track_index)):
-            ti = int(r.track_index[k])
-            if tracks.status[ti] != 2:
-                continue  # a tentative friendly or neutral track, there to be protected, not to be engaged
-            tid = int(tracks.track_id[ti])
-            li = int(r.launcher_index[k])
-            reason = RefusalReason(int(r.reason[k])).name
-            key = (tid, li, reason)
-            entry = self.refusals.get(key)
-            protected = int(r.protected_index[k])
-            protected_tid = int(tracks.track_id[protected]) if protected >= 0 else None
-            if entry is None:
-                self.refusals[key] = {"time_s": round(t, 3), "track": tid,
-                                      "launcher": self.scenario.launchers[li].name if li >= 0 else None,
-                                      "reason": reason, "count": 1, "protected_track": protected_tid}
-                detail = reason if protected_tid is None else f"{reason}: protects track {protected_tid}"
-                self._event(t, "refusal", track=tid, target=self.track_truth.get(tid, -1), launcher=li,
-                            detail=detail)
-                if self.writer and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
-                    record = result.explain(ti)
-                    record.update(kind="refusal", reason=reason, protected_track=protected_tid,
-                                  launcher=self.scenario.launchers[li].name if li >= 0 else None, call=call)
-                    self.writer.decision(record)
-            else:
-                entry["count"] += 1
-                if protected_tid is not None:
-                    entry["protected_track"] = protected_tid
+    def _decide(self, now_ns: int) -> None:
+        """Fire control now; each fire order goes out at once, its bookkeeping waits (Host.bookkeeping)."""
+        self.host.last_poll = self.boards.radars[0].stats["polls"] if self.boards.radars else 0
+        t_begin = time.perf_counter_ns()
+        orders = self.host.decide(self.run_s(now_ns), self._launcher_inputs())
+        self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
+        for order in orders:
+            self.launcher_state[order.launcher].busy = True
+            task = asyncio.ensure_future(self._fire(order))
+            self.fire_tasks.add(task)
+            task.add_done_callback(self.fire_tasks.discard)
 
-    async def _fire(self, fire: PendingFire) -> None:
+    async def _fire(self, fire: FireOrder) -> None:
         li = fire.launcher
         link = self.boards.launchers[li]
         site = self.scenario.launchers[li]
@@ -556,26 +322,17 @@ class Chain:
             result = None
         finally:
             self.launcher_state[li].busy = False
-            self.pending.remove(fire)
             if link.status is not None:
                 # the fire's readback says the launcher is reloading now: fire control must not wait for the
                 # next status tick to learn it (it would decide fires the link then refuses unsent)
                 self.launcher_state[li].status = link.status
         if result is not None and result.unconfirmed:
             # sent, but its answer or read-back was lost: possibly in flight, settled by reading the board back
-            self.rounds.append(HostRound(fire.track_id, li, result.seq, fired_s, fired_s + fire.tgo_s,
-                                         fired_s + fire.tgo_s + self.look_s, fire.aim, state="unconfirmed"))
-            self.counts["fires_unconfirmed"] += 1
-            self._event(fired_s, "fire_unconfirmed", track=fire.track_id,
-                        target=self.track_truth.get(fire.track_id, -1), launcher=li,
-                        detail=f"seq {result.seq}: no answer; held as in flight until the launcher is read back")
+            self.host.fire_answered(fire, fired_s, result.seq, "unconfirmed")
             return
         if result is None or not result.accepted:
-            reason = getattr(result, "reason", "link error")
-            key = (fire.track_id, li, f"LAUNCHER_{reason}")
-            self.refusals.setdefault(key, {"time_s": round(self.run_s(self.clock.now_ns()), 3),
-                                           "track": fire.track_id, "launcher": site.name,
-                                           "reason": f"LAUNCHER_{reason}", "count": 0})["count"] += 1
+            self.host.fire_answered(fire, self.run_s(self.clock.now_ns()), None, "refused",
+                                    reason=getattr(result, "reason", "link error"))
             return
         # in virtual time the write takes no virtual time: report the host's own cost of the exchange
         self.latency.record("command", result.round_trip_ns if not self.clock.virtual
@@ -588,16 +345,14 @@ class Chain:
             self.latency.record_with_uncertainty(
                 "sensor_to_shooter", t5_host_ns - fire.t0_host_ns,
                 fire.t0_uncertainty_ns + int(launcher_sync.uncertainty_ns))
-        self.rounds.append(HostRound(fire.track_id, li, result.seq, fired_s, fired_s + fire.tgo_s,
-                                     fired_s + fire.tgo_s + self.look_s, fire.aim))
+        self.host.fire_answered(fire, fired_s, result.seq, "accepted")
         self._host_launch(li, fire.track_id, result.seq, self.run_s(max(t5_host_ns, self.start_ns)),
                           fire.aim, fire.tgo_s)
 
     def _host_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
         """A launch the host counts (confirmed by read-back): an event; the plant learns it from the board."""
         self.counts["launches"] += 1
-        self._event(t_launch, "launch", track=track_id, target=self.track_truth.get(track_id, -1), launcher=li,
-                    detail=f"seq {seq}")
+        self._host_event(t_launch, "launch", track=track_id, launcher=li, detail=f"seq {seq}")
         if not self.board_launch_feed[li]:
             # this board has no channel of its own to the plant (hardware, a firmware without a launch record):
             # the plant takes the launcher's read-back, which is still the board's account, not fire control's
@@ -627,20 +382,10 @@ class Chain:
         link = self.boards.launchers[li]
         seq = link.unconfirmed_seq
         outcome = await link.reconcile()
-        for r in self.rounds:
-            if r.launcher != li or r.seq != seq or r.state != "unconfirmed":
-                continue
-            t = self.run_s(self.clock.now_ns())
-            if outcome.launched:
-                r.state = "flying"
-                self.counts["fires_reconciled_launched"] += 1
-                t_launch = self.run_s(max(link.clock_sync.board_to_host_ns(outcome.board_launch_us), self.start_ns))
-                self._event(t, "reconciled", track=r.track_id, launcher=li, detail=f"seq {seq} did launch")
-                self._host_launch(li, r.track_id, seq, t_launch, r.aim, r.intercept_s - r.fired_s)
-            else:
-                r.state = "not_launched"
-                self.counts["fires_reconciled_not_launched"] += 1
-                self._event(t, "reconciled", track=r.track_id, launcher=li, detail=f"seq {seq} did not launch")
+        r = self.host.settled(li, seq, outcome.launched, self.run_s(self.clock.now_ns()))
+        if r is not None and outcome.launched:
+            t_launch = self.run_s(max(link.clock_sync.board_to_host_ns(outcome.board_launch_us), self.start_ns))
+            self._host_launch(li, r.track_id, seq, t_launch, r.aim, r.intercept_s - r.fired_s)
 
     async def _launcher_tick(self, i: int) -> None:
         """Heartbeat and status read of one launcher; a watchdog trip is seen here and re-armed by the rig's policy."""
@@ -735,6 +480,10 @@ class Chain:
 
     # --- bookkeeping ---------------------------------------------------------------------------------
 
+    def _host_event(self, t_s: float, event: str, *, track: int = -1, launcher: int = -1, detail: str = "") -> None:
+        """An event of the host's: the report names the true target its track follows (the host never knows)."""
+        self._event(t_s, event, track=track, target=self.track_truth.get(track, -1), launcher=launcher, detail=detail)
+
     def _event(self, t_s: float, event: str, track: int = -1, target: int = -1, launcher: int = -1,
                detail: str = "") -> None:
         row = {"time_s": round(t_s, 4), "event": event, "track": track,
@@ -747,7 +496,7 @@ class Chain:
     def _metrics(self, now_ns: int) -> None:
         t = self.run_s(now_ns)
         snap = self.truth.at(t)
-        tracks = self.tracker.tracks(t)
+        tracks = self.host.tracker.tracks(t)
         confirmed = tracks.status == 2
         truth_pos = snap.state[:, :3]
         track_pos = tracks.state[confirmed, :3]
@@ -769,7 +518,7 @@ class Chain:
     def _status(self, now_ns: int) -> None:
         if not self.options.status:
             return
-        tracks = self.tracker.tracks(None)
+        tracks = self.host.tracker.tracks(None)
         host = self.latency.summary().get("host_total", {})
         self.options.status({
             "t_s": self.run_s(now_ns), "tracks": len(tracks.track_id),
@@ -922,8 +671,6 @@ class Chain:
         self.boards.close()
 
     def _poll_radars(self) -> bool:
-        self.fresh_plots.clear()
-        self.iteration_t1_ns = 0
         polled = []
         for i, link in enumerate(self.boards.radars):
             t_begin = time.perf_counter_ns()
@@ -931,8 +678,13 @@ class Chain:
             if (batch is not None and batch.n) or services:
                 self.latency.record("decode", time.perf_counter_ns() - t_begin)
                 self.radar_last_rx_ns[i] = self.clock.now_ns()
-            polled.append((i, batch, services))
-        return self._take_plots(polled)
+            # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
+            polled.append(RadarPoll(i, batch, services, link.clock_sync.uncertainty_ns))
+        t_begin = time.perf_counter_ns()
+        got = self.host.take_plots(polled)
+        if got:
+            self.latency.record("track", time.perf_counter_ns() - t_begin)
+        return got
 
     async def _run_virtual(self, clock: VirtualClock) -> None:
         end = self.start_ns + self.duration_ns
@@ -949,12 +701,12 @@ class Chain:
                     await self._launcher_tick(i)
                 next_launcher += LAUNCHER_PERIOD_NS
             if got or now >= next_fc:
-                self._fire_control(now)
+                self._decide(now)
                 next_fc = now + FC_PERIOD_NS
             for task in list(self.fire_tasks):
                 await task
-            self._fc_bookkeeping()
-            self._assess(self.run_s(now))
+            self.host.bookkeeping()
+            self.host.assess(self.run_s(now))
             self._plant(now)
             if now >= next_stim:
                 self._send_stimulus(now)
@@ -992,13 +744,12 @@ class Chain:
                 ticked = woke >= next_tick
                 got = self._poll_radars()
                 if got or woke >= next_fc:
-                    decided = self.decisions
-                    self._fire_control(woke)
+                    self._decide(woke)
                     next_fc = woke + FC_PERIOD_NS
-                    if self.decisions != decided:
+                    if self.host.pending:
                         await asyncio.sleep(0)  # let the fire commands go out before any bookkeeping
-                    self._fc_bookkeeping()
-                    self._assess(self.run_s(woke))
+                    self.host.bookkeeping()
+                    self.host.assess(self.run_s(woke))
                 self._plant(woke)
                 if woke >= next_stim:
                     self._send_stimulus(woke)
@@ -1087,10 +838,11 @@ class Chain:
             result = {"killed": "killed", "impact": "leaked"}.get(ended, "survived")
             if result == "survived" and self.truth.start_s[row] > self.run_s(self.start_ns + self.duration_ns):
                 result = "not_launched"
-            reasons = Counter(r["reason"] for (tid, _, _), r in self.refusals.items()
+            reasons = Counter(r["reason"] for (tid, _, _), r in self.host.refusals.items()
                               if self.track_truth.get(tid) == row)
             tracked = any(v == row for v in self.track_truth.values())
-            if not reasons and tracked and not any(self.track_truth.get(tid) == row for tid in self.confirmed_ids_seen):
+            confirmed = self.host.confirmed_ids_seen
+            if not reasons and tracked and not any(self.track_truth.get(tid) == row for tid in confirmed):
                 reasons["NOT_CONFIRMED"] += 1  # fire control is only ever asked about confirmed tracks
             engagements.append({
                 "target": spec.name, "kind": spec.kind, "allegiance": spec.allegiance, "engaged": bool(shots),
@@ -1125,22 +877,23 @@ class Chain:
             "boards": self.boards.describe,
             "latency_us": latency,
             "deadline_misses": self.deadline.summary(),
-            "plots": self.counts["plots"],
-            "tracks": len(self.track_ids_seen),
-            "confirmed_tracks": len(self.confirmed_ids_seen),
+            "host": {"tracker": self.host_choice.tracker, "fire_control": self.host_choice.fire_control},
+            "plots": self.host.counts["plots"],
+            "tracks": len(self.host.track_ids_seen),
+            "confirmed_tracks": len(self.host.confirmed_ids_seen),
             "gospa_mean_m": round(float(np.mean(self.gospa_samples)), 1) if self.gospa_samples else None,
             "gospa": {"c_m": GOSPA_C_M, "p": GOSPA_P, "alpha": GOSPA_ALPHA},
-            "decisions": self.decisions,
-            "decisions_deferred": self.counts["decisions_deferred"],
+            "decisions": self.host.decisions,
+            "decisions_deferred": self.host.counts["decisions_deferred"],
             "launches": self.counts["launches"],
             "board_launches": self.counts["board_launches"],
-            "fires_unconfirmed": self.counts["fires_unconfirmed"],
-            "fires_reconciled": {"launched": self.counts["fires_reconciled_launched"],
-                                 "not_launched": self.counts["fires_reconciled_not_launched"]},
+            "fires_unconfirmed": self.host.counts["fires_unconfirmed"],
+            "fires_reconciled": {"launched": self.host.counts["fires_reconciled_launched"],
+                                 "not_launched": self.host.counts["fires_reconciled_not_launched"]},
             "rounds_at_no_object": plant["nothing_acquired"],
             "plant": plant,
             "engagements": engagements,
-            "refusals": sorted(self.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
+            "refusals": sorted(self.host.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
             "friendly_engagements": friendly_engagements,
             "links": self._link_counters(),
             "realtime": self.realtime_applied,

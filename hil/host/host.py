@@ -1,0 +1,408 @@
+"""The host: the system under test. Plots in, tracks, a fire-control decision, fire orders out.
+
+One object, driven alike by the runtime in either time mode (hil.runtime), by replay (hil.records.replay), by
+offline tracking (`hil track`) and by the host-path benchmark (tests/bench/bench_host_path.py). It never sees
+truth: what it knows is what came over the wire (plots, sector sweeps, each launcher's status and its answers to
+fire commands) and its own account of the rounds it commanded.
+
+The model, per loop iteration of the runtime:
+1. take_plots(): every radar's plots of this poll, merged in one time order, with the sector sweeps in between
+   (hil.host.plots.feed_tracker), into the tracker. The t0 (detection time on the radar board, in host ns) of
+   each plot is kept by plot time, so the t0 of a fire is the detection behind its track's newest plot.
+2. decide(): fire control on every confirmed track and every friendly or neutral track (tentative too: they are
+   protected), with the host's round account and the launchers' last status. Returns the fire orders; the
+   bookkeeping of the decision (events, refusals, decision records) waits for bookkeeping(), off the command's
+   critical path.
+3. The runtime sends each order over the launcher link and tells the host how it went: fire_answered() (accepted,
+   refused, or unconfirmed: the answer was lost, so the round may be in flight) and settled() once a launcher's
+   read-back settles an unconfirmed fire.
+4. assess(): kill assessment of rounds whose look (look_scans after the planned intercept) has ended.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from hil.host.fire_control import RefusalReason, friendly_code_array, protection_inputs
+from hil.host.plots import feed_tracker, merge_in_time_order
+from hil.host.seams import (
+    CONFIRMED,
+    Decision,
+    EngagementInputs,
+    FireControl,
+    FireControlInputs,
+    LauncherInputs,
+    Tracker,
+)
+from hil.host.tracking import TrackSnapshot
+from hil.scenario import Scenario
+
+PLOT_T0_KEPT = 4096  # plots whose t0 the host remembers (a track's newest plot is always among them)
+NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
+
+
+class EventSink(Protocol):
+    def __call__(self, t_s: float, event: str, *, track: int = -1, launcher: int = -1, detail: str = "") -> None: ...
+
+
+class RecordSink(Protocol):
+    """Where the host's records go (hil.records.runfolder.RunWriter in a run)."""
+
+    def plots(self, t_s: Any, sensor: Any, range_m: Any, azimuth_rad: Any, elevation_rad: Any,
+              range_rate_mps: Any) -> None: ...
+
+    def decision(self, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RadarPoll:
+    """What one poll of one radar link gave: its plots (a PlotBatch or None), CAT034 sweeps (board time s,
+    sector azimuth rad) and its clock's uncertainty (ns) at the time."""
+
+    radar: int
+    batch: Any
+    sweeps: list[Any]
+    uncertainty_ns: float
+
+
+@dataclass
+class FireOrder:
+    """A fire the host decided: what goes on the wire, and what latency is measured against."""
+
+    track_id: int
+    launcher: int
+    aim: np.ndarray  # intercept point, ENU m
+    tgo_s: float  # decision to intercept, as fire control planned it
+    t1_ns: int  # the newest radar frame the decision reacted to (host ns)
+    t0_host_ns: int  # detection behind the track's newest plot (host ns; 0: unknown)
+    t0_uncertainty_ns: int
+
+
+@dataclass
+class HostRound:
+    """The host's own account of one round it commanded (never the plant's): what fire control may know."""
+
+    track_id: int
+    launcher: int
+    seq: int
+    fired_s: float  # run time the fire command went out
+    intercept_s: float  # when fire control expects the intercept
+    look_end_s: float  # end of the kill-assessment look after it
+    aim: np.ndarray  # the intercept point commanded (ENU m)
+    state: str = "flying"  # unconfirmed (reply lost: possibly in flight) | flying | not_launched
+    assessed: str = ""  # "", killed (its track vanished or went unseen) or survived (seen after the intercept)
+
+
+@dataclass
+class Evaluation:
+    """One fire-control decision, kept for its bookkeeping after the orders went out."""
+
+    inputs: FireControlInputs
+    decision: Decision
+    orders: list[tuple[int, int, int]]  # (assignment row, track row, launcher) of each order sent
+    call: dict[str, Any]  # what fire control was told about launchers and engagements (decisions.jsonl)
+
+
+@dataclass
+class Host:
+    scenario: Scenario
+    tracker: Tracker
+    fire_control: FireControl
+    start_ns: int = 0  # host ns of run time 0
+    on_event: EventSink | None = None
+    records: RecordSink | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        sc = self.scenario
+        self.friendly_codes = friendly_code_array(sc.friendly_codes)
+        self.neutral_codes = friendly_code_array(sc.neutral_codes)
+        # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
+        self.look_s = sc.look_scans * max((r.scan_period_s for r in sc.radars), default=1.0)
+        self.sector_az = [math.nan] * len(sc.radars)
+        self.plot_t0: OrderedDict[float, tuple[int, int]] = OrderedDict()  # plot run time -> (t0 host ns, unc)
+        self.fresh_plots: set[float] = set()  # plot times taken in by this loop iteration
+        self.iteration_t1_ns = 0  # receive time of the newest frame this iteration (0: none)
+        self.pending: list[FireOrder] = []  # decided, on their way to the launcher
+        self.rounds: list[HostRound] = []
+        self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
+        self.track_ids_seen: set[int] = set()
+        self.confirmed_ids_seen: set[int] = set()
+        self.decisions = 0
+        self.last_poll = 0  # the radar links' poll count at the last decision (recorded for replay)
+        self._evaluation: Evaluation | None = None
+        self._evaluated_t = math.nan
+
+    def _event(self, t_s: float, event: str, track: int = -1, launcher: int = -1, detail: str = "") -> None:
+        if self.on_event is not None:
+            self.on_event(t_s, event, track=track, launcher=launcher, detail=detail)
+
+    # --- plots in --------------------------------------------------------------------------------------
+
+    def take_plots(self, polled: list[RadarPoll]) -> bool:
+        """One loop iteration's polls into the tracker; True when any plot came (fire control should look)."""
+        self.fresh_plots.clear()
+        self.iteration_t1_ns = 0
+        batches = [p for p in polled if p.batch is not None and p.batch.n]
+        start_s = self.start_ns / 1e9
+        sweeps = [(float(s[0]) - start_s, p.radar, float(s[1])) for p in polled for s in p.sweeps]
+        if not batches:
+            if sweeps:
+                feed_tracker(self.tracker, None, sweeps, self.sector_az)
+            return False
+        cols, order = merge_in_time_order([p.batch for p in batches])
+        t_abs = cols["t_s"]
+        cols["t_s"] = t_s = t_abs - start_s
+        feed_tracker(self.tracker, cols, sweeps, self.sector_az)
+        # t0 per plot, by its run time (the tracker reports a track's newest plot by that time)
+        unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
+        t0_ns = (t_abs * 1e9).astype(np.int64)
+        for t, t0, u in zip(t_s.tolist(), t0_ns.tolist(), unc.tolist(), strict=True):
+            self.plot_t0[t] = (t0, int(u))
+            self.fresh_plots.add(t)
+        while len(self.plot_t0) > PLOT_T0_KEPT:
+            self.plot_t0.popitem(last=False)
+        self.counts["plots"] += len(t_s)
+        self.iteration_t1_ns = int(cols["host_rx_ns"].max())
+        if self.records is not None:
+            self.records.plots(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
+                               cols["range_rate_mps"])
+        return True
+
+    # --- deciding --------------------------------------------------------------------------------------
+
+    def fire_control_view(self, t_s: float) -> tuple[TrackSnapshot, Any] | None:
+        """The tracks fire control sees at t_s: every confirmed one, and every friendly or neutral one (tentative
+        too: they are protected); the rest, mostly clutter, is not worth its time. None when there is none."""
+        every = self.tracker.tracks(t_s)
+        ident = protection_inputs(every, self.friendly_codes, self.neutral_codes)
+        keep = (every.status == CONFIRMED) | ident.friendly | ident.neutral
+        if not keep.any():
+            return None
+        if keep.all():
+            return every, ident
+        return TrackSnapshot(*(column[keep] for column in every)), type(ident)(*(column[keep] for column in ident))
+
+    def decide(self, t_s: float, launchers: LauncherInputs) -> list[FireOrder]:
+        """Fire control now; the orders to send (the launchers they name are then busy until fire_answered)."""
+        self._evaluation = None
+        self._evaluated_t = t_s
+        view = self.fire_control_view(t_s)
+        if view is None:
+            return []
+        tracks, ident = view
+        engagements, channels = self.engagement_inputs(t_s, tracks)
+        launchers = LauncherInputs(launchers.armed, launchers.ready, launchers.rounds, launchers.reload_left_s,
+                                   channels)
+        inputs = FireControlInputs(t_s, tracks, ident, engagements, launchers)
+        decision = self.fire_control.decide(inputs)
+        a = decision.assignments
+        orders: list[FireOrder] = []
+        sent: list[tuple[int, int, int]] = []
+        for k in range(len(a.track_index)):
+            ti, li = int(a.track_index[k]), int(a.launcher_index[k])
+            # t0: the detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
+            plot_t = float(tracks.last_update_s[ti])
+            t0_host_ns, unc = self.plot_t0.get(plot_t, (0, NO_T0))
+            aim = np.array(a.intercept_enu[k])
+            order = FireOrder(track_id=int(tracks.track_id[ti]), launcher=li, aim=aim,
+                              tgo_s=self.time_to_go(li, aim, float(a.time_of_flight_s[k])),
+                              t1_ns=self.iteration_t1_ns, t0_host_ns=0 if unc >= NO_T0 else t0_host_ns,
+                              t0_uncertainty_ns=unc)
+            self.pending.append(order)
+            self.decisions += 1
+            if plot_t not in self.fresh_plots:
+                self.counts["decisions_deferred"] += 1
+            orders.append(order)
+            sent.append((k, ti, li))
+        call = {"armed": launchers.armed.tolist(), "ready": launchers.ready.tolist(),
+                "rounds": launchers.rounds.tolist(), "reload_left_s": launchers.reload_left_s.tolist(),
+                "channels_in_use": channels.tolist(), "poll": self.last_poll, "t_s": t_s,
+                "assessing_tracks": tracks.track_id[engagements.assessing].tolist(),
+                "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
+                            zip(tracks.track_id.tolist(), engagements.in_flight.tolist(),
+                                engagements.shots_fired.tolist(), strict=True) if f or s}}
+        self._evaluation = Evaluation(inputs, decision, sent, call)
+        return orders
+
+    def engagement_inputs(self, t_s: float, tracks: TrackSnapshot) -> tuple[EngagementInputs, np.ndarray]:
+        """Rounds in flight, shots and kill assessment per track, and guidance channels in use per launcher,
+        from the host's own account of its rounds (the plant's interceptors are truth: the host never sees them).
+
+        A round is in flight until its expected intercept; then its track is looked at for look_scans scans;
+        a track seen after the intercept is re-engageable, one unseen since (vanished or coasting) is held as
+        assessed killed unless it is seen again. A fire whose reply was lost counts as in flight until the
+        launcher's read-back settles it.
+        """
+        n = len(tracks.track_id)
+        in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        assessing = np.zeros(n, bool)
+        channels = np.zeros(len(self.scenario.launchers), np.int32)
+        if not self.pending and not self.rounds:
+            return EngagementInputs(in_flight, shots, assessing), channels
+        index_of = {tid: k for k, tid in enumerate(tracks.track_id.tolist())}
+        for p in self.pending:
+            if p.track_id in index_of:
+                in_flight[index_of[p.track_id]] += 1
+        for r in self.rounds:
+            if r.state == "not_launched":
+                continue
+            k = index_of.get(r.track_id)
+            airborne = r.state == "unconfirmed" or t_s < r.intercept_s
+            if airborne:
+                channels[r.launcher] += 1  # each interceptor in the air holds one guidance channel
+            if k is None:
+                continue
+            shots[k] += 1
+            if airborne:
+                in_flight[k] += 1
+            elif t_s < r.look_end_s or float(tracks.last_update_s[k]) <= r.intercept_s:
+                assessing[k] = True
+        return EngagementInputs(in_flight, shots, assessing), channels
+
+    def time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
+        """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
+        site = self.scenario.launchers[li]
+        d = aim - np.asarray(site.position)
+        az_deg = math.degrees(math.atan2(d[0], d[1]))
+        turn = abs((az_deg - site.sector_centre_deg + 180.0) % 360.0 - 180.0)
+        slew_s = turn / site.slew_rate_dps if site.slew_rate_dps > 0 else 0.0
+        return site.launch_delay_s + slew_s + tof_s
+
+    # --- answers from the launchers ----------------------------------------------------------------------
+
+    def fire_answered(self, order: FireOrder, fired_s: float, seq: int | None, outcome: str, reason: str = "") -> None:
+        """How a fire order went: "accepted" (the board launched it), "unconfirmed" (sent, its answer lost: held
+        as in flight until settled), or "refused" (the launcher or its link refused it; reason says why)."""
+        if order in self.pending:
+            self.pending.remove(order)
+        li = order.launcher
+        if outcome == "refused":
+            key = (order.track_id, li, f"LAUNCHER_{reason}")
+            self.refusals.setdefault(key, {"time_s": round(fired_s, 3), "track": order.track_id,
+                                           "launcher": self.scenario.launchers[li].name,
+                                           "reason": f"LAUNCHER_{reason}", "count": 0})["count"] += 1
+            return
+        assert seq is not None
+        state = "unconfirmed" if outcome == "unconfirmed" else "flying"
+        self.rounds.append(HostRound(order.track_id, li, seq, fired_s, fired_s + order.tgo_s,
+                                     fired_s + order.tgo_s + self.look_s, order.aim, state=state))
+        if state == "unconfirmed":
+            self.counts["fires_unconfirmed"] += 1
+            self._event(fired_s, "fire_unconfirmed", track=order.track_id, launcher=li,
+                        detail=f"seq {seq}: no answer; held as in flight until the launcher is read back")
+
+    def settled(self, li: int, seq: int, launched: bool, t_s: float) -> HostRound | None:
+        """A launcher's read-back settled its unconfirmed fire seq; the round, or None if the host had none."""
+        for r in self.rounds:
+            if r.launcher != li or r.seq != seq or r.state != "unconfirmed":
+                continue
+            r.state = "flying" if launched else "not_launched"
+            self.counts["fires_reconciled_launched" if launched else "fires_reconciled_not_launched"] += 1
+            self._event(t_s, "reconciled", track=r.track_id, launcher=li,
+                        detail=f"seq {seq} {'did' if launched else 'did not'} launch")
+            return r
+        return None
+
+    # --- after the orders went out ---------------------------------------------------------------------
+
+    def bookkeeping(self) -> None:
+        """Confirmation events, refusals and decision records of the last decision, off the critical path."""
+        t = self._evaluated_t
+        if t != t:  # NaN: nothing decided since the last bookkeeping
+            return
+        self._evaluated_t = math.nan
+        every = self.tracker.tracks()  # confirmation events need the tentative tracks too
+        for tid, status in zip(every.track_id.tolist(), every.status.tolist(), strict=True):
+            self.track_ids_seen.add(tid)
+            if status == CONFIRMED and tid not in self.confirmed_ids_seen:
+                self.confirmed_ids_seen.add(tid)
+                self._event(t, "confirmation", track=tid)
+        ev, self._evaluation = self._evaluation, None
+        if ev is None:
+            return
+        self._note_refusals(t, ev)
+        a = ev.decision.assignments
+        ins = ev.inputs
+        for k, ti, li in ev.orders:
+            tid = int(ins.tracks.track_id[ti])
+            self._event(t, "assignment", track=tid, launcher=li,
+                        detail=f"tof {a.time_of_flight_s[k]:.1f} s pk {a.pk[k]:.2f}")
+            if self.records is not None:
+                record = ev.decision.explain(ti)
+                # what fire control was told about the launchers and engagements, so replay can ask it again
+                ident, eng = ins.identity, ins.engagements
+                record["call"] = {**ev.call, "in_flight": int(eng.in_flight[ti]),
+                                  "shots_fired": int(eng.shots_fired[ti]),
+                                  "friendly": bool(ident.friendly[ti]), "neutral": bool(ident.neutral[ti]),
+                                  "assessing": bool(eng.assessing[ti]), "pos_var_m2": float(ident.pos_var_m2[ti]),
+                                  "vel_var_m2s2": float(ident.vel_var_m2s2[ti])}
+                self.records.decision(record)
+
+    def _note_refusals(self, t: float, ev: Evaluation) -> None:
+        """Refusals of confirmed tracks, counted by (track, launcher, reason); the first of each is an event, and
+        a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects."""
+        r = ev.decision.refusals
+        tracks = ev.inputs.tracks
+        names = [s.name for s in self.scenario.launchers]
+        for k in range(len(r.track_index)):
+            ti = int(r.track_index[k])
+            if tracks.status[ti] != CONFIRMED:
+                continue  # a tentative friendly or neutral track, there to be protected, not to be engaged
+            tid = int(tracks.track_id[ti])
+            li = int(r.launcher_index[k])
+            reason = RefusalReason(int(r.reason[k])).name
+            key = (tid, li, reason)
+            entry = self.refusals.get(key)
+            protected = int(r.protected_index[k])
+            protected_tid = int(tracks.track_id[protected]) if protected >= 0 else None
+            if entry is None:
+                self.refusals[key] = {"time_s": round(t, 3), "track": tid, "launcher": names[li] if li >= 0 else None,
+                                      "reason": reason, "count": 1, "protected_track": protected_tid}
+                detail = reason if protected_tid is None else f"{reason}: protects track {protected_tid}"
+                self._event(t, "refusal", track=tid, launcher=li, detail=detail)
+                if self.records is not None and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
+                    record = ev.decision.explain(ti)
+                    record.update(kind="refusal", reason=reason, protected_track=protected_tid,
+                                  launcher=names[li] if li >= 0 else None, call=ev.call)
+                    self.records.decision(record)
+            else:
+                entry["count"] += 1
+                if protected_tid is not None:
+                    entry["protected_track"] = protected_tid
+
+    def assess(self, t_s: float) -> None:
+        """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl."""
+        due = [r for r in self.rounds if r.state == "flying" and not r.assessed and t_s >= r.look_end_s]
+        if not due:
+            return
+        every = self.tracker.tracks(t_s)
+        seen = dict(zip(every.track_id.tolist(), every.last_update_s.tolist(), strict=True))
+        for r in due:
+            last = seen.get(r.track_id)
+            r.assessed = "survived" if last is not None and last > r.intercept_s else "killed"
+            detail = ("track seen after the intercept: may be engaged again" if r.assessed == "survived" else
+                      "track vanished" if last is None else "track not seen since the intercept")
+            self._event(t_s, "assessment", track=r.track_id, launcher=r.launcher, detail=f"{r.assessed}: {detail}")
+            if self.records is not None:
+                self.records.decision({"kind": "assessment", "t_s": round(t_s, 4), "track_id": r.track_id,
+                                       "launcher": self.scenario.launchers[r.launcher].name, "seq": r.seq,
+                                       "intercept_s": round(r.intercept_s, 4), "look_end_s": round(r.look_end_s, 4),
+                                       "result": r.assessed, "detail": detail})
+
+
+def build_host(scenario: Scenario, tracker: str | None = None, fire_control: str | None = None,
+               fire_control_overrides: dict[str, Any] | None = None, **kwargs: Any) -> Host:
+    """A Host with the chosen tracker and fire control (hil.host.plugins: None is the scenario's choice)."""
+    from hil.host.plugins import make_fire_control, make_tracker
+
+    return Host(scenario, make_tracker(scenario, tracker),
+                make_fire_control(scenario, fire_control, **(fire_control_overrides or {})), **kwargs)
+
+
+__all__ = ["Evaluation", "FireOrder", "Host", "HostRound", "RadarPoll", "build_host"]
