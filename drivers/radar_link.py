@@ -27,11 +27,11 @@ from hil.drivers.framing import (
     encode_stimulus,
     encode_time_sync_req,
 )
+from hil.drivers.plot_batch import PlotBatch
 from hil.drivers.timesync import ClockSync
 from hil.drivers.transport import Transport, UdpTransport
 from hil.errors import LinkError
 from hil.ext.decode import LinkDecoder
-from hil.host.plots import PlotBatch
 
 log = logging.getLogger(__name__)
 

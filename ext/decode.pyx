@@ -104,7 +104,7 @@ cdef uint16_t crc16_ccitt(const uint8_t* data, Py_ssize_t n) noexcept nogil:
 
 
 cdef double elevation(double height_m, double range_m, double site_z_m) noexcept nogil:
-    """Same expression as hil.host.plots.elevation_from_height."""
+    """Same expression as hil.drivers.plot_batch.elevation_from_height."""
     cdef double s
     if isnan(height_m):
         return NAN
@@ -439,7 +439,7 @@ cdef class LinkDecoder:
         return 0
 
     cdef _bind(self, batch):
-        """IN: batch, a hil.host.plots.PlotBatch; checks its columns once and binds them as OUT."""
+        """IN: batch, a hil.drivers.plot_batch.PlotBatch; checks its columns once and binds them as OUT."""
         self.o_t_s = batch.t_s
         self.o_sensor = batch.sensor
         self.o_range_m = batch.range_m

@@ -17,7 +17,7 @@ from hil.drivers.asterix import (
     decode_blocks,
 )
 from hil.drivers.framing import Frame, FrameDecoder, FrameType
-from hil.host.plots import PlotBatch, elevation_from_height
+from hil.drivers.plot_batch import PlotBatch, elevation_from_height
 
 ASTERIX_REASONS: dict[type[AsterixError], str] = {
     AsterixTruncated: "truncated",

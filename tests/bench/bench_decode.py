@@ -13,8 +13,8 @@ import pytest
 
 from hil.drivers.asterix import encode_cat034, encode_cat048_block
 from hil.drivers.framing import FrameType, encode_frame
+from hil.drivers.plot_batch import PlotBatch
 from hil.ext.reference.decode import LinkDecoder as ReferenceDecoder
-from hil.host.plots import PlotBatch
 
 decode = pytest.importorskip("hil.ext.decode", reason="build the kernel: HIL_EXT=decode python setup.py build_ext")
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from hil.drivers.asterix import Cat048Plot, decode_blocks, encode_cat034, encode_cat048_block
 from hil.drivers.framing import Frame, FrameType, crc16_ccitt, encode_frame, stuff
+from hil.drivers.plot_batch import PlotBatch, elevation_from_height
 from hil.ext.reference.decode import LinkDecoder as ReferenceDecoder
 from hil.geo import METRES_PER_NM
-from hil.host.plots import PlotBatch, elevation_from_height
 
 decode = pytest.importorskip("hil.ext.decode", reason="build the kernel: HIL_EXT=decode python setup.py build_ext")
 LinkDecoder = decode.LinkDecoder
