@@ -18,6 +18,8 @@ from __future__ import annotations
 import sys
 
 try:
+    import pymodbus  # noqa: F401  (the server is loaded when it starts serving: say here if it is missing)
+
     from hil.emulators.launcher import main
 except ModuleNotFoundError as e:  # say what to install, not a traceback
     missing = e.name or str(e)
