@@ -29,7 +29,6 @@ import numpy as np
 from hil.clock import Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
 from hil.emulators.launcher import LaunchEvents
-from hil.emulators.radar import config_from_spec
 from hil.errors import LinkError
 from hil.host.host import FireOrder, RadarPoll, build_host
 from hil.host.plugins import HostChoice
@@ -39,6 +38,7 @@ from hil.measure.metrics import gospa
 from hil.measure.realtime import realtime
 from hil.plant.boards import Boards, bring_up
 from hil.plant.engagement import EngagementModel
+from hil.plant.radars import config_from_spec
 from hil.records.runfolder import RunWriter
 from hil.rig import Rig
 from hil.scenario import Scenario

@@ -29,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-<time>-<stamp>)")
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
     p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
+    p.add_argument("--tracker", default=None, metavar="CHOICE",
+                   help='the host\'s tracker: "hil" (default), "reference", an installed plug-in\'s name, or '
+                        "pkg.module:factory (docs/PLUGINS.md)")
+    p.add_argument("--fire-control", default=None, metavar="CHOICE",
+                   help='the host\'s fire control: "hil" (default), an installed plug-in\'s name, or '
+                        "pkg.module:factory")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     p.add_argument("--fault", action="append", default=[], metavar="LINK:KIND[=ARG][/DIR]@S[+D]",
                    help="inject a link fault, e.g. launcher-north:drop=0.01@8, radar-west:delay=2@10+5, "
@@ -155,7 +161,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
                                        duration_s=args.duration, status=status, record=not args.no_record,
-                                       realtime=options_from_args(args), faults=faults))
+                                       realtime=options_from_args(args), faults=faults, tracker=args.tracker,
+                                       fire_control=args.fire_control))
     except LinkError as e:
         if status:
             sys.stderr.write("\n")

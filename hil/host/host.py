@@ -28,7 +28,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hil.host.fire_control import RefusalReason, friendly_code_array, protection_inputs
+from hil.ext.firecontrol_types import RefusalReason
+from hil.ext.tracker_types import TrackSnapshot
+from hil.host.fire_control import friendly_code_array, protection_inputs
 from hil.host.plots import feed_tracker, merge_in_time_order
 from hil.host.seams import (
     CONFIRMED,
@@ -39,7 +41,6 @@ from hil.host.seams import (
     LauncherInputs,
     Tracker,
 )
-from hil.host.tracking import TrackSnapshot
 from hil.scenario import Scenario
 
 PLOT_T0_KEPT = 4096  # plots whose t0 the host remembers (a track's newest plot is always among them)

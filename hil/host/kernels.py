@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hil.host.tracking import SensorDef, TrackerConfig, sensor_arrays
+from hil.ext.tracker_types import SensorDef, TrackerConfig
+from hil.host.tracking import sensor_arrays
 from hil.scenario import Scenario
 
 
@@ -37,7 +38,8 @@ def build_fire_control(scenario: Scenario, **overrides: Any) -> Any:
     """The scenario's fire control; overrides are FireControlConfig fields (e.g. protection switched off to show
     what it prevents)."""
     from hil.ext.firecontrol import FireControl
-    from hil.host.fire_control import Doctrine, FireControlConfig, specs_from_scenario
+    from hil.ext.firecontrol_types import Doctrine, FireControlConfig
+    from hil.host.fire_control import specs_from_scenario
 
     assets, launchers, zones = specs_from_scenario(scenario)
     doctrine = Doctrine.SALVO if scenario.doctrine == "salvo" else Doctrine.SHOOT_LOOK_SHOOT

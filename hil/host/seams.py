@@ -46,14 +46,15 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from hil.host.fire_control import Assignments, ProtectionInputs, Refusals
-from hil.host.tracking import TrackSnapshot
+from hil.ext.firecontrol_types import Assignments, Refusals
+from hil.ext.tracker_types import TrackSnapshot, TrackStatus
+from hil.host.fire_control import ProtectionInputs
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 
-CONFIRMED = 2  # TrackSnapshot.status of a confirmed track (1: tentative)
+CONFIRMED = TrackStatus.CONFIRMED
 
 
 @runtime_checkable

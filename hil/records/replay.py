@@ -72,6 +72,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import inspect
 import json
 import logging
 import math
@@ -84,19 +85,23 @@ import numpy as np
 
 from hil.drivers.asterix import Cat034Message, ServiceEvent
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, decode_adu, parse_request
+from hil.drivers.plot_batch import PlotBatch
+from hil.drivers.radar_link import RadarLink
 from hil.drivers.registers import FunctionCode, Holding
 from hil.errors import HilError
-from hil.host.fire_control import ProtectionInputs, RefusalReason, friendly_code_array, protection_inputs, track_inputs
-from hil.host.plots import PlotBatch, feed_tracker, merge_in_time_order
-from hil.host.tracking import TrackSnapshot
+from hil.ext.firecontrol_types import RefusalReason
+from hil.host.fire_control import track_inputs
+from hil.host.host import Host, RadarPoll, build_host
+from hil.host.seams import EngagementInputs, FireControlInputs, LauncherInputs
 from hil.records.recording import RecordedFrame, RecordingError, read_recording, recording_end
+from hil.runtime import LOOP_PERIOD_NS
 
 log = logging.getLogger("hil.records.replay")
 
 MBAP_BYTES = 7
 CONFIRMED = 2
-BATCH_CAPACITY = 4096  # RadarLink's default: a poll with more plots drops the rest, live and here alike
-LOOP_TICK_S = 0.005  # the runtime's loop period (hil.runtime.LOOP_PERIOD_NS)
+BATCH_CAPACITY = inspect.signature(RadarLink).parameters["capacity"].default  # a fuller poll drops the rest
+LOOP_TICK_S = LOOP_PERIOD_NS / 1e9  # the runtime's loop period
 REAL_TIME_POLL_WINDOW_NS = 2_000_000  # a real-time iteration polls its radars well within this of waking
 REAL_TIME_VAR_RTOL = 1e-5
 
@@ -147,6 +152,7 @@ class ReplayResult:
     unchecked_commands: int = 0  # fire commands after an unfinished run's records end (their decision lost)
     exact: bool = True  # plot times and iterations from the recording's annotations, not inferred
     rebuilt_mismatches: int = 0  # decided tracks whose engagement inputs rebuilt from events.csv were wrong
+    host: dict[str, str] = field(default_factory=dict)  # the tracker and fire control replayed
     notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # where replay and the run differ
     # decisions that never became a fire command: not a replay difference (the run decided them), but a
@@ -342,14 +348,11 @@ def _call_time(call: list[dict[str, Any]]) -> float:
 class Evaluator:
     """Fire control asked again, at a recorded decision's time, with its recorded launcher inputs."""
 
-    def __init__(self, scenario: Any, engagements: Engagements, result: ReplayResult, var_rtol: float = 0.0) -> None:
-        from hil.host.kernels import build_fire_control
-
+    def __init__(self, host: Host, engagements: Engagements, result: ReplayResult, var_rtol: float = 0.0) -> None:
         self.var_rtol = var_rtol  # 0: bit for bit (the evaluation's time is known exactly)
-        self.fc = build_fire_control(scenario)
-        self.launcher_names = [s.name for s in scenario.launchers]
-        self.friendly_codes = friendly_code_array(scenario.friendly_codes)
-        self.neutral_codes = friendly_code_array(scenario.neutral_codes)
+        self.host = host
+        self.launcher_names = [s.name for s in host.scenario.launchers]
+        self.friendly_codes = host.friendly_codes
         self.engagements = engagements
         self.result = result
 
@@ -376,15 +379,15 @@ class Evaluator:
         first = call[0]
         rec = first.get("call") or {}
         t = _call_time(call)
-        # what the run's fire control was given (Chain._fire_control): the confirmed tracks, and every friendly
-        # or neutral one, tentative too, as protected tracks
+        # what the run's fire control was given (Host.fire_control_view): the confirmed tracks, and every
+        # friendly or neutral one, tentative too, as protected tracks
         every = tracker.tracks(t)
-        ident = protection_inputs(every, self.friendly_codes, self.neutral_codes)
-        keep = (every.status == CONFIRMED) | ident.friendly | ident.neutral
-        tracks = TrackSnapshot(*(column[keep] for column in every))
-        inputs = ProtectionInputs(*(column[keep] for column in ident))
-        pos_var, friendly = inputs.pos_var_m2, inputs.friendly
-        row = {int(tid): k for k, tid in enumerate(tracks.track_id.tolist())}
+        view = self.host.fire_control_view(t)
+        if view is None:
+            tracks, inputs = every, None
+        else:
+            tracks, inputs = view
+        row = {int(tid): k for k, tid in enumerate(tracks.track_id.tolist())} if inputs is not None else {}
         confirmed = {int(tid) for tid in tracks.track_id[tracks.status == CONFIRMED].tolist()}
         live = {(int(d["track"]), str(name)) for d in _fires(call) for name in d["launchers"]}
         findings = self.result.findings
@@ -394,8 +397,9 @@ class Evaluator:
                 if tid not in confirmed:
                     held = "tentative" if tid in every.track_id.tolist() else "not held"
                     findings.append(Finding(t, tid, str(name), f"track {held} in replay: no fire"))
-        if not row:
+        if not row or inputs is None:
             return
+        pos_var, friendly = inputs.pos_var_m2, inputs.friendly
         in_flight, shots = self.engagements.inputs(t, tracks.track_id)
         # tracks under kill assessment: the run records the list when it can, else only each decided track's flag
         assessing = np.zeros(len(row), bool)
@@ -434,12 +438,12 @@ class Evaluator:
                 self.result.rebuilt_mismatches += 1
             in_flight[k], shots[k] = recorded
         try:
-            out = self.fc.evaluate(
-                t, tracks.track_id, tracks.state, pos_var, tracks.status == CONFIRMED, friendly, in_flight, shots,
+            launchers = LauncherInputs(
                 np.asarray(rec["armed"], bool), np.asarray(rec["ready"], bool), np.asarray(rec["rounds"], np.int32),
                 np.asarray(rec["reload_left_s"], np.float64),
-                channels_in_use=np.asarray(rec.get("channels_in_use", [0] * len(self.launcher_names)), np.int32),
-                neutral=inputs.neutral, assessing=assessing, vel_var_m2s2=inputs.vel_var_m2s2)
+                np.asarray(rec.get("channels_in_use", [0] * len(self.launcher_names)), np.int32))
+            out = self.host.fire_control.decide(FireControlInputs(
+                t, tracks, inputs, EngagementInputs(in_flight, shots, assessing), launchers))
         except (KeyError, ValueError, TypeError) as e:
             raise ReplayError(f"decision at t={first['t_s']}: its launcher inputs cannot be used ({e})") from None
         a = out.assignments
@@ -521,13 +525,6 @@ def _check_commands(decisions: list[dict[str, Any]], commands: list[FireCommand]
 # ---- the replay ----------------------------------------------------------------------------------------
 
 
-def _merge(polled: list[tuple[int, PlotBatch]], start_s: float) -> dict[str, np.ndarray]:
-    """Every radar's plots of one iteration as one time-ordered batch (what Chain._take_plots builds)."""
-    cols, _ = merge_in_time_order([b for _, b in polled])
-    cols["t_s"] = cols["t_s"] - start_s
-    return cols
-
-
 def _recording_cut(rec: Path) -> str | None:
     """The recording's truncation line, if any; ReplayError for a recording with nothing to replay."""
     try:
@@ -588,9 +585,10 @@ def _records_end_s(run: Any, decisions: list[dict[str, Any]]) -> float:
     return max(ends, default=-math.inf)
 
 
-def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayResult:
-    """Replay a run folder's recording through a fresh tracker and fire control (see the module doc)."""
-    from hil.host.kernels import build_tracker
+def replay(run_dir: str | Path, recording: str | Path | None = None, tracker: str | None = None,
+           fire_control: str | None = None) -> ReplayResult:
+    """Replay a run folder's recording through a fresh host (see the module doc): the tracker and fire control
+    the run used (summary.json's "host"), or the ones chosen here (hil.host.plugins)."""
     from hil.records.report import ReportError, load_run_folder
 
     try:
@@ -625,7 +623,6 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
     if not isinstance(start_ns, int):
         start_ns, how = time_origin_ns(run.path / "plots.csv", polls)
         result.notes.append(f"the run's time origin comes from {how}")
-    start_s = start_ns / 1e9
     time_mode = summary.get("time_mode")
     if time_mode not in ("real", "virtual"):
         ticks = [f.host_ns for p in polls for _, f in p.frames] + [c.host_ns for c in commands]
@@ -649,14 +646,17 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
     result.decisions = len(decisions)
     result.fire_commands = len(commands)
 
-    tracker = build_tracker(sc)
+    used: dict[str, Any] = (summary or {}).get("host") or {}
+    result.host = {"tracker": tracker or used.get("tracker") or sc.tracker,
+                   "fire_control": fire_control or used.get("fire_control") or sc.fire_control}
+    host = build_host(sc, result.host["tracker"], result.host["fire_control"], start_ns=start_ns)
+    tracker_used = host.tracker
     decoder = PollDecoder([r.site[2] for r in sc.radars], result)
     exact_t = not real_time or all("t_s" in (d.get("call") or {}) for d in decisions)
     by_poll = all(isinstance((d.get("call") or {}).get("poll"), int) for d in decisions)
     # a real-time t_s rounded to the µs moves a predicted variance by ~1e-7 of itself
-    evaluator = Evaluator(sc, Engagements.from_events(run.events, decisions), result,
+    evaluator = Evaluator(host, Engagements.from_events(run.events, decisions), result,
                           var_rtol=0.0 if exact_t else REAL_TIME_VAR_RTOL)
-    sector_az = [math.nan] * len(sc.radars)
     calls: list[list[dict[str, Any]]] = []
     # one evaluation per t_s: its fire decisions, and the refusals recorded then (checked in the same evaluation)
     for d in sorted(decisions + refusals, key=lambda d: float(d["t_s"])):
@@ -676,21 +676,24 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
             return after_ns > 0
         # real time: t_s is the loop's wake-up, just before its own polls; a poll this soon after it is the
         # decision's own iteration unless the tracker already holds the decided tracks as the run saw them
-        return after_ns > 0 and evaluator.holds(tracker, call)
+        return after_ns > 0 and evaluator.holds(tracker_used, call)
 
     for poll in polls:
         while call is not None and due(call, poll):
-            evaluator.check(tracker, call)
+            evaluator.check(tracker_used, call)
             call = next(pending, None)
         polled, sweeps, problems = decoder.decode(poll)
         for p in problems:
             result.findings.append(Finding((poll.host_ns - start_ns) / 1e9, -1, "", f"recording: {p}"))
-        cols = _merge(polled, start_s) if polled else None
-        feed_tracker(tracker, cols, [(t_abs - start_s, i, az) for t_abs, i, az in sweeps], sector_az)
-        result.plots += 0 if cols is None else len(cols["t_s"])
+        # the host takes this iteration's plots and sweeps exactly as it did in the run
+        batch_of = dict(polled)
+        radars = sorted(set(batch_of) | {i for _, i, _ in sweeps})
+        host.take_plots([RadarPoll(i, batch_of.get(i), [(t, az) for t, j, az in sweeps if j == i], 0.0)
+                         for i in radars])
+        result.plots += sum(b.n for _, b in polled)
         result.polls += 1
     while call is not None:
-        evaluator.check(tracker, call)
+        evaluator.check(tracker_used, call)
         call = next(pending, None)
     _check_commands(decisions, commands, start_ns, result, records_end_s)
     if result.unchecked_commands:
@@ -713,17 +716,21 @@ def replay(run_dir: str | Path, recording: str | Path | None = None) -> ReplayRe
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", type=Path, help="recording.pcapng of a run (its run folder is its directory)")
+    parser.add_argument("--tracker", default=None, metavar="CHOICE",
+                        help="replay through this tracker (docs/PLUGINS.md; default: the one the run used)")
+    parser.add_argument("--fire-control", default=None, metavar="CHOICE",
+                        help="replay through this fire control (default: the one the run used)")
     parser.add_argument("--run", type=Path, default=None,
                         help="run folder with summary.json and decisions.jsonl (default: the recording's folder)")
 
 
 def main(args: argparse.Namespace) -> int:
     run_dir = args.run or args.recording.parent
-    result = replay(run_dir, args.recording)
+    result = replay(run_dir, args.recording, tracker=args.tracker, fire_control=args.fire_control)
     print(f"replayed {result.plots} plots from {result.payloads} ASTERIX payloads in {result.polls} polls "
           f"({result.rejected_blocks} rejected); {result.decisions} decisions in {result.evaluations} fire-control "
           f"evaluations, {result.fire_commands} fire commands, {result.refusals_checked} protection and "
-          f"kill-assessment refusals")
+          f"kill-assessment refusals; tracker {result.host['tracker']}, fire control {result.host['fire_control']}")
     for note in result.notes:
         print(f"note: {note}")
     if result.uncommanded:

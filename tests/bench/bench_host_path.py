@@ -1,7 +1,8 @@
 """Host-path benchmark: the kernels' cost per call in the runtime's pattern, one 5 ms radar dwell at a time.
 
-hil.runtime calls, per dwell: tracker.update with the dwell's 0-3 plots, sector_swept for each CAT034 sector
-crossing, tracker.tracks(t), then fire control on the confirmed tracks x the launchers. This replays that
+The runtime's Host (hil.host.host), per dwell: tracker.update with the dwell's 0-3 plots, sector_swept for each
+CAT034 sector crossing, then Host.decide: tracker.tracks(t), fire control's inputs, fire control on the confirmed
+(and friendly or neutral) tracks x the launchers, the fire orders. This replays that
 pattern on the bench load (40 targets, clutter 20/scan, 1 radar, 2 launchers; hil.measure.bench.load_scenario) with
 plots from RadarModel sweeps in 5 ms steps, after a warm-up that confirms the targets' tracks.
 
@@ -22,13 +23,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hil.emulators.radar_model import PlotSet, scan_plots
-from hil.host.fire_control import friendly_code_array, track_inputs
-from hil.host.kernels import build_fire_control, build_tracker
+from hil.emulators.radar_model import PlotSet
+from hil.host.fire_control import protection_inputs
+from hil.host.host import FireOrder, build_host
+from hil.host.seams import FireControlInputs, LauncherInputs
 from hil.measure.bench import Load, load_scenario
+from hil.plant.radars import scan_plots
+from hil.runtime import LOOP_PERIOD_NS
 from hil.scenario import Scenario
 
-STEP_S = 0.005  # one loop period of the runtime: a dwell's worth of beam
+STEP_S = LOOP_PERIOD_NS / 1e9  # one loop period of the runtime: a dwell's worth of beam
 WARMUP_S = 8.0  # tracks confirmed and settled before timing starts
 MEASURE_S = 6.0  # dwells replayed by the per-call benchmarks
 LOAD = Load(targets=40, clutter=20, radars=1, launchers=2, duration_s=30, seed=1)
@@ -69,17 +73,17 @@ def dwells(load: Load = LOAD, until_s: float | None = None) -> tuple[Scenario, l
 
 
 class HostPath:
-    """The runtime's kernel calls on one tracker and one fire control, each timed when asked."""
+    """A Host (hil.host.host) fed one dwell at a time, each call timed when asked."""
 
     def __init__(self, sc: Scenario) -> None:
-        self.tracker = build_tracker(sc)
-        self.fc = build_fire_control(sc)
-        self.friendly_codes = friendly_code_array(sc.friendly_codes)
+        self.host = build_host(sc)
+        self.tracker: Any = self.host.tracker
+        self.fc: Any = self.host.fire_control
         n_l = len(sc.launchers)
         # every launcher armed, ready, with rounds and free channels: fire control has full work to do
-        self.launchers = (np.ones(n_l, bool), np.ones(n_l, bool), np.full(n_l, 1000, np.int32), np.zeros(n_l))
-        self.channels = np.zeros(n_l, np.int32)
-        self.times: dict[str, list[int]] = {"update": [], "tracks": [], "evaluate": []}
+        self.launchers = LauncherInputs(np.ones(n_l, bool), np.ones(n_l, bool), np.full(n_l, 1000, np.int32),
+                                        np.zeros(n_l), np.zeros(n_l, np.int32))
+        self.times: dict[str, list[int]] = {"update": [], "tracks": [], "evaluate": [], "decide": []}
 
     def take(self, d: Dwell) -> None:
         """update() with the dwell's plots (only if it has any, as the runtime), then its sweeps."""
@@ -95,18 +99,20 @@ class HostPath:
         for sensor, t, a0, a1 in d.sweeps:
             self.tracker.sector_swept(sensor, t, a0, a1)
 
-    def evaluate_args(self, tracks: Any, confirmed_only: bool = True) -> tuple[Any, ...]:
-        """fire control's arguments for a snapshot, built as hil.runtime builds them."""
-        if confirmed_only:
-            keep = tracks.status == 2
-            tracks = type(tracks)(*(column[keep] for column in tracks))
-        n = len(tracks.track_id)
-        pos_var, friendly = track_inputs(tracks, self.friendly_codes)
-        return (tracks.track_id, tracks.state, pos_var, tracks.status == 2, friendly, np.zeros(n, np.int32),
-                np.zeros(n, np.int32), *self.launchers)
+    def inputs(self, t_s: float, every_track: bool = False) -> FireControlInputs:
+        """Fire control's inputs as the host builds them (every live track instead, when asked), no round flying."""
+        view = self.host.fire_control_view(t_s)
+        assert view is not None
+        tracks, ident = view
+        if every_track:
+            tracks = self.tracker.tracks(t_s)
+            ident = protection_inputs(tracks, self.host.friendly_codes, self.host.neutral_codes)
+        engagements, _ = self.host.engagement_inputs(t_s, tracks)
+        return FireControlInputs(t_s, tracks, ident, engagements, self.launchers)
 
-    def dwell(self, d: Dwell, timed: bool = False) -> Any:
-        """One dwell as the runtime takes it: plots, sweeps, snapshot, fire control (None without confirmed)."""
+    def dwell(self, d: Dwell, timed: bool = False) -> list[FireOrder]:
+        """One dwell as the runtime takes it: plots, sweeps, then the host's decision; tracks() and the kernel's
+        evaluation are timed apart on the same state (the decision repeats them: the host's own cost is the rest)."""
         tick = time.perf_counter_ns
         if len(d.plots):
             t0 = tick()
@@ -114,18 +120,22 @@ class HostPath:
             if timed:
                 self.times["update"].append(tick() - t0)
         self.sweep(d)
-        t0 = tick()
-        tracks = self.tracker.tracks(d.t_s)
         if timed:
+            t0 = tick()
+            self.tracker.tracks(d.t_s)
             self.times["tracks"].append(tick() - t0)
-        args = self.evaluate_args(tracks)
-        if len(args[0]) == 0:
-            return None
+            view = self.host.fire_control_view(d.t_s)
+            if view is not None:
+                inputs = self.inputs(d.t_s)
+                t0 = tick()
+                self.fc.decide(inputs)
+                self.times["evaluate"].append(tick() - t0)
         t0 = tick()
-        result = self.fc.evaluate(d.t_s, *args, channels_in_use=self.channels)
+        orders = self.host.decide(d.t_s, self.launchers)
         if timed:
-            self.times["evaluate"].append(tick() - t0)
-        return result
+            self.times["decide"].append(tick() - t0)
+        self.host.pending.clear()  # nothing answers in the bench: no order stays on its way
+        return orders
 
 
 @functools.cache
@@ -205,14 +215,14 @@ def test_tracks_snapshot_confirmed_only(benchmark: Any) -> None:
 
 @pytest.mark.parametrize("which", ["confirmed", "all"])
 def test_evaluate(benchmark: Any, which: str) -> None:
-    """fire control on the confirmed tracks (what the runtime asks) or on every live track, x 2 launchers."""
+    """fire control on the tracks the host gives it (confirmed ones) or on every live track, x 2 launchers."""
     host, rest = warmed_host()
     t = rest[0].t_s
-    args = host.evaluate_args(host.tracker.tracks(t), confirmed_only=which == "confirmed")
-    result = benchmark(host.fc.evaluate, t, *args, channels_in_use=host.channels)
-    n = len(args[0])
+    inputs = host.inputs(t, every_track=which == "all")
+    result = benchmark(host.fc.decide, inputs)
+    n = len(inputs.tracks.track_id)
     benchmark.extra_info.update(tracks=n, assigned=len(result.assignments.track_index), solver=result.solver)
-    assert len(result.track_reason) == n and result.pair_reason.shape == (n, len(host.launchers[0]))
+    assert len(result.track_reason) == n and result.pair_reason.shape == (n, len(host.launchers.armed))
     # inbound threats, two armed launchers with rounds: something is fired at, and a refusal has a reason
     assert 1 <= len(result.assignments.track_index) <= 2
     assert len(result.threats.track_index) > 0 and len(result.refusals.reason) > 0
@@ -221,7 +231,7 @@ def test_evaluate(benchmark: Any, which: str) -> None:
 
 
 def test_host_path_per_dwell(benchmark: Any) -> None:
-    """A whole dwell: update, sweeps, tracks(t), the runtime's confirmed filter and fire control."""
+    """A whole dwell through the Host: update, sweeps, and its decision (tracks, inputs, fire control, orders)."""
     host, rest = warmed_host()
     it = iter(rest)
     rounds = len(rest) if benchmark.enabled else 1
