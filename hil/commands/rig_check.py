@@ -11,9 +11,9 @@ from typing import Any
 
 from hil.clock import RealClock
 from hil.commands.run import DEFAULT_SCENARIO
-from hil.emulators.radar import config_from_spec
 from hil.errors import HilError
 from hil.plant.boards import Boards, bring_up
+from hil.plant.radars import config_from_spec
 from hil.rig import Rig
 from hil.scenario import Scenario
 from hil.units import duration_text

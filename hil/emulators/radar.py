@@ -12,7 +12,6 @@ HOST:PORT and takes host frames on the announced UDP port, as the Raspberry Pi r
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import os
@@ -21,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,22 +47,6 @@ SECONDS_PER_DAY = 86_400.0
 CAT034_NORTH_MARKER = 1
 CAT034_SECTOR_CROSSING = 2
 MAX_DOPPLER_MPS = 511.0
-
-# TRANSITION: config_from_spec moved to hil.plant.radars (the plant builds SENSOR_CONFIG from the scenario; the
-# board only parses it). Until every caller imports it from there, asking this module for it hands over the
-# plant's, with a warning; a board never asks, so the plant is never imported on one. Delete this once no caller
-# uses the old place.
-_MOVED = {"config_from_spec": "hil.plant.radars"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import warnings
-
-        warnings.warn(f"{__name__}.{name} moved to {_MOVED[name]}.{name}", DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 class BoardFrame(NamedTuple):
     ftype: int

@@ -7,11 +7,10 @@ SENSOR_CONFIG built from a scenario's radar (config_from_spec) are in hil.plant.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -214,18 +213,3 @@ class RadarModel:
             mode3a=np.full(n, -1, np.int32),
             target=np.full(n, -1, np.int64),
         )
-
-
-# TRANSITION: scan_plots moved to hil.plant.radars (it reads a Scenario, which a board never sees). Until every
-# caller imports it from there, asking this module for it hands over the plant's, with a warning; a board never
-# asks, so the plant is never imported on one. Delete this once no caller uses the old place.
-_MOVED = {"scan_plots": "hil.plant.radars"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import warnings
-
-        warnings.warn(f"{__name__}.{name} moved to {_MOVED[name]}.{name}", DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,16 +10,16 @@ What is reproduced, deterministically (same run folder, same kernels: same repor
    for bit), puts the recorded times on them, and groups the payloads by poll count: the runtime polls
    every radar link once per loop iteration, so one count is one iteration (recorded explicitly rather
    than inferred from receive times, which differ between links in real time). Each iteration goes to
-   the tracker as Chain._take_plots gave it: every radar's plots merged in time order (stable sort),
+   the tracker as the run's Host.take_plots gave it: every radar's plots merged in time order (stable sort),
    minus summary.json's start_host_ns, in one tracker.update call, then the CAT034 sweeps in (time,
    radar) order through tracker.sector_swept from that radar's previous sector azimuth.
 2. Fire control at every recorded decision. Each line of decisions.jsonl is one fire the run decided: the
    kernel's explain() fields and "call", the launcher inputs of that evaluation (armed, ready, rounds,
    reload_left_s, channels_in_use) and the decided track's (in_flight, shots_fired, friendly, neutral,
    assessing, pos_var_m2). Lines with the same t_s came from one evaluation. Replay evaluates
-   hil.ext.firecontrol.FireControl (hil.host.kernels.build_fire_control of the run's scenario.toml) on the
+   the run's fire control (summary.json's "host", or --fire-control; hil's kernel by default) on the
    replayed confirmed tracks and every friendly or neutral track (tentative too: they are protected) at that
-   time with those inputs and hil.host.fire_control.protection_inputs, as Chain._fire_control does, and reports
+   time with those inputs and hil.host.fire_control.protection_inputs, through Host.fire_control_view as the run did, and reports
    each (track, launcher) the run fired at and replay does not, and each replay fires at and the run did not.
    Where a decided track's replayed inputs differ from the recorded ones (position variance, friendly,
    neutral), that is reported too: it is where a difference starts.

@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from hil.emulators.radar_model import scan_plots
 from hil.ext.tracker import Tracker
-from hil.host.tracking import TrackerConfig
+from hil.ext.tracker_types import TrackerConfig
 from hil.measure.metrics import TrackingScore
+from hil.plant.radars import scan_plots
 from hil.scenario import RadarSpec, Scenario, TargetSpec, tracking_scenario
 from tests.bench.bench_tracker import TurnWatch, new_tracker, track_scan
 

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hil.emulators.radar_model import PlotSet, scan_plots
+from hil.emulators.radar_model import PlotSet
 from hil.ext.tracker import Tracker
+from hil.ext.tracker_types import TrackerConfig
 from hil.host.kernels import sensor_defs
-from hil.host.tracking import TrackerConfig, sensor_arrays
+from hil.host.tracking import sensor_arrays
 from hil.measure.metrics import TrackingScore
+from hil.plant.radars import scan_plots
 from hil.scenario import Scenario, tracking_scenario
 
 TWO_PI = 2.0 * math.pi
@@ -136,7 +138,7 @@ def test_scan_time(benchmark: Any, n_targets: int) -> None:
         track_scan(trk, 1, scan)
     benchmark.extra_info["clutter_per_scan"] = clutter_for(n_targets)
     benchmark.pedantic(_stepper(trk, scans), rounds=len(scans) - WARMUP_SCANS, iterations=1)
-    confirmed = int((trk.tracks().status == 2).sum())
+    confirmed = int(trk.tracks().confirmed.sum())
     assert 0.9 * n_targets <= confirmed <= 1.1 * n_targets + 3
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hil.host.seams import KernelFireControl
 from hil.rig import Rig
 from hil.runtime import Chain, RunOptions
 from hil.scenario import Scenario
@@ -60,8 +61,9 @@ def _earlier_kernel(path: str) -> Callable[[Any], Any]:
             return result
 
     def build(chain: Chain) -> Any:
-        fc = chain.fc
-        return Earlier(module.FireControl(fc.config, fc.asset_specs, fc.launcher_specs, fc.zone_specs))
+        fc = chain.host.fire_control.kernel  # type: ignore[attr-defined]
+        return KernelFireControl(Earlier(module.FireControl(fc.config, fc.asset_specs, fc.launcher_specs,
+                                                            fc.zone_specs)))
 
     return build
 
@@ -81,7 +83,7 @@ def run(scene: str, seed: int, before: bool, earlier: Callable[[Any], Any] | Non
                          fire_control_overrides=PROTECTION_OFF if before and earlier is None else {})
     chain = Chain(options)
     if before and earlier is not None:
-        chain.fc = earlier(chain)
+        chain.host.fire_control = earlier(chain)
     return row(asyncio.run(chain.run()))
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from hil.drivers import asterix
 from hil.drivers.framing import FrameDecoder, FrameType, encode_frame, encode_stimulus, encode_time_sync_req
-from hil.emulators.radar import RadarBoard, config_from_spec
-from hil.emulators.radar_model import RadarModel, scan_plots
+from hil.emulators.radar import RadarBoard
+from hil.emulators.radar_model import RadarModel
 from hil.geo import enu_to_polar
+from hil.plant.radars import config_from_spec, scan_plots
 from hil.scenario import RadarSpec, tracking_scenario
 
 

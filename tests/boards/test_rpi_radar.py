@@ -11,8 +11,8 @@ import numpy as np
 
 from hil.drivers.radar_link import RadarLink
 from hil.drivers.transport import UdpTransport
-from hil.emulators.radar import config_from_spec
 from hil.geo import enu_to_polar
+from hil.plant.radars import config_from_spec
 from hil.procutil import Child
 from hil.records.recording import Recorder
 from hil.scenario import RadarSpec

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from hil.commands.cli import main as hil_main
 from hil.commands.track import add_arguments, main, read_plots, read_truth
-from hil.emulators.radar_model import scan_plots
 from hil.errors import ConfigError
 from hil.geo import geodetic_to_enu
 from hil.host.tracking import load_sensors
+from hil.plant.radars import scan_plots
 from hil.scenario import tracking_scenario
 
 

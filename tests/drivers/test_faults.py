@@ -288,8 +288,8 @@ def small_scenario() -> Scenario:
 
 def virtual_run(texts: tuple[str, ...], seed: int = 5, seconds: float = 6.0) -> tuple[Any, ...]:
     """One radar and one launcher in virtual time, stepped like the runtime; the boards, link and radar bytes."""
-    from hil.emulators.radar import config_from_spec
     from hil.plant.boards import bring_up
+    from hil.plant.radars import config_from_spec
     from hil.rig import Rig
 
     sc = small_scenario()
@@ -559,8 +559,8 @@ def test_proxy_on_tcp_cut_closes_the_connection_refuses_then_reconnects(tmp_path
 def test_real_time_radar_behind_the_proxy_decodes_what_got_through(tmp_path: Path) -> None:
     """The mock radar process, a proxy flipping bits, the host's RadarLink: rejects against the injector's count."""
     from hil.clock import RealClock
-    from hil.emulators.radar import config_from_spec
     from hil.plant.boards import bring_up
+    from hil.plant.radars import config_from_spec
     from hil.rig import Rig
 
     sc = small_scenario()

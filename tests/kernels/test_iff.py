@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hil.emulators.radar_model import PlotSet, scan_plots
+from hil.emulators.radar_model import PlotSet
 from hil.errors import ConfigError
 from hil.ext.reference.tracker import ReferenceTracker
 from hil.ext.tracker import Tracker
-from hil.host.tracking import TrackerConfig
+from hil.ext.tracker_types import TrackerConfig
+from hil.plant.radars import scan_plots
 from hil.scenario import RadarSpec, Scenario, TargetSpec
 from tests.bench.bench_iff import ESCORT_CODE, GEOMETRIES, identity_score, pair_scene
 from tests.kernels.test_tracker import feed
@@ -175,7 +176,7 @@ def test_kernel_agrees_with_reference_on_scenes_with_codes(model: str) -> None:
         assert a.mode3a.tolist() == b.mode3a.tolist()
         np.testing.assert_allclose(a.state, b.state, rtol=1e-6, atol=1e-2)
         np.testing.assert_allclose(a.last_update_s, b.last_update_s)
-        codes_shown.update(a.mode3a[a.status == 2].tolist())
+        codes_shown.update(a.mode3a[a.confirmed].tolist())
         differs = differs or a.track_id.tolist() != c.track_id.tolist() or not np.array_equal(a.state, c.state)
     assert codes_shown == {NONE, ESCORT_CODE, OTHER_CODE}
     assert differs  # the codes changed some association: the comparison covered the IFF costs

@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
-from hil.emulators.radar_model import PlotSet, RadarModel, scan_plots
+from hil.emulators.radar_model import PlotSet, RadarModel
 from hil.errors import ConfigError
 from hil.ext.reference.tracker import ReferenceTracker
 from hil.ext.tracker import Tracker, solve_assignment
+from hil.ext.tracker_types import ReorderBuffer, TrackerConfig, TrackStatus
 from hil.geo import enu_to_polar, range_rate
-from hil.host.tracking import ReorderBuffer, TrackerConfig
 from hil.measure.metrics import TrackingScore, gospa
+from hil.plant.radars import scan_plots
 from hil.scenario import Manoeuvre, RadarSpec, Scenario, TargetSpec, tracking_scenario
 from tests.bench.bench_tracker import accuracy
 
@@ -51,7 +52,7 @@ def run_scene(sc: Scenario, cfg: TrackerConfig, radars: list[int] | None = None,
         for k in radars:
             trk.sector_swept(k, t_end, 0.0, TWO_PI)
         snap, tracks = truth.at(t_end), trk.tracks(t_end)
-        c = tracks.status == 2
+        c = tracks.confirmed
         score.step(snap.index, snap.state[:, :3], tracks.track_id[c], tracks.state[c, :3])
     return trk, score
 
@@ -94,7 +95,7 @@ def test_kernel_agrees_with_numpy_reference(model: str, n_radars: int) -> None:
         ref_mu = {k.track_id: k.mu for k in ref.live}
         np.testing.assert_allclose(mu, np.array([ref_mu[i] for i in ids]).reshape(mu.shape), rtol=1e-5, atol=1e-7)
         compared += len(a.track_id)
-    assert (kernel.tracks().status == 2).sum() >= 6  # the comparison covered confirmed tracks
+    assert kernel.tracks().confirmed.sum() >= 6  # the comparison covered confirmed tracks
     assert kernel.late_plots == ref.late_plots
     assert compared > 100
 
@@ -190,9 +191,11 @@ def test_m_of_n_confirmation_and_miss_deletion() -> None:
     for k in range(6):
         feed(trk, model.sweep(k, k + 1.0, np.array([0]), np.array([-1]), truth.states_at), 0)
         trk.sector_swept(0, k + 1.0, 0.0, TWO_PI)
-        statuses.append(int(trk.tracks().status[0]))
-        assert len(trk.tracks(confirmed_only=True).track_id) == (statuses[-1] == 2)  # fire control's view
-    assert statuses == [1, 1, 2, 2, 2, 2]  # tentative until its third hit, never reported confirmed before
+        statuses.append(TrackStatus(trk.tracks().status[0]))
+        # fire control's view
+        assert len(trk.tracks(confirmed_only=True).track_id) == (statuses[-1] == TrackStatus.CONFIRMED)
+    # tentative until its third hit, never reported confirmed before
+    assert statuses == [TrackStatus.TENTATIVE] * 2 + [TrackStatus.CONFIRMED] * 4
     for k in range(6, 9):  # the target goes silent
         trk.sector_swept(0, k + 1.0, 0.0, TWO_PI)
     assert trk.n_tracks == 0 and trk.deleted == 1
@@ -206,7 +209,7 @@ def test_a_sweep_elsewhere_is_not_a_miss() -> None:
     for k in range(4):
         feed(trk, model.sweep(k, k + 1.0, np.array([0]), np.array([-1]), truth.states_at), 0)
         trk.sector_swept(0, k + 1.0, 0.0, TWO_PI)
-    assert trk.tracks().status.tolist() == [2]
+    assert trk.tracks().status.tolist() == [TrackStatus.CONFIRMED]
     az = float(enu_to_polar(trk.tracks().state[0, :3])[1])  # about 348 degrees: north-north-west
     for k in range(10):  # the beam sweeps only the opposite half, wrapping through nothing near the target
         trk.sector_swept(0, 5.0 + k, az + 0.5 * math.pi, az + 1.5 * math.pi)
@@ -255,7 +258,7 @@ def test_snapshots_come_in_track_id_order_while_slots_are_reused(capacity: int) 
             assert snap.track_id.tolist() == ids.tolist() and len(ids) == trk.n_tracks
             confirmed = trk.tracks(k + 0.5, confirmed_only=True)
             for mine, theirs in zip(confirmed, snap, strict=True):
-                np.testing.assert_array_equal(mine, theirs[snap.status == 2])
+                np.testing.assert_array_equal(mine, np.asarray(theirs)[snap.confirmed])
     assert trk.deleted > 20 and (trk.dropped_full > 0) == (capacity == 8)  # slots were freed and reused
 
 
@@ -304,7 +307,7 @@ def test_reorder_window_puts_two_streams_in_time_order() -> None:
     assert windowed.late_plots == 0 and naive.late_plots > 0
     assert windowed.plots_used >= 0.97 * ordered.plots_used  # the window lost nothing that mattered
     a, b = windowed.tracks(), ordered.tracks()
-    ca, cb = a.status == 2, b.status == 2
+    ca, cb = a.confirmed, b.confirmed
     assert ca.sum() == cb.sum() == 6
     assert gospa(a.state[ca, :3], b.state[cb, :3]).total < 6 * 50.0
 
