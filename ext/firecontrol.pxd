@@ -2,7 +2,7 @@
 """Declarations of the fire-control kernel: threat evaluation, intercept solution, envelope, Pk, assignment."""
 
 cdef enum:
-    # RefusalReason codes (hil.host.fire_control.RefusalReason: same numbers, the names live there)
+    # RefusalReason codes (hil.ext.firecontrol_types.RefusalReason: firecontrol.pyx checks they agree)
     R_NONE = 0
     R_INVALID_TRACK = 1
     R_FRIENDLY = 2
@@ -48,8 +48,9 @@ cdef struct Zone:
 cdef struct Params:
     double horizon, miss_scale, t_ref, basket2, aspect_pen, tof_pen, min_pk
     int slew_iters, shots_per_engagement, max_shots, launches_per_launcher
-    double atan_c[10]  # hil.host.fire_control.SLEW_ATAN_COEFFS
-    # protection (hil.host.fire_control docstring): safety_sigmas, the default velocity variance, launch timing margin
+    double atan_c[10]  # hil.ext.firecontrol_types.SLEW_ATAN_COEFFS
+    # protection (hil.ext.firecontrol_types docstring): safety_sigmas, the default velocity variance, launch timing
+    # margin
     double sigmas, vel_var, timing
     # bounds over every launcher for the per-track prefilter: the largest S, S/u and protection radius, the
     # latest intercept time of a feasible pair (delay + a half-turn of slew + max_tof) and that plus S/u

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Fire-control kernel: threat ranking, intercept solutions, envelope and Pk, weapon-target assignment.
 
-The model (formulas, reason codes, doctrine, solvers) is written down in hil.host.fire_control's docstring; the
+The model (formulas, reason codes, doctrine, solvers) is written down in hil.ext.firecontrol_types' docstring; the
 numpy twin that tests compare against is hil.ext.reference.firecontrol.
 """
 
@@ -17,16 +17,32 @@ from hil.ext.assignment cimport lap_rect
 import numpy as np
 
 from hil.errors import ConfigError
-from hil.host.fire_control import (
+from hil.ext.firecontrol_types import (
     Assignments,
     Doctrine,
     FireControlConfig,
     FireControlResult,
+    RefusalReason,
     SLEW_ATAN_COEFFS,
     protect_radius,
 )
 
 cnp.import_array()
+
+# RefusalReason's numbers are the kernel's R_* codes (firecontrol.pxd): one set of numbers, or no kernel
+_C_REASONS = {
+    "NONE": R_NONE, "INVALID_TRACK": R_INVALID_TRACK, "FRIENDLY": R_FRIENDLY, "NOT_CONFIRMED": R_NOT_CONFIRMED,
+    "NO_FIRE_ZONE": R_NO_FIRE_ZONE, "NOT_A_THREAT": R_NOT_A_THREAT, "ALREADY_ENGAGED": R_ALREADY_ENGAGED,
+    "SHOTS_EXHAUSTED": R_SHOTS_EXHAUSTED, "LAUNCHER_NOT_ARMED": R_LAUNCHER_NOT_ARMED,
+    "LAUNCHER_NOT_READY": R_LAUNCHER_NOT_READY, "NO_ROUNDS": R_NO_ROUNDS, "NO_CHANNEL": R_NO_CHANNEL,
+    "UNREACHABLE": R_UNREACHABLE, "TOF": R_TOF, "OUT_OF_RANGE": R_OUT_OF_RANGE, "ALTITUDE": R_ALTITUDE,
+    "SECTOR": R_SECTOR, "TOO_LATE": R_TOO_LATE, "INTERCEPT_IN_NO_FIRE_ZONE": R_INTERCEPT_IN_NO_FIRE_ZONE,
+    "LOW_PK": R_LOW_PK, "OUTRANKED": R_OUTRANKED, "NO_LAUNCHER": R_NO_LAUNCHER,
+    "PROTECTED_NEAR_INTERCEPT": R_PROTECTED_NEAR_INTERCEPT, "NEUTRAL": R_NEUTRAL, "KILL_ASSESSMENT": R_KILL_ASSESSMENT,
+}
+if {r.name: int(r) for r in RefusalReason} != _C_REASONS:
+    raise ImportError("hil.ext.firecontrol: RefusalReason (hil.ext.firecontrol_types) and the R_* codes of "
+                      "firecontrol.pxd differ")
 
 cdef double TWO_PI = 2.0 * M_PI
 cdef double EPS = 1e-12
@@ -191,7 +207,7 @@ cdef inline void no_threat(double* score, double* t_cpa, double* d_cpa, double* 
 
 cdef void threat_of(const double* x, const Asset* assets, int na, const Params* p,
                     double* score, double* t_cpa, double* d_cpa, double* t_asset, int* asset) noexcept nogil:
-    """Score of track state x against its most threatened asset (see hil.host.fire_control)."""
+    """Score of track state x against its most threatened asset (see hil.ext.firecontrol_types)."""
     cdef int a
     cdef double rx, ry, rz, rr, rv, vv, tc, dx, dy, dz, d, R, ta, disc, b, c, root, close, t_go, s
     cdef double vx = x[3], vy = x[4], vz = x[5]
@@ -355,7 +371,7 @@ cdef int solve_pair(const Launcher* la, const double* x, double f_track, double 
             return R_SECTOR
     if T >= t_asset:
         return R_TOO_LATE
-    # the terminal path (hil.host.fire_control docstring): the seeker searches from `back` before the aim (S, or
+    # the terminal path (hil.ext.firecontrol_types docstring): the seeker searches from `back` before the aim (S, or
     # from launch if the aim is nearer) until S past it, along the launcher -> aim line
     if rng > EPS:
         ux = dx / rng
@@ -382,7 +398,7 @@ cdef int solve_pair(const Launcher* la, const double* x, double f_track, double 
         if k >= 0:
             prot_out[0] = k
             return R_PROTECTED_NEAR_INTERCEPT
-    # pk model (hil.host.fire_control docstring)
+    # pk model (hil.ext.firecontrol_types docstring)
     pk = la.pk_base * f_track
     if speed > EPS and rng > EPS:  # aspect: cos a = -(d . v) / (|d| |v|)
         pk *= 1.0 - p.aspect_pen * (1.0 + (dx * vx + dy * vy + dz * vz) / (rng * speed)) * 0.5
@@ -908,7 +924,7 @@ cdef class FireControl:
     def evaluate(self, double t_s, track_id, state, pos_var_m2, confirmed, friendly, in_flight, shots_fired,
                  launcher_armed, launcher_ready, launcher_rounds, launcher_reload_left_s,
                  channels_in_use=None, solver=None, *, neutral=None, assessing=None, vel_var_m2s2=None):
-        """Rank threats, solve every launcher x threat pair and assign launchers (see hil.host.fire_control).
+        """Rank threats, solve every launcher x threat pair and assign launchers (see hil.ext.firecontrol_types).
         channels_in_use (int32[n_l], default 0): guidance channels each launcher has busy.
         solver overrides config.solver for this call ("auto", "lap", "greedy", "exact").
         neutral (bool[n], default none): tracks of neutral traffic, protected like friendly ones.

@@ -12,6 +12,11 @@ cdef enum:
     N_AZ_BINS = 1024
     IFF_UNKNOWN = -2  # a track's recent plots establish no identity: IFF does not weigh in its association
 
+cdef enum:  # a slot's status; the last two are hil.ext.tracker_types.TrackStatus (tracker.pyx checks they agree)
+    ST_FREE = 0       # no track in this slot
+    ST_TENTATIVE = 1
+    ST_CONFIRMED = 2
+
 cdef struct Params:
     int n_models
     double q_cv, q_ct, q_omega, q_gate

@@ -14,10 +14,14 @@ from hil.ext.assignment cimport lap_rect
 
 import numpy as np
 
+from hil.ext.tracker_types import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot, TrackStatus
 from hil.geo import STANDARD_GRAVITY
-from hil.host.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 
 cnp.import_array()
+
+# TrackStatus's numbers are the kernel's slot states (tracker.pxd): one set of numbers, or no kernel
+if {s.name: int(s) for s in TrackStatus} != {"TENTATIVE": ST_TENTATIVE, "CONFIRMED": ST_CONFIRMED}:
+    raise ImportError("hil.ext.tracker: TrackStatus in hil.ext.tracker_types and ST_* in tracker.pxd differ")
 
 cdef double TWO_PI = 2.0 * M_PI
 cdef double FORBIDDEN = 1e9  # cost of a pairing outside the gate in the assignment matrix
@@ -463,7 +467,7 @@ cdef class Tracker:
 
     def __init__(self, config: TrackerConfig, sites_enu, int capacity=4096, sigmas=None, max_range_m=None):
         if not isinstance(config, TrackerConfig):
-            raise TypeError("config must be a hil.host.tracking.TrackerConfig")
+            raise TypeError("config must be a hil.ext.tracker_types.TrackerConfig")
         sites_arr = np.ascontiguousarray(sites_enu, dtype=np.float64)
         if sites_arr.ndim != 2 or sites_arr.shape[1] != 3 or not 1 <= sites_arr.shape[0] <= MAX_SENSORS:
             raise ValueError(f"sites_enu must be float64[n_sensors, 3] with 1..{MAX_SENSORS} sensors")
@@ -723,15 +727,16 @@ cdef class Tracker:
 
     def tracks(self, t_s=None, bint confirmed_only=False):
         """Snapshot of live tracks (TrackSnapshot of arrays), predicted to t_s if given, ordered by track id.
-        confirmed_only: only the confirmed ones (status 2), e.g. for fire control, without a numpy filter."""
+        confirmed_only: only the confirmed ones (TrackStatus.CONFIRMED), e.g. for fire control, without a numpy
+        filter."""
         cdef int n = self.n_live, k = 0, s, e
         cdef double dt
-        cdef signed char min_status = 2 if confirmed_only else 1
+        cdef signed char min_status = ST_CONFIRMED if confirmed_only else ST_TENTATIVE
         self._compact_order()  # id_order now lists the live tracks, each once, by id
         if confirmed_only:
             n = 0
             for e in range(self.n_order):
-                n += self.status[self.id_order[e]] == 2
+                n += self.status[self.id_order[e]] == ST_CONFIRMED
         tid = empty1(n, cnp.NPY_INT64)
         status = empty1(n, cnp.NPY_INT8)
         state = empty2(n, NC, cnp.NPY_FLOAT64)
@@ -771,7 +776,7 @@ cdef class Tracker:
         cdef int s
         ids, mus = [], []
         for s in range(self.hi):
-            if self.status[s]:
+            if self.status[s] != ST_FREE:
                 ids.append(self.tid[s])
                 mus.append([self.mu[s * MAXM + m] for m in range(self.prm.n_models)])
         ids_a = np.array(ids, np.int64)
@@ -850,7 +855,8 @@ cdef class Tracker:
         # each track's window directly; a big batch goes through a bin index (counting sort) of the windows.
         if n <= SMALL_BATCH:
             for s in range(self.hi):
-                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi, n, r, flag) < 0:
+                if (self.status[s] == ST_FREE
+                        or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi, n, r, flag) < 0):
                     continue
                 for j in range(n):
                     if not flag[j] & 1 or fabs(r[j] - self.pred_r[s]) > self.win_r[s]:
@@ -865,7 +871,7 @@ cdef class Tracker:
             for s in range(self.hi):
                 self.bin_lo[s] = 1
                 self.bin_hi[s] = 0
-                if self.status[s] == 0 or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi, 0, NULL,
+                if self.status[s] == ST_FREE or self._pregate(s, site, sig2, max_range, t0, t1, &lo, &hi, 0, NULL,
                                                         NULL) < 0:
                     continue
                 self.bin_lo[s] = lo
@@ -943,7 +949,7 @@ cdef class Tracker:
         self.pair_pen.p[k] = pen
         npairs[0] = k + 1
         self.plot_flag.p[j] |= 2
-        if self.status[s] == 2 and pen == 0.0:
+        if self.status[s] == ST_CONFIRMED and pen == 0.0:
             self.plot_flag.p[j] |= 4
         return 0
 
@@ -1467,7 +1473,7 @@ cdef class Tracker:
         self._refresh_sums(s)
         self.tid[s] = self.next_id
         self.next_id += 1
-        self.status[s] = 1
+        self.status[s] = ST_TENTATIVE
         self.t_upd[s] = t
         self.hits[s] = 1
         self.misses[s] = 0
@@ -1492,14 +1498,14 @@ cdef class Tracker:
         cdef int e, s, kept = 0
         for e in range(self.n_order):
             s = self.id_order[e]
-            if self.status[s] != 0 and self.tid[s] == self.id_order_tid[e]:
+            if self.status[s] != ST_FREE and self.tid[s] == self.id_order_tid[e]:
                 self.id_order[kept] = s
                 self.id_order_tid[kept] = self.id_order_tid[e]
                 kept += 1
         self.n_order = kept
 
     cdef void _delete(self, int s) noexcept nogil:
-        self.status[s] = 0
+        self.status[s] = ST_FREE
         self.free_stack[self.n_free] = s
         self.n_free += 1
         self.n_live -= 1
@@ -1518,7 +1524,7 @@ cdef class Tracker:
         width = width - TWO_PI * floor(width / TWO_PI)
         nmask = (1u << self.prm.confirm_n) - 1u
         for s in range(self.hi):
-            if self.status[s] == 0:
+            if self.status[s] == ST_FREE:
                 continue
             xs = self.xc + s * NC
             dt = t - self.t_upd[s]
@@ -1543,11 +1549,11 @@ cdef class Tracker:
             if not _pos_trace(self.ptrace + s * NPS, dt, self.prm.q_gate) <= self.prm.max_pos_var:  # NaN too
                 self._delete(s)
                 continue
-            if self.status[s] == 1:
+            if self.status[s] == ST_TENTATIVE:
                 self.opp[s] += 1
                 nh = popcount(self.hist[s] & nmask)
                 if nh >= self.prm.confirm_m:
-                    self.status[s] = 2
+                    self.status[s] = ST_CONFIRMED
                     self.cnt.confirmed += 1
                 elif self.opp[s] >= self.prm.confirm_n or nh + self.prm.confirm_n - self.opp[s] < self.prm.confirm_m:
                     self._delete(s)

@@ -30,6 +30,7 @@ from hil.config_schema import (
     validate,
 )
 from hil.errors import ConfigError, read_toml
+from hil.ext.firecontrol_types import AssetSpec, LauncherSpec, NoFireZone
 from hil.geo import STANDARD_GRAVITY, FloatArray, geodetic_to_enu
 from hil.shipped import resolve_scenario
 
@@ -94,91 +95,15 @@ class RadarSpec:
 
 
 @dataclass(frozen=True)
-class LauncherSite:
-    """A launcher: where it stands and its envelope (what fire control plans with), and what the plant flies
-    and counts (interceptor_max_g, rounds, reload_s, lethal_radius_m). hil.host.fire_control calls it LauncherSpec."""
-
-    name: str
-    position: tuple[float, float, float]
-    interceptor_speed_mps: float = 1000.0
-    interceptor_max_g: float = 30.0
-    launch_delay_s: float = 1.0
-    slew_rate_dps: float = 60.0  # 0: no slew time counted
-    min_range_m: float = 2_000.0
-    max_range_m: float = 40_000.0
-    min_alt_m: float = 30.0
-    max_alt_m: float = 20_000.0
-    max_tof_s: float = 60.0
-    rounds: int = 4
-    reload_s: float = 2.0
-    channels: int = 2
-    # azimuth sector the launcher covers, clockwise from north; its centre is also the rest azimuth slew starts from
-    sector_centre_deg: float = 0.0
-    sector_width_deg: float = 360.0
-    lethal_radius_m: float = 15.0
-    pk: float = 0.85  # single-shot pk in the best conditions
-    # the interceptor's terminal seeker (the plant's, hil.plant.engagement): it acquires at this range from what it
-    # homes on, and takes a true object only inside its basket, a cone of this half-angle around its boresight
-    seeker_range_m: float = 6_000.0
-    seeker_half_angle_deg: float = 20.0
-
-    def __post_init__(self) -> None:
-        src = f"launcher {self.name}"
-        if not self.interceptor_speed_mps > 0.0:
-            raise ConfigError(src, "interceptor_speed_mps", "must be positive")
-        if not 0.0 <= self.min_range_m < self.max_range_m:
-            raise ConfigError(src, "min_range_m", "must be >= 0 and below max_range_m")
-        if not self.min_alt_m <= self.max_alt_m:
-            raise ConfigError(src, "min_alt_m", "must not exceed max_alt_m")
-        if not (self.launch_delay_s >= 0.0 and self.slew_rate_dps >= 0.0 and self.max_tof_s > 0.0):
-            raise ConfigError(src, "launch_delay_s", "delay and slew rate must be >= 0, max_tof_s > 0")
-        if not 0.0 <= self.sector_width_deg <= 360.0:
-            raise ConfigError(src, "sector_width_deg", "must be in [0, 360]")
-        if self.channels < 0 or not 0.0 <= self.pk <= 1.0:
-            raise ConfigError(src, "pk", "channels must be >= 0 and pk in [0, 1]")
-        if not all(math.isfinite(c) for c in self.position):
-            raise ConfigError(src, "position", "must be finite")
-
-
-@dataclass(frozen=True)
-class AssetSite:
-    """A defended asset (hil.host.fire_control's AssetSpec)."""
-
-    name: str
-    position: tuple[float, float, float]
-    radius_m: float = 1_000.0
-    value: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not (self.radius_m > 0.0 and self.value >= 0.0):
-            raise ConfigError(f"asset {self.name}", "radius_m", "radius must be positive and value >= 0")
-
-
-@dataclass(frozen=True)
-class NoFireZoneSpec:
-    """A vertical cylinder nothing may be fired into (or at) (hil.host.fire_control's NoFireZone)."""
-
-    name: str
-    centre: tuple[float, float]
-    radius_m: float
-    z_min_m: float = -1e9
-    z_max_m: float = 1e9
-
-    def __post_init__(self) -> None:
-        if not (self.radius_m > 0.0 and self.z_min_m <= self.z_max_m):
-            raise ConfigError(f"no-fire zone {self.name}", "radius_m", "radius must be positive, z_min <= z_max")
-
-
-@dataclass(frozen=True)
 class Scenario:
     name: str
     duration_s: float
     seed: int
     targets: tuple[TargetSpec, ...]
     radars: tuple[RadarSpec, ...]
-    launchers: tuple[LauncherSite, ...] = ()
-    assets: tuple[AssetSite, ...] = ()
-    no_fire_zones: tuple[NoFireZoneSpec, ...] = ()
+    launchers: tuple[LauncherSpec, ...] = ()
+    assets: tuple[AssetSpec, ...] = ()
+    no_fire_zones: tuple[NoFireZone, ...] = ()
     friendly_codes: frozenset[int] = frozenset()
     neutral_codes: frozenset[int] = frozenset()  # Mode 3/A codes of neutral traffic (airliners): never engaged
     origin_lla: tuple[float, float, float] | None = None
@@ -288,29 +213,29 @@ class LauncherTable(FileModel):
     name: Name | None = Field(None, description="unique among launchers; the rig's boards are found by it")
     position_enu_m: Enu | None = None
     position_lla: Lla | None = Field(None, description="[lat deg, lon deg, h m]; needs origin_lla")
-    interceptor_speed_mps: Number = Field(default_of(LauncherSite, "interceptor_speed_mps"), gt=0.0, le=MAX_SPEED_MPS)
-    interceptor_max_g: Number = Field(default_of(LauncherSite, "interceptor_max_g"), ge=0.0, le=100.0)
-    launch_delay_s: Number = Field(default_of(LauncherSite, "launch_delay_s"), ge=0.0, le=600.0)
-    slew_rate_dps: Number = Field(default_of(LauncherSite, "slew_rate_dps"), ge=0.0, le=3_600.0,
+    interceptor_speed_mps: Number = Field(default_of(LauncherSpec, "interceptor_speed_mps"), gt=0.0, le=MAX_SPEED_MPS)
+    interceptor_max_g: Number = Field(default_of(LauncherSpec, "interceptor_max_g"), ge=0.0, le=100.0)
+    launch_delay_s: Number = Field(default_of(LauncherSpec, "launch_delay_s"), ge=0.0, le=600.0)
+    slew_rate_dps: Number = Field(default_of(LauncherSpec, "slew_rate_dps"), ge=0.0, le=3_600.0,
                                   description="deg/s; 0: no slew time counted")
-    min_range_m: Number = Field(default_of(LauncherSite, "min_range_m"), ge=0.0, le=MAX_DISTANCE_M)
-    max_range_m: Number = Field(default_of(LauncherSite, "max_range_m"), ge=0.0, le=MAX_DISTANCE_M)
-    min_alt_m: Number = Field(default_of(LauncherSite, "min_alt_m"), ge=0.0, le=MAX_DISTANCE_M)
-    max_alt_m: Number = Field(default_of(LauncherSite, "max_alt_m"), ge=0.0, le=MAX_DISTANCE_M)
-    max_tof_s: Number = Field(default_of(LauncherSite, "max_tof_s"), gt=0.0, le=3_600.0)
+    min_range_m: Number = Field(default_of(LauncherSpec, "min_range_m"), ge=0.0, le=MAX_DISTANCE_M)
+    max_range_m: Number = Field(default_of(LauncherSpec, "max_range_m"), ge=0.0, le=MAX_DISTANCE_M)
+    min_alt_m: Number = Field(default_of(LauncherSpec, "min_alt_m"), ge=0.0, le=MAX_DISTANCE_M)
+    max_alt_m: Number = Field(default_of(LauncherSpec, "max_alt_m"), ge=0.0, le=MAX_DISTANCE_M)
+    max_tof_s: Number = Field(default_of(LauncherSpec, "max_tof_s"), gt=0.0, le=3_600.0)
     # a magazine, not a depot; the board counts rounds in a 16-bit register
-    rounds: Integer = Field(default_of(LauncherSite, "rounds"), ge=0, le=1_000)
+    rounds: Integer = Field(default_of(LauncherSpec, "rounds"), ge=0, le=1_000)
     # the board's RELOAD_MS register is 16 bits: 65.535 s at most
-    reload_s: Number = Field(default_of(LauncherSite, "reload_s"), ge=0.0, le=65.535)
-    channels: Integer = Field(default_of(LauncherSite, "channels"), ge=0, le=64,
+    reload_s: Number = Field(default_of(LauncherSpec, "reload_s"), ge=0.0, le=65.535)
+    channels: Integer = Field(default_of(LauncherSpec, "channels"), ge=0, le=64,
                               description="guidance channels: interceptors it can guide at once")
-    sector_centre_deg: Number = Field(default_of(LauncherSite, "sector_centre_deg"), ge=0.0, le=360.0,
+    sector_centre_deg: Number = Field(default_of(LauncherSpec, "sector_centre_deg"), ge=0.0, le=360.0,
                                       description="centre of the covered sector, clockwise from north")
-    sector_width_deg: Number = Field(default_of(LauncherSite, "sector_width_deg"), ge=0.0, le=360.0)
-    lethal_radius_m: Number = Field(default_of(LauncherSite, "lethal_radius_m"), ge=0.0, le=1_000.0)
-    pk: Number = Field(default_of(LauncherSite, "pk"), ge=0.0, le=1.0, description="single-shot kill probability")
-    seeker_range_m: Number = Field(default_of(LauncherSite, "seeker_range_m"), ge=0.0, le=100_000.0)
-    seeker_half_angle_deg: Number = Field(default_of(LauncherSite, "seeker_half_angle_deg"), ge=0.0, le=90.0)
+    sector_width_deg: Number = Field(default_of(LauncherSpec, "sector_width_deg"), ge=0.0, le=360.0)
+    lethal_radius_m: Number = Field(default_of(LauncherSpec, "lethal_radius_m"), ge=0.0, le=1_000.0)
+    pk: Number = Field(default_of(LauncherSpec, "pk"), ge=0.0, le=1.0, description="single-shot kill probability")
+    seeker_range_m: Number = Field(default_of(LauncherSpec, "seeker_range_m"), ge=0.0, le=100_000.0)
+    seeker_half_angle_deg: Number = Field(default_of(LauncherSpec, "seeker_half_angle_deg"), ge=0.0, le=90.0)
 
 
 class AssetTable(FileModel):
@@ -319,8 +244,8 @@ class AssetTable(FileModel):
     name: Name | None = Field(None, description="unique among assets; targets home_on it")
     position_enu_m: Enu | None = None
     position_lla: Lla | None = Field(None, description="[lat deg, lon deg, h m]; needs origin_lla")
-    radius_m: Number = Field(default_of(AssetSite, "radius_m"), ge=1.0, le=MAX_DISTANCE_M)
-    value: Number = Field(default_of(AssetSite, "value"), ge=0.0, le=1e6)
+    radius_m: Number = Field(default_of(AssetSpec, "radius_m"), ge=1.0, le=MAX_DISTANCE_M)
+    value: Number = Field(default_of(AssetSpec, "value"), ge=0.0, le=1e6)
 
 
 class NoFireZoneTable(FileModel):
@@ -330,8 +255,8 @@ class NoFireZoneTable(FileModel):
     centre_enu_m: Centre
     radius_m: Number = Field(ge=1.0, le=MAX_DISTANCE_M)
     # the defaults (1e9 m) mean "no floor" and "no ceiling"
-    z_min_m: Number = Field(default_of(NoFireZoneSpec, "z_min_m"), ge=-1e9, le=1e9)
-    z_max_m: Number = Field(default_of(NoFireZoneSpec, "z_max_m"), ge=-1e9, le=1e9)
+    z_min_m: Number = Field(default_of(NoFireZone, "z_min_m"), ge=-1e9, le=1e9)
+    z_max_m: Number = Field(default_of(NoFireZone, "z_max_m"), ge=-1e9, le=1e9)
 
 
 class FireControlTable(FileModel):
@@ -487,17 +412,17 @@ class _Builder:
             north_offset_rad=math.radians(t.north_offset_deg),
         )
 
-    def launcher(self, where: str, name: str, t: LauncherTable) -> LauncherSite:
+    def launcher(self, where: str, name: str, t: LauncherTable) -> LauncherSpec:
         envelope = t.model_dump(exclude={"name", "position_enu_m", "position_lla"})
-        return self.build(LauncherSite, where, name=name,
+        return self.build(LauncherSpec, where, name=name,
                           position=self.position(where, "position", t.position_enu_m, t.position_lla), **envelope)
 
-    def asset(self, where: str, name: str, t: AssetTable) -> AssetSite:
+    def asset(self, where: str, name: str, t: AssetTable) -> AssetSpec:
         position = self.position(where, "position", t.position_enu_m, t.position_lla)
-        return self.build(AssetSite, where, name=name, position=position, radius_m=t.radius_m, value=t.value)
+        return self.build(AssetSpec, where, name=name, position=position, radius_m=t.radius_m, value=t.value)
 
-    def no_fire_zone(self, where: str, name: str, t: NoFireZoneTable) -> NoFireZoneSpec:
-        return self.build(NoFireZoneSpec, where, name=name, centre=(t.centre_enu_m[0], t.centre_enu_m[1]),
+    def no_fire_zone(self, where: str, name: str, t: NoFireZoneTable) -> NoFireZone:
+        return self.build(NoFireZone, where, name=name, centre=(t.centre_enu_m[0], t.centre_enu_m[1]),
                           radius_m=t.radius_m, z_min_m=t.z_min_m, z_max_m=t.z_max_m)
 
     def target(self, where: str, name: str, t: TargetTable, assets: set[str]) -> TargetSpec:

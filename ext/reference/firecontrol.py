@@ -1,6 +1,6 @@
 """Numpy twin of the fire-control kernel (tests only), and the exact assignment oracles it is checked against.
 
-Same model as hil.ext.firecontrol (written down in hil.host.fire_control): evaluate() gives the per-track and
+Same model as hil.ext.firecontrol (written down in hil.ext.firecontrol_types): evaluate() gives the per-track and
 per-pair arrays; lap(), greedy() and branch_and_bound() assign; brute_force() enumerates every assignment.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from hil.host.fire_control import (
+from hil.ext.firecontrol_types import (
     SLEW_ATAN_COEFFS,
     AssetSpec,
     FireControlConfig,
@@ -23,7 +23,7 @@ from hil.host.fire_control import (
     NoFireZone,
     protect_radius,
 )
-from hil.host.fire_control import RefusalReason as R
+from hil.ext.firecontrol_types import RefusalReason as R
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -271,7 +271,7 @@ def evaluate(cfg: FireControlConfig, assets: Sequence[AssetSpec], launchers: Seq
             f_track = np.where(pos_var > 0.0, 1.0 - np.exp(-cfg.pk_basket_m**2 / pos_var), 1.0)
         pkl = (la.pk * f_track * (1.0 - cfg.pk_aspect_penalty * (1.0 - cos_a) / 2.0)
                * (1.0 - cfg.pk_tof_penalty * (fly / la.max_tof_s) ** 2))
-        # the terminal path and the seeker's window (hil.host.fire_control docstring)
+        # the terminal path and the seeker's window (hil.ext.firecontrol_types docstring)
         seeker = max(float(la.seeker_range_m), 0.0)
         ahead = rng > EPS
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -448,12 +448,20 @@ def random_problem(rng: np.random.Generator, n: int, n_l: int, max_capacity: int
                    capacity=rng.integers(0, max_capacity + 1, n_l))
 
 
+BoolArray = npt.NDArray[np.bool_]
+Int32Array = npt.NDArray[np.int32]
+# FireControl.evaluate's array arguments after t_s: track_id, state, pos_var_m2, confirmed, friendly, in_flight,
+# shots_fired, launcher_armed, launcher_ready, launcher_rounds, launcher_reload_left_s
+EvaluateArrays = tuple[IntArray, FloatArray, FloatArray, BoolArray, BoolArray, Int32Array, Int32Array, BoolArray,
+                       BoolArray, Int32Array, FloatArray]
+
+
 @dataclass
 class Scene:
     assets: list[AssetSpec]
     launchers: list[LauncherSpec]
     zones: list[NoFireZone]
-    args: tuple[npt.NDArray[np.generic], ...]  # FireControl.evaluate's array arguments after t_s
+    args: EvaluateArrays  # FireControl.evaluate's array arguments after t_s
     kwargs: dict[str, Any] = field(default_factory=dict)  # its keyword inputs: neutral, assessing, vel_var_m2s2
 
 

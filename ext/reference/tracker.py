@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from hil.ext.tracker_types import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot, TrackStatus
 from hil.geo import STANDARD_GRAVITY, FloatArray, enu_to_polar, polar_to_enu
-from hil.host.tracking import ReorderBuffer, SensorDef, TrackerConfig, TrackSnapshot
 
 NX = 7
 IFF_UNKNOWN = -2  # a track whose recent plots establish nothing: IFF does not weigh in its association
@@ -151,7 +151,7 @@ class RefTrack:
     pending: int
     codes: list[int] = field(default_factory=list)  # codes of its last plots, oldest first (-1: no code)
     expect: int = IFF_UNKNOWN  # the identity, when its evidence still holds it (what association weighs)
-    status: int = 1
+    status: TrackStatus = TrackStatus.TENTATIVE
     hits: int = 1
     misses: int = 0
     opp: int = 0
@@ -243,7 +243,7 @@ class ReferenceTracker:
                     pen[i, j] = iff_penalty(cfg, trk.expect, int(m3[j])) / g
                     gated_any[j] = True
                     # a confirmed track whose identity disagrees with the plot's code lets it start a track
-                    gated_conf[j] |= trk.status == 2 and pen[i, j] == 0.0
+                    gated_conf[j] |= trk.status == TrackStatus.CONFIRMED and pen[i, j] == 0.0
         # IFF adds the part of a pair's disagreement that the track or the plot could avoid with another gated
         # pairing: where neither has a better-matching alternative, position alone decides
         gated = np.isfinite(cost)
@@ -374,11 +374,11 @@ class ReferenceTracker:
             if np.trace(Pp[:3, :3]) > cfg.max_position_sigma_m**2:
                 self.deleted += 1
                 continue
-            if trk.status == 1:
+            if trk.status == TrackStatus.TENTATIVE:
                 trk.opp += 1
                 nh = bin(trk.hist & ((1 << cfg.confirm_n) - 1)).count("1")
                 if nh >= cfg.confirm_m:
-                    trk.status = 2
+                    trk.status = TrackStatus.CONFIRMED
                     self.confirmed += 1
                 elif trk.opp >= cfg.confirm_n or nh + cfg.confirm_n - trk.opp < cfg.confirm_m:
                     self.deleted += 1

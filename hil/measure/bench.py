@@ -82,7 +82,8 @@ def load_scenario(load: Load) -> Any:
 
     import numpy as np
 
-    from hil.scenario import AssetSite, LauncherSite, tracking_scenario
+    from hil.ext.firecontrol_types import AssetSpec, LauncherSpec
+    from hil.scenario import tracking_scenario
 
     base = tracking_scenario(n_targets=load.targets, seed=load.seed, duration_s=load.duration_s,
                              n_radars=load.radars, clutter_per_scan=load.clutter, min_range_m=10_000.0,
@@ -96,13 +97,13 @@ def load_scenario(load: Load) -> Any:
         v = d / max(float(np.linalg.norm(d)), 1.0) * speed
         targets.append(replace(t, velocity=(float(v[0]), float(v[1]), 0.0)))
     launchers = tuple(
-        LauncherSite(name=f"launcher-{i + 1}",
+        LauncherSpec(name=f"launcher-{i + 1}",
                      position=(6_000.0 * math.sin(2 * math.pi * i / max(load.launchers, 1)),
                                6_000.0 * math.cos(2 * math.pi * i / max(load.launchers, 1)), 0.0),
                      rounds=1000, reload_s=1.0, channels=64)
         for i in range(load.launchers))
     return replace(base, name=f"bench-{load.targets}", targets=tuple(targets), launchers=launchers,
-                   assets=(AssetSite(name="defended", position=(0.0, 0.0, 0.0), radius_m=8_000.0),))
+                   assets=(AssetSpec(name="defended", position=(0.0, 0.0, 0.0), radius_m=8_000.0),))
 
 
 def run_load(rig: Any, load: Load, realtime: RealtimeOptions, out_dir: Path, report: bool = True) -> dict[str, Any]:

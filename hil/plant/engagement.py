@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from hil.ext.firecontrol_types import LauncherSpec, NoFireZone
 from hil.geo import STANDARD_GRAVITY, FloatArray
-from hil.scenario import ALLEGIANCES, LauncherSite, NoFireZoneSpec, Truth
+from hil.scenario import ALLEGIANCES, Truth
 
 STEP_S = 0.01
 NAVIGATION_CONSTANT = 4.0
@@ -108,7 +109,7 @@ class EngagementEvent:
     interceptor: Interceptor
 
 
-def zone_containing(point: Vec, zones: tuple[NoFireZoneSpec, ...]) -> str:
+def zone_containing(point: Vec, zones: tuple[NoFireZone, ...]) -> str:
     """Name of the first no-fire zone (vertical cylinder) holding point, "" if none."""
     x, y, z = point
     for zone in zones:
@@ -133,9 +134,9 @@ def seeker_basket(pos: Vec, boresight: Vec, objects: FloatArray, range_m: float,
 @dataclass
 class EngagementModel:
     truth: Truth
-    launchers: tuple[LauncherSite, ...]
+    launchers: tuple[LauncherSpec, ...]
     seed: int
-    no_fire_zones: tuple[NoFireZoneSpec, ...] = ()
+    no_fire_zones: tuple[NoFireZone, ...] = ()
     flying: list[Interceptor] = field(default_factory=list)
     finished: list[Interceptor] = field(default_factory=list)
     t_s: float = 0.0

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from hil.ext.firecontrol import FireControl, solve_assignment
+from hil.ext.firecontrol_types import Doctrine, FireControlConfig, RefusalReason
 from hil.ext.reference import firecontrol as ref
-from hil.host.fire_control import Doctrine, FireControlConfig, RefusalReason
 
 
 def scene(n: int, n_l: int, seed: int = 7, p_protect: float = 0.0) -> tuple[ref.Scene, list[Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
-from hil.host.tracking import TrackerConfig
+from hil.ext.tracker_types import TrackerConfig
 from hil.measure.metrics import TrackingScore
 from tests.bench.bench_tracker import new_tracker, scene, track_scan
 
@@ -122,7 +122,7 @@ def run_ours(n_targets: int, n_scans: int, n_radars: int) -> tuple[np.ndarray, d
         track_scan(trk, n_radars, scan)
         times.append(time.perf_counter() - tick)
         snap, tracks = truth.at(scan[0]), trk.tracks(scan[0])
-        c = tracks.status == 2
+        c = tracks.confirmed
         score.step(snap.index, snap.state[:, :3], tracks.track_id[c], tracks.state[c, :3])
     return np.array(times), score.summary()
 

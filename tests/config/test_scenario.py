@@ -10,13 +10,11 @@ import pytest
 
 from hil.commands.cli import main as hil_main
 from hil.errors import ConfigError
+from hil.ext.firecontrol_types import AssetSpec, LauncherSpec, NoFireZone
 from hil.geo import STANDARD_GRAVITY, geodetic_to_enu
 from hil.scenario import (
-    AssetSite,
-    LauncherSite,
     LauncherTable,
     Manoeuvre,
-    NoFireZoneSpec,
     RadarSpec,
     Scenario,
     TargetSpec,
@@ -142,7 +140,8 @@ def test_generated_tracking_scene_has_the_stated_load() -> None:
 
 
 def test_doctrine_and_launcher_sector_reach_fire_control(tmp_path: Path) -> None:
-    from hil.host.fire_control import Doctrine, specs_from_scenario
+    from hil.ext.firecontrol_types import Doctrine
+    from hil.host.fire_control import specs_from_scenario
 
     text = MINIMAL + """
 [fire_control]
@@ -182,8 +181,8 @@ def test_raid_loads_exactly_as_it_did_before_validation_moved_to_pydantic() -> N
                          sigma_range_rate_mps=5.0, pd=0.9, clutter_per_scan=20.0, max_range_m=150_000.0, sac=1,
                          sic=sic, north_offset_rad=math.radians(north_offset_deg))
 
-    def launcher(name: str, position: tuple[float, float, float]) -> LauncherSite:
-        return LauncherSite(name=name, position=position, interceptor_speed_mps=1200.0, launch_delay_s=0.5,
+    def launcher(name: str, position: tuple[float, float, float]) -> LauncherSpec:
+        return LauncherSpec(name=name, position=position, interceptor_speed_mps=1200.0, launch_delay_s=0.5,
                             min_range_m=1500.0, max_range_m=45_000.0, min_alt_m=20.0, max_alt_m=20_000.0,
                             max_tof_s=45.0, rounds=6, reload_s=2.0, channels=4, lethal_radius_m=20.0, pk=0.85)
 
@@ -194,9 +193,9 @@ def test_raid_loads_exactly_as_it_did_before_validation_moved_to_pydantic() -> N
         seed=1,
         origin_lla=(52.0, 4.5, 0.0),
         friendly_codes=frozenset({0o4001, 0o4002}),
-        assets=(AssetSite("airbase", (0.0, 0.0, 0.0), radius_m=2000.0, value=1.0),
-                AssetSite("port", (15000.0, -10000.0, 0.0), radius_m=1500.0, value=0.8)),
-        no_fire_zones=(NoFireZoneSpec("town", (-6000.0, 14000.0), radius_m=4000.0, z_min_m=0.0, z_max_m=4000.0),),
+        assets=(AssetSpec("airbase", (0.0, 0.0, 0.0), radius_m=2000.0, value=1.0),
+                AssetSpec("port", (15000.0, -10000.0, 0.0), radius_m=1500.0, value=0.8)),
+        no_fire_zones=(NoFireZone("town", (-6000.0, 14000.0), radius_m=4000.0, z_min_m=0.0, z_max_m=4000.0),),
         radars=(radar("radar-west", (-10000.0, 0.0, 30.0), 1, 0.0),
                 radar("radar-east", (20000.0, 5000.0, 30.0), 2, 180.0)),
         launchers=(launcher("launcher-north", (0.0, 8000.0, 0.0)), launcher("launcher-south", (8000.0, -12000.0, 0.0))),
@@ -223,16 +222,16 @@ def test_raid_loads_exactly_as_it_did_before_validation_moved_to_pydantic() -> N
 def test_defaults_of_an_unwritten_field_are_the_codes_defaults(tmp_path: Path) -> None:
     sc = Scenario.load(write(tmp_path, MINIMAL))
     assert sc.radars == (RadarSpec(name="r", site=(0.0, 0.0, 10.0)),)
-    assert sc.launchers == (LauncherSite(name="north", position=(0.0, 8000.0, 0.0)),)
+    assert sc.launchers == (LauncherSpec(name="north", position=(0.0, 8000.0, 0.0)),)
     assert (sc.seed, sc.doctrine, sc.salvo_size, sc.look_scans, sc.protect_radius_m, sc.faults) == (
         1, "shoot-look-shoot", 2, 2, None, ())
     assert sc.name == "s" and sc.targets[0].mode3a == -1
 
 
 def test_every_launcher_field_can_be_written_in_a_file() -> None:
-    """A field added to LauncherSite without a line in the file's model would be unreachable from a scenario."""
+    """A field added to LauncherSpec without a line in the file's model would be unreachable from a scenario."""
     written = set(LauncherTable.model_fields) - {"position_enu_m", "position_lla"}
-    assert written == set(LauncherSite.__dataclass_fields__) - {"position"}
+    assert written == set(LauncherSpec.__dataclass_fields__) - {"position"}
 
 
 LAUNCHER_NORTH = "launcher[0] (north)"

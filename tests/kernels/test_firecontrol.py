@@ -11,19 +11,17 @@ import pytest
 
 from hil.errors import ConfigError
 from hil.ext.firecontrol import FireControl, solve_assignment
-from hil.ext.reference import firecontrol as ref
-from hil.host.fire_control import (
+from hil.ext.firecontrol_types import (
     AssetSpec,
     Doctrine,
     FireControlConfig,
     LauncherSpec,
     NoFireZone,
     RefusalReason,
-    friendly_code_array,
     protect_radius,
-    protection_inputs,
-    specs_from_scenario,
 )
+from hil.ext.reference import firecontrol as ref
+from hil.host.fire_control import friendly_code_array, protection_inputs, specs_from_scenario
 
 R = RefusalReason
 H = 1000.0  # launcher and target height in the geometry cases, so range is horizontal
@@ -45,7 +43,7 @@ def evaluate(states: Any, launchers: list[LauncherSpec] | None = None,
     ls = launchers if launchers is not None else [launcher()]
     st = np.array(states, dtype=float).reshape(-1, 6)
     n, n_l = len(st), len(ls)
-    args: dict[str, object] = dict(
+    args: dict[str, Any] = dict(
         pos_var_m2=np.full(n, 100.0), confirmed=np.ones(n, bool), friendly=np.zeros(n, bool),
         in_flight=np.zeros(n, np.int32), shots_fired=np.zeros(n, np.int32), launcher_armed=np.ones(n_l, bool),
         launcher_ready=np.ones(n_l, bool), launcher_rounds=np.full(n_l, 4, np.int32),
@@ -300,7 +298,7 @@ def test_records_without_the_new_inputs_keep_their_shape() -> None:
 
 
 def test_protection_inputs_from_a_snapshot() -> None:
-    from hil.host.tracking import TrackSnapshot
+    from hil.ext.tracker_types import TrackSnapshot
 
     n = 4
     cov = np.zeros((n, 6, 6))
@@ -442,7 +440,7 @@ def test_kernel_agrees_with_reference(seed: int) -> None:
     e = ref.evaluate(cfg, sc.assets, sc.launchers, sc.zones, *sc.args[1:], **sc.kwargs)
     assert np.array_equal(res.track_reason, e.track_code)
     assert np.array_equal(np.where(res.pair_reason == R.OUTRANKED, 0, res.pair_reason), e.pair_code)
-    assert np.array_equal(res.pair_protected, e.protected)
+    assert res.pair_protected is not None and np.array_equal(res.pair_protected, e.protected)
     for mine, theirs in [(res.score, e.score), (res.t_cpa_s, e.t_cpa), (res.d_cpa_m, e.d_cpa),
                          (res.time_to_asset_s, e.t_asset), (res.pair_pk, e.pk), (res.pair_t_s, e.t_int),
                          (res.pair_tof_s, e.tof)]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hil.ext.firecontrol import FireControl
-from hil.host.fire_control import AssetSpec, Doctrine, FireControlConfig, LauncherSpec
+from hil.ext.firecontrol_types import AssetSpec, Doctrine, FireControlConfig, LauncherSpec
 
 STEP_S = 0.5
 RELOAD_S = 2.0

@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hil.ext.firecontrol import FireControl
-from hil.ext.reference import firecontrol as ref
-from hil.host.fire_control import (
+from hil.ext.firecontrol_types import (
     AssetSpec,
     Doctrine,
     FireControlConfig,
@@ -27,6 +26,7 @@ from hil.host.fire_control import (
     RefusalReason,
     protect_radius,
 )
+from hil.ext.reference import firecontrol as ref
 
 coord = st.floats(-60_000, 60_000, allow_nan=False)
 height = st.floats(-500, 25_000, allow_nan=False)

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hil.ext.firecontrol_types import LauncherSpec, NoFireZone
 from hil.plant.engagement import EngagementEvent, EngagementModel, Interceptor, seeker_basket
-from hil.scenario import LauncherSite, NoFireZoneSpec, RadarSpec, Scenario, TargetSpec
+from hil.scenario import RadarSpec, Scenario, TargetSpec
 
 SPEED = 1000.0
 DELAY = 1.0
@@ -29,7 +30,7 @@ SEEKER = {"seeker_range_m": 8_000.0, "seeker_half_angle_deg": 10.0}  # the seeke
 def scene(*targets: TargetSpec, pk: float = 1.0, duration_s: float = 120.0, **site: float) -> Scenario:
     return Scenario(
         name="e", duration_s=duration_s, seed=1, targets=targets, radars=(RadarSpec("r", (0.0, 0.0, 0.0)),),
-        launchers=(LauncherSite("l", LAUNCHER, interceptor_speed_mps=SPEED, launch_delay_s=DELAY, pk=pk,
+        launchers=(LauncherSpec("l", LAUNCHER, interceptor_speed_mps=SPEED, launch_delay_s=DELAY, pk=pk,
                                 **{**SEEKER, **site}),),  # type: ignore[arg-type]
     )
 
@@ -200,7 +201,7 @@ def test_the_seeker_takes_the_object_nearest_its_boresight_not_the_nearest_in_ra
     truth = sc.truth()
     model = EngagementModel(truth, sc.launchers, seed=1)
     launcher = (0.0, 0.0, 5_000.0)
-    model.launchers = (LauncherSite("l", launcher, interceptor_speed_mps=SPEED, launch_delay_s=DELAY,
+    model.launchers = (LauncherSpec("l", launcher, interceptor_speed_mps=SPEED, launch_delay_s=DELAY,
                                     **SEEKER),)  # type: ignore[arg-type]
     m = model.launch(0.0, 0, 4, aim, 21.0)
     fly(model)
@@ -213,7 +214,7 @@ def test_no_reselection_after_lock_a_lost_lock_self_destructs() -> None:
     sc, aim = two_in_the_basket()
     truth = sc.truth()
     model = EngagementModel(truth, sc.launchers, seed=1)
-    model.launchers = (LauncherSite("l", (0.0, 0.0, 5_000.0), interceptor_speed_mps=SPEED, launch_delay_s=DELAY,
+    model.launchers = (LauncherSpec("l", (0.0, 0.0, 5_000.0), interceptor_speed_mps=SPEED, launch_delay_s=DELAY,
                                     **SEEKER),)  # type: ignore[arg-type]
     m = model.launch(0.0, 0, 4, aim, 21.0)
     model.step(13.1)
@@ -232,14 +233,14 @@ def test_self_destruct_point_inside_a_no_fire_zone_is_flagged() -> None:
     sc = scene(target("a", HOSTILE_P, HOSTILE_V))
     aim = np.array([0.0, 20_000.0, 3_000.0])
     # the round passes over the aim on a slightly climbing path: it blows up about 8 km further north
-    zones = (NoFireZoneSpec("town", (0.0, 28_000.0), 1_000.0), NoFireZoneSpec("port", (0.0, 20_000.0), 500.0))
+    zones = (NoFireZone("town", (0.0, 28_000.0), 1_000.0), NoFireZone("port", (0.0, 20_000.0), 500.0))
     model = EngagementModel(sc.truth(), sc.launchers, seed=1, no_fire_zones=zones)
     m = model.launch(0.0, 0, 9, aim, 21.0)
     (event,) = fly(model)
     assert event.kind == "self_destruct" and m.no_fire_zone == "town"
     c = model.counts()
     assert (c["nfz_detonations"], c["nfz_kills"]) == (1, 0)
-    high = (NoFireZoneSpec("town-low", (0.0, 28_000.0), 1_000.0, z_min_m=0.0, z_max_m=1_000.0),)
+    high = (NoFireZone("town-low", (0.0, 28_000.0), 1_000.0, z_min_m=0.0, z_max_m=1_000.0),)
     model = EngagementModel(sc.truth(), sc.launchers, seed=1, no_fire_zones=high)
     m = model.launch(0.0, 0, 9, aim, 21.0)
     fly(model)
@@ -249,7 +250,7 @@ def test_self_destruct_point_inside_a_no_fire_zone_is_flagged() -> None:
 def test_a_kill_inside_a_no_fire_zone_is_flagged() -> None:
     aim, tgo = intercept(HOSTILE_P, HOSTILE_V)
     sc = scene(target("a", HOSTILE_P, HOSTILE_V))
-    zones = (NoFireZoneSpec("hospital", (float(aim[0]), float(aim[1])), 2_000.0),)
+    zones = (NoFireZone("hospital", (float(aim[0]), float(aim[1])), 2_000.0),)
     model = EngagementModel(sc.truth(), sc.launchers, seed=1, no_fire_zones=zones)
     m = model.launch(0.0, 0, 1, aim, tgo)
     fly(model)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hil.host.fire_control import FireControlConfig
+from hil.ext.firecontrol_types import FireControlConfig
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
