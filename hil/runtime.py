@@ -779,6 +779,7 @@ class Chain:
     def _journal(self) -> None:
         """The summary so far, replaced atomically in the run folder: what a killed run leaves behind."""
         if self.writer is not None:
+            self.host.flush_records()
             self.writer.journal(self._summary())
 
     def rig_health(self) -> list[str]:
@@ -810,6 +811,7 @@ class Chain:
 
     def summary(self) -> dict[str, Any]:
         """summary.json's content; the run folder gets its final summary, report and closed files."""
+        self.host.flush_records()
         summary = self._summary()
         if self.writer:
             self.writer.finish(summary, self.latency, self.floor, interrupted=self.interrupted is not None)

@@ -137,6 +137,7 @@ class Host:
         self.decisions = 0
         self.last_poll = 0  # the radar links' poll count at the last decision (recorded for replay)
         self._evaluation: Evaluation | None = None
+        self._plot_records: list[dict[str, np.ndarray]] = []
         self._evaluated_t = math.nan
 
     def _event(self, t_s: float, event: str, track: int = -1, launcher: int = -1, detail: str = "") -> None:
@@ -171,8 +172,7 @@ class Host:
         self.counts["plots"] += len(t_s)
         self.iteration_t1_ns = int(cols["host_rx_ns"].max())
         if self.records is not None:
-            self.records.plots(t_s, cols["sensor"], cols["range_m"], cols["azimuth_rad"], cols["elevation_rad"],
-                               cols["range_rate_mps"])
+            self._plot_records.append(cols)  # written by bookkeeping(), after the fire orders went out
         return True
 
     # --- deciding --------------------------------------------------------------------------------------
@@ -312,8 +312,18 @@ class Host:
 
     # --- after the orders went out ---------------------------------------------------------------------
 
+    def flush_records(self) -> None:
+        """The plots taken in since the last call, to the records (plots.csv)."""
+        if self.records is not None:
+            for cols in self._plot_records:
+                self.records.plots(cols["t_s"], cols["sensor"], cols["range_m"], cols["azimuth_rad"],
+                                   cols["elevation_rad"], cols["range_rate_mps"])
+        self._plot_records.clear()
+
     def bookkeeping(self) -> None:
-        """Confirmation events, refusals and decision records of the last decision, off the critical path."""
+        """Plot records, confirmation events, refusals and decision records of the last decision, off the
+        critical path."""
+        self.flush_records()
         t = self._evaluated_t
         if t != t:  # NaN: nothing decided since the last bookkeeping
             return
