@@ -7,7 +7,6 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from itertools import pairwise
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -31,7 +30,14 @@ from hil.drivers.plot_batch import PlotBatch
 from hil.drivers.timesync import ClockSync
 from hil.drivers.transport import Transport, UdpTransport
 from hil.errors import LinkError
-from hil.ext.decode import LinkDecoder
+from hil.ext.decode import (
+    LinkDecoder,
+    board_time_span,
+    board_to_host_s,
+    map_board_times,
+    receive_times,
+    time_runs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +59,14 @@ REJECT_KEYS = ("crc", "length", "escape", "unknown_type", "truncated", "unknown_
                "unsupported_item", "missing_item")
 
 
-def _runs(t_s: npt.NDArray[np.float64]) -> list[list[float | int]]:
-    """Runs of equal values in order, as [value, count] (the exact float: JSON keeps every bit)."""
-    if not len(t_s):
-        return []
-    edges = [0, *(np.flatnonzero(t_s[1:] != t_s[:-1]) + 1).tolist(), len(t_s)]
-    return [[float(t_s[a]), b - a] for a, b in pairwise(edges)]
+class LinkClockSync(ClockSync):
+    """A radar link's ClockSync, which also hands out its mapping's parameters, so that the decode kernel maps a
+    whole batch of board stamps in C (hil.ext.decode.map_board_times) exactly as board_to_host_ns would."""
+
+    def mapping(self) -> tuple[int, float, float]:
+        """(ref_ns, offset_ns, drift) of board_to_host_ns as it stands now (refitted first if it is due)."""
+        self._refresh()
+        return self._ref_ns, self._offset_ns, self._drift
 
 
 class RadarCounters(dict[str, int]):
@@ -94,7 +102,7 @@ class RadarLink:
         self.clock_ns = clock_ns
         self.recorder = recorder
         self.name = name or f"radar{sensor_index}"
-        self.clock_sync = ClockSync()
+        self.clock_sync = LinkClockSync()
         self.ident: str | None = None
         self.board_status: dict[str, int] | None = None
         self._decoder = LinkDecoder(sensor_index, float(self.site_enu[2]), recorder is not None)
@@ -103,7 +111,9 @@ class RadarLink:
         self._tx_seq = 0
         self._token = 0
         self._pending_sync: OrderedDict[int, int] = OrderedDict()
-        self._last_decoder = self._decoder.counters
+        self._last_decoder = self._decoder.counters  # as of the last change of rejected_total
+        self._last_rejected = self._decoder.rejected_total
+        self._last_seq_resets = self._decoder.seq_resets
         self._last_board_us = -(2**62)
         self._log = RateLimitedLog(log)
         self.stats = dict.fromkeys(
@@ -168,9 +178,10 @@ class RadarLink:
 
     def poll(self) -> RadarPoll:
         """Everything that arrived since the last poll, decoded; plot times on the host clock."""
-        self.stats["polls"] += 1
+        stats = self.stats
+        stats["polls"] += 1
         batch = self._batch
-        batch.clear()
+        batch.n = 0
         result = RadarPoll(batch, [])
         try:
             self.transport.flush()
@@ -179,21 +190,24 @@ class RadarLink:
                 now = self.clock_ns()
                 events: list = []
                 for dg in datagrams:
-                    self.stats["bytes_rx"] += len(dg)
+                    stats["bytes_rx"] += len(dg)
                     events += self._decoder.feed_datagram(dg, now, batch)
             else:
                 data = self.transport.read_available()
                 now = self.clock_ns()
-                self.stats["bytes_rx"] += len(data)
-                events = self._decoder.feed(data, now, batch) if data else []
+                if not data:
+                    return result  # nothing to decode, count, time or record
+                stats["bytes_rx"] += len(data)
+                events = self._decoder.feed(data, now, batch)
         except LinkError as e:
             self._link_error(e)
             return result
         self._check_decoder(batch)
-        self._map_times(batch)
+        if batch.n:
+            self._map_times(batch)
         for ev in events:
             self._event(ev, now, result)
-        if self.recorder is not None:
+        if self.recorder is not None and events:
             self._record_rx(events, now, batch, result)
         return result
 
@@ -208,7 +222,7 @@ class RadarLink:
         """
         assert self.recorder is not None
         poll = self.stats["polls"]
-        first: dict[str, Any] | None = {"poll": poll, "plots_t_s": _runs(batch.t_s[: batch.n]),
+        first: dict[str, Any] | None = {"poll": poll, "plots_t_s": time_runs(batch),
                                         "sectors_t_s": [float(t) for t, _, _ in result.sectors]}
         for ev in events:
             if isinstance(ev, AsterixPayload):
@@ -218,18 +232,18 @@ class RadarLink:
                 self.recorder(self.name, "rx", encode_frame(ev.ftype, ev.seq, ev.t_us, ev.payload), now, "frame")
 
     def _map_times(self, batch: PlotBatch) -> None:
-        if batch.n == 0:
-            return
+        """Plot times: the board's stamps through the clock sync (as ClockSync.board_to_host_ns maps them), or
+        the receive time until there is one."""
         if self._datagram or not self.clock_sync.synced:
-            batch.t_s[: batch.n] = batch.host_rx_ns[: batch.n] / 1e9
+            receive_times(batch)
             self.stats["plots_unsynced"] += batch.n
         else:
-            batch.t_s[: batch.n] = self.clock_sync.board_to_host_ns(batch.board_t_us[: batch.n]) / 1e9
+            map_board_times(batch, *self.clock_sync.mapping())
 
     def _board_time_s(self, board_t_us: int, host_rx_ns: int) -> float:
         if self._datagram or not self.clock_sync.synced:
             return host_rx_ns / 1e9
-        return self.clock_sync.board_to_host_ns(board_t_us) / 1e9
+        return float(board_to_host_s(board_t_us, *self.clock_sync.mapping()))
 
     def _event(self, ev: Frame | ServiceEvent | AsterixPayload, now: int, result: RadarPoll) -> None:
         if isinstance(ev, ServiceEvent):
@@ -263,23 +277,28 @@ class RadarLink:
             self._log.warning("%s: %s", self.name, e)
 
     def _check_decoder(self, batch: PlotBatch) -> None:
-        now = self._decoder.counters
-        last, self._last_decoder = self._last_decoder, now
-        stamps = batch.board_t_us[: batch.n]
-        # A seq jump can pass for loss when the board had sent more than 32767 frames: board time running
-        # back by more than a second is the second sign of a restart.
-        clock_back = batch.n > 0 and not self._datagram and int(stamps.min()) < self._last_board_us - 1_000_000
+        decoder = self._decoder
+        clock_back = False
         if batch.n:
-            self._last_board_us = int(stamps[-1])
-        if now["seq_resets"] > last["seq_resets"] or clock_back:
+            earliest_us, last_us = board_time_span(batch)
+            # A seq jump can pass for loss when the board had sent more than 32767 frames: board time running
+            # back by more than a second is the second sign of a restart.
+            clock_back = not self._datagram and earliest_us < self._last_board_us - 1_000_000
+            self._last_board_us = last_us
+        seq_resets = decoder.seq_resets
+        if seq_resets > self._last_seq_resets or clock_back:
             # The board restarted: its clock did too, so the old offset is meaningless.
             self.stats["board_resets"] += 1
             self._log.warning("%s: board restarted (frame sequence jumped): clock sync starts over", self.name)
             self.clock_sync.reset()
             self._pending_sync.clear()
             self.request_time_sync()
-        rejected = {k: now[k] - last[k] for k in (*REJECT_KEYS, "plots_dropped") if now[k] > last[k]}
-        if rejected:
+        self._last_seq_resets = seq_resets
+        rejected_total = decoder.rejected_total
+        if rejected_total != self._last_rejected:  # the counters' dict only when it has news
+            now, last = decoder.counters, self._last_decoder
+            self._last_decoder, self._last_rejected = now, rejected_total
+            rejected = {k: now[k] - last[k] for k in (*REJECT_KEYS, "plots_dropped") if now[k] > last[k]}
             self._log.warning("%s: rejected %s", self.name, ", ".join(f"{v} {k}" for k, v in rejected.items()))
 
     # ---- summary ----------------------------------------------------------------------------------------

@@ -77,26 +77,26 @@ cdef class LinkDecoder:
     cdef uint64_t ev_t_us
     cdef const uint8_t* ev_payload
     cdef Py_ssize_t ev_len
-    # OUT: the caller's PlotBatch columns, bound once per feed() call
-    cdef double[::1] o_t_s
-    cdef int32_t[::1] o_sensor
-    cdef double[::1] o_range_m
-    cdef double[::1] o_azimuth_rad
-    cdef double[::1] o_elevation_rad
-    cdef double[::1] o_range_rate_mps
-    cdef int32_t[::1] o_mode3a
-    cdef int64_t[::1] o_board_t_us
-    cdef int64_t[::1] o_host_rx_ns
+    # OUT: the data of the caller's PlotBatch columns, bound at the start of each feed() call
+    cdef double* o_t_s
+    cdef int32_t* o_sensor
+    cdef double* o_range_m
+    cdef double* o_azimuth_rad
+    cdef double* o_elevation_rad
+    cdef double* o_range_rate_mps
+    cdef int32_t* o_mode3a
+    cdef int64_t* o_board_t_us
+    cdef int64_t* o_host_rx_ns
     cdef Py_ssize_t out_n
     cdef Py_ssize_t out_cap
 
-    cdef Py_ssize_t scan(self, const uint8_t[::1] data, Py_ssize_t pos, int64_t host_rx_ns) noexcept nogil
+    cdef Py_ssize_t scan(self, const uint8_t* data, Py_ssize_t n, Py_ssize_t pos, int64_t host_rx_ns) noexcept nogil
     cdef void close_frame(self, int64_t host_rx_ns) noexcept nogil
     cdef void reject(self, int reason, Py_ssize_t nbytes) noexcept nogil
     cdef int decode_asterix(self, const uint8_t* d, Py_ssize_t n, int64_t t_us, bint framed,
                             int64_t host_rx_ns) noexcept nogil
     cdef int plot(self, const uint8_t* d, const Py_ssize_t* item_pos, int64_t t_us, bint framed,
                   int64_t host_rx_ns, int64_t* dropped) noexcept nogil
-    cdef _bind(self, batch)
+    cdef int _bind(self, batch) except -1
     cdef list _events(self, int64_t host_rx_ns)
     cdef int service(self, const uint8_t* d, const Py_ssize_t* item_pos, int64_t t_us, bint framed) noexcept nogil

@@ -1,16 +1,24 @@
 # cython: language_level=3
 """Hot-path radar link decoder: stuffed frames in any chunking -> checked -> CAT048 plots in a PlotBatch.
 
-Plots never become Python objects: they are written straight into the caller's PlotBatch columns.
+Plots never become Python objects: they are written straight into the caller's PlotBatch columns (through
+their data pointers, checked on every call: a call costs well under a microsecond plus the bytes' decoding).
 The rare rest (non-ASTERIX frames, CAT034 messages, raw payloads when recording) comes back as Python
-objects. The numpy/pure-Python twin is hil.ext.reference.decode; tests prove the two agree.
+objects. The batch functions below do what a radar link does with a batch after decoding (plot times from
+the board's clock, the first and last board stamps, runs of equal plot times for the recording) in C, at a
+fraction of a microsecond where numpy needs several per call. The numpy/pure-Python twins are in
+hil.ext.reference.decode; tests prove they agree, bit for bit.
 """
 
-from libc.math cimport NAN, asin, isnan
+cimport numpy as cnp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from libc.math cimport NAN, asin, isnan, rint
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memset
 
 import numpy as np
+
+cnp.import_array()
 
 from hil.drivers import asterix as _ax
 from hil.drivers.framing import KNOWN_TYPES, Frame
@@ -49,6 +57,9 @@ cdef enum:
     I034_020 = 3
     I034_041 = 4
 
+# the counters a radar link reports as rejected (hil.drivers.radar_link.REJECT_KEYS), in rejected_total
+cdef int[9] REJECT_SLOTS = [C_CRC, C_LENGTH, C_ESCAPE, C_UNKNOWN_TYPE, C_TRUNCATED, C_UNKNOWN_CATEGORY,
+                            C_OUT_OF_RANGE, C_UNSUPPORTED_ITEM, C_MISSING_ITEM]
 cdef uint16_t CRC_TABLE[256]
 cdef bint KNOWN[256]
 cdef ItemSpec UAP048[MAX_UAP]
@@ -203,6 +214,95 @@ cdef inline int64_t tod_board_us(int64_t tod128) noexcept nogil:
     return (tod128 * 1000000) // 128
 
 
+cdef char* column(object batch, str name, int typenum, Py_ssize_t length) except NULL:
+    """The data pointer of one PlotBatch column: a writable, aligned, native-order, contiguous 1-D ndarray of
+    typenum with `length` rows (any length when -1)."""
+    arr = getattr(batch, name)
+    cdef cnp.ndarray a
+    if not cnp.PyArray_Check(arr):
+        raise ValueError(f"PlotBatch.{name} is not a numpy array")
+    a = <cnp.ndarray>arr
+    if (cnp.PyArray_NDIM(a) != 1 or not cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(a), typenum)
+            or not cnp.PyArray_ISCARRAY(a)):
+        raise ValueError(f"PlotBatch.{name} must be a writable contiguous 1-D {cnp.PyArray_DescrFromType(typenum)} "
+                         f"array, not {a.dtype} in {a.ndim} dimension(s)")
+    if length >= 0 and cnp.PyArray_DIM(a, 0) != length:
+        raise ValueError("PlotBatch columns differ in length")
+    return cnp.PyArray_BYTES(a)
+
+
+cdef Py_ssize_t valid_rows(object batch, str name) except -1:
+    """batch.n, checked against the length of the column `name`."""
+    cdef Py_ssize_t n = batch.n
+    cdef Py_ssize_t cap = len(getattr(batch, name))
+    if not 0 <= n <= cap:
+        raise ValueError(f"PlotBatch.n = {n} outside its capacity {cap}")
+    return n
+
+
+cdef inline int64_t board_to_host(int64_t board_us, int64_t ref_ns, double offset_ns, double scale) noexcept nogil:
+    """hil.drivers.timesync.ClockSync.board_to_host_ns as numpy computes it, given its reference, offset and
+    1 + drift: the same float64 operations in the same order, int64 sums that wrap as numpy's do (done unsigned,
+    where C defines the wrap)."""
+    cdef int64_t rel = <int64_t>(<uint64_t>board_us * 1000u - <uint64_t>ref_ns)
+    return <int64_t>(<uint64_t>ref_ns + <uint64_t><int64_t>rint((<double>rel - offset_ns) / scale))
+
+
+def map_board_times(batch, int64_t ref_ns, double offset_ns, double drift):
+    """t_s of the batch's plots (rows [0, n)) from their board stamps, through a clock mapping:
+    host_ns = ref_ns + rint((board_t_us * 1000 - ref_ns - offset_ns) / (1 + drift)), t_s = host_ns / 1e9.
+    Exactly ClockSync.board_to_host_ns(batch.board_t_us[:n]) / 1e9 for that ClockSync's parameters."""
+    cdef Py_ssize_t n = valid_rows(batch, "t_s"), i
+    cdef double* t_s = <double*>column(batch, "t_s", cnp.NPY_FLOAT64, -1)
+    cdef const int64_t* board = <const int64_t*>column(batch, "board_t_us", cnp.NPY_INT64, len(batch.t_s))
+    cdef double scale = 1.0 + drift
+    with nogil:
+        for i in range(n):
+            t_s[i] = <double>board_to_host(board[i], ref_ns, offset_ns, scale) / 1e9
+
+
+def board_to_host_s(int64_t board_us, int64_t ref_ns, double offset_ns, double drift):
+    """One board stamp through the same mapping as map_board_times: host seconds."""
+    return <double>board_to_host(board_us, ref_ns, offset_ns, 1.0 + drift) / 1e9
+
+
+def receive_times(batch):
+    """t_s of the batch's plots (rows [0, n)) as their receive times: host_rx_ns / 1e9."""
+    cdef Py_ssize_t n = valid_rows(batch, "t_s"), i
+    cdef double* t_s = <double*>column(batch, "t_s", cnp.NPY_FLOAT64, -1)
+    cdef const int64_t* rx = <const int64_t*>column(batch, "host_rx_ns", cnp.NPY_INT64, len(batch.t_s))
+    with nogil:
+        for i in range(n):
+            t_s[i] = <double>rx[i] / 1e9
+
+
+def board_time_span(batch):
+    """(earliest, last row's) board_t_us of the batch's plots; the batch must hold at least one."""
+    cdef Py_ssize_t n = valid_rows(batch, "board_t_us"), i
+    cdef const int64_t* board = <const int64_t*>column(batch, "board_t_us", cnp.NPY_INT64, -1)
+    cdef int64_t lo
+    if n == 0:
+        raise ValueError("board_time_span of an empty PlotBatch")
+    lo = board[0]
+    for i in range(1, n):
+        if board[i] < lo:
+            lo = board[i]
+    return lo, board[n - 1]
+
+
+def time_runs(batch):
+    """The batch's plot times (rows [0, n)) as runs of equal values in order: [[t_s, count], ...] (a frame's
+    plots share its time; the recording keeps these, and JSON keeps every bit of a float)."""
+    cdef Py_ssize_t n = valid_rows(batch, "t_s"), a = 0, b
+    cdef const double* t_s = <const double*>column(batch, "t_s", cnp.NPY_FLOAT64, -1)
+    cdef list out = []
+    for b in range(1, n + 1):
+        if b == n or t_s[b] != t_s[b - 1]:
+            out.append([t_s[a], b - a])
+            a = b
+    return out
+
+
 cdef class LinkDecoder:
     """Stream decoder of one radar link: feed(bytes, host_rx_ns, batch) -> rare events; plots land in batch.
 
@@ -229,13 +329,26 @@ cdef class LinkDecoder:
     def counters(self):
         return {name: self.c[i] for i, name in enumerate(COUNTER_NAMES)}
 
+    @property
+    def seq_resets(self):
+        """counters["seq_resets"], without building the dict."""
+        return self.c[C_SEQ_RESETS]
+
+    @property
+    def rejected_total(self):
+        """The sum of every reject counter and plots_dropped: when it changes, counters has something to report."""
+        cdef int i
+        cdef int64_t total = self.c[C_PLOTS_DROPPED]
+        for i in REJECT_SLOTS:
+            total += self.c[i]
+        return total
+
     cdef void reject(self, int reason, Py_ssize_t nbytes) noexcept nogil:
         self.c[reason] += 1
         self.c[C_BYTES_DISCARDED] += nbytes
 
-    cdef Py_ssize_t scan(self, const uint8_t[::1] data, Py_ssize_t pos, int64_t host_rx_ns) noexcept nogil:
-        """Consume bytes from pos; returns where it stopped (the end, or just after a frame that made an event)."""
-        cdef Py_ssize_t n = data.shape[0]
+    cdef Py_ssize_t scan(self, const uint8_t* data, Py_ssize_t n, Py_ssize_t pos, int64_t host_rx_ns) noexcept nogil:
+        """Consume data[pos:n]; returns where it stopped (n, or just after a frame that made an event)."""
         cdef uint8_t b
         if self.pending_clear:
             self.blen = 0
@@ -438,26 +551,21 @@ cdef class LinkDecoder:
         s.board_t_us = t_us if framed else tod_board_us(tod)
         return 0
 
-    cdef _bind(self, batch):
-        """IN: batch, a hil.drivers.plot_batch.PlotBatch; checks its columns once and binds them as OUT."""
-        self.o_t_s = batch.t_s
-        self.o_sensor = batch.sensor
-        self.o_range_m = batch.range_m
-        self.o_azimuth_rad = batch.azimuth_rad
-        self.o_elevation_rad = batch.elevation_rad
-        self.o_range_rate_mps = batch.range_rate_mps
-        self.o_mode3a = batch.mode3a
-        self.o_board_t_us = batch.board_t_us
-        self.o_host_rx_ns = batch.host_rx_ns
-        self.out_cap = self.o_t_s.shape[0]
-        lengths = (self.o_sensor.shape[0], self.o_range_m.shape[0], self.o_azimuth_rad.shape[0],
-                   self.o_elevation_rad.shape[0], self.o_range_rate_mps.shape[0], self.o_mode3a.shape[0],
-                   self.o_board_t_us.shape[0], self.o_host_rx_ns.shape[0])
-        if any(length != self.out_cap for length in lengths):
-            raise ValueError("PlotBatch columns differ in length")
-        if not 0 <= batch.n <= self.out_cap:
-            raise ValueError(f"PlotBatch.n = {batch.n} outside its capacity {self.out_cap}")
-        self.out_n = batch.n
+    cdef int _bind(self, batch) except -1:
+        """IN: batch, a hil.drivers.plot_batch.PlotBatch; checks its columns and binds them as OUT (for one call:
+        the caller holds the batch, the batch its columns)."""
+        self.o_t_s = <double*>column(batch, "t_s", cnp.NPY_FLOAT64, -1)
+        self.out_cap = len(batch.t_s)
+        self.o_sensor = <int32_t*>column(batch, "sensor", cnp.NPY_INT32, self.out_cap)
+        self.o_range_m = <double*>column(batch, "range_m", cnp.NPY_FLOAT64, self.out_cap)
+        self.o_azimuth_rad = <double*>column(batch, "azimuth_rad", cnp.NPY_FLOAT64, self.out_cap)
+        self.o_elevation_rad = <double*>column(batch, "elevation_rad", cnp.NPY_FLOAT64, self.out_cap)
+        self.o_range_rate_mps = <double*>column(batch, "range_rate_mps", cnp.NPY_FLOAT64, self.out_cap)
+        self.o_mode3a = <int32_t*>column(batch, "mode3a", cnp.NPY_INT32, self.out_cap)
+        self.o_board_t_us = <int64_t*>column(batch, "board_t_us", cnp.NPY_INT64, self.out_cap)
+        self.o_host_rx_ns = <int64_t*>column(batch, "host_rx_ns", cnp.NPY_INT64, self.out_cap)
+        self.out_n = valid_rows(batch, "t_s")
+        return 0
 
     cdef list _events(self, int64_t host_rx_ns):
         """The Python objects of the event left by the last frame (GIL held; rare)."""
@@ -485,14 +593,22 @@ cdef class LinkDecoder:
         Returns the non-plot events in order: Frame (non-ASTERIX frames), ServiceEvent (CAT034) and,
         with keep_asterix, AsterixPayload. Plots beyond the batch capacity are dropped and counted.
         """
-        cdef const uint8_t[::1] d = data
-        cdef Py_ssize_t pos = 0, n = d.shape[0]
+        cdef const uint8_t[::1] view
+        cdef const uint8_t* p
+        cdef Py_ssize_t pos = 0, n
         cdef list events = []
+        if PyBytes_CheckExact(data):  # what every transport returns: no buffer to acquire
+            p = <const uint8_t*>PyBytes_AS_STRING(data)
+            n = PyBytes_GET_SIZE(data)
+        else:
+            view = data
+            n = view.shape[0]
+            p = &view[0] if n > 0 else self.buf
         self._bind(batch)
         try:
             while pos < n:
                 with nogil:
-                    pos = self.scan(d, pos, host_rx_ns)
+                    pos = self.scan(p, n, pos, host_rx_ns)
                 if self.event != EV_NONE:
                     events += self._events(host_rx_ns)
         finally:

@@ -1,8 +1,12 @@
-"""Pure-Python reference of hil.ext.decode.LinkDecoder, built on the framing and ASTERIX drivers (tests only)."""
+"""Pure-Python reference of hil.ext.decode: LinkDecoder built on the framing and ASTERIX drivers, and the batch
+functions in numpy as a radar link computed them before they moved into the kernel (tests only)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TypeAlias
+
+import numpy as np
 
 from hil.drivers.asterix import (
     AsterixError,
@@ -89,3 +93,35 @@ class LinkDecoder:
             batch.n += 1
             self._asterix["plots_ok"] += 1
         return events
+
+
+# ---- a decoded batch's plot times (as hil.drivers.radar_link did them in numpy) -------------------------------
+
+
+def map_board_times(batch: PlotBatch, ref_ns: int, offset_ns: float, drift: float) -> None:
+    """t_s of rows [0, n) from board_t_us, as hil.drivers.timesync.ClockSync.board_to_host_ns maps them, / 1e9."""
+    rel = batch.board_t_us[: batch.n].astype(np.int64) * 1000 - ref_ns
+    host = ref_ns + np.rint((rel - offset_ns) / (1.0 + drift)).astype(np.int64)
+    batch.t_s[: batch.n] = host / 1e9
+
+
+def board_to_host_s(board_us: int, ref_ns: int, offset_ns: float, drift: float) -> float:
+    rel = np.asarray(board_us, dtype=np.int64) * 1000 - ref_ns
+    return int(ref_ns + np.rint((rel - offset_ns) / (1.0 + drift)).astype(np.int64)) / 1e9
+
+
+def receive_times(batch: PlotBatch) -> None:
+    batch.t_s[: batch.n] = batch.host_rx_ns[: batch.n] / 1e9
+
+
+def board_time_span(batch: PlotBatch) -> tuple[int, int]:
+    stamps = batch.board_t_us[: batch.n]
+    return int(stamps.min()), int(stamps[-1])
+
+
+def time_runs(batch: PlotBatch) -> list[list[float | int]]:
+    t_s = batch.t_s[: batch.n]
+    if not len(t_s):
+        return []
+    edges = [0, *(np.flatnonzero(t_s[1:] != t_s[:-1]) + 1).tolist(), len(t_s)]
+    return [[float(t_s[a]), b - a] for a, b in pairwise(edges)]

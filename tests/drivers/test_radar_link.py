@@ -25,12 +25,14 @@ from hil.drivers.framing import (
     encode_ident,
     encode_time_sync_resp,
 )
-from hil.drivers.radar_link import RadarLink, RadarPoll
+from hil.drivers.plot_batch import PlotBatch
+from hil.drivers.radar_link import LinkClockSync, RadarLink, RadarPoll
 from hil.drivers.transport import BytePipe, SerialTransport, UdpTransport, open_transport
 from hil.errors import LinkError
+from hil.ext.reference import decode as reference_decode
 from hil.geo import METRES_PER_NM
 
-pytest.importorskip("hil.ext.decode", reason="build the kernel: HIL_EXT=decode python setup.py build_ext")
+decode = pytest.importorskip("hil.ext.decode", reason="build the kernel: HIL_EXT=decode python setup.py build_ext")
 
 BOARD_OFFSET_US = 987_654_321  # the board's clock runs this far ahead of the host's
 
@@ -316,3 +318,84 @@ def test_a_stalled_reader_never_blocks_the_writer() -> None:
         t.close()
         os.close(slave)
         os.close(master)
+
+
+def test_the_kernels_clock_mapping_is_the_clock_syncs_own() -> None:
+    """RadarLink maps a batch's board stamps in C with the ClockSync's parameters: bit for bit what
+    ClockSync.board_to_host_ns gives, before and after a drift fit, and after a reset."""
+    rng = np.random.default_rng(4)
+    sync = LinkClockSync()
+    host_ns, drift, offset_ns = 10**15, 37e-6, -123_456_789_012
+    stamps = rng.integers(0, 2**45, 64)
+    for k in range(200):
+        h0 = host_ns + k * 100_000_000
+        h1 = h0 + int(rng.integers(200_000, 3_000_000))
+        mid = (h0 + h1) // 2
+        b = int((mid + offset_ns + drift * (mid - host_ns)) // 1000) + int(rng.integers(-300, 300))
+        sync.add_sample(h0, b, b + 50, h1)
+        if k in (0, 5, 60, 61, 199):
+            batch = PlotBatch.empty(len(stamps))
+            batch.n = len(stamps)
+            batch.board_t_us[:] = stamps
+            decode.map_board_times(batch, *sync.mapping())
+            expected = sync.board_to_host_ns(stamps) / 1e9
+            assert np.array_equal(batch.t_s.view(np.int64), expected.view(np.int64))
+            one = int(stamps[0])
+            assert decode.board_to_host_s(one, *sync.mapping()) == sync.board_to_host_ns(one) / 1e9
+    assert sync.drift_fitted
+    sync.reset()
+    assert not sync.synced
+
+
+def test_plot_times_and_what_replay_reads_from_the_recording() -> None:
+    """Over 20 s of 5 ms polls in virtual time, a board whose clock drifts and a sync exchange every 0.5 s:
+    each plot's time is its board stamp through ClockSync.board_to_host_ns, and the first ASTERIX payload of each
+    poll carries the poll count, the plot times as runs and the sector times (hil.records.replay reads them)."""
+    rng = np.random.default_rng(11)
+    host, board_end = BytePipe.pair()
+    t = [5 * 10**12]
+    recorded: list = []
+    link = RadarLink(host, 0, (0.0, 0.0, 30.0), clock_ns=lambda: t[0], recorder=lambda *a: recorded.append(a))
+    board = FakeBoard(-1)
+
+    def board_us() -> int:
+        return int(t[0] * (1 + 80e-6)) // 1000 + 3_000_000
+
+    board.now_us = board_us  # type: ignore[method-assign]
+    checked = sectors_seen = 0
+    for k in range(1, 4001):
+        t[0] += 5_000_000 + int(rng.integers(-200_000, 200_000))
+        wire = b""
+        for frame in board.decoder.feed(board_end.read_available()):
+            token = decode_time_sync_req(frame.payload)
+            rx_us = board_us() - int(rng.integers(100, 2_000))
+            wire += board.send(FrameType.TIME_SYNC_RESP, encode_time_sync_resp(token, rx_us, rx_us + 30))
+        for _ in range(int(rng.integers(0, 3))):
+            wire += dwell(board, int(rng.integers(1, 6)), board_us() - int(rng.integers(0, 4000)), seed=k)[0]
+        if k % 37 == 0:
+            wire += board.send(FrameType.ASTERIX, encode_cat034(3, 4, 2, 10.0, 1.0, 4.0), board_us() - 1000)
+        board_end.write(wire)
+        before, samples = len(recorded), link.clock_sync.samples_accepted + link.clock_sync.samples_rejected
+        plots, sectors = link.poll()
+        # plots are timed before the poll's sync answers are taken in: compare where the sync stood still
+        still = link.clock_sync.samples_accepted + link.clock_sync.samples_rejected == samples
+        if k % 100 == 1:
+            link.request_time_sync()
+        rx = [r for r in recorded[before:] if r[1] == "rx"]
+        if not wire:
+            assert rx == [] and plots.n == 0
+            continue
+        asterix = [r for r in rx if r[4] == "asterix"]
+        if plots.n and link.clock_sync.synced and still:
+            expected = link.clock_sync.board_to_host_ns(plots.board_t_us[: plots.n]) / 1e9
+            assert np.array_equal(plots.column("t_s").view(np.int64), expected.view(np.int64))
+            checked += 1
+        if asterix:
+            note = asterix[0][5]
+            assert list(note) == ["poll", "plots_t_s", "sectors_t_s"] and note["poll"] == k
+            assert note["plots_t_s"] == reference_decode.time_runs(plots)
+            assert note["sectors_t_s"] == [s[0] for s in sectors]
+            assert all(r[5] == {"poll": k} for r in asterix[1:])
+            sectors_seen += len(sectors)
+    assert checked > 1000 and sectors_seen > 50 and link.clock_sync.drift_fitted
+    assert link.counters["plots_unsynced"] < 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from hil.drivers.asterix import Cat048Plot, decode_blocks, encode_cat034, encode_cat048_block
 from hil.drivers.framing import Frame, FrameType, crc16_ccitt, encode_frame, stuff
 from hil.drivers.plot_batch import PlotBatch, elevation_from_height
+from hil.drivers.radar_link import REJECT_KEYS
+from hil.ext.reference import decode as reference_decode
 from hil.ext.reference.decode import LinkDecoder as ReferenceDecoder
 from hil.geo import METRES_PER_NM
 
@@ -115,6 +118,9 @@ def test_kernel_and_reference_agree_on_hostile_streams(segs: list, cuts: list[in
     assert normalised(ev_fast) == normalised(ev_ref)
     assert b_fast.equals(b_ref, rtol=1e-12)
     assert fast.counters == ref.counters
+    c = fast.counters
+    assert fast.seq_resets == c["seq_resets"]
+    assert fast.rejected_total == sum(c[k] for k in REJECT_KEYS) + c["plots_dropped"]
 
 
 @given(st.binary(max_size=300), st.integers(0, 2**32 - 1), st.booleans())
@@ -193,3 +199,96 @@ def test_batch_shape_is_checked_once() -> None:
 def test_elevation_helper_edges() -> None:
     got = elevation_from_height([np.nan, 10.0, 1e6, -1e6, 10.0], [100.0, 0.0, 100.0, 100.0, 100.0], 0.0)
     np.testing.assert_allclose(got, [np.nan, 0.0, np.pi / 2, -np.pi / 2, math.asin(0.1)])
+
+
+def test_any_bytes_like_input_decodes_alike() -> None:
+    wire = segment("plots+sector", 3, 1) + segment("service", 4, 2)
+    results = []
+    for data in (wire, bytearray(wire), memoryview(wire), np.frombuffer(wire, np.uint8)):
+        batch = PlotBatch.empty(16)
+        events = LinkDecoder(sensor=1, keep_asterix=True).feed(data, 9, batch)
+        results.append((normalised(events), batch.copy()))
+    for events, batch in results[1:]:
+        assert events == results[0][0] and batch.equals(results[0][1])
+    assert results[0][1].n > 0 and len(results[0][0]) >= 3
+
+
+SPOILED_BATCHES = {
+    "big-endian": lambda b: setattr(b, "range_m", np.zeros(4, ">f8")),
+    "read-only": lambda b: b.azimuth_rad.setflags(write=False),
+    "strided": lambda b: setattr(b, "t_s", np.zeros(8)[::2]),
+    "2-D": lambda b: setattr(b, "host_rx_ns", np.zeros((4, 1), np.int64)),
+    "a list": lambda b: setattr(b, "sensor", [0] * 4),
+    "n past capacity": lambda b: setattr(b, "n", 5),
+}
+
+
+@pytest.mark.parametrize("spoil", SPOILED_BATCHES.values(), ids=SPOILED_BATCHES.keys())
+def test_columns_the_decoder_cannot_write_into_are_refused(spoil: Any) -> None:
+    batch = PlotBatch.empty(4)
+    spoil(batch)
+    with pytest.raises(ValueError):
+        LinkDecoder().feed(segment("plots", 1, 0), 0, batch)
+    with pytest.raises(ValueError):
+        LinkDecoder().feed_datagram(b"", 0, batch)
+
+
+# ---- the batch functions a radar link applies after decoding: kernel and numpy reference, bit for bit ----------
+
+def filled_batch(board_us: list[int], host_ns: list[int], t_s: list[float] | None = None) -> PlotBatch:
+    batch = PlotBatch.empty(len(board_us) + 3)  # spare rows: only [0, n) may be touched
+    batch.t_s[:] = -7.0
+    batch.n = len(board_us)
+    batch.board_t_us[: batch.n] = board_us
+    batch.host_rx_ns[: batch.n] = host_ns
+    if t_s is not None:
+        batch.t_s[: batch.n] = t_s
+    return batch
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.array_equal(a.view(np.int64), b.view(np.int64)))
+
+
+@given(
+    st.lists(st.integers(-(2**50), 2**50), max_size=40),
+    st.integers(0, 2**61),
+    st.one_of(st.floats(-(2.0**60), 2.0**60), st.integers(-(10**15), 10**15).map(float)),
+    st.one_of(st.floats(-5e-3, 5e-3), st.just(0.0)),
+)
+@settings(max_examples=400, deadline=None)
+def test_plot_times_through_a_clock_mapping(board_us: list[int], ref_ns: int, offset_ns: float,
+                                            drift: float) -> None:
+    fast, ref = filled_batch(board_us, [0] * len(board_us)), filled_batch(board_us, [0] * len(board_us))
+    decode.map_board_times(fast, ref_ns, offset_ns, drift)
+    reference_decode.map_board_times(ref, ref_ns, offset_ns, drift)
+    assert same_bits(fast.t_s, ref.t_s)  # the spare rows untouched too
+    for b in board_us[:3]:
+        got = decode.board_to_host_s(b, ref_ns, offset_ns, drift)
+        assert got == reference_decode.board_to_host_s(b, ref_ns, offset_ns, drift)
+
+
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_receive_times_and_board_time_span(values: list[int]) -> None:
+    fast, ref = filled_batch(values[::-1], values), filled_batch(values[::-1], values)
+    decode.receive_times(fast)
+    reference_decode.receive_times(ref)
+    assert same_bits(fast.t_s, ref.t_s)
+    if values:
+        assert decode.board_time_span(fast) == reference_decode.board_time_span(ref)
+    else:
+        with pytest.raises(ValueError):
+            decode.board_time_span(fast)
+
+
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.5, 1e9 + 0.001, np.nan, np.inf, 5e-324]), max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_runs_of_equal_plot_times(t_s: list[float]) -> None:
+    batch = filled_batch([0] * len(t_s), [0] * len(t_s), t_s)
+
+    def exact(runs: list) -> list:
+        assert all(type(t) is float and type(k) is int for t, k in runs)
+        return [(float(t).hex(), k) for t, k in runs]
+
+    assert exact(decode.time_runs(batch)) == exact(reference_decode.time_runs(batch))
