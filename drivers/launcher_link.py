@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 from hdrh.histogram import HdrHistogram
 
 from hil.drivers import modbus_rtu
+from hil.drivers.histograms import FLUSH_AT, record_many
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError
 from hil.drivers.registers import (
     ARM_KEY,
@@ -64,7 +65,6 @@ from hil.drivers.registers import (
 )
 from hil.drivers.timesync import ClockSync
 from hil.errors import LinkError
-from hil.measure.latency import FLUSH_AT, record_many
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,9 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from hil.drivers.histograms import record_many
 from hil.errors import HilError
-from hil.measure.latency import decode_histogram, encode_histogram, histogram_summary, new_histogram, record_many
+from hil.measure.latency import decode_histogram, encode_histogram, histogram_summary, new_histogram
 
 log = logging.getLogger("hil.measure.floor")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
 from hdrh.histogram import HdrHistogram
+
+from hil.drivers.histograms import FLUSH_AT, record_many
 
 STAGES = ("decode", "track", "fire_control", "command", "host_total", "sensor_to_shooter")
 
@@ -21,39 +22,12 @@ LOWEST_NS = 1_000  # 1 µs: the smallest value told apart from zero (hdrh rounds
 HIGHEST_NS = 60_000_000_000  # 60 s
 SIGNIFICANT_FIGURES = 3
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
-FLUSH_AT = 4096  # buffered values per stage before they are folded into the histogram
 UNCERTAINTY_SUFFIX = ".uncertainty"
 
 
 def new_histogram() -> HdrHistogram:
     """An empty histogram with the testbed's range and precision (1 µs .. 60 s, 3 significant figures)."""
     return HdrHistogram(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES)
-
-
-def record_many(hist: HdrHistogram, values_ns: Iterable[int] | np.ndarray) -> int:
-    """Fold many values into a histogram at once; returns how many were clamped into 0 .. 60 s.
-
-    The bucket index is the HDR one (bucket = magnitude above the sub-bucket range, sub-bucket =
-    value shifted by it); values that share a bucket are counted together, so the Python-level work
-    is per occupied bucket, not per value. A test checks this against hdrh's record_value.
-    """
-    v = np.asarray(values_ns if isinstance(values_ns, np.ndarray) else list(values_ns), dtype=np.int64)
-    if v.size == 0:
-        return 0
-    clamped = int(np.count_nonzero((v < 0) | (v > HIGHEST_NS)))
-    v = np.clip(v, 0, HIGHEST_NS)
-    # bit length of (v | sub_bucket_mask): exact through frexp for integers below 2**53
-    _, bits = np.frexp((v | hist.sub_bucket_mask).astype(np.float64))
-    bucket = bits.astype(np.int64) - hist.unit_magnitude - (hist.sub_bucket_half_count_magnitude + 1)
-    sub = v >> (bucket + hist.unit_magnitude)
-    index = ((bucket + 1) << hist.sub_bucket_half_count_magnitude) + (sub - hist.sub_bucket_half_count)
-    order = np.argsort(index, kind="stable")
-    index, v = index[order], v[order]
-    _, starts, counts = np.unique(index, return_index=True, return_counts=True)
-    # each bucket is recorded with the largest of its own values, so min/max come out as hdrh's would
-    for value, n in zip(np.maximum.reduceat(v, starts).tolist(), counts.tolist(), strict=True):
-        hist.record_value(value, n)
-    return clamped
 
 
 def histogram_summary(hist: HdrHistogram) -> dict[str, Any]:

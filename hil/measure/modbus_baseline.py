@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.drivers import modbus_rtu
+from hil.drivers.histograms import record_many
 from hil.drivers.launcher_link import LauncherLink
 from hil.drivers.registers import (
     FIRE_BLOCK,
@@ -69,7 +70,7 @@ from hil.drivers.registers import (
 from hil.drivers.timesync import ClockSync
 from hil.emulators.launcher import LaunchEvents
 from hil.errors import HilError, LinkError
-from hil.measure.latency import histogram_summary, new_histogram, record_many
+from hil.measure.latency import histogram_summary, new_histogram
 from hil.procutil import Child
 
 SOURCE = Path(__file__).resolve().parents[1] / "native" / "modbus_rtt.c"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hil.drivers.histograms import FLUSH_AT, record_many
 from hil.measure.latency import (
-    FLUSH_AT,
     HIGHEST_NS,
     STAGES,
     DeadlineMonitor,
@@ -18,7 +18,6 @@ from hil.measure.latency import (
     decode_histogram,
     histogram_summary,
     new_histogram,
-    record_many,
 )
 
 
