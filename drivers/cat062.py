@@ -273,8 +273,9 @@ class Cat062Encoder:
         mode3a: npt.ArrayLike,
     ) -> EncodedTracks:
         """One record per track: tod_s (seconds since midnight, one for all or one per track), track ids (sent
-        mod 65536), SystemTrackStatus values, ENU states (n, 6: x, y, z, vx, vy, vz; NaN velocity omits it), Mode 3/A
-        codes (-1: unknown)."""
+        mod 65536), SystemTrackStatus values, ENU states (n, 6: x, y, z, vx, vy, vz; a NaN vx or vy leaves the
+        velocity out, a NaN vz the rate of climb, and vx, vy then go out as level flight), Mode 3/A codes (-1:
+        unknown)."""
         tid = np.asarray(track_id, dtype=np.int64).reshape(-1)
         n = len(tid)
         st = np.asarray(status, dtype=np.int64).reshape(-1)
@@ -304,7 +305,11 @@ class Cat062Encoder:
         v = x[:, 3:6]
         v_finite = np.isfinite(v)
         axes = frame.target_axes(lat, lon)
-        v_local = np.einsum("nij,nj->ni", axes, np.where(v_finite, v, 0.0))
+        v = np.where(v_finite, v, 0.0)
+        # an unknown vertical speed is sent as level flight: no climb along the target's own vertical
+        level = -(axes[:, 2, 0] * v[:, 0] + axes[:, 2, 1] * v[:, 1]) / axes[:, 2, 2]
+        v[:, 2] = np.where(v_finite[:, 2], v[:, 2], level)
+        v_local = np.einsum("nij,nj->ni", axes, v)
         vx_u, vx_fits = _quantise(v_local[:, 0], VELOCITY_LSB_MPS, 2**15 - 1)
         vy_u, vy_fits = _quantise(v_local[:, 1], VELOCITY_LSB_MPS, 2**15 - 1)
         climb_u, climb_fits = _quantise(v_local[:, 2], CLIMB_LSB_MPS, 2**15 - 1)
@@ -702,7 +707,8 @@ def _udp_address(url: str) -> tuple[str, int]:
 
 class SystemTrackPublisher:
     """Sends system tracks as CAT062 datagrams to url (udp://HOST:PORT). publish() never blocks and never raises on
-    the network: a datagram the OS refuses (nothing listening, buffer full, no route) is counted in stats."""
+    the network: a datagram the OS refuses (buffer full, no route, or nothing listening there: the OS says so on
+    the send after one went nowhere) is counted in stats["send_errors"] and dropped."""
 
     def __init__(
         self,
@@ -725,8 +731,13 @@ class SystemTrackPublisher:
         except OSError as e:
             raise LinkError(f"{url}: cannot resolve {host}: {e}") from e
         self.url = url
-        self.peer = address
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            # connected, so that the OS reports "nothing listening there" (an ICMP port unreachable) on a later send
+            self._sock.connect(address)
+        except OSError as e:
+            self._sock.close()
+            raise LinkError(f"{url}: cannot send there: {e}") from e
         self._sock.setblocking(False)
         self.stats = dict.fromkeys(("updates", "records_encoded", "datagrams_sent", "bytes_sent", "send_errors",
                                     "tracks_skipped", "items_omitted"), 0)
@@ -748,8 +759,8 @@ class SystemTrackPublisher:
         sent = 0
         for datagram in enc.datagrams:
             try:
-                self._sock.sendto(datagram, self.peer)
-            except OSError:  # BlockingIOError, ConnectionRefusedError (an earlier ICMP), ENETUNREACH, ...
+                self._sock.send(datagram)
+            except OSError:  # BlockingIOError, ConnectionRefusedError (nothing listening), ENETUNREACH, ...
                 s["send_errors"] += 1
                 continue
             sent += 1
