@@ -77,6 +77,7 @@ ALTITUDE_MIN_M = -1500.0 * METRES_PER_FOOT  # I062/130's range
 ALTITUDE_MAX_M = 150000.0 * METRES_PER_FOOT
 MAX_DATAGRAM_BYTES = 1472  # a 1500-byte Ethernet MTU less the IPv4 and UDP headers: never fragmented
 MIN_DATAGRAM_BYTES = 64  # room for the block header and the longest record this encoder writes (39 bytes)
+MAX_UDP_PAYLOAD = 65507  # the most an IPv4 UDP datagram carries
 MAX_DATAGRAMS_PER_POLL = 1024
 SRC_3D_RADAR = 2  # I062/080 SRC: the source of the I062/130 altitude
 
@@ -257,8 +258,9 @@ class Cat062Encoder:
         for name, v in (("SAC", sac), ("SIC", sic), ("service id", service_id)):
             if not 0 <= v <= 255:
                 raise AsterixOutOfRange(f"{name} {v} must be a byte (0..255)")
-        if not MIN_DATAGRAM_BYTES <= max_datagram_bytes <= 0xFFFF:
-            raise AsterixOutOfRange(f"datagram size {max_datagram_bytes} outside {MIN_DATAGRAM_BYTES}..65535 bytes")
+        if not MIN_DATAGRAM_BYTES <= max_datagram_bytes <= MAX_UDP_PAYLOAD:
+            raise AsterixOutOfRange(
+                f"datagram size {max_datagram_bytes} outside {MIN_DATAGRAM_BYTES}..{MAX_UDP_PAYLOAD} bytes")
         self.sac, self.sic, self.service_id = sac, sic, service_id
         self.frame = ReferenceFrame(origin)
         self.cartesian = cartesian

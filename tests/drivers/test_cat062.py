@@ -185,8 +185,9 @@ def test_encoder_refuses_what_is_not_a_track() -> None:
         enc.encode(0.0, [1], [2], np.zeros((1, 6)), [0o10000])
     with pytest.raises(AsterixOutOfRange, match="SAC"):
         Cat062Encoder(256, 2, ORIGIN)
-    with pytest.raises(AsterixOutOfRange, match="datagram size"):
-        Cat062Encoder(1, 2, ORIGIN, max_datagram_bytes=40)
+    for size in (40, 65508):
+        with pytest.raises(AsterixOutOfRange, match="datagram size"):
+            Cat062Encoder(1, 2, ORIGIN, max_datagram_bytes=size)
     with pytest.raises(AsterixOutOfRange, match="origin"):
         Cat062Encoder(1, 2, (95.0, 0.0, 0.0))
 
