@@ -42,13 +42,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hil.host.seams import TrackSnapshot
+from hil.host.seams import TrackSnapshot, TrackStatus
 from hil.scenario import Scenario
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int32]
 
-TENTATIVE, CONFIRMED = 1, 2  # TrackSnapshot.status
+TENTATIVE, CONFIRMED = TrackStatus.TENTATIVE, TrackStatus.CONFIRMED  # TrackSnapshot.status: 1, 2
 NO_CODE = -1  # a plot without a Mode 3/A code, a track without one
 TWO_PI = 2.0 * math.pi
 CHI2_3DOF_999 = 16.27  # chi-square quantile, 3 degrees of freedom, probability 0.999: the gate on distance²
@@ -73,7 +73,7 @@ class Track:
     track_id: int
     opportunities: deque[bool]  # hit (True) or miss at its recent beam sweeps, newest last
     codes: deque[int]  # Mode 3/A of its recent plots, NO_CODE for a plot without one
-    status: int = TENTATIVE
+    status: TrackStatus = TENTATIVE
     hits: int = 1  # plots it took, the first one included
     misses: int = 0  # misses in a row
     mode3a: int = NO_CODE
