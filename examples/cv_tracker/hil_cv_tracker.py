@@ -152,13 +152,14 @@ class CVTracker:
         for k in range(len(t_s)):
             self._take_plot(float(t_s[k]), int(sensor[k]), float(range_m[k]), float(azimuth_rad[k]),
                             float(elevation_rad[k]), float(range_rate_mps[k]), int(mode3a[k]))
-        if len(t_s):
-            self._keep(t_s[-1] - self.t_s <= self.max_coast_s)
+        times = t_s[np.isfinite(t_s)]
+        if len(times):
+            self._keep(times.max() - self.t_s <= self.max_coast_s)
 
     def sector_swept(self, sensor: int, t_s: float, az_from_rad: float, az_to_rad: float) -> None:
         """Radar `sensor`'s beam swept clockwise from az_from_rad to az_to_rad by t_s: a hit or a miss for every
         track inside that sector and the radar's range."""
-        if not 0 <= sensor < len(self.radars):
+        if not (0 <= sensor < len(self.radars) and math.isfinite(t_s)):
             return
         radar = self.radars[sensor]
         where = self.x[:, :3] + (t_s - self.t_s)[:, None] * self.x[:, 3:] - radar.site

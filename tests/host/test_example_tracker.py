@@ -168,3 +168,19 @@ def test_a_radar_without_height_still_gives_tracks_on_the_ground_plane(example_o
         ground = np.linalg.norm(truth[:, :2] - radar.site[:2], axis=1)
         placed = np.sqrt(slant**2 - (3_000.0 - radar.site[2]) ** 2)
         assert (np.abs(errors - np.abs(placed - ground)) < 300.0).mean() >= 0.75, (spec.name, errors, placed - ground)
+
+
+def test_a_malformed_plot_or_sweep_is_refused_and_the_tracks_stay(example_on_path: None) -> None:
+    tracked = track(Scenario.load("raid"), until_s=8.0)
+    tracker = tracked.tracker
+    before = tracker.tracks(8.0)
+    nan = np.nan
+    tracker.update(np.array([8.0, 8.0, nan]), np.array([7, 0, 1], np.int32), np.array([20e3, nan, 30e3]),
+                   np.array([1.0, 1.0, 2.0]), np.array([0.1, 0.1, 0.1]), np.array([nan, nan, nan]),
+                   np.array([-1, -1, -1], np.int32))
+    tracker.sector_swept(0, nan, 0.0, 1.0)
+    tracker.sector_swept(5, 8.0, 0.0, 1.0)
+    after = tracker.tracks(8.0)
+    assert tracker.plots_refused == 3  # an unknown radar, no range, no time
+    assert after.track_id.tolist() == before.track_id.tolist()
+    np.testing.assert_array_equal(after.state, before.state)
