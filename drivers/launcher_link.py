@@ -64,11 +64,13 @@ from hil.drivers.registers import (
     unpack_ascii,
 )
 from hil.drivers.timesync import ClockSync
+from hil.drivers.transport import LinkKind, parse_link_url
 from hil.errors import LinkError
 
 log = logging.getLogger(__name__)
 
 Recorder = Callable[[str, str, bytes, int, str], None]
+LAUNCHER_LINK_KINDS: tuple[LinkKind, ...] = ("serial", "tcp")  # what from_url opens
 SEQ_MAX = 0xFFFF
 RANGE_M_MAX = 0xFFFF
 TGO_S_MAX = 0xFFFF / 100
@@ -550,18 +552,14 @@ class LauncherLink:
     def from_url(cls, url: str, device_id: int = 1, name: str = "launcher",
                  clock_ns: Callable[[], int] = time.monotonic_ns, recorder: Recorder | None = None,
                  timeout_s: float = 0.1, baud: int = 115200, **kw: Any) -> LauncherLink:
-        """tcp://HOST:PORT, or rtu:PATH / a bare serial path (8N1 at baud)."""
+        """Modbus TCP at tcp://HOST:PORT, or Modbus RTU on a serial device path (/dev/..., rtu:PATH; 8N1 at baud):
+        the launcher kinds of hil.drivers.transport's link URL grammar. Any other URL is one LinkError line."""
+        address = parse_link_url(url, accept=LAUNCHER_LINK_KINDS, what=name)
         target: str | tuple[str, int]
-        if url.startswith("tcp://"):
-            host, _, port = url[len("tcp://"):].rpartition(":")
-            if not host or not port.isdigit():
-                raise LinkError(f"{name}: {url!r} is not tcp://HOST:PORT")
-            kind, target = "modbus_tcp", (host.strip("[]"), int(port))
-        elif url.startswith("rtu:") or url.startswith("/"):
-            path = url[len("rtu:"):] if url.startswith("rtu:") else url
-            kind, target = "modbus_rtu", path.removeprefix("//")
+        if address.kind == "tcp":
+            kind, target = "modbus_tcp", (address.host, address.port)
         else:
-            raise LinkError(f"{name}: {url!r} is neither tcp://HOST:PORT nor rtu:PATH")
+            kind, target = "modbus_rtu", address.path
         link = cls(device_id=device_id, name=name, clock_ns=clock_ns, recorder=recorder, **kw)
         link.transport = _StreamTransport(kind, target, device_id, timeout_s, baud, link._record, link.counters)
         return link

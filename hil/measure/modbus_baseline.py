@@ -55,7 +55,7 @@ from typing import Any
 
 from hil.drivers import modbus_rtu
 from hil.drivers.histograms import record_many
-from hil.drivers.launcher_link import LauncherLink
+from hil.drivers.launcher_link import LAUNCHER_LINK_KINDS, LauncherLink
 from hil.drivers.registers import (
     FIRE_BLOCK,
     IDENT_MAGIC,
@@ -68,6 +68,7 @@ from hil.drivers.registers import (
     unpack_u64,
 )
 from hil.drivers.timesync import ClockSync
+from hil.drivers.transport import parse_link_url
 from hil.emulators.launcher import LaunchEvents
 from hil.errors import HilError, LinkError
 from hil.measure.latency import histogram_summary, new_histogram
@@ -144,14 +145,11 @@ def build_client(cache_dir: Path | None = None) -> Path:
 
 
 def _target_args(target: str) -> list[str]:
-    """modbus_rtt's arguments for tcp://HOST:PORT, rtu:PATH or a bare path (LauncherLink's URLs)."""
-    if target.startswith("tcp://"):
-        return ["--tcp", target[len("tcp://"):]]
-    if target.startswith("rtu:"):
-        return ["--rtu", target[len("rtu:"):]]
-    if target.startswith("/"):
-        return ["--rtu", target]
-    raise LinkError(f"{target!r} is neither tcp://HOST:PORT nor rtu:PATH")
+    """modbus_rtt's arguments for a launcher link's URL (tcp://HOST:PORT, or a serial path: /dev/..., rtu:PATH)."""
+    address = parse_link_url(target, accept=LAUNCHER_LINK_KINDS)
+    if address.kind == "tcp":
+        return ["--tcp", str(address).removeprefix("tcp://")]
+    return ["--rtu", address.path]
 
 
 @dataclass(frozen=True)
@@ -263,14 +261,14 @@ class _RawPort:
     def __init__(self, target: str, device_id: int = 1) -> None:
         self.device_id, self.tid = device_id, 0
         self.sock: socket.socket | None = None
-        if target.startswith("tcp://"):
-            host, _, port = target[len("tcp://"):].rpartition(":")
-            self.sock = socket.create_connection((host, int(port)), timeout=TIMEOUT_S)
+        address = parse_link_url(target, accept=LAUNCHER_LINK_KINDS)
+        if address.kind == "tcp":
+            self.sock = socket.create_connection((address.host, address.port), timeout=TIMEOUT_S)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as libmodbus and asyncio do
             self.fd = self.sock.fileno()
             self.framing = "tcp"
         else:
-            self.fd = os.open(target.removeprefix("rtu:"), os.O_RDWR | os.O_NOCTTY)
+            self.fd = os.open(address.path, os.O_RDWR | os.O_NOCTTY)
             tty.setraw(self.fd)
             termios.tcflush(self.fd, termios.TCIOFLUSH)  # stale bytes of a fresh pty
             self.framing = "rtu"
@@ -404,11 +402,11 @@ async def _pymodbus_client(target: str, k: int, inside: dict[str, Samples], cloc
     common: dict[str, Any] = {"timeout": TIMEOUT_S, "retries": 0, "reconnect_delay": 0,
                               "trace_packet": trace_packet, "trace_pdu": trace_pdu}
     client: Any
-    if target.startswith("tcp://"):
-        host, _, port = target[len("tcp://"):].rpartition(":")
-        client = AsyncModbusTcpClient(host, port=int(port), **common)
+    address = parse_link_url(target, accept=LAUNCHER_LINK_KINDS)
+    if address.kind == "tcp":
+        client = AsyncModbusTcpClient(address.host, port=address.port, **common)
     else:
-        client = AsyncModbusSerialClient(target.removeprefix("rtu:"), framer=FramerType.RTU, baudrate=115200,
+        client = AsyncModbusSerialClient(address.path, framer=FramerType.RTU, baudrate=115200,
                                          bytesize=8, parity="N", stopbits=1, **common)
     if not await client.connect():
         raise LinkError(f"pymodbus cannot open {target}")
