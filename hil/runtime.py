@@ -112,12 +112,13 @@ class Chain:
         self.engagement = EngagementModel(self.truth, o.scenario.launchers, o.seed, o.scenario.no_fire_zones)
         self.latency = StageLatency()
         self.deadline = DeadlineMonitor(period_ns=LOOP_PERIOD_NS, budget_ns=LOOP_PERIOD_NS)
-        self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
         # the system under test: it never sees truth, only what comes over the wire
         self.host_choice = HostChoice(o.tracker, o.fire_control).resolved(o.scenario)
         self.host = build_host(o.scenario, self.host_choice.tracker, self.host_choice.fire_control,
                                o.fire_control_overrides,
-                               on_event=self._host_event, records=self.writer)
+                               on_event=self._host_event)
+        self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
+        self.host.records = self.writer
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message

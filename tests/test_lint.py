@@ -22,7 +22,8 @@ def test_ruff_is_clean_over_the_whole_tree() -> None:
 
 @pytest.mark.slow
 def test_mypy_is_clean_over_the_whole_tree() -> None:
-    trees = [d for d in ("hil", "drivers", "ext", "tests", "firmware_stubs") if any((REPO / d).rglob("*.py"))]
+    roots = ("hil", "drivers", "ext", "tests", "firmware_stubs", "examples")
+    trees = [d for d in roots if any((REPO / d).rglob("*.py"))]
     r = subprocess.run([sys.executable, "-m", "mypy", *trees], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
 

@@ -207,6 +207,9 @@ class Host:
         sent: list[tuple[int, int, int]] = []
         for k in range(len(a.track_index)):
             ti, li = int(a.track_index[k]), int(a.launcher_index[k])
+            refused = self._interlock(t_s, tracks, ident, ti, li)
+            if refused:
+                continue
             # t0: the detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
             plot_t = float(tracks.last_update_s[ti])
             t0_host_ns, unc = self.plot_t0.get(plot_t, (0, NO_T0))
@@ -230,6 +233,29 @@ class Host:
                                 engagements.shots_fired.tolist(), strict=True) if f or s}}
         self._evaluation = Evaluation(inputs, decision, sent, call)
         return orders
+
+    def _interlock(self, t_s: float, tracks: TrackSnapshot, ident: Any, ti: int, li: int) -> str:
+        """The host's own check of every assignment, whatever fire control is plugged in: never at a track that is
+        not confirmed, or friendly, or neutral, and only rows that exist. The refusal's name, "" to fire."""
+        if not (0 <= ti < len(tracks.track_id) and 0 <= li < len(self.scenario.launchers)):
+            why, tid, li = "HOST_BAD_ASSIGNMENT", -1, -1
+        else:
+            tid = int(tracks.track_id[ti])
+            why = ("HOST_FRIENDLY" if ident.friendly[ti] else "HOST_NEUTRAL" if ident.neutral[ti] else
+                   "HOST_NOT_CONFIRMED" if tracks.status[ti] != CONFIRMED else "")
+        if not why:
+            return ""
+        key = (tid, li, why)
+        entry = self.refusals.get(key)
+        if entry is None:
+            self.refusals[key] = {"time_s": round(t_s, 3), "track": tid,
+                                  "launcher": self.scenario.launchers[li].name if li >= 0 else None,
+                                  "reason": why, "count": 1, "protected_track": None}
+            self._event(t_s, "refusal", track=tid, launcher=li,
+                        detail=f"{why}: fire control assigned it; the host does not fire")
+        else:
+            entry["count"] += 1
+        return why
 
     def engagement_inputs(self, t_s: float, tracks: TrackSnapshot) -> tuple[EngagementInputs, np.ndarray]:
         """Rounds in flight, shots and kill assessment per track, and guidance channels in use per launcher,

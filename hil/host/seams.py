@@ -46,7 +46,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from hil.ext.firecontrol_types import Assignments, Refusals
+from hil.ext.firecontrol_types import Assignments, RefusalReason, Refusals
 from hil.ext.tracker_types import TrackSnapshot, TrackStatus
 from hil.host.fire_control import ProtectionInputs
 
@@ -141,5 +141,6 @@ class KernelFireControl:
         return result
 
 
-__all__ = ["CONFIRMED", "Decision", "EngagementInputs", "FireControl", "FireControlInputs", "KernelFireControl",
-           "LauncherInputs", "Tracker"]
+__all__ = ["CONFIRMED", "Assignments", "Decision", "EngagementInputs", "FireControl", "FireControlInputs",
+           "KernelFireControl", "LauncherInputs", "ProtectionInputs", "RefusalReason", "Refusals", "TrackSnapshot",
+           "TrackStatus", "Tracker"]

@@ -19,7 +19,8 @@ What is reproduced, deterministically (same run folder, same kernels: same repor
    assessing, pos_var_m2). Lines with the same t_s came from one evaluation. Replay evaluates
    the run's fire control (summary.json's "host", or --fire-control; hil's kernel by default) on the
    replayed confirmed tracks and every friendly or neutral track (tentative too: they are protected) at that
-   time with those inputs and hil.host.fire_control.protection_inputs, through Host.fire_control_view as the run did, and reports
+   time with those inputs (hil.host.fire_control.protection_inputs, through Host.fire_control_view as the run
+   did), and reports
    each (track, launcher) the run fired at and replay does not, and each replay fires at and the run did not.
    Where a decided track's replayed inputs differ from the recorded ones (position variance, friendly,
    neutral), that is reported too: it is where a difference starts.
@@ -715,7 +716,8 @@ def replay(run_dir: str | Path, recording: str | Path | None = None, tracker: st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recording", type=Path, help="recording.pcapng of a run (its run folder is its directory)")
+    parser.add_argument("recording", type=Path, metavar="RUN",
+                        help="a run folder, or the recording.pcapng of a run (its run folder is its directory)")
     parser.add_argument("--tracker", default=None, metavar="CHOICE",
                         help="replay through this tracker (docs/PLUGINS.md; default: the one the run used)")
     parser.add_argument("--fire-control", default=None, metavar="CHOICE",
@@ -725,8 +727,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    run_dir = args.run or args.recording.parent
-    result = replay(run_dir, args.recording, tracker=args.tracker, fire_control=args.fire_control)
+    if args.recording.is_dir():
+        run_dir, recording = args.run or args.recording, args.recording / "recording.pcapng"
+    else:
+        run_dir, recording = args.run or args.recording.parent, args.recording
+    result = replay(run_dir, recording, tracker=args.tracker, fire_control=args.fire_control)
     print(f"replayed {result.plots} plots from {result.payloads} ASTERIX payloads in {result.polls} polls "
           f"({result.rejected_blocks} rejected); {result.decisions} decisions in {result.evaluations} fire-control "
           f"evaluations, {result.fire_commands} fire commands, {result.refusals_checked} protection and "
