@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hil.drivers.asterix import encode_cat034, encode_cat048_block
 from hil.drivers.framing import (
@@ -399,3 +401,65 @@ def test_plot_times_and_what_replay_reads_from_the_recording() -> None:
             sectors_seen += len(sectors)
     assert checked > 1000 and sectors_seen > 50 and link.clock_sync.drift_fitted
     assert link.counters["plots_unsynced"] < 20
+
+
+HOSTILE = ["dwell", "sector", "sync", "garbage", "flip", "cut", "again", "restart", "log"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(HOSTILE), st.integers(0, 2**16)), max_size=40),
+       st.lists(st.integers(1, 400), min_size=1, max_size=6), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_a_hostile_link_is_counted_never_raised(segments: list, cuts: list[int], sync_first: bool) -> None:
+    """Whatever the bytes, poll() returns; every plot it gives is timed and recorded with its poll."""
+    host, board_end = BytePipe.pair()
+    t = [10**12]
+    recorded: list = []
+    link = RadarLink(host, 0, (0.0, 0.0, 0.0), clock_ns=lambda: t[0], recorder=lambda *a: recorded.append(a))
+    board = FakeBoard(-1)
+    board.now_us = lambda: t[0] // 1000 + 777  # type: ignore[method-assign]
+    if sync_first:
+        link.request_time_sync()
+    wire, last = b"", b""
+    for kind, seed in segments:
+        rng = np.random.default_rng(seed)
+        if kind == "dwell":
+            last = dwell(board, int(rng.integers(1, 9)), board.now_us(), seed=seed)[0]
+        elif kind == "sector":
+            last = board.send(FrameType.ASTERIX, encode_cat034(3, 4, int(rng.integers(1, 3)), 5.0, 1.0, 4.0))
+        elif kind == "sync":
+            last = board.send(FrameType.TIME_SYNC_RESP, encode_time_sync_resp(int(rng.integers(0, 3)), 1_000, 1_000))
+        elif kind == "garbage":
+            last = rng.bytes(int(rng.integers(1, 80)))
+        elif kind == "flip" and last:
+            flipped = bytearray(last)
+            flipped[int(rng.integers(0, len(flipped)))] ^= 1 << int(rng.integers(0, 8))
+            last = bytes(flipped)
+        elif kind == "cut":
+            last = last[: int(rng.integers(0, len(last) + 1))]
+        elif kind == "restart":
+            board.seq = int(rng.integers(0, 2**16))
+            board.now_us = lambda: t[0] // 1000 - 10**9  # type: ignore[method-assign]
+        elif kind == "log":
+            last = board.send(FrameType.LOG, rng.bytes(int(rng.integers(0, 30))))
+        wire += last  # "again" repeats the last piece
+    pos, k, plots_seen = 0, 0, 0
+    while pos <= len(wire):
+        chunk = wire[pos : pos + cuts[k % len(cuts)]]
+        board_end.write(chunk)
+        t[0] += 5_000_000
+        before = len(recorded)
+        plots, sectors = link.poll()
+        plots_seen += plots.n
+        assert not np.isnan(plots.column("t_s")).any()
+        notes = [r[5] for r in recorded[before:] if r[1] == "rx" and r[4] == "asterix"]
+        if notes:
+            assert sum(count for _, count in notes[0]["plots_t_s"]) == plots.n
+            assert len(notes[0]["sectors_t_s"]) == len(sectors)
+        else:
+            assert plots.n == 0 and sectors == []
+        pos, k = pos + max(len(chunk), 1), k + 1
+    c = link.counters
+    assert c["bytes_rx"] == len(wire)
+    assert plots_seen == c["plots_ok"] and c["plots_dropped"] == 0
+    assert c["plots_unsynced"] <= plots_seen
+    assert sum(c.summary()["rejected"].values()) >= 0
