@@ -21,6 +21,7 @@ The model, per loop iteration of the runtime:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -106,7 +107,19 @@ class Evaluation:
     inputs: FireControlInputs
     decision: Decision
     orders: list[tuple[int, int, int]]  # (assignment row, track row, launcher) of each order sent
-    call: dict[str, Any]  # what fire control was told about launchers and engagements (decisions.jsonl)
+    poll: int  # the radar links' poll count when it was made
+
+    @functools.cached_property
+    def call(self) -> dict[str, Any]:
+        """What fire control was told about launchers and engagements (decisions.jsonl), built after the fact."""
+        lau, eng, tracks = self.inputs.launchers, self.inputs.engagements, self.inputs.tracks
+        return {"armed": lau.armed.tolist(), "ready": lau.ready.tolist(), "rounds": lau.rounds.tolist(),
+                "reload_left_s": lau.reload_left_s.tolist(), "channels_in_use": lau.channels_in_use.tolist(),
+                "poll": self.poll, "t_s": self.inputs.t_s,
+                "assessing_tracks": tracks.track_id[eng.assessing].tolist(),
+                "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
+                            zip(tracks.track_id.tolist(), eng.in_flight.tolist(), eng.shots_fired.tolist(),
+                                strict=True) if f or s}}
 
 
 @dataclass
@@ -224,14 +237,7 @@ class Host:
                 self.counts["decisions_deferred"] += 1
             orders.append(order)
             sent.append((k, ti, li))
-        call = {"armed": launchers.armed.tolist(), "ready": launchers.ready.tolist(),
-                "rounds": launchers.rounds.tolist(), "reload_left_s": launchers.reload_left_s.tolist(),
-                "channels_in_use": channels.tolist(), "poll": self.last_poll, "t_s": t_s,
-                "assessing_tracks": tracks.track_id[engagements.assessing].tolist(),
-                "engaged": {str(tid): [int(f), int(s)] for tid, f, s in
-                            zip(tracks.track_id.tolist(), engagements.in_flight.tolist(),
-                                engagements.shots_fired.tolist(), strict=True) if f or s}}
-        self._evaluation = Evaluation(inputs, decision, sent, call)
+        self._evaluation = Evaluation(inputs, decision, sent, self.last_poll)
         return orders
 
     def _interlock(self, t_s: float, tracks: TrackSnapshot, ident: Any, ti: int, li: int) -> str:

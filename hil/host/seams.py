@@ -54,7 +54,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 
-CONFIRMED = TrackStatus.CONFIRMED
+CONFIRMED = int(TrackStatus.CONFIRMED)  # a plain int: numpy compares it without the enum machinery
 
 
 @runtime_checkable
