@@ -498,7 +498,7 @@ class Chain:
         t = self.run_s(now_ns)
         snap = self.truth.at(t)
         tracks = self.host.tracker.tracks(t)
-        confirmed = tracks.status == 2
+        confirmed = tracks.confirmed
         truth_pos = snap.state[:, :3]
         track_pos = tracks.state[confirmed, :3]
         g = gospa(truth_pos, track_pos, c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
@@ -523,7 +523,7 @@ class Chain:
         host = self.latency.summary().get("host_total", {})
         self.options.status({
             "t_s": self.run_s(now_ns), "tracks": len(tracks.track_id),
-            "confirmed": int((tracks.status == 2).sum()), "launches": self.counts["launches"],
+            "confirmed": int(tracks.confirmed.sum()), "launches": self.counts["launches"],
             "kills": sum(1 for m in self.engagement.finished if m.result == "killed"),
             "host_p99_us": host.get("p99"),
         })

@@ -109,7 +109,7 @@ class FireControlInputs:
 
 
 class Decision(Protocol):
-    """What a FireControl returns (hil.host.fire_control.FireControlResult is hil's)."""
+    """What a FireControl returns (hil.ext.firecontrol_types.FireControlResult is hil's)."""
 
     @property
     def assignments(self) -> Assignments: ...

@@ -157,7 +157,7 @@ def warmed_host() -> tuple[HostPath, list[Dwell]]:
 def check_tracks(host: HostPath, t: float) -> Any:
     """After the warm-up every target of the bench load holds a confirmed track (and little clutter does)."""
     tracks = host.tracker.tracks(t)
-    confirmed = int((tracks.status == 2).sum())
+    confirmed = int(tracks.confirmed.sum())
     assert 0.9 * LOAD.targets <= confirmed <= 1.1 * LOAD.targets + 3
     return tracks
 
@@ -197,7 +197,7 @@ def test_tracks_snapshot(benchmark: Any) -> None:
     host, rest = warmed_host()
     t = rest[0].t_s
     tracks = benchmark(host.tracker.tracks, t)
-    benchmark.extra_info.update(tracks=len(tracks.track_id), confirmed=int((tracks.status == 2).sum()))
+    benchmark.extra_info.update(tracks=len(tracks.track_id), confirmed=int(tracks.confirmed.sum()))
     check_tracks(host, t)
     assert np.all(np.diff(tracks.track_id) > 0)
 
@@ -209,7 +209,7 @@ def test_tracks_snapshot_confirmed_only(benchmark: Any) -> None:
     mine = benchmark(host.tracker.tracks, t, confirmed_only=True)
     every = host.tracker.tracks(t)
     for column, full in zip(mine, every, strict=True):
-        np.testing.assert_array_equal(column, full[every.status == 2])
+        np.testing.assert_array_equal(column, full[every.confirmed])
     assert len(mine.track_id) >= 0.9 * LOAD.targets
 
 
