@@ -34,10 +34,10 @@ from hil.host.host import FireOrder, RadarPoll, build_host
 from hil.host.plugins import HostChoice
 from hil.host.seams import LauncherInputs
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
-from hil.measure.metrics import gospa
 from hil.measure.realtime import realtime
 from hil.plant.boards import Boards, bring_up
 from hil.plant.engagement import EngagementModel
+from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim_of_launch, outcomes
 from hil.plant.radars import config_from_spec
 from hil.records.runfolder import RunWriter
 from hil.rig import Rig
@@ -51,7 +51,6 @@ LAUNCHER_PERIOD_NS = 100_000_000  # heartbeat + status read of each launcher
 TIME_SYNC_PERIOD_NS = 500_000_000
 METRICS_PERIOD_NS = 1_000_000_000
 FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot arrived
-GOSPA_C_M, GOSPA_P, GOSPA_ALPHA = 1000.0, 1, 2
 JOURNAL_PERIOD_NS = 3_000_000_000  # the summary so far reaches the run folder this often (a killed run keeps it)
 SHUTDOWN_S = 5.0  # the longest the end of a run may take: fires finishing, launchers made safe, boards reaped
 BRING_UP_S = 15.0  # each board link gets this long (retries with backoff) to come up before the run gives up
@@ -126,9 +125,8 @@ class Chain:
         self.board_launch_feed = [False] * len(o.scenario.launchers)  # the board tells the plant its launches itself
         self.counts: Counter[str] = Counter()
         self.leaks_reported: set[int] = set()
-        self.track_truth: dict[int, int] = {}
-        self.track_votes: dict[int, Counter[int]] = {}
-        self.gospa_samples: list[float] = []
+        self.scorer = TrackScorer()
+        self.track_truth = self.scorer.track_truth  # host track id -> the true target it follows (report only)
         self.events: list[dict[str, Any]] = []
         self.start_ns = 0
         self.setup_report: list[dict[str, Any]] = []
@@ -367,10 +365,7 @@ class Chain:
     def _board_launch(self, li: int, record: dict[str, Any]) -> None:
         """A launch as the launcher board itself reports it (its own channel to the plant, beside the Modbus link):
         the round flies toward the aim the fire command carried on the wire, whatever became of the host's reply."""
-        site = self.scenario.launchers[li]
-        az, el, rng = float(record["azimuth_rad"]), float(record["elevation_rad"]), float(record["range_m"])
-        aim = np.asarray(site.position, dtype=np.float64) + rng * np.array(
-            [math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
+        aim = aim_of_launch(self.scenario.launchers[li], record)
         board_us = int(record.get("t_us", 0))
         sync = self.boards.launchers[li].clock_sync
         now_ns = self.clock.now_ns()
@@ -499,20 +494,7 @@ class Chain:
         snap = self.truth.at(t)
         tracks = self.host.tracker.tracks(t)
         confirmed = tracks.confirmed
-        truth_pos = snap.state[:, :3]
-        track_pos = tracks.state[confirmed, :3]
-        g = gospa(truth_pos, track_pos, c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
-        self.gospa_samples.append(float(g.total))
-        # which truth each track follows, for the report only (the host never sees truth): the one it was nearest
-        # most often, so a track coasting on after its target died is not handed to whatever flies near it then
-        for tid, pos in zip(tracks.track_id.tolist(), tracks.state[:, :3], strict=True):
-            if len(truth_pos):
-                d = np.linalg.norm(truth_pos - pos, axis=1)
-                j = int(np.argmin(d))
-                if d[j] < 3_000.0:
-                    votes = self.track_votes.setdefault(tid, Counter())
-                    votes[int(snap.index[j])] += 1
-                    self.track_truth[tid] = votes.most_common(1)[0][0]
+        g = self.scorer.score(snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3], confirmed)
         if self.writer:
             self.writer.metrics(t, snap, tracks, confirmed, g)
 
@@ -820,42 +802,10 @@ class Chain:
 
     def _summary(self) -> dict[str, Any]:
         sc = self.scenario
-        engagements = []
-        shots_by_target: dict[int, list[Any]] = {}
-        for m in self.engagement.finished + self.engagement.flying:
-            # a round belongs to the true object its seeker took; one that took nothing, to its track's target
-            target = m.acquired if m.acquired >= 0 else self.track_truth.get(m.track_id, -1)
-            shots_by_target.setdefault(target, []).append(m)
         run_end_s = min(self.run_s(self.clock.now_ns()), self.duration_ns / 1e9) if self.start_ns else 0.0
-        plant = self.engagement.counts()
-        plant["rounds_per_target"] = {sc.targets[int(row)].name: n for row, n in plant["rounds_per_target"].items()}
-        plant["rounds"] = [{**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
-                            "launcher": sc.launchers[m.launcher].name}
-                           for m in sorted(self.engagement.finished + self.engagement.flying, key=lambda m: m.ident)]
+        engagements, plant = outcomes(sc, self.truth, self.engagement, self.track_truth, run_end_s,
+                                      self.duration_ns / 1e9, self.host.refusals, self.host.confirmed_ids_seen)
         friendly_engagements = plant["acquired"]["friendly"] + plant["acquired"]["neutral"]
-        for row, spec in enumerate(sc.targets):
-            shots = sorted(shots_by_target.get(row, []), key=lambda m: m.launch_s)
-            ended = self.truth.ended_by[row]
-            if ended == "impact" and self.truth.impact_s[row] > run_end_s:
-                ended = "end"  # its impact would come after the run ended (a short or interrupted run)
-            result = {"killed": "killed", "impact": "leaked"}.get(ended, "survived")
-            if result == "survived" and self.truth.start_s[row] > self.run_s(self.start_ns + self.duration_ns):
-                result = "not_launched"
-            reasons = Counter(r["reason"] for (tid, _, _), r in self.host.refusals.items()
-                              if self.track_truth.get(tid) == row)
-            tracked = any(v == row for v in self.track_truth.values())
-            confirmed = self.host.confirmed_ids_seen
-            if not reasons and tracked and not any(self.track_truth.get(tid) == row for tid in confirmed):
-                reasons["NOT_CONFIRMED"] += 1  # fire control is only ever asked about confirmed tracks
-            engagements.append({
-                "target": spec.name, "kind": spec.kind, "allegiance": spec.allegiance, "engaged": bool(shots),
-                "first_launch_s": round(shots[0].launch_s, 3) if shots else None,
-                "launcher": sc.launchers[shots[0].launcher].name if shots else None,
-                "shots": len(shots), "result": result,
-                "tracks": sorted({m.track_id for m in shots}),  # the tracks the rounds that took it were fired at
-                "refusal_reasons": [r for r, _ in reasons.most_common()] if not shots else [],
-                "tracked": tracked,
-            })
         latency = self.latency.summary()
         rig_problems = self.rig_health()
         summary: dict[str, Any] = {
@@ -884,7 +834,7 @@ class Chain:
             "plots": self.host.counts["plots"],
             "tracks": len(self.host.track_ids_seen),
             "confirmed_tracks": len(self.host.confirmed_ids_seen),
-            "gospa_mean_m": round(float(np.mean(self.gospa_samples)), 1) if self.gospa_samples else None,
+            "gospa_mean_m": self.scorer.gospa_mean_m(),
             "gospa": {"c_m": GOSPA_C_M, "p": GOSPA_P, "alpha": GOSPA_ALPHA},
             "decisions": self.host.decisions,
             "decisions_deferred": self.host.counts["decisions_deferred"],

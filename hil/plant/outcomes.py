@@ -1,0 +1,108 @@
+"""Scoring a host against the plant's truth: which true object each host track follows, tracking accuracy (GOSPA),
+and each target's outcome from the interceptors the plant flew.
+
+Used by `hil run` (the host's tracks read in-process) and by `hil plant` (an external host's system tracks read
+off the wire as ASTERIX CAT062): the same rules, so the two summaries compare.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hil.measure.metrics import gospa
+from hil.plant.engagement import EngagementModel
+from hil.scenario import LauncherSpec, Scenario, Truth
+
+GOSPA_C_M, GOSPA_P, GOSPA_ALPHA = 1000.0, 1, 2
+TRACK_TO_TRUTH_M = 3_000.0  # a track further than this from every true object follows none
+
+
+@dataclass
+class TrackScorer:
+    """GOSPA samples of the confirmed tracks against truth, and the true object each track follows: the one it
+    was nearest most often, so a track coasting on after its target died is not handed to whatever flies near it
+    then (for the report only: the host never sees truth)."""
+
+    gospa_samples: list[float] = field(default_factory=list)
+    track_truth: dict[int, int] = field(default_factory=dict)  # track id -> scenario target row
+    votes: dict[int, Counter[int]] = field(default_factory=dict)
+
+    def score(self, truth_index: np.ndarray, truth_pos: np.ndarray, track_id: np.ndarray, track_pos: np.ndarray,
+              confirmed: np.ndarray) -> Any:
+        """One sample: truth rows and positions [m, 3], every track's id and position [n, 3], which are confirmed.
+        Returns the GOSPA decomposition of the confirmed tracks."""
+        g = gospa(truth_pos, track_pos[confirmed], c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
+        self.gospa_samples.append(float(g.total))
+        if len(truth_pos):
+            for tid, pos in zip(track_id.tolist(), track_pos, strict=True):
+                d = np.linalg.norm(truth_pos - pos, axis=1)
+                j = int(np.argmin(d))
+                if d[j] < TRACK_TO_TRUTH_M:
+                    votes = self.votes.setdefault(tid, Counter())
+                    votes[int(truth_index[j])] += 1
+                    self.track_truth[tid] = votes.most_common(1)[0][0]
+        return g
+
+    def gospa_mean_m(self) -> float | None:
+        return round(float(np.mean(self.gospa_samples)), 1) if self.gospa_samples else None
+
+
+def aim_of_launch(site: LauncherSpec, record: dict[str, Any]) -> np.ndarray:
+    """The intercept point (ENU m) a launcher board's launch record carries: azimuth, elevation and range from
+    the launcher's own position, as the fire command put them on the wire."""
+    az, el, rng = float(record["azimuth_rad"]), float(record["elevation_rad"]), float(record["range_m"])
+    return np.asarray(site.position, dtype=np.float64) + rng * np.array(
+        [math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
+
+
+def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, track_truth: dict[int, int],
+             run_end_s: float, duration_s: float, refusals: dict[tuple[int, int, str], dict[str, Any]] | None = None,
+             confirmed_ids: set[int] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each target's row (engaged, shots, result, refusal reasons when known) and the plant's counts.
+
+    run_end_s: how far the run got (an impact after it is not a leak); duration_s: the run's planned length.
+    refusals and confirmed_ids are the host's own (hil's host gives them; an external host's are unknown)."""
+    sc = scenario
+    shots_by_target: dict[int, list[Any]] = {}
+    rounds = engagement.finished + engagement.flying
+    for m in rounds:
+        # a round belongs to the true object its seeker took; one that took nothing, to its track's target
+        target = m.acquired if m.acquired >= 0 else track_truth.get(m.track_id, -1)
+        shots_by_target.setdefault(target, []).append(m)
+    plant = engagement.counts()
+    plant["rounds_per_target"] = {sc.targets[int(row)].name: n for row, n in plant["rounds_per_target"].items()}
+    plant["rounds"] = [{**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
+                        "launcher": sc.launchers[m.launcher].name} for m in sorted(rounds, key=lambda m: m.ident)]
+    rows = []
+    for row, spec in enumerate(sc.targets):
+        shots = sorted(shots_by_target.get(row, []), key=lambda m: m.launch_s)
+        ended = truth.ended_by[row]
+        if ended == "impact" and truth.impact_s[row] > run_end_s:
+            ended = "end"  # its impact would come after the run ended (a short or interrupted run)
+        result = {"killed": "killed", "impact": "leaked"}.get(ended, "survived")
+        if result == "survived" and truth.start_s[row] > duration_s:
+            result = "not_launched"
+        reasons: Counter[str] = Counter(r["reason"] for (tid, _, _), r in (refusals or {}).items()
+                                        if track_truth.get(tid) == row)
+        tracked = any(v == row for v in track_truth.values())
+        if (confirmed_ids is not None and not reasons and tracked
+                and not any(track_truth.get(tid) == row for tid in confirmed_ids)):
+            reasons["NOT_CONFIRMED"] += 1  # fire control is only ever asked about confirmed tracks
+        rows.append({
+            "target": spec.name, "kind": spec.kind, "allegiance": spec.allegiance, "engaged": bool(shots),
+            "first_launch_s": round(shots[0].launch_s, 3) if shots else None,
+            "launcher": sc.launchers[shots[0].launcher].name if shots else None,
+            "shots": len(shots), "result": result,
+            "tracks": sorted({m.track_id for m in shots}),  # the tracks the rounds that took it were fired at
+            "refusal_reasons": [r for r, _ in reasons.most_common()] if not shots else [],
+            "tracked": tracked,
+        })
+    return rows, plant
+
+
+__all__ = ["GOSPA_ALPHA", "GOSPA_C_M", "GOSPA_P", "TrackScorer", "aim_of_launch", "outcomes"]
