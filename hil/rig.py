@@ -50,6 +50,10 @@ class Rig:
     rearm: str = "auto"
     rearm_holdoff_s: float = 1.0
     rearm_max_per_min: int = 3
+    # "local": the run flies the plant itself (truth, the radars' stimulus, the interceptors); "external": a plant
+    # runs elsewhere (`hil plant`) and this host only talks to the boards it serves
+    plant: str = "local"
+    system_tracks: str = ""  # udp://HOST:PORT: where the host publishes its system tracks (ASTERIX CAT062)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Rig:
@@ -127,6 +131,10 @@ class RigFile(FileModel):
     rearm_holdoff_s: Number = Field(default_of(Rig, "rearm_holdoff_s"), ge=0.0, le=600.0,
                                     description="the link healthy this long before an auto re-arm")
     rearm_max_per_min: Integer = Field(default_of(Rig, "rearm_max_per_min"), ge=0, le=60)
+    plant: Literal["local", "external"] = Field(
+        default_of(Rig, "plant"), description='"external": a plant runs elsewhere (hil plant) and scores this host')
+    system_tracks: Text = Field(default_of(Rig, "system_tracks"), pattern=r"^(udp://[^\s/]+:[0-9]{1,5})?$",
+                                description="udp://HOST:PORT: where the host publishes its system tracks (CAT062)")
 
 
 def _read(source: str, doc: dict[str, Any]) -> Rig:
@@ -152,7 +160,8 @@ def _read(source: str, doc: dict[str, Any]) -> Rig:
             defaults[role] = _board(source, role, f"defaults.{role}_board", spec)
     return Rig(name=f.name or Path(source).stem, source=source, boards=boards, defaults=defaults,
                wire_baud=f.wire_baud, description=f.description, rearm=f.rearm,
-               rearm_holdoff_s=f.rearm_holdoff_s, rearm_max_per_min=f.rearm_max_per_min)
+               rearm_holdoff_s=f.rearm_holdoff_s, rearm_max_per_min=f.rearm_max_per_min, plant=f.plant,
+               system_tracks=f.system_tracks)
 
 
 def _board(source: str, role: str, where: str, t: RadarBoardTable | LauncherBoardTable) -> BoardSpec:

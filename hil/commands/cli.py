@@ -1,4 +1,4 @@
-"""The `hil` command: run, rig check, bench, replay, track, firmware, schema."""
+"""The `hil` command: run, plant, host, rig check, bench, replay, track, firmware, schema."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from hil.errors import HilError
 # command -> (module, help); each module offers add_arguments(parser) and main(args) -> int
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("hil.commands.run", "drive a scenario through the whole chain and write a run folder"),
+    "plant": ("hil.commands.plant", "run the plant alone (truth, boards, interceptors) and score any host on its boards"),
+    "host": ("hil.commands.host", "run hil's own host against a plant in another process (hil plant)"),
     "bench": ("hil.measure.bench", "latency benchmark of the chain (and --kernels) with the machine's floor"),
     "replay": ("hil.records.replay", "feed a recording back through the kernels and report changed decisions"),
     "track": ("hil.commands.track", "track recorded plots offline (CSV in, CSV out)"),
