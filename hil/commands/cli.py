@@ -13,7 +13,7 @@ from hil.errors import HilError
 # command -> (module, help); each module offers add_arguments(parser) and main(args) -> int
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("hil.commands.run", "drive a scenario through the whole chain and write a run folder"),
-    "plant": ("hil.commands.plant", "run the plant alone (truth, boards, interceptors) and score any host on its boards"),
+    "plant": ("hil.commands.plant", "run the plant alone (truth, boards, rounds) and score any host on its boards"),
     "host": ("hil.commands.host", "run hil's own host against a plant in another process (hil plant)"),
     "bench": ("hil.measure.bench", "latency benchmark of the chain (and --kernels) with the machine's floor"),
     "replay": ("hil.records.replay", "feed a recording back through the kernels and report changed decisions"),
