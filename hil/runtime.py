@@ -118,6 +118,13 @@ class Chain:
                                on_event=self._host_event)
         self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
         self.host.records = self.writer
+        self.local_plant = o.rig.plant != "external"  # external: `hil plant` flies truth and scores this host
+        self.system_tracks = None
+        if o.rig.system_tracks:
+            from hil.drivers.cat062 import SystemTrackPublisher
+
+            self.system_tracks = SystemTrackPublisher(o.rig.system_tracks, sac=0, sic=100,
+                                                      origin=o.scenario.origin_lla or (0.0, 0.0, 0.0))
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message
@@ -157,9 +164,11 @@ class Chain:
                                faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
         self.start_ns = self.host.start_ns = self.clock.now_ns()
         self.boards.start_faults(self.start_ns)
-        self._feed_board_launches()
-        for i, (link, spec) in enumerate(zip(self.boards.radars, sc.radars, strict=True)):
-            link.send_config(config_from_spec(spec, seed=self.options.seed * 1000 + i))
+        if self.local_plant:
+            # the plant's part of bring-up: the radars learn their sensor, the launchers report launches to it
+            self._feed_board_launches()
+            for i, (link, spec) in enumerate(zip(self.boards.radars, sc.radars, strict=True)):
+                link.send_config(config_from_spec(spec, seed=self.options.seed * 1000 + i))
         await self._exchange_radar_sync(rounds=8)
         for i, link in enumerate(self.boards.launchers):
             site = sc.launchers[i]
@@ -243,6 +252,8 @@ class Chain:
     # --- the plant -----------------------------------------------------------------------------------
 
     def _send_stimulus(self, now_ns: int) -> None:
+        if not self.local_plant:
+            return  # the plant elsewhere stimulates the radars itself
         snap = self.truth.at(self.run_s(now_ns))
         for link in self.boards.radars:
             link.send_stimulus(snap.index, snap.mode3a, snap.state)
@@ -253,6 +264,8 @@ class Chain:
                 self._board_launch(i, launch.to_json())
 
     def _plant(self, now_ns: int) -> None:
+        if not self.local_plant:
+            return
         t = self.run_s(now_ns)
         self._take_board_launches()
         while self.faults and self.faults[0][0] <= t:
@@ -352,7 +365,7 @@ class Chain:
         """A launch the host counts (confirmed by read-back): an event; the plant learns it from the board."""
         self.counts["launches"] += 1
         self._host_event(t_launch, "launch", track=track_id, launcher=li, detail=f"seq {seq}")
-        if not self.board_launch_feed[li]:
+        if self.local_plant and not self.board_launch_feed[li]:
             # this board has no channel of its own to the plant (hardware, a firmware without a launch record):
             # the plant takes the launcher's read-back, which is still the board's account, not fire control's
             self._plant_launch(li, track_id, seq, t_launch, aim, tgo_s)
@@ -491,8 +504,14 @@ class Chain:
 
     def _metrics(self, now_ns: int) -> None:
         t = self.run_s(now_ns)
-        snap = self.truth.at(t)
         tracks = self.host.tracker.tracks(t)
+        if self.system_tracks is not None:
+            # the system tracks, as a fire-control computer publishes them (CAT062), stamped in UTC time of day
+            self.system_tracks.publish(time.time() % 86_400.0, tracks.track_id, tracks.status, tracks.state,
+                                       tracks.mode3a)
+        if not self.local_plant:
+            return  # tracking is scored by the plant, from the system tracks
+        snap = self.truth.at(t)
         confirmed = tracks.confirmed
         g = self.scorer.score(snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3], confirmed)
         if self.writer:
@@ -806,6 +825,9 @@ class Chain:
         engagements, plant = outcomes(sc, self.truth, self.engagement, self.track_truth, run_end_s,
                                       self.duration_ns / 1e9, self.host.refusals, self.host.confirmed_ids_seen)
         friendly_engagements = plant["acquired"]["friendly"] + plant["acquired"]["neutral"]
+        plant_block: dict[str, Any] | None = plant
+        if not self.local_plant:  # the plant elsewhere knows what flew and what it hit; this host does not
+            engagements, plant_block, friendly_engagements = [], None, None
         latency = self.latency.summary()
         rig_problems = self.rig_health()
         summary: dict[str, Any] = {
@@ -844,7 +866,9 @@ class Chain:
             "fires_reconciled": {"launched": self.host.counts["fires_reconciled_launched"],
                                  "not_launched": self.host.counts["fires_reconciled_not_launched"]},
             "rounds_at_no_object": plant["nothing_acquired"],
-            "plant": plant,
+            "plant": plant_block,
+            "scored": "here" if self.local_plant else "by the plant (hil plant): its summary has the outcomes",
+            "system_tracks": None if self.system_tracks is None else dict(self.system_tracks.stats),
             "engagements": engagements,
             "refusals": sorted(self.host.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
             "friendly_engagements": friendly_engagements,
