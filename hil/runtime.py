@@ -548,7 +548,7 @@ class Chain:
                 heartbeats = [asyncio.ensure_future(self._launcher_loop(i)) for i in range(len(self.boards.launchers))]
             await self._arm_all()
             if self.interrupted is None:
-                body = self._run_virtual(self.clock) if isinstance(self.clock, VirtualClock) else self._run_loop_real()
+                body = self._loop() if self.clock.virtual else self._loop_real_time()
                 self._main = asyncio.ensure_future(body)
                 guard = None
                 if not self.clock.virtual:
@@ -652,7 +652,8 @@ class Chain:
         if boards is not None:
             self._finish_links()
 
-    async def _run_loop_real(self) -> None:
+    async def _loop_real_time(self) -> None:
+        """The loop, under the real-time options asked for (SCHED_FIFO, CPU pinning, mlock, a frozen GC)."""
         if self.options.realtime is not None and self.options.realtime.any():
             # after bring-up, so the emulator processes inherit neither SCHED_FIFO nor the loop's CPU
             with realtime(self.options.realtime) as applied:
@@ -660,9 +661,9 @@ class Chain:
                 for a in applied:
                     if not a.applied:
                         log.warning("real-time option %s not applied: %s", a.option, a.message)
-                await self._run_real()
+                await self._loop()
         else:
-            await self._run_real()
+            await self._loop()
 
     def _finish_links(self) -> None:
         for link in self.boards.launchers:
@@ -688,70 +689,47 @@ class Chain:
             self.latency.record("track", time.perf_counter_ns() - t_begin)
         return got
 
-    async def _run_virtual(self, clock: VirtualClock) -> None:
-        end = self.start_ns + self.duration_ns
-        next_stim = next_launcher = next_sync = next_metrics = next_fc = self.start_ns
-        next_status_wall = time.monotonic()
-        next_journal_wall = next_status_wall + JOURNAL_PERIOD_NS / 1e9
-        while clock.now_ns() < end and not self.stopping:
-            now = clock.now_ns() + LOOP_PERIOD_NS
-            clock.advance_to(now)
-            self.boards.step_virtual(now)
-            got = self._poll_radars()
-            if now >= next_launcher:
-                for i in range(len(self.boards.launchers)):
-                    await self._launcher_tick(i)
-                next_launcher += LAUNCHER_PERIOD_NS
-            if got or now >= next_fc:
-                self._decide(now)
-                next_fc = now + FC_PERIOD_NS
-            for task in list(self.fire_tasks):
-                await task
-            self.host.bookkeeping()
-            self.host.assess(self.run_s(now))
-            self._plant(now)
-            if now >= next_stim:
-                self._send_stimulus(now)
-                next_stim += STIMULUS_PERIOD_NS
-            if now >= next_sync:
-                for link in self.boards.radars:
-                    link.request_time_sync()
-                next_sync += TIME_SYNC_PERIOD_NS
-            if now >= next_metrics:
-                self._metrics(now)
-                next_metrics += METRICS_PERIOD_NS
-            if time.monotonic() >= next_status_wall:
-                self._status(now)
-                next_status_wall += 0.5
-                await asyncio.sleep(0)  # let a signal's handler run: nothing else in virtual time yields
-            if time.monotonic() >= next_journal_wall:
-                self._journal()
-                next_journal_wall += JOURNAL_PERIOD_NS / 1e9
-
-    async def _run_real(self) -> None:
+    async def _loop(self) -> None:
+        """The run's one loop, over its clock. Each iteration: wait for the next 5 ms tick (real time: or radar
+        bytes, whichever comes first; virtual time: advance the clock and step the in-process boards), poll the
+        radars into the host, decide and send fires, then the bookkeeping off the critical path, the plant, the
+        radars' stimulus and clock sync, metrics, status and the journal. In virtual time the launchers' heartbeat
+        ticks run here (in real time each launcher has its own task) and a fire completes within its iteration."""
+        virtual = isinstance(self.clock, VirtualClock)
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        for link in self.boards.radars:
-            loop.add_reader(link.fileno(), wake.set)
+        if not virtual:
+            for link in self.boards.radars:
+                loop.add_reader(link.fileno(), wake.set)
         end = self.start_ns + self.duration_ns
-        next_tick = self.clock.now_ns() + LOOP_PERIOD_NS
-        next_stim = next_sync = next_metrics = next_fc = next_status = self.clock.now_ns()
-        next_journal = next_stim + JOURNAL_PERIOD_NS
+        now = self.clock.now_ns()
+        next_tick = now + LOOP_PERIOD_NS
+        # the periodic work counts from the run's start in virtual time (bring-up took virtual time already: those
+        # ticks are due at once), from now in real time (no burst of late work after a slow bring-up)
+        start = self.start_ns if virtual else now
+        next_stim = next_launcher = next_sync = next_metrics = next_fc = start
+        status_period_s = 0.5 if virtual else 1.0
+        next_status_wall = time.monotonic() + (0.0 if virtual else status_period_s)
+        next_journal_wall = time.monotonic() + JOURNAL_PERIOD_NS / 1e9
         try:
-            while (now := self.clock.now_ns()) < end and not self.stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, (next_tick - now) / 1e9))
-                wake.clear()
-                woke = self.clock.now_ns()
+            while self.clock.now_ns() < end and not self.stopping:
+                woke = await self._wait_tick(next_tick, wake)
                 ticked = woke >= next_tick
                 got = self._poll_radars()
+                if virtual and woke >= next_launcher:
+                    for i in range(len(self.boards.launchers)):
+                        await self._launcher_tick(i)
+                    next_launcher += LAUNCHER_PERIOD_NS
                 if got or woke >= next_fc:
                     self._decide(woke)
                     next_fc = woke + FC_PERIOD_NS
-                    if self.host.pending:
+                    if virtual:
+                        for task in list(self.fire_tasks):
+                            await task
+                    elif self.host.pending:
                         await asyncio.sleep(0)  # let the fire commands go out before any bookkeeping
-                    self.host.bookkeeping()
-                    self.host.assess(self.run_s(woke))
+                self.host.bookkeeping()
+                self.host.assess(self.run_s(woke))
                 self._plant(woke)
                 if woke >= next_stim:
                     self._send_stimulus(woke)
@@ -763,18 +741,34 @@ class Chain:
                 if woke >= next_metrics:
                     self._metrics(woke)
                     next_metrics += METRICS_PERIOD_NS
-                if woke >= next_status:
+                if time.monotonic() >= next_status_wall:
                     self._status(woke)
-                    next_status += 1_000_000_000
-                if woke >= next_journal:
+                    next_status_wall += status_period_s
+                    if virtual:
+                        await asyncio.sleep(0)  # let a signal's handler run: nothing else in virtual time yields
+                if time.monotonic() >= next_journal_wall:
                     self._journal()
-                    next_journal += JOURNAL_PERIOD_NS
+                    next_journal_wall += JOURNAL_PERIOD_NS / 1e9
                 if ticked:
-                    self.deadline.record(lateness_ns=woke - next_tick, compute_ns=self.clock.now_ns() - woke)
+                    if not virtual:
+                        self.deadline.record(lateness_ns=woke - next_tick, compute_ns=self.clock.now_ns() - woke)
                     next_tick += LOOP_PERIOD_NS * max(1, (woke - next_tick) // LOOP_PERIOD_NS + 1)
         finally:
-            for link in self.boards.radars:
-                loop.remove_reader(link.fileno())
+            if not virtual:
+                for link in self.boards.radars:
+                    loop.remove_reader(link.fileno())
+
+    async def _wait_tick(self, tick_ns: int, wake: asyncio.Event) -> int:
+        """Until the tick (real time: or until radar bytes arrive); the time woken. Virtual time advances the clock
+        to the tick and steps every in-process board to it."""
+        if isinstance(self.clock, VirtualClock):
+            self.clock.advance_to(tick_ns)
+            self.boards.step_virtual(tick_ns)
+            return tick_ns
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=max(0.0, (tick_ns - self.clock.now_ns()) / 1e9))
+        wake.clear()
+        return self.clock.now_ns()
 
     # --- the result ----------------------------------------------------------------------------------
 
