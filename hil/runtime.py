@@ -28,7 +28,6 @@ import numpy as np
 
 from hil.clock import Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
-from hil.emulators.launcher import LaunchEvents
 from hil.errors import LinkError
 from hil.host.host import FireOrder, RadarPoll, build_host
 from hil.host.plugins import HostChoice
@@ -36,9 +35,8 @@ from hil.host.seams import LauncherInputs
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.measure.realtime import realtime
 from hil.plant.boards import Boards, bring_up
-from hil.plant.engagement import EngagementModel
-from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim_of_launch, outcomes
-from hil.plant.radars import config_from_spec
+from hil.plant.local import LocalPlant
+from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, outcomes
 from hil.records.runfolder import RunWriter
 from hil.rig import Rig
 from hil.scenario import Scenario
@@ -107,8 +105,6 @@ class Chain:
         self.scenario = o.scenario
         self.duration_ns = int((o.duration_s or o.scenario.duration_s) * 1e9)
         self.clock = VirtualClock() if o.time_mode == "virtual" else RealClock()
-        self.truth = o.scenario.truth()
-        self.engagement = EngagementModel(self.truth, o.scenario.launchers, o.seed, o.scenario.no_fire_zones)
         self.latency = StageLatency()
         self.deadline = DeadlineMonitor(period_ns=LOOP_PERIOD_NS, budget_ns=LOOP_PERIOD_NS)
         # the system under test: it never sees truth, only what comes over the wire
@@ -128,10 +124,7 @@ class Chain:
         self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message
-        self.launch_lines: list[tuple[int, LaunchEvents]] = []  # launcher index, its process's launch lines
-        self.board_launch_feed = [False] * len(o.scenario.launchers)  # the board tells the plant its launches itself
         self.counts: Counter[str] = Counter()
-        self.leaks_reported: set[int] = set()
         self.scorer = TrackScorer()
         self.track_truth = self.scorer.track_truth  # host track id -> the true target it follows (report only)
         self.events: list[dict[str, Any]] = []
@@ -147,7 +140,9 @@ class Chain:
         names = [s.name for s in o.scenario.radars] + [s.name for s in o.scenario.launchers]
         self.link_faults = parse_faults(o.scenario.faults, o.scenario.source) + tuple(o.faults)
         check_links(self.link_faults, names)
-        self.faults = board_events(self.link_faults)  # silent / resume: the board stops answering, then resumes
+        # the world: truth, the radars' stimulus, the interceptors (silent / resume faults are board events it applies)
+        self.plant = LocalPlant(o.scenario, o.seed, board_events(self.link_faults), self._event)
+        self.truth, self.engagement = self.plant.truth, self.plant.engagement
 
     # --- time ----------------------------------------------------------------------------------------
 
@@ -166,9 +161,7 @@ class Chain:
         self.boards.start_faults(self.start_ns)
         if self.local_plant:
             # the plant's part of bring-up: the radars learn their sensor, the launchers report launches to it
-            self._feed_board_launches()
-            for i, (link, spec) in enumerate(zip(self.boards.radars, sc.radars, strict=True)):
-                link.send_config(config_from_spec(spec, seed=self.options.seed * 1000 + i))
+            self.plant.attach(self.boards, self._board_launch_time)
         await self._exchange_radar_sync(rounds=8)
         for i, link in enumerate(self.boards.launchers):
             site = sc.launchers[i]
@@ -216,23 +209,6 @@ class Chain:
             # only now: a heartbeat tick's status read from before the arm must not pass for a watchdog trip
             st.want_armed = True
 
-    def _feed_board_launches(self) -> None:
-        """Connect each launcher board's own launch reports to the plant, where the board has such a channel:
-        in-process models call back; emulator processes and the simavr harness print one JSON line per launch
-        (read by _plant). Hardware boards have none: the plant takes their launchers' read-back."""
-        for i, site in enumerate(self.scenario.launchers):
-            if self.boards.launcher_models:
-                self.boards.launcher_models[i].on_launch = lambda launch, i=i: self._board_launch(i, launch.to_json())
-                self.board_launch_feed[i] = True
-            elif site.name in self.boards.processes:
-                self.launch_lines.append((i, LaunchEvents(self.boards.processes[site.name].proc.stdout.fileno())))
-                self.board_launch_feed[i] = True
-            elif site.name in self.boards.simavr:
-                events = self.boards.simavr[site.name].launch_events()  # the harness watches the firmware's record
-                if events is not None:
-                    self.launch_lines.append((i, events))
-                    self.board_launch_feed[i] = True
-
     async def _exchange_radar_sync(self, rounds: int) -> None:
         for _ in range(rounds):
             for link in self.boards.radars:
@@ -252,40 +228,12 @@ class Chain:
     # --- the plant -----------------------------------------------------------------------------------
 
     def _send_stimulus(self, now_ns: int) -> None:
-        if not self.local_plant:
-            return  # the plant elsewhere stimulates the radars itself
-        snap = self.truth.at(self.run_s(now_ns))
-        for link in self.boards.radars:
-            link.send_stimulus(snap.index, snap.mode3a, snap.state)
-
-    def _take_board_launches(self) -> None:
-        for i, lines in self.launch_lines:
-            for launch in lines.poll():
-                self._board_launch(i, launch.to_json())
+        if self.local_plant:  # else the plant elsewhere stimulates the radars itself
+            self.plant.stimulus(self.run_s(now_ns))
 
     def _plant(self, now_ns: int) -> None:
-        if not self.local_plant:
-            return
-        t = self.run_s(now_ns)
-        self._take_board_launches()
-        while self.faults and self.faults[0][0] <= t:
-            _, board, kind = self.faults.pop(0)
-            self.boards.inject(board, kind, [s.name for s in self.scenario.launchers])
-            self._event(t, "fault", detail=f"{board} {kind}")
-        for event in self.engagement.step(t):
-            m = event.interceptor
-            if m.acquired >= 0:
-                detail = (f"seq {m.seq} acquired {self.scenario.targets[m.acquired].name} "
-                          f"({m.acquired_allegiance}), miss distance {m.miss_distance_m:.1f} m")
-            else:
-                detail = f"seq {m.seq} acquired nothing"
-            if m.no_fire_zone:
-                detail += f"; detonated inside no-fire zone {m.no_fire_zone}"
-            self._event(event.t_s, event.kind, track=m.track_id, target=m.acquired, launcher=m.launcher, detail=detail)
-        for row in np.nonzero((self.truth.impact_s <= t) & np.isfinite(self.truth.impact_s))[0]:
-            if int(row) not in self.leaks_reported and self.truth.ended_by[row] == "impact":  # not killed first
-                self.leaks_reported.add(int(row))
-                self._event(float(self.truth.impact_s[row]), "leak", target=int(row))
+        if self.local_plant:
+            self.plant.step(self.run_s(now_ns))
 
     # --- the host under test -------------------------------------------------------------------------
 
@@ -365,26 +313,17 @@ class Chain:
         """A launch the host counts (confirmed by read-back): an event; the plant learns it from the board."""
         self.counts["launches"] += 1
         self._host_event(t_launch, "launch", track=track_id, launcher=li, detail=f"seq {seq}")
-        if self.local_plant and not self.board_launch_feed[li]:
-            # this board has no channel of its own to the plant (hardware, a firmware without a launch record):
-            # the plant takes the launcher's read-back, which is still the board's account, not fire control's
-            self._plant_launch(li, track_id, seq, t_launch, aim, tgo_s)
+        if self.local_plant:
+            # a board with no channel of its own to the plant (hardware, a firmware without a launch record): the
+            # plant takes the launcher's read-back, which is still the board's account, not fire control's
+            self.plant.launch_from_readback(li, track_id, seq, t_launch, aim, tgo_s)
 
-    def _plant_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
-        self.engagement.launch(t_launch, li, track_id, aim, tgo_s, seq=seq)
-        self.counts["board_launches"] += 1
-        self._event(t_launch, "round", track=track_id, launcher=li, detail=f"seq {seq} flies at the aim on the wire")
-
-    def _board_launch(self, li: int, record: dict[str, Any]) -> None:
-        """A launch as the launcher board itself reports it (its own channel to the plant, beside the Modbus link):
-        the round flies toward the aim the fire command carried on the wire, whatever became of the host's reply."""
-        aim = aim_of_launch(self.scenario.launchers[li], record)
-        board_us = int(record.get("t_us", 0))
+    def _board_launch_time(self, li: int, board_us: int) -> float:
+        """Run time of a launch a launcher board reports by its own clock (now, if its clock is not yet known)."""
         sync = self.boards.launchers[li].clock_sync
         now_ns = self.clock.now_ns()
         t_ns = sync.board_to_host_ns(board_us) if board_us and sync.uncertainty_ns < 1e12 else now_ns
-        t_launch = self.run_s(min(max(t_ns, self.start_ns), now_ns))
-        self._plant_launch(li, int(record["track"]), int(record["seq"]), t_launch, aim, float(record["tgo_s"]))
+        return self.run_s(min(max(t_ns, self.start_ns), now_ns))
 
     async def _reconcile(self, li: int) -> None:
         """Settle a fire whose answer was lost, by reading back the launcher's launch counter and last sequence."""
@@ -645,7 +584,8 @@ class Chain:
                     await asyncio.wait_for(link.make_safe(), timeout=min(1.0, left()))
                 except (LinkError, TimeoutError) as e:
                     log.warning("could not make %s safe at the end: %s", link.name, e or "no answer")
-        self._take_board_launches()  # a launch in the run's last moments still reaches the plant
+        if self.local_plant:
+            self.plant.take_board_launches()  # a launch in the run's last moments still reaches the plant
         if probe is not None:
             self.floor = await asyncio.get_running_loop().run_in_executor(None, probe.stop)
             self.floor_note = probe.note
@@ -855,7 +795,7 @@ class Chain:
             "decisions": self.host.decisions,
             "decisions_deferred": self.host.counts["decisions_deferred"],
             "launches": self.counts["launches"],
-            "board_launches": self.counts["board_launches"],
+            "board_launches": self.plant.board_launches,
             "fires_unconfirmed": self.host.counts["fires_unconfirmed"],
             "fires_reconciled": {"launched": self.host.counts["fires_reconciled_launched"],
                                  "not_launched": self.host.counts["fires_reconciled_not_launched"]},
