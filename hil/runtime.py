@@ -30,8 +30,8 @@ from hil.clock import Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
 from hil.errors import LinkError
 from hil.host.host import FireOrder, RadarPoll, build_host
+from hil.host.launchers import LAUNCHER_PERIOD_NS, LauncherKeeper
 from hil.host.plugins import HostChoice
-from hil.host.seams import LauncherInputs
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.measure.realtime import realtime
 from hil.plant.boards import Boards, bring_up
@@ -45,7 +45,6 @@ log = logging.getLogger("hil.run")
 
 LOOP_PERIOD_NS = 5_000_000  # the host loop's tick (and the virtual step)
 STIMULUS_PERIOD_NS = 100_000_000  # truth to the radar boards at 10 Hz
-LAUNCHER_PERIOD_NS = 100_000_000  # heartbeat + status read of each launcher
 TIME_SYNC_PERIOD_NS = 500_000_000
 METRICS_PERIOD_NS = 1_000_000_000
 FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot arrived
@@ -77,24 +76,6 @@ class RunOptions:
 
 
 @dataclass
-class LauncherState:
-    status: Any = None  # last LauncherStatus read
-    busy: bool = False  # a fire is being written
-    lost: bool = False
-    want_armed: bool = False  # the host has armed it (or tried to): it should stay armed
-    armed_once: bool = False  # it was seen armed at least once
-    healthy_since_ns: int | None = None  # first of the status reads in a row that all succeeded
-    trip_seen: bool = False  # this watchdog trip is already an event
-    watchdog_trips: int = 0
-    rearms: int = 0  # re-arms after a watchdog trip, seen armed
-    arm_attempts: list[int] = field(default_factory=list)  # host ns of re-arm attempts in the last minute
-    rearm_unconfirmed: bool = False  # an arm write whose answer was lost
-    rearm_failures: int = 0
-    safe_ns: int = 0  # how long it sat SAFE (not armed) after it was first armed
-    safe_since_ns: int | None = None
-
-
-@dataclass
 class Chain:
     options: RunOptions
     clock: Clock = field(init=False)
@@ -121,7 +102,7 @@ class Chain:
 
             self.system_tracks = SystemTrackPublisher(o.rig.system_tracks, sac=0, sic=100,
                                                       origin=o.scenario.origin_lla or (0.0, 0.0, 0.0))
-        self.launcher_state = [LauncherState() for _ in o.scenario.launchers]
+        self.launchers = LauncherKeeper(o.scenario, o.rig, self.clock, self.run_s, self._event, self._reconcile)
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message
         self.counts: Counter[str] = Counter()
@@ -157,6 +138,7 @@ class Chain:
         recorder = self.writer.recorder if self.writer else None
         self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed,
                                faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
+        self.launchers.links = self.boards.launchers
         self.start_ns = self.host.start_ns = self.clock.now_ns()
         self.boards.start_faults(self.start_ns)
         if self.local_plant:
@@ -166,7 +148,7 @@ class Chain:
         for i, link in enumerate(self.boards.launchers):
             site = sc.launchers[i]
             ident = await self._with_retries(site.name, functools.partial(self._launcher_up, link, site))
-            self.launcher_state[i].status = link.status
+            self.launchers.state[i].status = link.status
             self.setup_report.append({"launcher": site.name, "identity": str(ident)})
         self._send_stimulus(self.clock.now_ns())
 
@@ -194,20 +176,6 @@ class Chain:
                 self.counts["bring_up_retries"] += 1
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(2 * backoff_s, 2.0)
-
-    async def _arm_all(self) -> None:
-        """Arm every launcher, once its heartbeats are already running (real time) or ticking (virtual)."""
-        for i, link in enumerate(self.boards.launchers):
-            st = self.launcher_state[i]
-            try:
-                st.status = await link.arm()
-                st.armed_once = True
-            except LinkError as e:
-                st.rearm_unconfirmed = True
-                log.warning("%s did not arm: %s", self.scenario.launchers[i].name, e)
-                self._event(self.run_s(self.clock.now_ns()), "arm_failed", launcher=i, detail=str(e))
-            # only now: a heartbeat tick's status read from before the arm must not pass for a watchdog trip
-            st.want_armed = True
 
     async def _exchange_radar_sync(self, rounds: int) -> None:
         for _ in range(rounds):
@@ -237,29 +205,14 @@ class Chain:
 
     # --- the host under test -------------------------------------------------------------------------
 
-    def _launcher_inputs(self) -> LauncherInputs:
-        """Each launcher as its board last reported it (a lost one, or one with a fire on its way, is not ready)."""
-        n = len(self.launcher_state)
-        armed, ready = np.zeros(n, bool), np.zeros(n, bool)
-        rounds, reload_left = np.zeros(n, np.int32), np.zeros(n)
-        for i, st in enumerate(self.launcher_state):
-            s = st.status
-            if s is None or st.lost:
-                continue
-            armed[i] = bool(s.armed)
-            ready[i] = bool(s.ready) and not st.busy
-            rounds[i] = int(s.rounds)
-            reload_left[i] = 0.0 if s.ready else self.scenario.launchers[i].reload_s
-        return LauncherInputs(armed, ready, rounds, reload_left, np.zeros(n, np.int32))
-
     def _decide(self, now_ns: int) -> None:
         """Fire control now; each fire order goes out at once, its bookkeeping waits (Host.bookkeeping)."""
         self.host.last_poll = self.boards.radars[0].stats["polls"] if self.boards.radars else 0
         t_begin = time.perf_counter_ns()
-        orders = self.host.decide(self.run_s(now_ns), self._launcher_inputs())
+        orders = self.host.decide(self.run_s(now_ns), self.launchers.inputs())
         self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
         for order in orders:
-            self.launcher_state[order.launcher].busy = True
+            self.launchers.state[order.launcher].busy = True
             task = asyncio.ensure_future(self._fire(order))
             self.fire_tasks.add(task)
             task.add_done_callback(self.fire_tasks.discard)
@@ -281,11 +234,11 @@ class Chain:
             log.warning("fire on track %d by %s failed: %s", fire.track_id, site.name, e)
             result = None
         finally:
-            self.launcher_state[li].busy = False
+            self.launchers.state[li].busy = False
             if link.status is not None:
                 # the fire's readback says the launcher is reloading now: fire control must not wait for the
                 # next status tick to learn it (it would decide fires the link then refuses unsent)
-                self.launcher_state[li].status = link.status
+                self.launchers.state[li].status = link.status
         if result is not None and result.unconfirmed:
             # sent, but its answer or read-back was lost: possibly in flight, settled by reading the board back
             self.host.fire_answered(fire, fired_s, result.seq, "unconfirmed")
@@ -334,97 +287,6 @@ class Chain:
         if r is not None and outcome.launched:
             t_launch = self.run_s(max(link.clock_sync.board_to_host_ns(outcome.board_launch_us), self.start_ns))
             self._host_launch(li, r.track_id, seq, t_launch, r.aim, r.intercept_s - r.fired_s)
-
-    async def _launcher_tick(self, i: int) -> None:
-        """Heartbeat and status read of one launcher; a watchdog trip is seen here and re-armed by the rig's policy."""
-        link = self.boards.launchers[i]
-        st = self.launcher_state[i]
-        now = self.clock.now_ns()
-        try:
-            await link.heartbeat()
-            st.status = status = await link.read_status()
-            st.lost = False
-        except LinkError as e:
-            # one unanswered exchange is weather on a noisy link; a link the driver gave up on (LOST) starts
-            # the re-arm hold-off again
-            if link.lost:
-                if not st.lost:
-                    log.warning("launcher %s lost: %s", self.scenario.launchers[i].name, e)
-                    self._event(self.run_s(now), "link_lost", launcher=i, detail=str(e))
-                st.lost = True
-                st.healthy_since_ns = None
-                self._note_safe(st, now, armed=False)
-            return
-        if st.healthy_since_ns is None:
-            st.healthy_since_ns = now
-        if link.unconfirmed_seq and not st.busy:
-            try:
-                await self._reconcile(i)
-            except LinkError as e:
-                log.info("launcher %s: read-back of a lost fire failed (%s); tried again next tick",
-                         self.scenario.launchers[i].name, e)
-        self._note_safe(st, now, armed=bool(status.armed))
-        if status.armed and not st.armed_once:
-            st.armed_once = True  # the bring-up arm whose answer was lost did arm
-            st.rearm_unconfirmed = False
-        if status.armed or not st.want_armed:
-            if status.armed and st.rearm_unconfirmed:
-                # an arm whose answer was lost did arm: the status read says so
-                st.rearm_unconfirmed = False
-                self._rearmed(i, st, now, "confirmed by status read")
-            st.trip_seen = False
-            return
-        if not st.trip_seen:
-            st.trip_seen = True
-            st.healthy_since_ns = now  # the hold-off counts from the trip: a healthy link after it, not before
-            st.watchdog_trips += 1
-            why = "watchdog tripped" if status.watchdog_tripped else f"found {status.state.name}"
-            log.warning("launcher %s is SAFE (%s)", self.scenario.launchers[i].name, why)
-            self._event(self.run_s(now), "watchdog_trip", launcher=i, detail=why)
-        rig = self.options.rig
-        if rig.rearm != "auto" or now - st.healthy_since_ns < rig.rearm_holdoff_s * 1e9:
-            return
-        st.arm_attempts = [t for t in st.arm_attempts if now - t < 60_000_000_000]
-        if len(st.arm_attempts) >= rig.rearm_max_per_min:
-            return
-        st.arm_attempts.append(now)
-        try:
-            st.status = await link.arm()
-        except LinkError as e:
-            st.rearm_failures += 1
-            st.rearm_unconfirmed = True  # the key may have gone through: the next status read tells
-            self._event(self.run_s(now), "rearm_failed", launcher=i, detail=str(e))
-            return
-        st.rearm_unconfirmed = False
-        self._rearmed(i, st, now, f"after {(now - st.healthy_since_ns) / 1e9:.1f} s of healthy link")
-
-    def _rearmed(self, i: int, st: LauncherState, now: int, detail: str) -> None:
-        st.rearms += 1
-        self._event(self.run_s(now), "rearm", launcher=i, detail=detail)
-        self._note_safe(st, self.clock.now_ns(), armed=True)
-
-    @staticmethod
-    def _note_safe(st: LauncherState, now_ns: int, armed: bool) -> None:
-        """Time a launcher the host had armed spends not armed (SAFE, tripped or lost)."""
-        if not st.want_armed:
-            return
-        if armed and st.safe_since_ns is not None:
-            st.safe_ns += now_ns - st.safe_since_ns
-            st.safe_since_ns = None
-        elif not armed and st.safe_since_ns is None:
-            st.safe_since_ns = now_ns
-
-    async def _launcher_loop(self, i: int) -> None:
-        """Real time: one launcher's heartbeat and status read at its own period, whatever the main loop does."""
-        next_ns = self.clock.now_ns()
-        while True:
-            await self._launcher_tick(i)
-            next_ns += LAUNCHER_PERIOD_NS
-            now = self.clock.now_ns()
-            if next_ns < now:  # starved: keep the period from now on rather than firing a burst of late ticks
-                self.counts["heartbeat_late"] += 1
-                next_ns = now
-            await self.clock.sleep_until(next_ns)
 
     # --- bookkeeping ---------------------------------------------------------------------------------
 
@@ -484,8 +346,8 @@ class Chain:
                 # everything slow starts before arming, and heartbeats keep the watchdogs fed from now on
                 if self.options.floor:
                     probe = self._start_floor()
-                heartbeats = [asyncio.ensure_future(self._launcher_loop(i)) for i in range(len(self.boards.launchers))]
-            await self._arm_all()
+                heartbeats = [asyncio.ensure_future(self.launchers.keep(i)) for i in range(len(self.boards.launchers))]
+            await self.launchers.arm_all()
             if self.interrupted is None:
                 body = self._loop() if self.clock.virtual else self._loop_real_time()
                 self._main = asyncio.ensure_future(body)
@@ -658,7 +520,7 @@ class Chain:
                 got = self._poll_radars()
                 if virtual and woke >= next_launcher:
                     for i in range(len(self.boards.launchers)):
-                        await self._launcher_tick(i)
+                        await self.launchers.tick(i)
                     next_launcher += LAUNCHER_PERIOD_NS
                 if got or woke >= next_fc:
                     self._decide(woke)
@@ -720,19 +582,8 @@ class Chain:
 
     def rig_health(self) -> list[str]:
         """What went wrong with the rig itself, one line each: any line makes the run exit 3."""
-        problems: list[str] = []
         end_ns = self.clock.now_ns()
-        for i, st in enumerate(self.launcher_state):
-            name = self.scenario.launchers[i].name
-            if not st.armed_once:
-                problems.append(f"launcher {name} never armed")
-                continue
-            safe_ns = st.safe_ns + (end_ns - st.safe_since_ns if st.safe_since_ns is not None else 0)
-            if st.lost:
-                problems.append(f"launcher {name} link lost at the end of the run")
-            elif st.status is not None and not st.status.armed:
-                problems.append(f"launcher {name} was SAFE at the end of the run "
-                                f"({safe_ns / 1e9:.1f} s SAFE, {st.watchdog_trips} watchdog trips)")
+        problems = self.launchers.problems(end_ns)
         boards = getattr(self, "boards", None)
         for i in range(len(boards.radars) if boards is not None else 0):
             name = self.scenario.radars[i].name
@@ -771,7 +622,7 @@ class Chain:
             # how hard the run had to work to stay alive: link bring-up retries, heartbeat ticks that came late
             # (a starved loop), and whether the deadline guard had to stop a loop that overran its duration
             "bring_up_retries": self.counts["bring_up_retries"],
-            "heartbeats_late": self.counts["heartbeat_late"],
+            "heartbeats_late": self.launchers.late_ticks,
             "loop_stopped_at_deadline": bool(self.counts["loop_stopped_at_deadline"]),
             "signal": self.interrupted,
             "rig_ok": not rig_problems,
@@ -813,23 +664,11 @@ class Chain:
             "faults": [f.as_dict() for f in self.link_faults],
             "faults_injected": self.boards.fault_counts() if hasattr(self, "boards") else {},
             "launchers": self.setup_report,
-            "launcher_health": self._launcher_health(),
+            "launcher_health": self.launchers.health(),
             "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
         }
         return summary
-
-    def _launcher_health(self) -> dict[str, Any]:
-        end_ns = self.clock.now_ns()
-        out: dict[str, Any] = {}
-        for i, st in enumerate(self.launcher_state):
-            safe_ns = st.safe_ns + (end_ns - st.safe_since_ns if st.safe_since_ns is not None else 0)
-            out[self.scenario.launchers[i].name] = {
-                "armed_once": st.armed_once, "armed_at_end": bool(st.status is not None and st.status.armed),
-                "watchdog_trips": st.watchdog_trips, "rearms": st.rearms, "rearm_failures": st.rearm_failures,
-                "safe_s": round(safe_ns / 1e9, 3), "lost_at_end": st.lost,
-            }
-        return out
 
     def _link_counters(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
