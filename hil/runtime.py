@@ -25,21 +25,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hdrh.histogram import HdrHistogram
 
 from hil.clock import Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
+from hil.drivers.launcher_link import Identity, LauncherLink
 from hil.errors import LinkError
 from hil.host.host import FireOrder, RadarPoll, build_host
 from hil.host.launchers import LAUNCHER_PERIOD_NS, LauncherKeeper
 from hil.host.plugins import HostChoice
+from hil.measure.floor import FloorProbe
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
-from hil.measure.realtime import realtime
+from hil.measure.realtime import RealtimeOptions, realtime
 from hil.plant.boards import Boards, bring_up
 from hil.plant.local import LocalPlant
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, outcomes
 from hil.records.runfolder import RunWriter
 from hil.rig import Rig
-from hil.scenario import Scenario
+from hil.scenario import LauncherSpec, Scenario
 
 log = logging.getLogger("hil.run")
 
@@ -65,7 +68,7 @@ class RunOptions:
     duration_s: float | None = None
     status: Callable[[dict[str, Any]], None] | None = None
     record: bool = True
-    realtime: Any = None  # hil.measure.realtime.RealtimeOptions, applied around the loop in real time
+    realtime: RealtimeOptions | None = None  # applied around the loop in real time
     faults: tuple[LinkFault, ...] = ()  # scheduled link faults (--fault and the scenario's faults)
     report: bool = True  # render report.html at the end
     floor: bool = True  # real time: measure the machine's scheduling floor beside the loop
@@ -112,7 +115,7 @@ class Chain:
         self.start_ns = 0
         self.setup_report: list[dict[str, Any]] = []
         self.realtime_applied: list[list[Any]] = []
-        self.floor: Any = None  # the machine's scheduling-latency histogram (ns), real time only
+        self.floor: HdrHistogram | None = None  # the machine's scheduling-latency histogram (ns), real time only
         self.floor_note = ""
         self.interrupted: str | None = None  # the signal that ended the run early
         self.shutdown_s = math.nan  # wall time the end of the run took (fires finished, launchers safe, boards reaped)
@@ -153,7 +156,7 @@ class Chain:
         self._send_stimulus(self.clock.now_ns())
 
     @staticmethod
-    async def _launcher_up(link: Any, site: Any) -> Any:
+    async def _launcher_up(link: LauncherLink, site: LauncherSpec) -> Identity:
         await link.connect()
         ident = await link.identify()
         await link.configure(watchdog_ms=WATCHDOG_MS, reload_ms=int(site.reload_s * 1000), rounds=site.rounds)
@@ -409,15 +412,13 @@ class Chain:
             self.counts["loop_stopped_at_deadline"] += 1
             self._stop()
 
-    def _start_floor(self) -> Any:
+    def _start_floor(self) -> FloorProbe:
         """The cyclictest-style probe process (hil.measure.floor) beside the loop, on the loop's CPUs."""
-        from hil.measure.floor import FloorProbe
-
         rt = self.options.realtime
         prio = None if rt is None or rt.fifo_priority is None else min(rt.fifo_priority + 1, 99)
         return FloorProbe(period_us=1000, fifo_priority=prio, cpus=None if rt is None else rt.cpus).start()
 
-    async def _shutdown(self, heartbeats: list[asyncio.Task[None]], probe: Any) -> None:
+    async def _shutdown(self, heartbeats: list[asyncio.Task[None]], probe: FloorProbe | None) -> None:
         """Finish in-flight fires, make the launchers safe, stop heartbeats, reap every board: SHUTDOWN_S at most."""
         deadline = time.monotonic() + SHUTDOWN_S
 
