@@ -47,6 +47,10 @@ SECONDS_PER_DAY = 86_400.0
 CAT034_NORTH_MARKER = 1
 CAT034_SECTOR_CROSSING = 2
 MAX_DOPPLER_MPS = 511.0
+_NO_ROWS = np.zeros(0, np.int64)  # a sweep with no target due
+_NO_ROWS.flags.writeable = False
+_NO_CODES = np.zeros(0, np.int32)
+_NO_CODES.flags.writeable = False
 
 class BoardFrame(NamedTuple):
     ftype: int
@@ -72,6 +76,10 @@ class RadarBoard:
         self.t_ref_us = 0
         self._incoming: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.plots_sent = 0
+        # per target of the truth set, a time before which the beam cannot detect it (RadarModel.earliest_crossings):
+        # a sweep looks only at the targets due by its end. None: not yet worked out for this truth set and model.
+        self._due_s: FloatArray | None = None
+        self._next_due_s = -math.inf
 
     def _frame(self, ftype: int, t_us: int, payload: bytes) -> BoardFrame:
         frame = BoardFrame(ftype, payload, encode_frame(ftype, self.seq, t_us, payload))
@@ -88,6 +96,7 @@ class RadarBoard:
                     self.model = RadarModel(RadarParameters.from_config(self.config), seed=self.config.seed,
                                             t_epoch_s=rx_us / 1e6)
                     self.t_us = rx_us
+                    self._due_s = None
                 elif frame.ftype == FrameType.STIMULUS:
                     self._stimulus(frame.payload, rx_us)
                 elif frame.ftype == FrameType.TIME_SYNC_REQ:
@@ -113,11 +122,29 @@ class RadarBoard:
             self.states = np.concatenate([c[2] for c in self._incoming]).reshape(-1, 6)
             self.t_ref_us = rx_us
             self._incoming = []
+            self._due_s = None
 
     def _states_at(self, rows: np.ndarray, times: FloatArray) -> FloatArray:
         s = self.states[rows]
         dt = (np.asarray(times) - self.t_ref_us / 1e6)[:, None]
-        return np.hstack([s[:, :3] + s[:, 3:] * dt, s[:, 3:]])
+        out = np.empty_like(s)
+        out[:, :3] = s[:, :3] + s[:, 3:] * dt
+        out[:, 3:] = s[:, 3:]
+        return out
+
+    def _due_by(self, model: RadarModel, t_from: float, t_to: float) -> tuple[np.ndarray, np.ndarray]:
+        """The targets a sweep over (t_from, t_to] may detect and their codes; their next due times are worked out
+        from t_to."""
+        if self._due_s is None:
+            rows = np.arange(len(self.ids))
+            self._due_s = model.earliest_crossings(t_from, self._states_at(rows, np.full(len(rows), t_from)))
+            self._next_due_s = float(self._due_s.min()) if len(rows) else math.inf
+        if t_to < self._next_due_s:
+            return _NO_ROWS, _NO_CODES
+        rows = np.flatnonzero(self._due_s <= t_to)
+        self._due_s[rows] = model.earliest_crossings(t_to, self._states_at(rows, np.full(len(rows), t_to)))
+        self._next_due_s = float(self._due_s.min())
+        return rows, self.mode3a[rows]
 
     def advance(self, now_us: int) -> list[BoardFrame]:
         """Sweep the beam up to now_us: one ASTERIX frame per dwell with plots, one per sector boundary."""
@@ -125,21 +152,22 @@ class RadarBoard:
             return []
         model, cfg = self.model, self.config
         out: list[BoardFrame] = []
-        t0 = self.t_us / 1e6
-        rows = np.arange(len(self.ids))
-        for crossing in [*model.sectors_crossed(t0, now_us / 1e6), None]:
-            t1 = crossing.t_s if crossing else now_us / 1e6
-            plots = model.sweep(t0, t1, rows, self.mode3a, self._states_at)
+        t0, t_end = self.t_us / 1e6, now_us / 1e6
+        self.t_us = now_us
+        for crossing in model.sectors_crossed(t0, t_end):
+            t1 = crossing.t_s
+            plots = model.sweep(t0, t1, *self._due_by(model, t0, t1), self._states_at)
             if len(plots):
                 out.append(self._plot_frame(plots, cfg))
-            if crossing:
-                kind = CAT034_NORTH_MARKER if crossing.is_north else CAT034_SECTOR_CROSSING
-                t_us = round(crossing.t_s * 1e6)
-                block = asterix.encode_cat034(cfg.sac, cfg.sic, kind, (t_us / 1e6) % SECONDS_PER_DAY,
-                                              crossing.azimuth_rad, cfg.scan_period_s)
-                out.append(self._frame(FrameType.ASTERIX, t_us, block))
+            kind = CAT034_NORTH_MARKER if crossing.is_north else CAT034_SECTOR_CROSSING
+            t_us = round(t1 * 1e6)
+            block = asterix.encode_cat034(cfg.sac, cfg.sic, kind, (t_us / 1e6) % SECONDS_PER_DAY,
+                                          crossing.azimuth_rad, cfg.scan_period_s)
+            out.append(self._frame(FrameType.ASTERIX, t_us, block))
             t0 = t1
-        self.t_us = now_us
+        plots = model.sweep(t0, t_end, *self._due_by(model, t0, t_end), self._states_at)
+        if len(plots):
+            out.append(self._plot_frame(plots, cfg))
         return out
 
     def _plot_frame(self, plots: PlotSet, cfg: SensorConfig) -> BoardFrame:

@@ -21,6 +21,14 @@ TWO_PI = 2.0 * math.pi
 CLUTTER_MIN_RANGE_M = 1_000.0
 CLUTTER_MAX_ELEVATION_RAD = math.radians(3.0)
 CLUTTER_SIGMA_RANGE_RATE_MPS = 15.0
+CROSSING_MARGIN_RAD = 1e-6  # earliest_crossings keeps this far on the safe side of the rounding of angles
+
+# shared by every empty PlotSet (read-only: nothing can be written into a set of no plots)
+_NO_FLOATS = np.zeros(0)
+_NO_CODES = np.zeros(0, np.int32)
+_NO_TARGETS = np.zeros(0, np.int64)
+for _array in (_NO_FLOATS, _NO_CODES, _NO_TARGETS):
+    _array.flags.writeable = False
 
 # states_at(target_rows, times) -> ENU states [n, 6] of those targets at those times
 StateFunction = Callable[[np.ndarray, FloatArray], FloatArray]
@@ -98,19 +106,28 @@ class PlotSet:
 
     @classmethod
     def empty(cls) -> PlotSet:
-        f = np.zeros(0)
-        return cls(f, f, f, f, f, np.zeros(0, np.int32), np.zeros(0, np.int64))
+        return cls(_NO_FLOATS, _NO_FLOATS, _NO_FLOATS, _NO_FLOATS, _NO_FLOATS, _NO_CODES, _NO_TARGETS)
 
     def __len__(self) -> int:
         return len(self.t_s)
 
     @classmethod
     def concat(cls, parts: list[PlotSet]) -> PlotSet:
+        """The parts' plots in one set, time ordered (a stable sort: equal times keep the parts' order)."""
+        parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        merged = cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
+        if len(parts) == 1:
+            merged = parts[0]
+            if len(merged) == 1:
+                return merged
+        else:
+            merged = cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
         order = np.argsort(merged.t_s, kind="stable")
-        return cls(*(getattr(merged, f)[order] for f in cls.__dataclass_fields__))
+        return cls(*(getattr(merged, f)[order] for f in _FIELDS))
+
+
+_FIELDS = tuple(PlotSet.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -158,27 +175,64 @@ class RadarModel:
               states_at: StateFunction) -> PlotSet:
         """Plots of the beam's sweep over (t_from, t_to] for the targets in rows (live at t_from)."""
         b0, b1 = self.beam(t_from), self.beam(t_to)
-        parts = [self._detections(t_from, b0, b1, rows, mode3a, states_at), self._clutter(t_from, b0, b1)]
-        return PlotSet.concat(parts)
+        detections = self._detections(t_from, b0, b1, rows, mode3a, states_at) if len(rows) else None
+        clutter = self._clutter(t_from, b0, b1)
+        if detections is None:
+            return PlotSet.empty() if clutter is None else PlotSet.concat([clutter])
+        return PlotSet.concat([detections] if clutter is None else [detections, clutter])
+
+    def earliest_crossings(self, t_s: float, states: FloatArray) -> FloatArray:
+        """For targets at ENU states [n, 6] at t_s, each moving at constant velocity: a time before which no
+        sweep starting at or after t_s can detect it (t_s itself where that cannot be bounded).
+
+        A sweep over (t_from, t_to] detects only targets whose azimuth at t_from lies in the beam's turn
+        (beam(t_from), beam(t_to)]. The beam closes the angle ahead of it to a target at omega plus at most
+        the target's azimuth rate, which is at most its horizontal speed over its ground range (bounded below
+        over the next scan); so the angle cannot be closed before the time returned. A margin of
+        CROSSING_MARGIN_RAD keeps the rounding of the angles on the safe side.
+        """
+        rel = states[:, :3] - self.site
+        ground = np.hypot(rel[:, 0], rel[:, 1])
+        speed = np.hypot(states[:, 3], states[:, 4])
+        near = ground - speed * self.spec.scan_period_s  # the closest it can come over the next scan
+        rate = speed / np.maximum(near, 1e-9)  # a bound on its azimuth rate over that scan
+        gap = np.mod(np.mod(np.arctan2(rel[:, 0], rel[:, 1]), TWO_PI) - self.beam(t_s), TWO_PI)
+        bounded = (rate < self.omega) & (gap > CROSSING_MARGIN_RAD) & (gap < TWO_PI - CROSSING_MARGIN_RAD)
+        return np.where(bounded, t_s + (gap - CROSSING_MARGIN_RAD) / (self.omega + rate), t_s)
 
     def _crossing_times(self, t_from: float, b0: float, b1: float, rows: np.ndarray,
                         states_at: StateFunction) -> tuple[np.ndarray, FloatArray]:
+        """Which of rows the beam crosses in (b0, b1], and when. The target moves while the beam turns: the
+        crossing of its azimuth at t_from is refined once with its azimuth at that crossing. A target not
+        crossed at t_from is not crossed at all (its azimuth is taken at t_from again), so only the crossed
+        ones are refined."""
+        _, az, _ = enu_to_polar(states_at(rows, np.full(len(rows), t_from))[:, :3] - self.site)
+        crossing = self._crossing(az, b0)
+        hit = crossing <= b1
         t = np.full(len(rows), t_from)
-        hit = np.zeros(len(rows), dtype=bool)
-        for _ in range(2):  # the target moves while the beam turns: refine the crossing once
-            _, az, _ = enu_to_polar(states_at(rows, t)[:, :3] - self.site)
-            k = np.ceil((b0 - az) / TWO_PI)  # first crossing of az + 2πk after b0
-            crossing = az + TWO_PI * k
-            crossing = np.where(crossing <= b0, crossing + TWO_PI, crossing)
-            hit = crossing <= b1
-            t = np.where(hit, self.t_epoch_s + (crossing - self.spec.north_offset_rad) / self.omega, t_from)
+        if hit.any():
+            first = np.flatnonzero(hit)
+            t_first = self.t_epoch_s + (crossing[first] - self.spec.north_offset_rad) / self.omega
+            _, az, _ = enu_to_polar(states_at(rows[first], t_first)[:, :3] - self.site)
+            crossing = self._crossing(az, b0)
+            again = crossing <= b1
+            hit[first] = again
+            t[first] = np.where(again, self.t_epoch_s + (crossing - self.spec.north_offset_rad) / self.omega,
+                                t_from)
         return hit, t
+
+    @staticmethod
+    def _crossing(az: FloatArray, b0: float) -> FloatArray:
+        """The first unwrapped beam azimuth after b0 at which the beam points at azimuth az."""
+        k = np.ceil((b0 - az) / TWO_PI)  # first crossing of az + 2πk after b0
+        crossing = az + TWO_PI * k
+        return np.where(crossing <= b0, crossing + TWO_PI, crossing)
 
     def _detections(self, t_from: float, b0: float, b1: float, rows: np.ndarray, mode3a: np.ndarray,
                     states_at: StateFunction) -> PlotSet:
-        if len(rows) == 0:
-            return PlotSet.empty()
         hit, t = self._crossing_times(t_from, b0, b1, rows, states_at)
+        if not hit.any():
+            return PlotSet.empty()
         rows, mode3a, t = rows[hit], mode3a[hit], t[hit]
         states = states_at(rows, t)
         rel = states[:, :3] - self.site
@@ -198,11 +252,11 @@ class RadarModel:
             target=rows[seen].astype(np.int64),
         )
 
-    def _clutter(self, t_from: float, b0: float, b1: float) -> PlotSet:
+    def _clutter(self, t_from: float, b0: float, b1: float) -> PlotSet | None:
         s = self.spec
-        n = int(self.rng.poisson(s.clutter_per_scan * (b1 - b0) / TWO_PI))
+        n = int(self.rng.poisson(s.clutter_per_scan * max(b1 - b0, 0.0) / TWO_PI))
         if n == 0:
-            return PlotSet.empty()
+            return None
         beam = self.rng.uniform(b0, b1, n)
         return PlotSet(
             t_s=self.t_epoch_s + (beam - s.north_offset_rad) / self.omega,
