@@ -114,6 +114,8 @@ class Scenario:
     faults: tuple[str, ...] = ()  # scheduled link faults, in the grammar of `hil run --fault`
     tracker: str = "hil"  # the host's tracker: "hil" (the Cython kernel), "reference", a plug-in (hil.host.plugins)
     fire_control: str = "hil"  # the host's fire control, likewise
+    # [criteria]: what a run of this scenario must achieve (hil.measure.verdict), checked when the file is read
+    criteria: dict[str, Any] = field(default_factory=dict, hash=False)
     source: str = "<generated>"
     description: str = ""
 
@@ -300,6 +302,7 @@ class ScenarioFile(FileModel):
     no_fire_zone: list[NoFireZoneTable] = Field(default_factory=list, max_length=1_000)
     fire_control: FireControlTable = FireControlTable.model_validate({})
     host: HostTable = HostTable.model_validate({})
+    criteria: dict[str, Any] = Field(default_factory=dict, description="what a run must achieve (docs/CRITERIA.md)")
     faults: list[FaultText] = Field(default_factory=list, max_length=1_000,
                                     description='scheduled link faults like "launcher-north:drop=0.01@8"')
 
@@ -388,10 +391,17 @@ class _Builder:
             look_scans=fc.look_scans,
             protect_radius_m=fc.protect_radius_m,
             faults=tuple(f.faults),
+            criteria=self.criteria(f.criteria),
             tracker=f.host.tracker,
             fire_control=f.host.fire_control,
             source=self.source,
         )
+
+    def criteria(self, table: dict[str, Any]) -> dict[str, Any]:
+        from hil.measure.verdict import criteria_from
+
+        criteria_from(table, self.source)  # one clear line for a criterion that is wrong
+        return dict(table)
 
     def radar(self, where: str, name: str, t: RadarTable) -> RadarSpec:
         return RadarSpec(
@@ -472,6 +482,7 @@ class Truth:
     end_s: FloatArray = field(init=False)  # when the target leaves truth (impact, kill or scenario end)
     impact_s: FloatArray = field(init=False)  # when a homing target reaches its asset (inf if never)
     ended_by: list[str] = field(init=False)
+    _max_speed_mps: float | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         sc = self.scenario
@@ -545,7 +556,32 @@ class Truth:
 
     def state_of(self, target: int, t_s: float) -> FloatArray:
         """ENU state of one target at t_s, interpolated between the precomputed samples."""
-        return self.states_at(np.array([target]), np.array([t_s]))[0]
+        return np.array(self.state_tuple(target, t_s))
+
+    def state_tuple(self, target: int, t_s: float) -> tuple[float, float, float, float, float, float]:
+        """state_of as six plain floats, for a caller stepping one object at a time: the same numbers as
+        states_at gives (the same operations on the same doubles), without numpy's cost per call."""
+        last = len(self.times) - 1
+        u = min(max(t_s / TRUTH_STEP_S, 0.0), float(last))
+        k = min(int(u), last - 1)
+        w = u - k
+        a = self.states[target, k].tolist()
+        b = self.states[target, k + 1].tolist()
+        if math.isnan(b[0]):
+            return a[0], a[1], a[2], a[3], a[4], a[5]
+        v = 1.0 - w
+        return (v * a[0] + w * b[0], v * a[1] + w * b[1], v * a[2] + w * b[2],
+                v * a[3] + w * b[3], v * a[4] + w * b[4], v * a[5] + w * b[5])
+
+    @property
+    def max_speed_mps(self) -> float:
+        """A bound on how fast any target moves between the precomputed samples (what states_at interpolates)."""
+        if self._max_speed_mps is None:
+            step = np.diff(self.states[:, :, :3], axis=1)
+            dist = np.sqrt(np.einsum("ijk,ijk->ij", step, step))
+            finite = dist[np.isfinite(dist)]
+            self._max_speed_mps = float(finite.max()) / TRUTH_STEP_S if len(finite) else 0.0
+        return self._max_speed_mps
 
     def states_at(self, rows: np.ndarray, times: FloatArray) -> FloatArray:
         """ENU states [n, 6] of targets rows, each at its own time, interpolated between the precomputed samples

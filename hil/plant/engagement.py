@@ -77,6 +77,8 @@ class Interceptor:
     passed_aim: bool = False
     past_aim_m: float = 0.0  # path flown since the aim point went behind the round
     closing: bool = False  # the range to the acquired object has been seen shrinking
+    # no object can be in the seeker's reach before this time (a bound the model keeps to skip empty searches)
+    search_from_s: float = -math.inf
 
     @property
     def target(self) -> int:
@@ -223,13 +225,13 @@ class EngagementModel:
         vx, vy, vz = m.vel
         if dt <= 0.0:
             return self._finish(m, ts, "self_destruct", m.pos)
-        if m.acquired < 0 and self._searching(m, px, py, pz, vx, vy, vz):
+        if m.acquired < 0 and ts >= m.search_from_s and self._searching(m, px, py, pz, vx, vy, vz):
             self._search(m, ts, px, py, pz, vx, vy, vz)
         if m.acquired >= 0:
             row = m.acquired
             if not self.truth.start_s[row] <= ts < self.truth.end_s[row]:
                 return self._finish(m, ts, "self_destruct", m.pos)  # lost lock: no re-selection
-            tx, ty, tz, tvx, tvy, tvz = self.truth.state_of(row, ts).tolist()
+            tx, ty, tz, tvx, tvy, tvz = self.truth.state_tuple(row, ts)
             rx, ry, rz, wx, wy, wz = tx - px, ty - py, tz - pz, tvx - vx, tvy - vy, tvz - vz
             m.miss_distance_m = min(m.miss_distance_m, math.sqrt(rx * rx + ry * ry + rz * rz))
             vv = wx * wx + wy * wy + wz * wz
@@ -274,17 +276,34 @@ class EngagementModel:
                 vz: float) -> None:
         live = self.truth.alive(t_s)
         if not len(live):
+            later = self.truth.start_s[self.truth.start_s > t_s]
+            m.search_from_s = float(later.min()) if len(later) else math.inf
             return
         objects = self.truth.states_at(live, np.full(len(live), t_s))[:, :3]
         boresight = (vx / m.speed_mps, vy / m.speed_mps, vz / m.speed_mps)
         inside, angle = seeker_basket((px, py, pz), boresight, objects, m.seeker_range_m, m.seeker_half_angle_rad)
         if not inside.any():
+            m.search_from_s = self._nothing_in_reach_until(m, t_s, px, py, pz, objects)
             return
         j = int(np.argmin(np.where(inside, angle, np.inf)))  # nearest the boresight; ties: lower row
         m.acquired = int(live[j])
         m.acquired_allegiance = self._allegiance[m.acquired]
         m.acquire_s, m.acquire_enu, m.acquire_boresight = t_s, (px, py, pz), boresight
         m.basket_at_acquisition = tuple(int(r) for r in live[inside])
+
+    def _nothing_in_reach_until(self, m: Interceptor, t_s: float, px: float, py: float, pz: float,
+                                objects: FloatArray) -> float:
+        """With every live object (positions objects) beyond the seeker's range at t_s: a time before which none
+        can come within it. The gap to the nearest closes at most at the round's speed plus the fastest truth
+        (a little more, for rounding); an object not yet in truth may appear when it starts."""
+        rel = objects - np.array((px, py, pz))
+        dist = np.sqrt(np.einsum("ij,ij->i", rel, rel))
+        if not np.isfinite(dist).all():
+            return t_s  # an object between samples as it enters truth: no bound
+        closing = (m.speed_mps + self.truth.max_speed_mps) * 1.001 + 1.0
+        until = t_s + (float(dist.min()) - m.seeker_range_m - 1.0) / closing
+        later = self.truth.start_s[self.truth.start_s > t_s]
+        return min(until, float(later.min())) if len(later) else until
 
     @staticmethod
     def _guidance(m: Interceptor, rx: float, ry: float, rz: float, wx: float, wy: float, wz: float,
