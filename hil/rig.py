@@ -54,6 +54,8 @@ class Rig:
     # runs elsewhere (`hil plant`) and this host only talks to the boards it serves
     plant: str = "local"
     system_tracks: str = ""  # udp://HOST:PORT: where the host publishes its system tracks (ASTERIX CAT062)
+    # [criteria]: this bench's own limits (latency, links) for every run on it (hil.measure.verdict)
+    criteria: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Rig:
@@ -135,6 +137,8 @@ class RigFile(FileModel):
         default_of(Rig, "plant"), description='"external": a plant runs elsewhere (hil plant) and scores this host')
     system_tracks: Text = Field(default_of(Rig, "system_tracks"), pattern=r"^(udp://[^\s/]+:[0-9]{1,5})?$",
                                 description="udp://HOST:PORT: where the host publishes its system tracks (CAT062)")
+    criteria: dict[str, Any] = Field(default_factory=dict,
+                                     description="this bench's limits for every run on it (docs/CRITERIA.md)")
 
 
 def _read(source: str, doc: dict[str, Any]) -> Rig:
@@ -161,7 +165,14 @@ def _read(source: str, doc: dict[str, Any]) -> Rig:
     return Rig(name=f.name or Path(source).stem, source=source, boards=boards, defaults=defaults,
                wire_baud=f.wire_baud, description=f.description, rearm=f.rearm,
                rearm_holdoff_s=f.rearm_holdoff_s, rearm_max_per_min=f.rearm_max_per_min, plant=f.plant,
-               system_tracks=f.system_tracks)
+               system_tracks=f.system_tracks, criteria=_criteria(source, f.criteria))
+
+
+def _criteria(source: str, table: dict[str, Any]) -> dict[str, Any]:
+    from hil.measure.verdict import criteria_from
+
+    criteria_from(table, source)  # one clear line for a criterion that is wrong
+    return dict(table)
 
 
 def _board(source: str, role: str, where: str, t: RadarBoardTable | LauncherBoardTable) -> BoardSpec:

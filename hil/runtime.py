@@ -37,6 +37,7 @@ from hil.host.plugins import HostChoice
 from hil.measure.floor import FloorProbe
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
 from hil.measure.realtime import RealtimeOptions, realtime
+from hil.measure.verdict import criteria_from, judge, merged
 from hil.plant.boards import Boards, bring_up
 from hil.plant.local import LocalPlant
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, outcomes
@@ -74,6 +75,7 @@ class RunOptions:
     floor: bool = True  # real time: measure the machine's scheduling floor beside the loop
     tracker: str | None = None  # the host's tracker (hil.host.plugins); None: the scenario's [host] choice
     fire_control: str | None = None  # the host's fire control, likewise
+    criteria: dict[str, Any] = field(default_factory=dict)  # over the rig's and the scenario's (hil.measure.verdict)
     # FireControlConfig fields to override (tests and the before/after tables switch protection off with them)
     fire_control_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -121,6 +123,10 @@ class Chain:
         self.shutdown_s = math.nan  # wall time the end of the run took (fires finished, launchers safe, boards reaped)
         self._main: asyncio.Future[None] | None = None
         self.stopping = False  # a signal or the deadline guard ended the run
+        # what the run must achieve: the rig's limits, then the scenario's, then the caller's, name by name
+        self.criteria = merged(criteria_from(o.rig.criteria, o.rig.source),
+                               criteria_from(o.scenario.criteria, o.scenario.source),
+                               criteria_from(o.criteria, "--criteria"))
         names = [s.name for s in o.scenario.radars] + [s.name for s in o.scenario.launchers]
         self.link_faults = parse_faults(o.scenario.faults, o.scenario.source) + tuple(o.faults)
         check_links(self.link_faults, names)
@@ -601,6 +607,7 @@ class Chain:
         """summary.json's content; the run folder gets its final summary, report and closed files."""
         self.host.flush_records()
         summary = self._summary()
+        summary["verdict"] = judge(summary, self.criteria)
         if self.writer:
             self.writer.finish(summary, self.latency, self.floor, interrupted=self.interrupted is not None)
         return summary

@@ -12,6 +12,7 @@ from typing import Any
 from hil.errors import ConfigError
 from hil.measure.realtime import add_arguments as add_realtime_arguments
 from hil.measure.realtime import options_from_args
+from hil.measure.verdict import FAIL, parse_criteria_option, verdict_lines, write_junit
 from hil.rig import Rig
 from hil.scenario import Scenario
 from hil.units import PERCENTILES, duration_text, samples_needed
@@ -35,6 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fire-control", default=None, metavar="CHOICE",
                    help='the host\'s fire control: "hil" (default), an installed plug-in\'s name, or '
                         "pkg.module:factory")
+    p.add_argument("--criteria", default="", metavar="NAME=VALUE,...",
+                   help="criteria over the rig's and the scenario's, e.g. leaks=0,host_total_p99_us=800,"
+                        "hostiles_killed=bomber-1+bomber-2 (docs/CRITERIA.md)")
+    p.add_argument("--junit", default=None, metavar="FILE",
+                   help="write the verdict as JUnit XML, one test per criterion")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     p.add_argument("--fault", action="append", default=[], metavar="LINK:KIND[=ARG][/DIR]@S[+D]",
                    help="inject a link fault, e.g. launcher-north:drop=0.01@8, radar-west:delay=2@10+5, "
@@ -58,16 +64,20 @@ def _status_printer(stream: Any, virtual: bool) -> Any:
     return show
 
 
+EXIT_CRITERION_FAILED = 1  # the run completed and a criterion of its verdict failed
 EXIT_RIG_FAILED = 3  # bring-up failed, a link lost for good, a launcher never armed or left SAFE, a radar silent
 SIGNAL_EXITS = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def exit_status(summary: dict[str, Any]) -> int:
-    """130/143 after a signal; 3 when the rig itself failed; else 0."""
+    """130/143 after a signal; 3 when the rig itself failed; 1 when a criterion failed; else 0 (pass). A usage or
+    configuration error (2) never gets this far."""
     if summary.get("interrupted"):
         return SIGNAL_EXITS.get(str(summary.get("signal")), 130)
     if summary.get("rig_problems"):
         return EXIT_RIG_FAILED
+    if (summary.get("verdict") or {}).get("result") == FAIL:
+        return EXIT_CRITERION_FAILED
     return 0
 
 
@@ -91,7 +101,7 @@ def format_summary(s: dict[str, Any]) -> str:
     """The summary a run prints: latency per stage, the run's counts, and one row per target with its outcome."""
     virtual = s.get("time_mode") == "virtual"
     out = [f"scenario {s['scenario']}  seed {s['seed']}  time {s['time_mode']}  rig {s['rig']}  "
-           f"duration {s['duration_s']:.0f} s", ""]
+           f"duration {s['duration_s']:.0f} s", *(verdict_lines(s["verdict"]) if s.get("verdict") else []), ""]
     if s.get("interrupted"):
         out[-1:] = [f"INTERRUPTED by {s.get('signal')}: the figures below cover the run up to that moment", ""]
     for problem in s.get("rig_problems", []):
@@ -158,11 +168,13 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-{args.time_mode}-{stamp}"
     status = None if args.quiet else _status_printer(sys.stderr, virtual=args.time_mode == "virtual")
     faults = parse_faults(args.fault)
+    criteria = parse_criteria_option(args.criteria)
+    started = time.monotonic()
     try:
         summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
                                        duration_s=args.duration, status=status, record=not args.no_record,
                                        realtime=options_from_args(args), faults=faults, tracker=args.tracker,
-                                       fire_control=args.fire_control))
+                                       fire_control=args.fire_control, criteria=criteria))
     except LinkError as e:
         if status:
             sys.stderr.write("\n")
@@ -172,4 +184,7 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write("\n")
     print(format_summary(summary))
     print(f"\nrun folder: {out}")
+    if args.junit:
+        write_junit(args.junit, f"hil run {scenario.name} seed {seed}", summary["verdict"], time.monotonic() - started)
+        print(f"JUnit: {args.junit}")
     return exit_status(summary)

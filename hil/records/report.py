@@ -845,9 +845,10 @@ def _verdict_block(verdict: Any) -> str:
         ctone = {"pass": "good", "passed": "good", "fail": "bad", "failed": "bad"}.get(res.lower(), "warn")
         unit = f" {c['unit']}" if isinstance(c.get("unit"), str) else ""
         measured, limit = c.get("measured", c.get("value")), c.get("limit")
+        op = {"<=": "≤ ", ">=": "≥ "}.get(str(c.get("op", "")), "")
         rows.append([c.get("name", c.get("criterion")), _esc(measured) + unit if measured is not None else None,
-                     (_esc(limit) + unit) if limit is not None else None, _badge(res or "?", ctone),
-                     c.get("note", c.get("reason"))])
+                     (op + _esc(limit) + unit) if limit is not None else None, _badge(res or "?", ctone),
+                     c.get("note", c.get("reason", c.get("detail")))])
     table = _table(["criterion", "measured", "limit", "result", "note"], rows, "verdict") if rows else ""
     return (f'<div id="status" class="status {tone}"><span class="big">Verdict: {html.escape(word.upper())}</span>'
             f"</div>{table}")
