@@ -688,9 +688,11 @@ class Chain:
         return out
 
 
-def run_chain(options: RunOptions) -> dict[str, Any]:
-    """Run a scenario through the chain and return summary.json's content."""
+def run_chain(options: RunOptions, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run a scenario through the chain and return summary.json's content (events, when given, gets every event)."""
     chain = Chain(options)
+    if events is not None:
+        chain.events = events
     return asyncio.run(chain.run())
 
 
