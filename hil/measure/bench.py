@@ -3,12 +3,20 @@
 A run drives the chain in real time on a rig (mock by default) under each load of a sweep, with a floor
 probe (and cyclictest where rt-tests is installed and permitted) running beside it, and writes one
 results JSON: the machine and versions, the load, every stage's p50/p90/p99/p99.9/max with its HDR
-histogram, loop lateness and deadline overruns with their cause, and the floor.
+histogram, loop lateness and deadline overruns with their cause, the floor, and the verdict.
+
+The verdict judges the bench's goals and the user's criteria like a run's (hil.measure.bench_criteria): it heads
+the printed output and is the results' "verdict"; `--junit FILE` writes one testcase per criterion per load. Exit
+status, first that applies: 2 a usage or configuration error (or two results files that cannot be compared),
+3 the rig failed (a board did not come up, a link was lost), 1 a criterion failed or --compare found a
+regression, 0 pass; 130/143 when a signal ended the bench.
 
 `--compare OLD.json` prints the change of every figure and exits 1 on a regression: a stage's p99 worse
 by more than the threshold (+25 % by default) and by more than 10 µs, so a 6 → 8 µs wobble is not one;
 or a kernel benchmark's median worse by more than the threshold. The floor's own change is printed
-beside it: a p99 that rose with the floor is the machine, not the code.
+beside it: a p99 that rose with the floor is the machine, not the code. Only like is compared with like:
+kernel benchmarks (--kernels, or pytest-benchmark's own JSON) against kernel benchmarks, chain runs against
+chain runs of a load in common; anything else is refused in one line (exit 2).
 """
 
 from __future__ import annotations
@@ -21,12 +29,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hil.errors import ConfigError, HilError
+from hil.errors import ConfigError, HilError, LinkError
+from hil.measure.bench_criteria import (
+    BenchCriterion,
+    bench_criteria,
+    bench_verdict_lines,
+    judge_bench,
+    write_bench_junit,
+)
 from hil.measure.latency import STAGES, StageLatency
 from hil.measure.realtime import RealtimeOptions, describe_scheduler
 from hil.measure.realtime import add_arguments as add_realtime_arguments
@@ -38,7 +54,9 @@ DEFAULT_THRESHOLD = 0.25  # a p99 25 % worse than before is a regression ...
 DEFAULT_MIN_DELTA_US = 10.0  # ... when it is also at least this much worse in absolute terms
 JUDGED = "p99"  # the figure that decides a regression; the others are shown
 FIGURES = ("p50", "p90", "p99", "p99_9", "max")
-HOST_P99_GOAL_US = 1000.0  # frame received -> command written, mock rig, the default load
+EXIT_FAILED = 1  # a criterion failed, or --compare found a regression
+EXIT_RIG_FAILED = 3  # a board did not come up, or the rig reported a problem at the end of a load
+SIGNAL_EXITS = {"SIGINT": 130, "SIGTERM": 143}
 
 
 @dataclass(frozen=True)
@@ -185,15 +203,82 @@ def load_results(path: str | Path) -> dict[str, Any]:
         raise ConfigError(source, "file", "no such results file") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(source, "JSON", str(e)) from None
+    if isinstance(doc, dict) and "schema" not in doc and isinstance(doc.get("benchmarks"), list):
+        return _from_pytest_benchmark(doc, source)
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ConfigError(source, "schema", f"not a {SCHEMA} results file")
+        raise ConfigError(source, "schema", f"not a {SCHEMA} results file (nor pytest-benchmark's JSON)")
     if not isinstance(doc.get("runs"), list) or not all(isinstance(r, dict) and isinstance(r.get("load"), dict)
                                                          for r in doc["runs"]):
         raise ConfigError(source, "runs", "missing or malformed")
     return doc
 
 
+def _from_pytest_benchmark(doc: dict[str, Any], source: str) -> dict[str, Any]:
+    """pytest-benchmark's --benchmark-json as kernel results, so --compare reads it beside hil bench --kernels'."""
+    try:
+        kernels = parse_benchmark_json(doc)
+    except HilError as e:
+        raise ConfigError(source, "benchmarks", str(e)) from None
+    info: dict[str, Any] = doc["machine_info"] if isinstance(doc.get("machine_info"), dict) else {}
+    cpu = info.get("cpu")
+    return {"schema": SCHEMA, "created": doc.get("datetime"), "command": None, "from": "pytest-benchmark",
+            "machine": {"cpu_model": cpu.get("brand_raw") if isinstance(cpu, dict) else None,
+                        "host": info.get("node"), "python": info.get("python_version")},
+            "runs": [], "kernels": kernels}
+
+
 # --- comparing -----------------------------------------------------------------------------------------
+
+CHAIN, KERNELS = "chain", "kernels"
+
+
+class NotComparable(HilError):
+    """Two results files of different kinds, or of no load in common: comparing them would prove nothing."""
+
+
+def results_kind(results: dict[str, Any]) -> str | None:
+    """"chain" (hil bench runs), "kernels" (--kernels or pytest-benchmark), "chain and kernels", or None (empty)."""
+    kinds = [k for k, has in ((CHAIN, results.get("runs")), (KERNELS, results.get("kernels"))) if has]
+    return " and ".join(kinds) or None
+
+
+def _load_text(key: tuple[int, float, int, int]) -> str:
+    return f"{key[0]} targets, clutter {key[1]:g}/scan, {key[2]} radar(s), {key[3]} launcher(s)"
+
+
+def _kind_text(results: dict[str, Any]) -> str:
+    kind = results_kind(results)
+    if kind == KERNELS:
+        return "kernel benchmarks" + (" (pytest-benchmark JSON)" if results.get("from") == "pytest-benchmark" else "")
+    loads = " | ".join(_load_text(_load_of(r).key()) for r in results.get("runs", []))
+    if kind == CHAIN:
+        return f"a chain bench ({loads})"
+    return f"a chain bench ({loads}) and kernel benchmarks" if kind else "no results"
+
+
+def check_comparable(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str,
+                     kernel_names: bool = True) -> None:
+    """NotComparable (one line) unless both hold results of the same kind with something in common: a load
+    (targets, clutter, radars, launchers alike; duration and seed may differ) or (kernel_names) a kernel
+    benchmark's name."""
+    ko, kn = results_kind(old), results_kind(new)
+    head = f"cannot compare {old_name} with {new_name}: "
+    if ko is None or kn is None:
+        empty = old_name if ko is None else new_name
+        raise NotComparable(head + f"{empty} holds no results (a bench stopped before its first load?)")
+    if ko != kn:
+        raise NotComparable(head + f"{old_name} holds {_kind_text(old)}, {new_name} {_kind_text(new)}; "
+                                   "compare kernel benchmarks with kernel benchmarks, chain runs with chain runs")
+    if CHAIN in ko:
+        a = {_load_of(r).key() for r in old["runs"]}
+        b = {_load_of(r).key() for r in new["runs"]}
+        if not a & b:
+            raise NotComparable(head + f"no load in common ({old_name}: {' | '.join(map(_load_text, sorted(a)))}; "
+                                       f"{new_name}: {' | '.join(map(_load_text, sorted(b)))}); run the bench with "
+                                       "the same --targets or --sweep, --clutter, --radars and --launchers")
+    if KERNELS in ko and kernel_names and not set(old["kernels"]) & set(new["kernels"]):
+        raise NotComparable(head + "no kernel benchmark in common (were they run from the same suite?)")
+
 
 
 @dataclass
@@ -226,6 +311,11 @@ def _verdict(old: float | None, new: float | None, threshold: float, min_delta: 
 def _load_of(run: dict[str, Any]) -> Load:
     fields = {k: run["load"][k] for k in Load.__dataclass_fields__ if k in run["load"]}
     return Load(**fields)
+
+
+def is_default_load(load: Mapping[str, Any]) -> bool:
+    """A load (as the results hold it) is the default one, the load the host_total goal is stated for."""
+    return _load_of({"load": load}).key() == Load().key()
 
 
 def compare(old: dict[str, Any], new: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
@@ -284,7 +374,9 @@ def format_changes(rows: list[Change], threshold: float, min_delta_us: float, re
     out.append("")
     out.append(f"* judged: a {JUDGED} of a stage (or a kernel median) worse by more than {threshold * 100:.0f} % "
                f"and {min_delta_us:g} µs is a regression")
-    out.append("REGRESSION" if regressed else "no regression")
+    unmatched = any(r.figure.endswith(("only in new", "only in old")) for r in rows)
+    out.append("REGRESSION" if regressed else
+               "no regression" + (" (a load in one file only was not compared)" if unmatched else ""))
     return "\n".join(out)
 
 
@@ -311,11 +403,6 @@ def format_run(run: dict[str, Any]) -> str:
 
     for stage in STAGES:
         out.append(line(stage, run.get("stages", {}).get(stage, {}), True))
-    host = run.get("stages", {}).get("host_total", {})
-    if load.key() == Load().key() and host.get("count"):
-        met = host["p99"] <= HOST_P99_GOAL_US
-        out.append(f"{'':<22}goal (this load): host_total p99 ≤ {HOST_P99_GOAL_US:g} µs: "
-                   f"{'met' if met else 'NOT met'}")
     for source in ("probe", "cyclictest"):
         s = floor.get(source)
         if s:
@@ -430,8 +517,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="DIR|FILE.json",
                    help="a folder for the results (DIR/results.json) and each load's run folder (DIR/targets-N/), "
                         "or FILE.json for the results alone (default: runs/bench-<stamp>/)")
+    p.add_argument("--criteria", default="", metavar="NAME=VALUE,...",
+                   help="criteria over the bench's goals and the rig's, e.g. host_total_p99_us=800,decode_p90_us=100,"
+                        "deadline_misses=0,launcher_round_trip_ratio=2 (STAGE_FIGURE_us for any stage and p50, p90, "
+                        "p99, p99_9 or max; sensor_to_shooter in ms); exit 1 when one fails")
+    p.add_argument("--junit", default=None, metavar="FILE",
+                   help="write the verdict as JUnit XML, one test per criterion per load")
     p.add_argument("--compare", default=None, metavar="OLD.json",
-                   help="compare with an earlier results file; exit 1 on a regression")
+                   help="compare with an earlier results file (or pytest-benchmark JSON); exit 1 on a regression, "
+                        "2 when the two are of different kinds or loads")
     p.add_argument("--against", default=None, metavar="NEW.json",
                    help="with --compare: compare this results file instead of running the bench")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
@@ -489,6 +583,9 @@ def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: 
                 print(f"bench: no cyclictest ({e}); the probe alone measures the floor", file=sys.stderr)
         try:
             got = run_load(rig, load, realtime, base / f"targets-{load.targets}", report=scratch is None)
+        except LinkError as e:  # a board did not come up: the rig failed, and the loads after this one would too
+            results["rig_failed"] = f"{load.label()}: {e}"
+            break
         finally:
             probe.stop()
             floor = {"probe": probe.summary(), "cyclictest": _stop_cyclictest(ct)}
@@ -497,11 +594,17 @@ def measure(args: argparse.Namespace, rig: Any, realtime: RealtimeOptions, out: 
         applied = s.get("realtime")
         if applied is None and realtime.any():
             applied = [("runtime", False, "real-time options requested, but the run did not report applying them")]
-        results["runs"].append(run_record(load, got["latency"], got["deadline"], floor, chain, applied))
+        record = run_record(load, got["latency"], got["deadline"], floor, chain, applied)
+        if s.get("rig_problems"):  # the run ended, but a link was lost or a launcher left SAFE: figures kept
+            record["rig_problems"] = list(s["rig_problems"])
+        results["runs"].append(record)
         save_results(results, out)  # a sweep stopped half way still leaves what it measured
+        if s.get("interrupted"):  # SIGINT / SIGTERM ended the load: no more loads, no baseline
+            results["interrupted"] = str(s.get("signal") or "SIGINT")
+            break
     if scratch is not None:
         scratch.cleanup()
-    if not args.no_modbus_baseline:
+    if not args.no_modbus_baseline and not results.get("rig_failed") and not results.get("interrupted"):
         results["modbus_baseline"] = _modbus_baseline()
         save_results(results, out)
     return results
@@ -561,30 +664,94 @@ def written_text(out: Path, runs_dir: Path | None, results: dict[str, Any]) -> s
     return "\n".join(lines)
 
 
+def exit_status(results: dict[str, Any] | None, regressed: bool) -> int:
+    """130/143 after a signal; 3 when the rig failed; 1 when a criterion failed or a figure regressed; else 0. A
+    usage or configuration error (2) never gets this far."""
+    if results is not None:
+        if results.get("interrupted"):
+            return SIGNAL_EXITS.get(results["interrupted"], 130)
+        if results.get("rig_failed") or any(r.get("rig_problems") for r in results.get("runs", [])):
+            return EXIT_RIG_FAILED
+        if (results.get("verdict") or {}).get("result") == "fail":
+            return EXIT_FAILED
+    return EXIT_FAILED if regressed else 0
+
+
+def _rig_lines(results: dict[str, Any]) -> list[str]:
+    out = [f"RIG FAILED: {results['rig_failed']}"] if results.get("rig_failed") else []
+    for run in results.get("runs", []):
+        out += [f"RIG FAILED: {_load_of(run).label()}: {p}" for p in run.get("rig_problems", [])]
+    if results.get("interrupted"):
+        out.append(f"INTERRUPTED by {results['interrupted']}: the figures cover the bench up to that moment")
+    return out
+
+
+def _check_before_running(args: argparse.Namespace, old: dict[str, Any]) -> None:
+    """--compare OLD.json without --against: refuse a comparison that could prove nothing before the bench runs."""
+    planned = ({"runs": [], "kernels": {"": {}}} if args.kernels
+               else {"runs": [{"load": asdict(x)} for x in _loads(args)], "kernels": None})
+    check_comparable(old, planned, args.compare, "this bench", kernel_names=False)
+
+
 def main(args: argparse.Namespace) -> int:
     from hil.rig import Rig
 
     out, runs_dir = _outputs(args.out)
     if args.against and not args.compare:
         raise ConfigError("--against", "value", "only makes sense with --compare OLD.json")
+    if args.kernels and (args.criteria or args.junit):
+        raise ConfigError("--criteria/--junit", "value", "judge the chain's figures; --kernels runs no chain")
+    if args.against and (args.criteria or args.junit):
+        raise ConfigError("--criteria/--junit", "value", "judge a bench that runs; --against compares two files")
     old = load_results(args.compare) if args.compare else None
+    results: dict[str, Any] | None = None
     if args.against:
         new = load_results(args.against)
+        assert old is not None
+        check_comparable(old, new, args.compare, args.against)
     else:
         realtime = realtime_from_args(args)
+        if old is not None:
+            _check_before_running(args, old)
         if args.kernels:
             new = new_results(realtime)
             print("bench: kernel benchmarks (tests/bench) ...", file=sys.stderr, flush=True)
             new["kernels"] = run_kernels()
             save_results(new, out)
+            print(format_results(new))
         else:
-            new = measure(args, Rig.load(args.rig), realtime, out, runs_dir)
-        print(format_results(new))
+            rig = Rig.load(args.rig)
+            criteria = bench_criteria(args.criteria, rig.criteria, rig.source, not args.no_modbus_baseline)
+            started = time.monotonic()
+            new = results = measure(args, rig, realtime, out, runs_dir)
+            _judge(results, criteria, out, args.junit, time.monotonic() - started)
         print()
         print(written_text(out, runs_dir if not args.kernels else None, new))
-    if old is None:
-        return 0
-    rows, regressed = compare(old, new, args.threshold, args.min_delta_us)
+        if args.junit and results is not None:
+            print(f"  {args.junit}  the verdict as JUnit XML")
+    regressed = False
+    if old is not None and (results is None or not (results.get("rig_failed") or results.get("interrupted"))):
+        rows, regressed = compare(old, new, args.threshold, args.min_delta_us)
+        print()
+        print(format_changes(rows, args.threshold, args.min_delta_us, regressed))
+    return exit_status(results, regressed)
+
+
+def _judge(results: dict[str, Any], criteria: dict[str, BenchCriterion], out: Path, junit: str | None,
+           time_s: float) -> None:
+    """The verdict into the results (and the JUnit file), and printed first: no verdict when nothing was measured."""
+    results["criteria"] = {name: {"limit": c.limit, "source": c.source,
+                                  **({"default_load_only": True} if c.default_load_only else {})}
+                           for name, c in criteria.items()}
+    rig = _rig_lines(results)
+    if results["runs"]:
+        results["verdict"] = judge_bench(results, criteria, is_default_load)
+        print("\n".join([*rig, *bench_verdict_lines(results["verdict"])]))
+    else:
+        print("\n".join([*rig, "VERDICT: none: no load was measured"]))
+    save_results(results, out)
     print()
-    print(format_changes(rows, args.threshold, args.min_delta_us, regressed))
-    return 1 if regressed else 0
+    print(format_results(results))
+    if junit:
+        write_bench_junit(junit, results.get("verdict") or {"criteria": []}, time_s,
+                          [line.removeprefix("RIG FAILED: ") for line in rig if line.startswith("RIG FAILED")])

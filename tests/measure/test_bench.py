@@ -1,4 +1,6 @@
-"""`hil bench`: results survive a round trip, --compare flags a regression and passes an improvement."""
+"""`hil bench`: results survive a round trip, --compare flags a regression and passes an improvement and refuses
+files of different kinds or loads; goals and criteria are judged into a verdict with hil run's exit statuses and
+JUnit."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from hil.measure.bench import (
     compare,
     format_changes,
     format_results,
+    is_default_load,
     load_results,
     load_scenario,
     new_results,
@@ -28,10 +32,16 @@ from hil.measure.bench import (
     run_record,
     save_results,
 )
+from hil.measure.bench_criteria import (
+    HOST_P99_GOAL_US,
+    bench_criteria,
+    bench_verdict_lines,
+    judge_bench,
+    write_bench_junit,
+)
 from hil.measure.floor import FloorProbe
 from hil.measure.latency import STAGES, DeadlineMonitor, StageLatency
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 def _latency(scale: float, seed: int = 1) -> StageLatency:
@@ -141,9 +151,6 @@ def test_the_table_shows_each_stage_beside_the_floor(floor: dict[str, Any]) -> N
     assert any(line.startswith("host_total") for line in lines)
     assert any(line.startswith("floor: probe") for line in lines)
     assert "p99/floor" in text and "± 30" in text and "overruns" in text
-    assert "host_total p99 ≤ 1000 µs: met" in text  # about 500 µs in this made-up run
-    assert "NOT met" in format_results(_results(3.0, floor))
-    assert "goal" not in format_results(_results(1.0, floor, Load(targets=10)))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -186,15 +193,201 @@ def test_a_load_is_the_scenario_it_says() -> None:
         assert np.dot(t.position[:2], t.velocity[:2]) < 0
 
 
-@pytest.mark.slow
-def test_hil_bench_runs_the_chain_beside_the_floor(tmp_path: Path) -> None:
+# --- the verdict -----------------------------------------------------------------------------------------
+
+
+def _judge(results: dict[str, Any], option: str = "", rig: dict[str, Any] | None = None) -> dict[str, Any]:
+    return judge_bench(results, bench_criteria(option, rig, "rig.toml", baseline=True), is_default_load)
+
+
+def test_the_host_total_goal_is_judged_at_the_default_load_alone(floor: dict[str, Any]) -> None:
+    met = _judge(_results(1.0, floor))  # host_total p99 about 500 µs from 2,000 samples
+    (row,) = met["criteria"]
+    assert (row["name"], row["where"], row["limit"], row["result"]) == (
+        "host_total_p99_us", "40 targets", HOST_P99_GOAL_US, "pass")
+    assert met["result"] == "pass" and row["measured"] < HOST_P99_GOAL_US
+    missed = _judge(_results(3.0, floor))
+    assert missed["result"] == "fail" and missed["failed"] == ["host_total_p99_us @ 40 targets"]
+    assert bench_verdict_lines(missed)[0] == "VERDICT: FAIL (host_total_p99_us @ 40 targets)"
+    assert _judge(_results(3.0, floor, Load(targets=10)))["criteria"] == []  # the goal is the default load's
+
+
+def test_a_p99_from_too_few_samples_is_not_judged(floor: dict[str, Any]) -> None:
+    res = _results(3.0, floor)  # a p99 over the goal ...
+    res["runs"][0]["stages"]["host_total"]["count"] = 12  # ... from 12 samples
+    verdict = _judge(res)
+    assert verdict["result"] == "pass" and verdict["not_judged"] == ["host_total_p99_us @ 40 targets"]
+    assert verdict["criteria"][0]["measured"] is None
+    assert "12 samples; a p99 needs 1,000" in bench_verdict_lines(verdict)[2]
+
+
+def test_criteria_come_from_the_goals_then_the_rig_then_the_command_line(floor: dict[str, Any]) -> None:
+    criteria = bench_criteria("decode_p90_us=100,host_total_p99_us=2000", {"host_total_p99_us": 800, "leaks": 0,
+                                                                          "deadline_misses": 3}, "rig.toml")
+    assert {n: (c.limit, c.source) for n, c in criteria.items()} == {
+        "host_total_p99_us": (2000.0, "--criteria"), "launcher_round_trip_ratio": (1.5, "hil bench goal"),
+        "decode_p90_us": (100.0, "--criteria"), "deadline_misses": (3.0, "rig.toml")}  # leaks is a run's
+    # a criterion the user gives applies to every load of a sweep, not only the default one
+    res = _results(1.0, floor, Load(targets=10))
+    res["runs"] += _results(1.0, floor)["runs"]
+    verdict = _judge(res, "host_total_p99_us=1,sensor_to_shooter_p99_ms=1000")
+    rows = {(r["where"], r["name"]): r for r in verdict["criteria"]}
+    assert rows[("10 targets", "host_total_p99_us")]["result"] == "fail"
+    assert rows[("40 targets", "host_total_p99_us")]["result"] == "fail"
+    assert rows[("10 targets", "sensor_to_shooter_p99_ms")]["unit"] == "ms"
+    assert rows[("10 targets", "sensor_to_shooter_p99_ms")]["result"] == "pass"
+
+
+@pytest.mark.parametrize(("option", "says"), [
+    ("leaks=0", "not a bench figure"), ("decode_p75_us=3", "not a bench figure"), ("decode_p50_us=-1", ">= 0"),
+    ("decode_p50_us=abc", "needs a number"), ("decode_p50_us", "not NAME=VALUE")])
+def test_a_wrong_criterion_is_one_line(option: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        bench_criteria(option)
+    with pytest.raises(ConfigError, match="--no-modbus-baseline skips"):
+        bench_criteria("launcher_round_trip_ratio=2", baseline=False)
+
+
+def _baseline(status: float, write: float, n: int = 300) -> dict[str, Any]:
+    def side(p50: float) -> dict[str, Any]:
+        return {"count": n, "p50": p50, "p90": p50, "p99": p50, "p99_9": p50, "max": p50}
+
+    return {op: {"libmodbus": side(100.0), "launcher_link": side(100.0 * r), "ratio": r}
+            for op, r in (("status", status), ("write", write))}
+
+
+def test_the_launcher_round_trip_is_judged_per_transport(floor: dict[str, Any]) -> None:
+    res = _results(1.0, floor)
+    res["modbus_baseline"] = {"rtu": _baseline(1.2, 1.4), "tcp": _baseline(1.1, 1.7), "udp": {"note": "no gcc"}}
+    verdict = _judge(res)
+    rows = {r["where"]: r for r in verdict["criteria"] if r["name"] == "launcher_round_trip_ratio"}
+    assert {w: (r["result"], r["measured"]) for w, r in rows.items()} == {
+        "launcher round trip (rtu)": ("pass", 1.4), "launcher round trip (tcp)": ("fail", 1.7),
+        "launcher round trip (udp)": ("not judged", None)}
+    assert verdict["failed"] == ["launcher_round_trip_ratio @ launcher round trip (tcp)"]
+    res["modbus_baseline"] = {"rtu": _baseline(1.2, 1.4, n=10)}  # a median from 10 round trips
+    assert _judge(res)["not_judged"] == ["launcher_round_trip_ratio @ launcher round trip (rtu)"]
+
+
+def test_junit_has_one_testcase_per_criterion_per_load(tmp_path: Path, floor: dict[str, Any]) -> None:
+    res = _results(1.0, floor, Load(targets=10))
+    res["runs"] += _results(3.0, floor)["runs"]
+    res["runs"][1]["stages"]["decode"]["count"] = 5
+    verdict = _judge(res, "decode_p50_us=1000,track_p99_us=100000")
+    path = tmp_path / "junit.xml"
+    write_bench_junit(path, verdict, 12.5, ["radar-1 did not come up"])
+    suites = {s.get("name"): s for s in ET.parse(path).getroot().iter("testsuite")}
+    assert list(suites) == ["hil bench rig", "hil bench 10 targets", "hil bench 40 targets"]
+    assert [e.get("message") for e in suites["hil bench rig"].iter("error")] == ["radar-1 did not come up"]
+    ten = {c.get("name", ""): c for c in suites["hil bench 10 targets"].iter("testcase")}
+    assert sorted(ten) == ["decode_p50_us", "track_p99_us"] and not any(len(c) for c in ten.values())
+    forty = {c.get("name", ""): c for c in suites["hil bench 40 targets"].iter("testcase")}
+    assert sorted(forty) == ["decode_p50_us", "host_total_p99_us", "track_p99_us"]
+    assert suites["hil bench 40 targets"].get("failures") == "1" and suites["hil bench 40 targets"].get(
+        "skipped") == "1"
+    failure = forty["host_total_p99_us"].find("failure")
+    assert failure is not None and "limit <= 1000 µs" in failure.get("message", "")
+    skipped = forty["decode_p50_us"].find("skipped")
+    assert skipped is not None and "5 samples; a p50 needs 20" in skipped.get("message", "")
+
+
+# --- the command: exit statuses ----------------------------------------------------------------------------
+
+
+def _kernel_results(median_us: float = 100.0) -> dict[str, Any]:
+    res = new_results(argv=["hil", "bench", "--kernels"])
+    res["kernels"] = {"tests/bench/bench_x.py::test_track": {"median_us": median_us, "min_us": 90.0, "rounds": 50}}
+    return res
+
+
+def _pytest_benchmark_json(median_s: float) -> dict[str, Any]:
+    stats = {"median": median_s, "mean": median_s, "min": median_s, "max": median_s, "stddev": 0.0, "rounds": 50}
+    return {"machine_info": {"node": "ci", "cpu": {"brand_raw": "x"}}, "datetime": "2025-01-01T00:00:00",
+            "benchmarks": [{"fullname": "tests/bench/bench_x.py::test_track", "stats": stats}]}
+
+
+def test_compare_refuses_files_of_different_kinds_or_loads(tmp_path: Path, floor: dict[str, Any]) -> None:
+    files = {"chain": _results(1.0, floor), "chain-10": _results(1.0, floor, Load(targets=10)),
+             "kernels": _kernel_results()}
+    for name, res in files.items():
+        save_results(res, tmp_path / f"{name}.json")
+    (tmp_path / "pytest-benchmark.json").write_text(json.dumps(_pytest_benchmark_json(140e-6)))
+    (tmp_path / "empty.json").write_text(json.dumps(new_results(argv=[])))
+    p = {name: str(tmp_path / f"{name}.json") for name in [*files, "pytest-benchmark", "empty"]}
+    for old, new, says in (
+            ("kernels", "chain", f"{p['kernels']} holds kernel benchmarks, {p['chain']} a chain bench (40 targets"),
+            ("chain", "pytest-benchmark", "kernel benchmarks (pytest-benchmark JSON)"),
+            ("chain", "chain-10", "no load in common"), ("empty", "chain", f"{p['empty']} holds no results")):
+        r = _cli("--compare", p[old], "--against", p[new])
+        assert r.returncode == 2, r.stdout + r.stderr
+        (line,) = r.stderr.splitlines()
+        assert line.startswith(f"hil: cannot compare {p[old]} with {p[new]}: ") and says in line, line
+        assert "regression" not in r.stdout
+    # refused before the bench runs: nothing measured, nothing written
+    r = _cli("--compare", p["kernels"], "--targets", "5", "--no-modbus-baseline", "--out", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "with this bench: " in r.stderr and not (tmp_path / "x.json").exists()
+    # like with like: kernel results against pytest-benchmark's own JSON, 100 -> 140 µs is a regression
+    r = _cli("--compare", p["kernels"], "--against", p["pytest-benchmark"])
+    assert r.returncode == 1 and "REGRESSION" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--criteria", "leaks=0"], ["--criteria", "decode_p50_us=fast"],
+    ["--criteria", "launcher_round_trip_ratio=2", "--no-modbus-baseline"],
+    ["--kernels", "--criteria", "decode_p50_us=3"], ["--duration", "0"]])
+def test_a_usage_error_exits_2_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    r = _cli(*args, "--out", str(tmp_path / "r.json"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("hil: ") and not (tmp_path / "r.json").exists()
+
+
+def _chain(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], ET.Element]:
     pytest.importorskip("hil.runtime", reason="the runtime (hil.runtime.run_chain) is not importable")
-    out = tmp_path / "bench.json"
-    r = _cli("--duration", "6", "--sweep", "5,10", "--launchers", "1", "--out", str(out))
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = load_results(out)
+    out, junit = tmp_path / "bench.json", tmp_path / "junit.xml"
+    r = _cli("--launchers", "1", "--no-modbus-baseline", "--no-cyclictest", "--out", str(out), "--junit", str(junit),
+             *args)
+    return r, load_results(out), ET.parse(junit).getroot()
+
+
+@pytest.mark.slow
+def test_hil_bench_runs_the_chain_beside_the_floor_and_passes(tmp_path: Path) -> None:
+    # a p99 of host_total from a few seconds is a handful of samples: not judged, whatever its limit
+    r, res, junit = _chain(tmp_path, "--duration", "3", "--sweep", "5,10",
+                           "--criteria", "host_total_p99_us=1,decode_max_us=60000000")
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert r.stdout.startswith("VERDICT: PASS; not judged: host_total_p99_us @ 5 targets, host_total_p99_us @ "
+                               "10 targets\n")
     assert [run["load"]["targets"] for run in res["runs"]] == [5, 10]
     for run in res["runs"]:
         assert run["stages"]["decode"]["count"] > 0 and run["stages"]["track"]["count"] > 0
         assert run["floor"]["probe"]["count"] > 0 and run["deadline"]["iterations"] > 0
     assert "floor: probe" in r.stdout and "host_total" in r.stdout
+    assert res["verdict"]["result"] == "pass"
+    cases = [(s.get("name"), c.get("name"), [e.tag for e in c]) for s in junit.iter("testsuite")
+             for c in s.iter("testcase")]
+    assert cases == [(f"hil bench {n} targets", name, tags) for n in (5, 10)
+                     for name, tags in (("host_total_p99_us", ["skipped"]), ("decode_max_us", []))]
+
+
+@pytest.mark.slow
+def test_hil_bench_exits_1_when_a_criterion_fails(tmp_path: Path) -> None:
+    r, res, junit = _chain(tmp_path, "--duration", "2", "--targets", "5", "--criteria", "decode_p50_us=1")
+    assert r.returncode == 1, r.stdout + r.stderr[-3000:]
+    assert r.stdout.startswith("VERDICT: FAIL (decode_p50_us @ 5 targets)")
+    assert res["verdict"]["failed"] == ["decode_p50_us @ 5 targets"]
+    (failure,) = junit.iter("failure")
+    assert failure.get("message", "").startswith("measured ") and "limit <= 1 µs" in failure.get("message", "")
+
+
+@pytest.mark.slow
+def test_hil_bench_exits_3_when_the_rig_fails(tmp_path: Path) -> None:
+    rig = tmp_path / "rig.toml"
+    rig.write_text('name = "dead"\n[defaults]\nlauncher_board = "mock"\n'
+                   '[[radar]]\nname = "radar-1"\nboard = "serial"\nport = "/dev/hil-no-such-port"\n')
+    r, res, junit = _chain(tmp_path, "--rig", str(rig), "--duration", "2", "--targets", "5")
+    assert r.returncode == 3, r.stdout + r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    assert r.stdout.startswith("RIG FAILED: 5 targets") and "/dev/hil-no-such-port" in r.stdout.splitlines()[0]
+    assert res["runs"] == [] and "verdict" not in res and "hil-no-such-port" in res["rig_failed"]
+    (error,) = junit.iter("error")
+    assert "hil-no-such-port" in error.get("message", "")
