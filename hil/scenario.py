@@ -592,9 +592,19 @@ class Truth:
         a, b = self.states[rows, k], self.states[rows, k + 1]
         return np.asarray(np.where(np.isnan(b[:, :1]), a, (1.0 - w) * a + w * b))
 
+    def states_when(self, rows: np.ndarray, t_s: float) -> FloatArray:
+        """ENU states [n, 6] of targets rows all at one time t_s: the numbers states_at gives for that time
+        (the same operations on the same doubles), with the sample lookup done once."""
+        last = len(self.times) - 1
+        u = min(max(t_s / TRUTH_STEP_S, 0.0), float(last))
+        k = min(int(u), last - 1)
+        w = u - k
+        a, b = self.states[rows, k], self.states[rows, k + 1]
+        return np.asarray(np.where(np.isnan(b[:, :1]), a, (1.0 - w) * a + w * b))
+
     def at(self, t_s: float) -> TruthSnapshot:
         idx = self.alive(t_s)
-        states = self.states_at(idx, np.full(len(idx), t_s))
+        states = self.states_when(idx, t_s)
         ok = ~np.isnan(states[:, 0])
         idx, states = idx[ok], states[ok]
         codes = np.array([self.scenario.targets[int(i)].mode3a for i in idx], dtype=np.int32)

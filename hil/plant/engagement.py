@@ -42,7 +42,7 @@ RESULTS = ("flying", "killed", "missed", "self_destruct")
 Vec = tuple[float, float, float]
 
 
-@dataclass
+@dataclass(slots=True)
 class Interceptor:
     """One round: what the wire commanded, how it flies, what its seeker took and how it ended."""
 
@@ -126,11 +126,18 @@ def seeker_basket(pos: Vec, boresight: Vec, objects: FloatArray, range_m: float,
 
     boresight is a unit vector. NaN positions (not in truth) are never in the basket.
     """
+    inside, angle, _ = _basket(pos, boresight, objects, range_m, half_angle_rad)
+    return inside, angle
+
+
+def _basket(pos: Vec, boresight: Vec, objects: FloatArray, range_m: float, half_angle_rad: float
+            ) -> tuple[np.ndarray, FloatArray, FloatArray]:
+    """seeker_basket, and each object's distance from the round."""
     rel = objects - np.asarray(pos)
     dist = np.sqrt(np.einsum("ij,ij->i", rel, rel))
     cos = (rel @ np.asarray(boresight)) / np.maximum(dist, 1e-9)
     angle = np.arccos(np.clip(cos, -1.0, 1.0))
-    return (dist <= range_m) & (cos >= math.cos(half_angle_rad)), angle
+    return (dist <= range_m) & (cos >= math.cos(half_angle_rad)), angle, dist
 
 
 @dataclass
@@ -279,11 +286,11 @@ class EngagementModel:
             later = self.truth.start_s[self.truth.start_s > t_s]
             m.search_from_s = float(later.min()) if len(later) else math.inf
             return
-        objects = self.truth.states_at(live, np.full(len(live), t_s))[:, :3]
+        objects = self.truth.states_when(live, t_s)[:, :3]
         boresight = (vx / m.speed_mps, vy / m.speed_mps, vz / m.speed_mps)
-        inside, angle = seeker_basket((px, py, pz), boresight, objects, m.seeker_range_m, m.seeker_half_angle_rad)
+        inside, angle, dist = _basket((px, py, pz), boresight, objects, m.seeker_range_m, m.seeker_half_angle_rad)
         if not inside.any():
-            m.search_from_s = self._nothing_in_reach_until(m, t_s, px, py, pz, objects)
+            m.search_from_s = self._nothing_in_reach_until(m, t_s, dist)
             return
         j = int(np.argmin(np.where(inside, angle, np.inf)))  # nearest the boresight; ties: lower row
         m.acquired = int(live[j])
@@ -291,17 +298,15 @@ class EngagementModel:
         m.acquire_s, m.acquire_enu, m.acquire_boresight = t_s, (px, py, pz), boresight
         m.basket_at_acquisition = tuple(int(r) for r in live[inside])
 
-    def _nothing_in_reach_until(self, m: Interceptor, t_s: float, px: float, py: float, pz: float,
-                                objects: FloatArray) -> float:
-        """With every live object (positions objects) beyond the seeker's range at t_s: a time before which none
-        can come within it. The gap to the nearest closes at most at the round's speed plus the fastest truth
-        (a little more, for rounding); an object not yet in truth may appear when it starts."""
-        rel = objects - np.array((px, py, pz))
-        dist = np.sqrt(np.einsum("ij,ij->i", rel, rel))
-        if not np.isfinite(dist).all():
-            return t_s  # an object between samples as it enters truth: no bound
+    def _nothing_in_reach_until(self, m: Interceptor, t_s: float, dist: FloatArray) -> float:
+        """With no live object in the basket at t_s (dist: each one's distance from the round): a time before which
+        none can come within the seeker's range. The gap to the nearest closes at most at the round's speed plus
+        the fastest truth (a little more, for rounding); an object not yet in truth may appear when it starts."""
+        nearest = float(dist.min())
+        if not math.isfinite(nearest):
+            return t_s  # an object between samples as it enters truth has no position yet: no bound
         closing = (m.speed_mps + self.truth.max_speed_mps) * 1.001 + 1.0
-        until = t_s + (float(dist.min()) - m.seeker_range_m - 1.0) / closing
+        until = t_s + (nearest - m.seeker_range_m - 1.0) / closing
         later = self.truth.start_s[self.truth.start_s > t_s]
         return min(until, float(later.min())) if len(later) else until
 
