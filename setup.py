@@ -18,7 +18,7 @@ SHIPPED = (
     "rigs/*.toml", "scenarios/*.toml", "scenarios/*/*.toml",
     "firmware_stubs/arduino/Makefile", "firmware_stubs/arduino/*/*.c", "firmware_stubs/arduino/*/*.h",
     "firmware_stubs/common/*.h", "firmware_stubs/sim/Makefile", "firmware_stubs/sim/*.c", "firmware_stubs/rpi/*.py",
-    "tests/__init__.py", "tests/conftest.py", "tests/bench/*.py",
+    "tests/__init__.py", "tests/conftest.py", "tests/helpers.py", "tests/bench/*.py",
 )
 
 

@@ -1,17 +1,15 @@
-"""Shared test options and helpers: opt-in hardware tests, Debian tools that CI must have, the checkout's commit."""
+"""pytest's hooks and fixtures for the whole suite: opt-in hardware tests and sweeps, the simavr launcher.
+
+Helpers that tests share (paths, Debian tools, run folders, scenes) live in tests/helpers.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hil.plant.firmware import REPO
+from tests.helpers import require_tool
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,35 +26,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_hw)
         if "sweep" in item.keywords and not config.getoption("--sweep"):
             item.add_marker(skip_sweep)
-
-
-def require_tool(tool: str, package: str) -> str:
-    """Path of a Debian tool; in CI (CI=true) a missing tool fails the test, elsewhere it skips."""
-    path = shutil.which(tool)
-    if path is None:
-        message = f"{tool} not found: apt-get install {package}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def head_commit() -> str:
-    """HEAD's short hash: the build id firmware built from this checkout reports (with "+" after local edits)."""
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-
-def tshark_fields(path: Path, fields: list[str], *extra: str) -> list[list[str]]:
-    """One row per packet of a capture with the requested fields (each possibly comma-joined over repeats), as
-    tshark prints them with whatever extra options are given."""
-    exe = require_tool("tshark", "tshark")
-    cmd = [exe, "-r", str(path), "-T", "fields", *extra]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return [line.split("\t") for line in out.stdout.splitlines()]
 
 
 @pytest.fixture

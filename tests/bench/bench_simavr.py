@@ -24,7 +24,7 @@ from hil.drivers.framing import (
 )
 from hil.drivers.registers import IDENT_MAGIC
 from hil.plant.firmware import SimavrBoard, build_firmware
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

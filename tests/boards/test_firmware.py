@@ -27,7 +27,7 @@ from hil.plant.firmware import (
     firmware_size,
     source_id,
 )
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
 BUDGET_PCT = 75.0
 REJECT_NAMES = {1: "length", 2: "crc", 3: "escape"}  # hilwire.h HW_REJ_* -> the host decoder's counter names

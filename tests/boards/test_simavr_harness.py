@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hil.plant.firmware import SimavrBoard, build_firmware, build_harness
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,7 +21,7 @@ from drivers.launcher_link import FireRecord, LauncherLink, LauncherStatus
 from drivers.registers import ARM_KEY, FIRE_BLOCK, Holding, fire_block
 from hil.emulators.launcher import Launch, LaunchEvents
 from hil.plant.firmware import SimavrBoard, build_firmware
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -34,7 +34,7 @@ from hil.drivers.registers import (
 from hil.emulators.launcher import Launch
 from hil.plant.firmware import SimavrBoard
 from hil.records.recording import Recorder
-from tests.conftest import head_commit, require_tool
+from tests.helpers import head_commit, require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -29,7 +29,7 @@ from hil.drivers.framing import (
 )
 from hil.plant.firmware import SimavrBoard, build_firmware
 from hil.records.recording import Recorder
-from tests.conftest import head_commit, require_tool
+from tests.helpers import head_commit, require_tool
 
 pytestmark = pytest.mark.timeout(120)
 SITE = (100.0, -200.0, 15.0)

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.helpers import REPO, require_tool
 
-REPO = Path(__file__).resolve().parents[2]
 # the wheel's build is most of the module's time: a few minutes on two busy cores
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -194,7 +193,7 @@ def test_firmware_build_goes_to_the_user_cache(installed: Installed, empty: Path
 
 
 def test_kernel_benchmarks_from_the_wheel(installed: Installed, empty: Path) -> None:
-    # every benchmark file is collected (their imports of tests.bench and tests.conftest must resolve in the
+    # every benchmark file is collected (their imports of tests.helpers and tests.conftest must resolve in the
     # package); the decoding ones run, briefly
     r = installed.hil(empty, "bench", "--kernels", "--out", "kernels.json",
                       env={"PYTEST_ADDOPTS": "-k decode --benchmark-max-time=0.02 --benchmark-min-rounds=2"})

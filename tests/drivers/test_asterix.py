@@ -29,7 +29,7 @@ from hil.drivers.asterix import (
     encode_cat048_block,
 )
 from hil.geo import METRES_PER_FOOT, METRES_PER_NM
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
 asterix_base = pytest.importorskip("asterix.base")
 asterix_gen = pytest.importorskip("asterix.generated")

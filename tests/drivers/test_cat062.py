@@ -42,7 +42,7 @@ from hil.drivers.cat062 import (
 )
 from hil.errors import LinkError
 from hil.geo import METRES_PER_FOOT, WGS84_A, WGS84_E2, geodetic_to_enu
-from tests.conftest import require_tool, tshark_fields
+from tests.helpers import require_tool, tshark_fields
 
 ORIGIN = (52.0, 4.5, 12.0)
 S = SystemTrackStatus

@@ -20,7 +20,7 @@ from hil.drivers.registers import (
     StatusBit,
 )
 from hil.procutil import Child
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
 pytestmark = [pytest.mark.tools, pytest.mark.timeout(60)]
 

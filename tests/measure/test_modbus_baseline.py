@@ -16,7 +16,7 @@ from hil.errors import LinkError
 from hil.measure import modbus_baseline
 from hil.measure.modbus_baseline import BaselineUnavailable, build_client, measure_round_trips, run_client
 from hil.procutil import Child
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

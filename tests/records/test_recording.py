@@ -25,7 +25,7 @@ from pymodbus.pdu.register_message import (
 from hil.drivers.asterix import encode_cat048_block
 from hil.drivers.registers import Holding, Input
 from hil.records.recording import KINDS, Recorder, RecordingError, read_recording
-from tests.conftest import require_tool, tshark_fields
+from tests.helpers import require_tool, tshark_fields
 
 RTU = FramerRTU(DecodePDU(False))
 TCP = FramerSocket(DecodePDU(False))
