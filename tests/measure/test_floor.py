@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from hil.errors import HilError
 from hil.measure.floor import FloorProbe, fifo_permitted, measure_cyclictest, parse_cyclictest_json
 from hil.measure.latency import decode_histogram
-from tests.conftest import require_tool
-from tests.measure.test_realtime import in_child
+from tests.helpers import in_child, require_tool
 
 
 def _check_plausible(s: dict[str, Any]) -> None:

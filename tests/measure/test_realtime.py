@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import resource
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,41 +19,7 @@ from hil.measure.realtime import (
     parse_cpus,
     realtime,
 )
-
-NOBODY = 65534
-
-
-def in_child(body: Callable[[], Any], drop_to_nobody: bool = False) -> Any:
-    """Run `body` in a forked child (so nothing it changes can leak into the test process); its JSON result."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        code = 1
-        try:
-            os.close(r)
-            if drop_to_nobody and os.geteuid() == 0:
-                # a normal user's limits, then a normal user: no capabilities survive setuid
-                resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
-                resource.setrlimit(resource.RLIMIT_MEMLOCK, (64 * 1024, 64 * 1024))
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-            out = json.dumps(body()).encode()
-            os.write(w, out)
-            code = 0
-        except BaseException as e:
-            os.write(w, json.dumps({"child_error": repr(e)}).encode())
-        finally:
-            os._exit(code)
-    os.close(w)
-    chunks = []
-    while chunk := os.read(r, 65536):
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
-    result = json.loads(b"".join(chunks))
-    assert not (isinstance(result, dict) and "child_error" in result), result
-    return result
+from tests.helpers import in_child
 
 
 def state() -> dict[str, Any]:

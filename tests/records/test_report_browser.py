@@ -11,8 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 from hil.records.report import render_report
-from tests.conftest import require_tool
-from tests.records.test_report import hil_run, make_run_folder
+from tests.helpers import hil_run, make_run_folder, require_tool
 
 # what the top of the page must hold, and the sections below it
 KEY_IDS = ("title", "status", "headline", "map", "map-img", "targets", "outcome-words", "refusals", "latency",
