@@ -1,6 +1,6 @@
 """What tests and benchmarks share: the checkout's files, Debian tools, child processes, made-up and real run
-folders. Every test imports its shared helpers from here, never from another test; conftest.py holds only
-pytest's hooks and fixtures.
+folders, and tracking scenes. Every test imports its shared helpers from here, never from another test;
+conftest.py holds only pytest's hooks and fixtures.
 
 Importing this module needs no kernel built and loads neither matplotlib nor scipy: a helper that needs them
 imports them when called, so a test that wants only REPO stays light and a kernel being rebuilt breaks only the
@@ -11,7 +11,9 @@ which holds the same rigs/, scenarios/ and firmware_stubs/ as the checkout.
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import math
 import os
 import resource
 import shutil
@@ -26,6 +28,12 @@ import pytest
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
+
+    from hil.emulators.radar_model import PlotSet
+    from hil.ext.reference.tracker import ReferenceTracker
+    from hil.ext.tracker import Tracker
+    from hil.ext.tracker_types import TrackerConfig
+    from hil.scenario import Scenario
 
 # --- the checkout's files (an installed package's hil/data/) ----------------------------------------------------
 
@@ -215,3 +223,158 @@ def make_run_folder(out: Path, seed: int = 1, floor: bool = True) -> Path:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return out
+
+
+# --- tracking scenes (the tracker's tests and benchmarks) --------------------------------------------------------
+
+TWO_PI = 2.0 * math.pi
+
+
+def feed(trk: Tracker | ReferenceTracker, plots: PlotSet, sensor: np.ndarray | int) -> None:
+    sen = np.broadcast_to(np.asarray(sensor), (len(plots),))
+    trk.update(plots.t_s, sen, plots.range_m, plots.azimuth_rad, plots.elevation_rad, plots.range_rate_mps,
+               plots.mode3a)
+
+
+def clutter_for(n_targets: int) -> float:
+    """Clutter plots per scan of the speed benchmarks: 20, or a fifth of the targets (1000 -> 200)."""
+    return max(20.0, n_targets / 5.0)
+
+
+@functools.cache
+def scene(n_targets: int, n_scans: int, n_radars: int = 1, seed: int = 1,
+          max_range_m: float = 120_000.0) -> tuple[Scenario, list[Any]]:
+    """The scenario and its plots, one entry per scan: (t_end, sensor per plot, plots merged in time order)."""
+    from hil.emulators.radar_model import PlotSet
+    from hil.plant.radars import scan_plots
+    from hil.scenario import tracking_scenario
+
+    sc = tracking_scenario(n_targets, seed=seed, duration_s=float(n_scans), n_radars=n_radars,
+                           clutter_per_scan=clutter_for(n_targets) if n_radars == 1 else 20.0,
+                           max_range_m=max_range_m)
+    scans, step = [], []
+    for t_end, i, p, _ in scan_plots(sc):
+        step.append((i, p))
+        if i < n_radars - 1:
+            continue
+        order = np.argsort(np.concatenate([q.t_s for _, q in step]), kind="stable")
+        sensors = np.concatenate([np.full(len(q), k, np.int32) for k, q in step])[order]
+        scans.append((t_end, sensors, PlotSet.concat([q for _, q in step])))
+        step = []
+    return sc, scans
+
+
+def new_tracker(sc: Scenario, config: TrackerConfig) -> Tracker:
+    from hil.ext.tracker import Tracker
+    from hil.host.kernels import sensor_defs
+    from hil.host.tracking import sensor_arrays
+
+    sites, sigmas, max_range = sensor_arrays(sensor_defs(sc))
+    return Tracker(config, sites, capacity=max(4096, 4 * len(sc.targets)), sigmas=sigmas, max_range_m=max_range)
+
+
+def track_scan(trk: Tracker, n_radars: int, scan: tuple[float, np.ndarray, PlotSet]) -> None:
+    t_end, sensors, p = scan
+    trk.update(p.t_s, sensors, p.range_m, p.azimuth_rad, p.elevation_rad, p.range_rate_mps, p.mode3a)
+    for k in range(n_radars):
+        trk.sector_swept(k, t_end, 0.0, TWO_PI)
+
+
+class TurnWatch:
+    """Which track numbers hold each manoeuvring target from 2 s before its turn to 10 s after it ends:
+    the nearest confirmed track within 1 km each scan (-1: none that close)."""
+
+    def __init__(self, sc: Scenario) -> None:
+        self.windows = {k: (t.manoeuvres[0].start_s - 2.0, t.manoeuvres[0].start_s + t.manoeuvres[0].duration_s + 10.0)
+                        for k, t in enumerate(sc.targets) if t.manoeuvres}
+        self.held: dict[int, list[int]] = {k: [] for k in self.windows}
+
+    def step(self, t_s: float, truth_index: np.ndarray, truth_pos: np.ndarray, track_ids: np.ndarray,
+             track_pos: np.ndarray) -> None:
+        for k, (t0, t1) in self.windows.items():
+            here = truth_index == k
+            if not t0 <= t_s <= t1 or not here.any():
+                continue
+            miss = np.linalg.norm(track_pos - truth_pos[here][0], axis=1) if len(track_ids) else np.full(1, np.inf)
+            self.held[k].append(int(track_ids[miss.argmin()]) if miss.min() < 1_000.0 else -1)
+
+    def lost(self) -> list[int]:
+        """Targets whose turn was not held by one track number (or that went more than 2 scans untracked)."""
+        return [k for k, ids in self.held.items() if len(set(ids) - {-1}) != 1 or ids.count(-1) > 2]
+
+
+def accuracy(n_targets: int = 40, n_scans: int = 300, n_radars: int = 1, model: str = "imm",
+             seed: int = 1) -> dict[str, float | int]:
+    """GOSPA (c=1000 m, p=1, alpha=2, 3-D position) per live target, identity scores over a whole run, and
+    the turning targets whose track did not hold through the turn."""
+    from hil.ext.tracker_types import TrackerConfig
+    from hil.measure.metrics import TrackingScore
+
+    sc, scans = scene(n_targets, n_scans, n_radars, seed)
+    truth = sc.truth()
+    trk = new_tracker(sc, TrackerConfig(model=model))
+    score = TrackingScore()
+    turns = TurnWatch(sc)
+    for scan in scans:
+        track_scan(trk, n_radars, scan)
+        snap, tracks = truth.at(scan[0]), trk.tracks(scan[0], confirmed_only=True)
+        score.step(snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3])
+        turns.step(scan[0], snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3])
+    return {**score.summary(), "turners": len(turns.windows), "turners_lost": len(turns.lost())}
+
+
+# --- two aircraft 300 m apart, one squawking (IFF in the tracker) ------------------------------------------------
+
+ESCORT_CODE = 0o4021
+GEOMETRIES = ("in trail", "abreast")
+SETTLE_S = 10.0  # scans before this are not scored: confirmation and the first identities
+
+
+def pair_scene(geometry: str, seed: int, separation_m: float = 300.0, duration_s: float = 60.0) -> Scenario:
+    """An escort squawking ESCORT_CODE and a silent bomber, same heading and speed at 6 km altitude, apart
+    across the line of sight (0.2° of azimuth noise is 330 m there): "in trail" crosses the line of sight
+    at 95 km range, one behind the other; "abreast" flies inbound side by side from 102 to 87 km.
+    One radar at the origin with its defaults (Pd 0.9, 20 clutter plots a scan, IFF reply 0.98)."""
+    from hil.scenario import RadarSpec, Scenario, TargetSpec
+
+    if geometry == "in trail":
+        escort, bomber, velocity = (0.0, 95_000.0, 6_000.0), (-separation_m, 95_000.0, 6_000.0), (250.0, 0.0, 0.0)
+    elif geometry == "abreast":
+        escort, bomber, velocity = (0.0, 102_000.0, 6_000.0), (separation_m, 102_000.0, 6_000.0), (0.0, -250.0, 0.0)
+    else:
+        raise ValueError(f"geometry must be one of {GEOMETRIES}")
+    targets = (TargetSpec(name="escort", allegiance="friendly", kind="aircraft", position=escort, velocity=velocity,
+                          mode3a=ESCORT_CODE),
+               TargetSpec(name="bomber", allegiance="hostile", kind="aircraft", position=bomber, velocity=velocity))
+    return Scenario(name=f"pair {geometry}", duration_s=duration_s, seed=seed, targets=targets,
+                    radars=(RadarSpec(name="r", site=(0.0, 0.0, 10.0)),))
+
+
+def identity_score(sc: Scenario, config: TrackerConfig) -> float:
+    """Fraction of the scans from SETTLE_S on that are right: near the pair (5 km) there are exactly two
+    confirmed tracks, one showing the escort's code and one -1, and each of the pair's plots of the scan
+    updated the confirmed track showing its own aircraft's identity (a track's last_update_s is the time of
+    the plot that updated it)."""
+    from hil.ext.tracker import Tracker
+    from hil.plant.radars import scan_plots
+
+    truth = sc.truth()
+    trk = Tracker(config, np.array([r.site for r in sc.radars]))
+    right = scored = 0
+    for t_end, _, p, _ in scan_plots(sc, truth):
+        trk.update(p.t_s, np.zeros(len(p), np.int32), p.range_m, p.azimuth_rad, p.elevation_rad, p.range_rate_mps,
+                   p.mode3a)
+        trk.sector_swept(0, t_end, 0.0, TWO_PI)
+        snap = truth.at(t_end)
+        if t_end < SETTLE_S or len(snap.index) < 2:
+            continue
+        tracks = trk.tracks(confirmed_only=True)
+        near = np.linalg.norm(tracks.state[:, :3] - snap.state[0, :3], axis=1) < 5_000.0
+        ok = sorted(tracks.mode3a[near].tolist()) == [-1, ESCORT_CODE]
+        for k in np.flatnonzero(p.target >= 0):
+            fed = np.flatnonzero(near & (tracks.last_update_s == p.t_s[k]))
+            own = ESCORT_CODE if sc.targets[int(p.target[k])].mode3a >= 0 else -1
+            ok = ok and len(fed) == 1 and tracks.mode3a[fed[0]] == own
+        right += ok
+        scored += 1
+    return right / scored

@@ -7,7 +7,6 @@ doubles as a correctness pass. `python -m tests.bench.bench_tracker` prints the 
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import time
 from collections.abc import Callable
@@ -16,53 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hil.emulators.radar_model import PlotSet
 from hil.ext.tracker import Tracker
 from hil.ext.tracker_types import TrackerConfig
-from hil.host.kernels import sensor_defs
-from hil.host.tracking import sensor_arrays
-from hil.measure.metrics import TrackingScore
-from hil.plant.radars import scan_plots
-from hil.scenario import Scenario, tracking_scenario
+from hil.scenario import Scenario
+from tests.helpers import accuracy, clutter_for, new_tracker, scene, track_scan
 
-TWO_PI = 2.0 * math.pi
 WARMUP_SCANS = 8  # tracks confirmed and settled before timing starts
-
-
-def clutter_for(n_targets: int) -> float:
-    """Clutter plots per scan of the speed benchmarks: 20, or a fifth of the targets (1000 -> 200)."""
-    return max(20.0, n_targets / 5.0)
-
-
-@functools.cache
-def scene(n_targets: int, n_scans: int, n_radars: int = 1, seed: int = 1,
-          max_range_m: float = 120_000.0) -> tuple[Scenario, list[Any]]:
-    """The scenario and its plots, one entry per scan: (t_end, sensor per plot, plots merged in time order)."""
-    sc = tracking_scenario(n_targets, seed=seed, duration_s=float(n_scans), n_radars=n_radars,
-                           clutter_per_scan=clutter_for(n_targets) if n_radars == 1 else 20.0,
-                           max_range_m=max_range_m)
-    scans, step = [], []
-    for t_end, i, p, _ in scan_plots(sc):
-        step.append((i, p))
-        if i < n_radars - 1:
-            continue
-        order = np.argsort(np.concatenate([q.t_s for _, q in step]), kind="stable")
-        sensors = np.concatenate([np.full(len(q), k, np.int32) for k, q in step])[order]
-        scans.append((t_end, sensors, PlotSet.concat([q for _, q in step])))
-        step = []
-    return sc, scans
-
-
-def new_tracker(sc: Scenario, config: TrackerConfig) -> Tracker:
-    sites, sigmas, max_range = sensor_arrays(sensor_defs(sc))
-    return Tracker(config, sites, capacity=max(4096, 4 * len(sc.targets)), sigmas=sigmas, max_range_m=max_range)
-
-
-def track_scan(trk: Tracker, n_radars: int, scan: tuple[float, np.ndarray, PlotSet]) -> None:
-    t_end, sensors, p = scan
-    trk.update(p.t_s, sensors, p.range_m, p.azimuth_rad, p.elevation_rad, p.range_rate_mps, p.mode3a)
-    for k in range(n_radars):
-        trk.sector_swept(k, t_end, 0.0, TWO_PI)
 
 
 def time_scans(n_targets: int, n_scans: int, model: str = "imm",
@@ -77,46 +35,6 @@ def time_scans(n_targets: int, n_scans: int, model: str = "imm",
         if k >= WARMUP_SCANS:
             times.append(time.perf_counter() - tick)
     return np.array(times), trk, sc
-
-
-class TurnWatch:
-    """Which track numbers hold each manoeuvring target from 2 s before its turn to 10 s after it ends:
-    the nearest confirmed track within 1 km each scan (-1: none that close)."""
-
-    def __init__(self, sc: Scenario) -> None:
-        self.windows = {k: (t.manoeuvres[0].start_s - 2.0, t.manoeuvres[0].start_s + t.manoeuvres[0].duration_s + 10.0)
-                        for k, t in enumerate(sc.targets) if t.manoeuvres}
-        self.held: dict[int, list[int]] = {k: [] for k in self.windows}
-
-    def step(self, t_s: float, truth_index: np.ndarray, truth_pos: np.ndarray, track_ids: np.ndarray,
-             track_pos: np.ndarray) -> None:
-        for k, (t0, t1) in self.windows.items():
-            here = truth_index == k
-            if not t0 <= t_s <= t1 or not here.any():
-                continue
-            miss = np.linalg.norm(track_pos - truth_pos[here][0], axis=1) if len(track_ids) else np.full(1, np.inf)
-            self.held[k].append(int(track_ids[miss.argmin()]) if miss.min() < 1_000.0 else -1)
-
-    def lost(self) -> list[int]:
-        """Targets whose turn was not held by one track number (or that went more than 2 scans untracked)."""
-        return [k for k, ids in self.held.items() if len(set(ids) - {-1}) != 1 or ids.count(-1) > 2]
-
-
-def accuracy(n_targets: int = 40, n_scans: int = 300, n_radars: int = 1, model: str = "imm",
-             seed: int = 1) -> dict[str, float | int]:
-    """GOSPA (c=1000 m, p=1, alpha=2, 3-D position) per live target, identity scores over a whole run, and
-    the turning targets whose track did not hold through the turn."""
-    sc, scans = scene(n_targets, n_scans, n_radars, seed)
-    truth = sc.truth()
-    trk = new_tracker(sc, TrackerConfig(model=model))
-    score = TrackingScore()
-    turns = TurnWatch(sc)
-    for scan in scans:
-        track_scan(trk, n_radars, scan)
-        snap, tracks = truth.at(scan[0]), trk.tracks(scan[0], confirmed_only=True)
-        score.step(snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3])
-        turns.step(scan[0], snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3])
-    return {**score.summary(), "turners": len(turns.windows), "turners_lost": len(turns.lost())}
 
 
 def _stepper(trk: Tracker, scans: list[Any]) -> Callable[[], None]:

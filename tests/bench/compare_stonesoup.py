@@ -18,7 +18,7 @@ from scipy.stats import chi2
 
 from hil.ext.tracker_types import TrackerConfig
 from hil.measure.metrics import TrackingScore
-from tests.bench.bench_tracker import new_tracker, scene, track_scan
+from tests.helpers import new_tracker, scene, track_scan
 
 EPOCH = datetime.datetime(2026, 1, 1)
 

@@ -17,8 +17,7 @@ from hil.ext.tracker import Tracker
 from hil.ext.tracker_types import TrackerConfig
 from hil.plant.radars import scan_plots
 from hil.scenario import RadarSpec, Scenario, TargetSpec
-from tests.bench.bench_iff import ESCORT_CODE, GEOMETRIES, identity_score, pair_scene
-from tests.kernels.test_tracker import feed
+from tests.helpers import ESCORT_CODE, GEOMETRIES, feed, identity_score, pair_scene
 
 TWO_PI = 2.0 * math.pi
 OTHER_CODE = 0o1200

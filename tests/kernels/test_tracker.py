@@ -20,15 +20,9 @@ from hil.geo import enu_to_polar, range_rate
 from hil.measure.metrics import TrackingScore, gospa
 from hil.plant.radars import scan_plots
 from hil.scenario import Manoeuvre, RadarSpec, Scenario, TargetSpec, tracking_scenario
-from tests.bench.bench_tracker import accuracy
+from tests.helpers import accuracy, feed
 
 TWO_PI = 2.0 * math.pi
-
-
-def feed(trk: Tracker | ReferenceTracker, plots: PlotSet, sensor: np.ndarray | int) -> None:
-    sen = np.broadcast_to(np.asarray(sensor), (len(plots),))
-    trk.update(plots.t_s, sen, plots.range_m, plots.azimuth_rad, plots.elevation_rad, plots.range_rate_mps,
-               plots.mode3a)
 
 
 def run_scene(sc: Scenario, cfg: TrackerConfig, radars: list[int] | None = None,
