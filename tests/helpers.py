@@ -1,6 +1,6 @@
 """What tests and benchmarks share: the checkout's files, Debian tools, child processes, made-up and real run
-folders, and tracking scenes. Every test imports its shared helpers from here, never from another test;
-conftest.py holds only pytest's hooks and fixtures.
+folders, tracking scenes, and the fault matrix's cells. Every test imports its shared helpers from here, never from
+another test; conftest.py holds only pytest's hooks and fixtures.
 
 Importing this module needs no kernel built and loads neither matplotlib nor scipy: a helper that needs them
 imports them when called, so a test that wants only REPO stays light and a kernel being rebuilt breaks only the
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 RAID = REPO / "scenarios" / "raid.toml"
+MOCK_RIG = REPO / "rigs" / "mock.toml"
 
 
 # --- Debian tools and the checkout's commit ---------------------------------------------------------------------
@@ -378,3 +379,59 @@ def identity_score(sc: Scenario, config: TrackerConfig) -> float:
         right += ok
         scored += 1
     return right / scored
+
+
+# --- the fault matrix (tests/system/test_fault_matrix.py and the table docs/RELIABILITY.md shows) --------------
+
+# virtual-time cells: (fault, the far end's counters that must show it)
+VIRTUAL = [
+    ("radar-west:drop=0.01@10+10", "radar"),
+    ("radar-west:corrupt=0.01@10+10", "radar"),
+    ("radar-west:delay=2@10+10", "radar_delay"),
+    ("radar-west:stall@10+3", "radar_delay"),
+    ("radar-west:duplicate=0.2@10+10", "radar_dup"),
+    ("radar-west:cut@10+3", "radar"),
+    ("launcher-north:drop=0.01@10+10", "launcher"),
+    ("launcher-north:corrupt=0.01@10+10", "launcher"),
+    ("launcher-north:delay=0.3@10+10", "launcher_late"),
+    ("launcher-north:stall@10+3", "launcher"),
+    ("launcher-north:duplicate=0.2@10+10", "launcher_late"),
+    ("launcher-north:cut@10+3", "launcher"),
+    ("launcher-north:silent@10+3", "launcher_silent"),
+    ("launcher-north:drop=0.02/down@10+10", "launcher"),
+    ("launcher-north:corrupt=0.02/up@10+10", "launcher"),
+]
+# real-time cells CI runs: (fault, the mock rig's launcher transport)
+REAL = [
+    ("radar-west:delay=2@6+6", "rtu"),  # the run that once never ended
+    ("launcher-north:drop=0.01@6+8", "rtu"),
+    ("launcher-south:corrupt=0.01@6+8", "tcp"),
+    ("radar-east:stall@6+3", "rtu"),
+    ("launcher-north:duplicate=0.3@6+8", "rtu"),
+    ("launcher-south:cut@6+3", "tcp"),
+    ("launcher-north:silent@6+2", "rtu"),
+]
+
+
+def launcher_anomalies(link: dict[str, Any]) -> int:
+    return int(link["timeouts"] + link["late_replies"] + link["bad_responses"] + link["exceptions"]
+               + link["discarded_bytes"] + link.get("read_retries", 0))
+
+
+def radar_anomalies(link: dict[str, Any]) -> int:
+    return int(sum(link["rejected"].values()) + link["frames_lost"] + link["bytes_discarded"] + link["seq_gaps"])
+
+
+def injected_chunks(counts: dict[str, Any], kind: str) -> int:
+    """Chunks the fault hit in both directions; a cut TCP link counts its closed and refused connections too."""
+    hit = sum(int(counts[d][kind]["chunks"]) for d in ("up", "down") if d in counts)
+    if kind == "cut" and "tcp" in counts:
+        hit += int(counts["tcp"]["closed_by_cut"]) + int(counts["tcp"]["refused_in_cut"])
+    return hit
+
+
+def rig_tcp(folder: Path) -> Path:
+    """The mock rig with its launchers on Modbus TCP, written into the folder."""
+    path = folder / "mock-tcp.toml"
+    path.write_text(MOCK_RIG.read_text().replace('launcher_transport = "rtu"', 'launcher_transport = "tcp"'))
+    return path

@@ -20,14 +20,15 @@ from hil.drivers.faults import LinkFault
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-from tests.system.test_fault_matrix import (
+from tests.helpers import (
+    MOCK_RIG,
     RAID,
     REAL,
-    REPO,
     VIRTUAL,
     injected_chunks,
     launcher_anomalies,
     radar_anomalies,
+    rig_tcp,
 )
 
 
@@ -67,11 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.real:
         for spec, transport in REAL:
             with tempfile.TemporaryDirectory() as tmp:
-                rig = REPO / "rigs" / "mock.toml"
-                if transport == "tcp":
-                    rig = Path(tmp) / "mock-tcp.toml"
-                    rig.write_text((REPO / "rigs" / "mock.toml").read_text().replace(
-                        'launcher_transport = "rtu"', 'launcher_transport = "tcp"'))
+                rig = rig_tcp(Path(tmp)) if transport == "tcp" else MOCK_RIG
                 out = Path(tmp) / "run"
                 subprocess.run([sys.executable, "-m", "hil", "run", "--time", "real", "--rig", str(rig),
                                 "--duration", "18", "--quiet", "--no-record", "--out", str(out), "--fault", spec],

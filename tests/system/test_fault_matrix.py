@@ -23,45 +23,16 @@ from hil.drivers.faults import LinkFault
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-
-REPO = Path(__file__).resolve().parents[2]
-RAID = REPO / "scenarios" / "raid.toml"
-
-# (fault, the far end's counters that must show it)
-VIRTUAL = [
-    ("radar-west:drop=0.01@10+10", "radar"),
-    ("radar-west:corrupt=0.01@10+10", "radar"),
-    ("radar-west:delay=2@10+10", "radar_delay"),
-    ("radar-west:stall@10+3", "radar_delay"),
-    ("radar-west:duplicate=0.2@10+10", "radar_dup"),
-    ("radar-west:cut@10+3", "radar"),
-    ("launcher-north:drop=0.01@10+10", "launcher"),
-    ("launcher-north:corrupt=0.01@10+10", "launcher"),
-    ("launcher-north:delay=0.3@10+10", "launcher_late"),
-    ("launcher-north:stall@10+3", "launcher"),
-    ("launcher-north:duplicate=0.2@10+10", "launcher_late"),
-    ("launcher-north:cut@10+3", "launcher"),
-    ("launcher-north:silent@10+3", "launcher_silent"),
-    ("launcher-north:drop=0.02/down@10+10", "launcher"),
-    ("launcher-north:corrupt=0.02/up@10+10", "launcher"),
-]
-
-
-def launcher_anomalies(link: dict[str, Any]) -> int:
-    return int(link["timeouts"] + link["late_replies"] + link["bad_responses"] + link["exceptions"]
-               + link["discarded_bytes"] + link.get("read_retries", 0))
-
-
-def radar_anomalies(link: dict[str, Any]) -> int:
-    return int(sum(link["rejected"].values()) + link["frames_lost"] + link["bytes_discarded"] + link["seq_gaps"])
-
-
-def injected_chunks(counts: dict[str, Any], kind: str) -> int:
-    """Chunks the fault hit in both directions; a cut TCP link counts its closed and refused connections too."""
-    hit = sum(int(counts[d][kind]["chunks"]) for d in ("up", "down") if d in counts)
-    if kind == "cut" and "tcp" in counts:
-        hit += int(counts["tcp"]["closed_by_cut"]) + int(counts["tcp"]["refused_in_cut"])
-    return hit
+from tests.helpers import (
+    MOCK_RIG,
+    RAID,
+    REAL,
+    VIRTUAL,
+    injected_chunks,
+    launcher_anomalies,
+    radar_anomalies,
+    rig_tcp,
+)
 
 
 def check_invariants(summary: dict[str, Any], fault: LinkFault) -> None:
@@ -152,29 +123,15 @@ def test_tracks_coast_through_a_radar_stall_and_recover(tmp_path: Path) -> None:
     assert len(kept) >= 0.6 * len(before), (sorted(before), sorted(after))
 
 
-def rig_tcp(tmp_path: Path) -> Path:
-    path = tmp_path / "mock-tcp.toml"
-    path.write_text((REPO / "rigs" / "mock.toml").read_text().replace('launcher_transport = "rtu"',
-                                                                     'launcher_transport = "tcp"'))
-    return path
-
-
-REAL = [
-    ("radar-west:delay=2@6+6", "rtu"),  # the run that once never ended
-    ("launcher-north:drop=0.01@6+8", "rtu"),
-    ("launcher-south:corrupt=0.01@6+8", "tcp"),
-    ("radar-east:stall@6+3", "rtu"),
-    ("launcher-north:duplicate=0.3@6+8", "rtu"),
-    ("launcher-south:cut@6+3", "tcp"),
-    ("launcher-north:silent@6+2", "rtu"),
-]
+# the whole real-time matrix, run by --sweep (VIRTUAL and REAL, the cells CI runs, are shared with the table
+# docs/RELIABILITY.md shows: tests/bench/fault_matrix_table.py)
 REAL_SWEEP = [(f"{link}:{kind}@6+6", transport) for transport in ("rtu", "tcp")
               for link in ("radar-west", "launcher-north")
               for kind in ("drop=0.01", "corrupt=0.01", "delay=0.5", "stall", "duplicate=0.2", "cut")]
 
 
 def run_real(spec: str, transport: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    rig = rig_tcp(tmp_path) if transport == "tcp" else REPO / "rigs" / "mock.toml"
+    rig = rig_tcp(tmp_path) if transport == "tcp" else MOCK_RIG
     out = tmp_path / "run"
     r = subprocess.run([sys.executable, "-m", "hil", "run", "--time", "real", "--rig", str(rig), "--duration",
                         "18", "--quiet", "--no-record", "--out", str(out), "--fault", spec],
