@@ -40,6 +40,13 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 RAID = REPO / "scenarios" / "raid.toml"
 MOCK_RIG = REPO / "rigs" / "mock.toml"
+RPI_FIRMWARE = REPO / "firmware_stubs" / "rpi"  # the Raspberry Pi boards' software
+CV_TRACKER_EXAMPLE = REPO / "examples" / "cv_tracker"  # the documented plug-in (a checkout only)
+# the safety scenes by name, and the default raid among them
+SAFETY_SCENES = {name: REPO / "scenarios" / "safety" / f"{name}.toml" for name in
+                 ("escorts", "crossing", "no-fire-zones", "saturation")} | {"raid": RAID}
+# fire control as it was before it protected the terminal path: no radius around it, no uncertainty, no margin
+PROTECTION_OFF = {"protect_radius_m": 0.0, "safety_sigmas": 0.0, "launch_timing_margin_s": 0.0}
 
 
 # --- Debian tools and the checkout's commit ---------------------------------------------------------------------

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+
 GROUND_FLOOR = ("hil.errors", "hil.geo", "hil.units", "hil.procutil")
 BELOW_ORCHESTRATION = ("hil.ext", "hil.drivers", "hil.errors", "hil.geo", "hil.units")
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from hil.commands.cli import COMMANDS, RIG_COMMANDS
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed: pip install -e .[test]")

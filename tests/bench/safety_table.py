@@ -16,7 +16,6 @@ import importlib.util
 import sys
 import types
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,11 +24,8 @@ from hil.host.seams import KernelFireControl
 from hil.rig import Rig
 from hil.runtime import Chain, RunOptions
 from hil.scenario import Scenario
+from tests.helpers import PROTECTION_OFF, SAFETY_SCENES
 
-REPO = Path(__file__).resolve().parents[2]
-SCENES = {name: REPO / "scenarios" / "safety" / f"{name}.toml" for name in
-          ("escorts", "crossing", "no-fire-zones", "saturation")} | {"raid": REPO / "scenarios" / "raid.toml"}
-PROTECTION_OFF = {"protect_radius_m": 0.0, "safety_sigmas": 0.0, "launch_timing_margin_s": 0.0}
 COLUMNS = ("hostile kills", "launches", "friendly acquired", "neutral acquired", "friendly killed",
            "neutral killed", "NFZ detonations", "max rounds/target", "rounds at no object")
 
@@ -78,7 +74,7 @@ def row(summary: dict[str, Any]) -> tuple[int, ...]:
 def run(scene: str, seed: int, before: bool, earlier: Callable[[Any], Any] | None) -> tuple[int, ...]:
     import asyncio
 
-    options = RunOptions(scenario=Scenario.load(SCENES[scene]), rig=Rig.load(), seed=seed, time_mode="virtual",
+    options = RunOptions(scenario=Scenario.load(SAFETY_SCENES[scene]), rig=Rig.load(), seed=seed, time_mode="virtual",
                          out_dir=None, report=False, record=False,
                          fire_control_overrides=PROTECTION_OFF if before and earlier is None else {})
     chain = Chain(options)
@@ -95,7 +91,7 @@ def seeds(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="1-5")
-    p.add_argument("--scenes", default=",".join(SCENES))
+    p.add_argument("--scenes", default=",".join(SAFETY_SCENES))
     p.add_argument("--before-kernel", default=None, help="compiled fire-control module of an earlier build")
     args = p.parse_args(argv)
     earlier = _earlier_kernel(args.before_kernel) if args.before_kernel else None

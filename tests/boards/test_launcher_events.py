@@ -6,16 +6,16 @@ import asyncio
 import math
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from hil.drivers.launcher_link import LauncherLink
 from hil.emulators.launcher import Launch, LaunchEvents
 from hil.procutil import Child
+from tests.helpers import RPI_FIRMWARE
 
 pytestmark = pytest.mark.timeout(120)
-RPI = Path(__file__).resolve().parents[2] / "firmware_stubs" / "rpi" / "launcher.py"
+RPI = RPI_FIRMWARE / "launcher.py"
 
 
 def poll_until(events: LaunchEvents, count: int, timeout_s: float = 5.0) -> list[Launch]:

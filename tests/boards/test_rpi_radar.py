@@ -16,15 +16,14 @@ from hil.plant.radars import config_from_spec
 from hil.procutil import Child
 from hil.records.recording import Recorder
 from hil.scenario import RadarSpec
-from tests.conftest import require_tool
+from tests.helpers import RPI_FIRMWARE, require_tool
 
-REPO = Path(__file__).resolve().parents[2]
 TARGETS = np.array([[20_000.0, 20_000.0, 3_000.0, -150.0, 0.0, 0.0], [-30_000.0, 5_000.0, 6_000.0, 0.0, -200.0, 0.0]])
 
 
 def test_pi_radar_plots_reach_the_host_and_tshark_reads_the_same_values(tmp_path: Path) -> None:
     host = UdpTransport("127.0.0.1", 0)
-    pi = Child([sys.executable, str(REPO / "firmware_stubs" / "rpi" / "radar.py"), "--udp",
+    pi = Child([sys.executable, str(RPI_FIRMWARE / "radar.py"), "--udp",
                 f"127.0.0.1:{host.local_port}", "--bind", "127.0.0.1:0"], name="pi radar")
     recording = tmp_path / "pi.pcapng"
     recorder = Recorder(recording)

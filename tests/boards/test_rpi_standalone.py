@@ -28,8 +28,8 @@ from hil.geo import enu_to_polar
 from hil.plant.radars import config_from_spec
 from hil.procutil import Child
 from hil.scenario import RadarSpec
+from tests.helpers import RPI_FIRMWARE
 
-RPI = Path(__file__).resolve().parents[2] / "firmware_stubs" / "rpi"
 # what a Pi installs: numpy and pyserial from Raspberry Pi OS, pymodbus from PyPI (README.md beside bundle.py)
 PI_PACKAGES = ("numpy", "pyserial", "pymodbus>=3.16,<4")
 # what must never be loaded on a board: hil's heavy dependencies and its host-machine parts
@@ -40,7 +40,7 @@ TARGETS = np.array([[20_000.0, 20_000.0, 3_000.0, -150.0, 0.0, 0.0], [-30_000.0,
 
 
 def load_bundler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rpi_bundle", RPI / "bundle.py")
+    spec = importlib.util.spec_from_file_location("rpi_bundle", RPI_FIRMWARE / "bundle.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -113,8 +113,8 @@ def pi(tmp_path_factory: pytest.TempPathFactory) -> PiBundle:
         pytest.fail(f"could not install {', '.join(PI_PACKAGES)} into a fresh virtualenv (it needs PyPI, a pip "
                     f"cache or a wheel folder): {install.stderr[-2000:]}")
     bundle = root / "hil-board"
-    made = subprocess.run([sys.executable, str(RPI / "bundle.py"), str(bundle)], capture_output=True, text=True,
-                          timeout=60)
+    made = subprocess.run([sys.executable, str(RPI_FIRMWARE / "bundle.py"), str(bundle)], capture_output=True,
+                          text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     manifest = json.loads((bundle / "hil-board.json").read_text())
     return PiBundle(python, bundle, manifest["files"])

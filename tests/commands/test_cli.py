@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import require_tool
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import RAID, REPO, require_tool
 
 
 def hil(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -46,7 +44,7 @@ def test_a_typo_in_a_rig_file_is_one_line_naming_the_field(tmp_path: Path) -> No
 
 
 def test_impossible_scenario_values_are_one_line(tmp_path: Path) -> None:
-    text = (REPO / "scenarios" / "raid.toml").read_text().replace("pd = 0.9", "pd = 1.9", 1)
+    text = RAID.read_text().replace("pd = 0.9", "pd = 1.9", 1)
     scenario = tmp_path / "bad.toml"
     scenario.write_text(text)
     r = hil("run", "--scenario", str(scenario), "--time", "virtual")

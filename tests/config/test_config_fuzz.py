@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from hil.errors import ConfigError
 from hil.rig import Rig
 from hil.scenario import Scenario, ScenarioFile
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 RAID = tomllib.loads((REPO / "scenarios" / "raid.toml").read_text())
 RIGS = [tomllib.loads((REPO / "rigs" / f"{name}.toml").read_text()) for name in ("mock", "simavr", "bench-example")]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,8 +9,7 @@ import pytest
 from hil.commands.cli import main as hil_main
 from hil.errors import ConfigError
 from hil.rig import BoardSpec, Rig
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 def test_mock_rig_serves_every_board_by_default() -> None:

@@ -22,8 +22,7 @@ from hil.scenario import (
     parse_mode3a,
     tracking_scenario,
 )
-
-RAID = Path(__file__).resolve().parents[2] / "scenarios" / "raid.toml"
+from tests.helpers import RAID
 
 
 def write(tmp_path: Path, text: str) -> Path:

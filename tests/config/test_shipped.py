@@ -16,8 +16,7 @@ from hil.errors import ConfigError
 from hil.rig import Rig
 from hil.scenario import Scenario
 from hil.shipped import resolve_rig, resolve_scenario, shipped_names
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import RAID, REPO
 
 
 @pytest.fixture
@@ -50,7 +49,7 @@ def test_names_resolve_from_any_folder(elsewhere: Path) -> None:
 
 def test_a_path_in_the_current_folder_wins_over_a_shipped_name(elsewhere: Path) -> None:
     mine = elsewhere / "raid.toml"
-    mine.write_text((REPO / "scenarios" / "raid.toml").read_text().replace('name = "raid"', 'name = "my-raid"', 1))
+    mine.write_text(RAID.read_text().replace('name = "raid"', 'name = "my-raid"', 1))
     assert Scenario.load("raid.toml").name == "my-raid"  # a file here, as given
     assert Scenario.load(str(mine)).source == str(mine)
     assert Scenario.load("raid").name == "raid"  # a bare name is the shipped scenario (no file called "raid" here)

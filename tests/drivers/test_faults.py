@@ -37,9 +37,9 @@ from hil.errors import ConfigError, LinkError
 from hil.plant.faultproxy import ProxyProcess
 from hil.plant.nullmodem import open_raw_pty
 from hil.scenario import Scenario
+from tests.helpers import RAID
 
 S = 1_000_000_000  # ns in a second
-REPO = Path(__file__).resolve().parents[2]
 
 
 def faults(*texts: str) -> list[LinkFault]:
@@ -282,7 +282,7 @@ def test_dropped_and_duplicated_replies() -> None:
 
 
 def small_scenario() -> Scenario:
-    sc = Scenario.load(REPO / "scenarios" / "raid.toml")
+    sc = Scenario.load(RAID)
     return dataclasses.replace(sc, radars=sc.radars[:1], launchers=sc.launchers[:1])
 
 

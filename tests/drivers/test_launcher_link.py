@@ -19,6 +19,7 @@ from hil.drivers.registers import HOLDING_COUNT, REGMAP_VERSION, Holding, Input,
 from hil.emulators.launcher import LauncherModel
 from hil.errors import LinkError
 from hil.procutil import Child
+from tests.helpers import RPI_FIRMWARE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -416,9 +417,8 @@ def test_launcher_process_exits_cleanly_on_sigterm(launcher_tcp: tuple[str, Chil
 
 def test_the_raspberry_pi_entry_point_serves_the_same_launcher() -> None:
     import sys
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[2] / "firmware_stubs" / "rpi" / "launcher.py"
+    script = RPI_FIRMWARE / "launcher.py"
     board = Child([sys.executable, str(script), "--tcp", "127.0.0.1:0", "--build", "pi1"], name="rpi launcher")
     try:
         async def go() -> None:

@@ -13,9 +13,9 @@ from pymodbus.framer import FramerRTU
 
 from hil.drivers import modbus_rtu
 from hil.drivers import registers as reg
-from tests.conftest import require_tool
+from tests.helpers import REPO, require_tool
 
-HEADER = Path(__file__).resolve().parents[2] / "firmware_stubs" / "common" / "hil_registers.h"
+HEADER = REPO / "firmware_stubs" / "common" / "hil_registers.h"
 
 
 def _header_macros(gcc: str) -> set[str]:

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "cv_tracker"
+from tests.helpers import CV_TRACKER_EXAMPLE
+
 CHOICE = "hil_cv_tracker:make_tracker"
 
 
 def hil(*args: str) -> subprocess.CompletedProcess[str]:
     """`hil ARGS` with the example importable, as `PYTHONPATH=examples/cv_tracker hil ...` gives it."""
-    path = os.pathsep.join(p for p in (str(EXAMPLE), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(CV_TRACKER_EXAMPLE), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run([sys.executable, "-m", "hil", *args], env={**os.environ, "PYTHONPATH": path},
                           capture_output=True, text=True, timeout=240)
 

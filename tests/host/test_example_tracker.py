@@ -8,7 +8,6 @@ import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,8 @@ from hil.host.plugins import make_tracker
 from hil.host.seams import Tracker
 from hil.plant.radars import scan_plots
 from hil.scenario import Scenario, format_mode3a
+from tests.helpers import CV_TRACKER_EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cv_tracker"
 CHOICE = "hil_cv_tracker:make_tracker"
 STEP_S = 0.05  # plots handed over in batches this long, about what one loop iteration of the host takes
 CHECK_EVERY_S = 1.0
@@ -29,9 +28,9 @@ CONFIRMED = 2
 
 @pytest.fixture(scope="module")
 def example_on_path() -> Iterator[None]:
-    sys.path.insert(0, str(EXAMPLE))
+    sys.path.insert(0, str(CV_TRACKER_EXAMPLE))
     yield
-    sys.path.remove(str(EXAMPLE))
+    sys.path.remove(str(CV_TRACKER_EXAMPLE))
     sys.modules.pop("hil_cv_tracker", None)
 
 

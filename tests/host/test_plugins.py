@@ -15,8 +15,8 @@ import pytest
 from hil.host.plugins import PluginError, make_fire_control, make_tracker
 from hil.host.seams import EngagementInputs, FireControl, FireControlInputs, LauncherInputs, ProtectionInputs, Tracker
 from hil.scenario import Scenario
+from tests.helpers import CV_TRACKER_EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cv_tracker"
 USER_MODULE = "hil_test_user_plugins"
 
 # A user's module: factories good and bad, as someone writing their first plug-in might get them wrong
@@ -90,7 +90,7 @@ def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The example and a user's module importable, as with PYTHONPATH; no module of theirs outlives the test."""
     (tmp_path / f"{USER_MODULE}.py").write_text(USER_PLUGINS)
     (tmp_path / "hil_test_fails_on_import.py").write_text("raise RuntimeError('licence server unreachable')\n")
-    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.syspath_prepend(str(CV_TRACKER_EXAMPLE))
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
     for name in (USER_MODULE, "hil_test_fails_on_import", "hil_cv_tracker"):

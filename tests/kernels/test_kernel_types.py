@@ -19,8 +19,8 @@ import hil.ext.firecontrol
 import hil.ext.tracker
 from hil.ext.firecontrol_types import RefusalReason
 from hil.ext.tracker_types import TrackerConfig, TrackStatus, chi_square_quantile
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PROBABILITIES = (0.51, 0.6, 0.9, 0.95, 0.99, 0.999, 0.9995, 0.9999, 0.99999, 1 - 1e-9)
 
 

@@ -27,9 +27,8 @@ from hil.records.runfolder import FLUSH_PERIOD_S, RunWriter
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
+from tests.helpers import RAID, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-SCENARIO = REPO / "scenarios" / "raid.toml"
 RECORD_FILES = ("events.csv", "truth.csv", "tracks.csv", "gospa.csv", "plots.csv")
 
 
@@ -59,7 +58,7 @@ def event(t: float, kind: str = "launch") -> dict[str, Any]:
 @pytest.fixture
 def writer(tmp_path: Path) -> tuple[RunWriter, FakeClock]:
     clock = FakeClock()
-    return RunWriter(tmp_path / "run", Scenario.load(SCENARIO), report=False, clock=clock), clock
+    return RunWriter(tmp_path / "run", Scenario.load(RAID), report=False, clock=clock), clock
 
 
 # ---- the writer -----------------------------------------------------------------------------------------
@@ -120,7 +119,7 @@ def test_journal_replaces_the_summary_atomically(writer: tuple[RunWriter, FakeCl
 
 
 def test_finish_marks_the_summary_complete_and_interrupted(tmp_path: Path) -> None:
-    w = RunWriter(tmp_path / "run", Scenario.load(SCENARIO), report=True)
+    w = RunWriter(tmp_path / "run", Scenario.load(RAID), report=True)
     w.event(event(1.0))
     w.journal({"scenario": "raid", "seed": 3, "time_mode": "real"})
     w.finish({"scenario": "raid", "seed": 3, "time_mode": "real", "signal": "SIGINT"}, StageLatency(),
@@ -157,7 +156,7 @@ def test_an_unwritable_run_folder_is_one_config_error(tmp_path: Path, where: str
     if where == "read_only" and os.geteuid() == 0:
         pytest.skip("root writes into a read-only folder")
     with pytest.raises(ConfigError) as err:
-        RunWriter(target, Scenario.load(SCENARIO), report=False)
+        RunWriter(target, Scenario.load(RAID), report=False)
     message = str(err.value)
     assert message.startswith(f"--out: {target}: ") and "\n" not in message
     assert "not a folder" in message if where == "file" else "cannot write" in message
@@ -212,7 +211,7 @@ def test_a_flipped_bit_in_a_packet_names_the_file_and_the_block(tmp_path: Path) 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("finished")
-    summary = run_chain(RunOptions(scenario=Scenario.load(SCENARIO), rig=Rig.load(), seed=1, time_mode="virtual",
+    summary = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(), seed=1, time_mode="virtual",
                                    out_dir=out, duration_s=25, report=False))
     assert summary["decisions"] >= 3 and summary["complete"] is True
     return out, summary

@@ -15,15 +15,14 @@ from hil.records.replay import ReplayError, radar_polls, replay
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-
-SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "raid.toml"
+from tests.helpers import RAID
 
 
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """A real run folder: the raid through the whole chain for 30 s of virtual time."""
     out = tmp_path_factory.mktemp("run")
-    summary = run_chain(RunOptions(scenario=Scenario.load(SCENARIO), rig=Rig.load(), seed=1, time_mode="virtual",
+    summary = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(), seed=1, time_mode="virtual",
                                    out_dir=out, duration_s=30, report=False))
     assert summary["decisions"] >= 3, "the run should have fired a few times"
     return out, summary
@@ -73,7 +72,7 @@ def test_a_changed_decision_is_reported(live_run: tuple[Path, dict[str, Any]], t
     run = copy_run(live_run[0], tmp_path / "run")
     decisions = decisions_of(run)
     first = decisions[0]
-    names = [s.name for s in Scenario.load(SCENARIO).launchers]
+    names = [s.name for s in Scenario.load(RAID).launchers]
     fired = first["launchers"][0]
     other = next(n for n in names if n != fired)
     first["launchers"] = [other]  # the "run" claims the other launcher fired
@@ -97,7 +96,7 @@ def test_the_other_tracks_engagements_count(live_run: tuple[Path, dict[str, Any]
 
 def test_a_tampered_recording_is_reported(live_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     run = copy_run(live_run[0], tmp_path / "run")
-    west = Scenario.load(SCENARIO).radars[0].name
+    west = Scenario.load(RAID).radars[0].name
 
     def late_by_a_microsecond(f: Any) -> tuple[bytes, Any]:
         note = f.annotation
@@ -116,7 +115,7 @@ def test_a_tampered_recording_is_reported(live_run: tuple[Path, dict[str, Any]],
 
 def test_dropped_radar_traffic_changes_the_decisions(live_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     run = copy_run(live_run[0], tmp_path / "run")
-    east = Scenario.load(SCENARIO).radars[1].name
+    east = Scenario.load(RAID).radars[1].name
     first_t = decisions_of(run)[0]["t_s"]
     start_ns = json.loads((run / "summary.json").read_text())["start_host_ns"]
     cut = (start_ns + int(0.5e9), start_ns + int(first_t * 1e9))
@@ -135,7 +134,7 @@ def test_a_recording_without_plot_times_is_replayed_but_not_exactly(live_run: tu
                                                                      tmp_path: Path) -> None:
     run = copy_run(live_run[0], tmp_path / "run")
     rewrite_recording(run, lambda f: (f.payload, None))
-    polls = list(radar_polls(run / "recording.pcapng", [r.name for r in Scenario.load(SCENARIO).radars]))
+    polls = list(radar_polls(run / "recording.pcapng", [r.name for r in Scenario.load(RAID).radars]))
     assert all(p.key[0] == "rx" for p in polls)  # grouped by receive time instead
     result = replay(run)
     assert not result.exact
@@ -182,7 +181,7 @@ def test_other_records_in_decisions_jsonl_are_not_fire_decisions(live_run: tuple
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_real_time_run_replays_too(tmp_path: Path) -> None:
-    summary = run_chain(RunOptions(scenario=Scenario.load(SCENARIO), rig=Rig.load(), seed=1, time_mode="real",
+    summary = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(), seed=1, time_mode="real",
                                    out_dir=tmp_path, duration_s=6, report=False, floor=False))
     result = replay(tmp_path)
     assert result.plots == summary["plots"]

@@ -12,8 +12,9 @@ from hil.records.replay import replay
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
+from tests.helpers import REPO
 
-ESCORTS = Path(__file__).resolve().parents[2] / "scenarios" / "safety" / "escorts.toml"
+ESCORTS = REPO / "scenarios" / "safety" / "escorts.toml"
 
 
 @pytest.fixture(scope="module")

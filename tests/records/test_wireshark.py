@@ -18,9 +18,7 @@ from hil.records.recording import WIRESHARK_PLUGIN, Recorder
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-from tests.conftest import tshark_fields
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import MOCK_RIG, RAID, tshark_fields
 
 
 def tshark(path: Path, fields: list[str], *extra: str) -> list[list[str]]:
@@ -35,8 +33,7 @@ def with_plugin() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def run_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    run_chain(RunOptions(scenario=Scenario.load(REPO / "scenarios" / "raid.toml"),
-                         rig=Rig.load(REPO / "rigs" / "mock.toml"), seed=1, time_mode="virtual", out_dir=out,
+    run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1, time_mode="virtual", out_dir=out,
                          duration_s=8.0, report=False))
     return out / "recording.pcapng"
 

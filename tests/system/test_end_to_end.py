@@ -12,16 +12,15 @@ import pytest
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
+from tests.helpers import MOCK_RIG, RAID, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-RAID = REPO / "scenarios" / "raid.toml"
 STAGES = ("decode", "track", "fire_control", "command", "host_total", "sensor_to_shooter")
 
 
 @pytest.fixture(scope="module")
 def raid_virtual(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("raid")
-    summary = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(REPO / "rigs" / "mock.toml"), seed=1,
+    summary = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1,
                                    time_mode="virtual", out_dir=out))
     return summary, out
 
@@ -66,7 +65,7 @@ def test_summary_has_every_stage_and_the_run_folder_is_complete(raid_virtual: tu
 
 def test_virtual_time_is_repeatable_for_a_seed(raid_virtual: tuple[dict, Path], tmp_path: Path) -> None:
     summary, out = raid_virtual
-    again = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(REPO / "rigs" / "mock.toml"), seed=1,
+    again = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1,
                                  time_mode="virtual", out_dir=tmp_path, report=False))
     assert again["engagements"] == summary["engagements"]
     assert (tmp_path / "events.csv").read_text() == (out / "events.csv").read_text()
@@ -93,7 +92,7 @@ def test_a_launcher_that_stops_answering_is_never_commanded_and_the_run_goes_on(
     from hil.drivers.faults import LinkFault
 
     summary = run_chain(RunOptions(
-        scenario=Scenario.load(RAID), rig=Rig.load(REPO / "rigs" / "mock.toml"), seed=1, time_mode="virtual",
+        scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1, time_mode="virtual",
         out_dir=tmp_path, duration_s=40.0, record=False, report=False,
         faults=(LinkFault.parse("launcher-north:silent@5+20"),)))
     events = (tmp_path / "events.csv").read_text().splitlines()

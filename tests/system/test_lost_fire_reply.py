@@ -13,9 +13,7 @@ from hil.drivers.registers import FunctionCode, Holding
 from hil.rig import Rig
 from hil.runtime import Chain, RunOptions
 from hil.scenario import Scenario
-
-REPO = Path(__file__).resolve().parents[2]
-RAID = REPO / "scenarios" / "raid.toml"
+from tests.helpers import RAID
 
 
 class LosingFireReplies(Chain):

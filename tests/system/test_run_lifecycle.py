@@ -20,10 +20,7 @@ from hil.drivers.faults import LinkFault
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-
-REPO = Path(__file__).resolve().parents[2]
-RAID = REPO / "scenarios" / "raid.toml"
-MOCK = REPO / "rigs" / "mock.toml"
+from tests.helpers import MOCK_RIG, RAID
 
 
 def hil(*args: str, cwd: Path | None = None) -> list[str]:
@@ -35,7 +32,7 @@ def events(folder: Path) -> list[list[str]]:
 
 
 def rig_with(tmp_path: Path, **fields: Any) -> Path:
-    text = MOCK.read_text()
+    text = MOCK_RIG.read_text()
     for key, value in fields.items():
         text = "\n".join(line for line in text.splitlines() if not line.startswith(f"{key} ="))
         text = f"{key} = {json.dumps(value)}\n" + text
@@ -46,14 +43,14 @@ def rig_with(tmp_path: Path, **fields: Any) -> Path:
 
 def test_a_watchdog_trip_is_seen_and_the_launcher_re_armed_then_fires_again(tmp_path: Path) -> None:
     summary = run_chain(RunOptions(
-        scenario=Scenario.load(RAID), rig=Rig.load(MOCK), seed=1, time_mode="virtual", out_dir=tmp_path,
+        scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1, time_mode="virtual", out_dir=tmp_path,
         duration_s=45.0, record=False, report=False, faults=(LinkFault.parse("launcher-north:silent@6+2"),)))
     rows = events(tmp_path)
     trip = [float(r[0]) for r in rows if r[1] == "watchdog_trip" and r[4] == "launcher-north"]
     rearm = [float(r[0]) for r in rows if r[1] == "rearm" and r[4] == "launcher-north"]
     assert trip and rearm, [r for r in rows if r[4] == "launcher-north"][:20]
     # the hold-off: at least rearm_holdoff_s of healthy link after the board answers again (at 8 s)
-    assert rearm[0] >= 8.0 + Rig.load(MOCK).rearm_holdoff_s - 0.2
+    assert rearm[0] >= 8.0 + Rig.load(MOCK_RIG).rearm_holdoff_s - 0.2
     north_fires = [float(r[0]) for r in rows if r[1] == "launch" and r[4] == "launcher-north"]
     assert not any(6.0 <= t < rearm[0] for t in north_fires), "a fire while the launcher was SAFE or held off"
     assert any(t > rearm[0] for t in north_fires), "no launch after the re-arm"

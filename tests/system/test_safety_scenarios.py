@@ -16,18 +16,9 @@ from hil.ext.firecontrol_types import FireControlConfig
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
+from tests.helpers import PROTECTION_OFF, SAFETY_SCENES
 
-REPO = Path(__file__).resolve().parents[2]
-SCENES = {
-    "escorts": REPO / "scenarios" / "safety" / "escorts.toml",
-    "crossing": REPO / "scenarios" / "safety" / "crossing.toml",
-    "no-fire-zones": REPO / "scenarios" / "safety" / "no-fire-zones.toml",
-    "saturation": REPO / "scenarios" / "safety" / "saturation.toml",
-    "raid": REPO / "scenarios" / "raid.toml",
-}
 CI_SEEDS = (1, 2)
-# fire control as it was before it protected the terminal path: no radius around it, no uncertainty, no margin
-PROTECTION_OFF = {"protect_radius_m": 0.0, "safety_sigmas": 0.0, "launch_timing_margin_s": 0.0}
 SWEEP_SEEDS = (1, 2, 3, 4, 5, 6)
 
 
@@ -39,7 +30,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def run_scene(name: str, seed: int, protect: bool = True) -> dict[str, Any]:
     """One scene in virtual time on the mock rig, no run folder."""
-    return run_chain(RunOptions(scenario=Scenario.load(SCENES[name]), rig=Rig.load(), seed=seed,
+    return run_chain(RunOptions(scenario=Scenario.load(SAFETY_SCENES[name]), rig=Rig.load(), seed=seed,
                                 time_mode="virtual", out_dir=None, report=False, record=False,
                                 fire_control_overrides={} if protect else PROTECTION_OFF))
 
@@ -57,7 +48,7 @@ def assert_safe(summary: dict[str, Any]) -> None:
                                                            f"vs host {summary['launches']}"
 
 
-@pytest.mark.parametrize("scene", sorted(SCENES))
+@pytest.mark.parametrize("scene", sorted(SAFETY_SCENES))
 def test_no_fratricide_no_zone_kill_no_extra_round(scene: str, seed: int) -> None:
     summary = run_scene(scene, seed)
     assert_safe(summary)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.helpers import REPO, require_tool
 
-REPO = Path(__file__).resolve().parents[2]
 SIMAVR_RIG = str(REPO / "rigs" / "simavr.toml")
 
 
