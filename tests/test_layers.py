@@ -206,3 +206,13 @@ def test_the_kernels_and_drivers_load_without_orchestration() -> None:
     heavy = [m for m in loaded if m.split(".")[0] in ("pydantic", "scipy", "matplotlib")]
     heavy_packages = sorted({m.split(".")[0] for m in heavy})
     assert not above and not heavy, f"orchestration: {above}; heavy packages: {heavy_packages}"
+
+
+def test_tests_share_helpers_only_through_tests_helpers() -> None:
+    """No test or benchmark imports another: what two of them need lives in tests/helpers.py, so each can be
+    read, run and changed alone (conftest.py is pytest's, and imported by nobody)."""
+    found = [f"{path.relative_to(REPO)}:{line}: imports {module}"
+             for path in sorted((REPO / "tests").rglob("*.py"))
+             for line, module in python_imports(path.read_text(encoding="utf-8"), "tests")
+             if module.split(".")[0] == "tests" and module != "tests.helpers"]
+    assert not found, "\n".join(found) + "\n(a helper two tests share belongs in tests/helpers.py)"
