@@ -88,6 +88,10 @@ class Chain:
 
     def __post_init__(self) -> None:
         o = self.options
+        # what the run must achieve: the rig's limits, then the scenario's, then the caller's, name by name
+        self.criteria = merged(criteria_from(o.rig.criteria, o.rig.source),
+                               criteria_from(o.scenario.criteria, o.scenario.source),
+                               criteria_from(o.criteria, "--criteria"))
         self.scenario = o.scenario
         self.duration_ns = int((o.duration_s or o.scenario.duration_s) * 1e9)
         self.clock = VirtualClock() if o.time_mode == "virtual" else RealClock()
@@ -115,6 +119,7 @@ class Chain:
         self.track_truth = self.scorer.track_truth  # host track id -> the true target it follows (report only)
         self.events: list[dict[str, Any]] = []
         self.start_ns = 0
+        self.started = False  # the boards came up and run time began (virtual time starts at 0 ns)
         self.setup_report: list[dict[str, Any]] = []
         self.realtime_applied: list[list[Any]] = []
         self.floor: HdrHistogram | None = None  # the machine's scheduling-latency histogram (ns), real time only
@@ -123,10 +128,6 @@ class Chain:
         self.shutdown_s = math.nan  # wall time the end of the run took (fires finished, launchers safe, boards reaped)
         self._main: asyncio.Future[None] | None = None
         self.stopping = False  # a signal or the deadline guard ended the run
-        # what the run must achieve: the rig's limits, then the scenario's, then the caller's, name by name
-        self.criteria = merged(criteria_from(o.rig.criteria, o.rig.source),
-                               criteria_from(o.scenario.criteria, o.scenario.source),
-                               criteria_from(o.criteria, "--criteria"))
         names = [s.name for s in o.scenario.radars] + [s.name for s in o.scenario.launchers]
         self.link_faults = parse_faults(o.scenario.faults, o.scenario.source) + tuple(o.faults)
         check_links(self.link_faults, names)
@@ -149,6 +150,7 @@ class Chain:
                                faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
         self.launchers.links = self.boards.launchers
         self.start_ns = self.host.start_ns = self.clock.now_ns()
+        self.started = True
         self.boards.start_faults(self.start_ns)
         if self.local_plant:
             # the plant's part of bring-up: the radars learn their sensor, the launchers report launches to it
@@ -614,7 +616,7 @@ class Chain:
 
     def _summary(self) -> dict[str, Any]:
         sc = self.scenario
-        run_end_s = min(self.run_s(self.clock.now_ns()), self.duration_ns / 1e9) if self.start_ns else 0.0
+        run_end_s = min(self.run_s(self.clock.now_ns()), self.duration_ns / 1e9) if self.started else 0.0
         engagements, plant = outcomes(sc, self.truth, self.engagement, self.track_truth, run_end_s,
                                       self.duration_ns / 1e9, self.host.refusals, self.host.confirmed_ids_seen)
         friendly_engagements = plant["acquired"]["friendly"] + plant["acquired"]["neutral"]

@@ -63,7 +63,10 @@ def resolve(kind: str, name_or_path: str | os.PathLike[str]) -> Path:
     shipped file of that name ("simavr", "safety/escorts"; "raid.toml" and the checkout's "rigs/simavr.toml" too).
     A name that is neither is one ConfigError listing the shipped names."""
     text = os.fspath(name_or_path)
-    given = Path(text).expanduser()
+    try:
+        given = Path(text).expanduser()
+    except RuntimeError:  # "~someone" for a user this machine does not have
+        given = Path(text)
     if given.is_file():
         return given
     folder = data_root() / FOLDERS[kind]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hil.config_schema import shown
 from hil.errors import ConfigError
 
 PASS, FAIL, NOT_JUDGED = "pass", "fail", "not judged"
@@ -100,6 +101,13 @@ def _leaks(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
     return float(sum(1 for e in s["engagements"] if e["result"] == "leaked")), "targets that reached their asset"
 
 
+def _nfz_detonations(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
+    p = _plant(s)
+    if not p:
+        return None, "this run did not fly the plant"
+    return float(p.get("nfz_detonations", 0)), "rounds that detonated inside a no-fire zone"
+
+
 def _rounds_per_kill(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
     p = _plant(s)
     kills = (p.get("killed") or {}).get("hostile", 0)
@@ -154,6 +162,7 @@ MEASURES: dict[str, Measure] = {
     "hostile_kinds_killed": Measure("per kind, the fraction killed against its own limit (worst kind)", "", ">=",
                                     _kinds_killed, kind="kinds"),
     "leaks": Measure("targets that reached their asset", "", "<=", _leaks),
+    "nfz_detonations": Measure("rounds that detonated inside a no-fire zone", "", "<=", _nfz_detonations),
     "rounds_per_kill": Measure("rounds launched per hostile killed", "", "<=", _rounds_per_kill),
     "host_total_p99_us": Measure("radar frame received to fire command written, p99", "µs", "<=",
                                  _percentile("host_total", "p99", 0.99)),
@@ -182,7 +191,7 @@ class Criterion:
 
 def _criterion(name: str, value: Any, source: str) -> Criterion:
     if name not in MEASURES:
-        raise ConfigError(source, f"criteria.{name}", f"no such criterion; known: {', '.join(MEASURES)}")
+        raise ConfigError(source, "criteria", f"no criterion {shown(name)}; known: {', '.join(MEASURES)}")
     m = MEASURES[name]
     if m.kind == "names":
         names = [value] if isinstance(value, str) else value
