@@ -136,6 +136,7 @@ class Host:
         sc = self.scenario
         self.friendly_codes = friendly_code_array(sc.friendly_codes)
         self.neutral_codes = friendly_code_array(sc.neutral_codes)
+        self.protected_codes = np.concatenate([self.friendly_codes, self.neutral_codes])
         # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
         self.look_s = sc.look_scans * max((r.scan_period_s for r in sc.radars), default=1.0)
         self.sector_az = [math.nan] * len(sc.radars)
@@ -194,13 +195,15 @@ class Host:
         """The tracks fire control sees at t_s: every confirmed one, and every friendly or neutral one (tentative
         too: they are protected); the rest, mostly clutter, is not worth its time. None when there is none."""
         every = self.tracker.tracks(t_s)
-        ident = protection_inputs(every, self.friendly_codes, self.neutral_codes)
-        keep = (every.status == CONFIRMED) | ident.friendly | ident.neutral
+        # which tracks first, from status and code alone: the covariances are read for those rows only
+        coded = every.mode3a >= 0
+        keep = every.status == CONFIRMED
+        if coded.any():
+            keep |= coded & ((every.mode3a[:, None] == self.protected_codes[None, :]).any(axis=1))
         if not keep.any():
             return None
-        if keep.all():
-            return every, ident
-        return TrackSnapshot(*(column[keep] for column in every)), type(ident)(*(column[keep] for column in ident))
+        tracks = every if keep.all() else TrackSnapshot(*(column[keep] for column in every))
+        return tracks, protection_inputs(tracks, self.friendly_codes, self.neutral_codes)
 
     def decide(self, t_s: float, launchers: LauncherInputs) -> list[FireOrder]:
         """Fire control now; the orders to send (the launchers they name are then busy until fire_answered)."""
