@@ -288,7 +288,7 @@ class HilRun:
         self.results: list[RunResult] = []  # every run of this test, in order
 
     def __repr__(self) -> str:
-        return f"<hil_run: rig {self._rig.name}, {self._session.settings.time} time, {len(self.results)} runs so far>"
+        return f"<hil_run: rig {self._rig.name}, {self._session.settings.time} time, runs so far: {len(self.results)}>"
 
     def __call__(self, scenario: str | Path | Scenario | None = None, seed: int | None = None,
                  criteria: dict[str, Any] | str | None = None, duration: float | None = None,
@@ -369,9 +369,15 @@ def assert_verdict(result: RunResult, judged: bool = False) -> None:
     if result.passed and not failures:
         return
     label = getattr(result, "label", "") or f"{result.summary.get('scenario')} seed {result.summary.get('seed')}"
-    head = f"{label}: exit status {result.exit_status}"
+    failed = len(result.verdict.get("failed") or [])
+    what = [f"{failed} {'criterion' if failed == 1 else 'criteria'} failed"] if failed else []
+    if result.summary.get("rig_problems"):
+        what.append("the rig failed")
     if result.summary.get("interrupted"):
-        failures.append(f"interrupted by {result.summary.get('signal')}")
+        what.append(f"interrupted by {result.summary.get('signal')}")
+    if judged and result.not_judged:
+        what.append(f"{len(result.not_judged)} not judged")
+    head = f"{label}: {', '.join(what)} (exit status {result.exit_status})"
     folder = f"\nrun folder: {result.paths.folder}" if result.paths is not None else ""
     raise VerdictFailed("\n".join([head, *(f"  {line}" for line in failures)]) + folder)
 

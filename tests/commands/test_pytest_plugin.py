@@ -118,7 +118,7 @@ def test_a_failed_criterion_fails_the_test_with_its_name_value_and_limit(user: p
         "run folder: *my-raid-1",
     ])
     r.stdout.fnmatch_lines([
-        "E *VerdictFailed: my-raid seed 1, virtual time, rig mock: exit status 1",
+        "E *VerdictFailed: my-raid seed 1, virtual time, rig mock: 1 criterion failed (exit status 1)",
         f"E *   {line}",
         "E * run folder: *",
     ])
@@ -272,3 +272,18 @@ def test_a_session_without_hil_tests_does_not_hear_of_hil(pytester: pytest.Pytes
     r = pytester.runpytest("-p", "no:cacheprovider")
     r.assert_outcomes(passed=1)
     assert "hil:" not in r.stdout.str()
+
+
+def test_assert_verdict_can_insist_that_every_criterion_was_judged() -> None:
+    from hil.api import RunResult
+    from hil.pytest_plugin import VerdictFailed, assert_verdict
+
+    row = {"name": "host_total_p99_us", "measured": None, "limit": 800.0, "op": "<=", "unit": "µs",
+           "result": "not judged", "detail": "12 samples; a p99 needs 1,000"}
+    result = RunResult(summary={"scenario": "raid", "seed": 1, "verdict": {
+        "result": "pass", "failed": [], "not_judged": ["host_total_p99_us"], "criteria": [row]}})
+    assert_verdict(result)  # not judged is not failed, as `hil run` exits 0
+    with pytest.raises(VerdictFailed) as e:
+        assert_verdict(result, judged=True)
+    assert str(e.value) == ("raid seed 1: 1 not judged (exit status 0)\n"
+                            "  host_total_p99_us: 12 samples; a p99 needs 1,000 (not judged)")
