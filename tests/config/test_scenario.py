@@ -213,6 +213,8 @@ def test_raid_loads_exactly_as_it_did_before_validation_moved_to_pydantic() -> N
             TargetSpec("airliner", "neutral", "aircraft", (10000.0, 20000.0, 11000.0), (0.0, 230.0, 0.0),
                        mode3a=0o2000),
         ),
+        criteria={"leaks": 1, "hostiles_killed_fraction": 0.25, "rounds_per_kill": 4.0, "nfz_detonations": 0,
+                  "gospa_mean_m": 1500},
         source=str(RAID),
     )
     assert Scenario.load(RAID) == expected
