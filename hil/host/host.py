@@ -44,6 +44,7 @@ from hil.host.seams import (
 )
 from hil.scenario import Scenario
 
+REASON_NAMES = {int(r): r.name for r in RefusalReason}
 PLOT_T0_KEPT = 4096  # plots whose t0 the host remembers (a track's newest plot is always among them)
 NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
 
@@ -394,33 +395,39 @@ class Host:
         """Refusals of confirmed tracks, counted by (track, launcher, reason); the first of each is an event, and
         a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects."""
         r = ev.decision.refusals
+        if not len(r.track_index):
+            return
         tracks = ev.inputs.tracks
         names = [s.name for s in self.scenario.launchers]
-        for k in range(len(r.track_index)):
-            ti = int(r.track_index[k])
-            if tracks.status[ti] != CONFIRMED:
-                continue  # a tentative friendly or neutral track, there to be protected, not to be engaged
-            tid = int(tracks.track_id[ti])
-            li = int(r.launcher_index[k])
-            reason = RefusalReason(int(r.reason[k])).name
+        rows = np.asarray(r.track_index)
+        # only confirmed tracks: a tentative friendly or neutral one is there to be protected, not to be engaged
+        of_confirmed = tracks.status[rows] == CONFIRMED
+        if not of_confirmed.any():
+            return
+        track_id = tracks.track_id.tolist()
+        for ti, li, code, protected in zip(rows[of_confirmed].tolist(),
+                                           np.asarray(r.launcher_index)[of_confirmed].tolist(),
+                                           np.asarray(r.reason)[of_confirmed].tolist(),
+                                           np.asarray(r.protected_index)[of_confirmed].tolist(), strict=True):
+            tid = track_id[ti]
+            reason = REASON_NAMES[code]
             key = (tid, li, reason)
             entry = self.refusals.get(key)
-            protected = int(r.protected_index[k])
-            protected_tid = int(tracks.track_id[protected]) if protected >= 0 else None
-            if entry is None:
-                self.refusals[key] = {"time_s": round(t, 3), "track": tid, "launcher": names[li] if li >= 0 else None,
-                                      "reason": reason, "count": 1, "protected_track": protected_tid}
-                detail = reason if protected_tid is None else f"{reason}: protects track {protected_tid}"
-                self._event(t, "refusal", track=tid, launcher=li, detail=detail)
-                if self.records is not None and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
-                    record = ev.decision.explain(ti)
-                    record.update(kind="refusal", reason=reason, protected_track=protected_tid,
-                                  launcher=names[li] if li >= 0 else None, call=ev.call)
-                    self.records.decision(record)
-            else:
+            protected_tid = track_id[protected] if protected >= 0 else None
+            if entry is not None:
                 entry["count"] += 1
                 if protected_tid is not None:
                     entry["protected_track"] = protected_tid
+                continue
+            self.refusals[key] = {"time_s": round(t, 3), "track": tid, "launcher": names[li] if li >= 0 else None,
+                                  "reason": reason, "count": 1, "protected_track": protected_tid}
+            detail = reason if protected_tid is None else f"{reason}: protects track {protected_tid}"
+            self._event(t, "refusal", track=tid, launcher=li, detail=detail)
+            if self.records is not None and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
+                record = ev.decision.explain(ti)
+                record.update(kind="refusal", reason=reason, protected_track=protected_tid,
+                              launcher=names[li] if li >= 0 else None, call=ev.call)
+                self.records.decision(record)
 
     def assess(self, t_s: float) -> None:
         """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl."""
