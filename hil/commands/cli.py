@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("hil.commands.run", "drive a scenario through the whole chain and write a run folder"),
     "plant": ("hil.commands.plant", "run the plant alone (truth, boards, rounds) and score any host on its boards"),
     "host": ("hil.commands.host", "run hil's own host against a plant in another process (hil plant)"),
+    "campaign": ("hil.campaign.command", "many seeded runs over a parameter grid, on this machine or a Dask cluster"),
     "bench": ("hil.measure.bench", "latency benchmark of the chain (and --kernels) with the machine's floor"),
     "replay": ("hil.records.replay", "feed a recording back through the kernels and report changed decisions"),
     "track": ("hil.commands.track", "track recorded plots offline (CSV in, CSV out)"),
