@@ -123,6 +123,7 @@ class RadarTap:
         self.counts: Counter[str] = Counter()
         self.last_host_ns = 0  # when the newest bytes came from the host
         self.last_board_ns = 0  # when the newest bytes came from the board
+        self.failed = ""  # why the board's side stopped working (its process gone): no longer read or written
 
     @property
     def board_fd(self) -> int:
@@ -170,12 +171,16 @@ class RadarTap:
         self._write_board(ftype, now_ns // 1000, payload, now_ns, "plant")
 
     def _write_board(self, ftype: int, t_us: int, payload: bytes, now_ns: int, sender: str) -> None:
+        if self.failed:
+            self.counts["frames_not_sent"] += 1
+            return
         wire = encode_frame(ftype, self._seq, t_us, payload)
         self._seq = (self._seq + 1) & 0xFFFF
         try:
             self.board.write(wire)
         except LinkError as e:
             self.counts["board_write_errors"] += 1
+            self.failed = str(e)
             log.warning("%s: %s", self.name, e)
         self.counts[f"frames_{sender}_to_board"] += 1
         if self.recorder is not None:
@@ -192,6 +197,7 @@ class RadarTap:
             data = self.board.read_available()
         except LinkError as e:
             self.counts["board_read_errors"] += 1
+            self.failed = self.failed or str(e)
             log.warning("%s: %s", self.name, e)
             return batch
         if not data:
@@ -316,7 +322,7 @@ def round_detail(m: Interceptor, scenario: Scenario) -> str:
 # --- the plant ----------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class Plant:
     """Truth, the boards and the rounds, for a host in another process; scored as `hil run` scores its own host."""
 
@@ -455,8 +461,9 @@ class Plant:
             if now >= next_tick:
                 self._tick(now)
                 next_tick = max(next_tick + LOOP_PERIOD_NS, now)
-            readers = [t.host_fd for t in self.radars] + [t.board_fd for t in self.radars if t.board_fd >= 0]
-            readers += [lb.launches.fd for lb in self.launchers]
+            readers = [t.host_fd for t in self.radars]
+            readers += [t.board_fd for t in self.radars if t.board_fd >= 0 and not t.failed]
+            readers += [lb.launches.fd for lb in self.launchers if lb.process.name not in self._exited]
             if self.receiver is not None:
                 readers.append(self.receiver.fileno())
             writers = [t.host_fd for t in self.radars if t.to_host_pending]
@@ -685,7 +692,9 @@ class Plant:
             return
         for tap in self.radars:
             limit_s = max(3.0 * tap.spec.scan_period_s, 2.0)
-            if tap.last_board_ns == 0:
+            if tap.failed:
+                self.problems.append(f"radar {tap.name} board link failed: {tap.failed}")
+            elif tap.last_board_ns == 0:
                 self.problems.append(f"radar {tap.name} sent nothing")
             elif (self.end_ns - tap.last_board_ns) / 1e9 > limit_s and self.signal is None:
                 self.problems.append(f"radar {tap.name} silent for the last "
