@@ -121,10 +121,21 @@ def settings(config: pytest.Config) -> Settings:
                     scenario=_from_invocation(config, _setting(config, "scenario")), time=time_mode)
 
 
+FIXTURES = frozenset({"hil_rig", "hil_run", "hil_boards", "radar", "launcher"})
+
+
+def _uses_hil(item: pytest.Item) -> bool:
+    """Whether a test uses one of this plugin's fixtures (a test suite's own `radar` fixture is not ours)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None)
+    if definitions is None:  # pytest's own bookkeeping moved: go by the names
+        return bool(FIXTURES & set(getattr(item, "fixturenames", ())))
+    return any(defs and getattr(defs[-1].func, "__module__", "") == __name__
+               for name, defs in definitions.items() if name in FIXTURES)
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
     """One header line, when a collected test uses hil: what it runs on."""
-    names = {"hil_rig", "hil_run", "hil_boards", "radar", "launcher"}
-    if not any(names & set(getattr(item, "fixturenames", ())) for item in items):
+    if not any(_uses_hil(item) for item in items):
         return None
     s = settings(config)
     return f"hil: rig {s.rig}, scenario {s.scenario}, {s.time} time"
