@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Protocol
 
+LOOP_PERIOD_NS = 5_000_000  # the run's loop tick, and the virtual step: the plant and the host both keep it
+
 
 class Clock(Protocol):
     virtual: bool

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from hil.clock import Clock, RealClock, VirtualClock
+from hil.clock import LOOP_PERIOD_NS, Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
 from hil.drivers.launcher_link import Identity, LauncherLink
 from hil.errors import LinkError
@@ -41,14 +41,13 @@ from hil.measure.verdict import criteria_from, judge, merged
 from hil.plant.boards import Boards, bring_up
 from hil.plant.local import LocalPlant
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, outcomes
+from hil.plant.radars import STIMULUS_PERIOD_NS
 from hil.records.runfolder import RunWriter
 from hil.rig import Rig
 from hil.scenario import LauncherSpec, Scenario
 
 log = logging.getLogger("hil.run")
 
-LOOP_PERIOD_NS = 5_000_000  # the host loop's tick (and the virtual step)
-STIMULUS_PERIOD_NS = 100_000_000  # truth to the radar boards at 10 Hz
 TIME_SYNC_PERIOD_NS = 500_000_000
 METRICS_PERIOD_NS = 1_000_000_000
 FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot arrived
@@ -643,6 +642,7 @@ class Chain:
             "time_mode": self.options.time_mode,
             "rig": self.options.rig.name,
             "duration_s": self.duration_ns / 1e9,
+            "scenario_duration_s": sc.duration_s,
             "start_host_ns": self.start_ns,
             "boards": self.boards.describe,
             "latency_us": latency,

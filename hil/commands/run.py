@@ -94,7 +94,7 @@ def _latency_row(label: str, v: dict[str, Any]) -> str:
     n = int(v.get("count") or 0)
     cells = [duration_text(v.get(k)) if n >= samples_needed(p) else "–" for k, p in PERCENTILES]
     cells.append(duration_text(v.get("max")) if n else "–")
-    return f"{label:<18}{n:>9,}" + "".join(f"{c:>10}" for c in cells)
+    return f"{label:<24}{n:>9,}" + "".join(f"{c:>10}" for c in cells)
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -106,7 +106,7 @@ def format_summary(s: dict[str, Any]) -> str:
         out[-1:] = [f"INTERRUPTED by {s.get('signal')}: the figures below cover the run up to that moment", ""]
     for problem in s.get("rig_problems", []):
         out.insert(-1, f"RIG FAILED: {problem}")
-    out.append(f"{'stage':<18}{'count':>9}" + "".join(f"{k.replace('_', '.'):>10}" for k, _ in PERCENTILES)
+    out.append(f"{'stage':<24}{'count':>9}" + "".join(f"{k.replace('_', '.'):>10}" for k, _ in PERCENTILES)
                + f"{'max':>10}")
     for stage, v in s["latency_us"].items():
         if virtual and stage == "host_total":

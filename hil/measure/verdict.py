@@ -58,7 +58,19 @@ def _friendly_kills(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
     return float(p.get("friendly_killed", 0) + p.get("neutral_killed", 0)), "friendly and neutral objects killed"
 
 
+def _cut_short(s: dict[str, Any]) -> str:
+    """Why a kill count cannot be judged against the scenario's: the run covered less of it ("" when it did not)."""
+    planned, ran = s.get("scenario_duration_s"), s.get("duration_s")
+    if s.get("interrupted"):
+        return "the run was interrupted"
+    if isinstance(planned, int | float) and isinstance(ran, int | float) and ran < planned:
+        return f"the run covered {ran:g} s of the scenario's {planned:g} s"
+    return ""
+
+
 def _killed_fraction(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
+    if _cut_short(s):
+        return None, _cut_short(s)
     hostiles = _hostiles(s)
     if not hostiles:
         return None, "no hostile flew"
@@ -67,6 +79,8 @@ def _killed_fraction(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
 
 
 def _named_killed(s: dict[str, Any], names: Any) -> tuple[float | None, str]:
+    if _cut_short(s):
+        return None, _cut_short(s)
     rows = {e["target"]: e for e in s.get("engagements", [])}
     unknown = [n for n in names if n not in rows]
     if unknown:
@@ -81,6 +95,8 @@ def _named_killed(s: dict[str, Any], names: Any) -> tuple[float | None, str]:
 
 def _kinds_killed(s: dict[str, Any], kinds: Any) -> tuple[float | None, str]:
     # the worst kind's fraction against its own limit, as a margin: measured / limit (1.0 = just met)
+    if _cut_short(s):
+        return None, _cut_short(s)
     worst: tuple[float, str] | None = None
     for kind, limit in kinds.items():
         rows = [e for e in _hostiles(s) if e["kind"] == kind]
@@ -109,6 +125,8 @@ def _nfz_detonations(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
 
 
 def _rounds_per_kill(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
+    if _cut_short(s):
+        return None, _cut_short(s)
     p = _plant(s)
     kills = (p.get("killed") or {}).get("hostile", 0)
     if not p or not kills:
@@ -147,6 +165,8 @@ def _links_healthy(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
 
 
 def _gospa(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
+    if _cut_short(s):
+        return None, _cut_short(s)  # the first seconds, before tracks confirm, would weigh as much as the rest
     g = s.get("gospa_mean_m")
     return (None, "no tracking sample") if g is None else (float(g), "mean over the run, c = 1 km")
 

@@ -184,9 +184,7 @@ def _radar_transport(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, r
         raise ConfigError(rig.source, f"radar {spec.name!r}.board",
                           f"a {spec.board} board runs in real time only: use --time real")
     if spec.board == "mock":
-        args = ["--baud", str(rig.wire_baud)] if rig.wire_baud else []
-        child = Child.python("hil.emulators.radar", args, name=f"radar {spec.name}")
-        boards.children.append(child)
+        child = start_mock_radar(spec.name, rig, boards.children)
         boards.processes[spec.name] = child
         return open_transport(boards._through_proxy(name, child.info["pty"], clock))
     if spec.board == "simavr":
@@ -199,6 +197,30 @@ def _radar_transport(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, r
         return open_transport(f"udp://{spec.address}")
     url = boards._through_proxy(name, f"tcp://{spec.address}", clock)
     return open_transport("socket://" + url.removeprefix("tcp://"))
+
+
+def start_mock_radar(name: str, rig: Rig, children: list[Any]) -> Child:
+    """A radar emulator process on its pty (child.info["pty"]), added to children for the caller to stop."""
+    args = ["--baud", str(rig.wire_baud)] if rig.wire_baud else []
+    child = Child.python("hil.emulators.radar", args, name=f"radar {name}")
+    children.append(child)
+    return child
+
+
+def start_mock_launcher(name: str, spec: BoardSpec, rig: Rig, children: list[Any]) -> tuple[Child, str]:
+    """A launcher emulator process answering at spec's device id, and the URL a host opens it at: Modbus TCP on
+    127.0.0.1, or RTU through a null-modem cable (the host's end of it). Every process goes into children."""
+    ident = ["--device-id", str(spec.device_id)]
+    if spec.transport == "tcp":
+        child = Child.python("hil.emulators.launcher", ["--tcp", "127.0.0.1:0", *ident], name=f"launcher {name}")
+        children.append(child)
+        url = f"tcp://{child.info['tcp']}" if "tcp" in child.info else f"tcp://127.0.0.1:{child.info['port']}"
+        return child, url
+    cable = Child.python("hil.plant.nullmodem", ["--baud", str(rig.wire_baud)], name=f"cable {name}")
+    children.append(cable)
+    child = Child.python("hil.emulators.launcher", ["--rtu", cable.info["a"], *ident], name=f"launcher {name}")
+    children.append(child)
+    return child, str(cable.info["b"])
 
 
 def _simavr(spec: BoardSpec, boards: Boards) -> str:
@@ -225,18 +247,8 @@ def _launcher_link(spec: BoardSpec, rig: Rig, virtual: bool, boards: Boards, clo
         raise ConfigError(rig.source, f"launcher {name!r}.board",
                           f"a {spec.board} board runs in real time only: use --time real")
     if spec.board == "mock":
-        if spec.transport == "tcp":
-            child = Child.python("hil.emulators.launcher", ["--tcp", "127.0.0.1:0"], name=f"launcher {name}")
-            boards.children.append(child)
-            boards.processes[name] = child
-            url = f"tcp://{child.info['tcp']}" if "tcp" in child.info else f"tcp://127.0.0.1:{child.info['port']}"
-        else:
-            cable = Child.python("hil.plant.nullmodem", ["--baud", str(rig.wire_baud)], name=f"cable {name}")
-            boards.children.append(cable)
-            child = Child.python("hil.emulators.launcher", ["--rtu", cable.info["a"]], name=f"launcher {name}")
-            boards.children.append(child)
-            boards.processes[name] = child
-            url = cable.info["b"]
+        child, url = start_mock_launcher(name, spec, rig, boards.children)
+        boards.processes[name] = child
     elif spec.board == "simavr":
         url = _simavr(spec, boards)
     elif spec.board == "serial":

@@ -17,7 +17,7 @@ import numpy as np
 from hil.emulators.launcher import LaunchEvents
 from hil.plant.boards import Boards
 from hil.plant.engagement import EngagementModel
-from hil.plant.outcomes import aim_of_launch
+from hil.plant.outcomes import aim_of_launch, round_detail
 from hil.plant.radars import config_from_spec
 from hil.scenario import Scenario
 
@@ -82,15 +82,8 @@ class LocalPlant:
             self.on_event(t_s, "fault", detail=f"{board} {kind}")
         for event in self.engagement.step(t_s):
             m = event.interceptor
-            if m.acquired >= 0:
-                detail = (f"seq {m.seq} acquired {self.scenario.targets[m.acquired].name} "
-                          f"({m.acquired_allegiance}), miss distance {m.miss_distance_m:.1f} m")
-            else:
-                detail = f"seq {m.seq} acquired nothing"
-            if m.no_fire_zone:
-                detail += f"; detonated inside no-fire zone {m.no_fire_zone}"
             self.on_event(event.t_s, event.kind, track=m.track_id, target=m.acquired, launcher=m.launcher,
-                          detail=detail)
+                          detail=round_detail(m, self.scenario))
         truth = self.truth
         for row in np.nonzero((truth.impact_s <= t_s) & np.isfinite(truth.impact_s))[0]:
             if int(row) not in self.leaks_reported and truth.ended_by[row] == "impact":  # not killed first

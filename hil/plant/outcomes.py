@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from hil.measure.metrics import gospa
-from hil.plant.engagement import EngagementModel
+from hil.plant.engagement import EngagementModel, Interceptor
 from hil.scenario import LauncherSpec, Scenario, Truth
 
 GOSPA_C_M, GOSPA_P, GOSPA_ALPHA = 1000.0, 1, 2
@@ -58,6 +58,18 @@ def aim_of_launch(site: LauncherSpec, record: dict[str, Any]) -> np.ndarray:
     az, el, rng = float(record["azimuth_rad"]), float(record["elevation_rad"]), float(record["range_m"])
     return np.asarray(site.position, dtype=np.float64) + rng * np.array(
         [math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
+
+
+def round_detail(m: Interceptor, scenario: Scenario) -> str:
+    """An interceptor's end in words, as events.csv gives it."""
+    if m.acquired >= 0:
+        detail = (f"seq {m.seq} acquired {scenario.targets[m.acquired].name} ({m.acquired_allegiance}), "
+                  f"miss distance {m.miss_distance_m:.1f} m")
+    else:
+        detail = f"seq {m.seq} acquired nothing"
+    if m.no_fire_zone:
+        detail += f"; detonated inside no-fire zone {m.no_fire_zone}"
+    return detail
 
 
 def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, track_truth: dict[int, int],
@@ -105,4 +117,4 @@ def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, trac
     return rows, plant
 
 
-__all__ = ["GOSPA_ALPHA", "GOSPA_C_M", "GOSPA_P", "TrackScorer", "aim_of_launch", "outcomes"]
+__all__ = ["GOSPA_ALPHA", "GOSPA_C_M", "GOSPA_P", "TrackScorer", "aim_of_launch", "outcomes", "round_detail"]

@@ -16,6 +16,8 @@ from hil.drivers.framing import SensorConfig
 from hil.emulators.radar_model import PlotSet, RadarModel, SectorCrossing
 from hil.scenario import RadarSpec, Scenario, Truth
 
+STIMULUS_PERIOD_NS = 100_000_000  # truth to the radar boards at 10 Hz
+
 
 def config_from_spec(spec: RadarSpec, seed: int) -> SensorConfig:
     """The SENSOR_CONFIG frame that sets up a board as the scenario's radar; seed drives its noise and clutter."""

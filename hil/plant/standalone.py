@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from hil.clock import LOOP_PERIOD_NS
 from hil.drivers.asterix import AsterixPayload
 from hil.drivers.cat062 import SystemTrackReceiver, SystemTracks, SystemTrackStatus
 from hil.drivers.framing import Frame, FrameDecoder, FrameType, encode_frame, encode_stimulus
@@ -43,9 +44,10 @@ from hil.ext.decode import LinkDecoder
 from hil.geo import polar_to_enu
 from hil.measure.latency import StageLatency
 from hil.measure.verdict import criteria_from, judge, merged
-from hil.plant.engagement import EngagementModel, Interceptor
-from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim_of_launch, outcomes
-from hil.plant.radars import config_from_spec
+from hil.plant.boards import start_mock_launcher, start_mock_radar
+from hil.plant.engagement import EngagementModel
+from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim_of_launch, outcomes, round_detail
+from hil.plant.radars import STIMULUS_PERIOD_NS, config_from_spec
 from hil.procutil import Child
 from hil.records.runfolder import RunWriter
 from hil.rig import BoardSpec, Rig
@@ -55,8 +57,6 @@ log = logging.getLogger("hil.plant")
 
 Recorder = Callable[..., None]  # hil.records.recording.Recorder.record
 
-LOOP_PERIOD_NS = 5_000_000  # the engagement model's tick (hil run's loop tick)
-STIMULUS_PERIOD_NS = 100_000_000  # truth to the radar boards at 10 Hz (as hil run sends it)
 SCORE_EVERY_S = 0.9  # a system-track update is scored when at least this much newer than the last one scored
 JOURNAL_PERIOD_NS = 3_000_000_000  # the summary so far reaches the run folder this often (a killed plant keeps it)
 STATUS_PERIOD_NS = 1_000_000_000
@@ -257,24 +257,11 @@ class LauncherBoard:
 
 
 def _start_radar(name: str, rig: Rig, children: list[Child]) -> str:
-    args = ["--baud", str(rig.wire_baud)] if rig.wire_baud else []
-    child = Child.python("hil.emulators.radar", args, name=f"radar {name}")
-    children.append(child)
-    return str(child.info["pty"])
+    return str(start_mock_radar(name, rig, children).info["pty"])
 
 
 def _start_launcher(index: int, name: str, spec: BoardSpec, rig: Rig, children: list[Child]) -> LauncherBoard:
-    ident = ["--device-id", str(spec.device_id)]
-    if spec.transport == "tcp":
-        child = Child.python("hil.emulators.launcher", ["--tcp", "127.0.0.1:0", *ident], name=f"launcher {name}")
-        children.append(child)
-        url = f"tcp://{child.info['tcp']}"
-    else:
-        cable = Child.python("hil.plant.nullmodem", ["--baud", str(rig.wire_baud)], name=f"cable {name}")
-        children.append(cable)
-        child = Child.python("hil.emulators.launcher", ["--rtu", cable.info["a"], *ident], name=f"launcher {name}")
-        children.append(child)
-        url = str(cable.info["b"])
+    child, url = start_mock_launcher(name, spec, rig, children)
     assert child.proc.stdout is not None
     return LauncherBoard(index, name, spec, url, child, LaunchEvents(child.proc.stdout.fileno()))
 
@@ -305,18 +292,6 @@ def host_rig_text(plant: Plant) -> str:
             lines += ['board = "serial"', f"port = {q(lb.url)}"]
         lines += [f"device_id = {lb.spec.device_id}", f"timeout_ms = {lb.spec.timeout_ms}", ""]
     return "\n".join(lines)
-
-
-def round_detail(m: Interceptor, scenario: Scenario) -> str:
-    """An interceptor's end in words, as events.csv gives it."""
-    if m.acquired >= 0:
-        detail = (f"seq {m.seq} acquired {scenario.targets[m.acquired].name} ({m.acquired_allegiance}), "
-                  f"miss distance {m.miss_distance_m:.1f} m")
-    else:
-        detail = f"seq {m.seq} acquired nothing"
-    if m.no_fire_zone:
-        detail += f"; detonated inside no-fire zone {m.no_fire_zone}"
-    return detail
 
 
 # --- the plant ----------------------------------------------------------------------------------------
@@ -834,4 +809,4 @@ def _rows(tracks: SystemTracks, mask: np.ndarray) -> SystemTracks:
     return SystemTracks(*(getattr(tracks, f.name)[mask] for f in fields(tracks)))
 
 
-__all__ = ["LauncherBoard", "Plant", "PlantOptions", "RadarTap", "host_rig_text", "round_detail"]
+__all__ = ["LauncherBoard", "Plant", "PlantOptions", "RadarTap", "host_rig_text"]

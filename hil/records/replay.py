@@ -84,6 +84,7 @@ from typing import Any
 
 import numpy as np
 
+from hil.clock import LOOP_PERIOD_NS
 from hil.drivers.asterix import Cat034Message, ServiceEvent
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError, decode_adu, parse_request
 from hil.drivers.plot_batch import PlotBatch
@@ -95,7 +96,6 @@ from hil.host.fire_control import track_inputs
 from hil.host.host import Host, RadarPoll, build_host
 from hil.host.seams import EngagementInputs, FireControlInputs, LauncherInputs
 from hil.records.recording import RecordedFrame, RecordingError, read_recording, recording_end
-from hil.runtime import LOOP_PERIOD_NS
 
 log = logging.getLogger("hil.records.replay")
 

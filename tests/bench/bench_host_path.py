@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hil.clock import LOOP_PERIOD_NS
 from hil.emulators.radar_model import PlotSet
 from hil.host.fire_control import protection_inputs
 from hil.host.host import FireOrder, build_host
 from hil.host.seams import FireControlInputs, LauncherInputs
 from hil.measure.bench import Load, load_scenario
 from hil.plant.radars import scan_plots
-from hil.runtime import LOOP_PERIOD_NS
 from hil.scenario import Scenario
 
 STEP_S = LOOP_PERIOD_NS / 1e9  # one loop period of the runtime: a dwell's worth of beam
