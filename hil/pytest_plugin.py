@@ -16,8 +16,8 @@ Installed with hil (entry point group pytest11, name "hil"; `-p no:hil` switches
   calls that wait for an answer within a timeout (radar.expect_plots(n, timeout_s), launcher.expect_state(...));
 - assert_verdict(result): fails the test with one line per failed criterion, measured against its limit.
 
-Nothing of hil is imported until a test asks for a fixture: the plugin costs nothing in a session that does not
-use it.
+Nothing of hil's orchestration is imported until a test asks for a fixture: the plugin costs nothing in a session
+that does not use it.
 """
 
 from __future__ import annotations
@@ -108,9 +108,14 @@ def _setting(config: pytest.Config, key: str) -> str:
 
 
 def _from_invocation(config: pytest.Config, value: str) -> str:
-    """A relative file named on the command line is relative to where pytest was started; a name stays a name."""
-    path = config.invocation_params.dir / value
-    return str(path) if not Path(value).is_absolute() and path.is_file() else value
+    """A relative file is looked for where pytest was started, then beside the ini file; a name stays a name."""
+    if Path(value).is_absolute():
+        return value
+    folders = [config.invocation_params.dir, *([config.inipath.parent] if config.inipath else [])]
+    for folder in folders:
+        if (folder / value).is_file():
+            return str(folder / value)
+    return value
 
 
 def settings(config: pytest.Config) -> Settings:
@@ -219,21 +224,20 @@ def rig_check(rig: Rig, scenario: Scenario, time_mode: str) -> str:
 @pytest.fixture(scope="session")
 def hil_rig(request: pytest.FixtureRequest) -> Rig:
     """The session's rig (--hil-rig), proved once by a rig check for the session's scenario (--hil-scenario)."""
-    from hil.scenario import Scenario
-
     session = _session(request.config)
-    session.prove(_load_scenario(Scenario, session.settings.scenario))
+    session.prove(_load_scenario(session.settings.scenario))
     return session.rig()
 
 
-def _load_scenario(cls: Any, name: str, beside: Path | None = None) -> Scenario:
+def _load_scenario(name: str, beside: Path | None = None) -> Scenario:
     """A scenario by shipped name or file; a relative file is looked for beside the test file first."""
     from hil.errors import HilError
+    from hil.scenario import Scenario
 
     if beside is not None and not Path(name).is_absolute() and (beside / name).is_file():
         name = str(beside / name)
     try:
-        scenario: Scenario = cls.load(name)
+        scenario = Scenario.load(name)
     except HilError as e:
         problem = str(e)
     else:
@@ -316,7 +320,7 @@ class HilRun:
         defaults = marker_defaults(self._item)
         chosen = scenario if scenario is not None else defaults.pop("scenario", self._session.settings.scenario)
         defaults.pop("scenario", None)
-        sc = chosen if isinstance(chosen, Scenario) else _load_scenario(Scenario, str(chosen), self._beside)
+        sc = chosen if isinstance(chosen, Scenario) else _load_scenario(str(chosen), self._beside)
         table = {**_criteria_table(defaults.pop("criteria", None)), **_criteria_table(criteria)}
         marker_seed, marker_duration = defaults.pop("seed", None), defaults.pop("duration", None)
         seed = marker_seed if seed is None else seed
@@ -727,8 +731,8 @@ def hil_boards(request: pytest.FixtureRequest, hil_rig: Rig) -> Iterator[BoardsU
     session = _session(request.config)
     defaults = marker_defaults(request.node) if isinstance(request.node, pytest.Item) else {}
     chosen = defaults.get("scenario", session.settings.scenario)
-    scenario = chosen if isinstance(chosen, Scenario) else _load_scenario(
-        Scenario, str(chosen), Path(str(request.node.path)).parent)
+    scenario = chosen if isinstance(chosen, Scenario) else _load_scenario(str(chosen),
+                                                                          Path(str(request.node.path)).parent)
     session.prove(scenario)
     seed = defaults.get("seed")
     bench = BoardsUnderTest(scenario, hil_rig, session.settings.time, scenario.seed if seed is None else seed)
