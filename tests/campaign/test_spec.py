@@ -36,8 +36,9 @@ def test_a_campaign_file_gives_every_combination_and_the_scenario_with_its_value
     c = load_campaign(f)
     assert c.seeds == (*range(1, 21), 40) and c.run_count == 6 * 21
     points = c.points()
-    assert [p.label for p in points][:2] == ["raid doctrine=shoot-look-shoot launcher.rounds=4 launcher.launcher-north.pk=0.7",
-                                             "raid doctrine=shoot-look-shoot launcher.rounds=6 launcher.launcher-north.pk=0.7"]
+    assert [p.label for p in points][:2] == [
+        "raid doctrine=shoot-look-shoot launcher.rounds=4 launcher.launcher-north.pk=0.7",
+        "raid doctrine=shoot-look-shoot launcher.rounds=6 launcher.launcher-north.pk=0.7"]
     sc = apply_point(Scenario.load("raid"), points[-1].settings, c.source)
     assert sc.doctrine == "salvo" and {x.rounds for x in sc.launchers} == {8}
     assert {x.name: x.pk for x in sc.launchers}["launcher-north"] == 0.7
