@@ -42,7 +42,7 @@ from hil.plant.boards import Boards, bring_up
 from hil.plant.local import LocalPlant
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, outcomes
 from hil.plant.radars import STIMULUS_PERIOD_NS
-from hil.records.runfolder import RunWriter
+from hil.records.runfolder import RunWriter, event_row
 from hil.rig import Rig
 from hil.scenario import LauncherSpec, Scenario
 
@@ -306,9 +306,7 @@ class Chain:
 
     def _event(self, t_s: float, event: str, track: int = -1, target: int = -1, launcher: int = -1,
                detail: str = "") -> None:
-        row = {"time_s": round(t_s, 4), "event": event, "track": track,
-               "target": self.scenario.targets[target].name if target >= 0 else "",
-               "launcher": self.scenario.launchers[launcher].name if launcher >= 0 else "", "detail": detail}
+        row = event_row(self.scenario, t_s, event, track, target, launcher, detail)
         self.events.append(row)
         if self.writer:
             self.writer.event(row)

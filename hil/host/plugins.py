@@ -89,32 +89,28 @@ def _checked(obj: Any, choice: str, group: str) -> Any:
     return obj
 
 
-def make_tracker(scenario: Scenario, choice: str | None = None) -> Tracker:
-    """The tracker a choice names (default: the scenario's [host] tracker), built for the scenario."""
-    choice = choice or scenario.tracker
-    factory = find_factory(choice, TRACKER_GROUP)
+def _make(group: str, choice: str, scenario: Scenario, **options: Any) -> Any:
+    what = SEAMS[group][0]
+    factory = find_factory(choice, group)
     try:
-        tracker = factory(scenario)
+        made = factory(scenario, **options)
     except HilError:
         raise
-    except Exception as e:
-        raise PluginError(f"tracker {choice!r} failed to build: {type(e).__name__}: {e}") from None
-    checked: Tracker = _checked(tracker, choice, TRACKER_GROUP)
-    return checked
+    except Exception as e:  # a user's factory may fail any way
+        raise PluginError(f"{what} {choice!r} failed to build: {type(e).__name__}: {e}") from None
+    return _checked(made, choice, group)
+
+
+def make_tracker(scenario: Scenario, choice: str | None = None) -> Tracker:
+    """The tracker a choice names (default: the scenario's [host] tracker), built for the scenario."""
+    tracker: Tracker = _make(TRACKER_GROUP, choice or scenario.tracker, scenario)
+    return tracker
 
 
 def make_fire_control(scenario: Scenario, choice: str | None = None, **overrides: Any) -> FireControl:
     """The fire control a choice names (default: the scenario's [host] fire_control), built for the scenario."""
-    choice = choice or scenario.fire_control
-    factory = find_factory(choice, FIRE_CONTROL_GROUP)
-    try:
-        fc = factory(scenario, **overrides)
-    except HilError:
-        raise
-    except Exception as e:
-        raise PluginError(f"fire control {choice!r} failed to build: {type(e).__name__}: {e}") from None
-    checked: FireControl = _checked(fc, choice, FIRE_CONTROL_GROUP)
-    return checked
+    fc: FireControl = _make(FIRE_CONTROL_GROUP, choice or scenario.fire_control, scenario, **overrides)
+    return fc
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from hil.drivers.faults import FaultInjector, LinkFault
+from hil.emulators.wire import open_raw_pty
 from hil.errors import HilError
-from hil.plant.nullmodem import open_raw_pty
 from hil.procutil import die_with_parent
 
 STATS_PERIOD_S = 0.5

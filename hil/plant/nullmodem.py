@@ -10,63 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import select
 import signal
 import sys
 import time
-import tty
 
+from hil.emulators.wire import Wire, open_raw_pty
 from hil.procutil import die_with_parent
-
-
-def open_raw_pty() -> tuple[int, str]:
-    """A pty in raw mode: (master fd, slave path). The slave fd stays open so the pty never hangs up."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    path = os.ttyname(slave)
-    open_raw_pty.keep.append(slave)  # type: ignore[attr-defined]
-    return master, path
-
-
-open_raw_pty.keep = []  # type: ignore[attr-defined]
-
-
-class Wire:
-    """One direction of the cable: bytes leave no faster than the baud rate allows."""
-
-    def __init__(self, src: int, dst: int, baud: int) -> None:
-        self.src, self.dst = src, dst
-        self.byte_ns = 10 * 1_000_000_000 // baud if baud else 0
-        self.pending = bytearray()
-        self.free_ns = 0  # when the wire is free to start the next byte
-
-    def pull(self) -> None:
-        try:
-            data = os.read(self.src, 65536)
-        except BlockingIOError:
-            return
-        if not self.pending:  # an idle wire starts sending now, not in the past
-            self.free_ns = max(self.free_ns, time.monotonic_ns())
-        self.pending += data
-
-    def push(self, now_ns: int) -> int | None:
-        """Write what the wire has carried by now; return ns until more can go, or None if idle."""
-        if not self.pending:
-            return None
-        n = len(self.pending)
-        if self.byte_ns:
-            n = min(n, (now_ns - self.free_ns) // self.byte_ns)
-            if n <= 0:
-                return self.free_ns + self.byte_ns - now_ns
-        try:
-            written = os.write(self.dst, bytes(self.pending[:n]))
-        except BlockingIOError:
-            return 1_000_000
-        del self.pending[:written]
-        self.free_ns += written * self.byte_ns
-        return (self.byte_ns or 0) if self.pending else None
 
 
 def bridge(a: int, b: int, baud: int) -> None:

@@ -49,7 +49,7 @@ from hil.plant.engagement import EngagementModel
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim_of_launch, outcomes, round_detail
 from hil.plant.radars import STIMULUS_PERIOD_NS, config_from_spec
 from hil.procutil import Child
-from hil.records.runfolder import RunWriter
+from hil.records.runfolder import RunWriter, event_row
 from hil.rig import BoardSpec, Rig
 from hil.scenario import RadarSpec, Scenario
 
@@ -677,9 +677,7 @@ class Plant:
 
     def _event(self, t_s: float, event: str, track: int = -1, target: int = -1, launcher: int = -1,
                detail: str = "") -> None:
-        row = {"time_s": round(t_s, 4), "event": event, "track": track,
-               "target": self.scenario.targets[target].name if target >= 0 else "",
-               "launcher": self.scenario.launchers[launcher].name if launcher >= 0 else "", "detail": detail}
+        row = event_row(self.scenario, t_s, event, track, target, launcher, detail)
         self.events.append(row)
         if self.writer is not None:
             self.writer.event(row)

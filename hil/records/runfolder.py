@@ -68,6 +68,14 @@ class _RecordFile:
             self.fd = None
 
 
+def event_row(scenario: Any, t_s: float, event: str, track: int = -1, target: int = -1, launcher: int = -1,
+              detail: str = "") -> dict[str, Any]:
+    """One events.csv row: the target and launcher by name (rows of the scenario; -1: none)."""
+    return {"time_s": round(t_s, 4), "event": event, "track": track,
+            "target": scenario.targets[target].name if target >= 0 else "",
+            "launcher": scenario.launchers[launcher].name if launcher >= 0 else "", "detail": detail}
+
+
 class RunWriter:
     """The run folder as the run goes: records flushed every FLUSH_PERIOD_S, the summary journalled, then finished.
 

@@ -33,9 +33,9 @@ from hil.drivers.faults import (
 from hil.drivers.registers import FunctionCode
 from hil.drivers.transport import BytePipe
 from hil.emulators.launcher import LauncherModel
+from hil.emulators.wire import open_raw_pty
 from hil.errors import ConfigError, LinkError
 from hil.plant.faultproxy import ProxyProcess
-from hil.plant.nullmodem import open_raw_pty
 from hil.scenario import Scenario
 from tests.helpers import RAID
 
