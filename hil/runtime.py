@@ -218,9 +218,10 @@ class Chain:
     def _decide(self, now_ns: int) -> None:
         """Fire control now; each fire order goes out at once, its bookkeeping waits (Host.bookkeeping)."""
         self.host.last_poll = self.boards.radars[0].stats["polls"] if self.boards.radars else 0
-        t_begin = time.perf_counter_ns()
+        self.host.fire_control_ns = 0
         orders = self.host.decide(self.run_s(now_ns), self.launchers.inputs())
-        self.latency.record("fire_control", time.perf_counter_ns() - t_begin)
+        if self.host.fire_control_ns:
+            self.latency.record("fire_control", self.host.fire_control_ns)
         for order in orders:
             self.launchers.state[order.launcher].busy = True
             task = asyncio.ensure_future(self._fire(order))
@@ -491,10 +492,9 @@ class Chain:
                 self.radar_last_rx_ns[i] = self.clock.now_ns()
             # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
             polled.append(RadarPoll(i, batch, services, link.clock_sync.uncertainty_ns))
-        t_begin = time.perf_counter_ns()
         got = self.host.take_plots(polled)
         if got:
-            self.latency.record("track", time.perf_counter_ns() - t_begin)
+            self.latency.record("track", self.host.track_ns)
         return got
 
     async def _loop(self) -> None:

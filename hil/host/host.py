@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -152,6 +153,10 @@ class Host:
         self.decisions = 0
         self.last_poll = 0  # the radar links' poll count at the last decision (recorded for replay)
         self._evaluation: Evaluation | None = None
+        # what the algorithms behind the seams took on their last call (ns): the tracker fed this iteration's
+        # plots, fire control deciding (the host's own work around them is the rest of host_total)
+        self.track_ns = 0
+        self.fire_control_ns = 0
         self._plot_records: list[dict[str, np.ndarray]] = []
         self._evaluated_t = math.nan
 
@@ -175,7 +180,9 @@ class Host:
         cols, order = merge_in_time_order([p.batch for p in batches])
         t_abs = cols["t_s"]
         cols["t_s"] = t_s = t_abs - start_s
+        t_begin = time.perf_counter_ns()
         feed_tracker(self.tracker, cols, sweeps, self.sector_az)
+        self.track_ns = time.perf_counter_ns() - t_begin
         # t0 per plot, by its run time (the tracker reports a track's newest plot by that time)
         unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
         t0_ns = (t_abs * 1e9).astype(np.int64)
@@ -218,7 +225,9 @@ class Host:
         launchers = LauncherInputs(launchers.armed, launchers.ready, launchers.rounds, launchers.reload_left_s,
                                    channels)
         inputs = FireControlInputs(t_s, tracks, ident, engagements, launchers)
+        t_begin = time.perf_counter_ns()
         decision = self.fire_control.decide(inputs)
+        self.fire_control_ns = time.perf_counter_ns() - t_begin
         a = decision.assignments
         orders: list[FireOrder] = []
         sent: list[tuple[int, int, int]] = []
