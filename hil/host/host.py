@@ -373,10 +373,10 @@ class Host:
         if t != t:  # NaN: nothing decided since the last bookkeeping
             return
         self._evaluated_t = math.nan
-        every = self.tracker.tracks()  # confirmation events need the tentative tracks too
-        for tid, status in zip(every.track_id.tolist(), every.status.tolist(), strict=True):
-            self.track_ids_seen.add(tid)
-            if status == CONFIRMED and tid not in self.confirmed_ids_seen:
+        every = self.tracker.tracks()  # every track number opened counts, tentative ones too
+        self.track_ids_seen.update(every.track_id.tolist())
+        for tid in every.track_id[every.status == CONFIRMED].tolist():  # in track order, as before
+            if tid not in self.confirmed_ids_seen:
                 self.confirmed_ids_seen.add(tid)
                 self._event(t, "confirmation", track=tid)
         ev, self._evaluation = self._evaluation, None
