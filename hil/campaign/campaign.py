@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.campaign.manifest import Manifest
-from hil.campaign.runner import Execution, Progress, RunTask, execute, plan, sweep_partials
+from hil.campaign.runner import GATHER_LIMIT_BYTES, Execution, Gather, Progress, RunTask, execute, plan, sweep_partials
 from hil.campaign.spec import Campaign, GridPoint
 from hil.campaign.stats import HOSTILE_RESULTS, group_stats
 from hil.campaign.verdict import judge_campaign
@@ -45,14 +45,20 @@ class CampaignResult:
 
 def run_campaign(campaign: Campaign, out: str | Path, jobs: int | None = None, scheduler: str | None = None,
                  max_runs: int | None = None, run_reports: bool | None = None, junit: str | Path | None = None,
-                 on_progress: Callable[[Progress], None] | None = None, html: bool = True) -> CampaignResult:
+                 on_progress: Callable[[Progress], None] | None = None, html: bool = True,
+                 gather: bool | None = None, worker_dir: str | None = None,
+                 gather_limit_bytes: int = GATHER_LIMIT_BYTES) -> CampaignResult:
     """Run (or resume) a campaign in the folder `out`: runs/<grid point>/seed-<n>/ for each run, manifest.jsonl,
     campaign.json, runs.csv, campaign.html. jobs: local worker processes (default the core count); scheduler:
-    an existing Dask scheduler's address instead; max_runs: run at most this many of the runs left."""
+    an existing Dask scheduler's address instead; max_runs: run at most this many of the runs left. gather
+    (default: the campaign's): workers write each run in worker_dir (default their temporary folder) and send it
+    back packed, to be unpacked under `out`; a run folder over gather_limit_bytes stays on its worker."""
     folder = Path(out).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    points, tasks = plan(campaign, folder, run_reports)
+    gathering = campaign.gather if gather is None else gather
+    points, tasks = plan(campaign, folder, run_reports,
+                         Gather(worker_dir, gather_limit_bytes) if gathering else None)
     manifest = Manifest(folder / "manifest.jsonl")
     digests = {t.key: t.digest for t in tasks}
     before = manifest.read(digests)
@@ -110,7 +116,9 @@ def summarise(campaign: Campaign, points: list[GridPoint], tasks: list[RunTask],
         "complete": complete, "interrupted": execution.interrupted,
         "runs": {"planned": len(tasks), "done": len(done), "failed": len(execution.failed),
                  "not_run": missing - len(execution.failed)},
-        "failed_runs": execution.failed, "dashboard": execution.dashboard, "workers": execution.workers,
+        "failed_runs": execution.failed,
+        "not_gathered": {k: records[k]["note"] for k in (t.key for t in tasks) if "note" in records.get(k, {})},
+        "dashboard": execution.dashboard, "workers": execution.workers,
         "grid_keys": [k for k, _ in campaign.grid],
         "points": per_point, "all": group_stats(done), "verdict": verdict, "exit_status": status,
     }
@@ -125,7 +133,7 @@ def write_runs_csv(path: Path, campaign: Campaign, points: list[GridPoint], task
                "gospa_mean_m", "launches"]
     kind_cols = [f"{k}_{c}" for k in kinds for c in ("present", *HOSTILE_RESULTS, "rounds")]
     header = ["key", "scenario", *grid_keys, "seed", "status", "verdict", "exit_status", *figures, *kind_cols,
-              "wall_s", "worker", "folder", "error"]
+              "wall_s", "worker", "folder", "error", "note"]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
@@ -136,14 +144,15 @@ def write_runs_csv(path: Path, campaign: Campaign, points: list[GridPoint], task
             row: list[Any] = [t.key, p.scenario, *(settings[k] for k in grid_keys), t.seed]
             if r is None:
                 status = "failed" if t.key in failed else "not run"
-                row += [status, "", "", *([""] * (len(figures) + len(kind_cols))), "", "", "", failed.get(t.key, "")]
+                row += [status, "", "", *([""] * (len(figures) + len(kind_cols))), "", "", "", failed.get(t.key, ""),
+                        ""]
             else:
                 o = r["outcomes"]
                 row += ["done", r["verdict"], r["exit_status"], *(o[c] if o[c] is not None else "" for c in figures)]
                 for k in kinds:
                     kr = o["kinds"].get(k, {})
                     row += [kr.get(c, 0) for c in ("present", *HOSTILE_RESULTS, "rounds")]
-                row += [r["wall_s"], r["worker"], f"runs/{t.key}", ""]
+                row += [r["wall_s"], r["worker"], r.get("folder", f"runs/{t.key}"), "", r.get("note", "")]
             w.writerow(row)
 
 

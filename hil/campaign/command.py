@@ -4,6 +4,7 @@
     hil campaign --scenario raid --seeds 1-200 --grid launcher.rounds=4,6,8 --grid doctrine=salvo,shoot-look-shoot \\
         --campaign-criteria kill_probability_lower_bound=0.8,fratricide_upper_bound=0.02 --junit campaign.xml
     hil campaign raid-magazine.toml --scheduler tcp://10.0.0.5:8786 --out /shared/campaigns/raid-magazine
+    hil campaign raid-magazine.toml --scheduler tcp://10.0.0.5:8786 --gather    # workers share no folder
 
 Exit status: 0 every campaign criterion passed, 1 one failed, 2 a usage or configuration mistake, 3 runs are
 missing (failed twice, or not run yet with --max-runs), 130 interrupted. Run it again to resume.
@@ -19,6 +20,7 @@ from typing import Any
 
 from hil.errors import ConfigError
 
+GATHER_LIMIT_MB = 256.0  # hil.campaign.runner.GATHER_LIMIT_BYTES, in MB (not imported: --help stays light)
 _GRID_ITEM = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
 
 
@@ -37,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="campaign folder (default campaigns/<name>); an existing one is resumed")
     p.add_argument("--jobs", type=int, help="local worker processes (default: the number of cores)")
     p.add_argument("--scheduler", help="an existing Dask scheduler, e.g. tcp://HOST:8786, instead of local workers")
+    p.add_argument("--gather", action="store_true",
+                   help="workers send each run folder back to the campaign folder (when they share no folder with it)")
+    p.add_argument("--worker-dir", metavar="DIR",
+                   help="with --gather: where each worker writes a run before sending it (default: its temp folder)")
+    p.add_argument("--gather-limit", type=float, metavar="MB",
+                   help=f"with --gather: a larger run folder stays on its worker (default {GATHER_LIMIT_MB:g})")
     p.add_argument("--max-runs", type=int, help="run at most this many of the runs left, then stop (resume later)")
     p.add_argument("--run-reports", action="store_true", help="render each run's report.html (off: faster)")
     p.add_argument("--no-record", action="store_true", help="do not write each run's recording.pcapng")
@@ -144,15 +152,23 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--jobs", "value", "sets local workers; with --scheduler the cluster has its own")
     if args.max_runs is not None and args.max_runs < 0:
         raise ConfigError("--max-runs", "value", "must be 0 or more")
+    if args.gather_limit is not None and not args.gather_limit > 0:
+        raise ConfigError("--gather-limit", "value", "must be more than 0 MB")
     doc, source, base, name = _doc(args)
     campaign = campaign_from(doc, source, base=base, default_name=name)
+    gather = args.gather or campaign.gather
+    if not gather and (args.worker_dir is not None or args.gather_limit is not None):
+        raise ConfigError("--worker-dir" if args.worker_dir is not None else "--gather-limit", "value",
+                          "only means something with --gather (or gather = true in the campaign file)")
     out = Path(args.out) if args.out else Path("campaigns") / campaign.name
     print(f"campaign {campaign.name}: {len(campaign.points())} grid points x {len(campaign.seeds)} seeds = "
           f"{campaign.run_count} runs in {out}", file=sys.stderr)
     bar = _Bar(enabled=not args.no_progress)
     try:
         result = run_campaign(campaign, out, jobs=args.jobs, scheduler=args.scheduler, max_runs=args.max_runs,
-                              run_reports=True if args.run_reports else None, junit=args.junit, on_progress=bar)
+                              run_reports=True if args.run_reports else None, junit=args.junit, on_progress=bar,
+                              gather=gather, worker_dir=args.worker_dir,
+                              gather_limit_bytes=int((args.gather_limit or GATHER_LIMIT_MB) * 1e6))
     finally:
         bar.close()
     s = result.summary
@@ -160,6 +176,10 @@ def main(args: argparse.Namespace) -> int:
           f", {s['runs']['failed']} failed, {s['runs']['not_run']} not run")
     for key, error in result.failed.items():
         print(f"  failed twice: {key}: {error}")
+    for key, note in list(s["not_gathered"].items())[:5]:
+        print(f"  {key}: {note}")
+    if len(s["not_gathered"]) > 5:
+        print(f"  and {len(s['not_gathered']) - 5} more run folders not gathered: runs.csv says where each is")
     for p in [*s["points"], {"label": "all runs", **s["all"]}] if len(s["points"]) > 1 else s["points"]:
         print(point_line(p))
     for line in verdict_lines(s["verdict"]):

@@ -7,17 +7,26 @@ then returns a small record (key figures, verdict, latency histograms encoded). 
 the manifest; a failed run is recorded with its error and tried once more; a worker that dies mid-run has its
 task given to another worker by the Dask scheduler, and the half-written folder it left is removed by the
 next attempt at that run.
+
+With gathering (--gather), for workers that share no folder with the client: a worker writes the run into a
+scratch folder of its own (--worker-dir, default its temporary folder), packs it (tar, gzip) into the record and
+removes its scratch copy; the client unpacks it into a hidden folder next to where the run belongs and renames it
+into place. A run folder over the size limit is not sent: it stays on the worker, and the run's record says where.
+If unpacking fails the attempt counts as failed, and the run is tried again like any other failure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import logging
 import os
 import shutil
 import socket
+import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,10 +43,21 @@ from hil.scenario import Scenario
 log = logging.getLogger(__name__)
 ATTEMPTS = 2  # a failed run is tried once more
 PARTIAL = ".partial-"
+GATHER_LIMIT_BYTES = 256 * 10**6  # a run folder bigger than this (on disk) stays on its worker
+SCRATCH = "hil-run-"  # a worker's scratch folder for one gathered attempt, in its --worker-dir
 
 
 class RunFailed(Exception):
     """A run that ended without a usable result (the rig failed, it was interrupted): the error is its message."""
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Send run folders back to the client: each worker writes into worker_dir (None: its temporary folder), and
+    a run folder larger than limit_bytes on disk is left there instead."""
+
+    worker_dir: str | None = None
+    limit_bytes: int = GATHER_LIMIT_BYTES
 
 
 @dataclass(frozen=True)
@@ -55,11 +75,14 @@ class RunTask:
     criteria: dict[str, Any]
     record: bool
     report: bool
-    folder: str  # the run folder's absolute path (on a cluster, a path every worker shares)
+    folder: str  # the run folder's absolute path (on a cluster, a path every worker shares, unless gathered)
+    gather: Gather | None = None  # None: the worker writes at `folder`
 
 
-def plan(campaign: Campaign, out: Path, run_reports: bool | None = None) -> tuple[list[GridPoint], list[RunTask]]:
-    """The campaign's grid points and its runs in order (scenario, grid point, seed)."""
+def plan(campaign: Campaign, out: Path, run_reports: bool | None = None, gather: Gather | None = None) \
+        -> tuple[list[GridPoint], list[RunTask]]:
+    """The campaign's grid points and its runs in order (scenario, grid point, seed); with gather, each run's
+    folder is sent back to the client (the digest is the same: where a folder is written does not change it)."""
     points = campaign.points()
     rig = Rig.load(campaign.rig)
     loaded = {s: Scenario.load(s) for s in campaign.scenarios}
@@ -78,7 +101,7 @@ def plan(campaign: Campaign, out: Path, run_reports: bool | None = None) -> tupl
                                  rig=rig, time=campaign.time, duration_s=campaign.duration_s,
                                  criteria=dict(campaign.criteria), record=campaign.record,
                                  report=campaign.run_reports if run_reports is None else run_reports,
-                                 folder=str((out / "runs" / key).resolve())))
+                                 folder=str((out / "runs" / key).resolve()), gather=gather))
     return points, tasks
 
 
@@ -91,9 +114,14 @@ def _replace(src: Path, dst: Path) -> None:
 
 def run_one(task: RunTask) -> dict[str, Any]:
     """Run one task on this worker and return its record. Raises RunFailed (or the run's own error)."""
+    if task.gather is not None:
+        return _run_gathered(task, task.gather)
+    return _run_into(task, Path(task.folder))
+
+
+def _run_into(task: RunTask, final: Path) -> dict[str, Any]:
     import hil
 
-    final = Path(task.folder)
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{final.name}{PARTIAL}*"):  # left by a worker killed on this run
         shutil.rmtree(stale, ignore_errors=True)
@@ -120,6 +148,68 @@ def run_one(task: RunTask) -> dict[str, Any]:
             "worker": f"{socket.gethostname()}:{os.getpid()}", "wall_s": round(time.perf_counter() - started, 3),
             "verdict": verdict.get("result"), "failed_criteria": list(verdict.get("failed", [])),
             "exit_status": result.exit_status, "outcomes": run_outcomes(summary), "latency": latency}
+
+
+def folder_bytes(folder: Path) -> int:
+    """The size of a folder's files on disk, in bytes."""
+    return sum((Path(d) / f).lstat().st_size for d, _, files in os.walk(folder) for f in files)
+
+
+def pack(folder: Path) -> bytes:
+    """A folder's content as a gzipped tar, names relative to it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+        for child in sorted(folder.iterdir()):
+            tar.add(child, arcname=child.name)
+    return buf.getvalue()
+
+
+def unpack(archive: bytes, final: Path) -> None:
+    """A packed run folder unpacked into a hidden folder next to `final`, then renamed into place: `final` is
+    either the whole run folder or untouched. Raises RunFailed when it cannot be unpacked whole."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}{PARTIAL}{uuid.uuid4().hex[:8]}"
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(tmp, filter="data")  # names that would land outside tmp are refused
+        if not (tmp / "summary.json").is_file():
+            raise RunFailed("it has no summary.json")
+        _replace(tmp, final)
+    except Exception as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunFailed(f"the run folder sent back by the worker could not be unpacked: {_error_text(e)}") from e
+
+
+def _run_gathered(task: RunTask, gather: Gather) -> dict[str, Any]:
+    """Run into this worker's scratch folder and put the packed run folder in the record (key "archive"), or,
+    over the limit, leave it there and say so in the record (key "note")."""
+    host = socket.gethostname()
+    scratch = Path(gather.worker_dir or tempfile.gettempdir()).resolve() / f"{SCRATCH}{uuid.uuid4().hex[:12]}"
+    final = scratch / Path(task.key).name
+    try:
+        record = _run_into(task, final)
+    except Exception as e:
+        if not final.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        error = str(e) if isinstance(e, RunFailed) else _error_text(e)
+        raise RunFailed(f"{error} (what it wrote is on {host} in {final})") from e
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    size = folder_bytes(final)
+    if size > gather.limit_bytes:
+        record["folder"] = f"{host}:{final}"
+        limit_mb = gather.limit_bytes / 1e6
+        record["note"] = (f"not gathered: the run folder is {size / 1e6:.3g} MB, over the {limit_mb:g} MB limit "
+                          f"(--gather-limit); it stays on {host} in {final}. To keep every run folder "
+                          "where the workers write it, run without --gather and give --out a folder they all share")
+        return record
+    try:
+        record["archive"] = pack(final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return record
 
 
 @dataclass
@@ -199,6 +289,10 @@ def execute(tasks: list[RunTask], manifest: Manifest, jobs: int | None = None, s
                 task = by_key[key]
                 try:
                     record = future.result()
+                    archive = record.pop("archive", None)
+                    if archive is not None and key not in out.records:
+                        unpack(archive, Path(task.folder))
+                        record["gathered_bytes"] = len(archive)
                 except Exception as e:
                     error = _error_text(e)
                     manifest.append({"key": key, "digest": task.digest, "status": FAILED,
@@ -246,5 +340,5 @@ def sweep_partials(runs: Path) -> int:
     return n
 
 
-__all__ = ["ATTEMPTS", "Execution", "Progress", "RunFailed", "RunTask", "dask_client", "execute", "plan", "run_one",
-           "sweep_partials"]
+__all__ = ["ATTEMPTS", "GATHER_LIMIT_BYTES", "Execution", "Gather", "Progress", "RunFailed", "RunTask", "dask_client",
+           "execute", "folder_bytes", "pack", "plan", "run_one", "sweep_partials", "unpack"]

@@ -105,6 +105,7 @@ class CampaignFile(FileModel):
     duration_s: Number | None = Field(None, gt=0.0, le=MAX_DURATION_S)
     record: Annotated[bool, Strict()] = True
     run_reports: Annotated[bool, Strict()] = False
+    gather: Annotated[bool, Strict()] = Field(False, description="send each run folder back to the campaign folder")
     grid: dict[str, Any] = Field(default_factory=dict)
     criteria: dict[str, Any] = Field(default_factory=dict)
     campaign_criteria: dict[str, Any] = Field(default_factory=dict)
@@ -150,6 +151,7 @@ class Campaign:
     duration_s: float | None = None
     record: bool = True
     run_reports: bool = False
+    gather: bool = False  # workers send each run folder back instead of writing it at the campaign folder's path
     grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     criteria: dict[str, Any] = field(default_factory=dict, hash=False)
     campaign_criteria: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -169,7 +171,7 @@ class Campaign:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "scenarios": list(self.scenarios), "rig": self.rig,
                 "time": self.time, "seeds": list(self.seeds), "duration_s": self.duration_s, "record": self.record,
-                "run_reports": self.run_reports, "grid": {k: list(v) for k, v in self.grid},
+                "run_reports": self.run_reports, "gather": self.gather, "grid": {k: list(v) for k, v in self.grid},
                 "criteria": self.criteria, "campaign_criteria": self.campaign_criteria}
 
 
@@ -286,13 +288,13 @@ def campaign_from(doc: Mapping[str, Any], source: str, base: Path | None = None,
         raise ConfigError(source, "seeds", 'missing: say which seeds to run, e.g. seeds = "1-200"')
     seeds = parse_seeds(f.seeds, source)
     grid = check_grid(flatten_grid(f.grid, source), source)
-    criteria_from(f.criteria, f"{source} [criteria]")
+    criteria_from(f.criteria, source)  # "c.toml: criteria: ..." like every other line
     campaign_criteria_from(f.campaign_criteria, source)
     paths = tuple(_scenario_path(n, base) for n in names)
     if len({_scenario_label(p) for p in paths}) != len(paths):
         raise ConfigError(source, "scenarios", "two scenarios have the same name")
     campaign = Campaign(name=f.name or default_name, scenarios=paths, seeds=seeds, rig=f.rig, time=f.time,
-                        duration_s=f.duration_s, record=f.record, run_reports=f.run_reports, grid=grid,
+                        duration_s=f.duration_s, record=f.record, run_reports=f.run_reports, gather=f.gather, grid=grid,
                         criteria=dict(f.criteria), campaign_criteria=dict(f.campaign_criteria), source=source,
                         description=f.description)
     if campaign.run_count > MAX_RUNS:
