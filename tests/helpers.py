@@ -442,3 +442,65 @@ def rig_tcp(folder: Path) -> Path:
     path = folder / "mock-tcp.toml"
     path.write_text(MOCK_RIG.read_text().replace('launcher_transport = "rtu"', 'launcher_transport = "tcp"'))
     return path
+
+
+# --- a real Dask cluster on loopback -------------------------------------------------------------------------------
+
+
+class LoopbackDask:
+    """A `dask scheduler` and `workers` `dask worker` processes (single-threaded, no nanny: killing one kills the
+    worker) on 127.0.0.1, started on entering and stopped on leaving. `cwd`: the workers' working directory.
+    After entering: `address` (tcp://127.0.0.1:PORT) and `workers` (their processes)."""
+
+    def __init__(self, folder: Path, workers: int = 1, cwd: Path | None = None, timeout_s: float = 30.0) -> None:
+        self.folder, self.n, self.cwd, self.timeout_s = folder, workers, cwd, timeout_s
+        self.address = ""
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def workers(self) -> list[subprocess.Popen[bytes]]:
+        return self.procs[1:]
+
+    def __enter__(self) -> LoopbackDask:
+        import time
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        sched_file = self.folder / "scheduler.json"
+        self.log = (self.folder / "dask.log").open("wb")
+        try:
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                 "--no-dashboard", "--scheduler-file", str(sched_file)], stdout=self.log, stderr=self.log))
+            end = time.monotonic() + self.timeout_s
+            while not sched_file.exists():
+                assert self.procs[0].poll() is None, f"the scheduler exited {self.procs[0].returncode}"
+                assert time.monotonic() < end, f"no {sched_file} after {self.timeout_s} s"
+                time.sleep(0.05)
+            self.address = json.loads(sched_file.read_text())["address"]
+            for i in range(self.n):
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "distributed.cli.dask_worker", self.address, "--nthreads", "1",
+                     "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}"],
+                    stdout=self.log, stderr=self.log, cwd=self.cwd))
+            from distributed import Client
+
+            with Client(self.address, timeout=f"{self.timeout_s}s") as c:
+                c.wait_for_workers(self.n, timeout=self.timeout_s)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        self.log.close()
