@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import select
 import time
+import tty
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,6 @@ from hil.drivers.plot_batch import PlotBatch
 from hil.drivers.radar_link import RadarLink
 from hil.drivers.transport import BytePipe, SerialTransport
 from hil.emulators.radar import RadarBoard
-from hil.emulators.wire import open_raw_pty
 from hil.ext.reference.decode import LinkDecoder as ReferenceDecoder
 from hil.measure.bench import Load, load_scenario
 from hil.plant.radars import config_from_spec
@@ -221,8 +221,9 @@ class _PtyFed:
     """A real pty: the recorded bytes of each poll are written to its far end just before the poll."""
 
     def __init__(self, reads: list[bytes]) -> None:
-        self.master, path = open_raw_pty()
-        self.link_end = SerialTransport(path)
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.link_end = SerialTransport(os.ttyname(self.slave))
         self.reads, self.next = reads, 0
 
     def before_poll(self) -> None:
@@ -234,6 +235,7 @@ class _PtyFed:
 
     def close(self) -> None:
         self.link_end.close()
+        os.close(self.slave)
         os.close(self.master)
 
 
