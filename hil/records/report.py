@@ -850,7 +850,7 @@ def _verdict_block(verdict: Any) -> str:
                      (op + _esc(limit) + unit) if limit is not None else None, _badge(res or "?", ctone),
                      c.get("note", c.get("reason", c.get("detail")))])
     table = _table(["criterion", "measured", "limit", "result", "note"], rows, "verdict") if rows else ""
-    return (f'<div id="status" class="status {tone}"><span class="big">Verdict: {html.escape(word.upper())}</span>'
+    return (f'<div id="verdict" class="status {tone}"><span class="big">Verdict: {html.escape(word.upper())}</span>'
             f"</div>{table}")
 
 
@@ -1259,9 +1259,10 @@ def render_page(run: RunFolder) -> str:
     """The report page for a loaded run folder (report.html's text)."""
     s = run.summary
     h = headline(s)
-    top = (_verdict_block(s["verdict"]) if isinstance(s.get("verdict"), dict | str)
-           else _status_block(s, h)) + _ending(s, run) + \
-        _headline_tiles(s, h)
+    # the verdict first when the run has one; the rig's health and the safety headline always (what a run must
+    # never get wrong is said whatever the criteria were)
+    top = (_verdict_block(s["verdict"]) if isinstance(s.get("verdict"), dict | str) else "") + \
+        _status_block(s, h) + _ending(s, run) + _headline_tiles(s, h)
     parts = [
         _guard("status", "Status", lambda: top),
         _guard("map", "Map", _plot_section, "map", "Map", "plan view: assets, no-fire zones, radars, launchers, "

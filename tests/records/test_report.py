@@ -162,8 +162,8 @@ def test_a_verdict_leads_the_page(tmp_path: Path) -> None:
          "note": "n = 12: a p99 needs 1,000"}]}
     (run / "summary.json").write_text(json.dumps(summary))
     page = render_report(run).read_text()
-    assert page.index('id="status"') < page.index('id="headline"') < page.index('id="map"')
-    assert "Verdict: FAIL" in page and "Safe:" not in page
+    assert page.index('id="verdict"') < page.index('id="status"') < page.index('id="headline"') < page.index('id="map"')
+    assert "Verdict: FAIL" in page and "Safe:" in page  # the safety headline stays under the verdict
     rows = _rows(page[page.index('class="verdict"'):])
     assert rows[0][:4] == ["leaks", "1", "0", "fail"] and rows[1][3] == "not judged"
 
