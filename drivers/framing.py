@@ -16,6 +16,7 @@ import numpy.typing as npt
 FLAG = 0x7E
 ESCAPE = 0x7D
 ESCAPE_XOR = 0x20
+FLAG_BYTE, ESCAPE_BYTE = bytes([FLAG]), bytes([ESCAPE])
 HEADER_LEN = 11  # frame type u8, seq u16, t_us u64
 CRC_LEN = 2
 MAX_PAYLOAD = 1024
@@ -137,9 +138,59 @@ class FrameDecoder:
         self._recent: deque[tuple[int, int]] = deque(maxlen=RECENT_FRAMES)  # (seq, board time) of recent frames
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Whole checked frames out of any chunk of bytes. The chunk is cut at the flags and each piece between
+        them taken at once (bytes.find for the escapes): the same frames, counters and rejections as one byte at
+        a time (_feed_bytes, which takes a piece that could run past a frame's length)."""
         out: list[Frame] = []
+        data = bytes(data)
+        pos, n = 0, len(data)
+        while pos < n:
+            flag = data.find(FLAG_BYTE, pos)
+            end = n if flag < 0 else flag
+            if end > pos:
+                self._take(data[pos:end], out)
+            if flag < 0:
+                break
+            if self._in_frame and (self._buf or self._escaped or self._overlong):
+                frame = self._close()
+                if frame is not None:
+                    out.append(frame)
+            self._in_frame = True
+            self._buf.clear()
+            self._escaped = self._overlong = False
+            pos = flag + 1
+        return out
+
+    def _take(self, piece: bytes, out: list[Frame]) -> None:
+        """Bytes between flags."""
+        if not self._in_frame or self._overlong:
+            self.counters.bytes_discarded += len(piece)
+            return
+        if len(self._buf) + len(piece) > MAX_CONTENT:
+            self._feed_bytes(piece, out)  # it may overrun: byte by byte, as the definition counts it
+            return
+        buf, i = self._buf, 0
+        if self._escaped:
+            buf.append(piece[0] ^ ESCAPE_XOR)
+            self._escaped = False
+            i = 1
+        while True:
+            k = piece.find(ESCAPE_BYTE, i)
+            if k < 0:
+                buf += piece[i:]
+                return
+            buf += piece[i:k]
+            if k + 1 < len(piece):
+                buf.append(piece[k + 1] ^ ESCAPE_XOR)  # an escape escapes whatever follows, an escape too
+                i = k + 2
+            else:
+                self._escaped = True
+                return
+
+    def _feed_bytes(self, data: bytes, out: list[Frame]) -> None:
+        """One byte at a time: the definition feed() follows, used where a frame may run past its length."""
         c = self.counters
-        for b in bytes(data):
+        for b in data:
             if b == FLAG:
                 if self._in_frame and (self._buf or self._escaped or self._overlong):
                     frame = self._close()
@@ -162,7 +213,6 @@ class FrameDecoder:
                 self._reject("length", f"longer than {MAX_CONTENT} bytes", len(self._buf))
                 self._overlong = True
                 self._buf.clear()
-        return out
 
     def _reject(self, reason: str, detail: str, nbytes: int) -> None:
         self.counters.rejected[reason] += 1

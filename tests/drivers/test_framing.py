@@ -11,6 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hil.drivers.framing import (
+    MAX_CONTENT,
     MAX_PAYLOAD,
     BoardStatus,
     Frame,
@@ -202,3 +203,34 @@ def test_a_repeated_frame_is_counted_and_not_decoded_twice() -> None:
     got = dec.feed(one + one + two + two)
     assert [f.seq for f in got] == [7, 8]
     assert dec.counters.duplicates == 2 and dec.counters.seq_resets == 0 and dec.counters.frames_lost == 0
+
+
+_PIECES = st.one_of(
+    st.builds(lambda ft, seq, t, payload: encode_frame(ft, seq, t, payload),
+              st.sampled_from(list(FrameType)), st.integers(0, 0xFFFF), st.integers(0, 2**64 - 1),
+              st.binary(max_size=64).map(lambda b: b + b"\x7e\x7d" if len(b) % 3 == 0 else b)),
+    st.binary(max_size=40),  # garbage, stray flags and escapes
+    st.sampled_from([b"\x7e", b"\x7d", b"\x7d\x7e", b"\x7d\x7d", b"\x7e\x7e"]),
+    st.integers(MAX_CONTENT - 3, MAX_CONTENT + 40).map(lambda n: b"\x7e" + bytes([0x41]) * n),  # at the limit
+    st.integers(MAX_CONTENT - 3, MAX_CONTENT + 3).map(lambda n: b"\x7e" + b"\x7d\x5e" * n),  # escapes past it
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12), st.lists(st.integers(1, 300), min_size=1, max_size=20))
+def test_piecewise_feed_is_the_byte_wise_definition(pieces: list[bytes], cuts: list[int]) -> None:
+    """feed() takes the bytes between flags at once; what it gives back and counts is what one byte at a time
+    gives, however the stream is cut into chunks."""
+    wire = b"".join(pieces)
+    fast, slow = FrameDecoder("fast"), FrameDecoder("slow")
+    got, want, pos, k = [], [], 0, 0
+    while pos < len(wire):
+        chunk = wire[pos:pos + cuts[k % len(cuts)]]
+        got += fast.feed(chunk)
+        slow._feed_bytes(chunk, want)
+        pos += len(chunk)
+        k += 1
+    assert got == want
+    assert vars(fast.counters) == vars(slow.counters)
+    assert (fast._in_frame, fast._escaped, fast._overlong, bytes(fast._buf)) == (
+        slow._in_frame, slow._escaped, slow._overlong, bytes(slow._buf))
