@@ -871,11 +871,13 @@ class LauncherLink:
             seq = self._next_seq(self.status.last_fire_seq)
             request = modbus_rtu.write_multiple_request(FIRE_BLOCK, fire_block(track_id, *aim, seq))
             written_ns = self.clock_ns()
+            exception: LauncherModbusError | None = None
             try:
                 await self._exchange(request)  # never retried: a lost answer is settled by reading back
-            except LauncherModbusError as e:  # refused whole by the board: nothing changed there
-                return self._refuse(f"{Refusal.EXCEPTION}_{e.code:02d}", seq, written_ns=written_ns,
-                                    round_trip_ns=self.clock_ns() - written_ns, sent=True)
+            except LauncherModbusError as e:
+                # the board's refusal, or its acceptance corrupted on the way into what reads as one (Modbus TCP
+                # carries no checksum): only the read-back below tells them apart
+                exception = e
             except LinkError:
                 return self._unconfirmed(seq, track_id, written_ns, 0)
             round_trip_ns = self.clock_ns() - written_ns
@@ -886,9 +888,15 @@ class LauncherLink:
                 return self._unconfirmed(seq, track_id, written_ns, round_trip_ns)
             if status.last_fire_seq == seq:
                 self.counters.launches += 1
+                if exception is not None:
+                    log.warning("%s: fire seq %d answered with exception %02d, yet the board launched it",
+                                self.name, seq, exception.code)
                 log.info("%s: launched seq %d for track %d at board %d us", self.name, seq, track_id,
                          status.last_launch_board_us)
                 return FireResult(True, seq, "", status.last_launch_board_us, written_ns, round_trip_ns, True, status)
+            if exception is not None:
+                return self._refuse(f"{Refusal.EXCEPTION}_{exception.code:02d}", seq, written_ns=written_ns,
+                                    round_trip_ns=round_trip_ns, sent=True, status=status)
             return self._refuse(status.reject_name, seq, written_ns=written_ns, round_trip_ns=round_trip_ns,
                                 sent=True, status=status)
 

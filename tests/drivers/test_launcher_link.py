@@ -179,6 +179,34 @@ def test_a_fire_whose_answer_is_lost_is_unconfirmed_refuses_more_until_reconcile
     run(go())
 
 
+@pytest.mark.parametrize("board_acts", [True, False])
+def test_an_answer_that_reads_as_an_exception_is_checked_by_reading_back(board_acts: bool) -> None:
+    """Modbus TCP has no checksum: a corrupted acceptance can read as an exception (function code | 0x80). Only the
+    board's read-back says whether it launched: the host counts the launch it made, and never fires it again."""
+    async def go() -> None:
+        link, model, tape, _ = virtual()
+        await link.connect()
+        await link.arm()
+        real = model.handle_rtu
+
+        def answer_as_exception(adu: bytes, device_id: int) -> bytes | None:
+            if adu[1] != 16:
+                return real(adu, device_id)
+            if board_acts:
+                real(adu, device_id)  # the board launches; its answer is corrupted on the way
+            return modbus_rtu.encode_adu(device_id, bytes([0x90, 0x04]))
+
+        model.handle_rtu = answer_as_exception  # type: ignore[method-assign]
+        result = await link.fire(8, 0.0, 0.1, 9000.0, 12.5)
+        model.handle_rtu = real  # type: ignore[method-assign]
+        assert result.accepted == board_acts and len(model.launches) == int(board_acts)
+        assert link.counters.launches == len(model.launches)  # board launches equal host launches
+        if not board_acts:
+            assert result.reason.startswith(Refusal.EXCEPTION) and result.sent
+
+    run(go())
+
+
 def test_a_fire_whose_readback_fails_is_unconfirmed() -> None:
     async def go() -> None:
         link, model, _, _ = virtual(read_retries=0)
