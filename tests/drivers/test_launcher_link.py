@@ -182,9 +182,9 @@ def test_a_fire_whose_answer_is_lost_is_unconfirmed_refuses_more_until_reconcile
 @pytest.mark.parametrize("board_acts", [True, False])
 def test_an_answer_that_reads_as_an_exception_is_checked_by_reading_back(board_acts: bool) -> None:
     """Modbus TCP has no checksum: a corrupted acceptance can read as an exception (function code | 0x80). Only the
-    board's read-back says whether it launched: the host counts the launch it made, and never fires it again."""
+    board's read-back says whether it launched: the host counts the launch the board made."""
     async def go() -> None:
-        link, model, tape, _ = virtual()
+        link, model, _, _ = virtual()
         await link.connect()
         await link.arm()
         real = model.handle_rtu
