@@ -223,7 +223,9 @@ def test_piecewise_feed_is_the_byte_wise_definition(pieces: list[bytes], cuts: l
     gives, however the stream is cut into chunks."""
     wire = b"".join(pieces)
     fast, slow = FrameDecoder("fast"), FrameDecoder("slow")
-    got, want, pos, k = [], [], 0, 0
+    got: list[Frame] = []
+    want: list[Frame] = []
+    pos = k = 0
     while pos < len(wire):
         chunk = wire[pos:pos + cuts[k % len(cuts)]]
         got += fast.feed(chunk)
