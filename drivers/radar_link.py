@@ -59,16 +59,6 @@ REJECT_KEYS = ("crc", "length", "escape", "unknown_type", "truncated", "unknown_
                "unsupported_item", "missing_item")
 
 
-class LinkClockSync(ClockSync):
-    """A radar link's ClockSync, which also hands out its mapping's parameters, so that the decode kernel maps a
-    whole batch of board stamps in C (hil.ext.decode.map_board_times) exactly as board_to_host_ns would."""
-
-    def mapping(self) -> tuple[int, float, float]:
-        """(ref_ns, offset_ns, drift) of board_to_host_ns as it stands now (refitted first if it is due)."""
-        self._refresh()
-        return self._ref_ns, self._offset_ns, self._drift
-
-
 class RadarCounters(dict[str, int]):
     """Flat counters by name (link.counters["crc"]); summary() groups the rejects for summary.json."""
 
@@ -102,7 +92,7 @@ class RadarLink:
         self.clock_ns = clock_ns
         self.recorder = recorder
         self.name = name or f"radar{sensor_index}"
-        self.clock_sync = LinkClockSync()
+        self.clock_sync = ClockSync()
         self.ident: str | None = None
         self.board_status: dict[str, int] | None = None
         self._decoder = LinkDecoder(sensor_index, float(self.site_enu[2]), recorder is not None)

@@ -256,6 +256,13 @@ class ClockSync:
 
     # ---- mapping --------------------------------------------------------------------------------------
 
+    def mapping(self) -> tuple[int, float, float]:
+        """(ref_ns, offset_ns, drift) of board_to_host_ns as it stands now (refitted first if it is due): what the
+        decode kernel maps a whole batch of board stamps with (hil.ext.decode.map_board_times), exactly as
+        board_to_host_ns would."""
+        self._refresh()
+        return self._ref_ns, self._offset_ns, self._drift
+
     @overload
     def board_to_host_ns(self, b_us: int) -> int: ...
     @overload

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from hil.drivers.framing import SensorConfig
     from hil.drivers.launcher_link import FireResult, Identity, LauncherLink, LauncherStatus, Reconciliation
     from hil.drivers.plot_batch import PlotBatch
-    from hil.drivers.radar_link import LinkClockSync, RadarLink, RadarPoll
+    from hil.drivers.radar_link import RadarLink, RadarPoll
+    from hil.drivers.timesync import ClockSync
     from hil.ext.firecontrol_types import LauncherSpec
     from hil.plant.boards import Boards
     from hil.rig import Rig
@@ -596,7 +597,7 @@ class RadarUnderTest:
         self.link.send_stimulus(np.arange(n) if ids is None else ids,
                                 np.full(n, -1) if mode3a is None else mode3a, s)
 
-    def expect_sync(self, timeout_s: float = 2.0, samples: int = 4) -> LinkClockSync:
+    def expect_sync(self, timeout_s: float = 2.0, samples: int = 4) -> ClockSync:
         """Time-sync exchanges, one at a time, until `samples` answers came back; the link's clock sync."""
         __tracebackhide__ = True
         stats = self.link.stats

@@ -28,7 +28,8 @@ from hil.drivers.framing import (
     encode_time_sync_resp,
 )
 from hil.drivers.plot_batch import PlotBatch
-from hil.drivers.radar_link import LinkClockSync, RadarLink, RadarPoll
+from hil.drivers.radar_link import RadarLink, RadarPoll
+from hil.drivers.timesync import ClockSync
 from hil.drivers.transport import BytePipe, SerialTransport, UdpTransport, open_transport
 from hil.errors import LinkError
 from hil.ext.reference import decode as reference_decode
@@ -326,7 +327,7 @@ def test_the_kernels_clock_mapping_is_the_clock_syncs_own() -> None:
     """RadarLink maps a batch's board stamps in C with the ClockSync's parameters: bit for bit what
     ClockSync.board_to_host_ns gives, before and after a drift fit, and after a reset."""
     rng = np.random.default_rng(4)
-    sync = LinkClockSync()
+    sync = ClockSync()
     host_ns, drift, offset_ns = 10**15, 37e-6, -123_456_789_012
     stamps = rng.integers(0, 2**45, 64)
     for k in range(200):
