@@ -6,6 +6,7 @@ import math
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -237,3 +238,39 @@ def test_wireshark_dissector_agrees(tmp_path: Path) -> None:
     assert [float(v) for v in cols[7]] == [r.range_rate_mps for r in ours if not math.isnan(r.range_rate_mps)]
     cols34 = out[1].split(";")
     assert cols34[8:11] == ["2", "45", "4"]
+
+
+_NUM = st.floats(allow_nan=True, allow_infinity=False, width=64)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 8).flatmap(lambda n: st.tuples(
+    st.lists(st.floats(-1e6, 1e6), min_size=n, max_size=n),  # time of day, any way round
+    st.lists(st.one_of(st.floats(0.0, 300 * METRES_PER_NM), st.floats(-1e3, 1e9)), min_size=n, max_size=n),
+    st.lists(st.floats(-20.0, 20.0), min_size=n, max_size=n),
+    st.lists(st.one_of(st.just(math.nan), st.floats(-1e5, 1e5)), min_size=n, max_size=n),
+    st.lists(st.one_of(st.just(math.nan), st.floats(-700.0, 700.0)), min_size=n, max_size=n),
+    st.lists(st.integers(-1, 0o7777 + 2), min_size=n, max_size=n),
+    st.lists(st.integers(0, 10_000), min_size=n, max_size=n))))
+def test_the_few_plots_path_gives_the_array_paths_bytes(plots: tuple[list[Any], ...]) -> None:
+    """A block of up to SMALL_BLOCK plots is encoded in plain floats: the same bytes as the array path, and the
+    same refusal where that one refuses."""
+    from hil.drivers import asterix
+
+    arrays = [np.asarray(p, dtype=np.float64 if k < 5 else np.int64) for k, p in enumerate(plots)]
+    padded = [np.concatenate([a] * (asterix.SMALL_BLOCK + 1))[: asterix.SMALL_BLOCK * len(a) + 1] for a in arrays]
+
+    def encode(args: list[np.ndarray]) -> bytes | str:
+        try:
+            return encode_cat048_block(1, 2, *args)
+        except AsterixOutOfRange:
+            return "refused"
+
+    small = encode(arrays)
+    # the array path on the same plots: a block too big for the few-plots path, whose first records are these
+    big = encode(padded)
+    if small == "refused" or big == "refused":
+        assert small == big
+        return
+    assert isinstance(small, bytes) and isinstance(big, bytes)
+    assert big[3:].startswith(small[3:])
