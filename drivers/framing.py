@@ -151,15 +151,19 @@ class FrameDecoder:
                 self._take(data[pos:end], out)
             if flag < 0:
                 break
-            if self._in_frame and (self._buf or self._escaped or self._overlong):
-                frame = self._close()
-                if frame is not None:
-                    out.append(frame)
-            self._in_frame = True
-            self._buf.clear()
-            self._escaped = self._overlong = False
+            self._flag(out)
             pos = flag + 1
         return out
+
+    def _flag(self, out: list[Frame]) -> None:
+        """A flag: it closes the frame in progress (if any) and opens the next."""
+        if self._in_frame and (self._buf or self._escaped or self._overlong):
+            frame = self._close()
+            if frame is not None:
+                out.append(frame)
+        self._in_frame = True
+        self._buf.clear()
+        self._escaped = self._overlong = False
 
     def _take(self, piece: bytes, out: list[Frame]) -> None:
         """Bytes between flags."""
@@ -192,13 +196,7 @@ class FrameDecoder:
         c = self.counters
         for b in data:
             if b == FLAG:
-                if self._in_frame and (self._buf or self._escaped or self._overlong):
-                    frame = self._close()
-                    if frame is not None:
-                        out.append(frame)
-                self._in_frame = True
-                self._buf.clear()
-                self._escaped = self._overlong = False
+                self._flag(out)
             elif not self._in_frame or self._overlong:
                 c.bytes_discarded += 1
             elif self._escaped:
