@@ -165,8 +165,8 @@ class ClockSync:
         if len(kept) >= self.min_drift_samples and span >= self.min_drift_span_ns:
             kept = self._fit(kept)
             if self._drift_fitted:
-                kept = self._fit([s for s in kept if abs(self._residual(s)) <= s.round_trip_ns / 2
-                                  + min(k.round_trip_ns for k in kept) / 2])
+                best_half = min(k.round_trip_ns for k in kept) / 2
+                kept = self._fit([s for s in kept if abs(self._residual(s)) <= s.round_trip_ns / 2 + best_half])
         else:
             best = min(kept, key=lambda s: s.round_trip_ns)
             self._ref_ns, self._offset_ns = best.host_mid_ns, best.offset_ns

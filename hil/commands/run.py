@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-<time>-<stamp>)")
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
     p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
+    p.add_argument("--no-report", action="store_true", help="do not render report.html (summary.json is still written)")
     p.add_argument("--tracker", default=None, metavar="CHOICE",
                    help='the host\'s tracker: "hil" (default), "reference", an installed plug-in\'s name, or '
                         "pkg.module:factory (docs/PLUGINS.md)")
@@ -173,6 +174,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
                                        duration_s=args.duration, status=status, record=not args.no_record,
+                                       report=not args.no_report,
                                        realtime=options_from_args(args), faults=faults, tracker=args.tracker,
                                        fire_control=args.fire_control, criteria=criteria))
     except LinkError as e:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+import numpy.typing as npt
 
+from hil.ext.tracker import solve_assignment
 from hil.geo import FloatArray
 
 
@@ -34,6 +35,21 @@ def _distances(truth: FloatArray, tracks: FloatArray) -> FloatArray:
     return np.asarray(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2))
 
 
+def min_cost_pairs(cost: FloatArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The min(m, n) (row, column) pairs of least total cost in an m x n matrix, rows ascending: the assignment
+    scipy's linear_sum_assignment gives, through the tracker kernel's own solver. The matrix is padded square
+    with zeros, so the padding's pairs cost nothing and the real pairs are the optimal partial assignment."""
+    m, n = cost.shape
+    k = max(m, n)
+    square = np.zeros((k, k), dtype=np.float64)
+    square[:m, :n] = cost
+    col_of_row = solve_assignment(square).astype(np.intp)
+    rows = np.arange(m, dtype=np.intp)
+    cols = col_of_row[:m]
+    real = cols < n
+    return rows[real], cols[real]
+
+
 def gospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1.0, alpha: float = 2.0) -> GospaResult:
     """GOSPA (Rahmathullah, García-Fernández, Svensson 2017) between truth [m, d] and track [n, d] points.
 
@@ -49,7 +65,7 @@ def gospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1
         return GospaResult((miss + false) ** (1.0 / p), 0.0, miss, false, m, n)
     d = _distances(truth, tracks)
     cost = np.minimum(d, c) ** p
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = min_cost_pairs(cost)
     close = d[rows, cols] < c
     loc = float(np.sum(cost[rows[close], cols[close]]))
     n_pairs = int(close.sum())
@@ -71,7 +87,7 @@ def ospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1.
     if m == 0 or n == 0:
         return float(c)
     cost = np.minimum(_distances(truth, tracks), c) ** p
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = min_cost_pairs(cost)
     return float(((np.sum(cost[rows, cols]) + c**p * abs(m - n)) / max(m, n)) ** (1.0 / p))
 
 

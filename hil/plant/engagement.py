@@ -15,9 +15,11 @@ wire (aim point, time to go). The model, in order (docs/ENGAGEMENT.md has the nu
 - Lock: the pick is final. The round never re-selects, and homes on it by proportional navigation. An acquired
   object that leaves truth (killed by another round, impact) is a lost lock: the round self-destructs there.
 - End: at its first closest approach to what it acquired the round detonates; inside lethal_radius_m it kills
-  with probability pk (a seeded draw), otherwise it is a miss. Nothing acquired by the end of the search window:
-  it self-destructs there. Any round still flying at max_tof_s after launch self-destructs.
-  Every detonation point (kill, miss, self-destruct) is checked against the no-fire zones.
+  with probability pk, otherwise it is a miss. The draw is seeded by the run's seed, the object and how many rounds
+  detonated on it before: the n-th round to reach an object meets the same luck whenever it arrives, so rounds
+  that reach different objects in another order (real time moves launches) do not trade outcomes. Nothing
+  acquired by the end of the search window: it self-destructs there. Any round still flying at max_tof_s after
+  launch self-destructs. Every detonation point (kill, miss, self-destruct) is checked against the no-fire zones.
 
 A kill ends the acquired object's truth whatever its allegiance: a friendly inside the basket can die.
 """
@@ -37,6 +39,7 @@ from hil.scenario import ALLEGIANCES, Truth
 
 STEP_S = 0.01
 NAVIGATION_CONSTANT = 4.0
+KILL_DRAW_STREAM = 7  # keeps the kill draws apart from the plant's other seeded streams
 RESULTS = ("flying", "killed", "missed", "self_destruct")
 
 Vec = tuple[float, float, float]
@@ -151,7 +154,7 @@ class EngagementModel:
     t_s: float = 0.0
 
     def __post_init__(self) -> None:
-        self.rng = np.random.default_rng(self.seed + 7)
+        self._detonations: Counter[int] = Counter()  # rounds that detonated on each truth row, for the kill draw
         self._next_id = 1
         self._allegiance = [spec.allegiance for spec in self.truth.scenario.targets]
 
@@ -333,8 +336,14 @@ class EngagementModel:
         miss = math.sqrt(cx * cx + cy * cy + cz * cz)
         m.miss_distance_m = min(m.miss_distance_m, miss)
         point = (m.pos[0] + m.vel[0] * tau, m.pos[1] + m.vel[1] * tau, m.pos[2] + m.vel[2] * tau)
-        killed = miss <= m.lethal_radius_m and self.rng.random() < m.pk
+        shot = self._detonations[m.acquired]
+        self._detonations[m.acquired] += 1
+        killed = miss <= m.lethal_radius_m and self._luck(m.acquired, shot) < m.pk
         return self._finish(m, t_s + tau, "killed" if killed else "missed", point)
+
+    def _luck(self, row: int, shot: int) -> float:
+        """The kill draw of the shot-th round (from 0) to detonate on truth row `row`: uniform in [0, 1)."""
+        return float(np.random.default_rng((self.seed, KILL_DRAW_STREAM, row, shot)).random())
 
     def _finish(self, m: Interceptor, t_s: float, result: str, point: Vec) -> EngagementEvent:
         m.result, m.end_s, m.detonation_enu = result, t_s, point

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
 
-from hil.measure.metrics import TrackingScore, gospa, ospa
+from hil.measure.metrics import TrackingScore, gospa, min_cost_pairs, ospa
 
 
 def pts(*xy: tuple[float, float]) -> np.ndarray:
@@ -69,3 +70,17 @@ def test_identity_switches_and_breaks() -> None:
     s = score.summary()
     assert s["steps"] == 5 and s["identity_switches"] == 3
     assert score.gospa_per_target == pytest.approx(score.gospa_sum / 9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**32 - 1), st.booleans())
+def test_min_cost_pairs_is_optimal_as_scipy_is(m: int, n: int, seed: int, capped: bool) -> None:
+    """GOSPA's assignment (the tracker kernel's solver on a zero-padded square) costs what scipy's rectangular
+    linear_sum_assignment costs, pairs min(m, n) distinct rows and columns, capped at c or not."""
+    cost = np.random.default_rng(seed).uniform(0.0, 2000.0, (m, n))
+    if capped:
+        cost = np.minimum(cost, 1000.0)  # many equal costs: ties, as GOSPA's cut-off makes them
+    rows, cols = min_cost_pairs(cost)
+    r, c = linear_sum_assignment(cost)
+    assert len(rows) == len(set(rows.tolist())) == len(set(cols.tolist())) == min(m, n)
+    assert cost[rows, cols].sum() == pytest.approx(cost[r, c].sum(), rel=1e-12, abs=1e-9)
