@@ -1,5 +1,10 @@
 """A rotating search radar: which targets the beam sweeps, with Pd, polar Gaussian noise and Poisson clutter.
 
+Clutter is a Poisson process in the beam's angle (clutter_per_scan a turn) drawn from its own random stream,
+ahead of the beam: the same seed gives the same clutter however the sweeps are cut (a board stepped every 5 ms in
+virtual time, a board process in real time, a whole scenario at once), and a sweep with no clutter plot in its
+turn costs a comparison.
+
 The board side of the radar: it knows the sensor only as the SENSOR_CONFIG frame describes it
 (RadarParameters), never the scenario. The plant's offline plots of a whole scenario (scan_plots) and the
 SENSOR_CONFIG built from a scenario's radar (config_from_spec) are in hil.plant.radars.
@@ -21,6 +26,8 @@ TWO_PI = 2.0 * math.pi
 CLUTTER_MIN_RANGE_M = 1_000.0
 CLUTTER_MAX_ELEVATION_RAD = math.radians(3.0)
 CLUTTER_SIGMA_RANGE_RATE_MPS = 15.0
+CLUTTER_STREAM = 1  # the clutter's random stream, beside the detections' (the seed alone)
+CLUTTER_BATCH = 256  # clutter plots drawn ahead at a time
 CROSSING_MARGIN_RAD = 1e-6  # earliest_crossings keeps this far on the safe side of the rounding of angles
 
 # shared by every empty PlotSet (read-only: nothing can be written into a set of no plots)
@@ -154,6 +161,13 @@ class RadarModel:
         self.rng = np.random.default_rng(seed)
         self.t_epoch_s = t_epoch_s
         self.omega = TWO_PI / spec.scan_period_s
+        self._clutter_rng = np.random.default_rng((seed, CLUTTER_STREAM))
+        self._clutter_ahead = np.full((1, 4), spec.north_offset_rad)  # beam, range, elevation, range rate
+        self._clutter_next = 1  # row of the next clutter plot in _clutter_ahead
+        # unwrapped beam angle of the next clutter plot (never, without clutter)
+        self._clutter_beam = spec.north_offset_rad if spec.clutter_per_scan > 0 else math.inf
+        if spec.clutter_per_scan > 0:
+            self._draw_clutter()
 
     def beam(self, t_s: float) -> float:
         """Unwrapped beam azimuth (radians) at t_s."""
@@ -178,7 +192,7 @@ class RadarModel:
         detections = self._detections(t_from, b0, b1, rows, mode3a, states_at) if len(rows) else None
         clutter = self._clutter(t_from, b0, b1)
         if detections is None:
-            return PlotSet.empty() if clutter is None else PlotSet.concat([clutter])
+            return PlotSet.empty() if clutter is None else clutter  # drawn in beam order: time ordered
         return PlotSet.concat([detections] if clutter is None else [detections, clutter])
 
     def earliest_crossings(self, t_s: float, states: FloatArray) -> FloatArray:
@@ -252,18 +266,46 @@ class RadarModel:
             target=rows[seen].astype(np.int64),
         )
 
+    def _draw_clutter(self) -> None:
+        """The next CLUTTER_BATCH clutter plots, after the last one drawn: exponential gaps in beam angle."""
+        s, rng = self.spec, self._clutter_rng
+        beam = self._clutter_ahead[-1, 0] + np.cumsum(rng.exponential(TWO_PI / s.clutter_per_scan, CLUTTER_BATCH))
+        self._clutter_ahead = np.column_stack([
+            beam,
+            rng.uniform(CLUTTER_MIN_RANGE_M, s.max_range_m, CLUTTER_BATCH),
+            rng.uniform(0.0, CLUTTER_MAX_ELEVATION_RAD, CLUTTER_BATCH),
+            rng.normal(0.0, CLUTTER_SIGMA_RANGE_RATE_MPS, CLUTTER_BATCH),
+        ])
+        self._clutter_next = 0
+        self._clutter_beam = float(beam[0])
+
     def _clutter(self, t_from: float, b0: float, b1: float) -> PlotSet | None:
-        s = self.spec
-        n = int(self.rng.poisson(s.clutter_per_scan * max(b1 - b0, 0.0) / TWO_PI))
+        """The clutter plots whose beam angle lies in (b0, b1]."""
+        if self._clutter_beam > b1:
+            return None
+        rows = []
+        while self._clutter_beam <= b1:
+            ahead = self._clutter_ahead
+            beams = ahead[self._clutter_next:, 0]
+            stop = self._clutter_next + int(np.searchsorted(beams, b1, side="right"))
+            start = self._clutter_next + int(np.searchsorted(beams, b0, side="right"))
+            rows.append(ahead[start:stop])
+            if stop < len(ahead):
+                self._clutter_next, self._clutter_beam = stop, float(ahead[stop, 0])
+            else:
+                self._draw_clutter()
+        taken = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        n = len(taken)
         if n == 0:
             return None
-        beam = self.rng.uniform(b0, b1, n)
+        s = self.spec
+        beam = taken[:, 0]
         return PlotSet(
             t_s=self.t_epoch_s + (beam - s.north_offset_rad) / self.omega,
-            range_m=self.rng.uniform(CLUTTER_MIN_RANGE_M, s.max_range_m, n),
+            range_m=taken[:, 1].copy(),
             azimuth_rad=np.mod(beam, TWO_PI),
-            elevation_rad=self.rng.uniform(0.0, CLUTTER_MAX_ELEVATION_RAD, n),
-            range_rate_mps=self.rng.normal(0.0, CLUTTER_SIGMA_RANGE_RATE_MPS, n),
+            elevation_rad=taken[:, 2].copy(),
+            range_rate_mps=taken[:, 3].copy(),
             mode3a=np.full(n, -1, np.int32),
             target=np.full(n, -1, np.int64),
         )

@@ -67,3 +67,24 @@ def test_board_answers_time_sync_and_emits_decodable_asterix() -> None:
     norths = [r for r in records if isinstance(r, asterix.Cat034Message) and r.message_type == 1]
     assert len(norths) == 2 and len(plots) >= 10
     assert host.counters.frames_ok == len(frames) + 1 and not any(host.counters.rejected.values())
+
+
+@pytest.mark.parametrize("step_s", [0.005, 0.037, 1.0])
+def test_clutter_is_the_same_however_the_sweeps_are_cut(step_s: float) -> None:
+    """A seed's clutter does not depend on how often the board steps (virtual time's 5 ms ticks, a real-time
+    board's reads, a whole scenario at once): the same plots at the same times."""
+    spec = RadarSpec(name="r", site=(0, 0, 0), clutter_per_scan=40.0, sectors=8, scan_period_s=2.0)
+    none, codes = np.zeros(0, np.int64), np.zeros(0, np.int32)
+
+    def states(rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.zeros((0, 6))
+
+    whole = RadarModel(spec, seed=9).sweep(0.0, 30.0, none, codes, states)
+    cut, stepped, t = RadarModel(spec, seed=9), [], 0.0
+    while t < 30.0:
+        t_next = min(t + step_s, 30.0)
+        stepped.append(cut.sweep(t, t_next, none, codes, states))
+        t = t_next
+    assert len(whole) / 15 == pytest.approx(40.0, rel=0.15)  # clutter_per_scan a turn of the beam
+    for field in ("t_s", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps"):
+        np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in stepped]), getattr(whole, field))
