@@ -22,6 +22,13 @@ wire (aim point, time to go). The model, in order (docs/ENGAGEMENT.md has the nu
   launch self-destructs. Every detonation point (kill, miss, self-destruct) is checked against the no-fire zones.
 
 A kill ends the acquired object's truth whatever its allegiance: a friendly inside the basket can die.
+
+The rounds fly in a kernel, hil.ext.engagement's Flyout: every step of every round in C, handing back to this
+module only what it keeps (a search whose basket the kernel cannot rule out empty, a detonation with its kill
+draw, a self-destruct, the no-fire zones). EngagementModel(..., compiled=False) flies them here instead, one
+round at a time in _advance: the plain Python reference. The kernel flies bit for bit as it does; only its bound
+on the next search after an empty basket is rounded its own way, and that bound keeps a margin far above
+rounding, so rounds acquire, detonate and end alike (tests/plant/test_engagement_kernel.py compares them).
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from hil.ext.engagement import DETONATE, FLOWN, SEARCH, Flyout
 from hil.ext.firecontrol_types import LauncherSpec, NoFireZone
 from hil.geo import STANDARD_GRAVITY, FloatArray
-from hil.scenario import ALLEGIANCES, Truth
+from hil.scenario import ALLEGIANCES, TRUTH_STEP_S, Truth
 
 STEP_S = 0.01
 NAVIGATION_CONSTANT = 4.0
@@ -152,11 +160,22 @@ class EngagementModel:
     flying: list[Interceptor] = field(default_factory=list)
     finished: list[Interceptor] = field(default_factory=list)
     t_s: float = 0.0
+    compiled: bool = True  # fly the rounds in hil.ext.engagement; False: the Python reference (_advance)
 
     def __post_init__(self) -> None:
         self._detonations: Counter[int] = Counter()  # rounds that detonated on each truth row, for the kill draw
         self._next_id = 1
         self._allegiance = [spec.allegiance for spec in self.truth.scenario.targets]
+        truth = self.truth
+        self._flyout = Flyout(truth.states, truth.start_s, truth.end_s, TRUTH_STEP_S, STEP_S, NAVIGATION_CONSTANT,
+                              self.t_s)
+        # the kernel rules out empty baskets itself, unless a subclass searches its own way (a test searches at
+        # every step): then every search the window asks for comes here
+        own = EngagementModel
+        if self.compiled and type(self)._search is own._search \
+                and type(self)._nothing_in_reach_until is own._nothing_in_reach_until:
+            self._flyout.screen_searches = True
+            self._flyout.max_speed_mps = truth.max_speed_mps
 
     def launch(self, t_s: float, launcher: int, track_id: int, aim_enu: FloatArray | Vec, tgo_s: float = math.nan,
                seq: int = 0) -> Interceptor:
@@ -177,10 +196,39 @@ class EngagementModel:
         )
         self._next_id += 1
         self.flying.append(m)
+        if self.compiled:
+            self._flyout.add(m.fly_s, m.launch_s, m.max_tof_s, m.speed_mps, m.max_acc_mps2, m.seeker_range_m,
+                             m.seeker_half_angle_rad, m.pos, m.vel, m.aim_enu)
         return m
 
     def step(self, t_to: float) -> list[EngagementEvent]:
         """Fly every round to t_to in steps of STEP_S; kills end their object's truth."""
+        if not self.compiled:
+            return self._step_reference(t_to)
+        events: list[EngagementEvent] = []
+        fly = self._flyout
+        fly.t_s = self.t_s
+        while (what := fly.advance(t_to)) != FLOWN:
+            fly.write_back(self.flying)  # the round's record as the reference would have it at this point
+            i = fly.current
+            m = self.flying[i]
+            if what == SEARCH:
+                self._search(m, fly.event_t_s, *m.pos, *m.vel)
+                fly.searched(m.acquired, m.search_from_s)
+                continue
+            if what == DETONATE:
+                events.append(self._detonate(m, fly.event_t_s, fly.event_tau_s, *fly.event_miss))
+            else:
+                events.append(self._finish(m, fly.event_t_s, "self_destruct", m.pos))
+            fly.remove(i)
+            del self.flying[i]
+            self.finished.append(m)
+        self.t_s = fly.t_s
+        fly.write_back(self.flying)
+        return events
+
+    def _step_reference(self, t_to: float) -> list[EngagementEvent]:
+        """step in plain Python, one round at a time (_advance): what the kernel must do bit for bit."""
         events: list[EngagementEvent] = []
         while self.t_s < t_to - 1e-9:
             # the last step lands on t_to exactly, so summed steps do not drift from the caller's clock
