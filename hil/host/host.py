@@ -48,6 +48,9 @@ from hil.scenario import Scenario
 REASON_NAMES = {int(r): r.name for r in RefusalReason}
 PLOT_T0_KEPT = 4096  # plots whose t0 the host remembers (a track's newest plot is always among them)
 NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
+# An unidentified track (tentative, no Mode 3/A code yet) this close to a confirmed one is protected (fire_control_view)
+UNIDENTIFIED_NEAR_M = 5_000.0
+PROTECT_HOLD_SCANS = 3  # a dropped friendly or neutral track stays protected this many scans of the slowest radar
 
 
 class EventSink(Protocol):
@@ -141,6 +144,9 @@ class Host:
         self.protected_codes = np.concatenate([self.friendly_codes, self.neutral_codes])
         # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
         self.look_s = sc.look_scans * max((r.scan_period_s for r in sc.radars), default=1.0)
+        self.protect_hold_s = PROTECT_HOLD_SCANS * max((r.scan_period_s for r in sc.radars), default=1.0)
+        # friendly and neutral tracks as last seen: track id -> (run time, its snapshot row)
+        self._protected_seen: dict[int, tuple[float, TrackSnapshot]] = {}
         self.sector_az = [math.nan] * len(sc.radars)
         self.plot_t0: OrderedDict[float, tuple[int, int]] = OrderedDict()  # plot run time -> (t0 host ns, unc)
         self.fresh_plots: set[float] = set()  # plot times taken in by this loop iteration
@@ -200,18 +206,100 @@ class Host:
     # --- deciding --------------------------------------------------------------------------------------
 
     def fire_control_view(self, t_s: float) -> tuple[TrackSnapshot, Any] | None:
-        """The tracks fire control sees at t_s: every confirmed one, and every friendly or neutral one (tentative
-        too: they are protected); the rest, mostly clutter, is not worth its time. None when there is none."""
-        every = self.tracker.tracks(t_s)
-        # which tracks first, from status and code alone: the covariances are read for those rows only
+        """The tracks fire control sees at t_s (None when there is none): every confirmed one, and every one it must
+        protect, which it never engages and never fires near:
+        - a friendly or neutral track, tentative too;
+        - an unidentified one: tentative, no Mode 3/A code established yet, within UNIDENTIFIED_NEAR_M of a
+          confirmed track. It may be a friendly whose replies have not been counted yet, flying with a hostile;
+          it goes to fire control as protected and not friendly (the `neutral` input) until it is confirmed
+          (then its code decides) or dropped. A clutter track near a target holds fire a scan or two;
+        - a lost one: a friendly or neutral track the tracker dropped within protect_hold_s, coasted on from where
+          it was last seen, its uncertainty grown (a protected track that flickers out is still flying there); and
+          one whose code the tracker no longer establishes keeps it for protect_hold_s.
+        The rest, mostly clutter, is not worth fire control's time."""
+        tracked = self.tracker.tracks(t_s)
+        # a code the tracker establishes itself is remembered; a code only held for a while is not
+        own = self._protected_codes_of(tracked)
+        every = self._sticky_codes(t_s, tracked)
+        # which tracks first, from status, code and position alone: the covariances are read for those rows only
         coded = every.mode3a >= 0
-        keep = every.status == CONFIRMED
-        if coded.any():
-            keep |= coded & ((every.mode3a[:, None] == self.protected_codes[None, :]).any(axis=1))
-        if not keep.any():
+        confirmed = every.status == CONFIRMED
+        protected = own if every is tracked else self._protected_codes_of(every)
+        unidentified = ~(confirmed | coded)
+        if unidentified.any():
+            if confirmed.any():
+                rel = every.state[unidentified, None, :3] - every.state[None, confirmed, :3]
+                near = (np.einsum("ijk,ijk->ij", rel, rel) <= UNIDENTIFIED_NEAR_M**2).any(axis=1)
+                unidentified[unidentified] = near
+            else:
+                unidentified[:] = False
+        keep = confirmed | protected | unidentified
+        lost = self._lost_protected(t_s, every, own)
+        if not keep.any() and lost is None:
             return None
-        tracks = every if keep.all() else TrackSnapshot(*(column[keep] for column in every))
-        return tracks, protection_inputs(tracks, self.friendly_codes, self.neutral_codes)
+        tracks = every if keep.all() else _rows(every, keep)
+        unidentified = unidentified[keep]
+        if lost is not None:
+            tracks = _stack([tracks, lost])
+            unidentified = np.concatenate([unidentified, np.zeros(len(lost.track_id), bool)])
+        ident = protection_inputs(tracks, self.friendly_codes, self.neutral_codes)
+        if unidentified.any():
+            ident = ident._replace(neutral=ident.neutral | unidentified)
+            self.counts["unidentified_protected"] += int(unidentified.sum())
+        return tracks, ident
+
+    def _protected_codes_of(self, tracks: TrackSnapshot) -> np.ndarray:
+        """Which tracks carry a friendly or neutral code."""
+        coded = tracks.mode3a >= 0
+        if not coded.any():
+            return coded
+        protected: np.ndarray = coded & (tracks.mode3a[:, None] == self.protected_codes[None, :]).any(axis=1)
+        return protected
+
+    def _sticky_codes(self, t_s: float, every: TrackSnapshot) -> TrackSnapshot:
+        """every, with the friendly or neutral code a track had within protect_hold_s where it no longer has one."""
+        memory = self._protected_seen
+        if not memory:
+            return every
+        codes = every.mode3a
+        changed = None
+        for k, tid in enumerate(every.track_id.tolist()):
+            seen = memory.get(tid)
+            if seen is not None and t_s - seen[0] <= self.protect_hold_s and codes[k] != seen[1].mode3a[0]:
+                changed = codes.copy() if changed is None else changed
+                changed[k] = seen[1].mode3a[0]
+        if changed is None:
+            return every
+        self.counts["protected_code_held"] += 1
+        return every._replace(mode3a=changed)
+
+    def _lost_protected(self, t_s: float, every: TrackSnapshot, protected: np.ndarray) -> TrackSnapshot | None:
+        """Remember every track the tracker gives a friendly or neutral code (protected) as last seen; the ones the
+        tracker dropped within protect_hold_s, coasted to t_s at constant velocity with the covariance grown to
+        match (None: none)."""
+        memory = self._protected_seen
+        for k in np.flatnonzero(protected).tolist():
+            memory[int(every.track_id[k])] = (t_s, _rows(every, slice(k, k + 1)))
+        if not memory:
+            return None
+        live = set(every.track_id.tolist())
+        rows = []
+        for tid, (seen_s, row) in list(memory.items()):
+            if tid in live:
+                continue
+            dt = t_s - seen_s
+            if dt > self.protect_hold_s:
+                del memory[tid]
+                continue
+            f = np.eye(6)
+            f[:3, 3:] = dt * np.eye(3)
+            state = row.state @ f.T
+            cov = f @ row.cov[0] @ f.T
+            rows.append(row._replace(state=state, cov=cov[None]))
+        if not rows:
+            return None
+        self.counts["lost_protected_held"] += len(rows)
+        return _stack(rows)
 
     def decide(self, t_s: float, launchers: LauncherInputs) -> list[FireOrder]:
         """Fire control now; the orders to send (the launchers they name are then busy until fire_answered)."""
@@ -456,6 +544,18 @@ class Host:
                                        "launcher": self.scenario.launchers[r.launcher].name, "seq": r.seq,
                                        "intercept_s": round(r.intercept_s, 4), "look_end_s": round(r.look_end_s, 4),
                                        "result": r.assessed, "detail": detail})
+
+
+def _rows(snapshot: TrackSnapshot, which: Any) -> TrackSnapshot:
+    """The rows `which` (a mask, indices or a slice) of every column."""
+    columns: list[Any] = [column[which] for column in snapshot]
+    return TrackSnapshot(*columns)
+
+
+def _stack(snapshots: list[TrackSnapshot]) -> TrackSnapshot:
+    """The snapshots' rows one after the other."""
+    columns: list[Any] = [np.concatenate(parts) for parts in zip(*snapshots, strict=True)]
+    return TrackSnapshot(*columns)
 
 
 def build_host(scenario: Scenario, tracker: str | None = None, fire_control: str | None = None,

@@ -1,0 +1,106 @@
+"""What the host shows fire control as protected, whatever tracker is plugged in: a track it cannot identify yet
+beside a target, a friendly track the tracker dropped a moment ago, a friendly track whose code the tracker lost.
+
+Each of these once let a round fly at a hostile with its escort beside it (safety/escorts, seed 1: the escort's
+track was tentative, its code not yet established, when fire control fired at the bomber 600 m away; the round's
+seeker took the escort)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hil.ext.tracker_types import TrackSnapshot, TrackStatus
+from hil.host.host import PROTECT_HOLD_SCANS, UNIDENTIFIED_NEAR_M, Host
+from hil.host.plugins import make_fire_control
+from hil.scenario import Scenario
+
+FRIENDLY_CODE = 0o4001
+
+
+class ScriptedTracker:
+    """A tracker that shows what the test says: rows (track id, status, x, y, mode3a), moving east at 200 m/s."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, float, float, int]] = []
+
+    def update(self, *columns: object) -> None:
+        pass
+
+    def sector_swept(self, sensor: int, t_s: float, az_from_rad: float, az_to_rad: float) -> None:
+        pass
+
+    def tracks(self, t_s: float | None = None) -> TrackSnapshot:
+        n = len(self.rows)
+        state = np.zeros((n, 6))
+        for k, (_, _, x, y, _) in enumerate(self.rows):
+            state[k] = (x, y, 6000.0, 200.0, 0.0, 0.0)
+        cov = np.tile(np.diag([100.0, 100.0, 100.0, 25.0, 25.0, 25.0]), (n, 1, 1))
+        return TrackSnapshot(np.array([r[0] for r in self.rows], np.int64), np.array([r[1] for r in self.rows],
+                                                                                      np.int8),
+                             state, cov, np.zeros(n), np.array([r[4] for r in self.rows], np.int32),
+                             np.full(n, 5, np.int32))
+
+
+CONFIRMED, TENTATIVE = int(TrackStatus.CONFIRMED), int(TrackStatus.TENTATIVE)
+
+
+@pytest.fixture
+def host() -> Host:
+    sc = Scenario.load("safety/escorts")
+    assert FRIENDLY_CODE in sc.friendly_codes
+    return Host(sc, ScriptedTracker(), make_fire_control(sc, None))
+
+
+def view(host: Host, t_s: float) -> dict[int, tuple[bool, bool, np.ndarray, np.ndarray]]:
+    """Track id -> (friendly, protected and not friendly, position, position covariance) as fire control sees it."""
+    got = host.fire_control_view(t_s)
+    assert got is not None
+    tracks, ident = got
+    return {int(tid): (bool(ident.friendly[k]), bool(ident.neutral[k]), tracks.state[k, :3], tracks.cov[k, :3, :3])
+            for k, tid in enumerate(tracks.track_id)}
+
+
+def test_an_unidentified_track_beside_a_target_is_protected_one_far_away_is_not_shown(host: Host) -> None:
+    tracker = host.tracker
+    assert isinstance(tracker, ScriptedTracker)
+    tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1),  # the bomber
+                    (2, TENTATIVE, 600.0, 30_000.0, -1),  # its escort, code not established yet
+                    (3, TENTATIVE, UNIDENTIFIED_NEAR_M + 1_000.0, 30_000.0, -1)]  # clutter, away from any target
+    seen = view(host, 1.0)
+    assert set(seen) == {1, 2}
+    assert seen[2][:2] == (False, True)  # protected, not (yet) known friendly
+    assert seen[1][:2] == (False, False)  # the bomber stays a target
+    # once the escort's code is established it is a friendly like any other
+    tracker.rows[1] = (2, TENTATIVE, 600.0, 30_000.0, FRIENDLY_CODE)
+    assert view(host, 1.1)[2][:2] == (True, False)
+
+
+def test_a_dropped_friendly_track_is_held_where_it_flies_for_three_scans(host: Host) -> None:
+    tracker = host.tracker
+    assert isinstance(tracker, ScriptedTracker)
+    tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1), (2, TENTATIVE, 600.0, 30_000.0, FRIENDLY_CODE)]
+    view(host, 1.0)
+    tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1)]  # the escort's track flickers out
+    hold_s = PROTECT_HOLD_SCANS * max(r.scan_period_s for r in host.scenario.radars)
+    t = 1.0 + hold_s - 0.01
+    held = view(host, t)
+    assert 2 in held and held[2][0]  # still there, still friendly
+    np.testing.assert_allclose(held[2][2], [600.0 + 200.0 * (t - 1.0), 30_000.0, 6000.0])  # flown on
+    assert np.trace(held[2][3]) == pytest.approx(300.0 + 75.0 * (t - 1.0) ** 2)  # and less certain
+    assert 2 not in view(host, 1.0 + hold_s + 0.01)
+
+
+def test_a_friendly_track_whose_code_the_tracker_lost_keeps_it_for_three_scans(host: Host) -> None:
+    tracker = host.tracker
+    assert isinstance(tracker, ScriptedTracker)
+    tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1), (2, CONFIRMED, 600.0, 30_000.0, FRIENDLY_CODE)]
+    view(host, 1.0)
+    tracker.rows[1] = (2, CONFIRMED, 600.0, 30_000.0, -1)  # replies missed: no code established
+    hold_s = PROTECT_HOLD_SCANS * max(r.scan_period_s for r in host.scenario.radars)
+    assert view(host, 1.0 + hold_s - 0.01)[2][0]
+    # the hold runs from when the tracker itself last gave the code, not from the last decision
+    assert not view(host, 1.0 + hold_s + 0.01)[2][0]
+    assert math.isfinite(hold_s)
