@@ -145,8 +145,8 @@ class Host:
         # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
         self.look_s = sc.look_scans * max((r.scan_period_s for r in sc.radars), default=1.0)
         self.protect_hold_s = PROTECT_HOLD_SCANS * max((r.scan_period_s for r in sc.radars), default=1.0)
-        # friendly and neutral tracks as last seen: track id -> (run time, its snapshot row)
-        self._protected_seen: dict[int, tuple[float, TrackSnapshot]] = {}
+        # friendly and neutral tracks as last seen: track id -> (run time, the snapshot, its row there)
+        self._protected_seen: dict[int, tuple[float, TrackSnapshot, int]] = {}
         self.sector_az = [math.nan] * len(sc.radars)
         self.plot_t0: OrderedDict[float, tuple[int, int]] = OrderedDict()  # plot run time -> (t0 host ns, unc)
         self.fresh_plots: set[float] = set()  # plot times taken in by this loop iteration
@@ -261,13 +261,15 @@ class Host:
         memory = self._protected_seen
         if not memory:
             return every
-        codes = every.mode3a
         changed = None
-        for k, tid in enumerate(every.track_id.tolist()):
-            seen = memory.get(tid)
-            if seen is not None and t_s - seen[0] <= self.protect_hold_s and codes[k] != seen[1].mode3a[0]:
-                changed = codes.copy() if changed is None else changed
-                changed[k] = seen[1].mode3a[0]
+        for tid, (seen_s, snapshot, j) in memory.items():  # a few: one a friendly or neutral track
+            at = np.flatnonzero(every.track_id == tid)
+            if not len(at):
+                continue
+            k, code = int(at[0]), snapshot.mode3a[j]
+            if t_s - seen_s <= self.protect_hold_s and every.mode3a[k] != code:
+                changed = every.mode3a.copy() if changed is None else changed
+                changed[k] = code
         if changed is None:
             return every
         self.counts["protected_code_held"] += 1
@@ -279,23 +281,21 @@ class Host:
         match (None: none)."""
         memory = self._protected_seen
         for k in np.flatnonzero(protected).tolist():
-            memory[int(every.track_id[k])] = (t_s, _rows(every, slice(k, k + 1)))
+            memory[int(every.track_id[k])] = (t_s, every, k)  # the row is read only if the track is lost
         if not memory:
             return None
-        live = set(every.track_id.tolist())
         rows = []
-        for tid, (seen_s, row) in list(memory.items()):
-            if tid in live:
+        for tid, (seen_s, snapshot, k) in list(memory.items()):
+            if (every.track_id == tid).any():
                 continue
             dt = t_s - seen_s
             if dt > self.protect_hold_s:
                 del memory[tid]
                 continue
+            row = _rows(snapshot, slice(k, k + 1))
             f = np.eye(6)
             f[:3, 3:] = dt * np.eye(3)
-            state = row.state @ f.T
-            cov = f @ row.cov[0] @ f.T
-            rows.append(row._replace(state=state, cov=cov[None]))
+            rows.append(row._replace(state=row.state @ f.T, cov=(f @ row.cov[0] @ f.T)[None]))
         if not rows:
             return None
         self.counts["lost_protected_held"] += len(rows)
