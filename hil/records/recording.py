@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -128,6 +129,12 @@ def _option(code: int, value: bytes) -> bytes:
     return struct.pack("<HH", code, len(value)) + _pad4(value)
 
 
+_EPB_INBOUND = _option(EPB_FLAGS, struct.pack("<I", EPB_INBOUND))
+_EPB_OUTBOUND = _option(EPB_FLAGS, struct.pack("<I", EPB_OUTBOUND))
+_EPB_CRC32_HEAD = struct.pack("<HHB", EPB_HASH, 5, HASH_CRC32)  # then the CRC-32 (LE) and 3 bytes of padding
+_END_OF_OPTIONS = struct.pack("<HH", OPT_ENDOFOPT, 0)
+
+
 def _options(opts: list[tuple[int, bytes]]) -> bytes:
     if not opts:
         return b""
@@ -171,16 +178,23 @@ def _tag(tag: int, value: bytes) -> bytes:
     return struct.pack(">HH", tag, len(value)) + value
 
 
-def _upper_pdu(dissector: str, src: bytes, dst: bytes, port: int, payload: bytes) -> bytes:
-    """An exported-PDU record: which dissector decodes the payload, the link's addresses for the columns."""
+@functools.lru_cache(maxsize=256)
+def _upper_pdu_tags(dissector: str, src: bytes, dst: bytes, port: int) -> bytes:
+    """An exported-PDU record's tags: which dissector decodes the payload, the link's addresses for the columns
+    (the same for every frame of a link, kind and direction)."""
     name = dissector.encode()
     return b"".join((
         _tag(EXP_PDU_DISSECTOR_NAME, name + b"\0" * (-len(name) % 4)),  # NUL-padded to 4, as Wireshark writes it
         _tag(EXP_PDU_IPV4_SRC, src), _tag(EXP_PDU_IPV4_DST, dst),
         _tag(EXP_PDU_PORT_TYPE, struct.pack(">I", EXP_PDU_PT_UDP)),
         _tag(EXP_PDU_SRC_PORT, struct.pack(">I", port)), _tag(EXP_PDU_DST_PORT, struct.pack(">I", port)),
-        _tag(EXP_PDU_END, b""), payload,
+        _tag(EXP_PDU_END, b""),
     ))
+
+
+def _upper_pdu(dissector: str, src: bytes, dst: bytes, port: int, payload: bytes) -> bytes:
+    """An exported-PDU record: its tags, then the payload."""
+    return _upper_pdu_tags(dissector, src, dst, port) + payload
 
 
 # ---- the writer -----------------------------------------------------------------------------------------
@@ -301,12 +315,17 @@ class Recorder:
         return iface
 
     def _packet(self, iface: int, inbound: bool, host_ns: int, packet: bytes, comment: bytes = b"") -> bytes:
-        body = struct.pack("<IIIII", iface, host_ns >> 32, host_ns & 0xFFFFFFFF, len(packet), len(packet))
-        opts = [(EPB_FLAGS, struct.pack("<I", EPB_INBOUND if inbound else EPB_OUTBOUND)),
-                (EPB_HASH, struct.pack("<BI", HASH_CRC32, zlib.crc32(packet)))]
+        """One enhanced packet block: the packet, its direction, its CRC-32 and the comment, if any (the options as
+        _options would write them, packed at once: a frame is recorded for every one the links carry)."""
+        n = len(packet)
+        options = _EPB_INBOUND if inbound else _EPB_OUTBOUND
+        options += _EPB_CRC32_HEAD + zlib.crc32(packet).to_bytes(4, "little") + b"\0" * 3
         if comment:
-            opts.append((OPT_COMMENT, comment))
-        return _block(EPB_TYPE, body + _pad4(packet) + _options(opts))
+            options += _option(OPT_COMMENT, comment)
+        body_len = 20 + n + (-n % 4) + len(options) + 4
+        return b"".join((struct.pack("<IIIIIII", EPB_TYPE, 12 + body_len, iface, host_ns >> 32, host_ns & 0xFFFFFFFF,
+                                     n, n), packet, b"\0" * (-n % 4), options, _END_OF_OPTIONS,
+                         (12 + body_len).to_bytes(4, "little")))
 
     def _next_ident(self) -> int:
         self._ip_ident = (self._ip_ident + 1) & 0xFFFF
