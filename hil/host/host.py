@@ -159,6 +159,7 @@ class Host:
         self.decisions = 0
         self.last_poll = 0  # the radar links' poll count at the last decision (recorded for replay)
         self._evaluation: Evaluation | None = None
+        self._tracked: TrackSnapshot | None = None  # the tracker's snapshot the last decision started from
         # what the algorithms behind the seams took on their last call (ns): the tracker fed this iteration's
         # plots, fire control deciding (the host's own work around them is the rest of host_total)
         self.track_ns = 0
@@ -217,7 +218,7 @@ class Host:
           it was last seen, its uncertainty grown (a protected track that flickers out is still flying there); and
           one whose code the tracker no longer establishes keeps it for protect_hold_s.
         The rest, mostly clutter, is not worth fire control's time."""
-        tracked = self.tracker.tracks(t_s)
+        tracked = self._tracked = self.tracker.tracks(t_s)
         # a code the tracker establishes itself is remembered; a code only held for a while is not
         own = self._protected_codes_of(tracked)
         every = self._sticky_codes(t_s, tracked)
@@ -461,7 +462,9 @@ class Host:
         if t != t:  # NaN: nothing decided since the last bookkeeping
             return
         self._evaluated_t = math.nan
-        every = self.tracker.tracks()  # every track number opened counts, tentative ones too
+        # every track number opened counts, tentative ones too: the decision's own snapshot has them all
+        every = self._tracked if self._tracked is not None else self.tracker.tracks()
+        self._tracked = None
         self.track_ids_seen.update(every.track_id.tolist())
         for tid in every.track_id[every.status == CONFIRMED].tolist():  # in track order, as before
             if tid not in self.confirmed_ids_seen:
