@@ -98,6 +98,8 @@ class RadarLink:
         self._decoder = LinkDecoder(sensor_index, float(self.site_enu[2]), recorder is not None)
         self._batch = PlotBatch.empty(capacity)
         self._datagram = bool(getattr(transport, "is_datagram", False))
+        # a deferred poll's received frames, for record_received(): (events, receive ns, batch, result, poll count)
+        self._unrecorded: tuple[list[Any], int, PlotBatch, RadarPoll, int] | None = None
         self._tx_seq = 0
         self._token = 0
         self._pending_sync: OrderedDict[int, int] = OrderedDict()
@@ -166,8 +168,12 @@ class RadarLink:
         self.stats["link_errors"] += 1
         self._log.warning("%s: %s", self.name, e)
 
-    def poll(self) -> RadarPoll:
-        """Everything that arrived since the last poll, decoded; plot times on the host clock."""
+    def poll(self, defer_record: bool = False) -> RadarPoll:
+        """Everything that arrived since the last poll, decoded; plot times on the host clock.
+
+        defer_record: what arrived goes to the recorder at record_received() (the host loop records after its fire
+        commands went out, off their critical path), or at the next poll at the latest, before anything else."""
+        self.record_received()
         stats = self.stats
         stats["polls"] += 1
         batch = self._batch
@@ -198,10 +204,19 @@ class RadarLink:
         for ev in events:
             self._event(ev, now, result)
         if self.recorder is not None and events:
-            self._record_rx(events, now, batch, result)
+            if defer_record:
+                self._unrecorded = (events, now, batch, result, stats["polls"])
+            else:
+                self._record_rx(events, now, batch, result, stats["polls"])
         return result
 
-    def _record_rx(self, events: list[Any], now: int, batch: PlotBatch, result: RadarPoll) -> None:
+    def record_received(self) -> None:
+        """Record what the last poll with defer_record received (nothing if nothing waits)."""
+        if self._unrecorded is not None:
+            waiting, self._unrecorded = self._unrecorded, None
+            self._record_rx(*waiting)
+
+    def _record_rx(self, events: list[Any], now: int, batch: PlotBatch, result: RadarPoll, poll: int) -> None:
         """The poll's received frames to the recorder in arrival order, once their times are known.
 
         The first ASTERIX payload of a poll is annotated with what replay needs to give the tracker exactly
@@ -211,7 +226,6 @@ class RadarLink:
         times in order). Later payloads of the poll carry the poll count only.
         """
         assert self.recorder is not None
-        poll = self.stats["polls"]
         first: dict[str, Any] | None = {"poll": poll, "plots_t_s": time_runs(batch),
                                         "sectors_t_s": [float(t) for t, _, _ in result.sectors]}
         for ev in events:
@@ -305,4 +319,5 @@ class RadarLink:
         return self.transport.fileno()
 
     def close(self) -> None:
+        self.record_received()
         self.transport.close()

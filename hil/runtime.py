@@ -486,7 +486,7 @@ class Chain:
         polled = []
         for i, link in enumerate(self.boards.radars):
             t_begin = time.perf_counter_ns()
-            batch, services = link.poll()
+            batch, services = link.poll(defer_record=True)
             if (batch is not None and batch.n) or services:
                 self.latency.record("decode", time.perf_counter_ns() - t_begin)
                 self.radar_last_rx_ns[i] = self.clock.now_ns()
@@ -536,6 +536,8 @@ class Chain:
                             await task
                     elif self.host.pending:
                         await asyncio.sleep(0)  # let the fire commands go out before any bookkeeping
+                for link in self.boards.radars:
+                    link.record_received()  # what the polls received, now that the fire commands went out
                 self.host.bookkeeping()
                 self.host.assess(self.run_s(woke))
                 self._plant(woke)

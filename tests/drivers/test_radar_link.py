@@ -350,10 +350,13 @@ def test_the_kernels_clock_mapping_is_the_clock_syncs_own() -> None:
     assert not sync.synced
 
 
-def test_plot_times_and_what_replay_reads_from_the_recording() -> None:
+@pytest.mark.parametrize("defer", [False, True])
+def test_plot_times_and_what_replay_reads_from_the_recording(defer: bool) -> None:
     """Over 20 s of 5 ms polls in virtual time, a board whose clock drifts and a sync exchange every 0.5 s:
     each plot's time is its board stamp through ClockSync.board_to_host_ns, and the first ASTERIX payload of each
-    poll carries the poll count, the plot times as runs and the sector times (hil.records.replay reads them)."""
+    poll carries the poll count, the plot times as runs and the sector times (hil.records.replay reads them).
+    Deferred (as the host loop polls, recording after its fire commands), the same records come at
+    record_received(), none before."""
     rng = np.random.default_rng(11)
     host, board_end = BytePipe.pair()
     t = [5 * 10**12]
@@ -379,7 +382,10 @@ def test_plot_times_and_what_replay_reads_from_the_recording() -> None:
             wire += board.send(FrameType.ASTERIX, encode_cat034(3, 4, 2, 10.0, 1.0, 4.0), board_us() - 1000)
         board_end.write(wire)
         before, samples = len(recorded), link.clock_sync.samples_accepted + link.clock_sync.samples_rejected
-        plots, sectors = link.poll()
+        plots, sectors = link.poll(defer_record=defer)
+        if defer:
+            assert not [r for r in recorded[before:] if r[1] == "rx"]
+            link.record_received()
         # plots are timed before the poll's sync answers are taken in: compare where the sync stood still
         still = link.clock_sync.samples_accepted + link.clock_sync.samples_rejected == samples
         if k % 100 == 1:
