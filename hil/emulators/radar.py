@@ -36,7 +36,7 @@ from hil.drivers.framing import (
     encode_ident,
     encode_time_sync_resp,
 )
-from hil.emulators.radar_model import PlotSet, RadarModel, RadarParameters
+from hil.emulators.radar_model import TWO_PI, PlotSet, RadarModel, RadarParameters
 from hil.emulators.wire import Wire, open_raw_pty
 from hil.geo import FloatArray
 from hil.procutil import die_with_parent
@@ -80,6 +80,8 @@ class RadarBoard:
         # a sweep looks only at the targets due by its end. None: not yet worked out for this truth set and model.
         self._due_s: FloatArray | None = None
         self._next_due_s = -math.inf
+        # the next sector boundary the beam reaches (RadarModel.next_sector), from the last sweep (none yet: never)
+        self._next_sector = -(2**62)
 
     def _frame(self, ftype: int, t_us: int, payload: bytes) -> BoardFrame:
         frame = BoardFrame(ftype, payload, encode_frame(ftype, self.seq, t_us, payload))
@@ -151,8 +153,15 @@ class RadarBoard:
         if self.model is None or self.config is None or now_us <= self.t_us:
             return []
         model, cfg = self.model, self.config
-        out: list[BoardFrame] = []
         t0, t_end = self.t_us / 1e6, now_us / 1e6
+        if self._due_s is not None and t_end < self._next_due_s:
+            # most steps of a 5 ms loop: no target due, no clutter plot and no sector boundary in this turn of the
+            # beam, so the sweep below would send nothing and draw nothing: say so in a few comparisons
+            b1 = model.beam(t_end)
+            if b1 < model.next_clutter_beam and math.floor(b1 / (TWO_PI / model.spec.sectors)) < self._next_sector:
+                self.t_us = now_us
+                return []
+        out: list[BoardFrame] = []
         self.t_us = now_us
         for crossing in model.sectors_crossed(t0, t_end):
             t1 = crossing.t_s
@@ -168,6 +177,7 @@ class RadarBoard:
         plots = model.sweep(t0, t_end, *self._due_by(model, t0, t_end), self._states_at)
         if len(plots):
             out.append(self._plot_frame(plots, cfg))
+        self._next_sector = model.next_sector(t_end)
         return out
 
     def _plot_frame(self, plots: PlotSet, cfg: SensorConfig) -> BoardFrame:

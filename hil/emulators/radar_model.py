@@ -169,15 +169,26 @@ class RadarModel:
         if spec.clutter_per_scan > 0:
             self._draw_clutter()
 
+    @property
+    def next_clutter_beam(self) -> float:
+        """The unwrapped beam azimuth of the next clutter plot (inf without clutter): a sweep whose turn ends
+        before it draws none."""
+        return self._clutter_beam
+
     def beam(self, t_s: float) -> float:
         """Unwrapped beam azimuth (radians) at t_s."""
         return self.spec.north_offset_rad + self.omega * (t_s - self.t_epoch_s)
+
+    def next_sector(self, t_s: float) -> int:
+        """The number of the next sector boundary the beam reaches after t_s, counted unwrapped: a sweep from t_s to
+        t_to crosses one exactly when floor(beam(t_to) / width) reaches it (as sectors_crossed counts them)."""
+        return math.floor(self.beam(t_s) / (TWO_PI / self.spec.sectors)) + 1
 
     def sectors_crossed(self, t_from: float, t_to: float) -> list[SectorCrossing]:
         """Sector boundaries the beam reached in (t_from, t_to]; sector 0 is north."""
         n = self.spec.sectors
         width = TWO_PI / n
-        k0 = math.floor(self.beam(t_from) / width) + 1
+        k0 = self.next_sector(t_from)
         k1 = math.floor(self.beam(t_to) / width)
         out = []
         for k in range(k0, k1 + 1):
