@@ -500,7 +500,8 @@ class Chain:
     async def _loop(self) -> None:
         """The run's one loop, over its clock. Each iteration: wait for the next 5 ms tick (real time: or radar
         bytes, whichever comes first; virtual time: advance the clock and step the in-process boards), poll the
-        radars into the host, decide and send fires, then the bookkeeping off the critical path, the plant, the
+        radars into the host, decide and send fires (when the plots were news to fire control, Host.has_news, or
+        every FC_PERIOD_NS), then the bookkeeping off the critical path, the plant, the
         radars' stimulus and clock sync, metrics, status and the journal. In virtual time the launchers' heartbeat
         ticks run here (in real time each launcher has its own task) and a fire completes within its iteration."""
         virtual = isinstance(self.clock, VirtualClock)
@@ -528,7 +529,7 @@ class Chain:
                     for i in range(len(self.boards.launchers)):
                         await self.launchers.tick(i)
                     next_launcher += LAUNCHER_PERIOD_NS
-                if got or woke >= next_fc:
+                if (got and self.host.has_news()) or woke >= next_fc:
                     self._decide(woke)
                     next_fc = woke + FC_PERIOD_NS
                     if virtual:

@@ -160,6 +160,7 @@ class Host:
         self.last_poll = 0  # the radar links' poll count at the last decision (recorded for replay)
         self._evaluation: Evaluation | None = None
         self._tracked: TrackSnapshot | None = None  # the tracker's snapshot the last decision started from
+        self._confirmed_signature = (0, 0)  # (count, sum of ids) of the confirmed tracks at the last has_news()
         # what the algorithms behind the seams took on their last call (ns): the tracker fed this iteration's
         # plots, fire control deciding (the host's own work around them is the rest of host_total)
         self.track_ns = 0
@@ -205,6 +206,19 @@ class Host:
         return True
 
     # --- deciding --------------------------------------------------------------------------------------
+
+    def has_news(self) -> bool:
+        """Whether this iteration's plots changed what fire control would engage: a confirmed track took one of
+        them, or the confirmed set changed (a track confirmed or dropped). Plots that fed only tentative tracks,
+        mostly clutter, are no news: fire control then runs on its own period (deciding less never fires more)."""
+        if not self.fresh_plots:
+            return False
+        every = self.tracker.tracks()
+        confirmed = every.status == CONFIRMED
+        ids = every.track_id[confirmed]
+        signature = (len(ids), int(ids.sum()))
+        changed, self._confirmed_signature = signature != self._confirmed_signature, signature
+        return changed or bool((every.last_update_s[confirmed] >= min(self.fresh_plots)).any())
 
     def fire_control_view(self, t_s: float) -> tuple[TrackSnapshot, Any] | None:
         """The tracks fire control sees at t_s (None when there is none): every confirmed one, and every one it must
