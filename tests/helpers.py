@@ -504,3 +504,23 @@ class LoopbackDask:
                 p.kill()
                 p.wait(timeout=5)
         self.log.close()
+
+
+# --- safety as the plant counts it (tests/system/test_safety_scenarios.py, test_formations.py) --------------------
+
+
+def assert_safe(summary: dict[str, Any]) -> None:
+    """A run's summary shows no round that took a friendly or neutral, none inside a no-fire zone, no target given
+    more rounds than fire control allows, and every launch the boards made counted by the host."""
+    from hil.ext.firecontrol_types import FireControlConfig
+
+    plant = summary["plant"]
+    where = f"{summary['scenario']} seed {summary['seed']}"
+    assert plant["friendly_acquired"] == 0, f"{where}: a round's seeker took a friendly: {plant}"
+    assert plant["neutral_acquired"] == 0, f"{where}: a round's seeker took a neutral: {plant}"
+    assert plant["friendly_killed"] == 0 and plant["neutral_killed"] == 0, f"{where}: {plant}"
+    assert plant["nfz_detonations"] == 0, f"{where}: a round detonated inside a no-fire zone: {plant}"
+    assert plant["max_rounds_per_target"] <= FireControlConfig().max_shots_per_track, f"{where}: {plant}"
+    # every launch accounted for: what the boards launched is what the host counted
+    assert plant["rounds_launched"] == summary["launches"], f"{where}: board {plant['rounds_launched']} " \
+                                                           f"vs host {summary['launches']}"

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from hil.ext.firecontrol_types import FireControlConfig
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-from tests.helpers import PROTECTION_OFF, SAFETY_SCENES
+from tests.helpers import PROTECTION_OFF, SAFETY_SCENES, assert_safe
 
 CI_SEEDS = (1, 2)
 SWEEP_SEEDS = (1, 2, 3, 4, 5, 6)
@@ -33,19 +32,6 @@ def run_scene(name: str, seed: int, protect: bool = True) -> dict[str, Any]:
     return run_chain(RunOptions(scenario=Scenario.load(SAFETY_SCENES[name]), rig=Rig.load(), seed=seed,
                                 time_mode="virtual", out_dir=None, report=False, record=False,
                                 fire_control_overrides={} if protect else PROTECTION_OFF))
-
-
-def assert_safe(summary: dict[str, Any]) -> None:
-    plant = summary["plant"]
-    where = f"{summary['scenario']} seed {summary['seed']}"
-    assert plant["friendly_acquired"] == 0, f"{where}: a round's seeker took a friendly: {plant}"
-    assert plant["neutral_acquired"] == 0, f"{where}: a round's seeker took a neutral: {plant}"
-    assert plant["friendly_killed"] == 0 and plant["neutral_killed"] == 0, f"{where}: {plant}"
-    assert plant["nfz_detonations"] == 0, f"{where}: a round detonated inside a no-fire zone: {plant}"
-    assert plant["max_rounds_per_target"] <= FireControlConfig().max_shots_per_track, f"{where}: {plant}"
-    # every launch accounted for: what the boards launched is what the host counted
-    assert plant["rounds_launched"] == summary["launches"], f"{where}: board {plant['rounds_launched']} " \
-                                                           f"vs host {summary['launches']}"
 
 
 @pytest.mark.parametrize("scene", sorted(SAFETY_SCENES))
