@@ -35,6 +35,8 @@ class LocalPlant:
         self.board_events = list(board_events)  # (run time s, board, silent | resume), in time order
         self.on_event = on_event
         self.leaks_reported: set[int] = set()
+        impacts = self.truth.impact_s  # when each homing target reaches its asset (inf: never), fixed by truth
+        self._impacts = sorted((float(impacts[row]), row) for row in np.flatnonzero(np.isfinite(impacts)).tolist())
         self.launch_lines: list[tuple[int, Any]] = []  # launcher index, its board's launch lines
         self.board_launch_feed = [False] * len(scenario.launchers)  # the board reports its launches itself
         self.board_launches = 0
@@ -84,11 +86,11 @@ class LocalPlant:
             m = event.interceptor
             self.on_event(event.t_s, event.kind, track=m.track_id, target=m.acquired, launcher=m.launcher,
                           detail=round_detail(m, self.scenario))
-        truth = self.truth
-        for row in np.nonzero((truth.impact_s <= t_s) & np.isfinite(truth.impact_s))[0]:
-            if int(row) not in self.leaks_reported and truth.ended_by[row] == "impact":  # not killed first
-                self.leaks_reported.add(int(row))
-                self.on_event(float(truth.impact_s[row]), "leak", target=int(row))
+        while self._impacts and self._impacts[0][0] <= t_s:  # the impacts due, in time order
+            t_impact, row = self._impacts.pop(0)
+            if row not in self.leaks_reported and self.truth.ended_by[row] == "impact":  # not killed first
+                self.leaks_reported.add(row)
+                self.on_event(t_impact, "leak", target=row)
 
     def board_launch(self, li: int, record: dict[str, Any]) -> None:
         """A launch as the launcher board itself reports it (its own channel to the plant, beside the Modbus link):
