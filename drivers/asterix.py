@@ -153,6 +153,11 @@ def _fspec(frns: Sequence[int]) -> bytes:
     return bytes(out)
 
 
+def _tod_unit(tod_s: float) -> int:
+    """_tod_units of one finite time in plain floats: the same rounding (half to even), without numpy's cost."""
+    return round((tod_s % 86400.0) * 128.0) % TOD_WRAP
+
+
 def _tod_units(tod_s: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return np.mod(np.round(np.mod(np.asarray(tod_s, dtype=np.float64), 86400.0) * 128.0), TOD_WRAP).astype(np.int64)
 
@@ -171,7 +176,7 @@ def _cat048_records_small(sac: int, sic: int, tod_s: list[float], range_m: list[
                           plot_number: list[int]) -> list[bytes]:
     """encode_cat048_block's records for a few plots, with the array path's rounding and range checks in its
     order (round half to even, as numpy rounds)."""
-    tod = [round((float(t) % 86400.0) * 128.0) % TOD_WRAP for t in tod_s]
+    tod = [_tod_unit(float(t)) for t in tod_s]
     rng, az = [float(v) for v in range_m], [float(v) for v in azimuth_rad]
     if not all(math.isfinite(v) for v in rng) or not all(math.isfinite(v) for v in az):
         raise AsterixOutOfRange("range and azimuth must be finite")
@@ -212,6 +217,15 @@ def _check_small(name: str, values: list[int], lo: int, hi: int, unit: str) -> N
     for v in values:
         if v < lo or v > hi:
             raise AsterixOutOfRange(f"{name} {v} {unit} outside {lo}..{hi}")
+
+
+def encode_cat048_plots(sac: int, sic: int, tod_s: list[float], range_m: list[float], azimuth_rad: list[float],
+                        height_m: list[float], range_rate_mps: list[float], mode3a: list[int],
+                        plot_number: list[int]) -> bytes:
+    """encode_cat048_block for a few plots (up to SMALL_BLOCK, finite times) given as plain lists, as a board sends
+    one dwell: the same bytes, without the arrays."""
+    return _block(CAT048, _cat048_records_small(sac, sic, tod_s, range_m, azimuth_rad, height_m, range_rate_mps,
+                                                mode3a, plot_number))
 
 
 def encode_cat048_block(
@@ -291,7 +305,8 @@ def encode_cat034(
         raise AsterixOutOfRange(f"antenna rotation period {rotation_period_s} s outside 0..512 s")
     sector = round(sector_azimuth_rad / SECTOR_LSB_RAD) % 256
     record = _fspec([1, 2, 3, 4, 5]) + struct.pack(">BBB", sac, sic, message_type)
-    record += int(_tod_units(tod_s)).to_bytes(3, "big") + struct.pack(">BH", sector, period)
+    tod = _tod_unit(float(tod_s)) if math.isfinite(tod_s) else int(_tod_units(tod_s))
+    record += tod.to_bytes(3, "big") + struct.pack(">BH", sector, period)
     return _block(CAT034, [record])
 
 

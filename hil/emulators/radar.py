@@ -182,9 +182,20 @@ class RadarBoard:
 
     def _plot_frame(self, plots: PlotSet, cfg: SensorConfig) -> BoardFrame:
         n = len(plots)
-        numbers = (self.plot_number + np.arange(n)) % 4096
-        self.plot_number = (self.plot_number + n) % 4096
+        first = self.plot_number
+        self.plot_number = (first + n) % 4096
         self.plots_sent += n
+        t_first_us = math.floor(plots.t_s[0] * 1e6)
+        if n <= asterix.SMALL_BLOCK:
+            # a dwell's few plots in plain floats: the same operations on the same doubles as the arrays below
+            rng, rr = plots.range_m.tolist(), plots.range_rate_mps.tolist()
+            block = asterix.encode_cat048_plots(
+                cfg.sac, cfg.sic, [t % SECONDS_PER_DAY for t in plots.t_s.tolist()], rng, plots.azimuth_rad.tolist(),
+                [cfg.site_z + r * s for r, s in zip(rng, np.sin(plots.elevation_rad).tolist(), strict=True)],
+                [v if abs(v) <= MAX_DOPPLER_MPS else math.nan for v in rr], plots.mode3a.tolist(),
+                [(first + i) % 4096 for i in range(n)])
+            return self._frame(FrameType.ASTERIX, t_first_us, block)
+        numbers = (first + np.arange(n)) % 4096
         height = cfg.site_z + plots.range_m * np.sin(plots.elevation_rad)
         # I120 carries ±511 m/s: faster closing speeds are ambiguous, so the plot goes without Doppler
         doppler = np.where(np.abs(plots.range_rate_mps) <= MAX_DOPPLER_MPS, plots.range_rate_mps, np.nan)
@@ -192,7 +203,7 @@ class RadarBoard:
             cfg.sac, cfg.sic, plots.t_s % SECONDS_PER_DAY, plots.range_m, plots.azimuth_rad, height,
             doppler, plots.mode3a, numbers,
         )
-        return self._frame(FrameType.ASTERIX, math.floor(plots.t_s[0] * 1e6), block)
+        return self._frame(FrameType.ASTERIX, t_first_us, block)
 
 
 # --- the board process --------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hil.drivers import asterix
 from hil.drivers.framing import FrameDecoder, FrameType, encode_frame, encode_stimulus, encode_time_sync_req
 from hil.emulators.radar import RadarBoard
-from hil.emulators.radar_model import RadarModel
+from hil.emulators.radar_model import PlotSet, RadarModel
 from hil.geo import enu_to_polar
 from hil.plant.radars import config_from_spec, scan_plots
 from hil.scenario import RadarSpec, tracking_scenario
@@ -88,3 +90,24 @@ def test_clutter_is_the_same_however_the_sweeps_are_cut(step_s: float) -> None:
     assert len(whole) / 15 == pytest.approx(40.0, rel=0.15)  # clutter_per_scan a turn of the beam
     for field in ("t_s", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps"):
         np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in stepped]), getattr(whole, field))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 2**32 - 1), st.integers(0, 4095))
+def test_a_dwells_few_plots_go_out_as_the_arrays_would_send_them(n: int, seed: int, plot_number: int) -> None:
+    """The board sends a dwell of up to SMALL_BLOCK plots in plain floats: the same frame, byte for byte, as the
+    array path (heights from range and elevation, Doppler beyond ±511 m/s left out, plot numbers wrapping)."""
+    rng = np.random.default_rng(seed)
+    plots = PlotSet(t_s=np.sort(rng.uniform(0.0, 200_000.0, n)), range_m=rng.uniform(1.0, 60_000.0, n),
+                    azimuth_rad=rng.uniform(0.0, 2 * math.pi, n), elevation_rad=rng.uniform(-0.05, 0.5, n),
+                    range_rate_mps=rng.choice([-900.0, -511.0, 0.0, 37.5, 511.0, 700.0, np.nan], n),
+                    mode3a=rng.choice([-1, 0o4001, 0o7777], n).astype(np.int32), target=np.zeros(n, np.int64))
+    cfg = config_from_spec(RadarSpec(name="r", site=(0.0, 0.0, 31.5)), seed=1)
+    frames = []
+    for small in (asterix.SMALL_BLOCK, 0):
+        board = RadarBoard()
+        board.plot_number = plot_number
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(asterix, "SMALL_BLOCK", small)
+            frames.append(board._plot_frame(plots, cfg).data)
+    assert frames[0] == frames[1]
