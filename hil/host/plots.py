@@ -19,7 +19,14 @@ def merge_in_time_order(batches: list[PlotBatch]) -> tuple[dict[str, np.ndarray]
     The host feeds the tracker exactly this (hil.runtime), and replay rebuilds it (hil.records.replay): one function,
     so the two can never drift apart.
     """
-    cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}
+    if len(batches) == 1:  # most iterations: one radar's dwell, already in time order
+        b = batches[0]
+        cols = {name: getattr(b, name)[: b.n].copy() for name in MERGED_COLUMNS}
+        t = cols["t_s"]
+        if not (t[1:] < t[:-1]).any():
+            return cols, np.arange(b.n)
+    else:
+        cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}
     order = np.argsort(cols["t_s"], kind="stable")
     return {k: v[order] for k, v in cols.items()}, order
 
