@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from hil.emulators.radar_model import PlotSet
     from hil.ext.reference.tracker import ReferenceTracker
     from hil.ext.tracker import Tracker
-    from hil.ext.tracker_types import TrackerConfig
+    from hil.ext.tracker_types import TrackerConfig, TrackSnapshot
     from hil.scenario import Scenario
 
 # --- the checkout's files (an installed package's hil/data/) ----------------------------------------------------
@@ -524,3 +524,21 @@ def assert_safe(summary: dict[str, Any]) -> None:
     # every launch accounted for: what the boards launched is what the host counted
     assert plant["rounds_launched"] == summary["launches"], f"{where}: board {plant['rounds_launched']} " \
                                                            f"vs host {summary['launches']}"
+
+
+class ShownTracks:
+    """A tracker that shows what a test says: `rows` turned into a TrackSnapshot by the test's `snapshot` function
+    (the host under test asks tracks(); plots and sweeps go nowhere)."""
+
+    def __init__(self, snapshot: Callable[[list[Any]], TrackSnapshot]) -> None:
+        self.rows: list[Any] = []
+        self.snapshot = snapshot
+
+    def update(self, *columns: object) -> None:
+        pass
+
+    def sector_swept(self, sensor: int, t_s: float, az_from_rad: float, az_to_rad: float) -> None:
+        pass
+
+    def tracks(self, t_s: float | None = None) -> TrackSnapshot:
+        return self.snapshot(self.rows)

@@ -9,32 +9,22 @@ from hil.ext.tracker_types import TrackSnapshot, TrackStatus
 from hil.host.host import Host
 from hil.host.plugins import make_fire_control
 from hil.scenario import Scenario
+from tests.helpers import ShownTracks
 
 CONFIRMED, TENTATIVE = int(TrackStatus.CONFIRMED), int(TrackStatus.TENTATIVE)
 
 
-class Tracks:
-    """A tracker showing rows (track id, status, time of its newest plot)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, int, float]] = []
-
-    def update(self, *columns: object) -> None:
-        pass
-
-    def sector_swept(self, sensor: int, t_s: float, az_from_rad: float, az_to_rad: float) -> None:
-        pass
-
-    def tracks(self, t_s: float | None = None) -> TrackSnapshot:
-        n = len(self.rows)
-        ids, status = np.array([r[0] for r in self.rows], np.int64), np.array([r[1] for r in self.rows], np.int8)
-        return TrackSnapshot(ids, status, np.zeros((n, 6)), np.zeros((n, 6, 6)), np.array([r[2] for r in self.rows]),
-                             np.full(n, -1, np.int32), np.ones(n, np.int32))
+def snapshot(rows: list[tuple[int, int, float]]) -> TrackSnapshot:
+    """Rows (track id, status, time of its newest plot) as a snapshot."""
+    n = len(rows)
+    ids, status = np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int8)
+    return TrackSnapshot(ids, status, np.zeros((n, 6)), np.zeros((n, 6, 6)), np.array([r[2] for r in rows]),
+                         np.full(n, -1, np.int32), np.ones(n, np.int32))
 
 
 def test_only_plots_of_confirmed_tracks_and_changes_of_the_confirmed_set_are_news() -> None:
     sc = Scenario.load("raid")
-    tracker = Tracks()
+    tracker = ShownTracks(snapshot)
     host = Host(sc, tracker, make_fire_control(sc, None))
     tracker.rows = [(1, CONFIRMED, 1.0), (2, TENTATIVE, 1.0)]
     host.fresh_plots = {1.0}

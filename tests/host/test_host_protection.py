@@ -16,32 +16,20 @@ from hil.ext.tracker_types import TrackSnapshot, TrackStatus
 from hil.host.host import PROTECT_HOLD_SCANS, UNIDENTIFIED_NEAR_M, Host
 from hil.host.plugins import make_fire_control
 from hil.scenario import Scenario
+from tests.helpers import ShownTracks
 
 FRIENDLY_CODE = 0o4001
 
 
-class ScriptedTracker:
-    """A tracker that shows what the test says: rows (track id, status, x, y, mode3a), moving east at 200 m/s."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, int, float, float, int]] = []
-
-    def update(self, *columns: object) -> None:
-        pass
-
-    def sector_swept(self, sensor: int, t_s: float, az_from_rad: float, az_to_rad: float) -> None:
-        pass
-
-    def tracks(self, t_s: float | None = None) -> TrackSnapshot:
-        n = len(self.rows)
-        state = np.zeros((n, 6))
-        for k, (_, _, x, y, _) in enumerate(self.rows):
-            state[k] = (x, y, 6000.0, 200.0, 0.0, 0.0)
-        cov = np.tile(np.diag([100.0, 100.0, 100.0, 25.0, 25.0, 25.0]), (n, 1, 1))
-        return TrackSnapshot(np.array([r[0] for r in self.rows], np.int64), np.array([r[1] for r in self.rows],
-                                                                                      np.int8),
-                             state, cov, np.zeros(n), np.array([r[4] for r in self.rows], np.int32),
-                             np.full(n, 5, np.int32))
+def snapshot(rows: list[tuple[int, int, float, float, int]]) -> TrackSnapshot:
+    """Rows (track id, status, x, y, mode3a), at 6 km, moving east at 200 m/s, as a snapshot."""
+    n = len(rows)
+    state = np.zeros((n, 6))
+    for k, (_, _, x, y, _) in enumerate(rows):
+        state[k] = (x, y, 6000.0, 200.0, 0.0, 0.0)
+    cov = np.tile(np.diag([100.0, 100.0, 100.0, 25.0, 25.0, 25.0]), (n, 1, 1))
+    return TrackSnapshot(np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int8), state,
+                         cov, np.zeros(n), np.array([r[4] for r in rows], np.int32), np.full(n, 5, np.int32))
 
 
 CONFIRMED, TENTATIVE = int(TrackStatus.CONFIRMED), int(TrackStatus.TENTATIVE)
@@ -51,7 +39,7 @@ CONFIRMED, TENTATIVE = int(TrackStatus.CONFIRMED), int(TrackStatus.TENTATIVE)
 def host() -> Host:
     sc = Scenario.load("safety/escorts")
     assert FRIENDLY_CODE in sc.friendly_codes
-    return Host(sc, ScriptedTracker(), make_fire_control(sc, None))
+    return Host(sc, ShownTracks(snapshot), make_fire_control(sc, None))
 
 
 def view(host: Host, t_s: float) -> dict[int, tuple[bool, bool, np.ndarray, np.ndarray]]:
@@ -65,7 +53,7 @@ def view(host: Host, t_s: float) -> dict[int, tuple[bool, bool, np.ndarray, np.n
 
 def test_an_unidentified_track_beside_a_target_is_protected_one_far_away_is_not_shown(host: Host) -> None:
     tracker = host.tracker
-    assert isinstance(tracker, ScriptedTracker)
+    assert isinstance(tracker, ShownTracks)
     tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1),  # the bomber
                     (2, TENTATIVE, 600.0, 30_000.0, -1),  # its escort, code not established yet
                     (3, TENTATIVE, UNIDENTIFIED_NEAR_M + 1_000.0, 30_000.0, -1)]  # clutter, away from any target
@@ -80,7 +68,7 @@ def test_an_unidentified_track_beside_a_target_is_protected_one_far_away_is_not_
 
 def test_a_dropped_friendly_track_is_held_where_it_flies_for_three_scans(host: Host) -> None:
     tracker = host.tracker
-    assert isinstance(tracker, ScriptedTracker)
+    assert isinstance(tracker, ShownTracks)
     tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1), (2, TENTATIVE, 600.0, 30_000.0, FRIENDLY_CODE)]
     view(host, 1.0)
     tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1)]  # the escort's track flickers out
@@ -95,7 +83,7 @@ def test_a_dropped_friendly_track_is_held_where_it_flies_for_three_scans(host: H
 
 def test_a_friendly_track_whose_code_the_tracker_lost_keeps_it_for_three_scans(host: Host) -> None:
     tracker = host.tracker
-    assert isinstance(tracker, ScriptedTracker)
+    assert isinstance(tracker, ShownTracks)
     tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1), (2, CONFIRMED, 600.0, 30_000.0, FRIENDLY_CODE)]
     view(host, 1.0)
     tracker.rows[1] = (2, CONFIRMED, 600.0, 30_000.0, -1)  # replies missed: no code established
