@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import select
 import socket
 from collections import deque
 from collections.abc import Collection
@@ -223,8 +224,10 @@ class SerialTransport(_Backlog):
         except (serial.SerialException, OSError, ValueError) as e:
             raise LinkError(f"{self.url}: cannot open: {e}") from e
         self._fd = self.fileno()
+        self._hangup = select.poll()  # reports POLLHUP / POLLERR of the fd (registered for nothing else)
         if self._fd >= 0:
             os.set_blocking(self._fd, False)
+            self._hangup.register(self._fd, 0)
         else:
             # loop:// and the like queue in memory; their write_timeout=0 means "always time out"
             self.port.write_timeout = None
@@ -233,10 +236,11 @@ class SerialTransport(_Backlog):
     def read_available(self) -> bytes:
         try:
             if self._fd >= 0:
-                # straight from the fd (non-blocking; pyserial's read costs ~15 µs a poll in the chain): no data is
-                # EAGAIN, while zero bytes is the other end hung up (a pulled cable), as pyserial reports it
+                # straight from the fd (non-blocking; pyserial's read costs ~15 µs a poll in the chain). A tty in
+                # raw mode (VMIN = VTIME = 0) reads zero bytes when nothing is there, EAGAIN or not; zero bytes
+                # with the fd hung up (POLLHUP: the other end closed, a pulled cable) is the end of the link
                 data = os.read(self._fd, 65536)
-                if not data:
+                if not data and self._hangup.poll(0):
                     raise LinkError(f"{self.url}: read failed: the other end hung up")
                 return data
             return bytes(self.port.read(65536))

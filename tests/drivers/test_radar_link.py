@@ -470,3 +470,25 @@ def test_a_hostile_link_is_counted_never_raised(segments: list, cuts: list[int],
     assert plots_seen == c["plots_ok"] and c["plots_dropped"] == 0
     assert c["plots_unsynced"] <= plots_seen
     assert sum(c.summary()["rejected"].values()) >= 0
+
+
+def test_a_quiet_serial_line_reads_nothing_a_closed_one_is_a_hang_up() -> None:
+    """A raw tty reads zero bytes when nothing is there: that is a quiet line, not an error (every poll of a quiet
+    radar link counted one, and logged it, before). Once the other end closes, the read is a hang-up."""
+    board, line = os.openpty()
+    tty.setraw(board)
+    transport = SerialTransport(os.ttyname(line))
+    link = RadarLink(transport, 0, (0.0, 0.0, 0.0))
+    try:
+        for _ in range(50):
+            assert transport.read_available() == b""
+            link.poll()
+        assert link.counters["link_errors"] == 0
+        os.write(board, b"\x7e")
+        assert transport.read_available() == b"\x7e"
+        os.close(board)
+        with pytest.raises(LinkError, match="hung up"):
+            transport.read_available()
+    finally:
+        transport.close()
+        os.close(line)
