@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hil.ext.firecontrol_types import RefusalReason
-from hil.ext.tracker_types import TrackSnapshot
+from hil.ext.firecontrol_types import FireControlConfig, RefusalReason, protect_radius
+from hil.ext.tracker_types import TrackSnapshot, TrackStatus
 from hil.host.fire_control import friendly_code_array, protection_inputs
 from hil.host.plots import feed_tracker, merge_in_time_order
 from hil.host.seams import (
@@ -48,8 +48,6 @@ from hil.scenario import Scenario
 REASON_NAMES = {int(r): r.name for r in RefusalReason}
 PLOT_T0_KEPT = 4096  # plots whose t0 the host remembers (a track's newest plot is always among them)
 NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
-# An unidentified track (tentative, no Mode 3/A code yet) this close to a confirmed one is protected (fire_control_view)
-UNIDENTIFIED_NEAR_M = 5_000.0
 PROTECT_HOLD_SCANS = 3  # a dropped friendly or neutral track stays protected this many scans of the slowest radar
 
 
@@ -136,6 +134,9 @@ class Host:
     on_event: EventSink | None = None
     records: RecordSink | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    # how near an unidentified track holds a confirmed one (None: the scenario's protect_radius_m, or else each
+    # launcher's seeker basket plus lethal radius, as fire control's protection takes it; the widest)
+    protect_radius_m: float | None = None
 
     def __post_init__(self) -> None:
         sc = self.scenario
@@ -145,6 +146,10 @@ class Host:
         # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
         self.look_s = sc.look_scans * max((r.scan_period_s for r in sc.radars), default=1.0)
         self.protect_hold_s = PROTECT_HOLD_SCANS * max((r.scan_period_s for r in sc.radars), default=1.0)
+        # an unidentified track this close to a confirmed one holds it (fire_control_view)
+        doctrine = FireControlConfig(protect_radius_m=sc.protect_radius_m if self.protect_radius_m is None
+                                     else self.protect_radius_m)
+        self.unidentified_near_m = max((protect_radius(doctrine, site) for site in sc.launchers), default=0.0)
         # friendly and neutral tracks as last seen: track id -> (run time, the snapshot, its row there)
         self._protected_seen: dict[int, tuple[float, TrackSnapshot, int]] = {}
         self.sector_az = [math.nan] * len(sc.radars)
@@ -221,13 +226,13 @@ class Host:
         return changed or bool((every.last_update_s[confirmed] >= min(self.fresh_plots)).any())
 
     def fire_control_view(self, t_s: float) -> tuple[TrackSnapshot, Any] | None:
-        """The tracks fire control sees at t_s (None when there is none): every confirmed one, and every one it must
-        protect, which it never engages and never fires near:
-        - a friendly or neutral track, tentative too;
-        - an unidentified one: tentative, no Mode 3/A code established yet, within UNIDENTIFIED_NEAR_M of a
-          confirmed track. It may be a friendly whose replies have not been counted yet, flying with a hostile;
-          it goes to fire control as protected and not friendly (the `neutral` input) until it is confirmed
-          (then its code decides) or dropped. A clutter track near a target holds fire a scan or two;
+        """The tracks fire control sees at t_s (None when there is none): every confirmed one, and every friendly or
+        neutral one, tentative too (protected: never engaged, never fired near). Beyond the codes of the moment:
+        - a confirmed track with an unidentified one (tentative, no Mode 3/A code established yet) within
+          unidentified_near_m of it goes to fire control as not yet confirmed, so no launcher is given to it: the
+          other may be a friendly flying with it whose replies have not been counted yet, inside the basket of a
+          round sent at it. It is held (a HOST_UNIDENTIFIED_NEAR refusal) until the other is confirmed (then its
+          code decides) or dropped; a clutter track beside a target holds it a scan or two;
         - a lost one: a friendly or neutral track the tracker dropped within protect_hold_s, coasted on from where
           it was last seen, its uncertainty grown (a protected track that flickers out is still flying there); and
           one whose code the tracker no longer establishes keeps it for protect_hold_s.
@@ -237,31 +242,43 @@ class Host:
         own = self._protected_codes_of(tracked)
         every = self._sticky_codes(t_s, tracked)
         # which tracks first, from status, code and position alone: the covariances are read for those rows only
-        coded = every.mode3a >= 0
         confirmed = every.status == CONFIRMED
         protected = own if every is tracked else self._protected_codes_of(every)
-        unidentified = ~(confirmed | coded)
-        if unidentified.any():
-            if confirmed.any():
-                rel = every.state[unidentified, None, :3] - every.state[None, confirmed, :3]
-                near = (np.einsum("ijk,ijk->ij", rel, rel) <= UNIDENTIFIED_NEAR_M**2).any(axis=1)
-                unidentified[unidentified] = near
-            else:
-                unidentified[:] = False
-        keep = confirmed | protected | unidentified
+        keep = confirmed | protected
         lost = self._lost_protected(t_s, every, own)
         if not keep.any() and lost is None:
             return None
+        held = self._held_for_unidentified(t_s, every, confirmed)
         tracks = every if keep.all() else _rows(every, keep)
-        unidentified = unidentified[keep]
+        if held is not None:
+            status = tracks.status.copy()
+            status[held[keep]] = TrackStatus.TENTATIVE
+            tracks = tracks._replace(status=status)
         if lost is not None:
             tracks = _stack([tracks, lost])
-            unidentified = np.concatenate([unidentified, np.zeros(len(lost.track_id), bool)])
-        ident = protection_inputs(tracks, self.friendly_codes, self.neutral_codes)
-        if unidentified.any():
-            ident = ident._replace(neutral=ident.neutral | unidentified)
-            self.counts["unidentified_protected"] += int(unidentified.sum())
-        return tracks, ident
+        return tracks, protection_inputs(tracks, self.friendly_codes, self.neutral_codes)
+
+    def _held_for_unidentified(self, t_s: float, every: TrackSnapshot, confirmed: np.ndarray) -> np.ndarray | None:
+        """Which confirmed tracks have an unidentified track within unidentified_near_m (None: none); the first
+        hold of each (track, unidentified track) is a refusal and an event."""
+        unidentified = ~confirmed & (every.mode3a < 0)
+        if not unidentified.any() or not confirmed.any():
+            return None
+        rel = every.state[confirmed, None, :3] - every.state[None, unidentified, :3]
+        near = np.einsum("ijk,ijk->ij", rel, rel) <= self.unidentified_near_m**2  # [confirmed, unidentified]
+        if not near.any():
+            return None
+        held = np.zeros(len(confirmed), bool)
+        held[confirmed] = near.any(axis=1)
+        others = every.track_id[unidentified]
+        for tid, row in zip(every.track_id[confirmed].tolist(), near.tolist(), strict=True):
+            if any(row):
+                other = int(others[row.index(True)])
+                self._host_refusal(t_s, tid, -1, "HOST_UNIDENTIFIED_NEAR", other,
+                                   f"track {other}, not yet identified, within {self.unidentified_near_m:.0f} m")
+        self.counts["unidentified_holds"] += 1
+        return held
+
 
     def _protected_codes_of(self, tracks: TrackSnapshot) -> np.ndarray:
         """Which tracks carry a friendly or neutral code."""
@@ -367,17 +384,21 @@ class Host:
                    "HOST_NOT_CONFIRMED" if tracks.status[ti] != CONFIRMED else "")
         if not why:
             return ""
+        self._host_refusal(t_s, tid, li, why, None, "fire control assigned it; the host does not fire")
+        return why
+
+    def _host_refusal(self, t_s: float, tid: int, li: int, why: str, protected: int | None, detail: str) -> None:
+        """A refusal of the host's own, counted by (track, launcher, reason) as fire control's are; the first of
+        each is an event."""
         key = (tid, li, why)
         entry = self.refusals.get(key)
         if entry is None:
             self.refusals[key] = {"time_s": round(t_s, 3), "track": tid,
                                   "launcher": self.scenario.launchers[li].name if li >= 0 else None,
-                                  "reason": why, "count": 1, "protected_track": None}
-            self._event(t_s, "refusal", track=tid, launcher=li,
-                        detail=f"{why}: fire control assigned it; the host does not fire")
+                                  "reason": why, "count": 1, "protected_track": protected}
+            self._event(t_s, "refusal", track=tid, launcher=li, detail=f"{why}: {detail}")
         else:
             entry["count"] += 1
-        return why
 
     def engagement_inputs(self, t_s: float, tracks: TrackSnapshot) -> tuple[EngagementInputs, np.ndarray]:
         """Rounds in flight, shots and kill assessment per track, and guidance channels in use per launcher,
@@ -580,8 +601,11 @@ def build_host(scenario: Scenario, tracker: str | None = None, fire_control: str
     """A Host with the chosen tracker and fire control (hil.host.plugins: None is the scenario's choice)."""
     from hil.host.plugins import make_fire_control, make_tracker
 
-    return Host(scenario, make_tracker(scenario, tracker),
-                make_fire_control(scenario, fire_control, **(fire_control_overrides or {})), **kwargs)
+    overrides = fire_control_overrides or {}
+    if "protect_radius_m" in overrides:
+        kwargs.setdefault("protect_radius_m", overrides["protect_radius_m"])
+    return Host(scenario, make_tracker(scenario, tracker), make_fire_control(scenario, fire_control, **overrides),
+                **kwargs)
 
 
 __all__ = ["Evaluation", "FireOrder", "Host", "HostRound", "RadarPoll", "build_host"]

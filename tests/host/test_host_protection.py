@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hil.ext.tracker_types import TrackSnapshot, TrackStatus
-from hil.host.host import PROTECT_HOLD_SCANS, UNIDENTIFIED_NEAR_M, Host
+from hil.host.host import PROTECT_HOLD_SCANS, Host
 from hil.host.plugins import make_fire_control
 from hil.scenario import Scenario
 from tests.helpers import ShownTracks
@@ -42,28 +42,35 @@ def host() -> Host:
     return Host(sc, ShownTracks(snapshot), make_fire_control(sc, None))
 
 
-def view(host: Host, t_s: float) -> dict[int, tuple[bool, bool, np.ndarray, np.ndarray]]:
-    """Track id -> (friendly, protected and not friendly, position, position covariance) as fire control sees it."""
+def view(host: Host, t_s: float) -> dict[int, tuple[bool, bool, np.ndarray, np.ndarray, bool]]:
+    """Track id -> (friendly, neutral, position, position covariance, confirmed) as fire control sees it."""
     got = host.fire_control_view(t_s)
     assert got is not None
     tracks, ident = got
-    return {int(tid): (bool(ident.friendly[k]), bool(ident.neutral[k]), tracks.state[k, :3], tracks.cov[k, :3, :3])
-            for k, tid in enumerate(tracks.track_id)}
+    return {int(tid): (bool(ident.friendly[k]), bool(ident.neutral[k]), tracks.state[k, :3], tracks.cov[k, :3, :3],
+                       bool(tracks.status[k] == CONFIRMED)) for k, tid in enumerate(tracks.track_id)}
 
 
-def test_an_unidentified_track_beside_a_target_is_protected_one_far_away_is_not_shown(host: Host) -> None:
+def test_a_target_with_an_unidentified_track_beside_it_is_held_one_farther_away_is_not(host: Host) -> None:
     tracker = host.tracker
     assert isinstance(tracker, ShownTracks)
-    tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1),  # the bomber
+    near = host.unidentified_near_m
+    assert 2_000.0 < near < 3_000.0  # the escorts' launchers: a 6 km seeker of 20 degrees, and the lethal radius
+    tracker.rows = [(1, CONFIRMED, 0.0, 30_000.0, -1),  # a bomber
                     (2, TENTATIVE, 600.0, 30_000.0, -1),  # its escort, code not established yet
-                    (3, TENTATIVE, UNIDENTIFIED_NEAR_M + 1_000.0, 30_000.0, -1)]  # clutter, away from any target
+                    (3, CONFIRMED, 20_000.0, 30_000.0, -1),  # another bomber
+                    (4, TENTATIVE, 20_000.0 + near + 500.0, 30_000.0, -1)]  # clutter, beyond the basket
     seen = view(host, 1.0)
-    assert set(seen) == {1, 2}
-    assert seen[2][:2] == (False, True)  # protected, not (yet) known friendly
-    assert seen[1][:2] == (False, False)  # the bomber stays a target
-    # once the escort's code is established it is a friendly like any other
+    assert set(seen) == {1, 3}  # the unidentified tracks are not fire control's to see
+    assert not seen[1][4] and seen[3][4]  # the bomber beside it is held as not yet confirmed, the other is not
+    refusal = host.refusals[(1, -1, "HOST_UNIDENTIFIED_NEAR")]
+    assert refusal["protected_track"] == 2 and refusal["count"] == 1
+    view(host, 1.05)
+    assert refusal["count"] == 2  # counted each decision, one event
+    # once the escort's code is established it is a friendly like any other: fire control's own protection holds
     tracker.rows[1] = (2, TENTATIVE, 600.0, 30_000.0, FRIENDLY_CODE)
-    assert view(host, 1.1)[2][:2] == (True, False)
+    seen = view(host, 1.1)
+    assert seen[1][4] and seen[2][:2] == (True, False)
 
 
 def test_a_dropped_friendly_track_is_held_where_it_flies_for_three_scans(host: Host) -> None:
