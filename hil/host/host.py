@@ -264,18 +264,22 @@ class Host:
         unidentified = ~confirmed & (every.mode3a < 0)
         if not unidentified.any() or not confirmed.any():
             return None
-        rel = every.state[confirmed, None, :3] - every.state[None, unidentified, :3]
-        near = np.einsum("ijk,ijk->ij", rel, rel) <= self.unidentified_near_m**2  # [confirmed, unidentified]
-        if not near.any():
+        near_m = self.unidentified_near_m
+        mine, others = every.state[confirmed, :3], every.state[unidentified, :3]
+        # pairs within near_m east-west first (cheap, and few), then their distance
+        ci, ui = np.nonzero(np.abs(mine[:, None, 0] - others[None, :, 0]) <= near_m)
+        close = ((mine[ci] - others[ui]) ** 2).sum(axis=1) <= near_m**2
+        if not close.any():
             return None
+        ci, ui = ci[close], ui[close]
+        rows, first = np.unique(ci, return_index=True)  # each held track, with the first unidentified one near it
         held = np.zeros(len(confirmed), bool)
-        held[confirmed] = near.any(axis=1)
-        others = every.track_id[unidentified]
-        for tid, row in zip(every.track_id[confirmed].tolist(), near.tolist(), strict=True):
-            if any(row):
-                other = int(others[row.index(True)])
-                self._host_refusal(t_s, tid, -1, "HOST_UNIDENTIFIED_NEAR", other,
-                                   f"track {other}, not yet identified, within {self.unidentified_near_m:.0f} m")
+        confirmed_rows = np.flatnonzero(confirmed)
+        held[confirmed_rows[rows]] = True
+        mine_ids, other_ids = every.track_id[confirmed], every.track_id[unidentified]
+        for tid, other in zip(mine_ids[rows].tolist(), other_ids[ui[first]].tolist(), strict=True):
+            self._host_refusal(t_s, tid, -1, "HOST_UNIDENTIFIED_NEAR", other,
+                               f"track {other}, not yet identified, within {near_m:.0f} m")
         self.counts["unidentified_holds"] += 1
         return held
 
