@@ -319,8 +319,9 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 started = time.monotonic()  # the loop is running: give it about 8 s or a launch
             events = out / "events.csv"
             launched = events.is_file() and ",launch," in events.read_text()
-            # the runtime journals every few seconds: wait for one (bounded), so the journal is more than the opening
-            journalled = "start_host_ns" in (out / "summary.json").read_text() if started else False
+            # the runtime journals every few seconds: wait for one with plots in it (bounded), so the journal is more
+            # than the opening summary (which has start_host_ns already: waiting for that raced the first journal)
+            journalled = bool(started) and json.loads((out / "summary.json").read_text()).get("plots", 0) > 0
             if started and (time.monotonic() - started > 8.0 or launched) and \
                     (journalled or time.monotonic() - started > 12.0):
                 break
