@@ -542,3 +542,11 @@ class ShownTracks:
 
     def tracks(self, t_s: float | None = None) -> TrackSnapshot:
         return self.snapshot(self.rows)
+
+
+def campaign_outcome_stats(summary: dict[str, Any]) -> Any:
+    """campaign.json's statistics without latency (wall-clock measurements differ from run to run)."""
+    def strip(s: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in s.items() if k not in ("latency_us", "floor_us")}
+
+    return [strip(p) for p in summary["points"]], strip(summary["all"])

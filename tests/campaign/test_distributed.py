@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from hil.campaign import campaign_from, run_campaign
+from tests.helpers import campaign_outcome_stats
 
 SEEDS = "1-6"
 DURATION_S = 30  # the raid's first kills come before 30 s: the statistics have something in them
@@ -69,14 +70,6 @@ def _partials(folder: Path) -> set[Path]:
     return set((folder / "runs").glob("*/.seed-*.partial-*")) if (folder / "runs").is_dir() else set()
 
 
-def _outcome_stats(summary: dict[str, Any]) -> Any:
-    """campaign.json's statistics without latency (wall-clock measurements differ from run to run)."""
-    def strip(s: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in s.items() if k not in ("latency_us", "floor_us")}
-
-    return [strip(p) for p in summary["points"]], strip(summary["all"])
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_worker_killed_mid_run_loses_and_doubles_nothing(tmp_path: Path,
@@ -111,7 +104,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(tmp_path: Path,
     local = run_campaign(campaign_from({"scenario": "raid", "seeds": SEEDS, "duration_s": DURATION_S},
                                        "local"), tmp_path / "local", jobs=2, html=False)
     remote = json.loads((out / "campaign.json").read_text())
-    assert _outcome_stats(remote) == _outcome_stats(local.summary)
+    assert campaign_outcome_stats(remote) == campaign_outcome_stats(local.summary)
     by_key = {e["key"]: e["record"]["outcomes"] for e in entries}
     for e in (json.loads(line) for line in (tmp_path / "local/manifest.jsonl").read_text().splitlines()):
         assert e["record"]["outcomes"] == by_key[e["key"]], e["key"]

@@ -10,25 +10,16 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hil.campaign import campaign_from, run_campaign
 from hil.campaign.runner import RunFailed, pack, unpack
-from tests.helpers import LoopbackDask
+from tests.helpers import LoopbackDask, campaign_outcome_stats
 
 SEEDS = "1-2"
 DURATION_S = 30  # the raid's first kills come before 30 s
 RUN_FILES = ("summary.json", "events.csv", "recording.pcapng")
-
-
-def _outcome_stats(summary: dict[str, Any]) -> Any:
-    """campaign.json's statistics without latency (wall-clock measurements differ from run to run)."""
-    def strip(s: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in s.items() if k not in ("latency_us", "floor_us")}
-
-    return [strip(p) for p in summary["points"]], strip(summary["all"])
 
 
 @pytest.mark.slow
@@ -61,7 +52,7 @@ def test_gathered_run_folders_arrive_whole_and_leave_the_worker_empty(tmp_path: 
     local = run_campaign(campaign_from({"scenario": "raid", "seeds": SEEDS, "duration_s": DURATION_S}, "local"),
                          tmp_path / "local", jobs=1, html=False)
     gathered = json.loads((out / "campaign.json").read_text())
-    assert _outcome_stats(gathered) == _outcome_stats(local.summary)
+    assert campaign_outcome_stats(gathered) == campaign_outcome_stats(local.summary)
     assert gathered["all"]["kill_probability"]["k"] > 0  # the statistics have something in them
 
 
