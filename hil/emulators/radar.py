@@ -36,7 +36,7 @@ from hil.drivers.framing import (
     encode_ident,
     encode_time_sync_resp,
 )
-from hil.emulators.radar_model import TWO_PI, PlotSet, RadarModel, RadarParameters
+from hil.emulators.radar_model import PlotSet, RadarModel, RadarParameters
 from hil.emulators.wire import Wire, open_raw_pty
 from hil.geo import FloatArray
 from hil.procutil import die_with_parent
@@ -154,13 +154,12 @@ class RadarBoard:
             return []
         model, cfg = self.model, self.config
         t0, t_end = self.t_us / 1e6, now_us / 1e6
-        if self._due_s is not None and t_end < self._next_due_s:
-            # most steps of a 5 ms loop: no target due, no clutter plot and no sector boundary in this turn of the
-            # beam, so the sweep below would send nothing and draw nothing: say so in a few comparisons
-            b1 = model.beam(t_end)
-            if b1 < model.next_clutter_beam and math.floor(b1 / (TWO_PI / model.spec.sectors)) < self._next_sector:
-                self.t_us = now_us
-                return []
+        # most steps of a 5 ms loop: no target due, no clutter plot and no sector boundary in this turn of the
+        # beam, so the sweep below would send nothing and draw nothing: say so in a few comparisons
+        if (self._due_s is not None and t_end < self._next_due_s and model.beam(t_end) < model.next_clutter_beam
+                and model.next_sector(t_end) <= self._next_sector):
+            self.t_us = now_us
+            return []
         out: list[BoardFrame] = []
         self.t_us = now_us
         for crossing in model.sectors_crossed(t0, t_end):
