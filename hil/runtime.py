@@ -529,7 +529,7 @@ class Chain:
                     for i in range(len(self.boards.launchers)):
                         await self.launchers.tick(i)
                     next_launcher += LAUNCHER_PERIOD_NS
-                if (got and self.host.has_news()) or woke >= next_fc:
+                if (got and self.host.has_news(self.run_s(woke))) or woke >= next_fc:
                     self._decide(woke)
                     next_fc = woke + FC_PERIOD_NS
                     if virtual:

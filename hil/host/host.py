@@ -24,15 +24,15 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from hil.ext.firecontrol_types import FireControlConfig, RefusalReason, protect_radius
-from hil.ext.tracker_types import TrackSnapshot, TrackStatus
-from hil.host.fire_control import friendly_code_array, protection_inputs
+from hil.ext.tracker_types import TrackSnapshot
+from hil.host.fire_control import ProtectionInputs, friendly_code_array, protection_inputs
 from hil.host.plots import feed_tracker, merge_in_time_order
 from hil.host.seams import (
     CONFIRMED,
@@ -137,9 +137,16 @@ class Host:
     # how near an unidentified track holds a confirmed one (None: the scenario's protect_radius_m, or else each
     # launcher's seeker basket plus lethal radius, as fire control's protection takes it; the widest)
     protect_radius_m: float | None = None
+    # the track-view kernel picks fire control's rows (hil.ext.track_view); False: its numpy twin, the reference
+    compiled: bool = True
 
     def __post_init__(self) -> None:
         sc = self.scenario
+        if self.compiled:
+            from hil.ext.track_view import fire_control_rows
+        else:
+            from hil.ext.reference.track_view import fire_control_rows
+        self._pick_rows = fire_control_rows
         self.friendly_codes = friendly_code_array(sc.friendly_codes)
         self.neutral_codes = friendly_code_array(sc.neutral_codes)
         self.protected_codes = np.concatenate([self.friendly_codes, self.neutral_codes])
@@ -153,8 +160,12 @@ class Host:
         # friendly and neutral tracks as last seen: track id -> (run time, the snapshot, its row there)
         self._protected_seen: dict[int, tuple[float, TrackSnapshot, int]] = {}
         self.sector_az = [math.nan] * len(sc.radars)
-        self.plot_t0: OrderedDict[float, tuple[int, int]] = OrderedDict()  # plot run time -> (t0 host ns, unc)
-        self.fresh_plots: set[float] = set()  # plot times taken in by this loop iteration
+        # the t0 (host ns) and its uncertainty (ns) of the last PLOT_T0_KEPT plots, by plot run time, in a ring
+        self._t0_plot_s = np.full(PLOT_T0_KEPT, math.nan)
+        self._t0_ns = np.zeros(PLOT_T0_KEPT, np.int64)
+        self._t0_unc_ns = np.zeros(PLOT_T0_KEPT, np.int64)
+        self._t0_next = 0  # where the next plot's goes (counting up; modulo PLOT_T0_KEPT in the ring)
+        self.fresh_plots = np.empty(0)  # run times of the plots taken in by this loop iteration
         self.iteration_t1_ns = 0  # receive time of the newest frame this iteration (0: none)
         self.pending: list[FireOrder] = []  # decided, on their way to the launcher
         self.rounds: list[HostRound] = []
@@ -165,6 +176,7 @@ class Host:
         self.last_poll = 0  # the radar links' poll count at the last decision (recorded for replay)
         self._evaluation: Evaluation | None = None
         self._tracked: TrackSnapshot | None = None  # the tracker's snapshot the last decision started from
+        self._snapshot_of: tuple[float, TrackSnapshot] | None = None  # this iteration's, and its time
         self._confirmed_signature = (0, 0)  # (count, sum of ids) of the confirmed tracks at the last has_news()
         # what the algorithms behind the seams took on their last call (ns): the tracker fed this iteration's
         # plots, fire control deciding (the host's own work around them is the rest of host_total)
@@ -181,12 +193,13 @@ class Host:
 
     def take_plots(self, polled: list[RadarPoll]) -> bool:
         """One loop iteration's polls into the tracker; True when any plot came (fire control should look)."""
-        self.fresh_plots.clear()
+        self._snapshot_of = None  # the tracker moves on
         self.iteration_t1_ns = 0
         batches = [p for p in polled if p.batch is not None and p.batch.n]
         start_s = self.start_ns / 1e9
         sweeps = [(float(s[0]) - start_s, p.radar, float(s[1])) for p in polled for s in p.sweeps]
         if not batches:
+            self.fresh_plots = self.fresh_plots[:0]
             if sweeps:
                 feed_tracker(self.tracker, None, sweeps, self.sector_az)
             return False
@@ -197,33 +210,46 @@ class Host:
         feed_tracker(self.tracker, cols, sweeps, self.sector_az)
         self.track_ns = time.perf_counter_ns() - t_begin
         # t0 per plot, by its run time (the tracker reports a track's newest plot by that time)
-        unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
-        t0_ns = (t_abs * 1e9).astype(np.int64)
-        for t, t0, u in zip(t_s.tolist(), t0_ns.tolist(), unc.tolist(), strict=True):
-            self.plot_t0[t] = (t0, int(u))
-            self.fresh_plots.add(t)
-        while len(self.plot_t0) > PLOT_T0_KEPT:
-            self.plot_t0.popitem(last=False)
-        self.counts["plots"] += len(t_s)
+        if len(batches) == 1:
+            unc: Any = min(batches[0].uncertainty_ns, float(NO_T0))
+        else:
+            unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
+        n = len(t_s)
+        at = np.arange(self._t0_next, self._t0_next + n) % PLOT_T0_KEPT
+        self._t0_next += n
+        self._t0_plot_s[at] = t_s
+        self._t0_ns[at] = t_abs * 1e9
+        self._t0_unc_ns[at] = unc
+        self.fresh_plots = t_s
+        self.counts["plots"] += n
         self.iteration_t1_ns = int(cols["host_rx_ns"].max())
         if self.records is not None:
             self._plot_records.append(cols)  # written by bookkeeping(), after the fire orders went out
         return True
 
+    def plot_t0(self, plot_t: float) -> tuple[int, int]:
+        """(t0 host ns, its uncertainty ns) of the newest plot taken in at run time plot_t; (0, NO_T0): none kept."""
+        at = np.flatnonzero(self._t0_plot_s == plot_t)
+        if not len(at):
+            return 0, NO_T0
+        newest = int(at[np.argmax((at - self._t0_next) % PLOT_T0_KEPT)])
+        return int(self._t0_ns[newest]), int(self._t0_unc_ns[newest])
+
     # --- deciding --------------------------------------------------------------------------------------
 
-    def has_news(self) -> bool:
+    def has_news(self, t_s: float | None = None) -> bool:
         """Whether this iteration's plots changed what fire control would engage: a confirmed track took one of
         them, or the confirmed set changed (a track confirmed or dropped). Plots that fed only tentative tracks,
-        mostly clutter, are no news: fire control then runs on its own period (deciding less never fires more)."""
-        if not self.fresh_plots:
+        mostly clutter, are no news: fire control then runs on its own period (deciding less never fires more).
+        t_s: the time of the decision that follows, which then reuses the tracker's snapshot taken here."""
+        if not len(self.fresh_plots):
             return False
-        every = self.tracker.tracks()
+        every = self._snapshot(t_s)
         confirmed = every.status == CONFIRMED
         ids = every.track_id[confirmed]
         signature = (len(ids), int(ids.sum()))
         changed, self._confirmed_signature = signature != self._confirmed_signature, signature
-        return changed or bool((every.last_update_s[confirmed] >= min(self.fresh_plots)).any())
+        return changed or bool((every.last_update_s[confirmed] >= self.fresh_plots.min()).any())
 
     def fire_control_view(self, t_s: float) -> tuple[TrackSnapshot, Any] | None:
         """The tracks fire control sees at t_s (None when there is none): every confirmed one, and every friendly or
@@ -236,53 +262,48 @@ class Host:
         - a lost one: a friendly or neutral track the tracker dropped within protect_hold_s, coasted on from where
           it was last seen, its uncertainty grown (a protected track that flickers out is still flying there); and
           one whose code the tracker no longer establishes keeps it for protect_hold_s.
-        The rest, mostly clutter, is not worth fire control's time."""
-        tracked = self._tracked = self.tracker.tracks(t_s)
+        The rest, mostly clutter, is not worth fire control's time. The rows are picked by the track-view kernel
+        (hil.ext.track_view; its numpy twin with compiled=False)."""
+        tracked = self._tracked = self._snapshot(t_s)
         # a code the tracker establishes itself is remembered; a code only held for a while is not
-        own = self._protected_codes_of(tracked)
         every = self._sticky_codes(t_s, tracked)
-        # which tracks first, from status, code and position alone: the covariances are read for those rows only
-        confirmed = every.status == CONFIRMED
-        protected = own if every is tracked else self._protected_codes_of(every)
-        keep = confirmed | protected
+        tracks, pos_var, friendly, neutral, vel_var, held_by, protected = self._pick_rows(
+            every, self.friendly_codes, self.neutral_codes, self.unidentified_near_m)
+        own = protected if every is tracked else self._protected_codes_of(tracked)
         lost = self._lost_protected(t_s, every, own)
-        if not keep.any() and lost is None:
+        if not len(tracks.track_id) and lost is None:
             return None
-        held = self._held_for_unidentified(t_s, every, confirmed)
-        tracks = every if keep.all() else _rows(every, keep)
-        if held is not None:
-            status = tracks.status.copy()
-            status[held[keep]] = TrackStatus.TENTATIVE
-            tracks = tracks._replace(status=status)
+        held = np.flatnonzero(held_by >= 0)
+        if len(held):
+            self._unidentified_near(t_s, tracks.track_id[held].tolist(), every.track_id[held_by[held]].tolist())
+        ident = ProtectionInputs(pos_var, friendly, neutral, vel_var)
         if lost is not None:
             tracks = _stack([tracks, lost])
-        return tracks, protection_inputs(tracks, self.friendly_codes, self.neutral_codes)
+            ident = protection_inputs(tracks, self.friendly_codes, self.neutral_codes)
+        return tracks, ident
 
-    def _held_for_unidentified(self, t_s: float, every: TrackSnapshot, confirmed: np.ndarray) -> np.ndarray | None:
-        """Which confirmed tracks have an unidentified track within unidentified_near_m (None: none); the first
-        hold of each (track, unidentified track) is a refusal and an event."""
-        unidentified = ~confirmed & (every.mode3a < 0)
-        if not unidentified.any() or not confirmed.any():
-            return None
+    def _snapshot(self, t_s: float | None) -> TrackSnapshot:
+        """The tracker's snapshot at t_s, taken once per loop iteration (has_news and the decision share it: take_plots
+        forgets it); None: the tracker's tracks as they are, not kept."""
+        if t_s is None:
+            return self.tracker.tracks()
+        if self._snapshot_of is not None and self._snapshot_of[0] == t_s:
+            return self._snapshot_of[1]
+        snapshot = self.tracker.tracks(t_s)
+        self._snapshot_of = (t_s, snapshot)
+        return snapshot
+
+    def _unidentified_near(self, t_s: float, held: list[int], holding: list[int]) -> None:
+        """Refusals of the confirmed tracks held for an unidentified track near them (held[k] by holding[k])."""
         near_m = self.unidentified_near_m
-        mine, others = every.state[confirmed, :3], every.state[unidentified, :3]
-        # pairs within near_m east-west first (cheap, and few), then their distance
-        ci, ui = np.nonzero(np.abs(mine[:, None, 0] - others[None, :, 0]) <= near_m)
-        close = ((mine[ci] - others[ui]) ** 2).sum(axis=1) <= near_m**2
-        if not close.any():
-            return None
-        ci, ui = ci[close], ui[close]
-        rows, first = np.unique(ci, return_index=True)  # each held track, with the first unidentified one near it
-        held = np.zeros(len(confirmed), bool)
-        confirmed_rows = np.flatnonzero(confirmed)
-        held[confirmed_rows[rows]] = True
-        mine_ids, other_ids = every.track_id[confirmed], every.track_id[unidentified]
-        for tid, other in zip(mine_ids[rows].tolist(), other_ids[ui[first]].tolist(), strict=True):
+        for tid, other in zip(held, holding, strict=True):
+            entry = self.refusals.get((tid, -1, "HOST_UNIDENTIFIED_NEAR"))
+            if entry is not None:
+                entry["count"] += 1
+                continue
             self._host_refusal(t_s, tid, -1, "HOST_UNIDENTIFIED_NEAR", other,
                                f"track {other}, not yet identified, within {near_m:.0f} m")
         self.counts["unidentified_holds"] += 1
-        return held
-
 
     def _protected_codes_of(self, tracks: TrackSnapshot) -> np.ndarray:
         """Which tracks carry a friendly or neutral code."""
@@ -362,7 +383,7 @@ class Host:
                 continue
             # t0: the detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
             plot_t = float(tracks.last_update_s[ti])
-            t0_host_ns, unc = self.plot_t0.get(plot_t, (0, NO_T0))
+            t0_host_ns, unc = self.plot_t0(plot_t)
             aim = np.array(a.intercept_enu[k])
             order = FireOrder(track_id=int(tracks.track_id[ti]), launcher=li, aim=aim,
                               tgo_s=self.time_to_go(li, aim, float(a.time_of_flight_s[k])),
@@ -370,7 +391,7 @@ class Host:
                               t0_uncertainty_ns=unc)
             self.pending.append(order)
             self.decisions += 1
-            if plot_t not in self.fresh_plots:
+            if not (self.fresh_plots == plot_t).any():
                 self.counts["decisions_deferred"] += 1
             orders.append(order)
             sent.append((k, ti, li))

@@ -99,3 +99,40 @@ def test_a_friendly_track_whose_code_the_tracker_lost_keeps_it_for_three_scans(h
     # the hold runs from when the tracker itself last gave the code, not from the last decision
     assert not view(host, 1.0 + hold_s + 0.01)[2][0]
     assert math.isfinite(hold_s)
+
+
+@pytest.mark.parametrize("scene", ["safety/escorts", "safety/saturation"])
+def test_the_compiled_view_and_its_numpy_twin_give_fire_control_the_same_inputs(scene: str) -> None:
+    """Two hosts, one on the track-view kernel and one on its numpy twin, fed the same plots of a whole scene
+    (escorts: friendlies beside hostiles; saturation: many tracks at once) decide alike: at every 5 ms step
+    the same tracks, status, identity and variances go to fire control, and the same refusals come out."""
+    from hil.host.host import build_host
+    from hil.host.seams import LauncherInputs
+    from hil.plant.radars import scan_plots
+
+    sc = Scenario.load(scene)
+    hosts = [build_host(sc), build_host(sc, compiled=False)]
+    n_l = len(sc.launchers)
+    armed = LauncherInputs(np.ones(n_l, bool), np.ones(n_l, bool), np.full(n_l, 8, np.int32), np.zeros(n_l),
+                           np.zeros(n_l, np.int32))
+    decided = 0
+    for t_end, i, plots, _ in scan_plots(sc, step_s=0.005):
+        if t_end > 30.0:
+            break
+        views = []
+        for host in hosts:
+            if len(plots):
+                host.tracker.update(plots.t_s, np.full(len(plots), i, np.int32), plots.range_m, plots.azimuth_rad,
+                                    plots.elevation_rad, plots.range_rate_mps, plots.mode3a)
+            views.append(host.fire_control_view(t_end))
+            host.decide(t_end, armed)
+            host.pending.clear()
+        if views[0] is None:
+            assert views[1] is None
+            continue
+        (a, ia), (b, ib) = views[0], views[1]  # type: ignore[misc]
+        for x, y in zip([*a, *ia], [*b, *ib], strict=True):
+            assert np.array_equal(x, y)
+        decided += 1
+    assert decided > 1000
+    assert hosts[0].refusals == hosts[1].refusals and hosts[0].counts == hosts[1].counts

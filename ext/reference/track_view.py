@@ -1,0 +1,50 @@
+"""Numpy twin of the track-view kernel (hil.ext.track_view): the tracks fire control sees, picked from a snapshot.
+
+Host(compiled=False) runs on it, and tests/kernels/test_track_view.py holds the kernel to its answers bit for bit.
+The model is in ext/track_view.pyx's docstring.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hil.ext.tracker_types import TrackSnapshot, TrackStatus
+
+CONFIRMED, TENTATIVE = int(TrackStatus.CONFIRMED), int(TrackStatus.TENTATIVE)
+
+
+def fire_control_rows(snapshot: TrackSnapshot, friendly_codes: npt.ArrayLike, neutral_codes: npt.ArrayLike,
+                      near_m: float) -> tuple[Any, ...]:
+    """What hil.ext.track_view.fire_control_rows returns, the same way."""
+    s = TrackSnapshot(np.asarray(snapshot.track_id, np.int64), np.asarray(snapshot.status, np.int8),
+                      np.asarray(snapshot.state, np.float64).reshape(-1, 6),
+                      np.asarray(snapshot.cov, np.float64).reshape(-1, 6, 6),
+                      np.asarray(snapshot.last_update_s, np.float64), np.asarray(snapshot.mode3a, np.int32),
+                      np.asarray(snapshot.hits, np.int32))
+    coded = s.mode3a >= 0
+    friendly = coded & np.isin(s.mode3a, np.asarray(friendly_codes, np.int32))
+    protected = friendly | (coded & np.isin(s.mode3a, np.asarray(neutral_codes, np.int32)))
+    confirmed = s.status == CONFIRMED
+    keep = confirmed | protected
+    held_by = np.full(len(confirmed), -1, np.int64)
+    unidentified = np.flatnonzero(~confirmed & ~coded)
+    if len(unidentified) and confirmed.any():
+        mine, others = s.state[confirmed, :3], s.state[unidentified, :3]
+        ci, ui = np.nonzero(np.abs(mine[:, None, 0] - others[None, :, 0]) <= near_m)
+        close = ((mine[ci] - others[ui]) ** 2).sum(axis=1) <= near_m**2
+        rows, first = np.unique(ci[close], return_index=True)  # each held track, the first unidentified one near it
+        held_by[np.flatnonzero(confirmed)[rows]] = unidentified[ui[close][first]]
+    status = s.status.copy()
+    status[held_by >= 0] = TENTATIVE
+    cov = s.cov[keep]
+    tracks = TrackSnapshot(s.track_id[keep], status[keep], s.state[keep], cov, s.last_update_s[keep],
+                           s.mode3a[keep], s.hits[keep])
+    pos_var = cov[:, 0, 0] + cov[:, 1, 1] + cov[:, 2, 2]
+    vel_var = cov[:, 3, 3] + cov[:, 4, 4] + cov[:, 5, 5]
+    return tracks, pos_var, friendly[keep], (protected & ~friendly)[keep], vel_var, held_by[keep], protected
+
+
+__all__ = ["fire_control_rows"]

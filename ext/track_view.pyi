@@ -1,0 +1,16 @@
+"""Typed face of the compiled track-view kernel (ext/track_view.pyx); its numpy twin is
+ext/reference/track_view.py. Whoever changes track_view.pyx's Python-visible names changes them here too."""
+
+import numpy as np
+import numpy.typing as npt
+
+from hil.ext.tracker_types import TrackSnapshot
+
+def fire_control_rows(snapshot: TrackSnapshot, friendly_codes: npt.ArrayLike, neutral_codes: npt.ArrayLike,
+                      near_m: float) -> tuple[TrackSnapshot, npt.NDArray[np.float64], npt.NDArray[np.bool_],
+                                              npt.NDArray[np.bool_], npt.NDArray[np.float64],
+                                              npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """(tracks, pos_var_m2, friendly, neutral, vel_var_m2s2, held_by, protected): the rows fire control sees
+    (confirmed or protected; held ones TENTATIVE), their identity inputs, the snapshot row of the unidentified
+    track holding each (-1 none), and which snapshot rows are protected."""
+    ...

@@ -1,0 +1,158 @@
+# cython: language_level=3
+# distutils: extra_compile_args = -ffp-contract=off
+"""The tracks fire control sees, picked from a track snapshot in one pass: hil.host.host.Host.fire_control_view's
+hot part, compiled (its plain numpy twin is ext/reference/track_view.py; tests/kernels/test_track_view.py holds
+the two to the same answer, bit for bit).
+
+From every live track (status, Mode 3/A code, state, covariance), with the scenario's friendly and neutral codes
+and the radius within which an unidentified track holds a confirmed one:
+- friendly: its code is a friendly one; neutral: a neutral one and not a friendly one; protected: either;
+- fire control sees every confirmed or protected track, in snapshot order;
+- a confirmed track with an unidentified one (not confirmed, no code) within near_m goes to fire control as
+  TENTATIVE (held); held_by names, in snapshot rows, the first such track (the lowest row);
+- per track seen: the trace of its position covariance and of its velocity covariance.
+
+Each float operation is numpy's in the reference, in the same order and without fused multiply-add.
+"""
+
+cimport numpy as cnp
+from libc.math cimport fabs
+
+from hil.ext.arrays cimport empty1, empty2, empty3, fits
+
+from hil.ext.tracker_types import TrackSnapshot, TrackStatus
+
+cnp.import_array()
+
+cdef signed char CONFIRMED = <signed char> int(TrackStatus.CONFIRMED)
+cdef signed char TENTATIVE = <signed char> int(TrackStatus.TENTATIVE)
+DEF NC = 6
+
+
+cdef object as_array(object x, object dtype, int typenum, int ndim):
+    """x as the kernel reads it: as it is when it fits, else a C-contiguous copy of dtype."""
+    import numpy as np
+
+    if fits(x, typenum, ndim):
+        return x
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+cdef inline bint in_codes(int code, const int* codes, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        if codes[k] == code:
+            return True
+    return False
+
+
+def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
+    """(tracks, pos_var_m2, friendly, neutral, vel_var_m2s2, held_by, protected): the TrackSnapshot fire control
+    sees (confirmed or protected rows of snapshot, held ones TENTATIVE), its per-row identity inputs, held_by (per
+    row seen: the snapshot row of the unidentified track holding it, -1 none) and protected (per snapshot row)."""
+    import numpy as np
+
+    tid_a = as_array(snapshot.track_id, np.int64, cnp.NPY_INT64, 1)
+    st_a = as_array(snapshot.status, np.int8, cnp.NPY_INT8, 1)
+    x_a = as_array(snapshot.state, np.float64, cnp.NPY_FLOAT64, 2)
+    P_a = as_array(snapshot.cov, np.float64, cnp.NPY_FLOAT64, 3)
+    last_a = as_array(snapshot.last_update_s, np.float64, cnp.NPY_FLOAT64, 1)
+    m3_a = as_array(snapshot.mode3a, np.int32, cnp.NPY_INT32, 1)
+    hits_a = as_array(snapshot.hits, np.int32, cnp.NPY_INT32, 1)
+    fc_a = as_array(friendly_codes, np.int32, cnp.NPY_INT32, 1)
+    nc_a = as_array(neutral_codes, np.int32, cnp.NPY_INT32, 1)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray> tid_a, 0)
+    if (cnp.PyArray_DIM(<cnp.ndarray> st_a, 0) != n or cnp.PyArray_DIM(<cnp.ndarray> x_a, 0) != n
+            or cnp.PyArray_DIM(<cnp.ndarray> x_a, 1) != NC or cnp.PyArray_DIM(<cnp.ndarray> P_a, 0) != n
+            or cnp.PyArray_DIM(<cnp.ndarray> P_a, 1) != NC or cnp.PyArray_DIM(<cnp.ndarray> P_a, 2) != NC
+            or cnp.PyArray_DIM(<cnp.ndarray> last_a, 0) != n or cnp.PyArray_DIM(<cnp.ndarray> m3_a, 0) != n
+            or cnp.PyArray_DIM(<cnp.ndarray> hits_a, 0) != n):
+        raise ValueError(f"a track snapshot of {n} tracks needs every column with {n} rows (state [n, 6], "
+                         f"cov [n, 6, 6])")
+    cdef const long long* tid = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> tid_a)
+    cdef const signed char* st = <const signed char*> cnp.PyArray_DATA(<cnp.ndarray> st_a)
+    cdef const double* x = <const double*> cnp.PyArray_DATA(<cnp.ndarray> x_a)
+    cdef const double* P = <const double*> cnp.PyArray_DATA(<cnp.ndarray> P_a)
+    cdef const double* last = <const double*> cnp.PyArray_DATA(<cnp.ndarray> last_a)
+    cdef const int* m3 = <const int*> cnp.PyArray_DATA(<cnp.ndarray> m3_a)
+    cdef const int* hits = <const int*> cnp.PyArray_DATA(<cnp.ndarray> hits_a)
+    cdef const int* fcodes = <const int*> cnp.PyArray_DATA(<cnp.ndarray> fc_a)
+    cdef const int* ncodes = <const int*> cnp.PyArray_DATA(<cnp.ndarray> nc_a)
+    cdef Py_ssize_t n_f = cnp.PyArray_DIM(<cnp.ndarray> fc_a, 0), n_n = cnp.PyArray_DIM(<cnp.ndarray> nc_a, 0)
+
+    protected_a = empty1(n, cnp.NPY_BOOL)
+    cdef cnp.npy_bool* prot = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> protected_a)
+    friendly_all_a = empty1(n, cnp.NPY_BOOL)
+    cdef cnp.npy_bool* fr_all = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> friendly_all_a)
+    cdef Py_ssize_t i, j, m = 0, k
+    cdef bint friendly
+    with nogil:
+        for i in range(n):
+            friendly = m3[i] >= 0 and in_codes(m3[i], fcodes, n_f)
+            fr_all[i] = friendly
+            prot[i] = friendly or (m3[i] >= 0 and in_codes(m3[i], ncodes, n_n))
+            if st[i] == CONFIRMED or prot[i] != 0:
+                m += 1
+
+    tid_o = empty1(m, cnp.NPY_INT64)
+    st_o = empty1(m, cnp.NPY_INT8)
+    x_o = empty2(m, NC, cnp.NPY_FLOAT64)
+    P_o = empty3(m, NC, NC, cnp.NPY_FLOAT64)
+    last_o = empty1(m, cnp.NPY_FLOAT64)
+    m3_o = empty1(m, cnp.NPY_INT32)
+    hits_o = empty1(m, cnp.NPY_INT32)
+    pos_var_o = empty1(m, cnp.NPY_FLOAT64)
+    vel_var_o = empty1(m, cnp.NPY_FLOAT64)
+    friendly_o = empty1(m, cnp.NPY_BOOL)
+    neutral_o = empty1(m, cnp.NPY_BOOL)
+    held_o = empty1(m, cnp.NPY_INT64)
+    cdef long long* tid_p = <long long*> cnp.PyArray_DATA(<cnp.ndarray> tid_o)
+    cdef signed char* st_p = <signed char*> cnp.PyArray_DATA(<cnp.ndarray> st_o)
+    cdef double* x_p = <double*> cnp.PyArray_DATA(<cnp.ndarray> x_o)
+    cdef double* P_p = <double*> cnp.PyArray_DATA(<cnp.ndarray> P_o)
+    cdef double* last_p = <double*> cnp.PyArray_DATA(<cnp.ndarray> last_o)
+    cdef int* m3_p = <int*> cnp.PyArray_DATA(<cnp.ndarray> m3_o)
+    cdef int* hits_p = <int*> cnp.PyArray_DATA(<cnp.ndarray> hits_o)
+    cdef double* pv_p = <double*> cnp.PyArray_DATA(<cnp.ndarray> pos_var_o)
+    cdef double* vv_p = <double*> cnp.PyArray_DATA(<cnp.ndarray> vel_var_o)
+    cdef cnp.npy_bool* fr_p = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> friendly_o)
+    cdef cnp.npy_bool* ne_p = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> neutral_o)
+    cdef long long* held_p = <long long*> cnp.PyArray_DATA(<cnp.ndarray> held_o)
+    cdef const double* Pi
+    cdef double dx, dy, dz, near2 = near_m * near_m
+    with nogil:
+        k = 0
+        for i in range(n):
+            if st[i] != CONFIRMED and prot[i] == 0:
+                continue
+            tid_p[k] = tid[i]
+            st_p[k] = st[i]
+            for j in range(NC):
+                x_p[k * NC + j] = x[i * NC + j]
+            for j in range(NC * NC):
+                P_p[k * NC * NC + j] = P[i * NC * NC + j]
+            last_p[k] = last[i]
+            m3_p[k] = m3[i]
+            hits_p[k] = hits[i]
+            Pi = P + i * NC * NC
+            pv_p[k] = Pi[0] + Pi[NC + 1] + Pi[2 * NC + 2]
+            vv_p[k] = Pi[3 * NC + 3] + Pi[4 * NC + 4] + Pi[5 * NC + 5]
+            fr_p[k] = fr_all[i]
+            ne_p[k] = prot[i] != 0 and fr_all[i] == 0
+            held_p[k] = -1
+            if st[i] == CONFIRMED:
+                for j in range(n):  # the first unidentified track near it holds it
+                    if st[j] == CONFIRMED or m3[j] >= 0:
+                        continue
+                    dx = x[i * NC] - x[j * NC]
+                    if not (fabs(dx) <= near_m):
+                        continue
+                    dy = x[i * NC + 1] - x[j * NC + 1]
+                    dz = x[i * NC + 2] - x[j * NC + 2]
+                    if dx * dx + dy * dy + dz * dz <= near2:
+                        held_p[k] = j
+                        st_p[k] = TENTATIVE
+                        break
+            k += 1
+    tracks = TrackSnapshot(tid_o, st_o, x_o, P_o, last_o, m3_o, hits_o)
+    return tracks, pos_var_o, friendly_o, neutral_o, vel_var_o, held_o, protected_a

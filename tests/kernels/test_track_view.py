@@ -1,0 +1,89 @@
+"""The track-view kernel (hil.ext.track_view) against its numpy twin: the tracks fire control sees, which are held
+for an unidentified track near them, and their identity inputs, bit for bit; and the host on either gives the
+same run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hil.ext import track_view
+from hil.ext.reference import track_view as reference
+from hil.ext.tracker_types import TrackSnapshot, TrackStatus
+from hil.host.fire_control import friendly_code_array, protection_inputs
+
+FRIENDLY, NEUTRAL, OTHER = 0o4521, 0o7001, 0o1200
+CODES = st.sampled_from([-1, -1, -1, FRIENDLY, NEUTRAL, OTHER])
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> TrackSnapshot:
+    """Live tracks bunched in a few kilometres (so unidentified tracks fall near confirmed ones), some on the
+    same east coordinate or exactly near_m apart, any mix of status and codes."""
+    n = draw(st.integers(0, 24))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    state = rng.normal(0.0, 1500.0, (n, 6))
+    if n >= 2 and draw(st.booleans()):
+        state[1, :3] = state[0, :3] + [2000.0, 0.0, 0.0]  # exactly near_m east of track 0: on the edge
+    a = rng.normal(0.0, 30.0, (n, 6, 6))
+    cov = a @ a.transpose(0, 2, 1)
+    status = np.array(draw(st.lists(st.sampled_from([1, 2]), min_size=n, max_size=n)), np.int8)
+    mode3a = np.array(draw(st.lists(CODES, min_size=n, max_size=n)), np.int32)
+    return TrackSnapshot(np.arange(1, n + 1, dtype=np.int64) * 3, status, state, cov, rng.uniform(0, 60, n),
+                         mode3a, rng.integers(1, 40, n).astype(np.int32))
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots(), st.sampled_from([0.0, 500.0, 2000.0, 1e9]),
+       st.sampled_from([(), (FRIENDLY,), (FRIENDLY, OTHER)]), st.sampled_from([(), (NEUTRAL,), (NEUTRAL, FRIENDLY)]))
+def test_the_kernel_picks_what_its_numpy_twin_picks(snapshot: TrackSnapshot, near_m: float,
+                                                    friendly: tuple[int, ...], neutral: tuple[int, ...]) -> None:
+    fc, nc = friendly_code_array(friendly), friendly_code_array(neutral)
+    got = track_view.fire_control_rows(snapshot, fc, nc, near_m)
+    want = reference.fire_control_rows(snapshot, fc, nc, near_m)
+    got_columns: list[np.ndarray] = [*got[0], *got[1:]]
+    want_columns: list[np.ndarray] = [*want[0], *want[1:]]
+    for g, w in zip(got_columns, want_columns, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert np.array_equal(g, w)
+    tracks, pos_var, is_friendly, is_neutral, vel_var, held_by, protected = got
+    # the model, said plainly: every confirmed or protected track and nothing else, a held one shown tentative
+    # and held by a tentative track with no code within near_m
+    keep = (snapshot.status == TrackStatus.CONFIRMED) | protected
+    assert np.array_equal(tracks.track_id, snapshot.track_id[keep])
+    for k in np.flatnonzero(held_by >= 0):
+        j = held_by[k]
+        assert tracks.status[k] == TrackStatus.TENTATIVE and snapshot.status[keep][k] == TrackStatus.CONFIRMED
+        assert snapshot.status[j] != TrackStatus.CONFIRMED and snapshot.mode3a[j] < 0
+        assert np.linalg.norm(tracks.state[k, :3] - snapshot.state[j, :3]) <= near_m * (1 + 1e-12)
+    # the identity inputs are protection_inputs' (what replay recomputes from the records)
+    ident = protection_inputs(tracks, fc, nc)
+    assert np.array_equal(pos_var, ident.pos_var_m2) and np.array_equal(vel_var, ident.vel_var_m2s2)
+    assert np.array_equal(is_friendly, ident.friendly) and np.array_equal(is_neutral, ident.neutral)
+
+
+def test_a_tracker_of_other_dtypes_is_read_as_the_contract_says() -> None:
+    """A user's tracker may hand over other dtypes (int64 codes and status) or lists: the kernel reads them as
+    the contract's and picks the same rows as from the canonical dtypes."""
+    rng = np.random.default_rng(3)
+    n = 12
+    canonical = TrackSnapshot(np.arange(n, dtype=np.int64), rng.choice([1, 2], n).astype(np.int8),
+                              rng.normal(0, 800.0, (n, 6)), np.tile(np.eye(6), (n, 1, 1)), np.zeros(n),
+                              rng.choice([-1, FRIENDLY], n).astype(np.int32), np.ones(n, np.int32))
+    columns: list[Any] = [np.asarray(c, np.int64) if c.dtype.kind == "i" else c.tolist() for c in canonical]
+    loose = TrackSnapshot(*columns)
+    fc, nc = friendly_code_array([FRIENDLY]), friendly_code_array([])
+    for g, w in zip(track_view.fire_control_rows(loose, fc, nc, 1000.0)[1:],
+                    track_view.fire_control_rows(canonical, fc, nc, 1000.0)[1:], strict=True):
+        assert np.array_equal(g, w)
+
+
+def test_a_snapshot_whose_columns_disagree_is_one_clear_error() -> None:
+    s = TrackSnapshot(np.arange(3, dtype=np.int64), np.ones(2, np.int8), np.zeros((3, 6)), np.zeros((3, 6, 6)),
+                      np.zeros(3), np.full(3, -1, np.int32), np.ones(3, np.int32))
+    with pytest.raises(ValueError, match="every column with 3 rows"):
+        track_view.fire_control_rows(s, friendly_code_array([]), friendly_code_array([]), 100.0)
