@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hil.measure.metrics import gospa
+from hil.measure.metrics import distances, gospa
 from hil.plant.engagement import EngagementModel, Interceptor
 from hil.scenario import LauncherSpec, Scenario, Truth
 
@@ -38,14 +38,15 @@ class TrackScorer:
         Returns the GOSPA decomposition of the confirmed tracks."""
         g = gospa(truth_pos, track_pos[confirmed], c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
         self.gospa_samples.append(float(g.total))
-        if len(truth_pos):
-            for tid, pos in zip(track_id.tolist(), track_pos, strict=True):
-                d = np.linalg.norm(truth_pos - pos, axis=1)
-                j = int(np.argmin(d))
-                if d[j] < TRACK_TO_TRUTH_M:
-                    votes = self.votes.setdefault(tid, Counter())
-                    votes[int(truth_index[j])] += 1
-                    self.track_truth[tid] = votes.most_common(1)[0][0]
+        if len(truth_pos) and len(track_id):
+            # each track's nearest true object, all tracks at once
+            d = distances(truth_pos, track_pos)
+            nearest = np.argmin(d, axis=0)
+            near = d[nearest, np.arange(len(nearest))] < TRACK_TO_TRUTH_M
+            for tid, j in zip(track_id[near].tolist(), truth_index[nearest[near]].tolist(), strict=True):
+                votes = self.votes.setdefault(tid, Counter())
+                votes[j] += 1
+                self.track_truth[tid] = max(votes, key=votes.__getitem__)  # most_common(1): the first of the most
         return g
 
     def gospa_mean_m(self) -> float | None:

@@ -31,6 +31,7 @@ EVENT_COLUMNS = ["time_s", "event", "track", "target", "launcher", "detail"]
 
 FLUSH_PERIOD_S = 0.5  # rows reach the file this often (checked on each write): a killed run loses at most this
 MAX_PENDING_CHARS = 1 << 20  # a burst of rows is written out before the period ends rather than held in memory
+PILE_CHECK_WRITES = 64  # writes between two looks at the rows piled up (MAX_PENDING_CHARS)
 
 
 class _RecordFile:
@@ -100,6 +101,7 @@ class RunWriter:
         self.finished = False
         self._journal_warned = False
         self._files: list[_RecordFile] = []
+        self._writes = 0  # rows written (_written)
         self._recording: Any = None
         try:
             self._open(record)
@@ -157,9 +159,13 @@ class RunWriter:
     # ---- the records ----------------------------------------------------------------------------------
 
     def _written(self) -> None:
-        """After each write: flush when the period is over (one clock read) or a burst has piled up."""
-        if self.clock() - self._last_flush >= self.flush_period_s or \
-                any(f.pending.tell() > MAX_PENDING_CHARS for f in self._files):
+        """After each write: flush when the period is over (one clock read) or a burst has piled up (looked at
+        every PILE_CHECK_WRITES writes: a look at every file's size costs microseconds, and a burst of hundreds
+        of events in one loop iteration paid it for each)."""
+        self._writes += 1
+        if self.clock() - self._last_flush >= self.flush_period_s or (
+                self._writes % PILE_CHECK_WRITES == 0 and any(f.pending.tell() > MAX_PENDING_CHARS
+                                                              for f in self._files)):
             self.flush()
 
     def flush(self) -> None:
@@ -187,11 +193,14 @@ class RunWriter:
         self._written()
 
     def metrics(self, t: float, snap: Any, tracks: Any, confirmed: np.ndarray, g: Any) -> None:
-        for row, state in zip(snap.index.tolist(), snap.state, strict=True):
-            self._truth.writerow([f"{t:.3f}", self.scenario.targets[row].name, *(f"{v:.2f}" for v in state)])
-        for tid, state, ok in zip(tracks.track_id.tolist(), tracks.state, confirmed.tolist(), strict=True):
-            if ok:
-                self._tracks.writerow([f"{t:.3f}", tid, *(f"{v:.2f}" for v in state), "confirmed"])
+        # rows of Python floats: formatting a numpy float costs several times more (the text is the same)
+        stamp, names = f"{t:.3f}", self.scenario.targets
+        self._truth.writerows([stamp, names[row].name, *(f"{v:.2f}" for v in state)]
+                              for row, state in zip(snap.index.tolist(), snap.state.tolist(), strict=True))
+        shown = confirmed.nonzero()[0]
+        self._tracks.writerows([stamp, tid, *(f"{v:.2f}" for v in state), "confirmed"]
+                               for tid, state in zip(tracks.track_id[shown].tolist(), tracks.state[shown].tolist(),
+                                                     strict=True))
         self._gospa.writerow([f"{t:.3f}", f"{g.total:.2f}", f"{g.localisation:.2f}", f"{g.missed:.2f}",
                               f"{g.false:.2f}", len(snap.index), int(confirmed.sum())])
         self._written()
