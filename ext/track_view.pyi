@@ -14,3 +14,8 @@ def fire_control_rows(snapshot: TrackSnapshot, friendly_codes: npt.ArrayLike, ne
     (confirmed or protected; held ones TENTATIVE), their identity inputs, the snapshot row of the unidentified
     track holding each (-1 none), and which snapshot rows are protected."""
     ...
+
+def confirmed_news(snapshot: TrackSnapshot, since_s: float) -> tuple[int, int, bool]:
+    """(confirmed, id_sum, updated): the confirmed tracks' count and id sum, and whether any took a plot at since_s
+    or later."""
+    ...

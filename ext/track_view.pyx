@@ -156,3 +156,28 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
             k += 1
     tracks = TrackSnapshot(tid_o, st_o, x_o, P_o, last_o, m3_o, hits_o)
     return tracks, pos_var_o, friendly_o, neutral_o, vel_var_o, held_o, protected_a
+
+
+def confirmed_news(snapshot, double since_s):
+    """(confirmed, id_sum, updated): how many tracks of snapshot are confirmed, the sum of their ids, and whether
+    any of them took a plot at since_s or later (its last_update_s)."""
+    import numpy as np
+
+    tid_a = as_array(snapshot.track_id, np.int64, cnp.NPY_INT64, 1)
+    st_a = as_array(snapshot.status, np.int8, cnp.NPY_INT8, 1)
+    last_a = as_array(snapshot.last_update_s, np.float64, cnp.NPY_FLOAT64, 1)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray> tid_a, 0), i, count = 0
+    if cnp.PyArray_DIM(<cnp.ndarray> st_a, 0) != n or cnp.PyArray_DIM(<cnp.ndarray> last_a, 0) != n:
+        raise ValueError(f"a track snapshot of {n} tracks needs every column with {n} rows")
+    cdef const long long* tid = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> tid_a)
+    cdef const signed char* st = <const signed char*> cnp.PyArray_DATA(<cnp.ndarray> st_a)
+    cdef const double* last = <const double*> cnp.PyArray_DATA(<cnp.ndarray> last_a)
+    cdef long long id_sum = 0
+    cdef bint updated = False
+    with nogil:
+        for i in range(n):
+            if st[i] == CONFIRMED:
+                count += 1
+                id_sum += tid[i]
+                updated = updated or last[i] >= since_s
+    return count, id_sum, updated

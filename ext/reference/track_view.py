@@ -47,4 +47,12 @@ def fire_control_rows(snapshot: TrackSnapshot, friendly_codes: npt.ArrayLike, ne
     return tracks, pos_var, friendly[keep], (protected & ~friendly)[keep], vel_var, held_by[keep], protected
 
 
-__all__ = ["fire_control_rows"]
+
+
+
+def confirmed_news(snapshot: TrackSnapshot, since_s: float) -> tuple[int, int, bool]:
+    """What hil.ext.track_view.confirmed_news returns."""
+    confirmed = np.asarray(snapshot.status) == CONFIRMED
+    ids = np.asarray(snapshot.track_id, np.int64)[confirmed]
+    return len(ids), int(ids.sum()), bool((np.asarray(snapshot.last_update_s, np.float64)[confirmed] >= since_s).any())
+__all__ = ["confirmed_news", "fire_control_rows"]

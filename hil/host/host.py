@@ -143,10 +143,10 @@ class Host:
     def __post_init__(self) -> None:
         sc = self.scenario
         if self.compiled:
-            from hil.ext.track_view import fire_control_rows
+            from hil.ext.track_view import confirmed_news, fire_control_rows
         else:
-            from hil.ext.reference.track_view import fire_control_rows
-        self._pick_rows = fire_control_rows
+            from hil.ext.reference.track_view import confirmed_news, fire_control_rows
+        self._pick_rows, self._news = fire_control_rows, confirmed_news
         self.friendly_codes = friendly_code_array(sc.friendly_codes)
         self.neutral_codes = friendly_code_array(sc.neutral_codes)
         self.protected_codes = np.concatenate([self.friendly_codes, self.neutral_codes])
@@ -244,12 +244,9 @@ class Host:
         t_s: the time of the decision that follows, which then reuses the tracker's snapshot taken here."""
         if not len(self.fresh_plots):
             return False
-        every = self._snapshot(t_s)
-        confirmed = every.status == CONFIRMED
-        ids = every.track_id[confirmed]
-        signature = (len(ids), int(ids.sum()))
-        changed, self._confirmed_signature = signature != self._confirmed_signature, signature
-        return changed or bool((every.last_update_s[confirmed] >= self.fresh_plots.min()).any())
+        count, id_sum, updated = self._news(self._snapshot(t_s), float(self.fresh_plots.min()))
+        changed, self._confirmed_signature = (count, id_sum) != self._confirmed_signature, (count, id_sum)
+        return changed or updated
 
     def fire_control_view(self, t_s: float) -> tuple[TrackSnapshot, Any] | None:
         """The tracks fire control sees at t_s (None when there is none): every confirmed one, and every friendly or
@@ -434,16 +431,18 @@ class Host:
         assessed killed unless it is seen again. A fire whose reply was lost counts as in flight until the
         launcher's read-back settles it.
         """
-        n = len(tracks.track_id)
-        in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
-        assessing = np.zeros(n, bool)
-        channels = np.zeros(len(self.scenario.launchers), np.int32)
+        n, n_launchers = len(tracks.track_id), len(self.scenario.launchers)
         if not self.pending and not self.rounds:
-            return EngagementInputs(in_flight, shots, assessing), channels
-        index_of = {tid: k for k, tid in enumerate(tracks.track_id.tolist())}
+            return (EngagementInputs(np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, bool)),
+                    np.zeros(n_launchers, np.int32))
+        # counted in Python lists (a numpy element costs more to touch than a list's), made arrays at the end
+        in_flight, shots, assessing, channels = [0] * n, [0] * n, [False] * n, [0] * n_launchers
+        index_of = dict(zip(tracks.track_id.tolist(), range(n), strict=True))
         for p in self.pending:
-            if p.track_id in index_of:
-                in_flight[index_of[p.track_id]] += 1
+            k = index_of.get(p.track_id)
+            if k is not None:
+                in_flight[k] += 1
+        last_update_s: list[float] | None = None
         for r in self.rounds:
             if r.state == "not_launched":
                 continue
@@ -456,15 +455,20 @@ class Host:
             shots[k] += 1
             if airborne:
                 in_flight[k] += 1
-            elif t_s < r.look_end_s or float(tracks.last_update_s[k]) <= r.intercept_s:
+            elif t_s < r.look_end_s:
                 assessing[k] = True
-        return EngagementInputs(in_flight, shots, assessing), channels
+            else:
+                if last_update_s is None:
+                    last_update_s = tracks.last_update_s.tolist()
+                if last_update_s[k] <= r.intercept_s:
+                    assessing[k] = True
+        return (EngagementInputs(np.array(in_flight, np.int32), np.array(shots, np.int32), np.array(assessing, bool)),
+                np.array(channels, np.int32))
 
     def time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
         """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
         site = self.scenario.launchers[li]
-        d = aim - np.asarray(site.position)
-        az_deg = math.degrees(math.atan2(d[0], d[1]))
+        az_deg = math.degrees(math.atan2(float(aim[0]) - site.position[0], float(aim[1]) - site.position[1]))
         turn = abs((az_deg - site.sector_centre_deg + 180.0) % 360.0 - 180.0)
         slew_s = turn / site.slew_rate_dps if site.slew_rate_dps > 0 else 0.0
         return site.launch_delay_s + slew_s + tof_s

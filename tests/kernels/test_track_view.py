@@ -87,3 +87,12 @@ def test_a_snapshot_whose_columns_disagree_is_one_clear_error() -> None:
                       np.zeros(3), np.full(3, -1, np.int32), np.ones(3, np.int32))
     with pytest.raises(ValueError, match="every column with 3 rows"):
         track_view.fire_control_rows(s, friendly_code_array([]), friendly_code_array([]), 100.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshots(), st.floats(-1.0, 70.0))
+def test_the_news_kernel_counts_what_its_numpy_twin_counts(snapshot: TrackSnapshot, since_s: float) -> None:
+    got = track_view.confirmed_news(snapshot, since_s)
+    assert got == reference.confirmed_news(snapshot, since_s)
+    confirmed = snapshot.status == TrackStatus.CONFIRMED
+    assert got[0] == int(confirmed.sum()) and got[2] == any(snapshot.last_update_s[confirmed] >= since_s)
