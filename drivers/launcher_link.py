@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 from hdrh.histogram import HdrHistogram
 
 from hil.drivers import modbus_rtu
-from hil.drivers.histograms import FLUSH_AT, record_many
+from hil.drivers.histograms import FLUSH_AT, percentile_values, record_many
 from hil.drivers.modbus_rtu import ModbusExceptionResponse, ModbusFrameError
 from hil.drivers.registers import (
     ARM_KEY,
@@ -247,7 +247,8 @@ class LinkCounters:
 
     def summary(self) -> dict[str, Any]:
         h = self.round_trips()
-        rtt = {f"p{p}": h.get_value_at_percentile(p) for p in (50, 90, 99)} if h.get_total_count() else {}
+        values = percentile_values(h, [50, 90, 99]) if h.get_total_count() else {}
+        rtt = {f"p{p}": v for p, v in values.items()}
         plain = {k: v for k, v in vars(self).items() if isinstance(v, int)}
         return {**plain, "refusals": dict(self.refusals),
                 "round_trip_us": {**rtt, "max": h.get_max_value(), "count": h.get_total_count()}}

@@ -52,6 +52,7 @@ log = logging.getLogger("hil.run")
 TIME_SYNC_PERIOD_NS = 500_000_000
 METRICS_PERIOD_NS = 1_000_000_000
 FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot arrived
+FIRE_WAIT_S = 0.005  # the longest the loop waits for the exchanges of the fires it just sent (_fires_first)
 JOURNAL_PERIOD_NS = 3_000_000_000  # the summary so far reaches the run folder this often (a killed run keeps it)
 SHUTDOWN_S = 5.0  # the longest the end of a run may take: fires finishing, launchers made safe, boards reaped
 BRING_UP_S = 15.0  # each board link gets this long (retries with backoff) to come up before the run gives up
@@ -78,6 +79,34 @@ class RunOptions:
     criteria: dict[str, Any] = field(default_factory=dict)  # over the rig's and the scenario's (hil.measure.verdict)
     # FireControlConfig fields to override (tests and the before/after tables switch protection off with them)
     fire_control_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+class StagedWork:
+    """Work of a generator, a stage (up to its next yield) per step(): the loop spreads milliseconds of work over
+    iterations so none of them overruns its period. Starting new work finishes what is left of the old first."""
+
+    def __init__(self) -> None:
+        self._work: Iterator[None] | None = None
+
+    def start(self, work: Iterator[None]) -> None:
+        """New work; its first stage runs at the next step()."""
+        self.finish()
+        self._work = work
+
+    def step(self, all_of_it: bool = False) -> None:
+        """The next stage (every stage left, when all_of_it)."""
+        if self._work is None:
+            return
+        for _ in self._work:
+            if not all_of_it:
+                return
+        self._work = None
+
+    def finish(self) -> None:
+        self.step(all_of_it=True)
+
+    def cancel(self) -> None:
+        self._work = None
 
 
 @dataclass
@@ -127,7 +156,8 @@ class Chain:
         self.interrupted: str | None = None  # the signal that ended the run early
         self.shutdown_s = math.nan  # wall time the end of the run took (fires finished, launchers safe, boards reaped)
         self._main: asyncio.Future[None] | None = None
-        self._metrics_work: Iterator[None] | None = None  # the stages of the metrics under way (_metrics)
+        # work of milliseconds at 300 targets, done a stage an iteration in real time: the metrics, the journal
+        self.metrics_work, self.journal_work = StagedWork(), StagedWork()
         self.stopping = False  # a signal or the deadline guard ended the run
         names = [s.name for s in o.scenario.radars] + [s.name for s in o.scenario.launchers]
         self.link_faults = parse_faults(o.scenario.faults, o.scenario.source) + tuple(o.faults)
@@ -336,16 +366,6 @@ class Chain:
             yield
             self.writer.metrics(t, snap, tracks, confirmed, g)
 
-    def _metrics_step(self, finish: bool = False) -> None:
-        """The next stage of the metrics under way (every stage left, when finish)."""
-        work = self._metrics_work
-        if work is None:
-            return
-        for _ in work:
-            if not finish:
-                return
-        self._metrics_work = None
-
     def _status(self, now_ns: int) -> None:
         if not self.options.status:
             return
@@ -548,6 +568,7 @@ class Chain:
             while self.clock.now_ns() < end and not self.stopping:
                 woke = await self._wait_tick(next_tick, wake)
                 ticked = woke >= next_tick
+                waited_ns = 0  # of this iteration, idle for the exchanges of its fires (not compute)
                 got = self._poll_radars()
                 if virtual and woke >= next_launcher:
                     for i in range(len(self.boards.launchers)):
@@ -561,40 +582,65 @@ class Chain:
                             await task
                     elif self.host.pending:
                         await asyncio.sleep(0)  # let the fire commands go out before any bookkeeping
+                        waited_ns += await self._fires_first()
                 for link in self.boards.radars:
                     link.record_received()  # what the polls received, now that the fire commands went out
+                await self._let_fires_on()
                 self.host.bookkeeping()
                 self.host.assess(self.run_s(woke))
+                await self._let_fires_on()
                 self._plant(woke)
                 if woke >= next_stim:
+                    await self._let_fires_on()
                     self._send_stimulus(woke)
                     next_stim += STIMULUS_PERIOD_NS
+                await self._let_fires_on()
                 if woke >= next_sync:
                     for link in self.boards.radars:
                         link.request_time_sync()
                     next_sync += TIME_SYNC_PERIOD_NS
-                self._metrics_step(finish=virtual)  # real time: a stage an iteration, never all at once
                 if woke >= next_metrics:
-                    self._metrics_step(finish=True)  # the last ones, if any are left (never: a second apart)
-                    self._metrics_work = self._metrics(woke)
-                    self._metrics_step(finish=virtual)
+                    self.metrics_work.start(self._metrics(woke))
                     next_metrics += METRICS_PERIOD_NS
+                self.metrics_work.step(all_of_it=virtual)  # real time: a stage an iteration, never all at once
                 if time.monotonic() >= next_status_wall:
                     self._status(woke)
                     next_status_wall += status_period_s
                     if virtual:
                         await asyncio.sleep(0)  # let a signal's handler run: nothing else in virtual time yields
                 if time.monotonic() >= next_journal_wall:
-                    self._journal()
+                    self.journal_work.start(self._journal_stages())
                     next_journal_wall += JOURNAL_PERIOD_NS / 1e9
+                self.journal_work.step(all_of_it=virtual)
                 if ticked:
                     if not virtual:
-                        self.deadline.record(lateness_ns=woke - next_tick, compute_ns=self.clock.now_ns() - woke)
+                        self.deadline.record(lateness_ns=woke - next_tick,
+                                             compute_ns=self.clock.now_ns() - woke - waited_ns)
                     next_tick += LOOP_PERIOD_NS * max(1, (woke - next_tick) // LOOP_PERIOD_NS + 1)
         finally:
             if not virtual:
                 for link in self.boards.radars:
                     loop.remove_reader(link.fileno())
+
+    async def _fires_first(self) -> int:
+        """Real time, fire commands just sent: the loop waits for their exchanges (the command, then the launcher's
+        read-back) before anything else, FIRE_WAIT_S at most. Radar bytes that come meanwhile wait in the link for
+        the next iteration: it reads them then, so their t1 and host_total start there, and their age at a fire
+        (sensor to shooter) counts the wait. A tick the wait makes late is an overrun put down to the OS, as the
+        deadline monitor puts down a loop busy with a Modbus exchange. Without it the answers waited behind the
+        loop's next work: at 300 targets that doubled the command's round trip (about 1 ms at 10 targets and at
+        300 with it). Returns the time waited (ns): idle, not the iteration's compute."""
+        t0 = self.clock.now_ns()
+        if self.fire_tasks:
+            await asyncio.wait(list(self.fire_tasks), timeout=FIRE_WAIT_S)
+        return self.clock.now_ns() - t0
+
+    async def _let_fires_on(self) -> None:
+        """Real time, a fire command's exchange under way: a pass of the event loop between two pieces of the
+        iteration's other work, so its answer is taken in (and the read-back after it sent) as soon as it comes, not
+        after the whole iteration (at 300 targets the iteration's work is milliseconds)."""
+        if self.fire_tasks and not self.clock.virtual:
+            await asyncio.sleep(0)
 
     async def _wait_tick(self, tick_ns: int, wake: asyncio.Event) -> int:
         """Until the tick (real time: or until radar bytes arrive); the time woken. Virtual time advances the clock
@@ -612,9 +658,24 @@ class Chain:
 
     def _journal(self) -> None:
         """The summary so far, replaced atomically in the run folder: what a killed run leaves behind."""
-        if self.writer is not None:
-            self.host.flush_records()
-            self.writer.journal(self._summary())
+        self.journal_work.start(self._journal_stages())
+        self.journal_work.finish()
+
+    def _journal_stages(self) -> Iterator[None]:
+        """_journal in stages (the outcomes, the latency figures, the rest of the summary, the records, the summary
+        file): at 300 targets each takes a millisecond or two, together more than a loop period."""
+        if self.writer is None:
+            return
+        found = self._outcomes()
+        yield
+        latency = self.latency.summary()
+        yield
+        summary = self._summary(found, latency)
+        yield
+        self.host.flush_records()
+        self.writer.flush()
+        yield
+        self.writer.journal(summary)
 
     def rig_health(self) -> list[str]:
         """What went wrong with the rig itself, one line each: any line makes the run exit 3."""
@@ -634,7 +695,8 @@ class Chain:
 
     def summary(self) -> dict[str, Any]:
         """summary.json's content; the run folder gets its final summary, report and closed files."""
-        self._metrics_step(finish=True)
+        self.metrics_work.finish()
+        self.journal_work.cancel()  # the final summary replaces any journal under way
         self.host.flush_records()
         summary = self._summary()
         summary["verdict"] = judge(summary, self.criteria)
@@ -642,16 +704,22 @@ class Chain:
             self.writer.finish(summary, self.latency, self.floor, interrupted=self.interrupted is not None)
         return summary
 
-    def _summary(self) -> dict[str, Any]:
-        sc = self.scenario
+    def _outcomes(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Each target's row and the plant's counts, as of now (hil.plant.outcomes.outcomes)."""
         run_end_s = min(self.run_s(self.clock.now_ns()), self.duration_ns / 1e9) if self.started else 0.0
-        engagements, plant = outcomes(sc, self.truth, self.engagement, self.track_truth, run_end_s,
-                                      self.duration_ns / 1e9, self.host.refusals, self.host.confirmed_ids_seen)
+        return outcomes(self.scenario, self.truth, self.engagement, self.track_truth, run_end_s,
+                        self.duration_ns / 1e9, self.host.refusals, self.host.confirmed_ids_seen)
+
+    def _summary(self, found: tuple[list[dict[str, Any]], dict[str, Any]] | None = None,
+                 latency: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The summary as of now; found and latency: the outcomes and the latency figures, if just taken."""
+        sc = self.scenario
+        engagements, plant = found if found is not None else self._outcomes()
         friendly_engagements = plant["acquired"]["friendly"] + plant["acquired"]["neutral"]
         plant_block: dict[str, Any] | None = plant
         if not self.local_plant:  # the plant elsewhere knows what flew and what it hit; this host does not
             engagements, plant_block, friendly_engagements = [], None, None
-        latency = self.latency.summary()
+        latency = latency if latency is not None else self.latency.summary()
         rig_problems = self.rig_health()
         summary: dict[str, Any] = {
             "schema": 1,

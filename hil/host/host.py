@@ -334,10 +334,10 @@ class Host:
         tracker dropped within protect_hold_s, coasted to t_s at constant velocity with the covariance grown to
         match (None: none)."""
         memory = self._protected_seen
+        if not memory and not protected.any():
+            return None
         for k in np.flatnonzero(protected).tolist():
             memory[int(every.track_id[k])] = (t_s, every, k)  # the row is read only if the track is lost
-        if not memory:
-            return None
         rows = []
         for tid, (seen_s, snapshot, k) in list(memory.items()):
             if (every.track_id == tid).any():

@@ -13,7 +13,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from hil.drivers.histograms import FLUSH_AT, record_many
+from hil.drivers.histograms import FLUSH_AT, percentile_values, record_many
 
 STAGES = ("decode", "track", "fire_control", "command", "host_total", "sensor_to_shooter")
 
@@ -38,7 +38,7 @@ def histogram_summary(hist: HdrHistogram) -> dict[str, Any]:
         out.update({name: None for name, _ in PERCENTILES})
         out["max"] = None
         return out
-    values = hist.get_percentile_to_value_dict([p for _, p in PERCENTILES])
+    values = percentile_values(hist, [p for _, p in PERCENTILES])
     top = hist.get_max_value()
     for name, p in PERCENTILES:
         # a percentile is its bucket's highest equivalent value, which can exceed the largest value recorded
@@ -139,7 +139,7 @@ class StageLatency:
             u = self._unc.get(stage)
             if u is not None:
                 uh = u.flush()
-                s["uncertainty_us"] = round(uh.get_value_at_percentile(50.0) / 1e3, 3)
+                s["uncertainty_us"] = round(percentile_values(uh, [50.0])[50.0] / 1e3, 3)
                 s["uncertainty_max_us"] = round(uh.get_max_value() / 1e3, 3)
             out[stage] = s
         return out

@@ -91,21 +91,29 @@ def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, trac
     plant["rounds_per_target"] = {sc.targets[int(row)].name: n for row, n in plant["rounds_per_target"].items()}
     plant["rounds"] = [{**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
                         "launcher": sc.launchers[m.launcher].name} for m in sorted(rounds, key=lambda m: m.ident)]
+    # by target row, in one pass each (the journal builds this every few seconds, in the loop)
+    reasons_of: dict[int, Counter[str]] = {}
+    for (tid, _, _), r in (refusals or {}).items():
+        followed = track_truth.get(tid)
+        if followed is not None:
+            reasons_of.setdefault(followed, Counter())[r["reason"]] += 1
+    tracked_rows = set(track_truth.values())
+    confirmed_rows = {track_truth.get(tid) for tid in confirmed_ids} if confirmed_ids is not None else set()
     rows = []
+    impact_s, start_s = truth.impact_s.tolist(), truth.start_s.tolist()  # read as floats, not numpy scalars
+    no_reasons: Counter[str] = Counter()
     for row, spec in enumerate(sc.targets):
         shots = sorted(shots_by_target.get(row, []), key=lambda m: m.launch_s)
         ended = truth.ended_by[row]
-        if ended == "impact" and truth.impact_s[row] > run_end_s:
+        if ended == "impact" and impact_s[row] > run_end_s:
             ended = "end"  # its impact would come after the run ended (a short or interrupted run)
-        result = {"killed": "killed", "impact": "leaked"}.get(ended, "survived")
-        if result == "survived" and truth.start_s[row] > duration_s:
+        result = "killed" if ended == "killed" else "leaked" if ended == "impact" else "survived"
+        if result == "survived" and start_s[row] > duration_s:
             result = "not_launched"
-        reasons: Counter[str] = Counter(r["reason"] for (tid, _, _), r in (refusals or {}).items()
-                                        if track_truth.get(tid) == row)
-        tracked = any(v == row for v in track_truth.values())
-        if (confirmed_ids is not None and not reasons and tracked
-                and not any(track_truth.get(tid) == row for tid in confirmed_ids)):
-            reasons["NOT_CONFIRMED"] += 1  # fire control is only ever asked about confirmed tracks
+        reasons = reasons_of.get(row, no_reasons)
+        tracked = row in tracked_rows
+        if confirmed_ids is not None and not reasons and tracked and row not in confirmed_rows:
+            reasons = Counter(NOT_CONFIRMED=1)  # fire control is only ever asked about confirmed tracks
         rows.append({
             "target": spec.name, "kind": spec.kind, "allegiance": spec.allegiance, "engaged": bool(shots),
             "first_launch_s": round(shots[0].launch_s, 3) if shots else None,

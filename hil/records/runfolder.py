@@ -216,7 +216,7 @@ class RunWriter:
             return
         try:
             self.flush()
-            self._replace_json("summary.json", {**summary, "complete": False})
+            self._replace_json("summary.json", {**summary, "complete": False}, compact=True)
         except (OSError, RunFolderError) as e:
             if not self._journal_warned:
                 log.warning("no journal of the summary in %s: %s", self.dir, e)
@@ -259,12 +259,15 @@ class RunWriter:
             if self._recording:
                 self._recording.close(fsync)
 
-    def _replace_json(self, name: str, content: Any, fsync: bool = False) -> None:
+    def _replace_json(self, name: str, content: Any, fsync: bool = False, compact: bool = False) -> None:
         # the temporary file sits in the same folder, so os.replace() is one atomic rename: a reader (or a run
-        # killed mid-write) sees the old file or the new one, never half of one
+        # killed mid-write) sees the old file or the new one, never half of one. compact: one line, which json
+        # encodes in C (indented it takes its Python encoder: 12 ms for a 300-target summary, in the loop)
         path = self.dir / name
         tmp = self.dir / f".{name}.tmp"
-        data = (json.dumps(content, indent=2, default=_json_default) + "\n").encode("utf-8")
+        text = json.dumps(content, default=_json_default) if compact else \
+            json.dumps(content, indent=2, default=_json_default)
+        data = (text + "\n").encode("utf-8")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _write_all(fd, data)

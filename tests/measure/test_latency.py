@@ -9,13 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hil.drivers.histograms import FLUSH_AT, record_many
+from hil.drivers.histograms import FLUSH_AT, percentile_values, record_many
 from hil.measure.latency import (
     HIGHEST_NS,
     STAGES,
     DeadlineMonitor,
     StageLatency,
     decode_histogram,
+    encode_histogram,
     histogram_summary,
     new_histogram,
 )
@@ -35,6 +36,23 @@ def test_bulk_recording_lands_in_the_same_buckets_as_hdrh(values: list[int]) -> 
     b = np.ctypeslib.as_array(one_by_one.counts)
     np.testing.assert_array_equal(a, b)
     assert histogram_summary(bulk) == histogram_summary(one_by_one)
+    assert (bulk.get_min_value(), bulk.get_max_value()) == (one_by_one.get_min_value(), one_by_one.get_max_value())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=HIGHEST_NS), max_size=400),
+       st.lists(st.floats(0.0, 100.0), min_size=1, max_size=8), st.booleans())
+def test_percentiles_in_numpy_are_hdrh_s_own(values: list[int], percentiles: list[float], decoded: bool) -> None:
+    """percentile_values gives what hdrh's get_percentile_to_value_dict gives (and get_value_at_percentile for
+    one), on a histogram as recorded or as decoded from latency.json."""
+    hist = new_histogram()
+    record_many(hist, values)
+    if decoded:
+        hist = decode_histogram(encode_histogram(hist))
+    got = percentile_values(hist, percentiles)
+    assert got == hist.get_percentile_to_value_dict(percentiles)
+    if values:
+        assert got[percentiles[0]] == hist.get_value_at_percentile(percentiles[0])
 
 
 def test_percentiles_match_the_recorded_values_to_three_significant_figures() -> None:
