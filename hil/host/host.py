@@ -169,7 +169,13 @@ class Host:
         self.iteration_t1_ns = 0  # receive time of the newest frame this iteration (0: none)
         self.pending: list[FireOrder] = []  # decided, on their way to the launcher
         self.rounds: list[HostRound] = []
-        self.refusals: dict[tuple[int, int, str], dict[str, Any]] = {}
+        self._refusals: dict[tuple[int, int, str], dict[str, Any]] = {}  # read through refusals
+        # fire control's refusals: the keys (refusal_key) with an entry, and the refusals since counted (by key, and
+        # by key with the protected track named), folded into the entries when refusals is read
+        self._refusal_keys_seen = np.empty(0, np.int64)
+        self._refusal_key_of: dict[int, tuple[int, int, str]] = {}
+        self._refusals_counted: list[np.ndarray] = []
+        self._refusals_protecting: list[tuple[np.ndarray, np.ndarray]] = []
         self.track_ids_seen: set[int] = set()
         self.confirmed_ids_seen: set[int] = set()
         self.decisions = 0
@@ -294,7 +300,7 @@ class Host:
         """Refusals of the confirmed tracks held for an unidentified track near them (held[k] by holding[k])."""
         near_m = self.unidentified_near_m
         for tid, other in zip(held, holding, strict=True):
-            entry = self.refusals.get((tid, -1, "HOST_UNIDENTIFIED_NEAR"))
+            entry = self._refusals.get((tid, -1, "HOST_UNIDENTIFIED_NEAR"))
             if entry is not None:
                 entry["count"] += 1
                 continue
@@ -413,9 +419,9 @@ class Host:
         """A refusal of the host's own, counted by (track, launcher, reason) as fire control's are; the first of
         each is an event."""
         key = (tid, li, why)
-        entry = self.refusals.get(key)
+        entry = self._refusals.get(key)
         if entry is None:
-            self.refusals[key] = {"time_s": round(t_s, 3), "track": tid,
+            self._refusals[key] = {"time_s": round(t_s, 3), "track": tid,
                                   "launcher": self.scenario.launchers[li].name if li >= 0 else None,
                                   "reason": why, "count": 1, "protected_track": protected}
             self._event(t_s, "refusal", track=tid, launcher=li, detail=f"{why}: {detail}")
@@ -483,7 +489,7 @@ class Host:
         li = order.launcher
         if outcome == "refused":
             key = (order.track_id, li, f"LAUNCHER_{reason}")
-            self.refusals.setdefault(key, {"time_s": round(fired_s, 3), "track": order.track_id,
+            self._refusals.setdefault(key, {"time_s": round(fired_s, 3), "track": order.track_id,
                                            "launcher": self.scenario.launchers[li].name,
                                            "reason": f"LAUNCHER_{reason}", "count": 0})["count"] += 1
             return
@@ -557,41 +563,80 @@ class Host:
 
     def _note_refusals(self, t: float, ev: Evaluation) -> None:
         """Refusals of confirmed tracks, counted by (track, launcher, reason); the first of each is an event, and
-        a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects."""
+        a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects.
+
+        At 300 targets a decision refuses hundreds of pairs, nearly all refused before: those are only counted
+        here, as numbers (refusal_key), and folded into `refusals` when it is read (_fold_refusals)."""
         r = ev.decision.refusals
         if not len(r.track_index):
             return
         tracks = ev.inputs.tracks
-        names = [s.name for s in self.scenario.launchers]
         rows = np.asarray(r.track_index)
         # only confirmed tracks: a tentative friendly or neutral one is there to be protected, not to be engaged
         of_confirmed = tracks.status[rows] == CONFIRMED
         if not of_confirmed.any():
             return
-        track_id = tracks.track_id.tolist()
-        for ti, li, code, protected in zip(rows[of_confirmed].tolist(),
-                                           np.asarray(r.launcher_index)[of_confirmed].tolist(),
-                                           np.asarray(r.reason)[of_confirmed].tolist(),
-                                           np.asarray(r.protected_index)[of_confirmed].tolist(), strict=True):
-            tid = track_id[ti]
-            reason = REASON_NAMES[code]
-            key = (tid, li, reason)
-            entry = self.refusals.get(key)
-            protected_tid = track_id[protected] if protected >= 0 else None
-            if entry is not None:
-                entry["count"] += 1
-                if protected_tid is not None:
-                    entry["protected_track"] = protected_tid
-                continue
-            self.refusals[key] = {"time_s": round(t, 3), "track": tid, "launcher": names[li] if li >= 0 else None,
-                                  "reason": reason, "count": 1, "protected_track": protected_tid}
-            detail = reason if protected_tid is None else f"{reason}: protects track {protected_tid}"
-            self._event(t, "refusal", track=tid, launcher=li, detail=detail)
-            if self.records is not None and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
-                record = ev.decision.explain(ti)
-                record.update(kind="refusal", reason=reason, protected_track=protected_tid,
-                              launcher=names[li] if li >= 0 else None, call=ev.call)
-                self.records.decision(record)
+        rows = rows[of_confirmed]
+        launcher = np.asarray(r.launcher_index)[of_confirmed]
+        code = np.asarray(r.reason)[of_confirmed]
+        protected = np.asarray(r.protected_index)[of_confirmed]
+        keys = refusal_key(tracks.track_id[rows], launcher, code)
+        seen = self._refusal_keys_seen
+        new = ~np.isin(keys, seen) if len(seen) else np.ones(len(keys), bool)
+        if new.any():
+            names = [s.name for s in self.scenario.launchers]
+            track_id = tracks.track_id.tolist()
+            for k, ti, li, why, prot in zip(keys[new].tolist(), rows[new].tolist(), launcher[new].tolist(),
+                                            code[new].tolist(), protected[new].tolist(), strict=True):
+                tid, reason = track_id[ti], REASON_NAMES[why]
+                protected_tid = track_id[prot] if prot >= 0 else None
+                key = (tid, li, reason)
+                entry = self._refusals.get(key)
+                if entry is not None:  # twice in one decision
+                    entry["count"] += 1
+                    entry["protected_track"] = protected_tid if protected_tid is not None else entry["protected_track"]
+                    continue
+                self._refusal_key_of[k] = key
+                self._refusals[key] = {"time_s": round(t, 3), "track": tid,
+                                       "launcher": names[li] if li >= 0 else None, "reason": reason, "count": 1,
+                                       "protected_track": protected_tid}
+                detail = reason if protected_tid is None else f"{reason}: protects track {protected_tid}"
+                self._event(t, "refusal", track=tid, launcher=li, detail=detail)
+                if self.records is not None and reason in ("PROTECTED_NEAR_INTERCEPT", "KILL_ASSESSMENT"):
+                    record = ev.decision.explain(ti)
+                    record.update(kind="refusal", reason=reason, protected_track=protected_tid,
+                                  launcher=names[li] if li >= 0 else None, call=ev.call)
+                    self.records.decision(record)
+            self._refusal_keys_seen = np.union1d(seen, keys[new])
+            old = ~new
+            keys, protected = keys[old], protected[old]
+        self._refusals_counted.append(keys)
+        named = protected >= 0
+        if named.any():
+            self._refusals_protecting.append((keys[named], tracks.track_id[protected[named]]))
+
+    @property
+    def refusals(self) -> dict[tuple[int, int, str], dict[str, Any]]:
+        """Every refusal so far, fire control's and the host's own, by (track, launcher or -1, reason): when first
+        (time_s), how many times (count) and the protected track it names (the latest), with the launcher's name."""
+        self._fold_refusals()
+        return self._refusals
+
+    def _fold_refusals(self) -> None:
+        """The refusals only counted by _note_refusals into their entries: the counts, the latest protected track."""
+        if self._refusals_counted:
+            keys, counts = np.unique(np.concatenate(self._refusals_counted), return_counts=True)
+            self._refusals_counted.clear()
+            key_of, entries = self._refusal_key_of, self._refusals
+            for k, n in zip(keys.tolist(), counts.tolist(), strict=True):
+                entries[key_of[k]]["count"] += n
+        if self._refusals_protecting:
+            keys = np.concatenate([k for k, _ in self._refusals_protecting])[::-1]
+            protecting = np.concatenate([p for _, p in self._refusals_protecting])[::-1]
+            self._refusals_protecting.clear()
+            keys, latest = np.unique(keys, return_index=True)  # reversed: the first is the latest
+            for k, tid in zip(keys.tolist(), protecting[latest].tolist(), strict=True):
+                self._refusals[self._refusal_key_of[k]]["protected_track"] = tid
 
     def assess(self, t_s: float) -> None:
         """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl."""
@@ -611,6 +656,13 @@ class Host:
                                        "launcher": self.scenario.launchers[r.launcher].name, "seq": r.seq,
                                        "intercept_s": round(r.intercept_s, 4), "look_end_s": round(r.look_end_s, 4),
                                        "result": r.assessed, "detail": detail})
+
+
+def refusal_key(track_id: np.ndarray, launcher: np.ndarray, reason: np.ndarray) -> np.ndarray:
+    """Fire control's refusals (track id, launcher row or -1, reason code) as one int64 each: track ids up to 2**39,
+    65,534 launchers, 256 reasons."""
+    return (np.asarray(track_id, np.int64) * 65536 + (np.asarray(launcher, np.int64) + 1)) * 256 + np.asarray(reason,
+                                                                                                           np.int64)
 
 
 def _rows(snapshot: TrackSnapshot, which: Any) -> TrackSnapshot:
