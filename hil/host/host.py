@@ -581,8 +581,12 @@ class Host:
         code = np.asarray(r.reason)[of_confirmed]
         protected = np.asarray(r.protected_index)[of_confirmed]
         keys = refusal_key(tracks.track_id[rows], launcher, code)
-        seen = self._refusal_keys_seen
-        new = ~np.isin(keys, seen) if len(seen) else np.ones(len(keys), bool)
+        seen = self._refusal_keys_seen  # sorted
+        if len(seen):
+            at = np.searchsorted(seen, keys)
+            new = seen[np.minimum(at, len(seen) - 1)] != keys
+        else:
+            new = np.ones(len(keys), bool)
         if new.any():
             names = [s.name for s in self.scenario.launchers]
             track_id = tracks.track_id.tolist()
