@@ -441,14 +441,13 @@ class Host:
         if not self.pending and not self.rounds:
             return (EngagementInputs(np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, bool)),
                     np.zeros(n_launchers, np.int32))
-        # counted in Python lists (a numpy element costs more to touch than a list's), made arrays at the end
-        in_flight, shots, assessing, channels = [0] * n, [0] * n, [False] * n, [0] * n_launchers
-        index_of = dict(zip(tracks.track_id.tolist(), range(n), strict=True))
+        in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        assessing, channels = np.zeros(n, bool), [0] * n_launchers
+        index_of = _rows_of(tracks.track_id, {p.track_id for p in self.pending} | {r.track_id for r in self.rounds})
         for p in self.pending:
             k = index_of.get(p.track_id)
             if k is not None:
                 in_flight[k] += 1
-        last_update_s: list[float] | None = None
         for r in self.rounds:
             if r.state == "not_launched":
                 continue
@@ -461,15 +460,9 @@ class Host:
             shots[k] += 1
             if airborne:
                 in_flight[k] += 1
-            elif t_s < r.look_end_s:
+            elif t_s < r.look_end_s or float(tracks.last_update_s[k]) <= r.intercept_s:
                 assessing[k] = True
-            else:
-                if last_update_s is None:
-                    last_update_s = tracks.last_update_s.tolist()
-                if last_update_s[k] <= r.intercept_s:
-                    assessing[k] = True
-        return (EngagementInputs(np.array(in_flight, np.int32), np.array(shots, np.int32), np.array(assessing, bool)),
-                np.array(channels, np.int32))
+        return EngagementInputs(in_flight, shots, assessing), np.array(channels, np.int32)
 
     def time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
         """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
@@ -667,6 +660,19 @@ def refusal_key(track_id: np.ndarray, launcher: np.ndarray, reason: np.ndarray) 
     65,534 launchers, 256 reasons."""
     return (np.asarray(track_id, np.int64) * 65536 + (np.asarray(launcher, np.int64) + 1)) * 256 + np.asarray(reason,
                                                                                                            np.int64)
+
+
+def _rows_of(track_id: np.ndarray, wanted: set[int]) -> dict[int, int]:
+    """The row of each wanted track id that is in track_id (the last row, if twice): a search when track_id is in
+    order (the tracker's snapshot is, by id), else a walk through it."""
+    if not wanted:
+        return {}
+    if len(track_id) > 1 and bool((track_id[1:] > track_id[:-1]).all()):
+        ids = np.fromiter(wanted, np.int64, len(wanted))
+        at = np.minimum(np.searchsorted(track_id, ids), len(track_id) - 1)
+        found = track_id[at] == ids
+        return dict(zip(ids[found].tolist(), at[found].tolist(), strict=True))
+    return {tid: k for k, tid in enumerate(track_id.tolist()) if tid in wanted}
 
 
 def _rows(snapshot: TrackSnapshot, which: Any) -> TrackSnapshot:
