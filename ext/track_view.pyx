@@ -27,6 +27,7 @@ cnp.import_array()
 cdef signed char CONFIRMED = <signed char> int(TrackStatus.CONFIRMED)
 cdef signed char TENTATIVE = <signed char> int(TrackStatus.TENTATIVE)
 DEF NC = 6
+DEF SORTED_FROM = 4096  # confirmed x unidentified pairs beyond which the search goes through the east order
 
 
 cdef object as_array(object x, object dtype, int typenum, int ndim):
@@ -36,6 +37,16 @@ cdef object as_array(object x, object dtype, int typenum, int ndim):
     if fits(x, typenum, ndim):
         return x
     return np.ascontiguousarray(x, dtype=dtype)
+
+
+cdef inline bint near(const double* x, Py_ssize_t i, Py_ssize_t j, double near_m, double near2) noexcept nogil:
+    """Track j within near_m of track i: east-west first, then the distance (the reference's test, in its order)."""
+    cdef double dx = x[i * NC] - x[j * NC], dy, dz
+    if not (fabs(dx) <= near_m):
+        return False
+    dy = x[i * NC + 1] - x[j * NC + 1]
+    dz = x[i * NC + 2] - x[j * NC + 2]
+    return dx * dx + dy * dy + dz * dz <= near2
 
 
 cdef inline bint in_codes(int code, const int* codes, Py_ssize_t n) noexcept nogil:
@@ -84,7 +95,7 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
     cdef cnp.npy_bool* prot = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> protected_a)
     friendly_all_a = empty1(n, cnp.NPY_BOOL)
     cdef cnp.npy_bool* fr_all = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> friendly_all_a)
-    cdef Py_ssize_t i, j, m = 0, k
+    cdef Py_ssize_t i, j, m = 0, k, n_confirmed = 0, n_unidentified = 0
     cdef bint friendly
     with nogil:
         for i in range(n):
@@ -93,6 +104,25 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
             prot[i] = friendly or (m3[i] >= 0 and in_codes(m3[i], ncodes, n_n))
             if st[i] == CONFIRMED or prot[i] != 0:
                 m += 1
+            if st[i] == CONFIRMED:
+                n_confirmed += 1
+            elif m3[i] < 0:
+                n_unidentified += 1
+    # many tracks (300 targets and their clutter): the unidentified ones in east order, each confirmed track looking
+    # only at those within near_m east of it, instead of at every track
+    cdef bint by_east = n_confirmed * n_unidentified > SORTED_FROM
+    cdef const double* east = NULL
+    cdef const long long* east_row = NULL
+    cdef Py_ssize_t lo, hi, mid, best
+    cdef double from_east, to_east, slack
+    if by_east:
+        rows_a = np.flatnonzero((np.asarray(st_a) != CONFIRMED) & (np.asarray(m3_a) < 0))
+        x_east = np.asarray(x_a)[rows_a, 0]
+        order = np.argsort(x_east, kind="stable")
+        east_a = np.ascontiguousarray(x_east[order], dtype=np.float64)
+        east_row_a = np.ascontiguousarray(rows_a[order], dtype=np.int64)
+        east = <const double*> cnp.PyArray_DATA(<cnp.ndarray> east_a)
+        east_row = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> east_row_a)
 
     tid_o = empty1(m, cnp.NPY_INT64)
     st_o = empty1(m, cnp.NPY_INT8)
@@ -119,7 +149,7 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
     cdef cnp.npy_bool* ne_p = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> neutral_o)
     cdef long long* held_p = <long long*> cnp.PyArray_DATA(<cnp.ndarray> held_o)
     cdef const double* Pi
-    cdef double dx, dy, dz, near2 = near_m * near_m
+    cdef double near2 = near_m * near_m
     with nogil:
         k = 0
         for i in range(n):
@@ -140,16 +170,29 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
             fr_p[k] = fr_all[i]
             ne_p[k] = prot[i] != 0 and fr_all[i] == 0
             held_p[k] = -1
-            if st[i] == CONFIRMED:
+            if st[i] == CONFIRMED and by_east:
+                # a window a little wider than near_m east and west (the exact test below decides), its lowest row
+                slack = 1e-9 * (fabs(x[i * NC]) + near_m) + 1e-9
+                from_east, to_east = x[i * NC] - near_m - slack, x[i * NC] + near_m + slack
+                lo, hi = 0, n_unidentified
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if east[mid] < from_east:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                best = -1
+                while lo < n_unidentified and east[lo] <= to_east:
+                    j = east_row[lo]
+                    lo += 1
+                    if (best < 0 or j < best) and near(x, i, j, near_m, near2):
+                        best = j
+                if best >= 0:
+                    held_p[k] = best
+                    st_p[k] = TENTATIVE
+            elif st[i] == CONFIRMED:
                 for j in range(n):  # the first unidentified track near it holds it
-                    if st[j] == CONFIRMED or m3[j] >= 0:
-                        continue
-                    dx = x[i * NC] - x[j * NC]
-                    if not (fabs(dx) <= near_m):
-                        continue
-                    dy = x[i * NC + 1] - x[j * NC + 1]
-                    dz = x[i * NC + 2] - x[j * NC + 2]
-                    if dx * dx + dy * dy + dz * dz <= near2:
+                    if st[j] != CONFIRMED and m3[j] < 0 and near(x, i, j, near_m, near2):
                         held_p[k] = j
                         st_p[k] = TENTATIVE
                         break

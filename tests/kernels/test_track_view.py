@@ -96,3 +96,27 @@ def test_the_news_kernel_counts_what_its_numpy_twin_counts(snapshot: TrackSnapsh
     assert got == reference.confirmed_news(snapshot, since_s)
     confirmed = snapshot.status == TrackStatus.CONFIRMED
     assert got[0] == int(confirmed.sum()) and got[2] == any(snapshot.last_update_s[confirmed] >= since_s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(250, 500), st.sampled_from([300.0, 2000.0, 2500.0]))
+def test_with_many_tracks_the_east_ordered_search_picks_what_the_reference_picks(seed: int, n: int,
+                                                                                near_m: float) -> None:
+    """Past 4,096 confirmed x unidentified pairs the kernel searches the unidentified tracks in east order: the same
+    holds, each by the lowest row near it, on crowded pictures with tracks on one east line and on the window's
+    edge."""
+    rng = np.random.default_rng(seed)
+    state = np.zeros((n, 6))
+    state[:, :3] = rng.normal(0.0, 1500.0, (n, 3))
+    state[: n // 10, 0] = state[0, 0]  # a tenth of them on one east coordinate
+    state[n // 10: n // 5, 0] = state[0, 0] + near_m  # and a tenth exactly near_m east of it
+    status = rng.choice(np.array([1, 2], np.int8), n)
+    mode3a = rng.choice(np.array([-1, -1, -1, FRIENDLY], np.int32), n)
+    snapshot = TrackSnapshot(np.arange(n, dtype=np.int64), status, state, np.tile(np.eye(6), (n, 1, 1)),
+                             np.zeros(n), mode3a, np.ones(n, np.int32))
+    fc, nc = friendly_code_array([FRIENDLY]), friendly_code_array([])
+    assert int((status == 2).sum()) * int(((status != 2) & (mode3a < 0)).sum()) > 4096
+    got = track_view.fire_control_rows(snapshot, fc, nc, near_m)
+    want = reference.fire_control_rows(snapshot, fc, nc, near_m)
+    assert np.array_equal(got[5], want[5]) and np.array_equal(got[0].status, want[0].status)
+    assert (got[5] >= 0).any()  # the picture is crowded enough to hold some
