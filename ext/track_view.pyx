@@ -30,13 +30,15 @@ DEF NC = 6
 DEF SORTED_FROM = 4096  # confirmed x unidentified pairs beyond which the search goes through the east order
 
 
-cdef object as_array(object x, object dtype, int typenum, int ndim):
-    """x as the kernel reads it: as it is when it fits, else a C-contiguous copy of dtype."""
+cdef object as_array(object x, object dtype, int typenum, int ndim, tuple shape=None):
+    """x as the kernel reads it: as it is when it fits, else a C-contiguous copy of dtype (reshaped to shape, when
+    given: a plug-in's empty state may come as np.array([]))."""
     import numpy as np
 
     if fits(x, typenum, ndim):
         return x
-    return np.ascontiguousarray(x, dtype=dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    return x if shape is None else x.reshape(shape)
 
 
 cdef inline bint near(const double* x, Py_ssize_t i, Py_ssize_t j, double near_m, double near2) noexcept nogil:
@@ -65,8 +67,8 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
 
     tid_a = as_array(snapshot.track_id, np.int64, cnp.NPY_INT64, 1)
     st_a = as_array(snapshot.status, np.int8, cnp.NPY_INT8, 1)
-    x_a = as_array(snapshot.state, np.float64, cnp.NPY_FLOAT64, 2)
-    P_a = as_array(snapshot.cov, np.float64, cnp.NPY_FLOAT64, 3)
+    x_a = as_array(snapshot.state, np.float64, cnp.NPY_FLOAT64, 2, (-1, NC))
+    P_a = as_array(snapshot.cov, np.float64, cnp.NPY_FLOAT64, 3, (-1, NC, NC))
     last_a = as_array(snapshot.last_update_s, np.float64, cnp.NPY_FLOAT64, 1)
     m3_a = as_array(snapshot.mode3a, np.int32, cnp.NPY_INT32, 1)
     hits_a = as_array(snapshot.hits, np.int32, cnp.NPY_INT32, 1)

@@ -247,18 +247,22 @@ class Chain:
 
     # --- the host under test -------------------------------------------------------------------------
 
-    def _decide(self, now_ns: int) -> None:
-        """Fire control now; each fire order goes out at once, its bookkeeping waits (Host.bookkeeping)."""
+    def _decide(self, now_ns: int) -> list[asyncio.Task[None]]:
+        """Fire control now; each fire order goes out at once, its bookkeeping waits (Host.bookkeeping). Returns
+        the fire commands' tasks."""
         self.host.last_poll = self.boards.radars[0].stats["polls"] if self.boards.radars else 0
         self.host.fire_control_ns = 0
         orders = self.host.decide(self.run_s(now_ns), self.launchers.inputs())
         if self.host.fire_control_ns:
             self.latency.record("fire_control", self.host.fire_control_ns)
+        tasks = []
         for order in orders:
             self.launchers.state[order.launcher].busy = True
             task = asyncio.ensure_future(self._fire(order))
             self.fire_tasks.add(task)
             task.add_done_callback(self.fire_tasks.discard)
+            tasks.append(task)
+        return tasks
 
     async def _fire(self, fire: FireOrder) -> None:
         li = fire.launcher
@@ -424,6 +428,7 @@ class Chain:
             if failed and self.writer is not None:
                 # the records so far stay readable: a last journal of what is known, every row flushed
                 try:
+                    self.metrics_work.finish()
                     self._journal()
                 except Exception as e:  # the run's own error is the one to report
                     log.debug("no last journal: %s", e)
@@ -575,14 +580,14 @@ class Chain:
                         await self.launchers.tick(i)
                     next_launcher += LAUNCHER_PERIOD_NS
                 if (got and self.host.has_news(self.run_s(woke))) or woke >= next_fc:
-                    self._decide(woke)
+                    sent = self._decide(woke)
                     next_fc = woke + FC_PERIOD_NS
                     if virtual:
                         for task in list(self.fire_tasks):
                             await task
-                    elif self.host.pending:
+                    elif sent:
                         await asyncio.sleep(0)  # let the fire commands go out before any bookkeeping
-                        waited_ns += await self._fires_first()
+                        waited_ns += await self._fires_first(sent)
                 for link in self.boards.radars:
                     link.record_received()  # what the polls received, now that the fire commands went out
                 await self._let_fires_on()
@@ -622,17 +627,18 @@ class Chain:
                 for link in self.boards.radars:
                     loop.remove_reader(link.fileno())
 
-    async def _fires_first(self) -> int:
-        """Real time, fire commands just sent: the loop waits for their exchanges (the command, then the launcher's
-        read-back) before anything else, FIRE_WAIT_S at most. Radar bytes that come meanwhile wait in the link for
-        the next iteration: it reads them then, so their t1 and host_total start there, and their age at a fire
-        (sensor to shooter) counts the wait. A tick the wait makes late is an overrun put down to the OS, as the
-        deadline monitor puts down a loop busy with a Modbus exchange. Without it the answers waited behind the
-        loop's next work: at 300 targets that doubled the command's round trip (about 1 ms at 10 targets and at
-        300 with it). Returns the time waited (ns): idle, not the iteration's compute."""
+    async def _fires_first(self, sent: list[asyncio.Task[None]]) -> int:
+        """Real time, fire commands just sent (sent: their tasks, not older ones still settling a lost answer): the
+        loop waits for their exchanges (the command, then the launcher's read-back) before anything else,
+        FIRE_WAIT_S at most. Radar bytes that come meanwhile wait in the link for the next iteration: it reads them
+        then, so their t1 and host_total start there, and their age at a fire (sensor to shooter) counts the wait.
+        A tick the wait makes late is an overrun put down to the OS, as the deadline monitor puts down a loop busy
+        with a Modbus exchange. Without it the answers waited behind the loop's next work: at 300 targets that
+        doubled the command's round trip (about 1 ms at 10 targets and at 300 with it). Returns the time waited
+        (ns): idle, not the iteration's compute (the callbacks that run meanwhile are not counted either)."""
         t0 = self.clock.now_ns()
-        if self.fire_tasks:
-            await asyncio.wait(list(self.fire_tasks), timeout=FIRE_WAIT_S)
+        if any(not task.done() for task in sent):
+            await asyncio.wait(sent, timeout=FIRE_WAIT_S)
         return self.clock.now_ns() - t0
 
     async def _let_fires_on(self) -> None:

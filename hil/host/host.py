@@ -46,8 +46,10 @@ from hil.host.seams import (
 from hil.scenario import Scenario
 
 REASON_NAMES = {int(r): r.name for r in RefusalReason}
-PLOT_T0_KEPT = 4096  # plots whose t0 the host remembers (a track's newest plot is always among them)
+PLOT_T0_KEPT = 4096  # plot times whose t0 the host remembers (a track's newest plot is always among them)
 NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
+REFUSAL_KEY_TRACKS = 1 << 39  # track ids refusal_key holds; a refusal of another is counted plainly
+FOLD_REFUSALS_EVERY = 512  # decisions whose refusals are only counted before they are folded into their entries
 PROTECT_HOLD_SCANS = 3  # a dropped friendly or neutral track stays protected this many scans of the slowest radar
 
 
@@ -221,11 +223,14 @@ class Host:
         else:
             unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
         n = len(t_s)
-        at = np.arange(self._t0_next, self._t0_next + n) % PLOT_T0_KEPT
-        self._t0_next += n
-        self._t0_plot_s[at] = t_s
-        self._t0_ns[at] = t_abs * 1e9
-        self._t0_unc_ns[at] = unc
+        # a slot per plot time (a frame's plots share one: its last plot's, as a later one overwrites the same time)
+        last = np.flatnonzero(t_s[1:] != t_s[:-1]) if n > 1 else np.empty(0, np.intp)
+        last = np.append(last, n - 1)
+        at = np.arange(self._t0_next, self._t0_next + len(last)) % PLOT_T0_KEPT
+        self._t0_next += len(last)
+        self._t0_plot_s[at] = t_s[last]
+        self._t0_ns[at] = t_abs[last] * 1e9
+        self._t0_unc_ns[at] = unc if np.ndim(unc) == 0 else unc[last]
         self.fresh_plots = t_s
         self.counts["plots"] += n
         self.iteration_t1_ns = int(cols["host_rx_ns"].max())
@@ -573,9 +578,14 @@ class Host:
         launcher = np.asarray(r.launcher_index)[of_confirmed]
         code = np.asarray(r.reason)[of_confirmed]
         protected = np.asarray(r.protected_index)[of_confirmed]
-        keys = refusal_key(tracks.track_id[rows], launcher, code)
+        refused_ids = tracks.track_id[rows]
+        keys = refusal_key(refused_ids, launcher, code)
         seen = self._refusal_keys_seen  # sorted
-        if len(seen):
+        # a track id refusal_key cannot hold (a plug-in tracker's): every refusal of the decision counted plainly
+        plain = bool(refused_ids.min() < 0 or refused_ids.max() >= REFUSAL_KEY_TRACKS)
+        if plain:
+            self._fold_refusals()  # what was only counted goes first: a plain count updates the entries at once
+        if len(seen) and not plain:
             at = np.searchsorted(seen, keys)
             new = seen[np.minimum(at, len(seen) - 1)] != keys
         else:
@@ -589,11 +599,13 @@ class Host:
                 protected_tid = track_id[prot] if prot >= 0 else None
                 key = (tid, li, reason)
                 entry = self._refusals.get(key)
-                if entry is not None:  # twice in one decision
+                if not plain:
+                    self._refusal_key_of[k] = key
+                if entry is not None:  # twice in one decision, or the launcher link refused the same pair first
                     entry["count"] += 1
-                    entry["protected_track"] = protected_tid if protected_tid is not None else entry["protected_track"]
+                    if protected_tid is not None:
+                        entry["protected_track"] = protected_tid
                     continue
-                self._refusal_key_of[k] = key
                 self._refusals[key] = {"time_s": round(t, 3), "track": tid,
                                        "launcher": names[li] if li >= 0 else None, "reason": reason, "count": 1,
                                        "protected_track": protected_tid}
@@ -604,6 +616,8 @@ class Host:
                     record.update(kind="refusal", reason=reason, protected_track=protected_tid,
                                   launcher=names[li] if li >= 0 else None, call=ev.call)
                     self.records.decision(record)
+            if plain:
+                return
             self._refusal_keys_seen = np.union1d(seen, keys[new])
             old = ~new
             keys, protected = keys[old], protected[old]
@@ -611,6 +625,8 @@ class Host:
         named = protected >= 0
         if named.any():
             self._refusals_protecting.append((keys[named], tracks.track_id[protected[named]]))
+        if len(self._refusals_counted) >= FOLD_REFUSALS_EVERY:
+            self._fold_refusals()  # memory stays bounded when nobody reads them for a long run
 
     @property
     def refusals(self) -> dict[tuple[int, int, str], dict[str, Any]]:
@@ -656,8 +672,8 @@ class Host:
 
 
 def refusal_key(track_id: np.ndarray, launcher: np.ndarray, reason: np.ndarray) -> np.ndarray:
-    """Fire control's refusals (track id, launcher row or -1, reason code) as one int64 each: track ids up to 2**39,
-    65,534 launchers, 256 reasons."""
+    """Fire control's refusals (track id, launcher row or -1, reason code) as one int64 each: track ids 0 to
+    REFUSAL_KEY_TRACKS - 1, 65,534 launchers, 256 reasons."""
     return (np.asarray(track_id, np.int64) * 65536 + (np.asarray(launcher, np.int64) + 1)) * 256 + np.asarray(reason,
                                                                                                            np.int64)
 

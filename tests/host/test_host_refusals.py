@@ -17,7 +17,7 @@ from hil.scenario import Scenario
 from tests.helpers import ShownTracks
 
 TENTATIVE = 1
-REASONS = [int(r) for r in RefusalReason][:6]
+REASONS = [int(r) for r in RefusalReason][1:7]
 
 
 class Refusing:
@@ -90,3 +90,43 @@ def test_counted_refusals_are_every_refusal_counted(plan: list[list[tuple[int, i
             assert host.refusals == want  # read midway: folded so far
     assert host.refusals == want
     assert len([e for e in events if e[1] == "refusal"]) == len(want)  # the first of each is an event
+
+
+def test_a_launcher_refusal_then_fire_control_s_own_for_the_same_pair_are_one_entry() -> None:
+    """The launcher link refused a fire as NOT_READY; fire control then refuses the same track and launcher as
+    LAUNCHER_NOT_READY: one entry counting both, and the next refusals of the pair counted on it."""
+    from hil.host.host import FireOrder
+
+    sc = Scenario.load("raid")
+    fc = Refusing()
+    host = Host(sc, ShownTracks(snapshot), fc)
+    tracker = host.tracker
+    assert isinstance(tracker, ShownTracks)
+    tracker.rows = [(7, CONFIRMED)]
+    order = FireOrder(7, 0, np.zeros(3), 10.0, 0, 0, 0)
+    host.fire_answered(order, 1.0, None, "refused", reason="NOT_READY")
+    fc.next = [(0, 0, int(RefusalReason.LAUNCHER_NOT_READY), -1)]
+    for k in range(3):
+        host.decide(2.0 + k, LauncherInputs.none(len(sc.launchers)))
+        host.bookkeeping()
+    entry = host.refusals[(7, 0, "LAUNCHER_NOT_READY")]
+    assert entry["count"] == 4 and entry["time_s"] == 1.0
+
+
+def test_track_ids_past_what_a_key_holds_are_counted_plainly() -> None:
+    """A plug-in tracker's ids (2**40 and up, or negative) are counted one by one, never mixed with another's."""
+    sc = Scenario.load("raid")
+    fc = Refusing()
+    host = Host(sc, ShownTracks(snapshot), fc)
+    tracker = host.tracker
+    assert isinstance(tracker, ShownTracks)
+    big = 1 << 40
+    tracker.rows = [(5, CONFIRMED), (big + 5, CONFIRMED), (-3, CONFIRMED)]
+    why = int(RefusalReason.OUT_OF_RANGE)
+    for k in range(4):
+        fc.next = [(0, 0, why, -1), (1, 0, why, 2), (2, -1, why, -1)]
+        host.decide(float(k), LauncherInputs.none(len(sc.launchers)))
+        host.bookkeeping()
+    counts = {key[0]: e["count"] for key, e in host.refusals.items()}
+    assert counts == {5: 4, big + 5: 4, -3: 4}
+    assert host.refusals[(big + 5, 0, REASON_NAMES[why])]["protected_track"] == -3

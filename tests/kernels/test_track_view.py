@@ -120,3 +120,11 @@ def test_with_many_tracks_the_east_ordered_search_picks_what_the_reference_picks
     want = reference.fire_control_rows(snapshot, fc, nc, near_m)
     assert np.array_equal(got[5], want[5]) and np.array_equal(got[0].status, want[0].status)
     assert (got[5] >= 0).any()  # the picture is crowded enough to hold some
+
+
+def test_an_empty_snapshot_of_a_plug_in_s_plain_arrays_shows_nothing() -> None:
+    """np.array([]) columns, as a plain-Python tracker with no track builds them: nothing to see, no error."""
+    empty = TrackSnapshot(*(np.array([]) for _ in range(7)))
+    got = track_view.fire_control_rows(empty, friendly_code_array([]), friendly_code_array([]), 500.0)
+    assert len(got[0].track_id) == 0 and got[0].state.shape == (0, 6) and got[0].cov.shape == (0, 6, 6)
+    assert track_view.confirmed_news(empty, 0.0) == (0, 0, False)
