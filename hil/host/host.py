@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -162,12 +162,8 @@ class Host:
         # friendly and neutral tracks as last seen: track id -> (run time, the snapshot, its row there)
         self._protected_seen: dict[int, tuple[float, TrackSnapshot, int]] = {}
         self.sector_az = [math.nan] * len(sc.radars)
-        # the t0 (host ns) and its uncertainty (ns) of the last PLOT_T0_KEPT plots, by plot run time, in a ring
-        self._t0_plot_s = np.full(PLOT_T0_KEPT, math.nan)
-        self._t0_ns = np.zeros(PLOT_T0_KEPT, np.int64)
-        self._t0_unc_ns = np.zeros(PLOT_T0_KEPT, np.int64)
-        self._t0_next = 0  # where the next plot's goes (counting up; modulo PLOT_T0_KEPT in the ring)
-        self.fresh_plots = np.empty(0)  # run times of the plots taken in by this loop iteration
+        self.plot_t0: OrderedDict[float, tuple[int, int]] = OrderedDict()  # plot run time -> (t0 host ns, unc)
+        self.fresh_plots: set[float] = set()  # plot times taken in by this loop iteration
         self.iteration_t1_ns = 0  # receive time of the newest frame this iteration (0: none)
         self.pending: list[FireOrder] = []  # decided, on their way to the launcher
         self.rounds: list[HostRound] = []
@@ -206,8 +202,8 @@ class Host:
         batches = [p for p in polled if p.batch is not None and p.batch.n]
         start_s = self.start_ns / 1e9
         sweeps = [(float(s[0]) - start_s, p.radar, float(s[1])) for p in polled for s in p.sweeps]
+        self.fresh_plots.clear()
         if not batches:
-            self.fresh_plots = self.fresh_plots[:0]
             if sweeps:
                 feed_tracker(self.tracker, None, sweeps, self.sector_az)
             return False
@@ -217,34 +213,26 @@ class Host:
         t_begin = time.perf_counter_ns()
         feed_tracker(self.tracker, cols, sweeps, self.sector_az)
         self.track_ns = time.perf_counter_ns() - t_begin
-        # t0 per plot, by its run time (the tracker reports a track's newest plot by that time)
+        # t0 per plot, by its run time (the tracker reports a track's newest plot by that time). A poll holds a few
+        # plots: Python's dict and set take them faster than any numpy call would
+        t0_ns = (t_abs * 1e9).astype(np.int64).tolist()
+        times = t_s.tolist()
         if len(batches) == 1:
-            unc: Any = min(batches[0].uncertainty_ns, float(NO_T0))
+            u = int(min(batches[0].uncertainty_ns, float(NO_T0)))
+            for t, t0 in zip(times, t0_ns, strict=True):
+                self.plot_t0[t] = (t0, u)
         else:
             unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
-        n = len(t_s)
-        # a slot per plot time (a frame's plots share one: its last plot's, as a later one overwrites the same time)
-        last = np.flatnonzero(t_s[1:] != t_s[:-1]) if n > 1 else np.empty(0, np.intp)
-        last = np.append(last, n - 1)
-        at = np.arange(self._t0_next, self._t0_next + len(last)) % PLOT_T0_KEPT
-        self._t0_next += len(last)
-        self._t0_plot_s[at] = t_s[last]
-        self._t0_ns[at] = t_abs[last] * 1e9
-        self._t0_unc_ns[at] = unc if np.ndim(unc) == 0 else unc[last]
-        self.fresh_plots = t_s
-        self.counts["plots"] += n
+            for t, t0, uf in zip(times, t0_ns, unc.tolist(), strict=True):
+                self.plot_t0[t] = (t0, int(uf))
+        self.fresh_plots.update(times)
+        while len(self.plot_t0) > PLOT_T0_KEPT:
+            self.plot_t0.popitem(last=False)
+        self.counts["plots"] += len(times)
         self.iteration_t1_ns = int(cols["host_rx_ns"].max())
         if self.records is not None:
             self._plot_records.append(cols)  # written by bookkeeping(), after the fire orders went out
         return True
-
-    def plot_t0(self, plot_t: float) -> tuple[int, int]:
-        """(t0 host ns, its uncertainty ns) of the newest plot taken in at run time plot_t; (0, NO_T0): none kept."""
-        at = np.flatnonzero(self._t0_plot_s == plot_t)
-        if not len(at):
-            return 0, NO_T0
-        newest = int(at[np.argmax((at - self._t0_next) % PLOT_T0_KEPT)])
-        return int(self._t0_ns[newest]), int(self._t0_unc_ns[newest])
 
     # --- deciding --------------------------------------------------------------------------------------
 
@@ -253,9 +241,9 @@ class Host:
         them, or the confirmed set changed (a track confirmed or dropped). Plots that fed only tentative tracks,
         mostly clutter, are no news: fire control then runs on its own period (deciding less never fires more).
         t_s: the time of the decision that follows, which then reuses the tracker's snapshot taken here."""
-        if not len(self.fresh_plots):
+        if not self.fresh_plots:
             return False
-        count, id_sum, updated = self._news(self._snapshot(t_s), float(self.fresh_plots.min()))
+        count, id_sum, updated = self._news(self._snapshot(t_s), min(self.fresh_plots))
         changed, self._confirmed_signature = (count, id_sum) != self._confirmed_signature, (count, id_sum)
         return changed or updated
 
@@ -391,7 +379,7 @@ class Host:
                 continue
             # t0: the detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
             plot_t = float(tracks.last_update_s[ti])
-            t0_host_ns, unc = self.plot_t0(plot_t)
+            t0_host_ns, unc = self.plot_t0.get(plot_t, (0, NO_T0))
             aim = np.array(a.intercept_enu[k])
             order = FireOrder(track_id=int(tracks.track_id[ti]), launcher=li, aim=aim,
                               tgo_s=self.time_to_go(li, aim, float(a.time_of_flight_s[k])),
@@ -399,7 +387,7 @@ class Host:
                               t0_uncertainty_ns=unc)
             self.pending.append(order)
             self.decisions += 1
-            if not (self.fresh_plots == plot_t).any():
+            if plot_t not in self.fresh_plots:
                 self.counts["decisions_deferred"] += 1
             orders.append(order)
             sent.append((k, ti, li))
@@ -448,7 +436,7 @@ class Host:
                     np.zeros(n_launchers, np.int32))
         in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
         assessing, channels = np.zeros(n, bool), [0] * n_launchers
-        index_of = _rows_of(tracks.track_id, {p.track_id for p in self.pending} | {r.track_id for r in self.rounds})
+        index_of = dict(zip(tracks.track_id.tolist(), range(n), strict=True))
         for p in self.pending:
             k = index_of.get(p.track_id)
             if k is not None:
@@ -676,19 +664,6 @@ def refusal_key(track_id: np.ndarray, launcher: np.ndarray, reason: np.ndarray) 
     REFUSAL_KEY_TRACKS - 1, 65,534 launchers, 256 reasons."""
     return (np.asarray(track_id, np.int64) * 65536 + (np.asarray(launcher, np.int64) + 1)) * 256 + np.asarray(reason,
                                                                                                            np.int64)
-
-
-def _rows_of(track_id: np.ndarray, wanted: set[int]) -> dict[int, int]:
-    """The row of each wanted track id that is in track_id (the last row, if twice): a search when track_id is in
-    order (the tracker's snapshot is, by id), else a walk through it."""
-    if not wanted:
-        return {}
-    if len(track_id) > 1 and bool((track_id[1:] > track_id[:-1]).all()):
-        ids = np.fromiter(wanted, np.int64, len(wanted))
-        at = np.minimum(np.searchsorted(track_id, ids), len(track_id) - 1)
-        found = track_id[at] == ids
-        return dict(zip(ids[found].tolist(), at[found].tolist(), strict=True))
-    return {tid: k for k, tid in enumerate(track_id.tolist()) if tid in wanted}
 
 
 def _rows(snapshot: TrackSnapshot, which: Any) -> TrackSnapshot:
