@@ -35,3 +35,11 @@ cdef inline object empty3(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2, int typen
     dims[1] = n1
     dims[2] = n2
     return cnp.PyArray_EMPTY(3, dims, typenum, 0)
+
+
+cdef inline tuple empty_track_columns(Py_ssize_t n):
+    """The columns of an n-track TrackSnapshot (hil.ext.tracker_types), uninitialised: track_id int64, status int8,
+    state float64 [n, 6], cov float64 [n, 6, 6], last_update_s float64, mode3a int32, hits int32."""
+    return (empty1(n, cnp.NPY_INT64), empty1(n, cnp.NPY_INT8), empty2(n, 6, cnp.NPY_FLOAT64),
+            empty3(n, 6, 6, cnp.NPY_FLOAT64), empty1(n, cnp.NPY_FLOAT64), empty1(n, cnp.NPY_INT32),
+            empty1(n, cnp.NPY_INT32))

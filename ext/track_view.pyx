@@ -18,7 +18,7 @@ Each float operation is numpy's in the reference, in the same order and without 
 cimport numpy as cnp
 from libc.math cimport fabs
 
-from hil.ext.arrays cimport empty1, empty2, empty3, fits
+from hil.ext.arrays cimport empty1, empty_track_columns, fits
 
 from hil.ext.tracker_types import TrackSnapshot, TrackStatus
 
@@ -126,13 +126,7 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
         east = <const double*> cnp.PyArray_DATA(<cnp.ndarray> east_a)
         east_row = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> east_row_a)
 
-    tid_o = empty1(m, cnp.NPY_INT64)
-    st_o = empty1(m, cnp.NPY_INT8)
-    x_o = empty2(m, NC, cnp.NPY_FLOAT64)
-    P_o = empty3(m, NC, NC, cnp.NPY_FLOAT64)
-    last_o = empty1(m, cnp.NPY_FLOAT64)
-    m3_o = empty1(m, cnp.NPY_INT32)
-    hits_o = empty1(m, cnp.NPY_INT32)
+    tid_o, st_o, x_o, P_o, last_o, m3_o, hits_o = empty_track_columns(m)
     pos_var_o = empty1(m, cnp.NPY_FLOAT64)
     vel_var_o = empty1(m, cnp.NPY_FLOAT64)
     friendly_o = empty1(m, cnp.NPY_BOOL)

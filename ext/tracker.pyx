@@ -9,7 +9,7 @@ from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 
-from hil.ext.arrays cimport empty1, empty2, empty3, fits
+from hil.ext.arrays cimport empty1, empty_track_columns, fits
 from hil.ext.assignment cimport lap_rect
 
 import numpy as np
@@ -737,13 +737,7 @@ cdef class Tracker:
             n = 0
             for e in range(self.n_order):
                 n += self.status[self.id_order[e]] == ST_CONFIRMED
-        tid = empty1(n, cnp.NPY_INT64)
-        status = empty1(n, cnp.NPY_INT8)
-        state = empty2(n, NC, cnp.NPY_FLOAT64)
-        cov = empty3(n, NC, NC, cnp.NPY_FLOAT64)
-        last = empty1(n, cnp.NPY_FLOAT64)
-        m3 = empty1(n, cnp.NPY_INT32)
-        hits = empty1(n, cnp.NPY_INT32)
+        tid, status, state, cov, last, m3, hits = empty_track_columns(n)
         cdef long long* tid_p = <long long*> cnp.PyArray_DATA(tid)
         cdef signed char* st_p = <signed char*> cnp.PyArray_DATA(status)
         cdef double* x_p = <double*> cnp.PyArray_DATA(state)
