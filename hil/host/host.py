@@ -218,13 +218,12 @@ class Host:
         t0_ns = (t_abs * 1e9).astype(np.int64).tolist()
         times = t_s.tolist()
         if len(batches) == 1:
-            u = int(min(batches[0].uncertainty_ns, float(NO_T0)))
-            for t, t0 in zip(times, t0_ns, strict=True):
-                self.plot_t0[t] = (t0, u)
+            unc = [int(min(batches[0].uncertainty_ns, float(NO_T0)))] * len(times)
         else:
-            unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
-            for t, t0, uf in zip(times, t0_ns, unc.tolist(), strict=True):
-                self.plot_t0[t] = (t0, int(uf))
+            unc = [int(u) for u in np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0)))
+                                                   for p in batches])[order].tolist()]
+        for t, t0, u in zip(times, t0_ns, unc, strict=True):
+            self.plot_t0[t] = (t0, u)
         self.fresh_plots.update(times)
         while len(self.plot_t0) > PLOT_T0_KEPT:
             self.plot_t0.popitem(last=False)
@@ -293,10 +292,6 @@ class Host:
         """Refusals of the confirmed tracks held for an unidentified track near them (held[k] by holding[k])."""
         near_m = self.unidentified_near_m
         for tid, other in zip(held, holding, strict=True):
-            entry = self._refusals.get((tid, -1, "HOST_UNIDENTIFIED_NEAR"))
-            if entry is not None:
-                entry["count"] += 1
-                continue
             self._host_refusal(t_s, tid, -1, "HOST_UNIDENTIFIED_NEAR", other,
                                f"track {other}, not yet identified, within {near_m:.0f} m")
         self.counts["unidentified_holds"] += 1
@@ -430,12 +425,12 @@ class Host:
         assessed killed unless it is seen again. A fire whose reply was lost counts as in flight until the
         launcher's read-back settles it.
         """
-        n, n_launchers = len(tracks.track_id), len(self.scenario.launchers)
-        if not self.pending and not self.rounds:
-            return (EngagementInputs(np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, bool)),
-                    np.zeros(n_launchers, np.int32))
+        n = len(tracks.track_id)
         in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
-        assessing, channels = np.zeros(n, bool), [0] * n_launchers
+        assessing = np.zeros(n, bool)
+        channels = np.zeros(len(self.scenario.launchers), np.int32)
+        if not self.pending and not self.rounds:
+            return EngagementInputs(in_flight, shots, assessing), channels
         index_of = dict(zip(tracks.track_id.tolist(), range(n), strict=True))
         for p in self.pending:
             k = index_of.get(p.track_id)
@@ -455,7 +450,7 @@ class Host:
                 in_flight[k] += 1
             elif t_s < r.look_end_s or float(tracks.last_update_s[k]) <= r.intercept_s:
                 assessing[k] = True
-        return EngagementInputs(in_flight, shots, assessing), np.array(channels, np.int32)
+        return EngagementInputs(in_flight, shots, assessing), channels
 
     def time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
         """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""

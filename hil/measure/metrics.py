@@ -38,7 +38,7 @@ def distances(truth: FloatArray, tracks: FloatArray) -> FloatArray:
     squares = np.zeros((len(a), len(b)))
     for k in range(a.shape[1] if len(a) and len(b) else 0):
         dk = a[:, None, k] - b[None, :, k]
-        squares = dk * dk if k == 0 else squares + dk * dk
+        squares += dk * dk  # 0 + the first square is that square: the sums are norm's, in its order
     return np.sqrt(squares)
 
 
