@@ -1,7 +1,10 @@
-"""Child processes for emulated boards: start one, read its one-line JSON announcement, stop it for sure."""
+"""Child processes for emulated boards: start one, read its one-line JSON announcement, stop it for sure; and the
+CPUs they start on (board_cpus), so a bench keeps the emulated boards off the host's CPU."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import json
 import os
@@ -10,11 +13,39 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from hil.errors import LinkError
 
 PR_SET_PDEATHSIG = 1
+_BOARD_CPUS: contextvars.ContextVar[frozenset[int] | None] = contextvars.ContextVar("board_cpus", default=None)
+
+
+@contextlib.contextmanager
+def board_cpus(cpus: list[int] | None) -> Iterator[None]:
+    """Every board process started in the body (a Child) runs on these CPUs (None: wherever this thread may). On a
+    mock rig the boards are emulated on the host's machine; on their own CPUs they neither take the host's CPU
+    time nor evict its caches, as real boards would not (the host's latency is then its own)."""
+    token = _BOARD_CPUS.set(frozenset(cpus) if cpus else None)
+    try:
+        yield
+    finally:
+        _BOARD_CPUS.reset(token)
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Popen, on the board CPUs when board_cpus set them: this thread's affinity is the child's at fork, so it is
+    set for the fork and put back (no preexec_fn, no race with the child's own threads)."""
+    cpus = _BOARD_CPUS.get()
+    own = os.sched_getaffinity(0) if cpus else None
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    finally:
+        if own is not None:
+            os.sched_setaffinity(0, own)
 
 
 def die_with_parent() -> None:
@@ -33,7 +64,7 @@ class Child:
 
     def __init__(self, argv: list[str], name: str, timeout_s: float = 10.0) -> None:
         self.name = name
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = _spawn(argv)
         self.info: dict[str, Any] = self._announcement(timeout_s)
 
     @classmethod

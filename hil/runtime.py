@@ -37,12 +37,13 @@ from hil.host.launchers import LAUNCHER_PERIOD_NS, LauncherKeeper
 from hil.host.plugins import HostChoice
 from hil.measure.floor import FloorProbe
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
-from hil.measure.realtime import RealtimeOptions, realtime
+from hil.measure.realtime import RealtimeOptions, board_placement, realtime
 from hil.measure.verdict import criteria_from, judge, merged
 from hil.plant.boards import Boards, bring_up
 from hil.plant.local import LocalPlant
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, outcomes
 from hil.plant.radars import STIMULUS_PERIOD_NS
+from hil.procutil import board_cpus
 from hil.records.runfolder import RunWriter, event_row
 from hil.rig import Rig
 from hil.scenario import LauncherSpec, Scenario
@@ -177,8 +178,12 @@ class Chain:
         """Start the boards and bring every link up (retried with backoff); the launchers stay SAFE here."""
         sc = self.scenario
         recorder = self.writer.recorder if self.writer else None
-        self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed,
-                               faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
+        cpus, placed = (None, None) if self.clock.virtual else board_placement(self.options.realtime)
+        with board_cpus(cpus):
+            self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed,
+                                   faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
+        if placed is not None:
+            self.realtime_applied.append(list(placed))
         self.launchers.links = self.boards.launchers
         self.start_ns = self.host.start_ns = self.clock.now_ns()
         self.started = True
@@ -515,7 +520,7 @@ class Chain:
         if self.options.realtime is not None and self.options.realtime.any():
             # after bring-up, so the emulator processes inherit neither SCHED_FIFO nor the loop's CPU
             with realtime(self.options.realtime) as applied:
-                self.realtime_applied = [[a.option, a.applied, a.message] for a in applied]
+                self.realtime_applied += [[a.option, a.applied, a.message] for a in applied]
                 for a in applied:
                     if not a.applied:
                         log.warning("real-time option %s not applied: %s", a.option, a.message)

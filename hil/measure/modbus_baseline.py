@@ -72,6 +72,7 @@ from hil.drivers.transport import parse_link_url
 from hil.emulators.launcher import LaunchEvents
 from hil.errors import HilError, LinkError
 from hil.measure.latency import histogram_summary, new_histogram
+from hil.measure.realtime import split_cpus
 from hil.procutil import Child
 
 SOURCE = Path(__file__).resolve().parents[1] / "native" / "modbus_rtt.c"
@@ -525,15 +526,6 @@ async def _launcher_link(target: str, k: int, inside: dict[str, Samples] | None)
 
 
 # --- the run -------------------------------------------------------------------------------------------------
-
-
-def split_cpus() -> tuple[set[int], set[int]] | None:
-    """(board CPUs, client CPUs) from this process' affinity: the first CPU for the boards, the others for the
-    clients; None with fewer than two CPUs (or no affinity calls on this system)."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    return ({cpus[0]}, set(cpus[1:])) if len(cpus) >= 2 else None
 
 
 def _pin(pid: int, cpus: set[int]) -> None:

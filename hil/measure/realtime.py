@@ -32,9 +32,22 @@ class RealtimeOptions:
     cpus: list[int] | None = None  # CPU affinity, None: leave it alone
     mlock: bool = False  # mlockall(MCL_CURRENT | MCL_FUTURE): no page faults in the loop
     freeze_gc: bool = False  # collect once, freeze what exists, no automatic collection during the run
+    # the emulated boards' processes (a mock or simavr rig), None: the CPUs the loop's are not, when it has some
+    board_cpus: list[int] | None = None
 
     def any(self) -> bool:
+        """Whether any option of the loop's own is asked for (board_cpus is applied at bring-up, not here)."""
         return self.fifo_priority is not None or self.cpus is not None or self.mlock or self.freeze_gc
+
+    def boards_on(self) -> list[int] | None:
+        """The CPUs the board processes start on: board_cpus, or else the ones this process may use that the loop
+        is not pinned to (None: no choice made, or no CPU left over)."""
+        if self.board_cpus is not None:
+            return self.board_cpus
+        if self.cpus is None:
+            return None
+        rest = sorted(os.sched_getaffinity(0) - set(self.cpus))
+        return rest or None
 
     def validate(self) -> None:
         if self.fifo_priority is not None:
@@ -47,6 +60,17 @@ class RealtimeOptions:
             bad = [c for c in self.cpus if c < 0 or c >= (os.cpu_count() or 1)]
             if bad:
                 raise ConfigError("--cpus", "list", f"no CPU {bad} on this machine (it has {os.cpu_count()})")
+        if self.board_cpus is not None:
+            if not self.board_cpus:
+                raise ConfigError("--board-cpus", "list", "is empty")
+            bad = [c for c in self.board_cpus if c < 0 or c >= (os.cpu_count() or 1)]
+            if bad:
+                raise ConfigError("--board-cpus", "list", f"no CPU {bad} on this machine (it has {os.cpu_count()})")
+
+
+# each option as its report names it
+OPTION_NAMES = {"fifo_priority": "scheduler", "cpus": "loop CPUs", "board_cpus": "board CPUs", "mlock": "memory lock",
+                "freeze_gc": "garbage collector"}
 
 
 class Applied(NamedTuple):
@@ -79,13 +103,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fifo", type=int, default=None, metavar="PRIO",
                    help="run the loop SCHED_FIFO at this priority (1..99; needs root or CAP_SYS_NICE)")
     g.add_argument("--cpus", type=parse_cpus, default=None, metavar="LIST",
-                   help="pin the process to these CPUs, e.g. 1 or 0-1")
+                   help="pin the loop to these CPUs, e.g. 1 or 0-1 (the emulated boards then start on the others)")
+    g.add_argument("--board-cpus", type=parse_cpus, default=None, metavar="LIST",
+                   help="start the emulated boards' processes on these CPUs (default: the ones --cpus leaves)")
     g.add_argument("--mlock", action="store_true", help="lock all memory (mlockall; needs root or CAP_IPC_LOCK)")
     g.add_argument("--freeze-gc", action="store_true", help="freeze the garbage collector during the run")
 
 
 def options_from_args(args: argparse.Namespace) -> RealtimeOptions:
-    o = RealtimeOptions(fifo_priority=args.fifo, cpus=args.cpus, mlock=args.mlock, freeze_gc=args.freeze_gc)
+    o = RealtimeOptions(fifo_priority=args.fifo, cpus=args.cpus, mlock=args.mlock, freeze_gc=args.freeze_gc,
+                        board_cpus=args.board_cpus)
     o.validate()
     return o
 
@@ -146,6 +173,32 @@ def _apply_gc() -> Applied:
     gc.disable()
     return Applied("freeze_gc", True, f"garbage collector off, {gc.get_freeze_count()} objects frozen "
                                       "(cycles made during the run are collected after it)")
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(board CPUs, host CPUs) from this process' affinity: the first CPU for the emulated boards, the others for
+    the host side (the loop, a Modbus client); None with fewer than two CPUs (or no affinity calls on this
+    system). A board is its own hardware: emulated on the host's CPU it takes the host's time and evicts its
+    caches, and what is measured is no longer the host's alone."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) >= 2 else None
+
+
+def board_placement(options: RealtimeOptions | None) -> tuple[list[int] | None, Applied | None]:
+    """Where the board processes start (hil.procutil.board_cpus) and how that went; (None, None): no choice made.
+    CPUs this process may not use are refused with a warning: the boards then start wherever they may."""
+    cpus = None if options is None else options.boards_on()
+    if cpus is None:
+        return None, None
+    allowed = os.sched_getaffinity(0)
+    if not set(cpus) <= allowed:
+        out = Applied("board_cpus", False, f"the emulated boards cannot start on CPUs {cpus}: this process may use "
+                                           f"only {sorted(allowed)}; they start wherever it may")
+        log.warning("real-time: %s", out.message)
+        return None, out
+    return cpus, Applied("board_cpus", True, f"the emulated boards on CPUs {cpus}")
 
 
 def apply(options: RealtimeOptions) -> list[Applied]:

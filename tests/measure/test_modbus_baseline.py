@@ -15,6 +15,7 @@ from hil.drivers.registers import IDENT_MAGIC, REGMAP_VERSION, Input, Reject, St
 from hil.errors import LinkError
 from hil.measure import modbus_baseline
 from hil.measure.modbus_baseline import BaselineUnavailable, build_client, measure_round_trips, run_client
+from hil.measure.realtime import split_cpus
 from hil.procutil import Child
 from tests.helpers import require_tool
 
@@ -129,7 +130,7 @@ def test_measure_round_trips_compares_on_one_emulator(exe: Path, transport: str)
     affinity = os.sched_getaffinity(0)
     result = measure_round_trips(transport, n=12, blocks=2, breakdown=True)
     assert os.sched_getaffinity(0) == affinity  # the clients' CPUs were this process' only for the measurement
-    split = modbus_baseline.split_cpus()
+    split = split_cpus()
     assert result["cpus"] == (None if split is None else {"board": sorted(split[0]), "clients": sorted(split[1])})
     assert result["transport"] == transport and result["libmodbus"].startswith("libmodbus ")
     for op in ("status", "write"):

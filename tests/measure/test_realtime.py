@@ -5,21 +5,28 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 from typing import Any
 
 import pytest
 
 from hil.errors import ConfigError
+from hil.measure.bench import host_apart
 from hil.measure.realtime import (
     RealtimeOptions,
     add_arguments,
     apply,
+    board_placement,
     describe_scheduler,
     options_from_args,
     parse_cpus,
     realtime,
 )
+from hil.procutil import Child, board_cpus
 from tests.helpers import in_child
+
+ANNOUNCE_AFFINITY = [sys.executable, "-c",
+                     "import json, os; print(json.dumps({'cpus': sorted(os.sched_getaffinity(0))}))"]
 
 
 def state() -> dict[str, Any]:
@@ -107,3 +114,57 @@ def test_command_line_flags() -> None:
         RealtimeOptions(fifo_priority=150).validate()
     with pytest.raises(ConfigError, match="no CPU"):
         RealtimeOptions(cpus=[4096]).validate()
+
+
+two_cpus = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place the boards apart")
+
+
+def announced_cpus() -> list[int]:
+    child = Child(ANNOUNCE_AFFINITY, "affinity")
+    child.stop()
+    return list(child.info["cpus"])
+
+
+@two_cpus
+def test_board_processes_start_on_the_board_cpus_and_the_caller_keeps_its_own() -> None:
+    mine = sorted(os.sched_getaffinity(0))
+    with board_cpus([mine[0]]):
+        inside = announced_cpus()
+    assert inside == [mine[0]]
+    assert sorted(os.sched_getaffinity(0)) == mine
+    assert announced_cpus() == mine  # outside, a board may run wherever this process may
+
+
+@two_cpus
+def test_the_boards_take_the_cpus_the_loop_leaves_unless_told() -> None:
+    mine = sorted(os.sched_getaffinity(0))
+    assert RealtimeOptions(cpus=[mine[-1]]).boards_on() == mine[:-1]
+    assert RealtimeOptions(cpus=mine).boards_on() is None  # none left over: the boards are not placed
+    assert RealtimeOptions(cpus=[mine[-1]], board_cpus=[mine[-1]]).boards_on() == [mine[-1]]
+    assert RealtimeOptions().boards_on() is None
+    cpus, placed = board_placement(RealtimeOptions(cpus=[mine[-1]]))
+    assert cpus == mine[:-1] and placed is not None and placed.applied
+    apart = host_apart(RealtimeOptions(fifo_priority=10))
+    assert apart.board_cpus == [mine[0]] and apart.cpus == mine[1:] and apart.fifo_priority == 10
+    assert host_apart(RealtimeOptions(cpus=[mine[0]])) == RealtimeOptions(cpus=[mine[0]])  # the user's placement
+
+
+@two_cpus
+def test_board_cpus_this_process_may_not_use_are_refused_in_one_line() -> None:
+    def body() -> Any:
+        first = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, [first])
+        cpus, placed = board_placement(RealtimeOptions(board_cpus=[first + 1]))
+        return [cpus, list(placed) if placed else None]
+
+    cpus, placed = in_child(body)
+    assert cpus is None and placed[0] == "board_cpus" and not placed[1]
+    assert "cannot start on CPUs" in placed[2] and "they start wherever it may" in placed[2]
+
+
+def test_board_cpus_are_a_flag() -> None:
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert options_from_args(p.parse_args(["--board-cpus", "0"])).board_cpus == [0]
+    with pytest.raises(ConfigError, match="--board-cpus"):
+        RealtimeOptions(board_cpus=[]).validate()
