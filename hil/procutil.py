@@ -59,6 +59,25 @@ def die_with_parent() -> None:
         sys.exit(0)
 
 
+def process_identity(pid: int | None = None) -> str:
+    """"PID@START" for a running process (this one by default): its pid and its start time in clock ticks after boot
+    (/proc/PID/stat, field 22), which no later process given the same pid shares; "" where /proc cannot say."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        # the command name (field 2) may hold spaces and parentheses: the fields after it follow the last ")"
+        return f"{pid}@{int(stat[stat.rindex(b')') + 2:].split()[19])}"
+    except (OSError, ValueError, IndexError):
+        return ""
+
+
+def process_running(identity: str) -> bool:
+    """Whether the process process_identity() named is still running (not a later one with its pid)."""
+    pid, _, _ = identity.partition("@")
+    return pid.isdigit() and process_identity(int(pid)) == identity
+
+
 class Child:
     """A board emulator process that announces where it listens as one JSON line on stdout."""
 

@@ -38,6 +38,28 @@ class BoardSpec:
 
 
 @dataclass(frozen=True)
+class PlantRun:
+    """The running `hil plant` a rig file of plant = "external" was written by: its boards exist while it runs."""
+
+    process: str  # PID@START (hil.procutil.process_identity)
+    scenario: str  # the scenario's name
+    scenario_file: str  # what `hil plant --scenario` loaded (a shipped name or a file's path)
+    duration_s: float  # the plant scores this long from the host's first byte
+
+    def problem(self, source: str) -> ConfigError | None:
+        """Why a host must not open these boards: the plant is gone (its ptys may be another run's by now)."""
+        from hil.procutil import process_running
+
+        if process_running(self.process):
+            return None
+        pid = self.process.partition("@")[0]
+        return ConfigError(source, "plant_run.process",
+                           f"the hil plant that wrote this file (pid {pid}) is no longer running: its boards are "
+                           "gone, and ports of the same names may belong to another run now; start hil plant "
+                           "again and use the rig file it writes")
+
+
+@dataclass(frozen=True)
 class Rig:
     name: str
     source: str
@@ -54,6 +76,7 @@ class Rig:
     # runs elsewhere (`hil plant`) and this host only talks to the boards it serves
     plant: str = "local"
     system_tracks: str = ""  # udp://HOST:PORT: where the host publishes its system tracks (ASTERIX CAT062)
+    plant_run: PlantRun | None = None  # [plant_run]: the hil plant that wrote this rig file (plant = "external")
     # [criteria]: this bench's own limits (latency, links) for every run on it (hil.measure.verdict)
     criteria: dict[str, Any] = field(default_factory=dict)
 
@@ -118,6 +141,15 @@ class RigDefaults(FileModel):
     timeout_ms: Integer | None = Field(None, ge=1, le=60_000)
 
 
+class PlantRunTable(FileModel):
+    """[plant_run]: written by hil plant beside plant = "external" (the running plant, its scenario, its duration)."""
+
+    process: Text = Field(pattern=r"^[0-9]+@[0-9]+$", description="PID@START of the hil plant process")
+    scenario: Name = Field(description="the plant's scenario")
+    scenario_file: Text = Field(description="what the plant loaded: a shipped scenario's name or a file's path")
+    duration_s: Number = Field(gt=0.0, le=86_400.0, description="seconds the plant scores from the host's first byte")
+
+
 class RigFile(FileModel):
     """A hil rig: which board stands behind each radar and launcher of a scenario."""
 
@@ -137,6 +169,7 @@ class RigFile(FileModel):
         default_of(Rig, "plant"), description='"external": a plant runs elsewhere (hil plant) and scores this host')
     system_tracks: Text = Field(default_of(Rig, "system_tracks"), pattern=r"^(udp://[^\s/]+:[0-9]{1,5})?$",
                                 description="udp://HOST:PORT: where the host publishes its system tracks (CAT062)")
+    plant_run: PlantRunTable | None = Field(None, description="the hil plant that wrote this file (it writes this)")
     criteria: dict[str, Any] = Field(default_factory=dict,
                                      description="this bench's limits for every run on it (docs/CRITERIA.md)")
 
@@ -162,10 +195,13 @@ def _read(source: str, doc: dict[str, Any]) -> Rig:
                      "transport": d.launcher_transport if role == "launcher" else None}
             spec = model.model_validate({k: v for k, v in table.items() if v is not None})
             defaults[role] = _board(source, role, f"defaults.{role}_board", spec)
+    if f.plant_run is not None and f.plant != "external":
+        raise ConfigError(source, "plant_run", 'belongs to a rig file of plant = "external" (hil plant writes both)')
+    plant_run = None if f.plant_run is None else PlantRun(**f.plant_run.model_dump())
     return Rig(name=f.name or Path(source).stem, source=source, boards=boards, defaults=defaults,
                wire_baud=f.wire_baud, description=f.description, rearm=f.rearm,
                rearm_holdoff_s=f.rearm_holdoff_s, rearm_max_per_min=f.rearm_max_per_min, plant=f.plant,
-               system_tracks=f.system_tracks, criteria=_criteria(source, f.criteria))
+               system_tracks=f.system_tracks, plant_run=plant_run, criteria=_criteria(source, f.criteria))
 
 
 def _criteria(source: str, table: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from hil.rig import Rig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    run.add_arguments(p)
+    run.add_arguments(p, plant_elsewhere=True)
     p.set_defaults(time_mode="real")
 
 

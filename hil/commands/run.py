@@ -20,15 +20,18 @@ from hil.units import PERCENTILES, duration_text, samples_needed
 DEFAULT_SCENARIO = "raid"  # a shipped scenario's name (hil.shipped), so the default works from an installed wheel
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, plant_elsewhere: bool = False) -> None:
+    """The options of hil run; plant_elsewhere (hil host): the scenario and the duration default to the plant's."""
     p.add_argument("--rig", default=None, help="a shipped rig's name (mock, simavr) or a rig file (default: mock)")
-    p.add_argument("--scenario", default=DEFAULT_SCENARIO,
-                   help="a shipped scenario's name (raid, safety/escorts) or a scenario file (default: raid)")
+    p.add_argument("--scenario", default=None if plant_elsewhere else DEFAULT_SCENARIO,
+                   help="a shipped scenario's name (raid, safety/escorts) or a scenario file (default: "
+                        + ("the plant's, as its rig file says)" if plant_elsewhere else "raid)"))
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--time", dest="time_mode", choices=("real", "virtual"), default="real",
                    help="real: boards as processes on ptys, latency in wall time; virtual: lockstep, seconds")
     p.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-<time>-<stamp>)")
-    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: the scenario's)")
+    p.add_argument("--duration", type=float, default=None,
+                   help=f"seconds to run (default: the {'plant' if plant_elsewhere else 'scenario'}'s)")
     p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
     p.add_argument("--no-report", action="store_true", help="do not render report.html (summary.json is still written)")
     p.add_argument("--tracker", default=None, metavar="CHOICE",
@@ -155,15 +158,37 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _what_to_run(args: argparse.Namespace, rig: Rig) -> tuple[Scenario, float | None]:
+    """The scenario and the duration (None: the scenario's). With a rig file hil plant wrote: refused once that plant
+    is gone, and its scenario and duration unless --scenario or --duration say otherwise (a scenario other than the
+    plant's is refused; another duration is warned of: the plant scores its own)."""
+    plant = rig.plant_run
+    if plant is None:
+        return Scenario.load(args.scenario or DEFAULT_SCENARIO), args.duration
+    problem = plant.problem(rig.source)
+    if problem is not None:
+        raise problem
+    scenario = Scenario.load(args.scenario or plant.scenario_file)
+    if scenario.name != plant.scenario:
+        raise ConfigError("--scenario", "value", f"the plant behind {rig.source} runs scenario {plant.scenario!r}, "
+                                                 f"not {scenario.name!r}: leave --scenario out to run the plant's")
+    if args.duration is None:
+        return scenario, plant.duration_s
+    if args.duration != plant.duration_s:
+        print(f"hil: --duration {args.duration:g} s, but the plant scores {plant.duration_s:g} s from the host's "
+              "first byte: its verdict covers its own duration", file=sys.stderr)
+    return scenario, args.duration
+
+
 def main(args: argparse.Namespace) -> int:
     from hil.drivers.faults import parse_faults
     from hil.errors import LinkError
     from hil.runtime import RunOptions, run_chain
 
     rig = Rig.load(args.rig)
-    scenario = Scenario.load(args.scenario)
     if args.duration is not None and args.duration <= 0:
         raise ConfigError("--duration", "value", "must be positive")
+    scenario, duration_s = _what_to_run(args, rig)
     seed = scenario.seed if args.seed is None else args.seed
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-{args.time_mode}-{stamp}"
@@ -173,7 +198,7 @@ def main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         summary = run_chain(RunOptions(scenario=scenario, rig=rig, seed=seed, time_mode=args.time_mode, out_dir=out,
-                                       duration_s=args.duration, status=status, record=not args.no_record,
+                                       duration_s=duration_s, status=status, record=not args.no_record,
                                        report=not args.no_report,
                                        realtime=options_from_args(args), faults=faults, tracker=args.tracker,
                                        fire_control=args.fire_control, criteria=criteria))

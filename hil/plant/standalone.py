@@ -48,7 +48,7 @@ from hil.plant.boards import start_mock_launcher, start_mock_radar
 from hil.plant.engagement import EngagementModel
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim_of_launch, outcomes, round_detail
 from hil.plant.radars import STIMULUS_PERIOD_NS, config_from_spec
-from hil.procutil import Child
+from hil.procutil import Child, process_identity
 from hil.records.runfolder import RunWriter, event_row
 from hil.rig import BoardSpec, Rig
 from hil.scenario import RadarSpec, Scenario
@@ -282,6 +282,18 @@ def host_rig_text(plant: Plant) -> str:
         f"rearm_max_per_min = {rig.rearm_max_per_min}",
         "",
     ]
+    process = process_identity()
+    if process:  # where /proc says which process this is
+        lines += [
+            "# the plant this file is valid for (hil host refuses it once that process is gone), and what it runs:",
+            "# hil host takes the scenario and the duration from here unless told otherwise",
+            "[plant_run]",
+            f"process = {q(process)}",
+            f"scenario = {q(plant.scenario.name)}",
+            f"scenario_file = {q(str(Path(plant.scenario.source).resolve()))}",
+            f"duration_s = {plant.duration_s!r}",
+            "",
+        ]
     for tap in plant.radars:
         lines += ["[[radar]]", f"name = {q(tap.name)}", 'board = "serial"', f"port = {q(tap.host_path)}", ""]
     for lb in plant.launchers:

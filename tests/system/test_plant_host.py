@@ -222,3 +222,41 @@ def test_a_rig_of_other_boards_is_refused_in_one_line(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 2 and "mock boards only" in done.stderr and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_rig_file_of_a_plant_that_is_gone_is_refused_in_one_line(tmp_path: Path) -> None:
+    # hil plant's rig file names the process it is valid for: once that plant is gone its ptys may be another
+    # run's (pts numbers are reused), and a host that opened them would command that run's launchers
+    plant, lines = start_plant(tmp_path / "out", "--scenario", "raid", "--duration", "7", "--wait", "60")
+    rig_file = Path(lines[-1].removeprefix(RIG_LINE))
+    rig = Rig.load(rig_file)
+    assert rig.plant_run is not None and rig.plant_run.process.startswith(f"{plant.pid}@")
+    assert (rig.plant_run.scenario, rig.plant_run.duration_s) == ("raid", 7.0)
+    plant.send_signal(signal.SIGTERM)
+    finish(plant)
+    done = subprocess.run(hil("host", "--rig", rig_file, "--out", tmp_path / "host", "--quiet"), cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert f"the hil plant that wrote this file (pid {plant.pid}) is no longer running" in done.stderr
+    assert not (tmp_path / "host").exists()
+
+
+@pytest.mark.slow
+def test_hil_host_runs_the_plants_scenario_for_the_plants_duration_unless_told(tmp_path: Path) -> None:
+    plant, lines = start_plant(tmp_path / "plant", "--scenario", str(PAIR), "--duration", "4", "--wait", "60")
+    try:
+        rig_file = Path(lines[-1].removeprefix(RIG_LINE))
+        other = subprocess.run(hil("host", "--rig", rig_file, "--scenario", "raid", "--out", tmp_path / "other",
+                                   "--quiet"), cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert other.returncode == 2 and "runs scenario" in other.stderr and len(other.stderr.splitlines()) == 1
+        host = subprocess.run(hil("host", "--rig", rig_file, "--out", tmp_path / "host", "--quiet", "--no-record",
+                                  "--no-report"), cwd=REPO, capture_output=True, text=True, timeout=120)
+        status, err = finish(plant)
+    finally:
+        if plant.poll() is None:
+            plant.kill()
+    h, p = summary(tmp_path / "host"), summary(tmp_path / "plant")
+    assert h["scenario"] == p["scenario"] == Scenario.load(PAIR).name
+    assert h["duration_s"] == 4.0
+    assert host.returncode == verdict_status(h) and status == verdict_status(p), host.stderr[-2000:] + err[-2000:]
