@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 # (summary key, percentile): the percentiles hil reports for every latency stage
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
@@ -33,6 +35,19 @@ def samples_needed(p: float) -> int:
     """Samples a p-th percentile (p in percent) needs before it means anything: ten beyond it, 10 / (1 - p/100)
     (p50: 20, p90: 100, p99: 1,000, p99.9: 10,000)."""
     return math.ceil(round(10.0 / (1.0 - p / 100.0), 6))  # round: 10 / (1 - 0.999) is 10000.000000000009
+
+
+def percentile_cells(summary: Mapping[str, Any]) -> list[str]:
+    """A latency summary's PERCENTILES then its max, each as duration_text: "–" for a percentile whose count is below
+    samples_needed, and for every cell when there is no sample."""
+    n = int(summary.get("count") or 0)
+    cells = [duration_text(summary.get(k)) if n >= samples_needed(p) else "–" for k, p in PERCENTILES]
+    return [*cells, duration_text(summary.get("max")) if n else "–"]
+
+
+# the legend under a table of percentile_cells
+TOO_FEW_SAMPLES = ("–: too few samples for that percentile, which needs 10 beyond it ("
+                   + ", ".join(f"{k.replace('_', '.')}: {samples_needed(p):,}" for k, p in PERCENTILES) + ")")
 
 
 def ratio_text(x: float | None) -> str:

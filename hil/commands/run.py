@@ -15,7 +15,7 @@ from hil.measure.realtime import options_from_args
 from hil.measure.verdict import FAIL, parse_criteria_option, verdict_lines, write_junit
 from hil.rig import Rig
 from hil.scenario import Scenario
-from hil.units import PERCENTILES, duration_text, samples_needed
+from hil.units import PERCENTILES, TOO_FEW_SAMPLES, duration_text, percentile_cells
 
 DEFAULT_SCENARIO = "raid"  # a shipped scenario's name (hil.shipped), so the default works from an installed wheel
 
@@ -95,10 +95,7 @@ OUTCOMES = (
 
 
 def _latency_row(label: str, v: dict[str, Any]) -> str:
-    n = int(v.get("count") or 0)
-    cells = [duration_text(v.get(k)) if n >= samples_needed(p) else "–" for k, p in PERCENTILES]
-    cells.append(duration_text(v.get("max")) if n else "–")
-    return f"{label:<24}{n:>9,}" + "".join(f"{c:>10}" for c in cells)
+    return f"{label:<24}{int(v.get('count') or 0):>9,}" + "".join(f"{c:>10}" for c in percentile_cells(v))
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -122,8 +119,7 @@ def format_summary(s: dict[str, Any]) -> str:
     floor = s.get("floor_us")
     if floor and floor.get("count"):
         out.append(_latency_row("machine floor", floor) + "  (scheduling latency beside us)")
-    out.append("–: too few samples for that percentile, which needs 10 beyond it (p50: 20, p90: 100, p99: 1,000, "
-               "p99.9: 10,000)")
+    out.append(TOO_FEW_SAMPLES)
     if virtual:
         out.append("virtual time: decode, track, fire_control and command are the host's compute time, "
                    "sensor_to_shooter is virtual time; host_total is not measured")

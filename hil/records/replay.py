@@ -111,6 +111,10 @@ class ReplayError(HilError):
     """A run folder or recording that cannot be replayed."""
 
 
+# what hil run writes into every run folder, the recording aside (a killed run may lack summary.json)
+RUN_FOLDER_FILES = ("summary.json", "decisions.jsonl", "events.csv")
+
+
 @dataclass
 class Poll:
     """The ASTERIX payloads the radar links received in one host loop iteration (one poll of each link)."""
@@ -592,15 +596,20 @@ def replay(run_dir: str | Path, recording: str | Path | None = None, tracker: st
     the run used (summary.json's "host"), or the ones chosen here (hil.host.plugins)."""
     from hil.records.report import ReportError, load_run_folder
 
+    folder = Path(run_dir)
+    rec = Path(recording) if recording else folder / "recording.pcapng"
+    if not folder.is_dir():
+        raise ReplayError(f"{folder}: no such run folder")
+    if not any((folder / name).is_file() for name in RUN_FOLDER_FILES):
+        raise ReplayError(f"{folder}: not a run folder (none of {', '.join(RUN_FOLDER_FILES)} in it)")
+    if not rec.is_file():
+        raise ReplayError(f"{rec}: no such recording (a run made with --no-record has none)")
     try:
-        run = load_run_folder(run_dir, require_summary=False)
+        run = load_run_folder(folder, require_summary=False)
     except ReportError as e:
         raise ReplayError(str(e)) from None
     if run.scenario is None:
         raise ReplayError(f"{run_dir}: the run's scenario file was not found ({'; '.join(run.notes)})")
-    rec = Path(recording) if recording else run.path / "recording.pcapng"
-    if not rec.is_file():
-        raise ReplayError(f"{rec}: no recording")
     sc = run.scenario
     result = ReplayResult()
     summary = run.summary
@@ -727,6 +736,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if not args.recording.exists():
+        raise ReplayError(f"{args.recording}: no such run folder or recording")
     if args.recording.is_dir():
         run_dir, recording = args.run or args.recording, args.recording / "recording.pcapng"
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -151,7 +152,49 @@ def test_the_table_shows_each_stage_beside_the_floor(floor: dict[str, Any]) -> N
     lines = text.splitlines()
     assert any(line.startswith("host_total") for line in lines)
     assert any(line.startswith("floor: probe") for line in lines)
-    assert "p99/floor" in text and "± 30" in text and "overruns" in text
+    assert "p99/floor" in text and "clock sync ± 30 µs (worst 30 µs)" in text and "overruns" in text
+
+
+def _row(text: str, name: str) -> list[str]:
+    """A table row's cells: stage, count, p50, p90, p99, p99.9, max, p99/floor (then any clock-sync note)."""
+    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_the_table_shows_no_percentile_its_samples_cannot_carry(floor: dict[str, Any]) -> None:
+    res = _results(1.0, floor)
+    stages = res["runs"][0]["stages"]
+    stages["host_total"]["count"] = 180  # enough for a p50 and a p90, not for a p99 (1,000) or a p99.9 (10,000)
+    stages["command"]["count"] = 18  # not even enough for a p50 (20)
+    text = format_results(res)
+    _, count, p50, p90, p99, p999, top, ratio = _row(text, "host_total")
+    assert count == "180" and p50.endswith(" µs") and p90.endswith(" µs") and top.endswith(" µs")
+    assert (p99, p999, ratio) == ("–", "–", "–")
+    command = _row(text, "command")  # the max of any sample is shown
+    assert command[1:6] == ["18", "–", "–", "–", "–"] and command[6].endswith(" µs") and command[7] == "–"
+    decode = _row(text, "decode")  # 2,000 samples: a p99 but no p99.9 ...
+    assert decode[4].endswith(" µs") and decode[5] == "–"
+    assert decode[7] == "–"  # ... and no multiple of a floor measured for 0.1 s, too short for its own p99
+    res = copy.deepcopy(res)
+    res["runs"][0]["floor"]["probe"]["count"] = 5000
+    assert _row(format_results(res), "decode")[7].endswith("×")
+    assert "–: too few samples for that percentile" in text
+
+
+def test_sensor_to_shooter_reads_in_ms_and_is_not_put_over_the_floor(floor: dict[str, Any]) -> None:
+    res = _results(1.0, floor)
+    res["runs"][0]["stages"]["sensor_to_shooter"].update(p50=50_823.0, p90=801_112.0, p99=936_378.0,
+                                                         p99_9=936_378.0, max=936_378.0, uncertainty_us=29_049.0,
+                                                         uncertainty_max_us=39_518.0)
+    row = _row(format_results(res), "sensor_to_shooter")
+    assert row[2:] == ["50.8 ms", "801 ms", "936 ms", "–", "936 ms", "–", "clock sync ± 29.0 ms (worst 39.5 ms)"]
+
+
+def test_an_unknown_version_is_left_out_of_the_machine_line(floor: dict[str, Any]) -> None:
+    res = _results(1.0, floor)
+    res["machine"]["versions"].update(Cython=None, numpy="2.0.1")
+    first = format_results(res).splitlines()[0]
+    assert "numpy 2.0.1" in first and "Cython" not in first and "None" not in first
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
