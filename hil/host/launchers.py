@@ -25,6 +25,9 @@ from hil.scenario import Scenario
 log = logging.getLogger("hil.run")
 
 LAUNCHER_PERIOD_NS = 100_000_000  # heartbeat + status read of each launcher
+# a launcher SAFE for more than this share of the time since it first armed (tripped, held off, lost) is a rig
+# problem even when it is armed again at the end: the run's outcomes were not made with it
+SAFE_SHARE_LIMIT = 0.25
 
 
 @dataclass
@@ -34,6 +37,7 @@ class LauncherState:
     lost: bool = False
     want_armed: bool = False  # the host has armed it (or tried to): it should stay armed
     armed_once: bool = False  # it was seen armed at least once
+    armed_at_ns: int | None = None  # when it was first seen armed (host ns)
     healthy_since_ns: int | None = None  # first of the status reads in a row that all succeeded
     trip_seen: bool = False  # this watchdog trip is already an event
     watchdog_trips: int = 0
@@ -72,7 +76,7 @@ class LauncherKeeper:
             st = self.state[i]
             try:
                 st.status = await link.arm()
-                st.armed_once = True
+                st.armed_once, st.armed_at_ns = True, self.clock.now_ns()
             except LinkError as e:
                 st.rearm_unconfirmed = True
                 log.warning("%s did not arm: %s", self.names[i], e)
@@ -128,6 +132,7 @@ class LauncherKeeper:
         note_safe(st, now, armed=bool(status.armed))
         if status.armed and not st.armed_once:
             st.armed_once = True  # the bring-up arm whose answer was lost did arm
+            st.armed_at_ns = self.clock.now_ns()
             st.rearm_unconfirmed = False
         if status.armed or not st.want_armed:
             if status.armed and st.rearm_unconfirmed:
@@ -205,6 +210,10 @@ class LauncherKeeper:
             elif st.status is not None and not st.status.armed:
                 problems.append(f"launcher {name} was SAFE at the end of the run "
                                 f"({safe_ns / 1e9:.1f} s SAFE, {st.watchdog_trips} watchdog trips)")
+            elif st.armed_at_ns is not None and safe_ns > SAFE_SHARE_LIMIT * (end_ns - st.armed_at_ns):
+                problems.append(f"launcher {name} was SAFE for {safe_ns / 1e9:.1f} s of the "
+                                f"{(end_ns - st.armed_at_ns) / 1e9:.1f} s after it first armed "
+                                f"({st.watchdog_trips} watchdog trips)")
         return problems
 
 

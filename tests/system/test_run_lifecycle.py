@@ -59,6 +59,19 @@ def test_a_watchdog_trip_is_seen_and_the_launcher_re_armed_then_fires_again(tmp_
     assert summary["rig_ok"], summary["rig_problems"]
 
 
+def test_a_launcher_safe_for_much_of_the_run_is_a_rig_problem_even_re_armed(tmp_path: Path) -> None:
+    # silent from 6 s to 24 s: tripped, then re-armed, armed at the end; but it was SAFE for about half the run
+    summary = run_chain(RunOptions(
+        scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1, time_mode="virtual", out_dir=tmp_path,
+        duration_s=40.0, record=False, report=False, faults=(LinkFault.parse("launcher-north:silent@6+18"),)))
+    health = summary["launcher_health"]["launcher-north"]
+    assert health["armed_at_end"] and health["rearms"] >= 1 and health["safe_s"] > 0.25 * 40.0
+    assert not summary["rig_ok"]
+    [problem] = summary["rig_problems"]
+    assert problem.startswith(f"launcher launcher-north was SAFE for {health['safe_s']:.1f} s of the ")
+    assert "after it first armed (1 watchdog trips)" in problem
+
+
 def test_rearm_never_leaves_the_launcher_safe_and_the_run_exits_3(tmp_path: Path) -> None:
     rig = rig_with(tmp_path, rearm="never")
     out = tmp_path / "run"
