@@ -134,6 +134,7 @@ class Chain:
                                on_event=self._host_event)
         self.writer = RunWriter(o.out_dir, o.scenario, record=o.record, report=o.report) if o.out_dir else None
         self.host.records = self.writer
+        self.host.records_before_next_poll = True  # bookkeeping() every loop iteration, after the poll's fires
         self.local_plant = o.rig.plant != "external"  # external: `hil plant` flies truth and scores this host
         self.system_tracks = None
         if o.rig.system_tracks:

@@ -50,6 +50,8 @@ PLOT_T0_KEPT = 4096  # plot times whose t0 the host remembers (a track's newest 
 NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
 REFUSAL_KEY_TRACKS = 1 << 39  # track ids refusal_key holds; a refusal of another is counted plainly
 FOLD_REFUSALS_EVERY = 512  # decisions whose refusals are only counted before they are folded into their entries
+NO_PLOTS = np.empty(0)  # fresh_plot_times of an iteration without plots (never written to)
+NO_PLOTS.flags.writeable = False
 PROTECT_HOLD_SCANS = 3  # a dropped friendly or neutral track stays protected this many scans of the slowest radar
 
 
@@ -163,7 +165,13 @@ class Host:
         self._protected_seen: dict[int, tuple[float, TrackSnapshot, int]] = {}
         self.sector_az = [math.nan] * len(sc.radars)
         self.plot_t0: OrderedDict[float, tuple[int, int]] = OrderedDict()  # plot run time -> (t0 host ns, unc)
-        self.fresh_plots: set[float] = set()  # plot times taken in by this loop iteration
+        # this loop iteration's plot times (run s, in time order), and their t0s (host ns) and clock uncertainties
+        # (ns; one for all when one radar sent them) until _remember_t0 keeps them in plot_t0
+        self.fresh_plot_times: np.ndarray = NO_PLOTS
+        self._fresh_t0: tuple[np.ndarray, float | np.ndarray] | None = None
+        # the runtime writes the plot records (bookkeeping) before it polls the links again: take_plots may read the
+        # batches in place; any other driver with records gets copies
+        self.records_before_next_poll = False
         self.iteration_t1_ns = 0  # receive time of the newest frame this iteration (0: none)
         self.pending: list[FireOrder] = []  # decided, on their way to the launcher
         self.rounds: list[HostRound] = []
@@ -196,42 +204,66 @@ class Host:
     # --- plots in --------------------------------------------------------------------------------------
 
     def take_plots(self, polled: list[RadarPoll]) -> bool:
-        """One loop iteration's polls into the tracker; True when any plot came (fire control should look)."""
+        """One loop iteration's polls into the tracker; True when any plot came (fire control should look).
+
+        On the fire command's critical path: the batches' rows are read in place (the records of them are written by
+        bookkeeping(), before the links are polled again), and each plot's t0 is kept as this iteration's arrays,
+        looked up there by a decision and remembered by plot time only at the next bookkeeping() or take_plots()."""
         self._snapshot_of = None  # the tracker moves on
         self.iteration_t1_ns = 0
+        self._remember_t0()
+        self.fresh_plot_times = NO_PLOTS
         batches = [p for p in polled if p.batch is not None and p.batch.n]
         start_s = self.start_ns / 1e9
         sweeps = [(float(s[0]) - start_s, p.radar, float(s[1])) for p in polled for s in p.sweeps]
-        self.fresh_plots.clear()
         if not batches:
             if sweeps:
                 feed_tracker(self.tracker, None, sweeps, self.sector_az)
             return False
-        cols, order = merge_in_time_order([p.batch for p in batches])
+        cols, order = merge_in_time_order([p.batch for p in batches], in_place=self.records is None or
+                                          self.records_before_next_poll)
         t_abs = cols["t_s"]
         cols["t_s"] = t_s = t_abs - start_s
         t_begin = time.perf_counter_ns()
         feed_tracker(self.tracker, cols, sweeps, self.sector_az)
         self.track_ns = time.perf_counter_ns() - t_begin
-        # t0 per plot, by its run time (the tracker reports a track's newest plot by that time). A poll holds a few
-        # plots: Python's dict and set take them faster than any numpy call would
-        t0_ns = (t_abs * 1e9).astype(np.int64).tolist()
-        times = t_s.tolist()
+        # t0 per plot (the tracker reports a track's newest plot by its run time): this iteration's, in time order
         if len(batches) == 1:
-            unc = [int(min(batches[0].uncertainty_ns, float(NO_T0)))] * len(times)
+            unc: float | np.ndarray = min(batches[0].uncertainty_ns, float(NO_T0))
         else:
-            unc = [int(u) for u in np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0)))
-                                                   for p in batches])[order].tolist()]
-        for t, t0, u in zip(times, t0_ns, unc, strict=True):
-            self.plot_t0[t] = (t0, u)
-        self.fresh_plots.update(times)
-        while len(self.plot_t0) > PLOT_T0_KEPT:
-            self.plot_t0.popitem(last=False)
-        self.counts["plots"] += len(times)
+            unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
+        self.fresh_plot_times = t_s
+        self._fresh_t0 = ((t_abs * 1e9).astype(np.int64), unc)
+        self.counts["plots"] += len(t_s)
         self.iteration_t1_ns = int(cols["host_rx_ns"].max())
         if self.records is not None:
             self._plot_records.append(cols)  # written by bookkeeping(), after the fire orders went out
         return True
+
+    def _t0_of(self, plot_t: float) -> tuple[int, int]:
+        """(t0 host ns, its uncertainty ns) of the plot taken at run time plot_t: this iteration's, or one remembered
+        ((0, NO_T0): unknown). Of several plots at one time, the last in time order, as the memory keeps it."""
+        fresh = self.fresh_plot_times
+        k = int(np.searchsorted(fresh, plot_t, side="right")) - 1
+        if k >= 0 and self._fresh_t0 is not None and float(fresh[k]) == plot_t:
+            t0, unc = self._fresh_t0
+            u = unc if isinstance(unc, float) else float(unc[k])
+            return int(t0[k]), int(u)
+        return self.plot_t0.get(plot_t, (0, NO_T0))
+
+    def _remember_t0(self) -> None:
+        """This iteration's plot t0s into the memory by plot time (off the fire path), the oldest forgotten."""
+        if self._fresh_t0 is None:
+            return
+        t0, unc = self._fresh_t0
+        self._fresh_t0 = None
+        times = self.fresh_plot_times.tolist()
+        uncs = [int(unc)] * len(times) if isinstance(unc, float) else [int(u) for u in unc.tolist()]
+        memory = self.plot_t0
+        for t, t0_ns, u in zip(times, t0.tolist(), uncs, strict=True):
+            memory[t] = (t0_ns, u)
+        while len(memory) > PLOT_T0_KEPT:
+            memory.popitem(last=False)
 
     # --- deciding --------------------------------------------------------------------------------------
 
@@ -240,9 +272,9 @@ class Host:
         them, or the confirmed set changed (a track confirmed or dropped). Plots that fed only tentative tracks,
         mostly clutter, are no news: fire control then runs on its own period (deciding less never fires more).
         t_s: the time of the decision that follows, which then reuses the tracker's snapshot taken here."""
-        if not self.fresh_plots:
+        if not len(self.fresh_plot_times):
             return False
-        count, id_sum, updated = self._news(self._snapshot(t_s), min(self.fresh_plots))
+        count, id_sum, updated = self._news(self._snapshot(t_s), float(self.fresh_plot_times[0]))
         changed, self._confirmed_signature = (count, id_sum) != self._confirmed_signature, (count, id_sum)
         return changed or updated
 
@@ -374,7 +406,7 @@ class Host:
                 continue
             # t0: the detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
             plot_t = float(tracks.last_update_s[ti])
-            t0_host_ns, unc = self.plot_t0.get(plot_t, (0, NO_T0))
+            t0_host_ns, unc = self._t0_of(plot_t)
             aim = np.array(a.intercept_enu[k])
             order = FireOrder(track_id=int(tracks.track_id[ti]), launcher=li, aim=aim,
                               tgo_s=self.time_to_go(li, aim, float(a.time_of_flight_s[k])),
@@ -382,7 +414,7 @@ class Host:
                               t0_uncertainty_ns=unc)
             self.pending.append(order)
             self.decisions += 1
-            if plot_t not in self.fresh_plots:
+            if not (self.fresh_plot_times == plot_t).any():
                 self.counts["decisions_deferred"] += 1
             orders.append(order)
             sent.append((k, ti, li))
@@ -506,9 +538,10 @@ class Host:
         self._plot_records.clear()
 
     def bookkeeping(self) -> None:
-        """Plot records, confirmation events, refusals and decision records of the last decision, off the
+        """Plot records and t0s, confirmation events, refusals and decision records of the last decision, off the
         critical path."""
         self.flush_records()
+        self._remember_t0()
         t = self._evaluated_t
         if t != t:  # NaN: nothing decided since the last bookkeeping
             return

@@ -13,18 +13,20 @@ MERGED_COLUMNS = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "r
                   "host_rx_ns")
 
 
-def merge_in_time_order(batches: list[PlotBatch]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def merge_in_time_order(batches: list[PlotBatch], in_place: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Several radars' batches of one loop iteration as one time-ordered set of columns, and the order used.
 
     The host feeds the tracker exactly this (hil.runtime), and replay rebuilds it (hil.records.replay): one function,
-    so the two can never drift apart.
+    so the two can never drift apart. in_place: one batch already in time order (most iterations: one radar's dwell)
+    comes back as views of its rows, valid until the batch is refilled (the host's fire path: no copy before the fire
+    command); else the columns are the caller's.
     """
-    if len(batches) == 1:  # most iterations: one radar's dwell, already in time order
+    if len(batches) == 1:
         b = batches[0]
-        cols = {name: getattr(b, name)[: b.n].copy() for name in MERGED_COLUMNS}
+        cols = {name: getattr(b, name)[: b.n] for name in MERGED_COLUMNS}
         t = cols["t_s"]
         if not (t[1:] < t[:-1]).any():
-            return cols, np.arange(b.n)
+            return (cols if in_place else {k: v.copy() for k, v in cols.items()}), np.arange(b.n)
     else:
         cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}
     order = np.argsort(cols["t_s"], kind="stable")

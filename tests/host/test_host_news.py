@@ -27,19 +27,19 @@ def test_only_plots_of_confirmed_tracks_and_changes_of_the_confirmed_set_are_new
     tracker = ShownTracks(snapshot)
     host = Host(sc, tracker, make_fire_control(sc, None))
     tracker.rows = [(1, CONFIRMED, 1.0), (2, TENTATIVE, 1.0)]
-    host.fresh_plots = {1.0}
+    host.fresh_plot_times = np.array([1.0])
     assert host.has_news()  # a confirmed track appeared and took a plot
-    host.fresh_plots = set()
+    host.fresh_plot_times = np.empty(0)
     assert not host.has_news()  # no plots: nothing new
     tracker.rows = [(1, CONFIRMED, 1.0), (2, TENTATIVE, 2.0), (3, TENTATIVE, 2.0)]
-    host.fresh_plots = {2.0}
+    host.fresh_plot_times = np.array([2.0])
     assert not host.has_news()  # clutter fed tentative tracks only
     tracker.rows = [(1, CONFIRMED, 3.0), (2, TENTATIVE, 2.0)]
-    host.fresh_plots = {3.0}
+    host.fresh_plot_times = np.array([3.0])
     assert host.has_news()  # the confirmed track was updated
     tracker.rows = [(1, CONFIRMED, 3.0), (2, CONFIRMED, 4.0)]
-    host.fresh_plots = {4.0}
+    host.fresh_plot_times = np.array([4.0])
     assert host.has_news()  # track 2 confirmed
     tracker.rows = [(2, CONFIRMED, 4.0)]
-    host.fresh_plots = {3.5}
+    host.fresh_plot_times = np.array([3.5])
     assert host.has_news()  # track 1 dropped: the confirmed set changed

@@ -29,5 +29,9 @@ def test_merged_plots_are_every_plot_in_a_stable_time_order(times: list[list[flo
     np.testing.assert_array_equal(order, expected)
     for name in MERGED_COLUMNS:
         np.testing.assert_array_equal(cols[name], every[name][expected])
+    in_place, same_order = merge_in_time_order(batches, in_place=True)  # the host's fire path: no copy if it can
+    np.testing.assert_array_equal(same_order, expected)
+    for name in MERGED_COLUMNS:
+        np.testing.assert_array_equal(in_place[name], every[name][expected])
     batches[0].t_s[:] = -1.0  # the merged columns are the caller's: the next poll refills the batch
     assert (cols["t_s"] >= 0).all()
