@@ -41,7 +41,7 @@ from hil.measure.realtime import RealtimeOptions, board_placement, realtime
 from hil.measure.verdict import criteria_from, judge, merged
 from hil.plant.boards import Boards, bring_up
 from hil.plant.local import LocalPlant
-from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, outcomes
+from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, Outcomes, TrackScorer, outcomes, outcomes_in_stages
 from hil.plant.radars import STIMULUS_PERIOD_NS
 from hil.procutil import board_cpus
 from hil.records.runfolder import RunWriter, event_row
@@ -54,6 +54,8 @@ TIME_SYNC_PERIOD_NS = 500_000_000
 METRICS_PERIOD_NS = 1_000_000_000
 FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot arrived
 FIRE_WAIT_S = 0.005  # the longest the loop waits for the exchanges of the fires it just sent (_fires_first)
+# a loop iteration's share of the staged work (metrics, journal) in real time: the rest of the period is the host's
+STAGED_BUDGET_NS = 1_000_000
 JOURNAL_PERIOD_NS = 3_000_000_000  # the summary so far reaches the run folder this often (a killed run keeps it)
 SHUTDOWN_S = 5.0  # the longest the end of a run may take: fires finishing, launchers made safe, boards reaped
 BRING_UP_S = 15.0  # each board link gets this long (retries with backoff) to come up before the run gives up
@@ -83,8 +85,10 @@ class RunOptions:
 
 
 class StagedWork:
-    """Work of a generator, a stage (up to its next yield) per step(): the loop spreads milliseconds of work over
-    iterations so none of them overruns its period. Starting new work finishes what is left of the old first."""
+    """Work of a generator, stage by stage (up to each yield): the loop spreads milliseconds of work over iterations
+    so none of them overruns its period. step() runs stages until its time budget is spent (one at least); the
+    stages are kept short (a millisecond or so at 300 targets) so a step ends soon after its budget. Starting new work
+    finishes what is left of the old first."""
 
     def __init__(self) -> None:
         self._work: Iterator[None] | None = None
@@ -94,12 +98,12 @@ class StagedWork:
         self.finish()
         self._work = work
 
-    def step(self, all_of_it: bool = False) -> None:
-        """The next stage (every stage left, when all_of_it)."""
+    def step(self, all_of_it: bool = False, until_ns: int = 0) -> None:
+        """Stages until the monotonic clock passes until_ns (one at least; every stage left, when all_of_it)."""
         if self._work is None:
             return
         for _ in self._work:
-            if not all_of_it:
+            if not all_of_it and time.monotonic_ns() >= until_ns:
                 return
         self._work = None
 
@@ -371,10 +375,12 @@ class Chain:
         snap = self.truth.at(t)
         yield
         confirmed = tracks.confirmed
-        g = self.scorer.score(snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3], confirmed)
+        g = self.scorer.gospa(snap.state[:, :3], tracks.state[confirmed, :3])
+        yield
+        self.scorer.vote(snap.index, snap.state[:, :3], tracks.track_id, tracks.state[:, :3])
         if self.writer:
             yield
-            self.writer.metrics(t, snap, tracks, confirmed, g)
+            yield from self.writer.metrics_in_stages(t, snap, tracks, confirmed, g)
 
     def _status(self, now_ns: int) -> None:
         if not self.options.status:
@@ -613,7 +619,10 @@ class Chain:
                 if woke >= next_metrics:
                     self.metrics_work.start(self._metrics(woke))
                     next_metrics += METRICS_PERIOD_NS
-                self.metrics_work.step(all_of_it=virtual)  # real time: a stage an iteration, never all at once
+                # real time: the staged work's stages up to STAGED_BUDGET_NS an iteration (metrics first, then the
+                # journal in what is left), never all at once
+                staged_until = time.monotonic_ns() + STAGED_BUDGET_NS
+                self.metrics_work.step(all_of_it=virtual, until_ns=staged_until)
                 if time.monotonic() >= next_status_wall:
                     self._status(woke)
                     next_status_wall += status_period_s
@@ -622,7 +631,8 @@ class Chain:
                 if time.monotonic() >= next_journal_wall:
                     self.journal_work.start(self._journal_stages())
                     next_journal_wall += JOURNAL_PERIOD_NS / 1e9
-                self.journal_work.step(all_of_it=virtual)
+                if virtual or time.monotonic_ns() < staged_until:
+                    self.journal_work.step(all_of_it=virtual, until_ns=staged_until)
                 if ticked:
                     if not virtual:
                         self.deadline.record(lateness_ns=woke - next_tick,
@@ -674,20 +684,21 @@ class Chain:
         self.journal_work.finish()
 
     def _journal_stages(self) -> Iterator[None]:
-        """_journal in stages (the outcomes, the latency figures, the rest of the summary, the records, the summary
-        file): at 300 targets each takes a millisecond or two, together more than a loop period."""
+        """_journal in stages (the outcomes a hundred targets at a time, the latency figures, the refusals, the rest
+        of the summary, the records, the summary's JSON a part at a time, the file): at 300 targets the whole takes
+        more than a loop period, and no stage much more than a millisecond."""
         if self.writer is None:
             return
-        found = self._outcomes()
+        found = yield from outcomes_in_stages(*self._outcome_inputs())
         yield
         latency = self.latency.summary()
         yield
-        summary = self._summary(found, latency)
+        refusals = self._refusals()
+        yield
+        summary = self._summary(found, latency, refusals)
         yield
         self.host.flush_records()
-        self.writer.flush()
-        yield
-        self.writer.journal(summary)
+        yield from self.writer.journal_in_stages(summary)
 
     def rig_health(self) -> list[str]:
         """What went wrong with the rig itself, one line each: any line makes the run exit 3."""
@@ -716,17 +727,22 @@ class Chain:
             self.writer.finish(summary, self.latency, self.floor, interrupted=self.interrupted is not None)
         return summary
 
-    def _outcomes(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Each target's row and the plant's counts, as of now (hil.plant.outcomes.outcomes)."""
+    def _outcome_inputs(self) -> tuple[Any, ...]:
+        """hil.plant.outcomes.outcomes()' arguments as of now: each target's row and the plant's counts."""
         run_end_s = min(self.run_s(self.clock.now_ns()), self.duration_ns / 1e9) if self.started else 0.0
-        return outcomes(self.scenario, self.truth, self.engagement, self.track_truth, run_end_s,
-                        self.duration_ns / 1e9, self.host.refusals, self.host.confirmed_ids_seen)
+        return (self.scenario, self.truth, self.engagement, self.track_truth, run_end_s, self.duration_ns / 1e9,
+                self.host.refusals, self.host.confirmed_ids_seen)
 
-    def _summary(self, found: tuple[list[dict[str, Any]], dict[str, Any]] | None = None,
-                 latency: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The summary as of now; found and latency: the outcomes and the latency figures, if just taken."""
+    def _refusals(self) -> list[dict[str, Any]]:
+        """Every refusal so far, in time order (then by track)."""
+        return sorted(self.host.refusals.values(), key=lambda r: (r["time_s"], r["track"]))
+
+    def _summary(self, found: Outcomes | None = None, latency: dict[str, Any] | None = None,
+                 refusals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The summary as of now; found, latency and refusals: the outcomes, the latency figures and the refusals,
+        if just taken."""
         sc = self.scenario
-        engagements, plant = found if found is not None else self._outcomes()
+        engagements, plant = found if found is not None else outcomes(*self._outcome_inputs())
         friendly_engagements = plant["acquired"]["friendly"] + plant["acquired"]["neutral"]
         plant_block: dict[str, Any] | None = plant
         if not self.local_plant:  # the plant elsewhere knows what flew and what it hit; this host does not
@@ -774,7 +790,7 @@ class Chain:
             "scored": "here" if self.local_plant else "by the plant (hil plant): its summary has the outcomes",
             "system_tracks": None if self.system_tracks is None else dict(self.system_tracks.stats),
             "engagements": engagements,
-            "refusals": sorted(self.host.refusals.values(), key=lambda r: (r["time_s"], r["track"])),
+            "refusals": refusals if refusals is not None else self._refusals(),
             "friendly_engagements": friendly_engagements,
             "links": self._link_counters(),
             "realtime": self.realtime_applied,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from scipy.spatial import cKDTree
 
 from hil.ext.tracker import solve_assignment
 from hil.geo import FloatArray
@@ -27,12 +28,19 @@ class GospaResult:
     pairs: tuple[tuple[int, int], ...] = ()
 
 
+def _points(x: FloatArray) -> FloatArray:
+    """Points as rows [n, d] (an empty set too, which reshape(0, -1) cannot make)."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 2:
+        return a
+    return a.reshape(len(a), -1) if a.size else a.reshape(len(a), 0)
+
+
 def distances(truth: FloatArray, tracks: FloatArray) -> FloatArray:
     """Every truth row's Euclidean distance to every track row, [m, n]: np.linalg.norm(truth[:, None] - tracks[None],
     axis=2) bit for bit (the squares summed in component order), a component at a time, which is ten times faster
     at 300 x 300 than numpy's reduction over a three-long axis."""
-    a = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
-    b = np.asarray(tracks, dtype=np.float64).reshape(len(tracks), -1)
+    a, b = _points(truth), _points(tracks)
     if a.shape[1] != b.shape[1] and len(a) and len(b):
         raise ValueError(f"truth has {a.shape[1]} components per row, tracks {b.shape[1]}")
     squares = np.zeros((len(a), len(b)))
@@ -57,6 +65,69 @@ def min_cost_pairs(cost: FloatArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[
     return rows[real], cols[real]
 
 
+def pairs_within(truth: FloatArray, tracks: FloatArray, radius: float) -> tuple[npt.NDArray[np.intp],
+                                                                                npt.NDArray[np.intp], FloatArray]:
+    """Every (truth row, track row) pair closer than radius, and its distance as distances() gives it, bit for bit:
+    a k-d tree finds the candidates (its own distances may differ in the last bit: it searches a hair further), and
+    the distances are computed again for them alone. Rows ascending, then columns."""
+    a, b = _points(truth), _points(tracks)
+    none = np.empty(0, np.intp)
+    if not len(a) or not len(b):
+        return none, none, np.empty(0)
+    found = cKDTree(a).sparse_distance_matrix(cKDTree(b), radius * (1.0 + 1e-9) + 1e-9, output_type="ndarray")
+    rows, cols = found["i"].astype(np.intp), found["j"].astype(np.intp)
+    squares = np.zeros(len(rows))
+    for k in range(a.shape[1]):
+        dk = a[rows, k] - b[cols, k]
+        squares += dk * dk  # in component order, as distances() sums them
+    d = np.sqrt(squares)
+    keep = d < radius
+    rows, cols, d = rows[keep], cols[keep], d[keep]
+    order = np.lexsort((cols, rows))
+    return rows[order], cols[order], d[order]
+
+
+def gated_pairs(truth: FloatArray, tracks: FloatArray, c: float,
+                p: float) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], FloatArray]:
+    """The pairs of an optimal GOSPA assignment with alpha = 2 (cost min(d, c)**p: a pair at c or beyond costs what
+    leaving both out does, so only pairs closer than c are made), and their distances. A truth and a track closer
+    than c to each other and to nothing else are a pair of every optimal assignment, and a row or column with nothing
+    within c is in none: the solver (min_cost_pairs) gets only the rest, mostly nothing when the tracks sit on their
+    targets. At 300 targets the dense way took 3.5 ms (the 300 x 330 distances 2.4 of them, the solver 1.0). Pairs
+    of equal cost may be chosen otherwise than the dense way; the cost is the same."""
+    rows, cols, d = pairs_within(truth, tracks, c)
+    per_row = np.bincount(rows, minlength=len(truth))
+    per_col = np.bincount(cols, minlength=len(tracks))
+    alone = (per_row[rows] == 1) & (per_col[cols] == 1)
+    out_rows, out_cols, out_d = rows[alone], cols[alone], d[alone]
+    rest_rows, rest_cols = np.unique(rows[~alone]), np.unique(cols[~alone])
+    if len(rest_rows):
+        dense = distances(np.asarray(truth)[rest_rows], np.asarray(tracks)[rest_cols])
+        r, k = min_cost_pairs(np.minimum(dense, c) ** p)
+        close = dense[r, k] < c
+        out_rows = np.concatenate([out_rows, rest_rows[r[close]]])
+        out_cols = np.concatenate([out_cols, rest_cols[k[close]]])
+        out_d = np.concatenate([out_d, dense[r[close], k[close]]])
+        order = np.argsort(out_rows, kind="stable")
+        out_rows, out_cols, out_d = out_rows[order], out_cols[order], out_d[order]
+    return out_rows, out_cols, out_d
+
+
+def nearest_within(truth: FloatArray, tracks: FloatArray, radius: float) -> tuple[npt.NDArray[np.intp],
+                                                                                 npt.NDArray[np.intp]]:
+    """For each track row closer than radius to some truth row: (track rows, the nearest truth row of each), as
+    np.argmin over distances() picks it (the least distance, the first row of equal ones), without the whole matrix."""
+    rows, cols, d = pairs_within(truth, tracks, radius)
+    if not len(rows):
+        none = np.empty(0, np.intp)
+        return none, none
+    order = np.lexsort((rows, d, cols))  # by track, then distance, then truth row: each track's first is its nearest
+    cols, rows = cols[order], rows[order]
+    first = np.ones(len(cols), bool)
+    first[1:] = cols[1:] != cols[:-1]
+    return cols[first], rows[first]
+
+
 def gospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1.0, alpha: float = 2.0) -> GospaResult:
     """GOSPA (Rahmathullah, García-Fernández, Svensson 2017) between truth [m, d] and track [n, d] points.
 
@@ -70,20 +141,23 @@ def gospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1
     if m == 0 or n == 0:
         miss, false = half * m, half * n
         return GospaResult((miss + false) ** (1.0 / p), 0.0, miss, false, m, n)
+    if alpha == 2.0:  # only pairs closer than c are made: found without the whole distance matrix
+        rows, cols, d_pairs = gated_pairs(truth, tracks, c, p)
+        loc = float(np.sum(d_pairs**p))
+        n_missed, n_false = m - len(rows), n - len(rows)
+        miss, false = half * n_missed, half * n_false
+        return GospaResult((loc + miss + false) ** (1.0 / p), loc, miss, false, n_missed, n_false,
+                           tuple(zip(rows.tolist(), cols.tolist(), strict=True)))
     d = distances(truth, tracks)
     cost = np.minimum(d, c) ** p
     rows, cols = min_cost_pairs(cost)
     close = d[rows, cols] < c
     loc = float(np.sum(cost[rows[close], cols[close]]))
     n_pairs = int(close.sum())
-    if alpha != 2.0:  # the general form: an unassigned pair still costs c**p, unmatched points c**p / alpha
-        total = float(np.sum(cost[rows, cols]) + half * abs(m - n))
-        return GospaResult(total ** (1.0 / p), loc, half * (m - n_pairs), half * (n - n_pairs), m - n_pairs,
-                           n - n_pairs, tuple(zip(rows[close].tolist(), cols[close].tolist(), strict=True)))
-    n_missed, n_false = m - n_pairs, n - n_pairs
-    miss, false = half * n_missed, half * n_false
-    return GospaResult((loc + miss + false) ** (1.0 / p), loc, miss, false, n_missed, n_false,
-                       tuple(zip(rows[close].tolist(), cols[close].tolist(), strict=True)))
+    # the general form: an unassigned pair still costs c**p, unmatched points c**p / alpha
+    total = float(np.sum(cost[rows, cols]) + half * abs(m - n))
+    return GospaResult(total ** (1.0 / p), loc, half * (m - n_pairs), half * (n - n_pairs), m - n_pairs,
+                       n - n_pairs, tuple(zip(rows[close].tolist(), cols[close].tolist(), strict=True)))
 
 
 def ospa(truth: FloatArray, tracks: FloatArray, c: float = 1000.0, p: float = 1.0) -> float:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from hil.measure.metrics import distances, gospa
+from hil.measure.metrics import gospa, nearest_within
 from hil.plant.engagement import EngagementModel, Interceptor
 from hil.scenario import LauncherSpec, Scenario, Truth
 
 GOSPA_C_M, GOSPA_P, GOSPA_ALPHA = 1000.0, 1, 2
+OUTCOME_ROWS_PER_STAGE = 100  # targets' rows a stage of outcomes_in_stages builds
 TRACK_TO_TRUTH_M = 3_000.0  # a track further than this from every true object follows none
 
 
@@ -36,18 +38,26 @@ class TrackScorer:
               confirmed: np.ndarray) -> Any:
         """One sample: truth rows and positions [m, 3], every track's id and position [n, 3], which are confirmed.
         Returns the GOSPA decomposition of the confirmed tracks."""
-        g = gospa(truth_pos, track_pos[confirmed], c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
+        g = self.gospa(truth_pos, track_pos[confirmed])
+        self.vote(truth_index, truth_pos, track_id, track_pos)
+        return g
+
+    def gospa(self, truth_pos: np.ndarray, confirmed_pos: np.ndarray) -> Any:
+        """score()'s first half: the GOSPA decomposition of the confirmed tracks' positions, kept for the mean."""
+        g = gospa(truth_pos, confirmed_pos, c=GOSPA_C_M, p=GOSPA_P, alpha=GOSPA_ALPHA)
         self.gospa_samples.append(float(g.total))
+        return g
+
+    def vote(self, truth_index: np.ndarray, truth_pos: np.ndarray, track_id: np.ndarray,
+             track_pos: np.ndarray) -> None:
+        """score()'s second half: each track's vote for the true object nearest it, and the object it follows."""
         if len(truth_pos) and len(track_id):
-            # each track's nearest true object, all tracks at once
-            d = distances(truth_pos, track_pos)
-            nearest = np.argmin(d, axis=0)
-            near = d[nearest, np.arange(len(nearest))] < TRACK_TO_TRUTH_M
-            for tid, j in zip(track_id[near].tolist(), truth_index[nearest[near]].tolist(), strict=True):
+            # each track's nearest true object within TRACK_TO_TRUTH_M, all tracks at once
+            near, nearest = nearest_within(truth_pos, track_pos, TRACK_TO_TRUTH_M)
+            for tid, j in zip(track_id[near].tolist(), truth_index[nearest].tolist(), strict=True):
                 votes = self.votes.setdefault(tid, Counter())
                 votes[j] += 1
                 self.track_truth[tid] = max(votes, key=votes.__getitem__)  # most_common(1): the first of the most
-        return g
 
     def gospa_mean_m(self) -> float | None:
         return round(float(np.mean(self.gospa_samples)), 1) if self.gospa_samples else None
@@ -73,13 +83,32 @@ def round_detail(m: Interceptor, scenario: Scenario) -> str:
     return detail
 
 
+Outcomes = tuple[list[dict[str, Any]], dict[str, Any]]
+
+
 def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, track_truth: dict[int, int],
              run_end_s: float, duration_s: float, refusals: dict[tuple[int, int, str], dict[str, Any]] | None = None,
-             confirmed_ids: set[int] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+             confirmed_ids: set[int] | None = None) -> Outcomes:
     """Each target's row (engaged, shots, result, refusal reasons when known) and the plant's counts.
 
     run_end_s: how far the run got (an impact after it is not a leak); duration_s: the run's planned length.
     refusals and confirmed_ids are the host's own (hil's host gives them; an external host's are unknown)."""
+    stages = outcomes_in_stages(scenario, truth, engagement, track_truth, run_end_s, duration_s, refusals,
+                                confirmed_ids)
+    while True:
+        try:
+            next(stages)
+        except StopIteration as done:
+            found: Outcomes = done.value
+            return found
+
+
+def outcomes_in_stages(scenario: Scenario, truth: Truth, engagement: EngagementModel, track_truth: dict[int, int],
+                       run_end_s: float, duration_s: float,
+                       refusals: dict[tuple[int, int, str], dict[str, Any]] | None = None,
+                       confirmed_ids: set[int] | None = None) -> Generator[None, None, Outcomes]:
+    """outcomes() in stages (the run's journal, in the loop): the rounds, the refusal reasons, then the targets'
+    rows OUTCOME_ROWS_PER_STAGE at a time; the generator's value is outcomes()'."""
     sc = scenario
     shots_by_target: dict[int, list[Any]] = {}
     rounds = engagement.finished + engagement.flying
@@ -91,6 +120,7 @@ def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, trac
     plant["rounds_per_target"] = {sc.targets[int(row)].name: n for row, n in plant["rounds_per_target"].items()}
     plant["rounds"] = [{**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
                         "launcher": sc.launchers[m.launcher].name} for m in sorted(rounds, key=lambda m: m.ident)]
+    yield
     # by target row, in one pass each (the journal builds this every few seconds, in the loop)
     reasons_of: dict[int, Counter[str]] = {}
     for (tid, _, _), r in (refusals or {}).items():
@@ -99,10 +129,13 @@ def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, trac
             reasons_of.setdefault(followed, Counter())[r["reason"]] += 1
     tracked_rows = set(track_truth.values())
     confirmed_rows = {track_truth.get(tid) for tid in confirmed_ids} if confirmed_ids is not None else set()
+    yield
     rows = []
     impact_s, start_s = truth.impact_s.tolist(), truth.start_s.tolist()  # read as floats, not numpy scalars
     no_reasons: Counter[str] = Counter()
     for row, spec in enumerate(sc.targets):
+        if row and not row % OUTCOME_ROWS_PER_STAGE:
+            yield
         shots = sorted(shots_by_target.get(row, []), key=lambda m: m.launch_s)
         ended = truth.ended_by[row]
         if ended == "impact" and impact_s[row] > run_end_s:
@@ -126,4 +159,5 @@ def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, trac
     return rows, plant
 
 
-__all__ = ["GOSPA_ALPHA", "GOSPA_C_M", "GOSPA_P", "TrackScorer", "aim_of_launch", "outcomes", "round_detail"]
+__all__ = ["GOSPA_ALPHA", "GOSPA_C_M", "GOSPA_P", "Outcomes", "TrackScorer", "aim_of_launch", "outcomes",
+           "outcomes_in_stages", "round_detail"]

@@ -11,7 +11,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ EVENT_COLUMNS = ["time_s", "event", "track", "target", "launcher", "detail"]
 
 FLUSH_PERIOD_S = 0.5  # rows reach the file this often (checked on each write): a killed run loses at most this
 MAX_PENDING_CHARS = 1 << 20  # a burst of rows is written out before the period ends rather than held in memory
+METRICS_ROWS_PER_STAGE = 100  # truth or track rows a stage of metrics_in_stages writes
+JOURNAL_ITEMS_PER_STAGE = 200  # items of a long list of the summary one stage of journal_in_stages encodes
 PILE_CHECK_WRITES = 64  # writes between two looks at the rows piled up (MAX_PENDING_CHARS)
 
 
@@ -193,14 +195,26 @@ class RunWriter:
         self._written()
 
     def metrics(self, t: float, snap: Any, tracks: Any, confirmed: np.ndarray, g: Any) -> None:
+        """One metrics sample: the truth rows, the confirmed tracks' rows and the GOSPA row."""
+        for _ in self.metrics_in_stages(t, snap, tracks, confirmed, g):
+            pass
+
+    def metrics_in_stages(self, t: float, snap: Any, tracks: Any, confirmed: np.ndarray, g: Any) -> Iterator[None]:
+        """metrics(), METRICS_ROWS_PER_STAGE rows a stage (the loop's staged work: at 300 targets the rows of one
+        sample take milliseconds)."""
         # rows of Python floats: formatting a numpy float costs several times more (the text is the same)
-        stamp, names = f"{t:.3f}", self.scenario.targets
-        self._truth.writerows([stamp, names[row].name, *(f"{v:.2f}" for v in state)]
-                              for row, state in zip(snap.index.tolist(), snap.state.tolist(), strict=True))
+        stamp, names, step = f"{t:.3f}", self.scenario.targets, METRICS_ROWS_PER_STAGE
+        rows, states = snap.index.tolist(), snap.state.tolist()
+        for lo in range(0, len(rows), step):
+            self._truth.writerows([stamp, names[row].name, *(f"{v:.2f}" for v in state)]
+                                  for row, state in zip(rows[lo:lo + step], states[lo:lo + step], strict=True))
+            yield
         shown = confirmed.nonzero()[0]
-        self._tracks.writerows([stamp, tid, *(f"{v:.2f}" for v in state), "confirmed"]
-                               for tid, state in zip(tracks.track_id[shown].tolist(), tracks.state[shown].tolist(),
-                                                     strict=True))
+        ids, states = tracks.track_id[shown].tolist(), tracks.state[shown].tolist()
+        for lo in range(0, len(ids), step):
+            self._tracks.writerows([stamp, tid, *(f"{v:.2f}" for v in state), "confirmed"]
+                                   for tid, state in zip(ids[lo:lo + step], states[lo:lo + step], strict=True))
+            yield
         self._gospa.writerow([f"{t:.3f}", f"{g.total:.2f}", f"{g.localisation:.2f}", f"{g.missed:.2f}",
                               f"{g.false:.2f}", len(snap.index), int(confirmed.sum())])
         self._written()
@@ -212,11 +226,31 @@ class RunWriter:
 
         A journal that cannot be written is a warning, not the end of the run (finish() still reports it).
         """
+        for _ in self.journal_in_stages(summary):
+            pass
+
+    def journal_in_stages(self, summary: dict[str, Any]) -> Iterator[None]:
+        """journal(), in stages: the flush, then the JSON a part at a time (each top-level entry, and a long list
+        JOURNAL_ITEMS_PER_STAGE items at a time: at 300 targets the refusals alone take milliseconds to encode), then
+        the file. The text is json.dumps' own, byte for byte."""
         if self.finished:
             return
         try:
             self.flush()
-            self._replace_json("summary.json", {**summary, "complete": False}, compact=True)
+            yield
+            parts = []
+            for key, value in {**summary, "complete": False}.items():
+                if isinstance(value, list) and len(value) > JOURNAL_ITEMS_PER_STAGE:
+                    items = []
+                    for lo in range(0, len(value), JOURNAL_ITEMS_PER_STAGE):
+                        items.append(json.dumps(value[lo:lo + JOURNAL_ITEMS_PER_STAGE], default=_json_default)[1:-1])
+                        yield
+                    text = "[" + ", ".join(items) + "]"
+                else:
+                    text = json.dumps(value, default=_json_default)
+                parts.append(f"{json.dumps(key)}: {text}")
+            yield
+            self._replace_text("summary.json", "{" + ", ".join(parts) + "}")
         except (OSError, RunFolderError) as e:
             if not self._journal_warned:
                 log.warning("no journal of the summary in %s: %s", self.dir, e)
@@ -259,14 +293,17 @@ class RunWriter:
             if self._recording:
                 self._recording.close(fsync)
 
-    def _replace_json(self, name: str, content: Any, fsync: bool = False, compact: bool = False) -> None:
-        # the temporary file sits in the same folder, so os.replace() is one atomic rename: a reader (or a run
-        # killed mid-write) sees the old file or the new one, never half of one. compact: one line, which json
-        # encodes in C (indented it takes its Python encoder: 12 ms for a 300-target summary, in the loop)
+    def _replace_json(self, name: str, content: Any, fsync: bool = False) -> None:
+        """name's content replaced by content as indented JSON, atomically (_replace_text). Indented, json encodes
+        in Python (12 ms for a 300-target summary): the journal, in the loop, is one line (journal_in_stages)."""
+        self._replace_text(name, json.dumps(content, indent=2, default=_json_default), fsync)
+
+    def _replace_text(self, name: str, text: str, fsync: bool = False) -> None:
+        """name's content replaced by text (and a newline), atomically: the temporary file sits in the same folder, so
+        os.replace() is one rename, and a reader (or a run killed mid-write) sees the old file or the new one, never
+        half of one."""
         path = self.dir / name
         tmp = self.dir / f".{name}.tmp"
-        text = json.dumps(content, default=_json_default) if compact else \
-            json.dumps(content, indent=2, default=_json_default)
         data = (text + "\n").encode("utf-8")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

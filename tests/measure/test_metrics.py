@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
-from hil.measure.metrics import TrackingScore, gospa, min_cost_pairs, ospa
+from hil.measure.metrics import TrackingScore, distances, gospa, min_cost_pairs, nearest_within, ospa
 
 
 def pts(*xy: tuple[float, float]) -> np.ndarray:
@@ -84,3 +84,52 @@ def test_min_cost_pairs_is_optimal_as_scipy_is(m: int, n: int, seed: int, capped
     r, c = linear_sum_assignment(cost)
     assert len(rows) == len(set(rows.tolist())) == len(set(cols.tolist())) == min(m, n)
     assert cost[rows, cols].sum() == pytest.approx(cost[r, c].sum(), rel=1e-12, abs=1e-9)
+
+
+def dense_gospa(truth: np.ndarray, tracks: np.ndarray, c: float, p: int) -> tuple[float, float, list[tuple[int, int]]]:
+    """GOSPA with alpha = 2 the plain way: every distance, one assignment over them all (total, localisation, pairs)."""
+    m, n, half = len(truth), len(tracks), c**p / 2
+    if not m or not n:
+        return ((m + n) * half) ** (1 / p), 0.0, []
+    d = distances(truth, tracks)
+    cost = np.minimum(d, c) ** p
+    r, k = min_cost_pairs(cost)
+    close = d[r, k] < c
+    loc, pairs = float(np.sum(cost[r[close], k[close]])), int(close.sum())
+    made = list(zip(r[close].tolist(), k[close].tolist(), strict=True))
+    return (loc + half * (m - pairs) + half * (n - pairs)) ** (1 / p), loc, made
+
+
+# targets in clusters a few hundred metres apart (formations), tracks near them and clutter: pairs within c that
+# compete, pairs alone, points with nothing near
+clustered = st.lists(st.tuples(st.sampled_from([0.0, 700.0, 5000.0]), st.floats(-600, 600), st.floats(-600, 600)),
+                     max_size=9).map(lambda v: np.array([[x + dx, dy, 0.0] for x, dx, dy in v]).reshape(len(v), 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(clustered, clustered, st.sampled_from([1, 2]))
+def test_gospa_finds_the_plain_assignments_cost_without_every_distance(truth: np.ndarray, tracks: np.ndarray,
+                                                                        p: int) -> None:
+    g = gospa(truth, tracks, c=1000.0, p=p, alpha=2)
+    total, loc, pairs = dense_gospa(truth, tracks, 1000.0, p)
+    assert g.total == pytest.approx(total, rel=1e-12, abs=1e-9)
+    assert g.localisation == pytest.approx(loc, rel=1e-12, abs=1e-9)
+    assert len(g.pairs) == len(pairs) and g.n_missed == len(truth) - len(pairs)
+    if len(truth) and len(tracks):
+        d = distances(truth, tracks)
+        assert all(d[r, k] < 1000.0 for r, k in g.pairs)  # and every pair it makes is within c
+    assert len({r for r, _ in g.pairs}) == len({k for _, k in g.pairs}) == len(g.pairs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(clustered, clustered)
+def test_each_tracks_nearest_truth_is_argmins(truth: np.ndarray, tracks: np.ndarray) -> None:
+    near_rows, nearest = nearest_within(truth, tracks, 800.0)
+    if not len(truth) or not len(tracks):
+        assert not len(near_rows)
+        return
+    d = distances(truth, tracks)
+    best = np.argmin(d, axis=0)
+    within = d[best, np.arange(len(tracks))] < 800.0
+    np.testing.assert_array_equal(near_rows, np.flatnonzero(within))
+    np.testing.assert_array_equal(nearest, best[within])

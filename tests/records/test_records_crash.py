@@ -23,7 +23,7 @@ from hil.measure.latency import StageLatency
 from hil.records.recording import Recorder, RecordingError, read_recording, recording_end
 from hil.records.replay import fire_commands, replay
 from hil.records.report import render_report
-from hil.records.runfolder import FLUSH_PERIOD_S, RunWriter
+from hil.records.runfolder import FLUSH_PERIOD_S, JOURNAL_ITEMS_PER_STAGE, RunWriter
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
@@ -91,6 +91,18 @@ def test_plot_times_are_written_in_full(writer: tuple[RunWriter, FakeClock]) -> 
     w.flush()
     row = on_disk(w.dir / "plots.csv")[1].split(",")
     assert float(row[0]) == t and row[-1] == ""
+    w.close()
+
+
+def test_a_journal_written_in_stages_is_json_dumps_own_text(writer: tuple[RunWriter, FakeClock]) -> None:
+    w, _ = writer
+    summary = {"scenario": "raid", "refusals": [{"track": k, "reason": "NOT_CONFIRMED", "time_s": k / 7}
+                                                for k in range(2 * JOURNAL_ITEMS_PER_STAGE + 3)],
+               "engagements": [{"target": "a"}], "empty": [], "complete": True}
+    stages = sum(1 for _ in w.journal_in_stages(summary))
+    assert stages >= 3  # the long list a part at a time
+    on_file = (w.dir / "summary.json").read_text()
+    assert on_file == json.dumps({**summary, "complete": False}) + "\n"
     w.close()
 
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from hil.drivers.faults import LinkFault
 from hil.rig import Rig
-from hil.runtime import RunOptions, run_chain
+from hil.runtime import RunOptions, StagedWork, run_chain
 from hil.scenario import Scenario
 from tests.helpers import MOCK_RIG, RAID
 
@@ -161,3 +162,22 @@ def test_launchers_arm_fire_and_rearm_on_a_starved_machine(tmp_path: Path) -> No
     for name, h in health.items():
         assert h["watchdog_trips"] == 0 or h["rearms"] >= 1 or not h["armed_at_end"], (name, h)
     assert r.returncode in (0, 3), r.stdout + r.stderr[-2000:]
+
+
+def test_staged_work_runs_one_stage_past_its_time_and_every_stage_before_it() -> None:
+    done: list[int] = []
+
+    def stages() -> Iterator[None]:
+        for k in range(5):
+            done.append(k)
+            yield
+
+    work = StagedWork()
+    work.start(stages())
+    work.step(until_ns=0)  # its time is up already: one stage, never none
+    assert done == [0]
+    work.step(until_ns=time.monotonic_ns() + 3_600_000_000_000)  # time for all of them
+    assert done == [0, 1, 2, 3, 4]
+    work.start(stages())
+    work.start(stages())  # new work finishes the old first
+    assert done == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
