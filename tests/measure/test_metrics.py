@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
-from hil.measure.metrics import TrackingScore, distances, gospa, min_cost_pairs, nearest_within, ospa
+from hil.measure.metrics import (
+    TrackingScore,
+    distances,
+    gospa,
+    min_cost_pairs,
+    nearest_within,
+    ospa,
+    pairs_within,
+)
 
 
 def pts(*xy: tuple[float, float]) -> np.ndarray:
@@ -133,3 +141,19 @@ def test_each_tracks_nearest_truth_is_argmins(truth: np.ndarray, tracks: np.ndar
     within = d[best, np.arange(len(tracks))] < 800.0
     np.testing.assert_array_equal(near_rows, np.flatnonzero(within))
     np.testing.assert_array_equal(nearest, best[within])
+
+
+@settings(max_examples=300, deadline=None)
+@given(clustered, clustered, st.sampled_from([1.0, 650.0, 1000.0, 5000.0]))
+def test_the_pairs_within_a_radius_are_every_pair_the_distance_matrix_has_there(truth: np.ndarray,
+                                                                                 tracks: np.ndarray,
+                                                                                 radius: float) -> None:
+    rows, cols, d = pairs_within(truth, tracks, radius)
+    if not len(truth) or not len(tracks):
+        assert not len(rows)
+        return
+    every = distances(truth, tracks)
+    expected_rows, expected_cols = np.nonzero(every < radius)
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(cols, expected_cols)
+    np.testing.assert_array_equal(d, every[expected_rows, expected_cols])  # bit for bit
