@@ -54,18 +54,14 @@ class RealtimeOptions:
             lo, hi = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
             if not lo <= self.fifo_priority <= hi:
                 raise ConfigError("--fifo", "priority", f"{self.fifo_priority} is outside {lo}..{hi}")
-        if self.cpus is not None:
-            if not self.cpus:
-                raise ConfigError("--cpus", "list", "is empty")
-            bad = [c for c in self.cpus if c < 0 or c >= (os.cpu_count() or 1)]
+        for flag, cpus in (("--cpus", self.cpus), ("--board-cpus", self.board_cpus)):
+            if cpus is None:
+                continue
+            if not cpus:
+                raise ConfigError(flag, "list", "is empty")
+            bad = [c for c in cpus if c < 0 or c >= (os.cpu_count() or 1)]
             if bad:
-                raise ConfigError("--cpus", "list", f"no CPU {bad} on this machine (it has {os.cpu_count()})")
-        if self.board_cpus is not None:
-            if not self.board_cpus:
-                raise ConfigError("--board-cpus", "list", "is empty")
-            bad = [c for c in self.board_cpus if c < 0 or c >= (os.cpu_count() or 1)]
-            if bad:
-                raise ConfigError("--board-cpus", "list", f"no CPU {bad} on this machine (it has {os.cpu_count()})")
+                raise ConfigError(flag, "list", f"no CPU {bad} on this machine (it has {os.cpu_count()})")
 
 
 # each option as its report names it
@@ -74,7 +70,7 @@ OPTION_NAMES = {"fifo_priority": "scheduler", "cpus": "loop CPUs", "board_cpus":
 
 
 class Applied(NamedTuple):
-    option: str  # "fifo_priority" | "cpus" | "mlock" | "freeze_gc"
+    option: str  # "fifo_priority" | "cpus" | "board_cpus" | "mlock" | "freeze_gc"
     applied: bool
     message: str
 
