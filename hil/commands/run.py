@@ -11,7 +11,7 @@ from typing import Any
 
 from hil.errors import ConfigError
 from hil.measure.realtime import add_arguments as add_realtime_arguments
-from hil.measure.realtime import options_from_args
+from hil.measure.realtime import applied_line, options_from_args
 from hil.measure.verdict import FAIL, parse_criteria_option, verdict_lines, write_junit
 from hil.rig import Rig
 from hil.scenario import Scenario
@@ -101,8 +101,11 @@ def _latency_row(label: str, v: dict[str, Any]) -> str:
 def format_summary(s: dict[str, Any]) -> str:
     """The summary a run prints: latency per stage, the run's counts, and one row per target with its outcome."""
     virtual = s.get("time_mode") == "virtual"
+    elsewhere = s.get("scored") not in (None, "here", "plant")  # hil host: a plant elsewhere scores the run
+    judged_by = "the plant (hil plant) scores this run: its verdict and exit status are in its run folder"
     out = [f"scenario {s['scenario']}  seed {s['seed']}  time {s['time_mode']}  rig {s['rig']}  "
-           f"duration {s['duration_s']:.0f} s", *(verdict_lines(s["verdict"]) if s.get("verdict") else []), ""]
+           f"duration {s['duration_s']:.0f} s",
+           *(verdict_lines(s["verdict"], judged_by if elsewhere else "") if s.get("verdict") else []), ""]
     if s.get("interrupted"):
         out[-1:] = [f"INTERRUPTED by {s.get('signal')}: the figures below cover the run up to that moment", ""]
     for problem in s.get("rig_problems", []):
@@ -126,20 +129,27 @@ def format_summary(s: dict[str, Any]) -> str:
     out.append("")
     results = Counter(e["result"] for e in s["engagements"])
     gospa = s.get("gospa_mean_m")
+    outcomes = ("outcomes: scored by the plant" if elsewhere else
+                f"kills {results['killed']}  leaks {results['leaked']}  "
+                f"friendly engagements {s['friendly_engagements']}")
     out.append(f"plots {s['plots']:,}  confirmed tracks {s['confirmed_tracks']:,} "
                f"(track numbers opened {s['tracks']:,})  GOSPA mean {'–' if gospa is None else f'{gospa:.0f} m'}  "
-               f"launches {s['launches']}  kills {results['killed']}  leaks {results['leaked']}  "
-               f"friendly engagements {s['friendly_engagements']}")
+               f"launches {s['launches']}  {outcomes}")
     dm = s.get("deadline_misses") or {}
     if dm.get("iterations"):
         out.append(f"loop: {dm['overruns']:,} of {dm['iterations']:,} ticks over the "
                    f"{duration_text(dm['period_us'])} period (compute {dm['compute']:,}, not scheduled {dm['os']:,}); "
                    f"wake lateness p99 {duration_text(dm['lateness_p99_us'])}, "
                    f"max {duration_text(dm['lateness_max_us'])}")
+    for option, applied, message in s.get("realtime") or []:
+        out.append(applied_line(option, applied, message))
     if s.get("decisions_deferred"):
         out.append(f"{s['decisions_deferred']} of {s['decisions']} decisions came after the engaged track's newest "
                    "plot (waiting for a launcher): their sensor-to-shooter includes that wait")
     out.append("")
+    if elsewhere:
+        out.append("targets: the plant's summary has each target's outcome")
+        return "\n".join(out)
     out.append(f"{'target':<14}{'kind':<10}{'side':<10}{'engaged':<9}{'first launch':>12}  {'launcher':<16}"
                f"{'rounds':>6}  result")
     for e in s["engagements"]:

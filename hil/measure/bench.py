@@ -44,7 +44,7 @@ from hil.measure.bench_criteria import (
     write_bench_junit,
 )
 from hil.measure.latency import STAGES, StageLatency
-from hil.measure.realtime import OPTION_NAMES, RealtimeOptions, describe_scheduler, split_cpus
+from hil.measure.realtime import RealtimeOptions, applied_line, describe_scheduler, split_cpus
 from hil.measure.realtime import add_arguments as add_realtime_arguments
 from hil.measure.realtime import options_from_args as realtime_from_args
 from hil.units import PERCENTILES, TOO_FEW_SAMPLES, duration_text, percentile_cells, ratio_text, samples_needed
@@ -424,7 +424,7 @@ def format_run(run: dict[str, Any]) -> str:
                    f" / p99 {lateness('p99', 99.0)} / max {duration_text(d.get('lateness_max_us')) if n else '–'}; "
                    f"overruns {d.get('overruns', 0)} (compute {d.get('compute', 0)}, os {d.get('os', 0)})")
     for opt, ok, msg in run.get("realtime") or []:
-        out.append(f"real-time, {OPTION_NAMES.get(opt, opt)}: {'applied' if ok else 'NOT applied'}: {msg}")
+        out.append(applied_line(opt, ok, msg))
     notes = [f"{src}: {s['note']}" for src, s in floor.items() if isinstance(s, dict) and s.get("note")]
     out += [f"floor note, {n}" for n in notes]
     return "\n".join(out)

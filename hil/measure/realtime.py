@@ -69,6 +69,11 @@ OPTION_NAMES = {"fifo_priority": "scheduler", "cpus": "loop CPUs", "board_cpus":
                 "freeze_gc": "garbage collector"}
 
 
+def applied_line(option: str, applied: bool, message: str) -> str:
+    """One real-time option's outcome for people (hil run's and hil bench's output)."""
+    return f"real time, {OPTION_NAMES.get(option, option)}: {message if applied else 'NOT applied: ' + message}"
+
+
 class Applied(NamedTuple):
     option: str  # "fifo_priority" | "cpus" | "board_cpus" | "mlock" | "freeze_gc"
     applied: bool

@@ -323,11 +323,18 @@ def criterion_line(row: dict[str, Any]) -> str:
            f"({row['detail']})"
 
 
-def verdict_lines(verdict: dict[str, Any]) -> list[str]:
+def verdict_lines(verdict: dict[str, Any], nothing_judged: str = "") -> list[str]:
+    """The verdict for people: its head, then a line per criterion. nothing_judged: what to say instead of PASS when
+    not one criterion could be judged (where the verdict is, e.g. a plant elsewhere's)."""
+    rows = verdict["criteria"]
+    if verdict["result"] == PASS and rows and len(verdict["not_judged"]) == len(rows):
+        head = "VERDICT: NOTHING JUDGED HERE" + (f": {nothing_judged}" if nothing_judged else "") + \
+            f"; not judged: {', '.join(verdict['not_judged'])}"
+        return [head, *("  " + criterion_line(r) for r in rows)]
     head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
     if verdict["not_judged"]:
         head += f"; not judged: {', '.join(verdict['not_judged'])}"
-    return [head, *("  " + criterion_line(r) for r in verdict["criteria"])]
+    return [head, *("  " + criterion_line(r) for r in rows)]
 
 
 def write_junit(path: str | Path, suite: str, verdict: dict[str, Any], time_s: float = 0.0) -> None:

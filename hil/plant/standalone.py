@@ -777,6 +777,7 @@ class Plant:
             "time_mode": "real",
             "rig": self.options.rig.name,
             "duration_s": self.duration_s,
+            "scenario_duration_s": sc.duration_s,  # a shorter run's kills are not judged against the scenario's
             "run_s": round(run_end_s, 3),
             "host_came_after_s": round((self.start_ns - self.ready_ns) / 1e9, 3) if self.start_ns else None,
             "start_utc": (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.start_wall_s))

@@ -409,8 +409,8 @@ def test_hil_bench_runs_the_chain_beside_the_floor_and_passes(tmp_path: Path) ->
     assert res["verdict"]["result"] == "pass"
     if len(os.sched_getaffinity(0)) >= 2:  # by default the boards run apart from the host under test
         first, *rest = sorted(os.sched_getaffinity(0))
-        assert f"real-time, board CPUs: applied: the emulated boards on CPUs [{first}]" in r.stdout
-        assert f"real-time, loop CPUs: applied: pinned to CPUs {rest}" in r.stdout
+        assert f"real time, board CPUs: the emulated boards on CPUs [{first}]" in r.stdout
+        assert f"real time, loop CPUs: pinned to CPUs {rest}" in r.stdout
     cases = [(s.get("name"), c.get("name"), [e.tag for e in c]) for s in junit.iter("testsuite")
              for c in s.iter("testcase")]
     assert cases == [(f"hil bench {n} targets", name, tags) for n in (5, 10)

@@ -12,7 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hil.errors import ConfigError
-from hil.measure.verdict import FAIL, NOT_JUDGED, PASS, criteria_from, judge, merged, parse_criteria_option, write_junit
+from hil.measure.verdict import (
+    FAIL,
+    NOT_JUDGED,
+    PASS,
+    criteria_from,
+    judge,
+    merged,
+    parse_criteria_option,
+    verdict_lines,
+    write_junit,
+)
 
 BASE: dict[str, Any] = {
     "friendly_engagements": 0,
@@ -142,3 +152,12 @@ def test_junit_has_one_case_per_criterion_with_measured_and_limit(tmp_path: Path
     assert failure is not None and "measured 640 m, limit <= 600 m" in failure.get("message", "")
     assert cases["host_total_p99_us"].find("skipped") is not None
     assert suite.get("failures") == "1" and suite.get("skipped") == "1"
+
+
+def test_a_verdict_that_judged_nothing_is_not_called_a_pass() -> None:
+    nothing = judge({}, criteria_from({"friendly_engagements": 0, "leaks": 0}, "test"))
+    assert nothing["result"] == "pass" and len(nothing["not_judged"]) == 2  # the exit status stays 0
+    head = verdict_lines(nothing, "the plant scores this run")[0]
+    assert head.startswith("VERDICT: NOTHING JUDGED HERE: the plant scores this run; not judged: ")
+    judged = judge(BASE, criteria_from({"friendly_engagements": 0}, "test"))
+    assert verdict_lines(judged, "elsewhere")[0] == "VERDICT: PASS"

@@ -258,5 +258,13 @@ def test_hil_host_runs_the_plants_scenario_for_the_plants_duration_unless_told(t
             plant.kill()
     h, p = summary(tmp_path / "host"), summary(tmp_path / "plant")
     assert h["scenario"] == p["scenario"] == Scenario.load(PAIR).name
-    assert h["duration_s"] == 4.0
+    assert h["duration_s"] == 4.0 and p["scenario_duration_s"] == Scenario.load(PAIR).duration_s
+    # the host judges nothing of the outcomes: it says so, and where the verdict is, never PASS or a None
+    assert host.stdout.startswith("scenario ") and "VERDICT: PASS" not in host.stdout
+    assert "VERDICT: NOTHING JUDGED HERE: the plant (hil plant) scores this run" in host.stdout
+    assert "outcomes: scored by the plant" in host.stdout and "None" not in host.stdout
+    # 4 s of the scenario: its kill counts are not judged against the whole scenario's, by either side
+    for s in (h, p):
+        kills = [r for r in s["verdict"]["criteria"] if r["name"].startswith("hostiles_killed")]
+        assert all(r["result"] == "not_judged" for r in kills), kills
     assert host.returncode == verdict_status(h) and status == verdict_status(p), host.stderr[-2000:] + err[-2000:]
