@@ -613,6 +613,9 @@ def replay(run_dir: str | Path, recording: str | Path | None = None, tracker: st
     sc = run.scenario
     result = ReplayResult()
     summary = run.summary
+    if summary.get("scored") == "plant":
+        raise ReplayError(f"{folder}: the run folder of a hil plant, whose host ran elsewhere: replay the host's run "
+                          "folder (hil host --out) instead")
     finished = bool(summary) and summary.get("complete") is not False  # older runs have no "complete": finished
     if not summary:
         result.notes.append("no summary.json (the run did not finish?): replayed from the recording and the "
@@ -630,6 +633,7 @@ def replay(run_dir: str | Path, recording: str | Path | None = None, tracker: st
     except RecordingError as e:
         raise ReplayError(str(e)) from None
     start_ns = summary.get("start_host_ns")
+    _check_same_run(rec, folder, start_ns, summary.get("duration_s"), polls, commands)
     if not isinstance(start_ns, int):
         start_ns, how = time_origin_ns(run.path / "plots.csv", polls)
         result.notes.append(f"the run's time origin comes from {how}")
@@ -759,6 +763,21 @@ def main(args: argparse.Namespace) -> int:
     print(f"{len(result.findings)} differences:")
     _table(result.findings)
     return 1
+
+
+def _check_same_run(rec: Path, folder: Path, start_ns: Any, duration_s: Any, polls: list[Poll],
+                    commands: list[Any]) -> None:
+    """ReplayError when the recording's frames are not of the run the folder describes (its time on the host's clock,
+    from a minute before its start to a minute after its end: bring-up and shutdown both fit)."""
+    if not isinstance(start_ns, int) or not isinstance(duration_s, int | float):
+        return
+    ticks = [f.host_ns for p in polls for _, f in p.frames] + [c.host_ns for c in commands]
+    if not ticks:
+        return
+    margin_ns = 60_000_000_000
+    if max(ticks) < start_ns - margin_ns or min(ticks) > start_ns + int(duration_s * 1e9) + margin_ns:
+        raise ReplayError(f"{rec} is not the recording of the run in {folder}: its frames are "
+                          f"{(min(ticks) - start_ns) / 1e9:+.0f} s from that run's start")
 
 
 def _table(rows: list[Finding]) -> None:
