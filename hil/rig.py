@@ -37,6 +37,47 @@ class BoardSpec:
     timeout_ms: int = 100
 
 
+# a launcher SAFE for more than this share of the time since it first armed (tripped, held off, lost) is a rig
+# problem even when it is armed again at the end: the run's outcomes were not made with it
+SAFE_SHARE_LIMIT = 0.25
+
+
+@dataclass
+class SafeTime:
+    """A launcher's time SAFE (not armed) after it first armed, as whoever watches it sees it (the host's status
+    reads, the plant's board lines), and the rig-health rule over it."""
+
+    armed_at_ns: int | None = None  # when it was first seen armed
+    safe_ns: int = 0  # SAFE time of the intervals that ended
+    safe_since_ns: int | None = None  # the SAFE interval under way
+
+    def note(self, now_ns: int, armed: bool) -> None:
+        """The launcher is (or is not) armed at now_ns."""
+        if armed and self.armed_at_ns is None:
+            self.armed_at_ns = now_ns
+        if self.armed_at_ns is None:
+            return
+        if armed and self.safe_since_ns is not None:
+            self.safe_ns += now_ns - self.safe_since_ns
+            self.safe_since_ns = None
+        elif not armed and self.safe_since_ns is None:
+            self.safe_since_ns = now_ns
+
+    def safe_at(self, end_ns: int) -> int:
+        """SAFE time up to end_ns (ns)."""
+        return self.safe_ns + (max(0, end_ns - self.safe_since_ns) if self.safe_since_ns is not None else 0)
+
+    def problem(self, name: str, end_ns: int, trips: int) -> str | None:
+        """The rig problem when it was SAFE for more than SAFE_SHARE_LIMIT of the time since it first armed."""
+        if self.armed_at_ns is None:
+            return None
+        safe, span = self.safe_at(end_ns), end_ns - self.armed_at_ns
+        if safe <= SAFE_SHARE_LIMIT * span:
+            return None
+        return (f"launcher {name} was SAFE for {safe / 1e9:.1f} s of the {span / 1e9:.1f} s after it first armed "
+                f"({trips} watchdog trips)")
+
+
 @dataclass(frozen=True)
 class PlantRun:
     """The running `hil plant` a rig file of plant = "external" was written by: its boards exist while it runs."""

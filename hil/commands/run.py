@@ -200,6 +200,10 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-{args.time_mode}-{stamp}"
     status = None if args.quiet else _status_printer(sys.stderr, virtual=args.time_mode == "virtual")
     faults = parse_faults(args.fault)
+    board_faults = [f for f in faults if f.kind in ("silent", "resume")]
+    if rig.plant == "external" and board_faults:
+        raise ConfigError("--fault", board_faults[0].link, "silent and resume act on a board itself, and the boards "
+                                                           "here are hil plant's: this host only talks to them")
     criteria = parse_criteria_option(args.criteria)
     started = time.monotonic()
     try:

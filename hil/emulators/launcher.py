@@ -10,8 +10,11 @@ can see them.
 device or pty (8N1, --baud 115200) or Modbus TCP (port 0: the OS picks one), announces where as one JSON
 line ({"rtu": PATH} or {"tcp": "HOST:PORT"}, plus "device_id" and "pid"), then prints one JSON line per
 launch ({"launch": Launch.to_json()}, flushed at once: the plant learns launches from the board, never from
-the host), and exits cleanly on SIGTERM or when its parent dies. Its stdout never blocks the board: lines
-wait in memory (up to MAX_PENDING_EVENT_BYTES) while nobody reads them. `LaunchEvents` reads them back.
+the host) and one per change of its safety state ({"state": StateChange.to_json()}: armed, made SAFE, its
+watchdog tripped, a fault; the process looks at its watchdog every WATCHDOG_LOOK_S, so a trip is told when it
+happens, not at the next request), and exits cleanly on SIGTERM or when its parent dies. Its stdout never blocks
+the board: lines wait in memory (up to MAX_PENDING_EVENT_BYTES) while nobody reads them. `LaunchEvents` reads them
+back.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 FIRMWARE_NAME = "hil-launcher-py"
 FIRMWARE_VERSION = (1, 0)
 MAX_PENDING_EVENT_BYTES = 1 << 20  # launch lines kept while stdout is not read; beyond, dropped and logged
+WATCHDOG_LOOK_S = 0.02  # the emulator process looks at its watchdog this often, requests or not
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,23 @@ class Launch:
                    int(d["range_m"]), int(d["tgo_cs"]), int(d["t_us"]))
 
 
+@dataclass(frozen=True)
+class StateChange:
+    """The board's safety state changed: to state (ARMED, SAFE, FAULT) at board time t_us, for a cause ("arm key",
+    "disarm", "watchdog", "fault", "fault cleared")."""
+
+    state: str
+    t_us: int
+    cause: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "t_us": self.t_us, "cause": self.cause}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> StateChange:
+        return cls(str(d["state"]), int(d["t_us"]), str(d["cause"]))
+
+
 class MonotonicMicros:
     """Microseconds since this board powered on, as a board's micros() counts."""
 
@@ -117,7 +138,8 @@ class LauncherModel:
     def __init__(self, clock_us: Callable[[], int] | None = None, *, rounds: int = ROUNDS_DEFAULT,
                  reload_ms: int = RELOAD_MS_DEFAULT, watchdog_ms: int = WATCHDOG_MS_DEFAULT,
                  name: str = FIRMWARE_NAME, version: tuple[int, int] = FIRMWARE_VERSION, build: str = "dev",
-                 on_launch: Callable[[Launch], None] | None = None) -> None:
+                 on_launch: Callable[[Launch], None] | None = None,
+                 on_state: Callable[[StateChange], None] | None = None) -> None:
         for reg, value in ((Holding.RELOAD_MS, reload_ms), (Holding.WATCHDOG_MS, watchdog_ms),
                            (Holding.ROUNDS_LOADED, rounds)):
             if not in_limits(reg, value):
@@ -149,6 +171,7 @@ class LauncherModel:
         self.last_aim = (0, 0, 0, 0)  # az cdeg, el cdeg, range m, tgo cs of the last accepted fire
         self.launches: list[Launch] = []
         self.on_launch = on_launch  # called with each Launch as it happens (the plant's feed)
+        self.on_state = on_state  # called with each change of the safety state
         self.responding = True  # False: the board ignores every request (a pulled cable, a hung board)
 
     # --- time-driven state -------------------------------------------------------------------------------
@@ -157,7 +180,8 @@ class LauncherModel:
         """Bring the state up to now (the watchdog); returns now."""
         now = self.clock_us() if now_us is None else now_us
         if self.state == State.ARMED and now - self.last_feed_us > self.holding[Holding.WATCHDOG_MS] * 1000:
-            self.state = State.SAFE
+            # it tripped when the period ran out, whenever that is seen
+            self._to(State.SAFE, self.last_feed_us + self.holding[Holding.WATCHDOG_MS] * 1000, "watchdog")
             self.watchdog_tripped = True
             self.watchdog_trips += 1
             log.info("watchdog tripped at %d us: SAFE", now)
@@ -184,13 +208,20 @@ class LauncherModel:
 
     def inject_fault(self, code: int) -> None:
         """Put the board in FAULT (as its own self-test would): it safes and refuses to arm."""
-        self.tick()
-        self.state = State.FAULT
+        now = self.tick()
+        self._to(State.FAULT, now, "fault")
         self.fault_code = code & 0xFFFF or 1
 
     def clear_fault(self) -> None:
-        self.state = State.SAFE
+        self._to(State.SAFE, self.clock_us(), "fault cleared")
         self.fault_code = 0
+
+    def _to(self, state: State, t_us: int, cause: str) -> None:
+        """The safety state becomes state (told to on_state when it changes)."""
+        if state != self.state:
+            self.state = state
+            if self.on_state is not None:
+                self.on_state(StateChange(state.name, t_us, cause))
 
     # --- register access -----------------------------------------------------------------------------------
 
@@ -289,7 +320,7 @@ class LauncherModel:
             if self.state == State.FAULT:
                 self._reject(Reject.FAULT)
             elif self.state == State.SAFE:
-                self.state = State.ARMED
+                self._to(State.ARMED, now, "arm key")
                 self.watchdog_tripped = False
                 self.last_feed_us = now  # arming starts the watchdog period afresh
                 log.info("ARMED at %d us", now)
@@ -297,7 +328,7 @@ class LauncherModel:
         if value != 0:
             self._reject(Reject.BAD_KEY)
         if self.state == State.ARMED:
-            self.state = State.SAFE
+            self._to(State.SAFE, now, "disarm")
             log.info("SAFE at %d us", now)
 
     def _fire(self, seq: int, now: int) -> None:
@@ -372,8 +403,8 @@ class LauncherModel:
 
 
 class _LaunchPrinter:
-    """Prints each launch as one JSON line on fd, never blocking the board: what the pipe will not take yet
-    waits in memory and goes out when the reader catches up."""
+    """Prints each launch and each state change as one JSON line on fd, never blocking the board: what the pipe will
+    not take yet waits in memory and goes out when the reader catches up."""
 
     def __init__(self, fd: int) -> None:
         self.fd, self.pending, self.dropped = fd, bytearray(), 0
@@ -382,11 +413,12 @@ class _LaunchPrinter:
         if not os.isatty(fd):  # a terminal's blocking mode is shared with the shell: leave it be
             os.set_blocking(fd, False)
 
-    def __call__(self, launch: Launch) -> None:
-        line = (json.dumps({"launch": launch.to_json()}) + "\n").encode()
+    def __call__(self, event: Launch | StateChange) -> None:
+        kind = "launch" if isinstance(event, Launch) else "state"
+        line = (json.dumps({kind: event.to_json()}) + "\n").encode()
         if len(self.pending) + len(line) > MAX_PENDING_EVENT_BYTES:
             self.dropped += 1
-            log.warning("launch event seq %d dropped: nobody reads stdout (%d dropped)", launch.seq, self.dropped)
+            log.warning("%s event %s dropped: nobody reads stdout (%d dropped)", kind, event, self.dropped)
             return
         self.pending += line
         self.flush()
@@ -411,13 +443,15 @@ class _LaunchPrinter:
 
 
 class LaunchEvents:
-    """The launch lines of a launcher process's stdout (after its announcement), read without blocking.
+    """The launch and state lines of a launcher process's stdout (after its announcement), read without blocking.
 
-    `LaunchEvents(child.proc.stdout.fileno()).poll()` returns the launches printed since the last poll.
+    `LaunchEvents(child.proc.stdout.fileno()).poll()` returns the launches printed since the last poll; the state
+    changes read gather in `states`.
     """
 
     def __init__(self, fd: int) -> None:
         self.fd, self.buffer, self.ignored = fd, b"", 0
+        self.states: list[StateChange] = []  # the state lines read so far, in order
         os.set_blocking(fd, False)
 
     def poll(self) -> list[Launch]:
@@ -433,7 +467,11 @@ class LaunchEvents:
         out = []
         for line in lines:
             try:
-                out.append(Launch.from_json(json.loads(line)["launch"]))
+                event = json.loads(line)
+                if "state" in event:
+                    self.states.append(StateChange.from_json(event["state"]))
+                else:
+                    out.append(Launch.from_json(event["launch"]))
             except (ValueError, KeyError, TypeError):
                 self.ignored += 1
         return out
@@ -601,6 +639,7 @@ def main(argv: list[str] | None = None, description: str | None = None) -> int:
             loop.call_soon(printer, launch)
 
         model.on_launch = later
+        model.on_state = printer  # a state line is never on a reply's path: out at once
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -608,7 +647,17 @@ def main(argv: list[str] | None = None, description: str | None = None) -> int:
         assert task is not None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
-        await serve(model, args.device_id, rtu=args.rtu, tcp=tcp, baud=args.baud, announce=announce)
+
+        async def look_at_the_watchdog() -> None:  # as a board's own timer would: a trip is seen when it happens
+            while True:
+                model.tick()
+                await asyncio.sleep(WATCHDOG_LOOK_S)
+
+        watchdog = asyncio.ensure_future(look_at_the_watchdog())
+        try:
+            await serve(model, args.device_id, rtu=args.rtu, tcp=tcp, baud=args.baud, announce=announce)
+        finally:
+            watchdog.cancel()
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         asyncio.run(run())

@@ -19,15 +19,12 @@ import numpy as np
 from hil.clock import Clock
 from hil.errors import LinkError
 from hil.host.seams import LauncherInputs
-from hil.rig import Rig
+from hil.rig import Rig, SafeTime
 from hil.scenario import Scenario
 
 log = logging.getLogger("hil.run")
 
 LAUNCHER_PERIOD_NS = 100_000_000  # heartbeat + status read of each launcher
-# a launcher SAFE for more than this share of the time since it first armed (tripped, held off, lost) is a rig
-# problem even when it is armed again at the end: the run's outcomes were not made with it
-SAFE_SHARE_LIMIT = 0.25
 
 
 @dataclass
@@ -37,7 +34,6 @@ class LauncherState:
     lost: bool = False
     want_armed: bool = False  # the host has armed it (or tried to): it should stay armed
     armed_once: bool = False  # it was seen armed at least once
-    armed_at_ns: int | None = None  # when it was first seen armed (host ns)
     healthy_since_ns: int | None = None  # first of the status reads in a row that all succeeded
     trip_seen: bool = False  # this watchdog trip is already an event
     watchdog_trips: int = 0
@@ -45,19 +41,13 @@ class LauncherState:
     arm_attempts: list[int] = field(default_factory=list)  # host ns of re-arm attempts in the last minute
     rearm_unconfirmed: bool = False  # an arm write whose answer was lost
     rearm_failures: int = 0
-    safe_ns: int = 0  # how long it sat SAFE (not armed) after it was first armed
-    safe_since_ns: int | None = None
+    safe: SafeTime = field(default_factory=SafeTime)  # how long it sat SAFE after it was first armed
 
 
 def note_safe(st: LauncherState, now_ns: int, armed: bool) -> None:
     """Time a launcher the host had armed spends not armed (SAFE, tripped or lost)."""
-    if not st.want_armed:
-        return
-    if armed and st.safe_since_ns is not None:
-        st.safe_ns += now_ns - st.safe_since_ns
-        st.safe_since_ns = None
-    elif not armed and st.safe_since_ns is None:
-        st.safe_since_ns = now_ns
+    if st.want_armed:
+        st.safe.note(now_ns, armed)
 
 
 class LauncherKeeper:
@@ -76,7 +66,8 @@ class LauncherKeeper:
             st = self.state[i]
             try:
                 st.status = await link.arm()
-                st.armed_once, st.armed_at_ns = True, self.clock.now_ns()
+                st.armed_once = True
+                st.safe.note(self.clock.now_ns(), armed=True)
             except LinkError as e:
                 st.rearm_unconfirmed = True
                 log.warning("%s did not arm: %s", self.names[i], e)
@@ -132,7 +123,6 @@ class LauncherKeeper:
         note_safe(st, now, armed=bool(status.armed))
         if status.armed and not st.armed_once:
             st.armed_once = True  # the bring-up arm whose answer was lost did arm
-            st.armed_at_ns = self.clock.now_ns()
             st.rearm_unconfirmed = False
         if status.armed or not st.want_armed:
             if status.armed and st.rearm_unconfirmed:
@@ -188,7 +178,7 @@ class LauncherKeeper:
         end_ns = self.clock.now_ns()
         out: dict[str, Any] = {}
         for i, st in enumerate(self.state):
-            safe_ns = st.safe_ns + (end_ns - st.safe_since_ns if st.safe_since_ns is not None else 0)
+            safe_ns = st.safe.safe_at(end_ns)
             out[self.names[i]] = {
                 "armed_once": st.armed_once, "armed_at_end": bool(st.status is not None and st.status.armed),
                 "watchdog_trips": st.watchdog_trips, "rearms": st.rearms, "rearm_failures": st.rearm_failures,
@@ -204,16 +194,15 @@ class LauncherKeeper:
             if not st.armed_once:
                 problems.append(f"launcher {name} never armed")
                 continue
-            safe_ns = st.safe_ns + (end_ns - st.safe_since_ns if st.safe_since_ns is not None else 0)
+            safe_ns = st.safe.safe_at(end_ns)
+            too_long = st.safe.problem(name, end_ns, st.watchdog_trips)
             if st.lost:
                 problems.append(f"launcher {name} link lost at the end of the run")
             elif st.status is not None and not st.status.armed:
                 problems.append(f"launcher {name} was SAFE at the end of the run "
                                 f"({safe_ns / 1e9:.1f} s SAFE, {st.watchdog_trips} watchdog trips)")
-            elif st.armed_at_ns is not None and safe_ns > SAFE_SHARE_LIMIT * (end_ns - st.armed_at_ns):
-                problems.append(f"launcher {name} was SAFE for {safe_ns / 1e9:.1f} s of the "
-                                f"{(end_ns - st.armed_at_ns) / 1e9:.1f} s after it first armed "
-                                f"({st.watchdog_trips} watchdog trips)")
+            elif too_long:
+                problems.append(too_long)
         return problems
 
 

@@ -50,7 +50,7 @@ from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim
 from hil.plant.radars import STIMULUS_PERIOD_NS, config_from_spec
 from hil.procutil import Child, process_identity
 from hil.records.runfolder import RunWriter, event_row
-from hil.rig import BoardSpec, Rig
+from hil.rig import BoardSpec, Rig, SafeTime
 from hil.scenario import RadarSpec, Scenario
 
 log = logging.getLogger("hil.plant")
@@ -254,6 +254,21 @@ class LauncherBoard:
     url: str  # the free end of its null-modem cable (a pty path), or tcp://127.0.0.1:PORT
     process: Child
     launches: LaunchEvents
+    safe: SafeTime = field(default_factory=SafeTime)  # SAFE after it first armed, from the board's state lines
+    watchdog_trips: int = 0
+    armed: bool = False  # as its last state line said
+    states_seen: int = 0  # of launches.states
+
+    def take_states(self, now_ns: int, run_over: bool) -> None:
+        """The board's state lines read since the last call (received at now_ns: the board prints them at once);
+        run_over: the scenario's time is up, and what the host does to the board now (make it SAFE) is not the
+        run's."""
+        if not run_over:
+            for change in self.launches.states[self.states_seen:]:
+                self.armed = change.state == "ARMED"
+                self.watchdog_trips += change.cause == "watchdog"
+                self.safe.note(now_ns, self.armed)
+        self.states_seen = len(self.launches.states)
 
 
 def _start_radar(name: str, rig: Rig, children: list[Child]) -> str:
@@ -565,6 +580,7 @@ class Plant:
         for lb in self.launchers:
             for launch in lb.launches.poll():
                 self._launch(lb.index, launch.to_json(), now)
+            lb.take_states(now, run_over=self.end_ns != 0)
 
     def _launch(self, li: int, record: dict[str, Any], t5_ns: int) -> None:
         """A launcher board's own launch report: a round flies toward the aim its fire command carried on the wire."""
@@ -746,8 +762,19 @@ class Plant:
         if self.writer is not None:
             self.writer.journal(self.summary())
 
+    def _launcher_health(self) -> None:
+        """A launcher the host kept SAFE for much of the run (its watchdog unfed, a second master on its link): the
+        run's outcomes were not made with it (hil.rig.SafeTime, the rule the host's side applies too)."""
+        if not self.start_ns:
+            return
+        for lb in self.launchers:
+            problem = lb.safe.problem(lb.name, self.end_ns, lb.watchdog_trips)
+            if problem:
+                self.problems.append(problem)
+
     def _finish(self) -> dict[str, Any]:
         self._radar_health()
+        self._launcher_health()
         summary = self.summary()
         summary["verdict"] = judge(summary, self.criteria)
         if self.writer is not None:
@@ -786,6 +813,11 @@ class Plant:
             "rig_file": str(self.rig_file) if self.rig_file else None,
             "latency_us": self.latency.summary(),
             "wire_latency": self.wire_latency,
+            # each launcher as its board's state lines told it (hil run's launcher_health, from the board's side)
+            "launcher_health": {lb.name: {"armed_once": lb.safe.armed_at_ns is not None, "armed_at_end": lb.armed,
+                                          "watchdog_trips": lb.watchdog_trips,
+                                          "safe_s": round(lb.safe.safe_at(now) / 1e9, 3)}
+                                for lb in self.launchers},
             "plots": self.counts["plots"],
             "plots_of_true_objects": self.counts["plots_of_true_objects"],
             "tracks": len(self.track_numbers),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import struct
 
 import pytest
@@ -26,7 +28,7 @@ from hil.drivers.registers import (
     unpack_ascii,
     unpack_u64,
 )
-from hil.emulators.launcher import Launch, LauncherModel
+from hil.emulators.launcher import Launch, LauncherModel, LaunchEvents, StateChange
 
 
 class Board:
@@ -315,3 +317,35 @@ def test_no_sequence_of_writes_launches_without_arming_a_good_check_or_twice_for
     assert all(a != b_ for a, b_ in itertools.pairwise(seqs))
     if b.model.launches:
         assert any(a == Holding.ARM_KEY and v == ARM_KEY and not blk for a, v, _, blk, _ in writes)
+
+
+def test_each_change_of_the_safety_state_is_told_with_its_board_time_and_cause() -> None:
+    b = Board()
+    told: list[StateChange] = []
+    b.model.on_state = told.append
+    b.arm()  # at 0 ms
+    b.at_ms(400).write(Holding.HEARTBEAT, 1)
+    b.at_ms(1500).state()  # the trip is seen late; it happened when the period ran out, 500 ms after the heartbeat
+    b.at_ms(1600).arm()
+    b.at_ms(1700).write(Holding.ARM_KEY, 0)
+    b.at_ms(1800).model.inject_fault(3)
+    b.at_ms(1900).model.clear_fault()
+    b.at_ms(2000).write(Holding.ARM_KEY, 0)  # SAFE already: no change, nothing told
+    t0 = 1_000_000
+    assert told == [StateChange("ARMED", t0, "arm key"), StateChange("SAFE", t0 + 900_000, "watchdog"),
+                    StateChange("ARMED", t0 + 1_600_000, "arm key"), StateChange("SAFE", t0 + 1_700_000, "disarm"),
+                    StateChange("FAULT", t0 + 1_800_000, "fault"), StateChange("SAFE", t0 + 1_900_000, "fault cleared")]
+
+
+def test_state_lines_are_read_back_beside_the_launch_lines() -> None:
+    r, w = os.pipe()
+    try:
+        events = LaunchEvents(r)
+        launch = Launch(5, 7, 4500, 1000, 12_000, 2150, 42)
+        lines = [{"launch": launch.to_json()}, {"state": StateChange("SAFE", 9, "watchdog").to_json()}, {"other": 1}]
+        os.write(w, "".join(json.dumps(line) + "\n" for line in lines).encode())
+        assert events.poll() == [launch]
+        assert events.states == [StateChange("SAFE", 9, "watchdog")] and events.ignored == 1
+    finally:
+        os.close(r)
+        os.close(w)

@@ -250,6 +250,11 @@ def test_hil_host_runs_the_plants_scenario_for_the_plants_duration_unless_told(t
         other = subprocess.run(hil("host", "--rig", rig_file, "--scenario", "raid", "--out", tmp_path / "other",
                                    "--quiet"), cwd=REPO, capture_output=True, text=True, timeout=60)
         assert other.returncode == 2 and "runs scenario" in other.stderr and len(other.stderr.splitlines()) == 1
+        silent = subprocess.run(hil("host", "--rig", rig_file, "--fault", "launcher-north:silent@1+2", "--out",
+                                    tmp_path / "silent", "--quiet"), cwd=REPO, capture_output=True, text=True,
+                                timeout=60)
+        assert silent.returncode == 2 and len(silent.stderr.splitlines()) == 1, silent.stderr
+        assert "the boards here are hil plant's" in silent.stderr
         host = subprocess.run(hil("host", "--rig", rig_file, "--out", tmp_path / "host", "--quiet", "--no-record",
                                   "--no-report"), cwd=REPO, capture_output=True, text=True, timeout=120)
         status, err = finish(plant)
@@ -268,3 +273,28 @@ def test_hil_host_runs_the_plants_scenario_for_the_plants_duration_unless_told(t
         kills = [r for r in s["verdict"]["criteria"] if r["name"].startswith("hostiles_killed")]
         assert all(r["result"] == "not_judged" for r in kills), kills
     assert host.returncode == verdict_status(h) and status == verdict_status(p), host.stderr[-2000:] + err[-2000:]
+
+
+@pytest.mark.slow
+def test_a_host_that_dies_leaves_its_launchers_safe_and_the_plant_says_so(tmp_path: Path) -> None:
+    # hil host killed a few seconds into a 9 s run: nobody feeds the boards' watchdogs, they trip and stay SAFE;
+    # the plant sees it in the boards' own state lines and fails the rig (exit 3)
+    plant, lines = start_plant(tmp_path / "plant", "--scenario", str(PAIR), "--duration", "9", "--wait", "60")
+    try:
+        rig_file = Path(lines[-1].removeprefix(RIG_LINE))
+        host = subprocess.Popen(hil("host", "--rig", rig_file, "--out", tmp_path / "host", "--quiet", "--no-record",
+                                    "--no-report"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(4.0)
+        host.kill()
+        host.wait()
+        status, err = finish(plant)
+    finally:
+        if plant.poll() is None:
+            plant.kill()
+    p = summary(tmp_path / "plant")
+    for name in ("launcher-north", "launcher-south"):
+        board = p["launcher_health"][name]
+        assert board["armed_once"] and board["watchdog_trips"] == 1 and not board["armed_at_end"], board
+        assert 0.25 * 9 < board["safe_s"] < 9, board
+        assert any(r.startswith(f"launcher {name} was SAFE for ") for r in p["rig_problems"]), p["rig_problems"]
+    assert status == 3, err[-2000:]
