@@ -37,11 +37,16 @@ def samples_needed(p: float) -> int:
     return math.ceil(round(10.0 / (1.0 - p / 100.0), 6))  # round: 10 / (1 - 0.999) is 10000.000000000009
 
 
+def percentile_text(value_us: float | None, count: int, p: float) -> str:
+    """A percentile p (µs) of count samples as duration_text, or "–" when count is below samples_needed(p)."""
+    return duration_text(value_us) if count >= samples_needed(p) else "–"
+
+
 def percentile_cells(summary: Mapping[str, Any]) -> list[str]:
     """A latency summary's PERCENTILES then its max, each as duration_text: "–" for a percentile whose count is below
     samples_needed, and for every cell when there is no sample."""
     n = int(summary.get("count") or 0)
-    cells = [duration_text(summary.get(k)) if n >= samples_needed(p) else "–" for k, p in PERCENTILES]
+    cells = [percentile_text(summary.get(k), n, p) for k, p in PERCENTILES]
     return [*cells, duration_text(summary.get("max")) if n else "–"]
 
 

@@ -47,7 +47,15 @@ from hil.measure.latency import STAGES, StageLatency
 from hil.measure.realtime import RealtimeOptions, applied_line, describe_scheduler, split_cpus
 from hil.measure.realtime import add_arguments as add_realtime_arguments
 from hil.measure.realtime import options_from_args as realtime_from_args
-from hil.units import PERCENTILES, TOO_FEW_SAMPLES, duration_text, percentile_cells, ratio_text, samples_needed
+from hil.units import (
+    PERCENTILES,
+    TOO_FEW_SAMPLES,
+    duration_text,
+    percentile_cells,
+    percentile_text,
+    ratio_text,
+    samples_needed,
+)
 
 SCHEMA = "hil-bench/1"
 DEFAULT_THRESHOLD = 0.25  # a p99 25 % worse than before is a regression ...
@@ -416,12 +424,9 @@ def format_run(run: dict[str, Any]) -> str:
     d = run.get("deadline") or {}
     if d:
         n = int(d.get("iterations") or 0)
-
-        def lateness(k: str, p: float) -> str:
-            return duration_text(d.get(f"lateness_{k}_us")) if n >= samples_needed(p) else "–"
-
-        out.append(f"loop: {n:,} ticks of {duration_text(d.get('period_us'))}, lateness p50 {lateness('p50', 50.0)}"
-                   f" / p99 {lateness('p99', 99.0)} / max {duration_text(d.get('lateness_max_us')) if n else '–'}; "
+        p50, p99 = (percentile_text(d.get(f"lateness_{k}_us"), n, p) for k, p in (("p50", 50.0), ("p99", 99.0)))
+        out.append(f"loop: {n:,} ticks of {duration_text(d.get('period_us'))}, lateness p50 {p50}"
+                   f" / p99 {p99} / max {duration_text(d.get('lateness_max_us')) if n else '–'}; "
                    f"overruns {d.get('overruns', 0)} (compute {d.get('compute', 0)}, os {d.get('os', 0)})")
     for opt, ok, msg in run.get("realtime") or []:
         out.append(applied_line(opt, ok, msg))

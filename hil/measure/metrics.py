@@ -42,10 +42,18 @@ def distances(truth: FloatArray, tracks: FloatArray) -> FloatArray:
     a, b = _points(truth), _points(tracks)
     if a.shape[1] != b.shape[1] and len(a) and len(b):
         raise ValueError(f"truth has {a.shape[1]} components per row, tracks {b.shape[1]}")
-    squares = np.zeros((len(a), len(b)))
-    for k in range(a.shape[1] if len(a) and len(b) else 0):
-        dk = a[:, None, k] - b[None, :, k]
-        squares += dk * dk  # 0 + the first square is that square: the sums are norm's, in its order
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    return _norms(a[:, None, :], b[None, :, :])
+
+
+def _norms(x: FloatArray, y: FloatArray) -> FloatArray:
+    """|x - y| over the last axis (x and y broadcast against each other), the squares summed in component order, as
+    np.linalg.norm sums them: 0 + the first square is that square, so the sums are norm's, bit for bit."""
+    squares = np.zeros(np.broadcast_shapes(x.shape[:-1], y.shape[:-1]))
+    for k in range(x.shape[-1]):
+        dk = x[..., k] - y[..., k]
+        squares += dk * dk
     return np.sqrt(squares)
 
 
@@ -82,11 +90,7 @@ def pairs_within(truth: FloatArray, tracks: FloatArray, radius: float) -> tuple[
     rows = np.repeat(np.arange(len(a), dtype=np.intp), counts)
     starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)  # each candidate's index in bx: its start + offset
     cols = order[starts + np.arange(len(rows))].astype(np.intp)
-    squares = np.zeros(len(rows))
-    for k in range(a.shape[1]):
-        dk = a[rows, k] - b[cols, k]
-        squares += dk * dk  # in component order, as distances() sums them
-    d = np.sqrt(squares)
+    d = _norms(a[rows], b[cols])
     keep = d < radius
     rows, cols, d = rows[keep], cols[keep], d[keep]
     by_row = np.lexsort((cols, rows))
@@ -108,7 +112,7 @@ def gated_pairs(truth: FloatArray, tracks: FloatArray, c: float,
     out_rows, out_cols, out_d = rows[alone], cols[alone], d[alone]
     rest_rows, rest_cols = np.unique(rows[~alone]), np.unique(cols[~alone])
     if len(rest_rows):
-        dense = distances(np.asarray(truth)[rest_rows], np.asarray(tracks)[rest_cols])
+        dense = distances(_points(truth)[rest_rows], _points(tracks)[rest_cols])
         r, k = min_cost_pairs(np.minimum(dense, c) ** p)
         close = dense[r, k] < c
         out_rows = np.concatenate([out_rows, rest_rows[r[close]]])

@@ -328,10 +328,9 @@ def verdict_lines(verdict: dict[str, Any], nothing_judged: str = "") -> list[str
     not one criterion could be judged (where the verdict is, e.g. a plant elsewhere's)."""
     rows = verdict["criteria"]
     if verdict["result"] == PASS and rows and len(verdict["not_judged"]) == len(rows):
-        head = "VERDICT: NOTHING JUDGED HERE" + (f": {nothing_judged}" if nothing_judged else "") + \
-            f"; not judged: {', '.join(verdict['not_judged'])}"
-        return [head, *("  " + criterion_line(r) for r in rows)]
-    head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
+        head = "VERDICT: NOTHING JUDGED HERE" + (f": {nothing_judged}" if nothing_judged else "")
+    else:
+        head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
     if verdict["not_judged"]:
         head += f"; not judged: {', '.join(verdict['not_judged'])}"
     return [head, *("  " + criterion_line(r) for r in rows)]

@@ -633,13 +633,13 @@ def replay(run_dir: str | Path, recording: str | Path | None = None, tracker: st
     except RecordingError as e:
         raise ReplayError(str(e)) from None
     start_ns = summary.get("start_host_ns")
-    _check_same_run(rec, folder, start_ns, summary.get("duration_s"), polls, commands)
+    ticks = [f.host_ns for p in polls for _, f in p.frames] + [c.host_ns for c in commands]  # the recording's times
+    _check_same_run(rec, folder, start_ns, summary.get("duration_s"), ticks)
     if not isinstance(start_ns, int):
         start_ns, how = time_origin_ns(run.path / "plots.csv", polls)
         result.notes.append(f"the run's time origin comes from {how}")
     time_mode = summary.get("time_mode")
     if time_mode not in ("real", "virtual"):
-        ticks = [f.host_ns for p in polls for _, f in p.frames] + [c.host_ns for c in commands]
         time_mode = "virtual" if ticks and all(t % 1000 == 0 for t in ticks) else "real"
         result.notes.append(f"time mode taken as {time_mode} from the recording's timestamps")
     real_time = time_mode == "real"
@@ -765,13 +765,12 @@ def main(args: argparse.Namespace) -> int:
     return 1
 
 
-def _check_same_run(rec: Path, folder: Path, start_ns: Any, duration_s: Any, polls: list[Poll],
-                    commands: list[Any]) -> None:
-    """ReplayError when the recording's frames are not of the run the folder describes (its time on the host's clock,
-    from a minute before its start to a minute after its end: bring-up and shutdown both fit)."""
+def _check_same_run(rec: Path, folder: Path, start_ns: Any, duration_s: Any, ticks: list[int]) -> None:
+    """ReplayError when the recording's frames (ticks: their host ns) are not of the run the folder describes (its
+    time on the host's clock, from a minute before its start to a minute after its end: bring-up and shutdown both
+    fit)."""
     if not isinstance(start_ns, int) or not isinstance(duration_s, int | float):
         return
-    ticks = [f.host_ns for p in polls for _, f in p.frames] + [c.host_ns for c in commands]
     if not ticks:
         return
     margin_ns = 60_000_000_000
