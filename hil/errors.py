@@ -16,7 +16,13 @@ class ConfigError(HilError):
 
     def __init__(self, source: str, field: str, problem: str) -> None:
         self.source, self.field, self.problem = source, field, problem
-        super().__init__(f"{source}: {field}: {problem}")
+        super().__init__(one_line(f"{source}: {field}: {problem}"))
+
+
+def one_line(text: str) -> str:
+    """text with every character that is not printable (a line break above all, which a key or value from a file may
+    hold) written as its escape: an error is one line, whatever the file said."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class LinkError(HilError):
