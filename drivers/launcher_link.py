@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -198,6 +199,32 @@ class FireResult:
     unconfirmed: bool = False  # sent, outcome unknown: the round may be in flight until reconcile() says
 
 
+class _SentFire(NamedTuple):
+    """A fire command written, its answer still to come."""
+
+    seq: int
+    track_id: int
+    written_ns: int  # host time the write went out (t4)
+    sent_ns: int  # the request's start, for the link's round-trip figures
+    request: bytes
+
+
+def _take_free_lock(lock: asyncio.Lock) -> bool:
+    """Take lock at once if it is free, without a pass of the event loop (True); else leave it as it is (False).
+
+    Lock.acquire() of a free lock returns without suspending: its coroutine, stepped once, finishes. If it would
+    wait (a waiter was woken and has not run yet), it is closed, which takes its waiter back out of the queue."""
+    if lock.locked():
+        return False
+    step = lock.acquire()
+    try:
+        step.send(None)
+    except StopIteration:
+        return True
+    step.close()
+    return False
+
+
 @dataclass(frozen=True)
 class Reconciliation:
     """What reconcile() settled about an unconfirmed fire (seq 0: there was none; the board's state only)."""
@@ -291,8 +318,17 @@ class _Transport:
 
     def close(self) -> None: ...
 
-    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
+    def send(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> None:
+        """Write request now, without waiting for the event loop: answer() waits for its answer."""
         raise NotImplementedError
+
+    async def answer(self) -> bytes:
+        """The answer to the request send() wrote."""
+        raise NotImplementedError
+
+    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
+        self.send(request, fresh)
+        return await self.answer()
 
     def _stale_input(self) -> None:
         """What waits before a request is sent cannot answer it: counted and dropped."""
@@ -359,15 +395,19 @@ class _VirtualTransport(_Transport):
                  counters: LinkCounters) -> None:
         super().__init__(device_id, record, counters)
         self.model = model
+        self._answer: bytes | None = None
 
-    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
+    def send(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> None:
         self._stale_input()
         adu = modbus_rtu.encode_adu(self.device_id, request)
         self.record("tx", adu)
         answer = self.model.handle_rtu(adu, self.device_id)
         if answer:
             self.rx += answer
-        pdu = self._take(request, fresh)
+        self._answer = self._take(request, fresh)
+
+    async def answer(self) -> bytes:
+        pdu, self._answer = self._answer, None
         if pdu is None:
             raise _Timeout("no answer")
         return pdu
@@ -396,6 +436,7 @@ class _StreamTransport(_Transport):
         self._deadline = 0.0  # loop time by which the exchange in flight must be answered
         self._timer: asyncio.TimerHandle | None = None
         self._adus: dict[bytes, bytes] = {}  # RTU request PDU -> its ADU
+        self._unsent = b""  # of the request in flight, what the fd's full buffer held back
 
     async def open(self) -> None:
         self.close()
@@ -480,7 +521,7 @@ class _StreamTransport(_Transport):
             adu = self._adus[request] = modbus_rtu.encode_adu(self.device_id, request)
         return adu
 
-    async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
+    def send(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> None:
         loop = self._loop
         if loop is None:
             raise _Broken("not open")
@@ -489,28 +530,37 @@ class _StreamTransport(_Transport):
         if self.rx:
             self._stale_input()
         adu = self._frame(request)
-        sent = 0
         try:
-            while sent < len(adu):  # a request is far below a pipe's or socket's buffer: this does not spin
-                try:
-                    sent += os.write(self.fd, adu[sent:])
-                except BlockingIOError:
-                    await asyncio.sleep(0)
+            sent = os.write(self.fd, adu)  # far below a pipe's or socket's buffer: all of it, nearly always
+        except BlockingIOError:
+            sent = 0
         except OSError as e:
             raise _Broken(str(e)) from None
-        # The rest overlaps the board's turn: the reader callback cannot run before this coroutine awaits.
+        self._unsent = adu[sent:]  # what a full buffer held back: answer() writes it
+        # The rest overlaps the board's turn: the reader callback cannot run before the caller awaits.
         self.record("tx", adu)
         self._request, self._fresh = request, fresh
-        waiter = self._waiter = loop.create_future()
+        self._waiter = loop.create_future()
         self._deadline = loop.time() + self.timeout_s
         if self._timer is None:
             self._timer = loop.call_at(self._deadline, self._deadline_passed)
-        if self.rx:  # what came in while a full buffer held the request back
-            pdu = self._take(request, fresh)
-            if pdu is not None:
-                self._waiter = None
-                return pdu
+
+    async def answer(self) -> bytes:
+        waiter = self._waiter
+        assert waiter is not None, "answer() without send()"
         try:
+            while self._unsent:
+                await asyncio.sleep(0)
+                try:
+                    self._unsent = self._unsent[os.write(self.fd, self._unsent):]
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    raise _Broken(str(e)) from None
+                if self.rx and not waiter.done():  # what came in while a full buffer held the request back
+                    pdu = self._take(self._request, self._fresh)
+                    if pdu is not None:
+                        return pdu
             return await waiter
         finally:
             self._waiter = None
@@ -592,10 +642,23 @@ class LauncherLink:
         """One request: counted, timed, and turned into LinkError; timeouts in a row make the board LOST.
 
         Returns the answer PDU (it answers request); a Modbus exception raises LauncherModbusError."""
+        return await self._answer(request, self._send(request, fresh))
+
+    def _send(self, request: bytes, fresh: Callable[[bytes], bool] | None = None) -> int:
+        """_exchange's first half: the request written (counted); the host time just before (for the round trip)."""
         self.counters.requests += 1
         h0 = self.clock_ns()
         try:
-            pdu = await self.transport._exchange(request, fresh)
+            self.transport.send(request, fresh)
+        except _Broken as e:
+            self._mark_lost(str(e))
+            raise LinkError(f"{self.name}: {e}") from None
+        return h0
+
+    async def _answer(self, request: bytes, h0: int) -> bytes:
+        """_exchange's second half: the answer to the request _send wrote at h0."""
+        try:
+            pdu = await self.transport.answer()
         except _Broken as e:
             self._mark_lost(str(e))
             raise LinkError(f"{self.name}: {e}") from None
@@ -862,19 +925,61 @@ class LauncherLink:
         The track number goes on the wire modulo 65536.
         """
         async with self._lock:
-            refusal = self.fire_refusal()
-            aim = self.aim_registers(azimuth_rad, elevation_rad, range_m, tgo_s)
-            if refusal is None and aim is None:
-                refusal = Refusal.BAD_AIM
-            if refusal is not None:
-                return self._refuse(refusal)
-            assert self.status is not None and aim is not None
-            seq = self._next_seq(self.status.last_fire_seq)
-            request = modbus_rtu.write_multiple_request(FIRE_BLOCK, fire_block(track_id, *aim, seq))
-            written_ns = self.clock_ns()
-            exception: LauncherModbusError | None = None
+            return await self._fire_outcome(self._send_fire(track_id, azimuth_rad, elevation_rad, range_m, tgo_s))
+
+    def fire_now(self, track_id: int, azimuth_rad: float, elevation_rad: float, range_m: float = 0.0,
+                 tgo_s: float = 0.0) -> asyncio.Task[FireResult] | None:
+        """fire(), its command written before this returns when no exchange holds the link: the caller's decision
+        and the write in one call, with no pass of the event loop between them (one costs tens of µs of the fire
+        path). The task returned gives the result (the answer, the read-back: as fire()'s); None, with nothing
+        sent, when an exchange holds the link (a status read under way): then call fire(), which waits for it."""
+        if not _take_free_lock(self._lock):
+            return None
+        try:
+            sent = self._send_fire(track_id, azimuth_rad, elevation_rad, range_m, tgo_s)
+        except BaseException:
+            self._lock.release()
+            raise
+        task = asyncio.ensure_future(self._fire_outcome(sent))
+        task.add_done_callback(functools.partial(self._fire_now_ended, sent))
+        return task
+
+    def _fire_now_ended(self, sent: FireResult | _SentFire, task: asyncio.Task[FireResult]) -> None:
+        """However fire_now's task ended, the link is free again; cancelled before its coroutine ever ran, a fire it
+        wrote is unconfirmed (its answer was never taken), as one cancelled while it waited is (_fire_outcome)."""
+        if task.cancelled() and isinstance(sent, _SentFire) and self.unconfirmed_seq != sent.seq:
+            self._unconfirmed(sent.seq, sent.track_id, sent.written_ns, 0)
+        self._lock.release()
+
+    def _send_fire(self, track_id: int, azimuth_rad: float, elevation_rad: float, range_m: float,
+                   tgo_s: float) -> FireResult | _SentFire:
+        """fire()'s checks and its write, under the link's lock: a refusal (nothing sent), or what was sent."""
+        refusal = self.fire_refusal()
+        aim = self.aim_registers(azimuth_rad, elevation_rad, range_m, tgo_s)
+        if refusal is None and aim is None:
+            refusal = Refusal.BAD_AIM
+        if refusal is not None:
+            return self._refuse(refusal)
+        assert self.status is not None and aim is not None
+        seq = self._next_seq(self.status.last_fire_seq)
+        request = modbus_rtu.write_multiple_request(FIRE_BLOCK, fire_block(track_id, *aim, seq))
+        written_ns = self.clock_ns()
+        try:
+            h0 = self._send(request)  # never retried: a lost answer is settled by reading back
+        except LinkError:
+            return self._unconfirmed(seq, track_id, written_ns, 0)
+        return _SentFire(seq, track_id, written_ns, h0, request)
+
+    async def _fire_outcome(self, sent: FireResult | _SentFire) -> FireResult:
+        """What became of a fire _send_fire wrote: its answer, then the read-back that alone says if it launched."""
+        if isinstance(sent, FireResult):
+            return sent
+        seq, track_id, written_ns, h0, request = sent
+        exception: LauncherModbusError | None = None
+        round_trip_ns = 0
+        try:
             try:
-                await self._exchange(request)  # never retried: a lost answer is settled by reading back
+                await self._answer(request, h0)
             except LauncherModbusError as e:
                 # the board's refusal, or its acceptance corrupted on the way into what reads as one (Modbus TCP
                 # carries no checksum): only the read-back below tells them apart
@@ -887,19 +992,23 @@ class LauncherLink:
                 status = await self._read_status(RECORD_REGS)
             except LinkError:
                 return self._unconfirmed(seq, track_id, written_ns, round_trip_ns)
-            if status.last_fire_seq == seq:
-                self.counters.launches += 1
-                if exception is not None:
-                    log.warning("%s: fire seq %d answered with exception %02d, yet the board launched it",
-                                self.name, seq, exception.code)
-                log.info("%s: launched seq %d for track %d at board %d us", self.name, seq, track_id,
-                         status.last_launch_board_us)
-                return FireResult(True, seq, "", status.last_launch_board_us, written_ns, round_trip_ns, True, status)
+        except asyncio.CancelledError:
+            # sent, and no longer waited for (the run ends): the round may be in flight; only a read-back settles it
+            self._unconfirmed(seq, track_id, written_ns, round_trip_ns)
+            raise
+        if status.last_fire_seq == seq:
+            self.counters.launches += 1
             if exception is not None:
-                return self._refuse(f"{Refusal.EXCEPTION}_{exception.code:02d}", seq, written_ns=written_ns,
-                                    round_trip_ns=round_trip_ns, sent=True, status=status)
-            return self._refuse(status.reject_name, seq, written_ns=written_ns, round_trip_ns=round_trip_ns,
-                                sent=True, status=status)
+                log.warning("%s: fire seq %d answered with exception %02d, yet the board launched it",
+                            self.name, seq, exception.code)
+            log.info("%s: launched seq %d for track %d at board %d us", self.name, seq, track_id,
+                     status.last_launch_board_us)
+            return FireResult(True, seq, "", status.last_launch_board_us, written_ns, round_trip_ns, True, status)
+        if exception is not None:
+            return self._refuse(f"{Refusal.EXCEPTION}_{exception.code:02d}", seq, written_ns=written_ns,
+                                round_trip_ns=round_trip_ns, sent=True, status=status)
+        return self._refuse(status.reject_name, seq, written_ns=written_ns, round_trip_ns=round_trip_ns,
+                            sent=True, status=status)
 
     def _unconfirmed(self, seq: int, track_id: int, written_ns: int, round_trip_ns: int) -> FireResult:
         self.unconfirmed_seq, self.unconfirmed_track = seq, track_id

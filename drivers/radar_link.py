@@ -32,7 +32,6 @@ from hil.drivers.transport import Transport, UdpTransport
 from hil.errors import LinkError
 from hil.ext.decode import (
     LinkDecoder,
-    board_time_span,
     board_to_host_s,
     map_board_times,
     receive_times,
@@ -198,9 +197,9 @@ class RadarLink:
         except LinkError as e:
             self._link_error(e)
             return result
-        self._check_decoder(batch)
-        if batch.n:
-            self._map_times(batch)
+        span, synced = self._map_times(batch) if batch.n else (None, False)
+        if self._check_decoder(span) and synced:
+            self._map_times(batch)  # the board restarted: its old clock mapping is meaningless for these plots
         for ev in events:
             self._event(ev, now, result)
         if self.recorder is not None and events:
@@ -235,14 +234,14 @@ class RadarLink:
             elif isinstance(ev, Frame):
                 self.recorder(self.name, "rx", encode_frame(ev.ftype, ev.seq, ev.t_us, ev.payload), now, "frame")
 
-    def _map_times(self, batch: PlotBatch) -> None:
+    def _map_times(self, batch: PlotBatch) -> tuple[tuple[int, int] | None, bool]:
         """Plot times: the board's stamps through the clock sync (as ClockSync.board_to_host_ns maps them), or
-        the receive time until there is one."""
+        the receive time until there is one. The board stamps' span (earliest, last row's; see board_time_span),
+        and whether the clock sync mapped them."""
         if self._datagram or not self.clock_sync.synced:
-            receive_times(batch)
             self.stats["plots_unsynced"] += batch.n
-        else:
-            map_board_times(batch, *self.clock_sync.mapping())
+            return receive_times(batch), False
+        return map_board_times(batch, *self.clock_sync.mapping()), True
 
     def _board_time_s(self, board_t_us: int, host_rx_ns: int) -> float:
         if self._datagram or not self.clock_sync.synced:
@@ -280,17 +279,20 @@ class RadarLink:
             self.stats["bad_payloads"] += 1
             self._log.warning("%s: %s", self.name, e)
 
-    def _check_decoder(self, batch: PlotBatch) -> None:
+    def _check_decoder(self, span: tuple[int, int] | None) -> bool:
+        """The decoder's news after a poll whose plots' board stamps span span (earliest, last row's; None: no
+        plots): a board restart (True: its clock sync starts over) and rejections (logged)."""
         decoder = self._decoder
         clock_back = False
-        if batch.n:
-            earliest_us, last_us = board_time_span(batch)
+        if span is not None:
+            earliest_us, last_us = span
             # A seq jump can pass for loss when the board had sent more than 32767 frames: board time running
             # back by more than a second is the second sign of a restart.
             clock_back = not self._datagram and earliest_us < self._last_board_us - 1_000_000
             self._last_board_us = last_us
         seq_resets = decoder.seq_resets
-        if seq_resets > self._last_seq_resets or clock_back:
+        restarted = seq_resets > self._last_seq_resets or clock_back
+        if restarted:
             # The board restarted: its clock did too, so the old offset is meaningless.
             self.stats["board_resets"] += 1
             self._log.warning("%s: board restarted (frame sequence jumped): clock sync starts over", self.name)
@@ -304,6 +306,7 @@ class RadarLink:
             self._last_decoder, self._last_rejected = now, rejected_total
             rejected = {k: now[k] - last[k] for k in (*REJECT_KEYS, "plots_dropped") if now[k] > last[k]}
             self._log.warning("%s: rejected %s", self.name, ", ".join(f"{v} {k}" for k, v in rejected.items()))
+        return restarted
 
     # ---- summary ----------------------------------------------------------------------------------------
 

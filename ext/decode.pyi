@@ -7,14 +7,16 @@ from hil.drivers.plot_batch import PlotBatch
 
 COUNTER_NAMES: tuple[str, ...]
 
-def map_board_times(batch: PlotBatch, ref_ns: int, offset_ns: float, drift: float) -> None:
-    """t_s of the batch's plots (rows [0, n)) from their board stamps, through a clock mapping."""
+def map_board_times(batch: PlotBatch, ref_ns: int, offset_ns: float, drift: float) -> tuple[int, int] | None:
+    """t_s of the batch's plots (rows [0, n)) from their board stamps, through a clock mapping; returns
+    board_time_span(batch) (None: no plots)."""
 
 def board_to_host_s(board_us: int, ref_ns: int, offset_ns: float, drift: float) -> float:
     """One board stamp through the same mapping as map_board_times: host seconds."""
 
-def receive_times(batch: PlotBatch) -> None:
-    """t_s of the batch's plots (rows [0, n)) as their receive times: host_rx_ns / 1e9."""
+def receive_times(batch: PlotBatch) -> tuple[int, int] | None:
+    """t_s of the batch's plots (rows [0, n)) as their receive times: host_rx_ns / 1e9; returns
+    board_time_span(batch) (None: no plots)."""
 
 def board_time_span(batch: PlotBatch) -> tuple[int, int]:
     """(earliest, last row's) board_t_us of the batch's plots; the batch must hold at least one."""

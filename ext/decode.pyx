@@ -251,7 +251,8 @@ cdef inline int64_t board_to_host(int64_t board_us, int64_t ref_ns, double offse
 def map_board_times(batch, int64_t ref_ns, double offset_ns, double drift):
     """t_s of the batch's plots (rows [0, n)) from their board stamps, through a clock mapping:
     host_ns = ref_ns + rint((board_t_us * 1000 - ref_ns - offset_ns) / (1 + drift)), t_s = host_ns / 1e9.
-    Exactly ClockSync.board_to_host_ns(batch.board_t_us[:n]) / 1e9 for that ClockSync's parameters."""
+    Exactly ClockSync.board_to_host_ns(batch.board_t_us[:n]) / 1e9 for that ClockSync's parameters.
+    Returns board_time_span(batch) (None when the batch is empty): the radar link's poll needs both, one call."""
     cdef Py_ssize_t n = valid_rows(batch, "t_s"), i
     cdef double* t_s = <double*>column(batch, "t_s", cnp.NPY_FLOAT64, -1)
     cdef const int64_t* board = <const int64_t*>column(batch, "board_t_us", cnp.NPY_INT64, len(batch.t_s))
@@ -259,6 +260,20 @@ def map_board_times(batch, int64_t ref_ns, double offset_ns, double drift):
     with nogil:
         for i in range(n):
             t_s[i] = <double>board_to_host(board[i], ref_ns, offset_ns, scale) / 1e9
+    return _span(board, n)
+
+
+cdef object _span(const int64_t* board, Py_ssize_t n):
+    """(earliest, last) of n board stamps; None when n is 0."""
+    cdef Py_ssize_t i
+    cdef int64_t lo
+    if n == 0:
+        return None
+    lo = board[0]
+    for i in range(1, n):
+        if board[i] < lo:
+            lo = board[i]
+    return lo, board[n - 1]
 
 
 def board_to_host_s(int64_t board_us, int64_t ref_ns, double offset_ns, double drift):
@@ -267,27 +282,25 @@ def board_to_host_s(int64_t board_us, int64_t ref_ns, double offset_ns, double d
 
 
 def receive_times(batch):
-    """t_s of the batch's plots (rows [0, n)) as their receive times: host_rx_ns / 1e9."""
+    """t_s of the batch's plots (rows [0, n)) as their receive times: host_rx_ns / 1e9. Returns
+    board_time_span(batch) (None when the batch is empty), as map_board_times does."""
     cdef Py_ssize_t n = valid_rows(batch, "t_s"), i
     cdef double* t_s = <double*>column(batch, "t_s", cnp.NPY_FLOAT64, -1)
     cdef const int64_t* rx = <const int64_t*>column(batch, "host_rx_ns", cnp.NPY_INT64, len(batch.t_s))
+    cdef const int64_t* board = <const int64_t*>column(batch, "board_t_us", cnp.NPY_INT64, len(batch.t_s))
     with nogil:
         for i in range(n):
             t_s[i] = <double>rx[i] / 1e9
+    return _span(board, n)
 
 
 def board_time_span(batch):
     """(earliest, last row's) board_t_us of the batch's plots; the batch must hold at least one."""
-    cdef Py_ssize_t n = valid_rows(batch, "board_t_us"), i
+    cdef Py_ssize_t n = valid_rows(batch, "board_t_us")
     cdef const int64_t* board = <const int64_t*>column(batch, "board_t_us", cnp.NPY_INT64, -1)
-    cdef int64_t lo
     if n == 0:
         raise ValueError("board_time_span of an empty PlotBatch")
-    lo = board[0]
-    for i in range(1, n):
-        if board[i] < lo:
-            lo = board[i]
-    return lo, board[n - 1]
+    return _span(board, n)
 
 
 def time_runs(batch):

@@ -30,7 +30,7 @@ from hdrh.histogram import HdrHistogram
 
 from hil.clock import LOOP_PERIOD_NS, Clock, RealClock, VirtualClock
 from hil.drivers.faults import BYTE_KINDS, LinkFault, board_events, check_links, parse_faults
-from hil.drivers.launcher_link import Identity, LauncherLink
+from hil.drivers.launcher_link import FireResult, Identity, LauncherLink
 from hil.errors import LinkError
 from hil.host.host import FireOrder, RadarPoll, build_host
 from hil.host.launchers import LAUNCHER_PERIOD_NS, LauncherKeeper
@@ -268,28 +268,46 @@ class Chain:
         tasks = []
         for order in orders:
             self.launchers.state[order.launcher].busy = True
-            task = asyncio.ensure_future(self._fire(order))
+            task = asyncio.ensure_future(self._fire(order, *self._fire_now(order)))
             self.fire_tasks.add(task)
             task.add_done_callback(self.fire_tasks.discard)
             tasks.append(task)
         return tasks
 
-    async def _fire(self, fire: FireOrder) -> None:
+    def _fire_now(self, fire: FireOrder) -> tuple[float, int, asyncio.Task[FireResult] | None]:
+        """Real time: the fire command written now, in the decision's own call, when its launcher's link is free
+        and settled (else _fire sends it: after the exchange under way, or after settling a lost answer). The run
+        time it went out, the host's clock then (ns), and the task that gives its result (None: not sent yet)."""
+        fired_s, t_begin = self.run_s(self.clock.now_ns()), time.perf_counter_ns()
+        link = self.boards.launchers[fire.launcher]
+        if self.clock.virtual or link.unconfirmed_seq:
+            # virtual time gains nothing by it, and keeps each fire's write and read-back together in the records
+            return fired_s, t_begin, None
+        return fired_s, t_begin, link.fire_now(fire.track_id, *self._aim_of(fire), fire.tgo_s)
+
+    def _aim_of(self, fire: FireOrder) -> tuple[float, float, float]:
+        """The aim from the launcher: azimuth clockwise from north and elevation (rad), slant range (m); in plain
+        floats (the same arithmetic as numpy's on the arrays, cheaper)."""
+        position = self.scenario.launchers[fire.launcher].position
+        ax, ay, az_m = fire.aim.tolist()
+        east, north, up = ax - position[0], ay - position[1], az_m - position[2]
+        az = math.atan2(east, north) % (2 * math.pi)
+        el = max(0.0, math.atan2(up, math.hypot(east, north)))
+        return az, el, math.sqrt(east * east + north * north + up * up)
+
+    async def _fire(self, fire: FireOrder, fired_s: float, t_begin: int,
+                    sending: asyncio.Task[FireResult] | None) -> None:
+        """A fire order's exchange (sending: already written by _fire_now) and the host told how it went."""
         li = fire.launcher
         link = self.boards.launchers[li]
         site = self.scenario.launchers[li]
-        # the aim from the launcher, in plain floats (the same arithmetic as numpy's on the arrays, cheaper)
-        ax, ay, az_m = fire.aim.tolist()
-        east, north, up = ax - site.position[0], ay - site.position[1], az_m - site.position[2]
-        az = math.atan2(east, north) % (2 * math.pi)
-        el = max(0.0, math.atan2(up, math.hypot(east, north)))
-        slant_m = math.sqrt(east * east + north * north + up * up)
-        fired_s = self.run_s(self.clock.now_ns())
-        t_begin = time.perf_counter_ns()
         try:
-            if link.unconfirmed_seq:
-                await self._reconcile(li)  # never command a launcher again before its last fire is settled
-            result = await link.fire(fire.track_id, az, el, slant_m, fire.tgo_s)
+            if sending is not None:
+                result = await sending
+            else:
+                if link.unconfirmed_seq:
+                    await self._reconcile(li)  # never command a launcher again before its last fire is settled
+                result = await link.fire(fire.track_id, *self._aim_of(fire), fire.tgo_s)
         except LinkError as e:
             log.warning("fire on track %d by %s failed: %s", fire.track_id, site.name, e)
             result = None

@@ -98,11 +98,13 @@ class LinkDecoder:
 # ---- a decoded batch's plot times (as hil.drivers.radar_link did them in numpy) -------------------------------
 
 
-def map_board_times(batch: PlotBatch, ref_ns: int, offset_ns: float, drift: float) -> None:
-    """t_s of rows [0, n) from board_t_us, as hil.drivers.timesync.ClockSync.board_to_host_ns maps them, / 1e9."""
+def map_board_times(batch: PlotBatch, ref_ns: int, offset_ns: float, drift: float) -> tuple[int, int] | None:
+    """t_s of rows [0, n) from board_t_us, as hil.drivers.timesync.ClockSync.board_to_host_ns maps them, / 1e9;
+    returns board_time_span (None: no rows)."""
     rel = batch.board_t_us[: batch.n].astype(np.int64) * 1000 - ref_ns
     host = ref_ns + np.rint((rel - offset_ns) / (1.0 + drift)).astype(np.int64)
     batch.t_s[: batch.n] = host / 1e9
+    return board_time_span(batch) if batch.n else None
 
 
 def board_to_host_s(board_us: int, ref_ns: int, offset_ns: float, drift: float) -> float:
@@ -110,8 +112,9 @@ def board_to_host_s(board_us: int, ref_ns: int, offset_ns: float, drift: float) 
     return int(ref_ns + np.rint((rel - offset_ns) / (1.0 + drift)).astype(np.int64)) / 1e9
 
 
-def receive_times(batch: PlotBatch) -> None:
+def receive_times(batch: PlotBatch) -> tuple[int, int] | None:
     batch.t_s[: batch.n] = batch.host_rx_ns[: batch.n] / 1e9
+    return board_time_span(batch) if batch.n else None
 
 
 def board_time_span(batch: PlotBatch) -> tuple[int, int]:

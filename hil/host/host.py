@@ -233,7 +233,7 @@ class Host:
         else:
             unc = np.concatenate([np.full(p.batch.n, min(p.uncertainty_ns, float(NO_T0))) for p in batches])[order]
         self.fresh_plot_times = t_s
-        self._fresh_t0 = ((t_abs * 1e9).astype(np.int64), unc)
+        self._fresh_t0 = (t_abs, unc)  # host s: in ns when looked up (_t0_ns), off the fire path
         self.counts["plots"] += len(t_s)
         self.iteration_t1_ns = int(cols["host_rx_ns"].max())
         if self.records is not None:
@@ -246,21 +246,21 @@ class Host:
         fresh = self.fresh_plot_times
         k = int(np.searchsorted(fresh, plot_t, side="right")) - 1
         if k >= 0 and self._fresh_t0 is not None and float(fresh[k]) == plot_t:
-            t0, unc = self._fresh_t0
+            t_abs, unc = self._fresh_t0
             u = unc if isinstance(unc, float) else float(unc[k])
-            return int(t0[k]), int(u)
+            return int(_t0_ns(t_abs[k : k + 1])[0]), int(u)
         return self.plot_t0.get(plot_t, (0, NO_T0))
 
     def _remember_t0(self) -> None:
         """This iteration's plot t0s into the memory by plot time (off the fire path), the oldest forgotten."""
         if self._fresh_t0 is None:
             return
-        t0, unc = self._fresh_t0
+        t_abs, unc = self._fresh_t0
         self._fresh_t0 = None
         times = self.fresh_plot_times.tolist()
         uncs = [int(unc)] * len(times) if isinstance(unc, float) else [int(u) for u in unc.tolist()]
         memory = self.plot_t0
-        for t, t0_ns, u in zip(times, t0.tolist(), uncs, strict=True):
+        for t, t0_ns, u in zip(times, _t0_ns(t_abs).tolist(), uncs, strict=True):
             memory[t] = (t0_ns, u)
         while len(memory) > PLOT_T0_KEPT:
             memory.popitem(last=False)
@@ -692,6 +692,11 @@ def refusal_key(track_id: np.ndarray, launcher: np.ndarray, reason: np.ndarray) 
     REFUSAL_KEY_TRACKS - 1, 65,534 launchers, 256 reasons."""
     return (np.asarray(track_id, np.int64) * 65536 + (np.asarray(launcher, np.int64) + 1)) * 256 + np.asarray(reason,
                                                                                                            np.int64)
+
+
+def _t0_ns(t_abs: np.ndarray) -> np.ndarray:
+    """Plot times in host s as t0s in host ns (int64: the same conversion for one plot and for a whole poll)."""
+    return (t_abs * 1e9).astype(np.int64)
 
 
 def _rows(snapshot: TrackSnapshot, which: Any) -> TrackSnapshot:

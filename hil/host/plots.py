@@ -25,7 +25,7 @@ def merge_in_time_order(batches: list[PlotBatch], in_place: bool = False) -> tup
         b = batches[0]
         cols = {name: getattr(b, name)[: b.n] for name in MERGED_COLUMNS}
         t = cols["t_s"]
-        if not (t[1:] < t[:-1]).any():
+        if b.n < 2 or not (t[1:] < t[:-1]).any():
             return (cols if in_place else {k: v.copy() for k, v in cols.items()}), np.arange(b.n)
     else:
         cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}
@@ -57,4 +57,4 @@ def feed_tracker(tracker: Any, cols: dict[str, np.ndarray] | None, sweeps: list[
             tracker.sector_swept(radar, t_sweep, prev, az)
         sector_az[radar] = az
     if cols is not None and start < n:
-        tracker.update(*(cols[k][start:] for k in names))
+        tracker.update(*(cols[k][start:] if start else cols[k] for k in names))

@@ -370,6 +370,57 @@ def test_link_against_the_real_server(launcher: tuple[str, Child]) -> None:
     assert board.alive()
 
 
+def test_fire_now_writes_the_command_before_it_returns_and_waits_for_no_busy_link(launcher: tuple[str, Child]) -> None:
+    """fire_now: the command is on the wire when the call returns (the decision's own call, no pass of the event loop
+    first), its task gives fire()'s result; with a status read under way it sends nothing (None); a task cancelled
+    before it ran leaves the link free."""
+    url, _ = launcher
+
+    async def go() -> None:
+        tape = Tape()
+        link = LauncherLink.from_url(url, name="real", recorder=tape, timeout_s=1.0)
+        await link.connect()
+        await link.configure(watchdog_ms=2000, reload_ms=0, rounds=5)
+        await link.arm()
+        sending = link.fire_now(50, math.radians(30.0), 0.2, 9000.0, 12.5)
+        assert sending is not None and len(tape.fire_writes()) == 1  # written already, nothing awaited yet
+        result = await sending
+        assert result.accepted and result.sent and result.written_ns > 0
+        assert link.status is not None and link.status.last_fire_track == 50
+
+        reading = asyncio.ensure_future(link.read_status())
+        await asyncio.sleep(0)  # the status read holds the link now
+        assert link.fire_now(51, 0.0, 0.2, 9000.0, 12.5) is None
+        assert len(tape.fire_writes()) == 1  # nothing sent
+        await reading
+
+        cancelled = link.fire_now(52, 0.0, 0.2, 9000.0, 12.5)
+        assert cancelled is not None
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await asyncio.wait_for(link.read_status(), 2.0)  # the link is free again
+        # the cancelled fire was written and its answer never taken: unconfirmed, as a fire whose answer is lost,
+        # until the read-back settles it (the board did launch it)
+        assert link.unconfirmed_seq and link.unconfirmed_track == 52
+        assert (await link.fire(53, 0.0, 0.2, 9000.0, 12.5)).reason == Refusal.UNRECONCILED
+        assert (await link.reconcile()).launched
+        later = await link.fire(53, 0.0, 0.2, 9000.0, 12.5)
+        assert later.accepted and len(tape.fire_writes()) == 3
+        # fire() cancelled while it waits for the answer: unconfirmed too
+        waiting = asyncio.ensure_future(link.fire(54, 0.0, 0.2, 9000.0, 12.5))
+        await asyncio.sleep(0)
+        assert len(tape.fire_writes()) == 4
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert link.unconfirmed_track == 54
+        assert len(set(fire_seqs(tape))) == 4  # never the same command twice
+        link.close()
+
+    run(go())
+
+
 def test_the_real_server_answers_exceptions_01_02_03(launcher: tuple[str, Child]) -> None:
     url, _ = launcher
 

@@ -260,8 +260,9 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 def test_plot_times_through_a_clock_mapping(board_us: list[int], ref_ns: int, offset_ns: float,
                                             drift: float) -> None:
     fast, ref = filled_batch(board_us, [0] * len(board_us)), filled_batch(board_us, [0] * len(board_us))
-    decode.map_board_times(fast, ref_ns, offset_ns, drift)
-    reference_decode.map_board_times(ref, ref_ns, offset_ns, drift)
+    span = decode.map_board_times(fast, ref_ns, offset_ns, drift)
+    assert span == reference_decode.map_board_times(ref, ref_ns, offset_ns, drift)
+    assert span == (None if not board_us else (min(board_us), board_us[-1]))
     assert same_bits(fast.t_s, ref.t_s)  # the spare rows untouched too
     for b in board_us[:3]:
         got = decode.board_to_host_s(b, ref_ns, offset_ns, drift)
@@ -272,8 +273,8 @@ def test_plot_times_through_a_clock_mapping(board_us: list[int], ref_ns: int, of
 @settings(max_examples=200, deadline=None)
 def test_receive_times_and_board_time_span(values: list[int]) -> None:
     fast, ref = filled_batch(values[::-1], values), filled_batch(values[::-1], values)
-    decode.receive_times(fast)
-    reference_decode.receive_times(ref)
+    span = decode.receive_times(fast)
+    assert span == reference_decode.receive_times(ref) == (None if not values else (min(values), values[0]))
     assert same_bits(fast.t_s, ref.t_s)
     if values:
         assert decode.board_time_span(fast) == reference_decode.board_time_span(ref)
