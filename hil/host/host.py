@@ -21,10 +21,12 @@ The model, per loop iteration of the runtime:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -240,16 +242,22 @@ class Host:
             self._plot_records.append(cols)  # written by bookkeeping(), after the fire orders went out
         return True
 
-    def _t0_of(self, plot_t: float) -> tuple[int, int]:
+    def _t0_of(self, plot_t: float, row: int | None = None) -> tuple[int, int]:
         """(t0 host ns, its uncertainty ns) of the plot taken at run time plot_t: this iteration's, or one remembered
         ((0, NO_T0): unknown). Of several plots at one time, the last in time order, as the memory keeps it."""
-        fresh = self.fresh_plot_times
-        k = int(np.searchsorted(fresh, plot_t, side="right")) - 1
-        if k >= 0 and self._fresh_t0 is not None and float(fresh[k]) == plot_t:
+        k = self._fresh_row(plot_t) if row is None else row
+        if k >= 0 and self._fresh_t0 is not None:
             t_abs, unc = self._fresh_t0
             u = unc if isinstance(unc, float) else float(unc[k])
-            return int(_t0_ns(t_abs[k : k + 1])[0]), int(u)
+            return int(float(t_abs[k]) * 1e9), int(u)  # _t0_ns' conversion: the same double product, truncated
         return self.plot_t0.get(plot_t, (0, NO_T0))
+
+    def _fresh_row(self, plot_t: float) -> int:
+        """The row of this iteration's plots taken at run time plot_t (the last of several at that time); -1: none.
+        (A bisection over the few times as floats: on the fire path, where numpy's calls on small arrays cost more.)"""
+        times = self.fresh_plot_times.tolist()
+        k = bisect.bisect_right(times, plot_t) - 1
+        return k if k >= 0 and times[k] == plot_t else -1
 
     def _remember_t0(self) -> None:
         """This iteration's plot t0s into the memory by plot time (off the fire path), the oldest forgotten."""
@@ -300,9 +308,10 @@ class Host:
         lost = self._lost_protected(t_s, every, own)
         if not len(tracks.track_id) and lost is None:
             return None
-        held = np.flatnonzero(held_by >= 0)
-        if len(held):
-            self._unidentified_near(t_s, tracks.track_id[held].tolist(), every.track_id[held_by[held]].tolist())
+        held = [(k, j) for k, j in enumerate(held_by.tolist()) if j >= 0]  # (none, nearly always)
+        if held:
+            self._unidentified_near(t_s, [int(tracks.track_id[k]) for k, _ in held],
+                                    [int(every.track_id[j]) for _, j in held])
         ident = ProtectionInputs(pos_var, friendly, neutral, vel_var)
         if lost is not None:
             tracks = _stack([tracks, lost])
@@ -406,15 +415,16 @@ class Host:
                 continue
             # t0: the detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
             plot_t = float(tracks.last_update_s[ti])
-            t0_host_ns, unc = self._t0_of(plot_t)
-            aim = np.array(a.intercept_enu[k])
-            order = FireOrder(track_id=int(tracks.track_id[ti]), launcher=li, aim=aim,
-                              tgo_s=self.time_to_go(li, aim, float(a.time_of_flight_s[k])),
+            row = self._fresh_row(plot_t)
+            t0_host_ns, unc = self._t0_of(plot_t, row)
+            aim_enu = a.intercept_enu[k].tolist()
+            order = FireOrder(track_id=int(tracks.track_id[ti]), launcher=li, aim=np.array(aim_enu),
+                              tgo_s=self.time_to_go(li, aim_enu, float(a.time_of_flight_s[k])),
                               t1_ns=self.iteration_t1_ns, t0_host_ns=0 if unc >= NO_T0 else t0_host_ns,
                               t0_uncertainty_ns=unc)
             self.pending.append(order)
             self.decisions += 1
-            if not (self.fresh_plot_times == plot_t).any():
+            if row < 0:
                 self.counts["decisions_deferred"] += 1
             orders.append(order)
             sent.append((k, ti, li))
@@ -484,7 +494,7 @@ class Host:
                 assessing[k] = True
         return EngagementInputs(in_flight, shots, assessing), channels
 
-    def time_to_go(self, li: int, aim: np.ndarray, tof_s: float) -> float:
+    def time_to_go(self, li: int, aim: Sequence[float], tof_s: float) -> float:
         """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
         site = self.scenario.launchers[li]
         az_deg = math.degrees(math.atan2(float(aim[0]) - site.position[0], float(aim[1]) - site.position[1]))
