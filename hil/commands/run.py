@@ -103,13 +103,14 @@ def format_summary(s: dict[str, Any]) -> str:
     virtual = s.get("time_mode") == "virtual"
     elsewhere = s.get("scored") not in (None, "here", "plant")  # hil host: a plant elsewhere scores the run
     judged_by = "the plant (hil plant) scores this run: its verdict and exit status are in its run folder"
+    rig_problems = s.get("rig_problems", [])
     out = [f"scenario {s['scenario']}  seed {s['seed']}  time {s['time_mode']}  rig {s['rig']}  "
            f"duration {s['duration_s']:.0f} s",
-           *(verdict_lines(s["verdict"], judged_by if elsewhere else "") if s.get("verdict") else []), ""]
+           *(f"RIG FAILED: {problem}" for problem in rig_problems),
+           *(verdict_lines(s["verdict"], judged_by if elsewhere else "", rig_failed=bool(rig_problems))
+             if s.get("verdict") else []), ""]
     if s.get("interrupted"):
         out[-1:] = [f"INTERRUPTED by {s.get('signal')}: the figures below cover the run up to that moment", ""]
-    for problem in s.get("rig_problems", []):
-        out.insert(-1, f"RIG FAILED: {problem}")
     out.append(f"{'stage':<24}{'count':>9}" + "".join(f"{k.replace('_', '.'):>10}" for k, _ in PERCENTILES)
                + f"{'max':>10}")
     for stage, v in s["latency_us"].items():

@@ -783,7 +783,8 @@ def _judge(results: dict[str, Any], criteria: dict[str, BenchCriterion], out: Pa
     rig = _rig_lines(results)
     if results["runs"]:
         results["verdict"] = judge_bench(results, criteria, is_default_load)
-        print("\n".join([*rig, *bench_verdict_lines(results["verdict"])]))
+        print("\n".join([*rig, *bench_verdict_lines(results["verdict"],
+                                                     rig_failed=any(line.startswith("RIG FAILED") for line in rig))]))
     else:
         print("\n".join([*rig, "VERDICT: none: no load was measured"]))
     save_results(results, out)

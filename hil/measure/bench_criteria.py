@@ -31,7 +31,7 @@ from typing import Any
 
 from hil.errors import ConfigError
 from hil.measure.latency import STAGES
-from hil.measure.verdict import FAIL, NOT_JUDGED, PASS, criterion_line, parse_criteria_option
+from hil.measure.verdict import FAIL, NOT_JUDGED, PASS, criterion_line, parse_criteria_option, verdict_head
 from hil.units import samples_needed
 
 HOST_P99_GOAL_US = 1000.0  # frame received -> command written, the default load
@@ -199,16 +199,16 @@ def _groups(verdict: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def bench_verdict_lines(verdict: dict[str, Any]) -> list[str]:
-    """The verdict for people, first in hil bench's output: one line, then each criterion under where it was
-    measured."""
+def bench_verdict_lines(verdict: dict[str, Any], rig_failed: bool = False) -> list[str]:
+    """The verdict for people, first in hil bench's output (after any RIG FAILED line: then no verdict stands,
+    hil.measure.verdict.verdict_head): one line, then each criterion under where it was measured."""
     head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
     if verdict["not_judged"]:
         head += f"; not judged: {', '.join(verdict['not_judged'])}"
     if not verdict["criteria"]:
         head += (" (no criterion applied to what was measured: the goals are stated for the default load, 40 "
                  "targets, clutter 20/scan, 1 radar, 2 launchers, and the launcher round trip)")
-    out = [head]
+    out = [verdict_head(head, rig_failed)]
     for where, rows in _groups(verdict).items():
         out.append(f"  {where}:")
         out += ["    " + criterion_line(r) for r in rows]

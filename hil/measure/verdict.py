@@ -323,9 +323,10 @@ def criterion_line(row: dict[str, Any]) -> str:
            f"({row['detail']})"
 
 
-def verdict_lines(verdict: dict[str, Any], nothing_judged: str = "") -> list[str]:
+def verdict_lines(verdict: dict[str, Any], nothing_judged: str = "", rig_failed: bool = False) -> list[str]:
     """The verdict for people: its head, then a line per criterion. nothing_judged: what to say instead of PASS when
-    not one criterion could be judged (where the verdict is, e.g. a plant elsewhere's)."""
+    not one criterion could be judged (where the verdict is, e.g. a plant elsewhere's). rig_failed: the rig failed
+    (the RIG FAILED lines say how), so no verdict stands (verdict_head)."""
     rows = verdict["criteria"]
     if verdict["result"] == PASS and rows and len(verdict["not_judged"]) == len(rows):
         head = "VERDICT: NOTHING JUDGED HERE" + (f": {nothing_judged}" if nothing_judged else "")
@@ -333,7 +334,17 @@ def verdict_lines(verdict: dict[str, Any], nothing_judged: str = "") -> list[str
         head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
     if verdict["not_judged"]:
         head += f"; not judged: {', '.join(verdict['not_judged'])}"
-    return [head, *("  " + criterion_line(r) for r in rows)]
+    return [verdict_head(head, rig_failed), *("  " + criterion_line(r) for r in rows)]
+
+
+def verdict_head(head: str, rig_failed: bool) -> str:
+    """A verdict's head line ("VERDICT: PASS ..."), or, when the rig failed, one saying that no verdict stands and
+    what the criteria gave as measured: a PASS over a failed rig says nothing of the system under test (the exit
+    status is 3, the rig's)."""
+    if not rig_failed:
+        return head
+    return f"VERDICT: NONE: the rig failed (RIG FAILED above), so this run judges nothing; as measured: " \
+           f"{head.removeprefix('VERDICT: ')}"
 
 
 def write_junit(path: str | Path, suite: str, verdict: dict[str, Any], time_s: float = 0.0) -> None:
@@ -356,4 +367,4 @@ def write_junit(path: str | Path, suite: str, verdict: dict[str, Any], time_s: f
 
 
 __all__ = ["ALWAYS", "FAIL", "MEASURES", "NOT_JUDGED", "PASS", "Criterion", "criteria_from", "judge", "merged",
-           "parse_criteria_option", "verdict_lines", "write_junit"]
+           "parse_criteria_option", "verdict_head", "verdict_lines", "write_junit"]

@@ -81,6 +81,10 @@ def test_rearm_never_leaves_the_launcher_safe_and_the_run_exits_3(tmp_path: Path
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 3, r.stdout + r.stderr
     assert "RIG FAILED: launcher launcher-south was SAFE" in r.stdout
+    # the rig's failure comes first, and no PASS stands over it
+    lines = r.stdout.splitlines()
+    verdict = next(i for i, line in enumerate(lines) if line.startswith("VERDICT"))
+    assert lines[verdict - 1].startswith("RIG FAILED") and lines[verdict].startswith("VERDICT: NONE: the rig failed")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["launcher_health"]["launcher-south"]["rearms"] == 0
     assert not any(row[1] == "launch" and row[4] == "launcher-south" and float(row[0]) > 5.0 for row in events(out))
