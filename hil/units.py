@@ -55,6 +55,11 @@ TOO_FEW_SAMPLES = ("–: too few samples for that percentile, which needs 10 bey
                    + ", ".join(f"{k.replace('_', '.')}: {samples_needed(p):,}" for k, p in PERCENTILES) + ")")
 
 
+def counted(n: int, thing: str) -> str:
+    """n and its noun, plural unless n is 1: "1 radar", "2 launchers"."""
+    return f"{n:,} {thing}" if n == 1 else f"{n:,} {thing}s"
+
+
 def ratio_text(x: float | None) -> str:
     """A ratio such as a speed-up: "890×", "12×", "1.3×" (never 8.9e+02x)."""
     if x is None or not math.isfinite(x):

@@ -11,7 +11,7 @@ from typing import Any
 
 from hil.errors import ConfigError
 from hil.measure.realtime import add_arguments as add_realtime_arguments
-from hil.measure.realtime import applied_line, options_from_args
+from hil.measure.realtime import applied_lines, options_from_args
 from hil.measure.verdict import FAIL, parse_criteria_option, verdict_lines, write_junit
 from hil.rig import Rig
 from hil.scenario import Scenario
@@ -142,8 +142,8 @@ def format_summary(s: dict[str, Any]) -> str:
                    f"{duration_text(dm['period_us'])} period (compute {dm['compute']:,}, not scheduled {dm['os']:,}); "
                    f"wake lateness p99 {duration_text(dm['lateness_p99_us'])}, "
                    f"max {duration_text(dm['lateness_max_us'])}")
-    for option, applied, message in s.get("realtime") or []:
-        out.append(applied_line(option, applied, message))
+    if not virtual:
+        out += applied_lines(s.get("realtime") or [])
     if s.get("decisions_deferred"):
         out.append(f"{s['decisions_deferred']} of {s['decisions']} decisions came after the engaged track's newest "
                    "plot (waiting for a launcher): their sensor-to-shooter includes that wait")

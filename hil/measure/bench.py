@@ -44,12 +44,13 @@ from hil.measure.bench_criteria import (
     write_bench_junit,
 )
 from hil.measure.latency import STAGES, StageLatency
-from hil.measure.realtime import RealtimeOptions, applied_line, describe_scheduler, split_cpus
+from hil.measure.realtime import RealtimeOptions, applied_lines, describe_scheduler, split_cpus
 from hil.measure.realtime import add_arguments as add_realtime_arguments
 from hil.measure.realtime import options_from_args as realtime_from_args
 from hil.units import (
     PERCENTILES,
     TOO_FEW_SAMPLES,
+    counted,
     duration_text,
     percentile_cells,
     percentile_text,
@@ -83,8 +84,7 @@ class Load:
         return (self.targets, self.clutter, self.radars, self.launchers)
 
     def label(self) -> str:
-        return (f"{self.targets} targets, clutter {self.clutter:g}/scan, {self.radars} radar(s), "
-                f"{self.launchers} launcher(s), {self.duration_s:g} s")
+        return f"{_load_text(self.key())}, {self.duration_s:g} s"
 
 
 # --- the contract with hil.runtime ----------------------------------------------------------------------
@@ -251,7 +251,8 @@ def results_kind(results: dict[str, Any]) -> str | None:
 
 
 def _load_text(key: tuple[int, float, int, int]) -> str:
-    return f"{key[0]} targets, clutter {key[1]:g}/scan, {key[2]} radar(s), {key[3]} launcher(s)"
+    return (f"{counted(key[0], 'target')}, clutter {key[1]:g}/scan, {counted(key[2], 'radar')}, "
+            f"{counted(key[3], 'launcher')}")
 
 
 def _kind_text(results: dict[str, Any]) -> str:
@@ -428,8 +429,7 @@ def format_run(run: dict[str, Any]) -> str:
         out.append(f"loop: {n:,} ticks of {duration_text(d.get('period_us'))}, lateness p50 {p50}"
                    f" / p99 {p99} / max {duration_text(d.get('lateness_max_us')) if n else '–'}; "
                    f"overruns {d.get('overruns', 0)} (compute {d.get('compute', 0)}, os {d.get('os', 0)})")
-    for opt, ok, msg in run.get("realtime") or []:
-        out.append(applied_line(opt, ok, msg))
+    out += applied_lines(run.get("realtime") or [])
     notes = [f"{src}: {s['note']}" for src, s in floor.items() if isinstance(s, dict) and s.get("note")]
     out += [f"floor note, {n}" for n in notes]
     return "\n".join(out)

@@ -15,9 +15,9 @@ import ctypes
 import gc
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from hil.errors import ConfigError
 
@@ -72,6 +72,15 @@ OPTION_NAMES = {"fifo_priority": "scheduler", "cpus": "loop CPUs", "board_cpus":
 def applied_line(option: str, applied: bool, message: str) -> str:
     """One real-time option's outcome for people (hil run's and hil bench's output)."""
     return f"real time, {OPTION_NAMES.get(option, option)}: {message if applied else 'NOT applied: ' + message}"
+
+
+def applied_lines(applied: Sequence[Sequence[Any]]) -> list[str]:
+    """A real-time run's options for people, a line each (option, applied, message as Applied holds them); when
+    none was asked for, one line saying so: nothing pinned, nothing raised."""
+    if not applied:
+        return ["real time: the loop and the emulated boards share every CPU under the default scheduler (none of "
+                "--cpus, --board-cpus, --fifo, --mlock, --freeze-gc)"]
+    return [applied_line(option, ok, message) for option, ok, message in applied]
 
 
 class Applied(NamedTuple):

@@ -124,6 +124,11 @@ def test_summary_numbers_carry_units_and_no_percentile_beyond_the_samples() -> N
     assert "blue-1" in text and "friendly" in text
     for bad in ("4845.567", "± 1511", "e+0"):
         assert bad not in text
+    # where the loop and the boards ran, said also when nothing was pinned or raised; never in virtual time
+    assert "real time: the loop and the emulated boards share every CPU under the default scheduler" in text
+    pinned = format_summary({**SUMMARY, "realtime": [["cpus", True, "pinned to CPUs [1]"]]})
+    assert "real time, loop CPUs: pinned to CPUs [1]" in pinned and "share every CPU" not in pinned
+    assert "real time" not in format_summary({**SUMMARY, "time_mode": "virtual"})
 
 
 def test_status_line_shows_host_latency_only_in_real_time() -> None:

@@ -439,3 +439,10 @@ def test_hil_bench_exits_3_when_the_rig_fails(tmp_path: Path) -> None:
     assert res["runs"] == [] and "verdict" not in res and "hil-no-such-port" in res["rig_failed"]
     (error,) = junit.iter("error")
     assert "hil-no-such-port" in error.get("message", "")
+
+
+def test_a_load_is_named_in_plain_words() -> None:
+    assert Load(targets=40, clutter=20.0, radars=1, launchers=2, duration_s=15.0).label() == \
+        "40 targets, clutter 20/scan, 1 radar, 2 launchers, 15 s"
+    assert Load(targets=1, clutter=0.5, radars=3, launchers=1, duration_s=2.5).label() == \
+        "1 target, clutter 0.5/scan, 3 radars, 1 launcher, 2.5 s"
