@@ -311,12 +311,23 @@ class Chain:
         except LinkError as e:
             log.warning("fire on track %d by %s failed: %s", fire.track_id, site.name, e)
             result = None
+        except asyncio.CancelledError:
+            # cancelled (the run ends) just as the exchange written by _fire_now ended: its outcome still counts
+            # (one cancelled before that is unconfirmed, and the end of the run reads the board back)
+            if sending is not None and sending.done() and not sending.cancelled() and sending.exception() is None:
+                self._fire_done(fire, fired_s, t_begin, sending.result())
+            raise
         finally:
             self.launchers.state[li].busy = False
             if link.status is not None:
                 # the fire's readback says the launcher is reloading now: fire control must not wait for the
                 # next status tick to learn it (it would decide fires the link then refuses unsent)
                 self.launchers.state[li].status = link.status
+        self._fire_done(fire, fired_s, t_begin, result)
+
+    def _fire_done(self, fire: FireOrder, fired_s: float, t_begin: int, result: FireResult | None) -> None:
+        """The host told how a fire order went (result None: the link failed), and its latency recorded."""
+        li = fire.launcher
         if result is not None and result.unconfirmed:
             # sent, but its answer or read-back was lost: possibly in flight, settled by reading the board back
             self.host.fire_answered(fire, fired_s, result.seq, "unconfirmed")
@@ -330,7 +341,7 @@ class Chain:
                             else time.perf_counter_ns() - t_begin)
         if fire.t1_ns:
             self.latency.record("host_total", result.written_ns - fire.t1_ns)
-        launcher_sync = link.clock_sync
+        launcher_sync = self.boards.launchers[li].clock_sync
         t5_host_ns = launcher_sync.board_to_host_ns(result.board_accept_us)
         if fire.t0_host_ns:
             self.latency.record_with_uncertainty(
