@@ -17,6 +17,7 @@ from typing import Any
 
 from hil.commands.run import DEFAULT_SCENARIO, EXIT_RIG_FAILED, exit_status, format_summary
 from hil.errors import ConfigError, LinkError
+from hil.measure.realtime import RealtimeOptions, applied_line, apply, board_placement, parse_cpus
 from hil.measure.verdict import parse_criteria_option, write_junit
 from hil.rig import Rig
 from hil.scenario import Scenario
@@ -41,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the verdict as JUnit XML, one test per criterion")
     p.add_argument("--no-record", action="store_true", help="do not write recording.pcapng")
     p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.add_argument("--cpus", type=parse_cpus, default=None, metavar="LIST",
+                   help="the CPUs the plant itself runs on, e.g. 0 (keep the world off the host's CPUs)")
+    p.add_argument("--board-cpus", type=parse_cpus, default=None, metavar="LIST",
+                   help="the CPUs its emulated boards start on (default: wherever the plant runs)")
 
 
 def _status_printer(stream: Any) -> Any:
@@ -71,10 +76,15 @@ def main(args: argparse.Namespace) -> int:
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / f"plant-{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     status = None if args.quiet else _status_printer(sys.stderr)
+    # where the boards start is checked against the CPUs this process may use before --cpus narrows them
+    boards_on, on_boards = board_placement(RealtimeOptions(board_cpus=args.board_cpus))
+    placed = apply(RealtimeOptions(cpus=args.cpus)) if args.cpus is not None else []
+    for option, ok, message in [*placed, *([on_boards] if on_boards else [])]:
+        print(applied_line(option, ok, message).replace("real time, ", "plant, ", 1), flush=True)
     plant = Plant(PlantOptions(scenario=scenario, rig=rig, seed=seed, out_dir=out, duration_s=args.duration,
                                wait_s=args.wait, record=not args.no_record,
                                announce=lambda line: print(line, flush=True), note=_say, status=status,
-                               criteria=parse_criteria_option(args.criteria)))
+                               criteria=parse_criteria_option(args.criteria), board_cpus=boards_on))
     started = time.monotonic()
     try:
         plant.start()

@@ -48,7 +48,7 @@ from hil.plant.boards import start_mock_launcher, start_mock_radar
 from hil.plant.engagement import EngagementModel
 from hil.plant.outcomes import GOSPA_ALPHA, GOSPA_C_M, GOSPA_P, TrackScorer, aim_of_launch, outcomes, round_detail
 from hil.plant.radars import STIMULUS_PERIOD_NS, config_from_spec
-from hil.procutil import Child, process_identity
+from hil.procutil import Child, board_cpus, process_identity
 from hil.records.runfolder import RunWriter, event_row
 from hil.rig import BoardSpec, Rig, SafeTime
 from hil.scenario import RadarSpec, Scenario
@@ -85,6 +85,7 @@ class PlantOptions:
     note: Callable[[str], None] | None = None  # progress: a host came, the run ended
     status: Callable[[dict[str, Any]], None] | None = None  # once a second while the scenario runs
     criteria: dict[str, Any] = field(default_factory=dict)  # over the rig's and the scenario's (hil.measure.verdict)
+    board_cpus: list[int] | None = None  # the CPUs the emulated boards start on (None: wherever this process runs)
 
 
 class _Tracks(NamedTuple):
@@ -389,13 +390,14 @@ class Plant:
         self._previous_handlers = self._install_signals()  # from here on a signal ends the plant cleanly
         try:
             recorder = self.writer.recorder
-            for i, spec in enumerate(sc.radars):
-                board = o.rig.board_for("radar", spec.name)
-                self.radars.append(RadarTap(i, spec, _start_radar(spec.name, o.rig, self.children), board.baud,
-                                            recorder))
-            for i, site in enumerate(sc.launchers):
-                board = o.rig.board_for("launcher", site.name)
-                self.launchers.append(_start_launcher(i, site.name, board, o.rig, self.children))
+            with board_cpus(o.board_cpus):
+                for i, spec in enumerate(sc.radars):
+                    board = o.rig.board_for("radar", spec.name)
+                    self.radars.append(RadarTap(i, spec, _start_radar(spec.name, o.rig, self.children), board.baud,
+                                                recorder))
+                for i, site in enumerate(sc.launchers):
+                    board = o.rig.board_for("launcher", site.name)
+                    self.launchers.append(_start_launcher(i, site.name, board, o.rig, self.children))
             self.receiver = SystemTrackReceiver("udp://127.0.0.1:0", origin=self.origin)
             self.system_tracks_url = f"udp://127.0.0.1:{self.receiver.port}"
             self.rig_file = o.out_dir / "host-rig.toml"

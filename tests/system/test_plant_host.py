@@ -298,3 +298,24 @@ def test_a_host_that_dies_leaves_its_launchers_safe_and_the_plant_says_so(tmp_pa
         assert 0.25 * 9 < board["safe_s"] < 9, board
         assert any(r.startswith(f"launcher {name} was SAFE for ") for r in p["rig_problems"]), p["rig_problems"]
     assert status == 3, err[-2000:]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to keep the plant's boards apart")
+def test_the_plants_boards_start_on_the_cpus_asked_and_it_says_where(tmp_path: Path) -> None:
+    from hil.plant.standalone import Plant, PlantOptions
+
+    first, *rest = sorted(os.sched_getaffinity(0))
+    plant = Plant(PlantOptions(scenario=Scenario.load(RAID), rig=Rig.load("mock"), seed=1, out_dir=tmp_path / "in",
+                               record=False, report=False, announce=lambda line: None, board_cpus=[first]))
+    try:
+        plant.start()
+        assert plant.children and all(os.sched_getaffinity(c.proc.pid) == {first} for c in plant.children)
+    finally:
+        plant.close()
+    assert os.sched_getaffinity(0) == {first, *rest}  # the plant's own CPUs untouched
+    done = subprocess.run(hil("plant", "--scenario", "raid", "--wait", "1", "--out", tmp_path / "cli", "--quiet",
+                              "--cpus", str(rest[0]), "--board-cpus", str(first)), cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3  # no host came
+    assert f"plant, loop CPUs: pinned to CPUs [{rest[0]}]" in done.stdout
+    assert f"plant, board CPUs: the emulated boards on CPUs [{first}]" in done.stdout
