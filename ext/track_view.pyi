@@ -19,3 +19,12 @@ def confirmed_news(snapshot: TrackSnapshot, since_s: float) -> tuple[int, int, b
     """(confirmed, id_sum, updated): the confirmed tracks' count and id sum, and whether any took a plot at since_s
     or later."""
     ...
+
+def engagement_counts(track_id: npt.ArrayLike, last_update_s: npt.ArrayLike, t_s: float, pending_track: npt.ArrayLike,
+                      round_track: npt.ArrayLike, round_launcher: npt.ArrayLike, round_state: npt.ArrayLike,
+                      round_intercept_s: npt.ArrayLike, round_look_end_s: npt.ArrayLike,
+                      n_launchers: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.bool_],
+                                                 npt.NDArray[np.int32]]:
+    """(in_flight, shots_fired, assessing, channels_in_use): the host's own rounds per track row and per launcher
+    (round states: 0 flying, 1 unconfirmed, 2 not launched)."""
+    ...

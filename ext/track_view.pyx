@@ -220,3 +220,106 @@ def confirmed_news(snapshot, double since_s):
                 id_sum += tid[i]
                 updated = updated or last[i] >= since_s
     return count, id_sum, updated
+
+
+cdef enum:  # a round's state as engagement_counts reads it (hil.host.host.HostRound.state)
+    ROUND_FLYING = 0        # launched: in the air until its planned intercept, then landed
+    ROUND_UNCONFIRMED = 1   # sent, its answer lost: possibly in the air until a read-back settles it
+    ROUND_NOT_LAUNCHED = 2  # settled: it never left
+
+
+cdef inline Py_ssize_t row_of(long long tid, const long long* ids, Py_ssize_t n, bint ascending) noexcept nogil:
+    """The last row holding track id tid (-1 none): by bisection when the ids ascend strictly, else by a scan."""
+    cdef Py_ssize_t lo = 0, hi = n, mid, k
+    if ascending:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ids[mid] < tid:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < n and ids[lo] == tid else -1
+    for k in range(n - 1, -1, -1):
+        if ids[k] == tid:
+            return k
+    return -1
+
+
+def engagement_counts(track_id, last_update_s, double t_s, pending_track, round_track, round_launcher, round_state,
+                      round_intercept_s, round_look_end_s, Py_ssize_t n_launchers):
+    """(in_flight int32[n], shots_fired int32[n], assessing bool[n], channels_in_use int32[n_launchers]): what fire
+    control is told of the host's own rounds, per track row (track_id, last_update_s: the rows fire control sees) and
+    per launcher (hil.host.host.Host.engagement_inputs, whose plain-Python loop is the reference).
+
+    pending_track: the track of each order decided and not yet answered (in flight). Per round: its track, launcher
+    (0 <= launcher < n_launchers), state (0 flying, 1 unconfirmed, 2 not launched), planned intercept and the end of
+    its kill-assessment look (run s). A round not launched counts for nothing. One in the air (unconfirmed, or before
+    its intercept) holds its launcher's guidance channel and is in flight at its track; every launched round is a shot
+    at its track; after the intercept its track is assessed until the look ends, and after that while the track has
+    not been seen since the intercept (last_update_s <= intercept). A track id on several rows counts on the last."""
+    import numpy as np
+
+    tid_a = as_array(track_id, np.int64, cnp.NPY_INT64, 1)
+    last_a = as_array(last_update_s, np.float64, cnp.NPY_FLOAT64, 1)
+    pend_a = as_array(pending_track, np.int64, cnp.NPY_INT64, 1)
+    rt_a = as_array(round_track, np.int64, cnp.NPY_INT64, 1)
+    rl_a = as_array(round_launcher, np.int32, cnp.NPY_INT32, 1)
+    rs_a = as_array(round_state, np.int8, cnp.NPY_INT8, 1)
+    ri_a = as_array(round_intercept_s, np.float64, cnp.NPY_FLOAT64, 1)
+    re_a = as_array(round_look_end_s, np.float64, cnp.NPY_FLOAT64, 1)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray> tid_a, 0), m = cnp.PyArray_DIM(<cnp.ndarray> rt_a, 0)
+    cdef Py_ssize_t n_p = cnp.PyArray_DIM(<cnp.ndarray> pend_a, 0)
+    if cnp.PyArray_DIM(<cnp.ndarray> last_a, 0) != n:
+        raise ValueError(f"last_update_s needs {n} rows, as track_id has")
+    if (cnp.PyArray_DIM(<cnp.ndarray> rl_a, 0) != m or cnp.PyArray_DIM(<cnp.ndarray> rs_a, 0) != m
+            or cnp.PyArray_DIM(<cnp.ndarray> ri_a, 0) != m or cnp.PyArray_DIM(<cnp.ndarray> re_a, 0) != m):
+        raise ValueError(f"every round column needs {m} rows, as round_track has")
+    cdef const long long* tid = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> tid_a)
+    cdef const double* last = <const double*> cnp.PyArray_DATA(<cnp.ndarray> last_a)
+    cdef const long long* pend = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> pend_a)
+    cdef const long long* r_track = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> rt_a)
+    cdef const int* r_launcher = <const int*> cnp.PyArray_DATA(<cnp.ndarray> rl_a)
+    cdef const signed char* r_state = <const signed char*> cnp.PyArray_DATA(<cnp.ndarray> rs_a)
+    cdef const double* r_intercept = <const double*> cnp.PyArray_DATA(<cnp.ndarray> ri_a)
+    cdef const double* r_look_end = <const double*> cnp.PyArray_DATA(<cnp.ndarray> re_a)
+    cdef Py_ssize_t i, k
+    for i in range(m):
+        if not 0 <= r_launcher[i] < n_launchers:
+            raise ValueError(f"round {i}: launcher {r_launcher[i]} is not one of the {n_launchers}")
+    in_flight_a = empty1(n, cnp.NPY_INT32)
+    shots_a = empty1(n, cnp.NPY_INT32)
+    assessing_a = empty1(n, cnp.NPY_BOOL)
+    channels_a = empty1(n_launchers, cnp.NPY_INT32)
+    cdef int* in_flight = <int*> cnp.PyArray_DATA(<cnp.ndarray> in_flight_a)
+    cdef int* shots = <int*> cnp.PyArray_DATA(<cnp.ndarray> shots_a)
+    cdef cnp.npy_bool* assessing = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> assessing_a)
+    cdef int* channels = <int*> cnp.PyArray_DATA(<cnp.ndarray> channels_a)
+    cdef bint ascending = True, airborne
+    with nogil:
+        for k in range(n):
+            in_flight[k] = 0
+            shots[k] = 0
+            assessing[k] = 0
+            if k > 0 and tid[k] <= tid[k - 1]:
+                ascending = False
+        for k in range(n_launchers):
+            channels[k] = 0
+        for i in range(n_p):
+            k = row_of(pend[i], tid, n, ascending)
+            if k >= 0:
+                in_flight[k] += 1
+        for i in range(m):
+            if r_state[i] == ROUND_NOT_LAUNCHED:
+                continue
+            airborne = r_state[i] == ROUND_UNCONFIRMED or t_s < r_intercept[i]
+            if airborne:
+                channels[r_launcher[i]] += 1
+            k = row_of(r_track[i], tid, n, ascending)
+            if k < 0:
+                continue
+            shots[k] += 1
+            if airborne:
+                in_flight[k] += 1
+            elif t_s < r_look_end[i] or last[k] <= r_intercept[i]:
+                assessing[k] = 1
+    return in_flight_a, shots_a, assessing_a, channels_a

@@ -56,3 +56,39 @@ def confirmed_news(snapshot: TrackSnapshot, since_s: float) -> tuple[int, int, b
     ids = np.asarray(snapshot.track_id, np.int64)[confirmed]
     return len(ids), int(ids.sum()), bool((np.asarray(snapshot.last_update_s, np.float64)[confirmed] >= since_s).any())
 __all__ = ["confirmed_news", "fire_control_rows"]
+
+
+def engagement_counts(track_id: npt.ArrayLike, last_update_s: npt.ArrayLike, t_s: float, pending_track: npt.ArrayLike,
+                      round_track: npt.ArrayLike, round_launcher: npt.ArrayLike, round_state: npt.ArrayLike,
+                      round_intercept_s: npt.ArrayLike, round_look_end_s: npt.ArrayLike,
+                      n_launchers: int) -> tuple[Any, ...]:
+    """What hil.ext.track_view.engagement_counts returns, round by round in plain Python (its docstring has the
+    rule; round states: 0 flying, 1 unconfirmed, 2 not launched)."""
+    ids = np.asarray(track_id, np.int64).tolist()
+    last = np.asarray(last_update_s, np.float64).tolist()
+    n = len(ids)
+    row = dict(zip(ids, range(n), strict=True))  # a track id on several rows: the last
+    in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    assessing, channels = np.zeros(n, bool), np.zeros(n_launchers, np.int32)
+    for tid in np.asarray(pending_track, np.int64).tolist():
+        if tid in row:
+            in_flight[row[tid]] += 1
+    rounds = zip(*(np.asarray(c).tolist() for c in (round_track, round_launcher, round_state, round_intercept_s,
+                                                     round_look_end_s)), strict=True)
+    for tid, launcher, state, intercept_s, look_end_s in rounds:
+        if not 0 <= launcher < n_launchers:
+            raise ValueError(f"launcher {launcher} is not one of the {n_launchers}")
+        if state == 2:
+            continue
+        airborne = state == 1 or t_s < intercept_s
+        if airborne:
+            channels[launcher] += 1
+        k = row.get(tid)
+        if k is None:
+            continue
+        shots[k] += 1
+        if airborne:
+            in_flight[k] += 1
+        elif t_s < look_end_s or last[k] <= intercept_s:
+            assessing[k] = True
+    return in_flight, shots, assessing, channels

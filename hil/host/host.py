@@ -54,6 +54,10 @@ REFUSAL_KEY_TRACKS = 1 << 39  # track ids refusal_key holds; a refusal of anothe
 FOLD_REFUSALS_EVERY = 512  # decisions whose refusals are only counted before they are folded into their entries
 NO_PLOTS = np.empty(0)  # fresh_plot_times of an iteration without plots (never written to)
 NO_PLOTS.flags.writeable = False
+NO_TRACKS = np.empty(0, np.int64)  # no order pending (never written to)
+NO_TRACKS.flags.writeable = False
+RoundColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+ROUND_STATE_CODES = {"flying": 0, "unconfirmed": 1, "not_launched": 2}  # HostRound.state as hil.ext.track_view's
 PROTECT_HOLD_SCANS = 3  # a dropped friendly or neutral track stays protected this many scans of the slowest radar
 
 
@@ -149,10 +153,15 @@ class Host:
     def __post_init__(self) -> None:
         sc = self.scenario
         if self.compiled:
-            from hil.ext.track_view import confirmed_news, fire_control_rows
+            from hil.ext.track_view import confirmed_news, engagement_counts, fire_control_rows
         else:
-            from hil.ext.reference.track_view import confirmed_news, fire_control_rows
-        self._pick_rows, self._news = fire_control_rows, confirmed_news
+            from hil.ext.reference.track_view import confirmed_news, engagement_counts, fire_control_rows
+        self._pick_rows, self._news, self._engagement_counts = fire_control_rows, confirmed_news, engagement_counts
+        # the rounds as the engagement-count kernel reads them, and what they were built from (count, settles)
+        self._round_columns: RoundColumns = (NO_TRACKS, np.empty(0, np.int32), np.empty(0, np.int8), np.empty(0),
+                                             np.empty(0))
+        self._round_columns_of = (-1, -1)
+        self._settles = 0
         self.friendly_codes = friendly_code_array(sc.friendly_codes)
         self.neutral_codes = friendly_code_array(sc.neutral_codes)
         self.protected_codes = np.concatenate([self.friendly_codes, self.neutral_codes])
@@ -467,32 +476,25 @@ class Host:
         assessed killed unless it is seen again. A fire whose reply was lost counts as in flight until the
         launcher's read-back settles it.
         """
-        n = len(tracks.track_id)
-        in_flight, shots = np.zeros(n, np.int32), np.zeros(n, np.int32)
-        assessing = np.zeros(n, bool)
-        channels = np.zeros(len(self.scenario.launchers), np.int32)
-        if not self.pending and not self.rounds:
-            return EngagementInputs(in_flight, shots, assessing), channels
-        index_of = dict(zip(tracks.track_id.tolist(), range(n), strict=True))
-        for p in self.pending:
-            k = index_of.get(p.track_id)
-            if k is not None:
-                in_flight[k] += 1
-        for r in self.rounds:
-            if r.state == "not_launched":
-                continue
-            k = index_of.get(r.track_id)
-            airborne = r.state == "unconfirmed" or t_s < r.intercept_s
-            if airborne:
-                channels[r.launcher] += 1  # each interceptor in the air holds one guidance channel
-            if k is None:
-                continue
-            shots[k] += 1
-            if airborne:
-                in_flight[k] += 1
-            elif t_s < r.look_end_s or float(tracks.last_update_s[k]) <= r.intercept_s:
-                assessing[k] = True
+        pending = [p.track_id for p in self.pending]
+        in_flight, shots, assessing, channels = self._engagement_counts(
+            tracks.track_id, tracks.last_update_s, t_s, np.array(pending, np.int64) if pending else NO_TRACKS,
+            *self._rounds_as_columns(), len(self.scenario.launchers))
         return EngagementInputs(in_flight, shots, assessing), channels
+
+    def _rounds_as_columns(self) -> RoundColumns:
+        """The host's rounds as the engagement-count kernel reads them (track, launcher, state code, planned
+        intercept, end of the look), rebuilt only after a round was added or settled: off the fire path."""
+        built_of = (len(self.rounds), self._settles)
+        if built_of != self._round_columns_of:
+            rounds = self.rounds
+            self._round_columns = (np.array([r.track_id for r in rounds], np.int64),
+                                   np.array([r.launcher for r in rounds], np.int32),
+                                   np.array([ROUND_STATE_CODES[r.state] for r in rounds], np.int8),
+                                   np.array([r.intercept_s for r in rounds], np.float64),
+                                   np.array([r.look_end_s for r in rounds], np.float64))
+            self._round_columns_of = built_of
+        return self._round_columns
 
     def time_to_go(self, li: int, aim: Sequence[float], tof_s: float) -> float:
         """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
@@ -531,6 +533,7 @@ class Host:
             if r.launcher != li or r.seq != seq or r.state != "unconfirmed":
                 continue
             r.state = "flying" if launched else "not_launched"
+            self._settles += 1
             self.counts["fires_reconciled_launched" if launched else "fires_reconciled_not_launched"] += 1
             self._event(t_s, "reconciled", track=r.track_id, launcher=li,
                         detail=f"seq {seq} {'did' if launched else 'did not'} launch")

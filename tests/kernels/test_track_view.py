@@ -128,3 +128,39 @@ def test_an_empty_snapshot_of_a_plug_in_s_plain_arrays_shows_nothing() -> None:
     got = track_view.fire_control_rows(empty, friendly_code_array([]), friendly_code_array([]), 500.0)
     assert len(got[0].track_id) == 0 and got[0].state.shape == (0, 6) and got[0].cov.shape == (0, 6, 6)
     assert track_view.confirmed_news(empty, 0.0) == (0, 0, False)
+
+
+ROUNDS = st.lists(st.tuples(st.integers(0, 14), st.integers(0, 2), st.sampled_from([0, 1, 2]),
+                            st.sampled_from([0.0, 5.0, 10.0, 20.0, np.nan]), st.sampled_from([0.0, 8.0, 15.0, 30.0])),
+                  max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ids=st.lists(st.integers(0, 14), max_size=12), order=st.sampled_from(["ascending", "as drawn"]),
+       seen=st.lists(st.sampled_from([0.0, 5.0, 10.0, 12.0, 25.0]), min_size=12, max_size=12),
+       t_s=st.sampled_from([0.0, 5.0, 9.0, 10.0, 14.0, 40.0]), pending=st.lists(st.integers(0, 16), max_size=4),
+       rounds=ROUNDS)
+def test_the_engagement_counts_are_their_twins(ids: list[int], order: str, seen: list[float], t_s: float,
+                                               pending: list[int], rounds: list[Any]) -> None:
+    """Track ids ascending (a tracker's snapshot) or in any order with repeats (a plug-in's, or protected tracks held
+    after the tracker dropped them): the kernel counts on the same rows as its twin, every count the same."""
+    track_id = np.array(sorted(set(ids)) if order == "ascending" else ids, np.int64)
+    last = np.array(seen[: len(track_id)])
+    tr, la, st_, ic, le = (np.array([r[i] for r in rounds], dtype) for i, dtype in
+                           enumerate((np.int64, np.int32, np.int8, np.float64, np.float64)))
+    got = track_view.engagement_counts(track_id, last, t_s, np.array(pending, np.int64), tr, la, st_, ic, le, 3)
+    want = reference.engagement_counts(track_id, last, t_s, np.array(pending, np.int64), tr, la, st_, ic, le, 3)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert np.array_equal(g, w)
+    _, shots, _, channels = got
+    launched = [r for r in rounds if r[2] != 2]
+    assert shots.sum() == sum(1 for r in launched if r[0] in set(track_id.tolist()))
+    assert channels.sum() == sum(1 for r in launched if r[2] == 1 or t_s < r[3])
+
+
+def test_a_round_of_no_launcher_is_one_clear_error() -> None:
+    for kernel in (track_view.engagement_counts, reference.engagement_counts):
+        with pytest.raises(ValueError, match="launcher 5 is not one of the 2"):
+            kernel(np.array([3], np.int64), np.zeros(1), 0.0, np.empty(0, np.int64), np.array([3], np.int64),
+                   np.array([5], np.int32), np.zeros(1, np.int8), np.ones(1), np.ones(1), 2)
