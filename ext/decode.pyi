@@ -1,6 +1,9 @@
 """Typed face of the compiled radar link decoder (ext/decode.pyx); its numpy twin is hil.ext.reference.decode.
 Whoever changes decode.pyx's Python-visible names changes them here too (mypy reads this, not the .pyx)."""
 
+import numpy as np
+import numpy.typing as npt
+
 from hil.drivers.asterix import AsterixPayload, ServiceEvent
 from hil.drivers.framing import Frame
 from hil.drivers.plot_batch import PlotBatch
@@ -20,6 +23,10 @@ def receive_times(batch: PlotBatch) -> tuple[int, int] | None:
 
 def board_time_span(batch: PlotBatch) -> tuple[int, int]:
     """(earliest, last row's) board_t_us of the batch's plots; the batch must hold at least one."""
+
+def run_times(batch: PlotBatch, start_s: float) -> tuple[npt.NDArray[np.float64], int, bool]:
+    """(t_run, latest_rx_ns, in_order): the plots' times less start_s, the latest receive time (0: none), and
+    whether no plot time is below the one before it."""
 
 def time_runs(batch: PlotBatch) -> list[list[float | int]]:
     """The batch's plot times (rows [0, n)) as runs of equal values in order: [[t_s, count], ...]."""

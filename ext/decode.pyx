@@ -16,6 +16,8 @@ from libc.math cimport NAN, asin, isnan, rint
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memset
 
+from hil.ext.arrays cimport empty1
+
 import numpy as np
 
 cnp.import_array()
@@ -314,6 +316,28 @@ def time_runs(batch):
             out.append([t_s[a], b - a])
             a = b
     return out
+
+
+def run_times(batch, double start_s):
+    """(t_run, latest_rx_ns, in_order) of the batch's plots (rows [0, n)), in one pass for the host's fire path:
+    t_run float64[n] = t_s - start_s (the run time of each plot, numpy's subtraction), latest_rx_ns the latest
+    host_rx_ns (0 when empty), in_order whether no plot time is below the one before it (numpy's
+    not (t[1:] < t[:-1]).any(): a NaN breaks no order)."""
+    cdef Py_ssize_t n = valid_rows(batch, "t_s"), i
+    cdef const double* t_s = <const double*>column(batch, "t_s", cnp.NPY_FLOAT64, -1)
+    cdef const int64_t* rx = <const int64_t*>column(batch, "host_rx_ns", cnp.NPY_INT64, len(batch.t_s))
+    out_a = empty1(n, cnp.NPY_FLOAT64)
+    cdef double* out = <double*>cnp.PyArray_DATA(<cnp.ndarray>out_a)
+    cdef int64_t latest = 0
+    cdef bint in_order = True
+    with nogil:
+        for i in range(n):
+            out[i] = t_s[i] - start_s
+            if i == 0 or rx[i] > latest:
+                latest = rx[i]
+            if i > 0 and t_s[i] < t_s[i - 1]:
+                in_order = False
+    return out_a, latest, in_order
 
 
 cdef class LinkDecoder:

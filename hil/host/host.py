@@ -147,16 +147,20 @@ class Host:
     # how near an unidentified track holds a confirmed one (None: the scenario's protect_radius_m, or else each
     # launcher's seeker basket plus lethal radius, as fire control's protection takes it; the widest)
     protect_radius_m: float | None = None
-    # the track-view kernel picks fire control's rows (hil.ext.track_view); False: its numpy twin, the reference
+    # the track-view kernels pick fire control's rows and count its rounds (hil.ext.track_view), the decode kernel
+    # times the plots (hil.ext.decode.run_times); False: their plain twins (hil.ext.reference), the reference
     compiled: bool = True
 
     def __post_init__(self) -> None:
         sc = self.scenario
         if self.compiled:
+            from hil.ext.decode import run_times
             from hil.ext.track_view import confirmed_news, engagement_counts, fire_control_rows
         else:
+            from hil.ext.reference.decode import run_times
             from hil.ext.reference.track_view import confirmed_news, engagement_counts, fire_control_rows
         self._pick_rows, self._news, self._engagement_counts = fire_control_rows, confirmed_news, engagement_counts
+        self._run_times = run_times
         # the rounds as the engagement-count kernel reads them, and what they were built from (count, settles)
         self._round_columns: RoundColumns = (NO_TRACKS, np.empty(0, np.int32), np.empty(0, np.int8), np.empty(0),
                                              np.empty(0))
@@ -231,10 +235,17 @@ class Host:
             if sweeps:
                 feed_tracker(self.tracker, None, sweeps, self.sector_az)
             return False
-        cols, order = merge_in_time_order([p.batch for p in batches], in_place=self.records is None or
-                                          self.records_before_next_poll)
-        t_abs = cols["t_s"]
-        cols["t_s"] = t_s = t_abs - start_s
+        in_place = self.records is None or self.records_before_next_poll
+        if len(batches) == 1:  # one radar's dwell, nearly always: run times, t1 and order in one compiled pass
+            run_t, t1, in_order = self._run_times(batches[0].batch, start_s)
+            cols, order = merge_in_time_order([batches[0].batch], in_place=in_place, in_order=in_order)
+            t_abs = cols["t_s"]
+            cols["t_s"] = t_s = run_t if in_order else t_abs - start_s
+        else:
+            cols, order = merge_in_time_order([p.batch for p in batches], in_place=in_place)
+            t_abs = cols["t_s"]
+            cols["t_s"] = t_s = t_abs - start_s
+            t1 = int(cols["host_rx_ns"].max())
         t_begin = time.perf_counter_ns()
         feed_tracker(self.tracker, cols, sweeps, self.sector_az)
         self.track_ns = time.perf_counter_ns() - t_begin
@@ -246,7 +257,7 @@ class Host:
         self.fresh_plot_times = t_s
         self._fresh_t0 = (t_abs, unc)  # host s: in ns when looked up (_t0_ns), off the fire path
         self.counts["plots"] += len(t_s)
-        self.iteration_t1_ns = int(cols["host_rx_ns"].max())
+        self.iteration_t1_ns = t1
         if self.records is not None:
             self._plot_records.append(cols)  # written by bookkeeping(), after the fire orders went out
         return True

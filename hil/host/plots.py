@@ -13,19 +13,21 @@ MERGED_COLUMNS = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "r
                   "host_rx_ns")
 
 
-def merge_in_time_order(batches: list[PlotBatch], in_place: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def merge_in_time_order(batches: list[PlotBatch], in_place: bool = False,
+                        in_order: bool | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Several radars' batches of one loop iteration as one time-ordered set of columns, and the order used.
 
     The host feeds the tracker exactly this (hil.runtime), and replay rebuilds it (hil.records.replay): one function,
     so the two can never drift apart. in_place: one batch already in time order (most iterations: one radar's dwell)
     comes back as views of its rows, valid until the batch is refilled (the host's fire path: no copy before the fire
-    command); else the columns are the caller's.
+    command); else the columns are the caller's. in_order: whether one batch's times are known to be in order (the
+    host's fire path knows it from hil.ext.decode.run_times); None: looked at here.
     """
     if len(batches) == 1:
         b = batches[0]
         cols = {name: getattr(b, name)[: b.n] for name in MERGED_COLUMNS}
         t = cols["t_s"]
-        if b.n < 2 or not (t[1:] < t[:-1]).any():
+        if in_order if in_order is not None else (b.n < 2 or not (t[1:] < t[:-1]).any()):
             return (cols if in_place else {k: v.copy() for k, v in cols.items()}), np.arange(b.n)
     else:
         cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}

@@ -293,3 +293,17 @@ def test_runs_of_equal_plot_times(t_s: list[float]) -> None:
         return [(float(t).hex(), k) for t, k in runs]
 
     assert exact(decode.time_runs(batch)) == exact(reference_decode.time_runs(batch))
+
+
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.5, 2.5, 1e9 + 0.001, np.nan, np.inf, -np.inf, 5e-324]), max_size=12),
+       st.lists(st.integers(-(2**62), 2**62), min_size=12, max_size=12),
+       st.sampled_from([0.0, 1.5, 1e9, -3.25, np.inf]))
+@settings(max_examples=300, deadline=None)
+def test_run_times_are_their_twins(t_s: list[float], rx: list[int], start_s: float) -> None:
+    """The host's one pass over a poll's plots: run times bit for bit, the latest receive time, whether in order."""
+    batch = filled_batch([0] * len(t_s), rx[: len(t_s)], t_s)
+    run_t, latest, in_order = decode.run_times(batch, start_s)
+    want_t, want_latest, want_order = reference_decode.run_times(batch, start_s)
+    assert same_bits(run_t, want_t) and run_t.shape == (len(t_s),)
+    assert (latest, in_order) == (want_latest, want_order)
+    assert latest == (max(rx[: len(t_s)]) if t_s else 0)
