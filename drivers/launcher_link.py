@@ -48,6 +48,7 @@ from hil.drivers.registers import (
     FIRE_BLOCK,
     FW_NAME_REGS,
     HOLDING_COUNT,
+    HOLDING_LIMITS,
     IDENT_MAGIC,
     RECORD_REGS,
     REGMAP_VERSION,
@@ -60,13 +61,13 @@ from hil.drivers.registers import (
     Reject,
     State,
     StatusBit,
-    fire_block,
     in_limits,
     unpack_ascii,
 )
 from hil.drivers.timesync import ClockSync
 from hil.drivers.transport import LinkKind, parse_link_url
 from hil.errors import LinkError
+from hil.ext.fire_command import fire_request
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ Recorder = Callable[[str, str, bytes, int, str], None]
 LAUNCHER_LINK_KINDS: tuple[LinkKind, ...] = ("serial", "tcp")  # what from_url opens
 SEQ_MAX = 0xFFFF
 RANGE_M_MAX = 0xFFFF
+FIRE_EL_MIN_CDEG, FIRE_EL_MAX_CDEG = HOLDING_LIMITS[Holding.FIRE_EL_CDEG]
 TGO_S_MAX = 0xFFFF / 100
 # A status is stale when the board clock advanced less than this share of the host time since the last one
 # (less the slack): far below any board's drift, far above what an answer held back a timeout shows.
@@ -896,21 +898,26 @@ class LauncherLink:
         log.info("%s: fire refused: %s", self.name, reason)
         return FireResult(accepted=False, seq=seq, reason=reason, **kw)
 
-    def _next_seq(self, avoid: int) -> int:
-        seq = self._seq % SEQ_MAX + 1  # 1..65535: 0 is never a fire
+    @staticmethod
+    def _seq_after(last: int, avoid: int) -> int:
+        """The fire sequence number after last (1..65535: 0 is never a fire), never avoid (the board's last)."""
+        seq = last % SEQ_MAX + 1
         if seq == avoid:
             seq = seq % SEQ_MAX + 1
-        self._seq = seq
         return seq
 
     @staticmethod
     def aim_registers(azimuth_rad: float, elevation_rad: float, range_m: float,
                       tgo_s: float) -> tuple[int, int, int, int] | None:
-        """The aim as FIRE_AZ_CDEG, FIRE_EL_CDEG, FIRE_RANGE_M, FIRE_TGO_CS, or None if it cannot be sent."""
+        """The aim as FIRE_AZ_CDEG, FIRE_EL_CDEG, FIRE_RANGE_M, FIRE_TGO_CS, or None if it cannot be sent: the
+        definition (and the test's reference) of what hil.ext.fire_command.fire_request puts in a fire block."""
         if not all(math.isfinite(v) for v in (azimuth_rad, elevation_rad, range_m, tgo_s)):
             return None
+        el_cdeg, tgo_cs = math.degrees(elevation_rad) * 100, tgo_s * 100
+        if not (math.isfinite(el_cdeg) and math.isfinite(tgo_cs)):  # beyond any register: refused, never raised
+            return None
         az = round(math.degrees(azimuth_rad % (2 * math.pi)) * 100) % 36000
-        el, rng, tgo = round(math.degrees(elevation_rad) * 100), round(range_m), round(tgo_s * 100)
+        el, rng, tgo = round(el_cdeg), round(range_m), round(tgo_cs)
         if not (in_limits(Holding.FIRE_EL_CDEG, el) and 0 <= rng <= RANGE_M_MAX and 0 <= tgo <= 0xFFFF):
             return None
         return az, el, rng, tgo
@@ -955,14 +962,16 @@ class LauncherLink:
                    tgo_s: float) -> FireResult | _SentFire:
         """fire()'s checks and its write, under the link's lock: a refusal (nothing sent), or what was sent."""
         refusal = self.fire_refusal()
-        aim = self.aim_registers(azimuth_rad, elevation_rad, range_m, tgo_s)
-        if refusal is None and aim is None:
-            refusal = Refusal.BAD_AIM
         if refusal is not None:
             return self._refuse(refusal)
-        assert self.status is not None and aim is not None
-        seq = self._next_seq(self.status.last_fire_seq)
-        request = modbus_rtu.write_multiple_request(FIRE_BLOCK, fire_block(track_id, *aim, seq))
+        assert self.status is not None
+        seq = self._seq_after(self._seq, self.status.last_fire_seq)
+        # aim_registers, fire_block and write_multiple_request in one compiled call (hil.ext.fire_command)
+        request = fire_request(track_id, azimuth_rad, elevation_rad, range_m, tgo_s, seq, FIRE_BLOCK,
+                               FIRE_EL_MIN_CDEG, FIRE_EL_MAX_CDEG, RANGE_M_MAX)
+        if request is None:
+            return self._refuse(Refusal.BAD_AIM)
+        self._seq = seq
         written_ns = self.clock_ns()
         try:
             h0 = self._send(request)  # never retried: a lost answer is settled by reading back
