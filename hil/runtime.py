@@ -183,7 +183,9 @@ class Chain:
         """Start the boards and bring every link up (retried with backoff); the launchers stay SAFE here."""
         sc = self.scenario
         recorder = self.writer.recorder if self.writer else None
-        cpus, placed = (None, None) if self.clock.virtual else board_placement(self.options.realtime)
+        # the emulated boards this run starts (none in virtual time, none against a plant elsewhere: they are its)
+        cpus, placed = (None, None) if self.clock.virtual or not self.local_plant else \
+            board_placement(self.options.realtime)
         with board_cpus(cpus):
             self.boards = bring_up(sc, self.options.rig, self.clock, self.clock.virtual, recorder, self.options.seed,
                                    faults=tuple(f for f in self.link_faults if f.kind in BYTE_KINDS))
@@ -759,8 +761,8 @@ class Chain:
     def _outcome_inputs(self) -> tuple[Any, ...]:
         """hil.plant.outcomes.outcomes()' arguments as of now: each target's row and the plant's counts."""
         run_end_s = min(self.run_s(self.clock.now_ns()), self.duration_ns / 1e9) if self.started else 0.0
-        return (self.scenario, self.truth, self.engagement, self.track_truth, run_end_s, self.duration_ns / 1e9,
-                self.host.refusals, self.host.confirmed_ids_seen)
+        return (self.scenario, self.truth, self.engagement, self.track_truth, run_end_s, self.host.refusals,
+                self.host.confirmed_ids_seen)
 
     def _refusals(self) -> list[dict[str, Any]]:
         """Every refusal so far, in time order (then by track)."""

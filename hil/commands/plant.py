@@ -76,15 +76,18 @@ def main(args: argparse.Namespace) -> int:
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / f"plant-{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     status = None if args.quiet else _status_printer(sys.stderr)
+    RealtimeOptions(cpus=args.cpus, board_cpus=args.board_cpus).validate()  # a CPU the machine lacks: one line
     # where the boards start is checked against the CPUs this process may use before --cpus narrows them
     boards_on, on_boards = board_placement(RealtimeOptions(board_cpus=args.board_cpus))
-    placed = apply(RealtimeOptions(cpus=args.cpus)) if args.cpus is not None else []
-    for option, ok, message in [*placed, *([on_boards] if on_boards else [])]:
+    placed = [*(apply(RealtimeOptions(cpus=args.cpus)) if args.cpus is not None else []),
+              *([on_boards] if on_boards else [])]
+    for option, ok, message in placed:
         print(applied_line(option, ok, message).replace("real time, ", "plant, ", 1), flush=True)
     plant = Plant(PlantOptions(scenario=scenario, rig=rig, seed=seed, out_dir=out, duration_s=args.duration,
                                wait_s=args.wait, record=not args.no_record,
                                announce=lambda line: print(line, flush=True), note=_say, status=status,
-                               criteria=parse_criteria_option(args.criteria), board_cpus=boards_on))
+                               criteria=parse_criteria_option(args.criteria), board_cpus=boards_on,
+                               realtime=placed))
     started = time.monotonic()
     try:
         plant.start()

@@ -90,7 +90,7 @@ OUTCOMES = (
     ("killed", "an interceptor destroyed it"),
     ("leaked", "it reached the asset it was homing on"),
     ("survived", "still flying when the run ended (for a friendly or a neutral, the right outcome)"),
-    ("not_launched", "its start time came after the end of the run: it never flew"),
+    ("not_launched", "its start time came at or after the end of the run: it never flew"),
 )
 
 

@@ -202,12 +202,16 @@ def _groups(verdict: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 def bench_verdict_lines(verdict: dict[str, Any], rig_failed: bool = False) -> list[str]:
     """The verdict for people, first in hil bench's output (after any RIG FAILED line: then no verdict stands,
     hil.measure.verdict.verdict_head): one line, then each criterion under where it was measured."""
-    head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
+    rows = verdict["criteria"]
+    if not rows:  # a pass over nothing would say what was not shown
+        head = ("VERDICT: NONE (no criterion applied to what was measured: the goals are stated for the default load, "
+                "40 targets, clutter 20/scan, 1 radar, 2 launchers, and the launcher round trip)")
+    elif verdict["result"] == PASS and len(verdict["not_judged"]) == len(rows):
+        head = "VERDICT: NOTHING JUDGED (too few samples for every criterion: a longer --duration takes more)"
+    else:
+        head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
     if verdict["not_judged"]:
         head += f"; not judged: {', '.join(verdict['not_judged'])}"
-    if not verdict["criteria"]:
-        head += (" (no criterion applied to what was measured: the goals are stated for the default load, 40 "
-                 "targets, clutter 20/scan, 1 radar, 2 launchers, and the launcher round trip)")
     out = [verdict_head(head, rig_failed)]
     for where, rows in _groups(verdict).items():
         out.append(f"  {where}:")

@@ -103,7 +103,8 @@ def parse_cpus(text: str) -> list[int]:
             else:
                 cpus.add(int(part))
     except ValueError:
-        raise ConfigError("--cpus", "list", f"{text!r} is not a CPU list such as 1 or 0,2 or 0-3") from None
+        # argparse names the option it came with (--cpus, --board-cpus) in its one-line usage error, exit 2
+        raise argparse.ArgumentTypeError(f"{text!r} is not a CPU list such as 1 or 0,2 or 0-3") from None
     return sorted(cpus)
 
 

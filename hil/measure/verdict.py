@@ -343,7 +343,7 @@ def verdict_head(head: str, rig_failed: bool) -> str:
     status is 3, the rig's)."""
     if not rig_failed:
         return head
-    return f"VERDICT: NONE: the rig failed (RIG FAILED above), so this run judges nothing; as measured: " \
+    return f"VERDICT: NONE: the rig failed (RIG FAILED above), this run judges nothing; as measured: " \
            f"{head.removeprefix('VERDICT: ')}"
 
 

@@ -87,14 +87,13 @@ Outcomes = tuple[list[dict[str, Any]], dict[str, Any]]
 
 
 def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, track_truth: dict[int, int],
-             run_end_s: float, duration_s: float, refusals: dict[tuple[int, int, str], dict[str, Any]] | None = None,
+             run_end_s: float, refusals: dict[tuple[int, int, str], dict[str, Any]] | None = None,
              confirmed_ids: set[int] | None = None) -> Outcomes:
     """Each target's row (engaged, shots, result, refusal reasons when known) and the plant's counts.
 
-    run_end_s: how far the run got (an impact after it is not a leak); duration_s: the run's planned length.
+    run_end_s: how far the run got (an impact after it is not a leak, a target starting then or later never flew).
     refusals and confirmed_ids are the host's own (hil's host gives them; an external host's are unknown)."""
-    stages = outcomes_in_stages(scenario, truth, engagement, track_truth, run_end_s, duration_s, refusals,
-                                confirmed_ids)
+    stages = outcomes_in_stages(scenario, truth, engagement, track_truth, run_end_s, refusals, confirmed_ids)
     while True:
         try:
             next(stages)
@@ -104,7 +103,7 @@ def outcomes(scenario: Scenario, truth: Truth, engagement: EngagementModel, trac
 
 
 def outcomes_in_stages(scenario: Scenario, truth: Truth, engagement: EngagementModel, track_truth: dict[int, int],
-                       run_end_s: float, duration_s: float,
+                       run_end_s: float,
                        refusals: dict[tuple[int, int, str], dict[str, Any]] | None = None,
                        confirmed_ids: set[int] | None = None) -> Generator[None, None, Outcomes]:
     """outcomes() in stages (the run's journal, in the loop): the rounds, the refusal reasons, then the targets'
@@ -141,8 +140,8 @@ def outcomes_in_stages(scenario: Scenario, truth: Truth, engagement: EngagementM
         if ended == "impact" and impact_s[row] > run_end_s:
             ended = "end"  # its impact would come after the run ended (a short or interrupted run)
         result = "killed" if ended == "killed" else "leaked" if ended == "impact" else "survived"
-        if result == "survived" and start_s[row] > duration_s:
-            result = "not_launched"
+        if result == "survived" and start_s[row] >= run_end_s:
+            result = "not_launched"  # it would have started at or after the run ended: it never flew
         reasons = reasons_of.get(row, no_reasons)
         tracked = row in tracked_rows
         if confirmed_ids is not None and not reasons and tracked and row not in confirmed_rows:

@@ -86,6 +86,7 @@ class PlantOptions:
     status: Callable[[dict[str, Any]], None] | None = None  # once a second while the scenario runs
     criteria: dict[str, Any] = field(default_factory=dict)  # over the rig's and the scenario's (hil.measure.verdict)
     board_cpus: list[int] | None = None  # the CPUs the emulated boards start on (None: wherever this process runs)
+    realtime: list[Any] = field(default_factory=list)  # where the plant and its boards run, as the summary says it
 
 
 class _Tracks(NamedTuple):
@@ -789,8 +790,8 @@ class Plant:
         now = self.end_ns or time.monotonic_ns()
         run_end_s = min(self.truth_s(now), self.duration_s) if self.start_ns else 0.0
         heard = bool(self.counts["track_records"])
-        engagements, plant = outcomes(sc, self.truth, self.engagement, self.scorer.track_truth, run_end_s,
-                                      self.duration_s, None, self.confirmed_numbers if heard else None)
+        engagements, plant = outcomes(sc, self.truth, self.engagement, self.scorer.track_truth, run_end_s, None,
+                                      self.confirmed_numbers if heard else None)
         receiver = self.receiver
         sender = receiver.last_sender if receiver is not None else None
         return {
@@ -804,6 +805,7 @@ class Plant:
             "scenario_file": sc.source,
             "seed": self.options.seed,
             "time_mode": "real",
+            "realtime": [list(a) for a in self.options.realtime],
             "rig": self.options.rig.name,
             "duration_s": self.duration_s,
             "scenario_duration_s": sc.duration_s,  # a shorter run's kills are not judged against the scenario's

@@ -825,14 +825,21 @@ def _ending(s: dict[str, Any], run: RunFolder) -> str:
     return ""
 
 
-def _verdict_block(verdict: Any) -> str:
-    """The run's verdict (criteria with measured value and limit), whatever shape of it summary.json holds."""
+def _verdict_block(verdict: Any, rig_failed: bool = False, judged_elsewhere: bool = False) -> str:
+    """The run's verdict (criteria with measured value and limit), whatever shape of it summary.json holds. As the
+    terminal says it (hil.measure.verdict.verdict_lines): no verdict stands over a failed rig, and a host whose plant
+    runs elsewhere judged nothing when none of its criteria could be."""
     v = verdict if isinstance(verdict, dict) else {"result": verdict}
     word = next((v[k] for k in ("result", "status", "verdict", "outcome") if isinstance(v.get(k), str)), None)
     if word is None and isinstance(v.get("passed"), bool):
         word = "pass" if v["passed"] else "fail"
     word = str(word or "unknown")
     tone = {"pass": "good", "passed": "good", "fail": "bad", "failed": "bad"}.get(word.lower(), "warn")
+    criteria_rows, not_judged = _l(v.get("criteria")), _l(v.get("not_judged"))
+    if judged_elsewhere and word.lower() == "pass" and criteria_rows and len(not_judged) == len(criteria_rows):
+        word, tone = "nothing judged here: the plant (hil plant) scores this run", "warn"
+    if rig_failed:
+        word, tone = f"none: the rig failed (rig problems below), this run judges nothing; as measured: {word}", "bad"
     criteria = v.get("criteria")
     items = (list(criteria.values()) if isinstance(criteria, dict) else _l(criteria))
     if isinstance(criteria, dict):
@@ -850,7 +857,9 @@ def _verdict_block(verdict: Any) -> str:
                      (op + _esc(limit) + unit) if limit is not None else None, _badge(res or "?", ctone),
                      c.get("note", c.get("reason", c.get("detail")))])
     table = _table(["criterion", "measured", "limit", "result", "note"], rows, "verdict") if rows else ""
-    return (f'<div id="verdict" class="status {tone}"><span class="big">Verdict: {html.escape(word.upper())}</span>'
+    head, _, rest = word.partition(": ")  # the verdict's word in capitals, what follows it as written
+    text = head.upper() + (f": {rest}" if rest else "")
+    return (f'<div id="verdict" class="status {tone}"><span class="big">Verdict: {html.escape(text)}</span>'
             f"</div>{table}")
 
 
@@ -1261,7 +1270,9 @@ def render_page(run: RunFolder) -> str:
     h = headline(s)
     # the verdict first when the run has one; the rig's health and the safety headline always (what a run must
     # never get wrong is said whatever the criteria were)
-    top = (_verdict_block(s["verdict"]) if isinstance(s.get("verdict"), dict | str) else "") + \
+    rig_failed = s.get("rig_ok") is False or bool(_l(s.get("rig_problems")))
+    elsewhere = s.get("scored") not in (None, "here", "plant")
+    top = (_verdict_block(s["verdict"], rig_failed, elsewhere) if isinstance(s.get("verdict"), dict | str) else "") + \
         _status_block(s, h) + _ending(s, run) + _headline_tiles(s, h)
     parts = [
         _guard("status", "Status", lambda: top),

@@ -43,6 +43,16 @@ def test_a_typo_in_a_rig_file_is_one_line_naming_the_field(tmp_path: Path) -> No
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_bad_cpu_list_is_a_usage_error_naming_its_option() -> None:
+    for command, option, bad in (("run", "--cpus", "abc"), ("bench", "--board-cpus", "1-"), ("plant", "--cpus", "abc"),
+                                 ("host", "--board-cpus", "1-")):
+        r = hil(command, option, bad)
+        assert r.returncode == 2, (command, r.stderr)
+        assert "Traceback" not in r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.endswith(f"argument {option}: {bad!r} is not a CPU list such as 1 or 0,2 or 0-3"), last
+
+
 def test_impossible_scenario_values_are_one_line(tmp_path: Path) -> None:
     text = RAID.read_text().replace("pd = 0.9", "pd = 1.9", 1)
     scenario = tmp_path / "bad.toml"

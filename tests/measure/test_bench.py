@@ -263,6 +263,11 @@ def test_a_p99_from_too_few_samples_is_not_judged(floor: dict[str, Any]) -> None
     assert verdict["result"] == "pass" and verdict["not_judged"] == ["host_total_p99_us @ 40 targets"]
     assert verdict["criteria"][0]["measured"] is None
     assert "12 samples; a p99 needs 1,000" in bench_verdict_lines(verdict)[2]
+    # nothing judged is not called a pass, nor is a bench no criterion applied to
+    assert bench_verdict_lines(verdict)[0].startswith("VERDICT: NOTHING JUDGED (too few samples for every criterion")
+    assert bench_verdict_lines(verdict)[0].endswith("; not judged: host_total_p99_us @ 40 targets")
+    none = _judge(_results(3.0, floor, Load(targets=10)))
+    assert bench_verdict_lines(none)[0].startswith("VERDICT: NONE (no criterion applied to what was measured")
 
 
 def test_criteria_come_from_the_goals_then_the_rig_then_the_command_line(floor: dict[str, Any]) -> None:

@@ -108,7 +108,7 @@ def test_command_line_flags() -> None:
     assert not options_from_args(p.parse_args([])).any()
     assert parse_cpus("0-2,5") == [0, 1, 2, 5]
     for bad in ("x", "3-1", ""):
-        with pytest.raises(ConfigError):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not a CPU list"):
             parse_cpus(bad)
     with pytest.raises(ConfigError, match="outside"):
         RealtimeOptions(fifo_priority=150).validate()

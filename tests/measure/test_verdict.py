@@ -166,7 +166,7 @@ def test_a_verdict_that_judged_nothing_is_not_called_a_pass() -> None:
 def test_no_verdict_stands_over_a_failed_rig() -> None:
     passed = judge(BASE, criteria_from({"friendly_engagements": 0}, "test"))
     lines = verdict_lines(passed, rig_failed=True)
-    assert lines[0] == "VERDICT: NONE: the rig failed (RIG FAILED above), so this run judges nothing; as measured: PASS"
+    assert lines[0] == "VERDICT: NONE: the rig failed (RIG FAILED above), this run judges nothing; as measured: PASS"
     assert lines[1:] == verdict_lines(passed)[1:]  # the criteria as measured, all the same
     failed = judge(BASE, criteria_from({"gospa_mean_m": 600}, "test"))
     assert verdict_lines(failed, rig_failed=True)[0].endswith("as measured: FAIL (gospa_mean_m)")

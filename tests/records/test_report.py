@@ -276,3 +276,20 @@ def test_escort_scene_names_who_was_protected(tmp_path: Path) -> None:
     assert guarded and all("protecting #" in refusals[name][3] for name in guarded)
     status = re.search(r'<div id="status" class="status (\w+)">(.*?)</div>', page, re.S)
     assert status and "Safe: no friendly or neutral taken or killed" in status.group(2)
+
+
+def test_the_report_lets_no_verdict_stand_over_a_failed_rig_nor_judge_for_a_plant_elsewhere(tmp_path: Path) -> None:
+    run = make_run_folder(tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    summary.update(verdict={"result": "pass", "failed": [], "not_judged": [], "criteria": [
+        {"name": "leaks", "measured": 0, "limit": 0, "result": "pass"}]},
+        rig_ok=False, rig_problems=["launcher launcher-south link lost at the end of the run"])
+    (run / "summary.json").write_text(json.dumps(summary))
+    page = render_report(run).read_text()
+    assert "Verdict: NONE: the rig failed" in page and "as measured: pass" in page and "Verdict: PASS" not in page
+    summary.update(rig_ok=True, rig_problems=[], scored="plant elsewhere",
+                   verdict={"result": "pass", "failed": [], "not_judged": ["leaks"], "criteria": [
+                       {"name": "leaks", "measured": None, "limit": 0, "result": "not judged"}]})
+    (run / "summary.json").write_text(json.dumps(summary))
+    page = render_report(run).read_text()
+    assert "Verdict: NOTHING JUDGED HERE: the plant (hil plant) scores this run" in page and "Verdict: PASS" not in page

@@ -103,3 +103,16 @@ def test_a_launcher_that_stops_answering_is_never_commanded_and_the_run_goes_on(
     assert any(r[1] == "launch" and r[4] == "launcher-south" and 5.0 <= float(r[0]) < 25.0 for r in rows)
     assert summary["links"]["launcher-north"]["lost_events"] >= 1
     assert summary["friendly_engagements"] == 0
+
+
+def test_a_target_starting_as_the_run_ends_never_flew() -> None:
+    """cruise-3 starts at 10 s: a run of 10 s ends as it would start, so it is not_launched, never survived; one of
+    11 s flies it."""
+    def result(duration_s: float) -> str:
+        summary = run_chain(RunOptions(scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1,
+                                       time_mode="virtual", out_dir=None, duration_s=duration_s, record=False,
+                                       report=False))
+        return next(e["result"] for e in summary["engagements"] if e["target"] == "cruise-3")
+
+    assert result(10.0) == "not_launched"
+    assert result(11.0) != "not_launched"

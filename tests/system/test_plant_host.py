@@ -255,8 +255,10 @@ def test_hil_host_runs_the_plants_scenario_for_the_plants_duration_unless_told(t
                                 timeout=60)
         assert silent.returncode == 2 and len(silent.stderr.splitlines()) == 1, silent.stderr
         assert "the boards here are hil plant's" in silent.stderr
+        # pinned: a run of its own would put its boards on the CPUs left; the host here has none to put
         host = subprocess.run(hil("host", "--rig", rig_file, "--out", tmp_path / "host", "--quiet", "--no-record",
-                                  "--no-report"), cwd=REPO, capture_output=True, text=True, timeout=120)
+                                  "--no-report", "--cpus", str(max(os.sched_getaffinity(0)))), cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
         status, err = finish(plant)
     finally:
         if plant.poll() is None:
@@ -268,6 +270,7 @@ def test_hil_host_runs_the_plants_scenario_for_the_plants_duration_unless_told(t
     assert host.stdout.startswith("scenario ") and "VERDICT: PASS" not in host.stdout
     assert "VERDICT: NOTHING JUDGED HERE: the plant (hil plant) scores this run" in host.stdout
     assert "outcomes: scored by the plant" in host.stdout and "None" not in host.stdout
+    assert "board CPUs" not in host.stdout  # the boards are the plant's: the host starts none, places none
     # 4 s of the scenario: its kill counts are not judged against the whole scenario's, by either side
     for s in (h, p):
         kills = [r for r in s["verdict"]["criteria"] if r["name"].startswith("hostiles_killed")]
@@ -319,3 +322,9 @@ def test_the_plants_boards_start_on_the_cpus_asked_and_it_says_where(tmp_path: P
     assert done.returncode == 3  # no host came
     assert f"plant, loop CPUs: pinned to CPUs [{rest[0]}]" in done.stdout
     assert f"plant, board CPUs: the emulated boards on CPUs [{first}]" in done.stdout
+    assert [row[:2] for row in summary(tmp_path / "cli")["realtime"]] == [["cpus", True], ["board_cpus", True]]
+    missing = subprocess.run(hil("plant", "--board-cpus", "4096", "--out", tmp_path / "none"), cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip() == "hil: --board-cpus: list: no CPU [4096] on this machine " \
+        f"(it has {os.cpu_count()})"
