@@ -492,7 +492,9 @@ async def _launcher_link(target: str, k: int, inside: dict[str, Samples] | None)
     link = LauncherLink.from_url(target, name="baseline", timeout_s=TIMEOUT_S)
     calls: Calls = []
     if inside is not None:
-        _time_method(link.transport, "_exchange", "transport_call", calls)
+        # an exchange is the transport's send (frame, write) and answer (wait, hunt and check): both are its call
+        _time_method(link.transport, "send", "transport_call", calls)
+        _time_method(link.transport, "answer", "transport_call", calls)
         _time_method(link.clock_sync, "add_sample", "clock_sync", calls)
     out: Samples = {op: [] for op in OPS}
     try:
@@ -515,9 +517,9 @@ async def _launcher_link(target: str, k: int, inside: dict[str, Samples] | None)
             out["status"].append(total)
             out["write"].append(result.round_trip_ns)
             if inside is not None:
-                # the fire's write is its first exchange; what follows belongs to its readback
+                # the fire's write is its first exchange (a send, an answer); what follows belongs to its readback
                 for op, op_calls, op_total in (("status", status_calls, total),
-                                               ("write", calls[:1], result.round_trip_ns)):
+                                               ("write", calls[:2], result.round_trip_ns)):
                     for part, ns in _parts(op_calls, op_total).items():
                         inside[op].setdefault(part, []).append(ns)
     finally:

@@ -41,7 +41,7 @@ def user(pytester: pytest.Pytester) -> pytest.Pytester:
     judged only by what their tests ask and the always-on safety criteria; nothing is killed that early)."""
     raid = tomllib.loads(resolve_scenario("raid").read_text())
     raid.pop("criteria", None)
-    raid["name"], raid["duration_s"] = "my-raid", 10.0
+    raid["name"], raid["duration_s"] = "my-raid", 10.0  # cruise-3 starts at 10 s: it never flies (7 hostiles do)
     (pytester.path / "my_raid.toml").write_text(tomli_w.dumps(raid))
     return pytester
 
@@ -106,7 +106,7 @@ def test_a_failed_criterion_fails_the_test_with_its_name_value_and_limit(user: p
     user.makepyfile(test_mine=FAILING)
     r = user.runpytest("-p", "no:cacheprovider")
     r.assert_outcomes(passed=1, failed=2)
-    line = "hostiles_killed_fraction: measured 0, limit >= 1 (0 of 8 hostiles killed)"
+    line = "hostiles_killed_fraction: measured 0, limit >= 1 (0 of 7 hostiles killed)"
     r.stdout.fnmatch_lines([
         # a plain assert: the result's repr is one line with the failed criterion
         f"E * where False = <RunResult my-raid seed 1, virtual time, rig mock: FAIL {line}>.passed",
@@ -137,7 +137,7 @@ def test_junitxml_carries_each_criterion_of_each_run(user: pytest.Pytester) -> N
     assert Path(props["hil.folder"]).is_dir()
     row = json.loads(props["hil.criterion.hostiles_killed_fraction"])
     assert row == {"result": "fail", "measured": 0.0, "op": ">=", "limit": 1.0, "unit": "",
-                   "detail": "0 of 8 hostiles killed"}
+                   "detail": "0 of 7 hostiles killed"}
     assert json.loads(props["hil.criterion.friendly_engagements"])["result"] == "pass"
     # the test that expects the failure passes, and still records the run's verdict
     case, props = cases["test_a_designed_failure_can_be_expected"]
