@@ -31,7 +31,15 @@ from typing import Any
 
 from hil.errors import ConfigError
 from hil.measure.latency import STAGES
-from hil.measure.verdict import FAIL, NOT_JUDGED, PASS, criterion_line, parse_criteria_option, verdict_head
+from hil.measure.verdict import (
+    FAIL,
+    NOT_JUDGED,
+    PASS,
+    criterion_line,
+    judged_nothing,
+    parse_criteria_option,
+    verdict_head,
+)
 from hil.units import samples_needed
 
 HOST_P99_GOAL_US = 1000.0  # frame received -> command written, the default load
@@ -206,7 +214,7 @@ def bench_verdict_lines(verdict: dict[str, Any], rig_failed: bool = False) -> li
     if not rows:  # a pass over nothing would say what was not shown
         head = ("VERDICT: NONE (no criterion applied to what was measured: the goals are stated for the default load, "
                 "40 targets, clutter 20/scan, 1 radar, 2 launchers, and the launcher round trip)")
-    elif verdict["result"] == PASS and len(verdict["not_judged"]) == len(rows):
+    elif judged_nothing(verdict):
         head = "VERDICT: NOTHING JUDGED (too few samples for every criterion: a longer --duration takes more)"
     else:
         head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"

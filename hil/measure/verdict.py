@@ -328,13 +328,19 @@ def verdict_lines(verdict: dict[str, Any], nothing_judged: str = "", rig_failed:
     not one criterion could be judged (where the verdict is, e.g. a plant elsewhere's). rig_failed: the rig failed
     (the RIG FAILED lines say how), so no verdict stands (verdict_head)."""
     rows = verdict["criteria"]
-    if verdict["result"] == PASS and rows and len(verdict["not_judged"]) == len(rows):
+    if judged_nothing(verdict):
         head = "VERDICT: NOTHING JUDGED HERE" + (f": {nothing_judged}" if nothing_judged else "")
     else:
         head = "VERDICT: PASS" if verdict["result"] == PASS else f"VERDICT: FAIL ({', '.join(verdict['failed'])})"
     if verdict["not_judged"]:
         head += f"; not judged: {', '.join(verdict['not_judged'])}"
     return [verdict_head(head, rig_failed), *("  " + criterion_line(r) for r in rows)]
+
+
+def judged_nothing(verdict: dict[str, Any]) -> bool:
+    """A verdict with criteria of which not one could be judged: it passed, but on nothing (never to be called PASS)."""
+    rows = verdict.get("criteria") or []
+    return bool(verdict.get("result") == PASS and rows and len(verdict.get("not_judged") or []) == len(rows))
 
 
 def verdict_head(head: str, rig_failed: bool) -> str:
@@ -366,5 +372,5 @@ def write_junit(path: str | Path, suite: str, verdict: dict[str, Any], time_s: f
     Path(path).write_text(ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
 
 
-__all__ = ["ALWAYS", "FAIL", "MEASURES", "NOT_JUDGED", "PASS", "Criterion", "criteria_from", "judge", "merged",
-           "parse_criteria_option", "verdict_head", "verdict_lines", "write_junit"]
+__all__ = ["ALWAYS", "FAIL", "MEASURES", "NOT_JUDGED", "PASS", "Criterion", "criteria_from", "judge", "judged_nothing",
+           "merged", "parse_criteria_option", "verdict_head", "verdict_lines", "write_junit"]

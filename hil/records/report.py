@@ -40,6 +40,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
 from hil.errors import HilError
+from hil.measure.verdict import judged_nothing
 from hil.units import PERCENTILES, duration_text, samples_needed
 
 log = logging.getLogger("hil.records.report")
@@ -835,8 +836,7 @@ def _verdict_block(verdict: Any, rig_failed: bool = False, judged_elsewhere: boo
         word = "pass" if v["passed"] else "fail"
     word = str(word or "unknown")
     tone = {"pass": "good", "passed": "good", "fail": "bad", "failed": "bad"}.get(word.lower(), "warn")
-    criteria_rows, not_judged = _l(v.get("criteria")), _l(v.get("not_judged"))
-    if judged_elsewhere and word.lower() == "pass" and criteria_rows and len(not_judged) == len(criteria_rows):
+    if judged_elsewhere and isinstance(v.get("criteria"), list) and judged_nothing(v):
         word, tone = "nothing judged here: the plant (hil plant) scores this run", "warn"
     if rig_failed:
         word, tone = f"none: the rig failed (rig problems below), this run judges nothing; as measured: {word}", "bad"
