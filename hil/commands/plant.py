@@ -82,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
     placed = [*(apply(RealtimeOptions(cpus=args.cpus)) if args.cpus is not None else []),
               *([on_boards] if on_boards else [])]
     for option, ok, message in placed:
-        print(applied_line(option, ok, message).replace("real time, ", "plant, ", 1), flush=True)
+        print(applied_line(option, ok, message, of="plant"), flush=True)
     plant = Plant(PlantOptions(scenario=scenario, rig=rig, seed=seed, out_dir=out, duration_s=args.duration,
                                wait_s=args.wait, record=not args.no_record,
                                announce=lambda line: print(line, flush=True), note=_say, status=status,

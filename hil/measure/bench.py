@@ -705,11 +705,16 @@ def exit_status(results: dict[str, Any] | None, regressed: bool) -> int:
     if results is not None:
         if results.get("interrupted"):
             return SIGNAL_EXITS.get(results["interrupted"], 130)
-        if results.get("rig_failed") or any(r.get("rig_problems") for r in results.get("runs", [])):
+        if _rig_failed(results):
             return EXIT_RIG_FAILED
         if (results.get("verdict") or {}).get("result") == "fail":
             return EXIT_FAILED
     return EXIT_FAILED if regressed else 0
+
+
+def _rig_failed(results: dict[str, Any]) -> bool:
+    """The rig failed: before any load ran, or in one of them (exit status 3; then no verdict stands)."""
+    return bool(results.get("rig_failed") or any(r.get("rig_problems") for r in results.get("runs", [])))
 
 
 def _rig_lines(results: dict[str, Any]) -> list[str]:
@@ -783,8 +788,7 @@ def _judge(results: dict[str, Any], criteria: dict[str, BenchCriterion], out: Pa
     rig = _rig_lines(results)
     if results["runs"]:
         results["verdict"] = judge_bench(results, criteria, is_default_load)
-        print("\n".join([*rig, *bench_verdict_lines(results["verdict"],
-                                                     rig_failed=any(line.startswith("RIG FAILED") for line in rig))]))
+        print("\n".join([*rig, *bench_verdict_lines(results["verdict"], rig_failed=_rig_failed(results))]))
     else:
         print("\n".join([*rig, "VERDICT: none: no load was measured"]))
     save_results(results, out)

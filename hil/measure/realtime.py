@@ -69,9 +69,10 @@ OPTION_NAMES = {"fifo_priority": "scheduler", "cpus": "loop CPUs", "board_cpus":
                 "freeze_gc": "garbage collector"}
 
 
-def applied_line(option: str, applied: bool, message: str) -> str:
-    """One real-time option's outcome for people (hil run's and hil bench's output)."""
-    return f"real time, {OPTION_NAMES.get(option, option)}: {message if applied else 'NOT applied: ' + message}"
+def applied_line(option: str, applied: bool, message: str, of: str = "real time") -> str:
+    """One real-time option's outcome for people (hil run's and hil bench's output; of: whose, "plant" for hil
+    plant's)."""
+    return f"{of}, {OPTION_NAMES.get(option, option)}: {message if applied else 'NOT applied: ' + message}"
 
 
 def applied_lines(applied: Sequence[Sequence[Any]]) -> list[str]:
