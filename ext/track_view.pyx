@@ -51,6 +51,23 @@ cdef inline bint near(const double* x, Py_ssize_t i, Py_ssize_t j, double near_m
     return dx * dx + dy * dy + dz * dz <= near2
 
 
+ctypedef fused key_t:
+    double
+    long long
+
+
+cdef inline Py_ssize_t lower_bound(const key_t* keys, Py_ssize_t n, key_t value) noexcept nogil:
+    """The first of n ascending keys not below value (n when none is)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keys[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 cdef inline bint in_codes(int code, const int* codes, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t k
     for k in range(n):
@@ -115,7 +132,7 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
     cdef bint by_east = n_confirmed * n_unidentified > SORTED_FROM
     cdef const double* east = NULL
     cdef const long long* east_row = NULL
-    cdef Py_ssize_t lo, hi, mid, best
+    cdef Py_ssize_t lo, best
     cdef double from_east, to_east, slack
     if by_east:
         rows_a = np.flatnonzero((np.asarray(st_a) != CONFIRMED) & (np.asarray(m3_a) < 0))
@@ -170,13 +187,7 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
                 # a window a little wider than near_m east and west (the exact test below decides), its lowest row
                 slack = 1e-9 * (fabs(x[i * NC]) + near_m) + 1e-9
                 from_east, to_east = x[i * NC] - near_m - slack, x[i * NC] + near_m + slack
-                lo, hi = 0, n_unidentified
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if east[mid] < from_east:
-                        lo = mid + 1
-                    else:
-                        hi = mid
+                lo = lower_bound(east, n_unidentified, from_east)
                 best = -1
                 while lo < n_unidentified and east[lo] <= to_east:
                     j = east_row[lo]
@@ -230,14 +241,9 @@ cdef enum:  # a round's state as engagement_counts reads it (hil.host.host.HostR
 
 cdef inline Py_ssize_t row_of(long long tid, const long long* ids, Py_ssize_t n, bint ascending) noexcept nogil:
     """The last row holding track id tid (-1 none): by bisection when the ids ascend strictly, else by a scan."""
-    cdef Py_ssize_t lo = 0, hi = n, mid, k
+    cdef Py_ssize_t lo, k
     if ascending:
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if ids[mid] < tid:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = lower_bound(ids, n, tid)
         return lo if lo < n and ids[lo] == tid else -1
     for k in range(n - 1, -1, -1):
         if ids[k] == tid:
