@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 import os
 import socket
 import struct
@@ -906,22 +905,6 @@ class LauncherLink:
             seq = seq % SEQ_MAX + 1
         return seq
 
-    @staticmethod
-    def aim_registers(azimuth_rad: float, elevation_rad: float, range_m: float,
-                      tgo_s: float) -> tuple[int, int, int, int] | None:
-        """The aim as FIRE_AZ_CDEG, FIRE_EL_CDEG, FIRE_RANGE_M, FIRE_TGO_CS, or None if it cannot be sent: the
-        definition (and the test's reference) of what hil.ext.fire_command.fire_request puts in a fire block."""
-        if not all(math.isfinite(v) for v in (azimuth_rad, elevation_rad, range_m, tgo_s)):
-            return None
-        el_cdeg, tgo_cs = math.degrees(elevation_rad) * 100, tgo_s * 100
-        if not (math.isfinite(el_cdeg) and math.isfinite(tgo_cs)):  # beyond any register: refused, never raised
-            return None
-        az = round(math.degrees(azimuth_rad % (2 * math.pi)) * 100) % 36000
-        el, rng, tgo = round(el_cdeg), round(range_m), round(tgo_cs)
-        if not (in_limits(Holding.FIRE_EL_CDEG, el) and 0 <= rng <= RANGE_M_MAX and 0 <= tgo <= 0xFFFF):
-            return None
-        return az, el, rng, tgo
-
     async def fire(self, track_id: int, azimuth_rad: float, elevation_rad: float, range_m: float = 0.0,
                    tgo_s: float = 0.0) -> FireResult:
         """Command one launch for track_id at the aim given: azimuth clockwise from north and elevation (rad),
@@ -966,7 +949,7 @@ class LauncherLink:
             return self._refuse(refusal)
         assert self.status is not None
         seq = self._seq_after(self._seq, self.status.last_fire_seq)
-        # aim_registers, fire_block and write_multiple_request in one compiled call (hil.ext.fire_command)
+        # the aim's registers, the block and its request in one compiled call (hil.ext.fire_command)
         request = fire_request(track_id, azimuth_rad, elevation_rad, range_m, tgo_s, seq, FIRE_BLOCK,
                                FIRE_EL_MIN_CDEG, FIRE_EL_MAX_CDEG, RANGE_M_MAX)
         if request is None:

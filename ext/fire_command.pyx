@@ -4,13 +4,13 @@
 launcher_link.LauncherLink.fire_now), in one call instead of a dozen Python steps on the fire path.
 
 fire_request(track_id, azimuth_rad, elevation_rad, range_m, tgo_s, seq, ...) is, byte for byte,
-    modbus_rtu.write_multiple_request(FIRE_BLOCK, registers.fire_block(track_id, *LauncherLink.aim_registers(
-        azimuth_rad, elevation_rad, range_m, tgo_s), seq))
-or None where aim_registers is None (an aim that cannot be sent): azimuth in centidegrees clockwise from north
-(0..35999, the azimuth taken modulo a turn as Python's % takes it), elevation in centidegrees within the register's
-limits, range in metres and time to go in centiseconds within 0..65535, each rounded half to even as Python's round()
-rounds; then the block FIRE_TRACK..FIRE_SEQ and FIRE_CHECK (CRC-16/MODBUS over the six registers, big-endian), as the
-function-16 request PDU. Those Python functions are its reference (tests/kernels/test_fire_command.py).
+    modbus_rtu.write_multiple_request(FIRE_BLOCK, registers.fire_block(track_id, *aim, seq))
+with the aim as its plain twin (hil.ext.reference.fire_command, the launcher link's Python before this kernel)
+reckons it, or None where the aim cannot be sent: azimuth in centidegrees clockwise from north (0..35999, the
+azimuth taken modulo a turn as Python's % takes it), elevation in centidegrees within the register's limits, range
+in metres and time to go in centiseconds within 0..65535, each rounded half to even as Python's round() rounds;
+then the block FIRE_TRACK..FIRE_SEQ and FIRE_CHECK (CRC-16/MODBUS over the six registers, big-endian), as the
+function-16 request PDU. tests/kernels/test_fire_command.py holds the two to the same bytes.
 """
 
 from libc.math cimport M_PI, fmod, isfinite, rint

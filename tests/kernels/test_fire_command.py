@@ -1,6 +1,6 @@
-"""The fire command's request, compiled (hil.ext.fire_command), against the Python it replaces on the fire path:
-the same bytes for every aim, None for every aim that cannot be sent, whatever the floats (ties, a turn's edge,
-negative angles, NaN, infinities, the limits)."""
+"""The fire command's request, compiled (hil.ext.fire_command), against its plain twin (hil.ext.reference
+.fire_command: the Python it replaced on the fire path): the same bytes for every aim, None for every aim that
+cannot be sent, whatever the floats (ties, a turn's edge, negative angles, NaN, infinities, the limits)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,10 @@ import math
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from hil.drivers.launcher_link import FIRE_EL_MAX_CDEG, FIRE_EL_MIN_CDEG, RANGE_M_MAX, LauncherLink
-from hil.drivers.modbus_rtu import write_multiple_request
-from hil.drivers.registers import FIRE_BLOCK, fire_block
+from hil.drivers.launcher_link import FIRE_EL_MAX_CDEG, FIRE_EL_MIN_CDEG, RANGE_M_MAX
+from hil.drivers.registers import FIRE_BLOCK
 from hil.ext.fire_command import fire_request
-
-
-def reference(track_id: int, az: float, el: float, rng: float, tgo: float, seq: int) -> bytes | None:
-    aim = LauncherLink.aim_registers(az, el, rng, tgo)
-    return None if aim is None else write_multiple_request(FIRE_BLOCK, fire_block(track_id, *aim, seq))
-
+from hil.ext.reference import fire_command as reference
 
 # angles whose centidegrees are exact ties, a turn's edge from both sides, and plain floats of every size
 ANGLES = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
@@ -34,5 +28,6 @@ AMOUNTS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(
 @example(17, 1.0, 0.2, 9000.0, 12.5, 3)
 def test_the_request_is_the_python_one_byte_for_byte(track_id: int, az: float, el: float, rng: float, tgo: float,
                                                      seq: int) -> None:
-    got = fire_request(track_id, az, el, rng, tgo, seq, FIRE_BLOCK, FIRE_EL_MIN_CDEG, FIRE_EL_MAX_CDEG, RANGE_M_MAX)
-    assert got == reference(track_id, az, el, rng, tgo, seq)
+    limits = (FIRE_BLOCK, FIRE_EL_MIN_CDEG, FIRE_EL_MAX_CDEG, RANGE_M_MAX)
+    assert fire_request(track_id, az, el, rng, tgo, seq, *limits) == \
+        reference.fire_request(track_id, az, el, rng, tgo, seq, *limits)
