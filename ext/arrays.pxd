@@ -16,6 +16,17 @@ cdef inline bint fits(object x, int typenum, int ndim):
             and cnp.PyArray_ISBEHAVED_RO(a))
 
 
+cdef inline object as_array(object x, object dtype, int typenum, int ndim, tuple shape=None):
+    """x as a kernel reads it: as it is when it fits, else a C-contiguous copy of dtype (reshaped to shape, when
+    given: a plug-in's empty state may come as np.array([]))."""
+    import numpy as np
+
+    if fits(x, typenum, ndim):
+        return x
+    x = np.ascontiguousarray(x, dtype=dtype)
+    return x if shape is None else x.reshape(shape)
+
+
 cdef inline object empty1(Py_ssize_t n, int typenum):
     cdef cnp.npy_intp dims[1]
     dims[0] = n

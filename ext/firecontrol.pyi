@@ -35,10 +35,11 @@ class FireControl:
     @property
     def n_launchers(self) -> int: ...
     def evaluate(self, t_s: float, track_id: npt.ArrayLike, state: npt.ArrayLike, pos_var_m2: npt.ArrayLike,
-                 confirmed: npt.ArrayLike, friendly: npt.ArrayLike, in_flight: npt.ArrayLike,
+                 confirmed: npt.ArrayLike | None, friendly: npt.ArrayLike, in_flight: npt.ArrayLike,
                  shots_fired: npt.ArrayLike, launcher_armed: npt.ArrayLike, launcher_ready: npt.ArrayLike,
                  launcher_rounds: npt.ArrayLike, launcher_reload_left_s: npt.ArrayLike,
                  channels_in_use: npt.ArrayLike | None = None, solver: str | None = None, *,
                  neutral: npt.ArrayLike | None = None, assessing: npt.ArrayLike | None = None,
-                 vel_var_m2s2: npt.ArrayLike | None = None) -> FireControlResult:
-        """Rank threats, solve every launcher x threat pair and assign launchers (hil.ext.firecontrol_types)."""
+                 vel_var_m2s2: npt.ArrayLike | None = None, status: npt.ArrayLike | None = None) -> FireControlResult:
+        """Rank threats, solve every launcher x threat pair and assign launchers (hil.ext.firecontrol_types).
+        confirmed may be None when status (the tracks' TrackStatus codes) is given: confirmed is status == 2."""

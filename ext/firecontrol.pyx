@@ -17,6 +17,7 @@ from hil.ext.assignment cimport lap_rect
 import numpy as np
 
 from hil.errors import ConfigError
+from hil.ext.tracker_types import TrackStatus
 from hil.ext.firecontrol_types import (
     Assignments,
     Doctrine,
@@ -45,6 +46,7 @@ if {r.name: int(r) for r in RefusalReason} != _C_REASONS:
                       "firecontrol.pxd differ")
 
 cdef double TWO_PI = 2.0 * M_PI
+cdef signed char STATUS_CONFIRMED = <signed char> int(TrackStatus.CONFIRMED)
 cdef double EPS = 1e-12
 
 
@@ -923,7 +925,8 @@ cdef class FireControl:
 
     def evaluate(self, double t_s, track_id, state, pos_var_m2, confirmed, friendly, in_flight, shots_fired,
                  launcher_armed, launcher_ready, launcher_rounds, launcher_reload_left_s,
-                 channels_in_use=None, solver=None, *, neutral=None, assessing=None, vel_var_m2s2=None):
+                 channels_in_use=None, solver=None, *, neutral=None, assessing=None, vel_var_m2s2=None,
+                 status=None):
         """Rank threats, solve every launcher x threat pair and assign launchers (see hil.ext.firecontrol_types).
         channels_in_use (int32[n_l], default 0): guidance channels each launcher has busy.
         solver overrides config.solver for this call ("auto", "lap", "greedy", "exact").
@@ -931,6 +934,8 @@ cdef class FireControl:
         assessing (bool[n], default none): tracks whose kill-assessment look is open (KILL_ASSESSMENT).
         vel_var_m2s2 (float64[n], default config.track_velocity_sigma_mps squared for every track): the trace
         of each track's velocity covariance, which grows its predicted position sigma with time.
+        status (int8[n], the tracks' TrackStatus codes; with confirmed=None): confirmed is then status == CONFIRMED,
+        read here in one pass (a track snapshot's own column, with no comparison array built by the caller).
         Arrays already of the right dtype, 1-D (state 2-D) and C-contiguous are used as they are, not copied."""
         tid = _as_array(track_id, cnp.NPY_INT64, np.int64, 1)
         cdef Py_ssize_t n = cnp.PyArray_DIM(tid, 0)
@@ -939,7 +944,18 @@ cdef class FireControl:
         if cnp.PyArray_NDIM(st) != 2 or cnp.PyArray_DIM(st, 0) != n or cnp.PyArray_DIM(st, 1) != 6:
             raise ValueError(f"state must be ({n}, 6), got {st.shape}")
         pv = _vec(pos_var_m2, cnp.NPY_FLOAT64, np.float64, n, "pos_var_m2")
-        conf = _vec(confirmed, cnp.NPY_BOOL, np.bool_, n, "confirmed")
+        cdef const signed char* status_p
+        cdef Py_ssize_t row
+        if confirmed is not None:
+            conf = _vec(confirmed, cnp.NPY_BOOL, np.bool_, n, "confirmed")
+        elif status is not None:
+            stv = _vec(status, cnp.NPY_INT8, np.int8, n, "status")
+            status_p = <const signed char*> cnp.PyArray_DATA(stv)
+            conf = empty1(n, cnp.NPY_BOOL)
+            for row in range(n):
+                (<unsigned char*> cnp.PyArray_DATA(conf))[row] = status_p[row] == STATUS_CONFIRMED
+        else:
+            raise ValueError("confirmed (bool per track) or status (the tracks' TrackStatus codes) is needed")
         fr = _vec(friendly, cnp.NPY_BOOL, np.bool_, n, "friendly")
         fl = _vec(in_flight, cnp.NPY_INT32, np.int32, n, "in_flight")
         sh = _vec(shots_fired, cnp.NPY_INT32, np.int32, n, "shots_fired")

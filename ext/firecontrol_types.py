@@ -123,6 +123,11 @@ class RefusalReason(enum.IntEnum):
     KILL_ASSESSMENT = 24  # the look after a round's expected intercept is still open: no new round before it
 
 
+# The host's own interlock on every assignment, whatever fire control is plugged in (hil.host.host.Host.decide):
+# the refusal names by the code hil.ext.fire_command.fire_orders gives them (0: fire)
+HOST_INTERLOCKS = ("", "HOST_BAD_ASSIGNMENT", "HOST_FRIENDLY", "HOST_NEUTRAL", "HOST_NOT_CONFIRMED")
+
+
 TRACK_REASONS = frozenset({RefusalReason.INVALID_TRACK, RefusalReason.FRIENDLY, RefusalReason.NEUTRAL,
                            RefusalReason.NOT_CONFIRMED, RefusalReason.NO_FIRE_ZONE, RefusalReason.NOT_A_THREAT,
                            RefusalReason.ALREADY_ENGAGED, RefusalReason.KILL_ASSESSMENT,
@@ -484,7 +489,7 @@ def threat_table(score: FloatArray, t_cpa: FloatArray, d_cpa: FloatArray, t_asse
 
 
 __all__ = [
-    "PROTECTED", "SLEW_ATAN_COEFFS", "SOLVERS", "TRACK_REASONS", "AssetSpec", "Assignments", "Doctrine",
-    "FireControlConfig", "FireControlResult", "FloatArray", "IntArray", "LauncherSpec", "NoFireZone", "RefusalReason",
-    "Refusals", "ThreatTable", "protect_radius", "refusals_of", "threat_table",
+    "HOST_INTERLOCKS", "PROTECTED", "SLEW_ATAN_COEFFS", "SOLVERS", "TRACK_REASONS", "AssetSpec", "Assignments",
+    "Doctrine", "FireControlConfig", "FireControlResult", "FloatArray", "IntArray", "LauncherSpec", "NoFireZone",
+    "RefusalReason", "Refusals", "ThreatTable", "protect_radius", "refusals_of", "threat_table",
 ]

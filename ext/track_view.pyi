@@ -9,10 +9,10 @@ from hil.ext.tracker_types import TrackSnapshot
 def fire_control_rows(snapshot: TrackSnapshot, friendly_codes: npt.ArrayLike, neutral_codes: npt.ArrayLike,
                       near_m: float) -> tuple[TrackSnapshot, npt.NDArray[np.float64], npt.NDArray[np.bool_],
                                               npt.NDArray[np.bool_], npt.NDArray[np.float64],
-                                              npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """(tracks, pos_var_m2, friendly, neutral, vel_var_m2s2, held_by, protected): the rows fire control sees
-    (confirmed or protected; held ones TENTATIVE), their identity inputs, the snapshot row of the unidentified
-    track holding each (-1 none), and which snapshot rows are protected."""
+                                              npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(tracks, pos_var_m2, friendly, neutral, vel_var_m2s2, held, protected_rows): the rows fire control sees
+    (confirmed or protected; held ones TENTATIVE), their identity inputs, held ([h, 2]: each held row seen and the
+    snapshot row of the unidentified track holding it) and the snapshot rows that are protected."""
     ...
 
 def confirmed_news(snapshot: TrackSnapshot, since_s: float) -> tuple[int, int, bool]:

@@ -18,7 +18,7 @@ Each float operation is numpy's in the reference, in the same order and without 
 cimport numpy as cnp
 from libc.math cimport fabs
 
-from hil.ext.arrays cimport empty1, empty_track_columns, fits
+from hil.ext.arrays cimport as_array, empty1, empty2, empty_track_columns
 
 from hil.ext.tracker_types import TrackSnapshot, TrackStatus
 
@@ -28,17 +28,6 @@ cdef signed char CONFIRMED = <signed char> int(TrackStatus.CONFIRMED)
 cdef signed char TENTATIVE = <signed char> int(TrackStatus.TENTATIVE)
 DEF NC = 6
 DEF SORTED_FROM = 4096  # confirmed x unidentified pairs beyond which the search goes through the east order
-
-
-cdef object as_array(object x, object dtype, int typenum, int ndim, tuple shape=None):
-    """x as the kernel reads it: as it is when it fits, else a C-contiguous copy of dtype (reshaped to shape, when
-    given: a plug-in's empty state may come as np.array([]))."""
-    import numpy as np
-
-    if fits(x, typenum, ndim):
-        return x
-    x = np.ascontiguousarray(x, dtype=dtype)
-    return x if shape is None else x.reshape(shape)
 
 
 cdef inline bint near(const double* x, Py_ssize_t i, Py_ssize_t j, double near_m, double near2) noexcept nogil:
@@ -77,9 +66,11 @@ cdef inline bint in_codes(int code, const int* codes, Py_ssize_t n) noexcept nog
 
 
 def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
-    """(tracks, pos_var_m2, friendly, neutral, vel_var_m2s2, held_by, protected): the TrackSnapshot fire control
-    sees (confirmed or protected rows of snapshot, held ones TENTATIVE), its per-row identity inputs, held_by (per
-    row seen: the snapshot row of the unidentified track holding it, -1 none) and protected (per snapshot row)."""
+    """(tracks, pos_var_m2, friendly, neutral, vel_var_m2s2, held, protected_rows): the TrackSnapshot fire control
+    sees (confirmed or protected rows of snapshot, held ones TENTATIVE), its per-row identity inputs, held (int64
+    [h, 2]: each held row seen, in order, and the snapshot row of the unidentified track holding it) and
+    protected_rows (int64: the snapshot rows with a friendly or neutral code, in order). Both are nearly always
+    empty: the host asks len() of them, not numpy, on the fire path."""
     import numpy as np
 
     tid_a = as_array(snapshot.track_id, np.int64, cnp.NPY_INT64, 1)
@@ -114,13 +105,14 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
     cdef cnp.npy_bool* prot = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> protected_a)
     friendly_all_a = empty1(n, cnp.NPY_BOOL)
     cdef cnp.npy_bool* fr_all = <cnp.npy_bool*> cnp.PyArray_DATA(<cnp.ndarray> friendly_all_a)
-    cdef Py_ssize_t i, j, m = 0, k, n_confirmed = 0, n_unidentified = 0
+    cdef Py_ssize_t i, j, m = 0, k, n_confirmed = 0, n_unidentified = 0, n_protected = 0, n_held = 0
     cdef bint friendly
     with nogil:
         for i in range(n):
             friendly = m3[i] >= 0 and in_codes(m3[i], fcodes, n_f)
             fr_all[i] = friendly
             prot[i] = friendly or (m3[i] >= 0 and in_codes(m3[i], ncodes, n_n))
+            n_protected += prot[i] != 0
             if st[i] == CONFIRMED or prot[i] != 0:
                 m += 1
             if st[i] == CONFIRMED:
@@ -197,15 +189,32 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
                 if best >= 0:
                     held_p[k] = best
                     st_p[k] = TENTATIVE
+                    n_held += 1
             elif st[i] == CONFIRMED:
                 for j in range(n):  # the first unidentified track near it holds it
                     if st[j] != CONFIRMED and m3[j] < 0 and near(x, i, j, near_m, near2):
                         held_p[k] = j
                         st_p[k] = TENTATIVE
+                        n_held += 1
                         break
             k += 1
+    held_pairs_a = empty2(n_held, 2, cnp.NPY_INT64)
+    protected_rows_a = empty1(n_protected, cnp.NPY_INT64)
+    cdef long long* pairs = <long long*> cnp.PyArray_DATA(<cnp.ndarray> held_pairs_a)
+    cdef long long* prot_rows = <long long*> cnp.PyArray_DATA(<cnp.ndarray> protected_rows_a)
+    with nogil:
+        j = 0
+        for k in range(m):
+            if held_p[k] >= 0:
+                pairs[2 * j], pairs[2 * j + 1] = k, held_p[k]
+                j += 1
+        j = 0
+        for i in range(n):
+            if prot[i] != 0:
+                prot_rows[j] = i
+                j += 1
     tracks = TrackSnapshot(tid_o, st_o, x_o, P_o, last_o, m3_o, hits_o)
-    return tracks, pos_var_o, friendly_o, neutral_o, vel_var_o, held_o, protected_a
+    return tracks, pos_var_o, friendly_o, neutral_o, vel_var_o, held_pairs_a, protected_rows_a
 
 
 def confirmed_news(snapshot, double since_s):

@@ -44,10 +44,10 @@ def fire_control_rows(snapshot: TrackSnapshot, friendly_codes: npt.ArrayLike, ne
                            s.mode3a[keep], s.hits[keep])
     pos_var = cov[:, 0, 0] + cov[:, 1, 1] + cov[:, 2, 2]
     vel_var = cov[:, 3, 3] + cov[:, 4, 4] + cov[:, 5, 5]
-    return tracks, pos_var, friendly[keep], (protected & ~friendly)[keep], vel_var, held_by[keep], protected
-
-
-
+    held = held_by[keep]
+    rows = np.flatnonzero(held >= 0)
+    return (tracks, pos_var, friendly[keep], (protected & ~friendly)[keep], vel_var,
+            np.stack([rows, held[rows]], axis=1).astype(np.int64), np.flatnonzero(protected).astype(np.int64))
 
 
 def confirmed_news(snapshot: TrackSnapshot, since_s: float) -> tuple[int, int, bool]:
@@ -55,7 +55,6 @@ def confirmed_news(snapshot: TrackSnapshot, since_s: float) -> tuple[int, int, b
     confirmed = np.asarray(snapshot.status) == CONFIRMED
     ids = np.asarray(snapshot.track_id, np.int64)[confirmed]
     return len(ids), int(ids.sum()), bool((np.asarray(snapshot.last_update_s, np.float64)[confirmed] >= since_s).any())
-__all__ = ["confirmed_news", "fire_control_rows"]
 
 
 def engagement_counts(track_id: npt.ArrayLike, last_update_s: npt.ArrayLike, t_s: float, pending_track: npt.ArrayLike,
@@ -92,3 +91,6 @@ def engagement_counts(track_id: npt.ArrayLike, last_update_s: npt.ArrayLike, t_s
         elif t_s < look_end_s or last[k] <= intercept_s:
             assessing[k] = True
     return in_flight, shots, assessing, channels
+
+
+__all__ = ["confirmed_news", "engagement_counts", "fire_control_rows"]

@@ -26,13 +26,12 @@ import functools
 import math
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from hil.ext.firecontrol_types import FireControlConfig, RefusalReason, protect_radius
+from hil.ext.firecontrol_types import HOST_INTERLOCKS, FireControlConfig, RefusalReason, protect_radius
 from hil.ext.tracker_types import TrackSnapshot
 from hil.host.fire_control import ProtectionInputs, friendly_code_array, protection_inputs
 from hil.host.plots import feed_tracker, merge_in_time_order
@@ -148,19 +147,26 @@ class Host:
     # launcher's seeker basket plus lethal radius, as fire control's protection takes it; the widest)
     protect_radius_m: float | None = None
     # the track-view kernels pick fire control's rows and count its rounds (hil.ext.track_view), the decode kernel
-    # times the plots (hil.ext.decode.run_times); False: their plain twins (hil.ext.reference), the reference
+    # times the plots (hil.ext.decode.run_times), the fire-command kernel checks each assignment and gives its
+    # order's fields (hil.ext.fire_command.fire_orders); False: their plain twins (hil.ext.reference), the reference
     compiled: bool = True
 
     def __post_init__(self) -> None:
         sc = self.scenario
         if self.compiled:
             from hil.ext.decode import run_times
+            from hil.ext.fire_command import fire_orders
             from hil.ext.track_view import confirmed_news, engagement_counts, fire_control_rows
         else:
             from hil.ext.reference.decode import run_times
+            from hil.ext.reference.fire_command import fire_orders
             from hil.ext.reference.track_view import confirmed_news, engagement_counts, fire_control_rows
         self._pick_rows, self._news, self._engagement_counts = fire_control_rows, confirmed_news, engagement_counts
-        self._run_times = run_times
+        self._run_times, self._fire_orders = run_times, fire_orders
+        # each launcher as time to go reckons its slew and delay (fire_orders): east, north, sector centre, slew rate,
+        # launch delay
+        self._sites = np.array([[s.position[0], s.position[1], s.sector_centre_deg, s.slew_rate_dps,
+                                 s.launch_delay_s] for s in sc.launchers], np.float64).reshape(-1, 5)
         # the rounds as the engagement-count kernel reads them, and what they were built from (count, settles)
         self._round_columns: RoundColumns = (NO_TRACKS, np.empty(0, np.int32), np.empty(0, np.int8), np.empty(0),
                                              np.empty(0))
@@ -168,7 +174,6 @@ class Host:
         self._settles = 0
         self.friendly_codes = friendly_code_array(sc.friendly_codes)
         self.neutral_codes = friendly_code_array(sc.neutral_codes)
-        self.protected_codes = np.concatenate([self.friendly_codes, self.neutral_codes])
         # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
         self.look_s = sc.look_scans * max((r.scan_period_s for r in sc.radars), default=1.0)
         self.protect_hold_s = PROTECT_HOLD_SCANS * max((r.scan_period_s for r in sc.radars), default=1.0)
@@ -322,16 +327,17 @@ class Host:
         tracked = self._tracked = self._snapshot(t_s)
         # a code the tracker establishes itself is remembered; a code only held for a while is not
         every = self._sticky_codes(t_s, tracked)
-        tracks, pos_var, friendly, neutral, vel_var, held_by, protected = self._pick_rows(
+        tracks, pos_var, friendly, neutral, vel_var, held, protected_rows = self._pick_rows(
             every, self.friendly_codes, self.neutral_codes, self.unidentified_near_m)
-        own = protected if every is tracked else self._protected_codes_of(tracked)
+        own = protected_rows if every is tracked else self._pick_rows(
+            tracked, self.friendly_codes, self.neutral_codes, 0.0)[6]
         lost = self._lost_protected(t_s, every, own)
         if not len(tracks.track_id) and lost is None:
             return None
-        held = [(k, j) for k, j in enumerate(held_by.tolist()) if j >= 0]  # (none, nearly always)
-        if held:
-            self._unidentified_near(t_s, [int(tracks.track_id[k]) for k, _ in held],
-                                    [int(every.track_id[j]) for _, j in held])
+        if len(held):  # (none, nearly always)
+            pairs = held.tolist()
+            self._unidentified_near(t_s, [int(tracks.track_id[k]) for k, _ in pairs],
+                                    [int(every.track_id[j]) for _, j in pairs])
         ident = ProtectionInputs(pos_var, friendly, neutral, vel_var)
         if lost is not None:
             tracks = _stack([tracks, lost])
@@ -357,25 +363,19 @@ class Host:
                                f"track {other}, not yet identified, within {near_m:.0f} m")
         self.counts["unidentified_holds"] += 1
 
-    def _protected_codes_of(self, tracks: TrackSnapshot) -> np.ndarray:
-        """Which tracks carry a friendly or neutral code."""
-        coded = tracks.mode3a >= 0
-        if not coded.any():
-            return coded
-        protected: np.ndarray = coded & (tracks.mode3a[:, None] == self.protected_codes[None, :]).any(axis=1)
-        return protected
-
     def _sticky_codes(self, t_s: float, every: TrackSnapshot) -> TrackSnapshot:
         """every, with the friendly or neutral code a track had within protect_hold_s where it no longer has one."""
         memory = self._protected_seen
         if not memory:
             return every
         changed = None
+        ids = every.track_id.tolist()
+        row_of = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))  # an id on several rows: the first
         for tid, (seen_s, snapshot, j) in memory.items():  # a few: one a friendly or neutral track
-            at = np.flatnonzero(every.track_id == tid)
-            if not len(at):
+            k = row_of.get(tid)
+            if k is None:
                 continue
-            k, code = int(at[0]), snapshot.mode3a[j]
+            code = snapshot.mode3a[j]
             if t_s - seen_s <= self.protect_hold_s and every.mode3a[k] != code:
                 changed = every.mode3a.copy() if changed is None else changed
                 changed[k] = code
@@ -384,18 +384,20 @@ class Host:
         self.counts["protected_code_held"] += 1
         return every._replace(mode3a=changed)
 
-    def _lost_protected(self, t_s: float, every: TrackSnapshot, protected: np.ndarray) -> TrackSnapshot | None:
-        """Remember every track the tracker gives a friendly or neutral code (protected) as last seen; the ones the
-        tracker dropped within protect_hold_s, coasted to t_s at constant velocity with the covariance grown to
-        match (None: none)."""
+    def _lost_protected(self, t_s: float, every: TrackSnapshot, protected_rows: np.ndarray) -> TrackSnapshot | None:
+        """Remember every track the tracker gives a friendly or neutral code (protected_rows of every) as last seen;
+        the ones the tracker dropped within protect_hold_s, coasted to t_s at constant velocity with the covariance
+        grown to match (None: none)."""
         memory = self._protected_seen
-        if not memory and not protected.any():
+        if not memory and not len(protected_rows):
             return None
-        for k in np.flatnonzero(protected).tolist():
-            memory[int(every.track_id[k])] = (t_s, every, k)  # the row is read only if the track is lost
+        ids = every.track_id.tolist()
+        for k in protected_rows.tolist():
+            memory[ids[k]] = (t_s, every, k)  # the row is read only if the track is lost
+        live = set(ids)
         rows = []
         for tid, (seen_s, snapshot, k) in list(memory.items()):
-            if (every.track_id == tid).any():
+            if tid in live:
                 continue
             dt = t_s - seen_s
             if dt > self.protect_hold_s:
@@ -428,42 +430,31 @@ class Host:
         a = decision.assignments
         orders: list[FireOrder] = []
         sent: list[tuple[int, int, int]] = []
-        for k in range(len(a.track_index)):
-            ti, li = int(a.track_index[k]), int(a.launcher_index[k])
-            refused = self._interlock(t_s, tracks, ident, ti, li)
-            if refused:
+        if not len(a.track_index):
+            self._evaluation = Evaluation(inputs, decision, sent, self.last_poll)
+            return orders
+        # the host's interlock on each assignment, and the fire order's fields (hil.ext.fire_command.fire_orders)
+        t_abs, unc = self._fresh_t0 if self._fresh_t0 is not None else (NO_PLOTS, float(NO_T0))
+        one_unc, each_unc = (unc, None) if isinstance(unc, float) else (0.0, unc)
+        for k, ti, li, tid, why, plot_t, row, t0_host_ns, unc_ns, aim, tgo_s in self._fire_orders(
+                a.track_index, a.launcher_index, a.intercept_enu, a.time_of_flight_s, tracks.track_id, tracks.status,
+                ident.friendly, ident.neutral, tracks.last_update_s, self.fresh_plot_times, t_abs, one_unc, each_unc,
+                self._sites):
+            if why:  # never at a track that is not confirmed, or friendly, or neutral; only rows that exist
+                self._host_refusal(t_s, tid, li, HOST_INTERLOCKS[why], None,
+                                   "fire control assigned it; the host does not fire")
                 continue
-            # t0: the detection behind the track's newest plot, so sensor-to-shooter is the age of what was shot at
-            plot_t = float(tracks.last_update_s[ti])
-            row = self._fresh_row(plot_t)
-            t0_host_ns, unc = self._t0_of(plot_t, row)
-            aim_enu = a.intercept_enu[k].tolist()
-            order = FireOrder(track_id=int(tracks.track_id[ti]), launcher=li, aim=np.array(aim_enu),
-                              tgo_s=self.time_to_go(li, aim_enu, float(a.time_of_flight_s[k])),
-                              t1_ns=self.iteration_t1_ns, t0_host_ns=0 if unc >= NO_T0 else t0_host_ns,
-                              t0_uncertainty_ns=unc)
+            if row < 0:  # t0: the detection behind the track's newest plot, remembered from an iteration before
+                t0_host_ns, unc_ns = self.plot_t0.get(plot_t, (0, NO_T0))
+                self.counts["decisions_deferred"] += 1
+            order = FireOrder(tid, li, np.array(aim), tgo_s, self.iteration_t1_ns,
+                              0 if unc_ns >= NO_T0 else t0_host_ns, unc_ns)
             self.pending.append(order)
             self.decisions += 1
-            if row < 0:
-                self.counts["decisions_deferred"] += 1
             orders.append(order)
             sent.append((k, ti, li))
         self._evaluation = Evaluation(inputs, decision, sent, self.last_poll)
         return orders
-
-    def _interlock(self, t_s: float, tracks: TrackSnapshot, ident: Any, ti: int, li: int) -> str:
-        """The host's own check of every assignment, whatever fire control is plugged in: never at a track that is
-        not confirmed, or friendly, or neutral, and only rows that exist. The refusal's name, "" to fire."""
-        if not (0 <= ti < len(tracks.track_id) and 0 <= li < len(self.scenario.launchers)):
-            why, tid, li = "HOST_BAD_ASSIGNMENT", -1, -1
-        else:
-            tid = int(tracks.track_id[ti])
-            why = ("HOST_FRIENDLY" if ident.friendly[ti] else "HOST_NEUTRAL" if ident.neutral[ti] else
-                   "HOST_NOT_CONFIRMED" if tracks.status[ti] != CONFIRMED else "")
-        if not why:
-            return ""
-        self._host_refusal(t_s, tid, li, why, None, "fire control assigned it; the host does not fire")
-        return why
 
     def _host_refusal(self, t_s: float, tid: int, li: int, why: str, protected: int | None, detail: str) -> None:
         """A refusal of the host's own, counted by (track, launcher, reason) as fire control's are; the first of
@@ -506,14 +497,6 @@ class Host:
                                    np.array([r.look_end_s for r in rounds], np.float64))
             self._round_columns_of = built_of
         return self._round_columns
-
-    def time_to_go(self, li: int, aim: Sequence[float], tof_s: float) -> float:
-        """Decision to intercept as fire control plans it: launch delay, slew from the rest azimuth, time of flight."""
-        site = self.scenario.launchers[li]
-        az_deg = math.degrees(math.atan2(float(aim[0]) - site.position[0], float(aim[1]) - site.position[1]))
-        turn = abs((az_deg - site.sector_centre_deg + 180.0) % 360.0 - 180.0)
-        slew_s = turn / site.slew_rate_dps if site.slew_rate_dps > 0 else 0.0
-        return site.launch_delay_s + slew_s + tof_s
 
     # --- answers from the launchers ----------------------------------------------------------------------
 

@@ -134,10 +134,10 @@ class KernelFireControl:
     def decide(self, inputs: FireControlInputs) -> Decision:
         tracks, ident, eng, lau = inputs.tracks, inputs.identity, inputs.engagements, inputs.launchers
         result: Decision = self.kernel.evaluate(
-            inputs.t_s, tracks.track_id, tracks.state, ident.pos_var_m2, tracks.status == CONFIRMED, ident.friendly,
+            inputs.t_s, tracks.track_id, tracks.state, ident.pos_var_m2, None, ident.friendly,
             eng.in_flight, eng.shots_fired, lau.armed, lau.ready, lau.rounds, lau.reload_left_s,
             channels_in_use=lau.channels_in_use, neutral=ident.neutral, assessing=eng.assessing,
-            vel_var_m2s2=ident.vel_var_m2s2)
+            vel_var_m2s2=ident.vel_var_m2s2, status=tracks.status)  # confirmed: status == CONFIRMED, in the kernel
         return result
 
 

@@ -231,6 +231,23 @@ def test_tentative_friendlies_and_neutrals_protect_too() -> None:
     assert len(escorted((0.0, 500.0, 0.0), friendly=np.array([False, False])).assignments.track_index) == 1
 
 
+def test_the_tracks_status_column_decides_as_the_confirmed_flags_do() -> None:
+    """The host hands fire control its snapshot's status column (status=, confirmed=None): a tentative track is
+    refused as NOT_CONFIRMED and protects as a tentative friendly does, the same decision as from confirmed flags;
+    neither given is one clear error."""
+    for confirmed in ([True, True], [True, False], [False, True], [False, False]):
+        status = np.where(confirmed, 2, 1).astype(np.int8)
+        by_flags = escorted((0.0, 500.0, 0.0), confirmed=np.array(confirmed))
+        by_status = escorted((0.0, 500.0, 0.0), confirmed=None, status=status)
+        assert by_status.track_reason.tolist() == by_flags.track_reason.tolist()
+        assert np.array_equal(by_status.pair_reason, by_flags.pair_reason)
+        assert by_status.explain(0) == by_flags.explain(0)
+    assert escorted((0.0, 500.0, 0.0), confirmed=None, status=np.array([1, 2], np.int8)).track_reason[0] == (
+        R.NOT_CONFIRMED)
+    with pytest.raises(ValueError, match=r"confirmed .* or status"):
+        escorted((0.0, 500.0, 0.0), confirmed=None)
+
+
 def test_far_friendly_does_not_hold_fire() -> None:
     res = escorted((0.0, 20_000.0, 0.0))
     assert res.assignments.track_index.tolist() == [0]
