@@ -18,11 +18,12 @@ cdef inline bint fits(object x, int typenum, int ndim):
 
 cdef inline object as_array(object x, object dtype, int typenum, int ndim, tuple shape=None):
     """x as a kernel reads it: as it is when it fits, else a C-contiguous copy of dtype (reshaped to shape, when
-    given: a plug-in's empty state may come as np.array([]))."""
-    import numpy as np
-
+    given: a plug-in's empty state may come as np.array([])). numpy's Python layer is imported only then: the
+    import statement costs on every call, and the host's arrays fit."""
     if fits(x, typenum, ndim):
         return x
+    import numpy as np
+
     x = np.ascontiguousarray(x, dtype=dtype)
     return x if shape is None else x.reshape(shape)
 

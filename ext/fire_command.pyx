@@ -33,7 +33,9 @@ from libc.stdint cimport uint8_t, uint16_t
 
 cimport numpy as cnp
 
-from hil.ext.arrays cimport as_array
+from hil.ext.arrays cimport as_array, fits
+
+import numpy as np
 
 from hil.ext.tracker_types import TrackStatus
 
@@ -109,6 +111,14 @@ def fire_request(long long track_id, double azimuth_rad, double elevation_rad, d
     return (<char*>pdu)[:20]
 
 
+cdef object index_column(object x):
+    """Row indices as they come: int32 as fire control's Assignments hold them, read in place; anything else as
+    int64 (never narrowed: a plug-in's row beyond int32 must stay out of range, not wrap onto a track)."""
+    if fits(x, cnp.NPY_INT32, 1):
+        return x
+    return as_array(x, np.int64, cnp.NPY_INT64, 1)
+
+
 cdef inline long long truncated(double x) noexcept nogil:
     return <long long> x
 
@@ -120,10 +130,7 @@ def fire_orders(track_index, launcher_index, intercept_enu, time_of_flight_s, tr
     order) and fresh_t_abs_s (host s): this iteration's plots; fresh_uncertainties_ns: one per plot, or None when
     fresh_uncertainty_ns holds for all. sites: float64 [launchers, 5]: east m, north m, sector centre deg, slew rate
     deg/s, launch delay s."""
-    import numpy as np
-
-    ti_a = as_array(track_index, np.int64, cnp.NPY_INT64, 1)
-    li_a = as_array(launcher_index, np.int64, cnp.NPY_INT64, 1)
+    ti_a, li_a = index_column(track_index), index_column(launcher_index)
     aim_a = as_array(intercept_enu, np.float64, cnp.NPY_FLOAT64, 2, (-1, 3))
     tof_a = as_array(time_of_flight_s, np.float64, cnp.NPY_FLOAT64, 1)
     tid_a = as_array(track_id, np.int64, cnp.NPY_INT64, 1)
@@ -149,8 +156,18 @@ def fire_orders(track_index, launcher_index, intercept_enu, time_of_flight_s, tr
     if cnp.PyArray_DIM(<cnp.ndarray> t_abs_a, 0) != n_plots or (
             unc_a is not None and cnp.PyArray_DIM(<cnp.ndarray> unc_a, 0) != n_plots):
         raise ValueError(f"{n_plots} plot times need as many host times (and uncertainties, when given)")
-    cdef const long long* ti_p = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> ti_a)
-    cdef const long long* li_p = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> li_a)
+    cdef const int* ti32 = NULL
+    cdef const int* li32 = NULL
+    cdef const long long* ti64 = NULL
+    cdef const long long* li64 = NULL
+    if cnp.PyArray_TYPE(<cnp.ndarray> ti_a) == cnp.NPY_INT32:
+        ti32 = <const int*> cnp.PyArray_DATA(<cnp.ndarray> ti_a)
+    else:
+        ti64 = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> ti_a)
+    if cnp.PyArray_TYPE(<cnp.ndarray> li_a) == cnp.NPY_INT32:
+        li32 = <const int*> cnp.PyArray_DATA(<cnp.ndarray> li_a)
+    else:
+        li64 = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> li_a)
     cdef const double* aim_p = <const double*> cnp.PyArray_DATA(<cnp.ndarray> aim_a)
     cdef const double* tof_p = <const double*> cnp.PyArray_DATA(<cnp.ndarray> tof_a)
     cdef const long long* tid_p = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> tid_a)
@@ -172,7 +189,8 @@ def fire_orders(track_index, launcher_index, intercept_enu, time_of_flight_s, tr
     cdef const double* aim
     out = []
     for k in range(m):
-        ti, li = ti_p[k], li_p[k]
+        ti = ti32[k] if ti32 != NULL else ti64[k]
+        li = li32[k] if li32 != NULL else li64[k]
         if not (0 <= ti < n and 0 <= li < n_l):
             out.append((k, ti, -1, -1, 1, 0.0, -1, 0, 0, (0.0, 0.0, 0.0), 0.0))
             continue

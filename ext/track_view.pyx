@@ -20,6 +20,8 @@ from libc.math cimport fabs
 
 from hil.ext.arrays cimport as_array, empty1, empty2, empty_track_columns
 
+import numpy as np
+
 from hil.ext.tracker_types import TrackSnapshot, TrackStatus
 
 cnp.import_array()
@@ -71,8 +73,6 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
     [h, 2]: each held row seen, in order, and the snapshot row of the unidentified track holding it) and
     protected_rows (int64: the snapshot rows with a friendly or neutral code, in order). Both are nearly always
     empty: the host asks len() of them, not numpy, on the fire path."""
-    import numpy as np
-
     tid_a = as_array(snapshot.track_id, np.int64, cnp.NPY_INT64, 1)
     st_a = as_array(snapshot.status, np.int8, cnp.NPY_INT8, 1)
     x_a = as_array(snapshot.state, np.float64, cnp.NPY_FLOAT64, 2, (-1, NC))
@@ -220,8 +220,6 @@ def fire_control_rows(snapshot, friendly_codes, neutral_codes, double near_m):
 def confirmed_news(snapshot, double since_s):
     """(confirmed, id_sum, updated): how many tracks of snapshot are confirmed, the sum of their ids, and whether
     any of them took a plot at since_s or later (its last_update_s)."""
-    import numpy as np
-
     tid_a = as_array(snapshot.track_id, np.int64, cnp.NPY_INT64, 1)
     st_a = as_array(snapshot.status, np.int8, cnp.NPY_INT8, 1)
     last_a = as_array(snapshot.last_update_s, np.float64, cnp.NPY_FLOAT64, 1)
@@ -272,8 +270,6 @@ def engagement_counts(track_id, last_update_s, double t_s, pending_track, round_
     its intercept) holds its launcher's guidance channel and is in flight at its track; every launched round is a shot
     at its track; after the intercept its track is assessed until the look ends, and after that while the track has
     not been seen since the intercept (last_update_s <= intercept). A track id on several rows counts on the last."""
-    import numpy as np
-
     tid_a = as_array(track_id, np.int64, cnp.NPY_INT64, 1)
     last_a = as_array(last_update_s, np.float64, cnp.NPY_FLOAT64, 1)
     pend_a = as_array(pending_track, np.int64, cnp.NPY_INT64, 1)

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from hil.clock import LOOP_PERIOD_NS, Clock, RealClock, VirtualClock
@@ -291,7 +290,7 @@ class Chain:
         """The aim from the launcher: azimuth clockwise from north and elevation (rad), slant range (m); in plain
         floats (the same arithmetic as numpy's on the arrays, cheaper)."""
         position = self.scenario.launchers[fire.launcher].position
-        ax, ay, az_m = fire.aim.tolist()
+        ax, ay, az_m = fire.aim
         east, north, up = ax - position[0], ay - position[1], az_m - position[2]
         az = math.atan2(east, north) % (2 * math.pi)
         el = max(0.0, math.atan2(up, math.hypot(east, north)))
@@ -353,7 +352,8 @@ class Chain:
         self._host_launch(li, fire.track_id, result.seq, self.run_s(max(t5_host_ns, self.start_ns)),
                           fire.aim, fire.tgo_s)
 
-    def _host_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
+    def _host_launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: tuple[float, float, float],
+                     tgo_s: float) -> None:
         """A launch the host counts (confirmed by read-back): an event; the plant learns it from the board."""
         self.counts["launches"] += 1
         self._host_event(t_launch, "launch", track=track_id, launcher=li, detail=f"seq {seq}")

@@ -90,7 +90,7 @@ class FireOrder:
 
     track_id: int
     launcher: int
-    aim: np.ndarray  # intercept point, ENU m
+    aim: tuple[float, float, float]  # intercept point, ENU m
     tgo_s: float  # decision to intercept, as fire control planned it
     t1_ns: int  # the newest radar frame the decision reacted to (host ns)
     t0_host_ns: int  # detection behind the track's newest plot (host ns; 0: unknown)
@@ -107,7 +107,7 @@ class HostRound:
     fired_s: float  # run time the fire command went out
     intercept_s: float  # when fire control expects the intercept
     look_end_s: float  # end of the kill-assessment look after it
-    aim: np.ndarray  # the intercept point commanded (ENU m)
+    aim: tuple[float, float, float]  # the intercept point commanded (ENU m)
     state: str = "flying"  # unconfirmed (reply lost: possibly in flight) | flying | not_launched
     assessed: str = ""  # "", killed (its track vanished or went unseen) or survived (seen after the intercept)
 
@@ -447,7 +447,7 @@ class Host:
             if row < 0:  # t0: the detection behind the track's newest plot, remembered from an iteration before
                 t0_host_ns, unc_ns = self.plot_t0.get(plot_t, (0, NO_T0))
                 self.counts["decisions_deferred"] += 1
-            order = FireOrder(tid, li, np.array(aim), tgo_s, self.iteration_t1_ns,
+            order = FireOrder(tid, li, aim, tgo_s, self.iteration_t1_ns,
                               0 if unc_ns >= NO_T0 else t0_host_ns, unc_ns)
             self.pending.append(order)
             self.decisions += 1

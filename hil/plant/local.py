@@ -16,7 +16,7 @@ import numpy as np
 
 from hil.emulators.launcher import LaunchEvents
 from hil.plant.boards import Boards
-from hil.plant.engagement import EngagementModel
+from hil.plant.engagement import EngagementModel, Vec
 from hil.plant.outcomes import aim_of_launch, round_detail
 from hil.plant.radars import config_from_spec
 from hil.scenario import Scenario
@@ -99,13 +99,13 @@ class LocalPlant:
         t_launch = self.launch_time(li, int(record.get("t_us", 0)))
         self.launch(li, int(record["track"]), int(record["seq"]), t_launch, aim, float(record["tgo_s"]))
 
-    def launch_from_readback(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray,
+    def launch_from_readback(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray | Vec,
                              tgo_s: float) -> None:
         """A launch the host read back from a launcher without a launch channel of its own (hardware)."""
         if not self.board_launch_feed[li]:
             self.launch(li, track_id, seq, t_launch, aim, tgo_s)
 
-    def launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray, tgo_s: float) -> None:
+    def launch(self, li: int, track_id: int, seq: int, t_launch: float, aim: np.ndarray | Vec, tgo_s: float) -> None:
         self.engagement.launch(t_launch, li, track_id, aim, tgo_s, seq=seq)
         self.board_launches += 1
         self.on_event(t_launch, "round", track=track_id, launcher=li, detail=f"seq {seq} flies at the aim on the wire")

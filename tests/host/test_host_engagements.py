@@ -63,9 +63,9 @@ def test_engagement_inputs_are_the_reference(ids: list[int], rounds: list[Any], 
                                              seen: list[float]) -> None:
     host = build_host(SCENARIO)
     for tid, li, state, intercept_s, look_s in rounds:
-        host.rounds.append(HostRound(tid, li, 1, 0.0, intercept_s, intercept_s + look_s, np.zeros(3), state=state))
+        host.rounds.append(HostRound(tid, li, 1, 0.0, intercept_s, intercept_s + look_s, (0.0, 0.0, 0.0), state=state))
     for tid in pending:
-        host.pending.append(FireOrder(tid, 0, np.zeros(3), 5.0, 0, 0, 0))
+        host.pending.append(FireOrder(tid, 0, (0.0, 0.0, 0.0), 5.0, 0, 0, 0))
     tracks = snapshot(ids, seen[: len(ids)])
     engagements, channels = host.engagement_inputs(t_s, tracks)
     got = (engagements.in_flight, engagements.shots_fired, engagements.assessing, channels)

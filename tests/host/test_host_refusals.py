@@ -103,7 +103,7 @@ def test_a_launcher_refusal_then_fire_control_s_own_for_the_same_pair_are_one_en
     tracker = host.tracker
     assert isinstance(tracker, ShownTracks)
     tracker.rows = [(7, CONFIRMED)]
-    order = FireOrder(7, 0, np.zeros(3), 10.0, 0, 0, 0)
+    order = FireOrder(7, 0, (0.0, 0.0, 0.0), 10.0, 0, 0, 0)
     host.fire_answered(order, 1.0, None, "refused", reason="NOT_READY")
     fc.next = [(0, 0, int(RefusalReason.LAUNCHER_NOT_READY), -1)]
     for k in range(3):

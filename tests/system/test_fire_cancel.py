@@ -10,7 +10,6 @@ from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
 
 from hil.drivers.launcher_link import FireResult
@@ -41,7 +40,7 @@ def fake_chain() -> Any:
 def test_a_fire_cancelled_as_its_answer_came_still_counts(answered_first: bool) -> None:
     async def go() -> Any:
         chain = fake_chain()
-        order = FireOrder(track_id=7, launcher=0, aim=np.zeros(3), tgo_s=5.0, t1_ns=0, t0_host_ns=0,
+        order = FireOrder(track_id=7, launcher=0, aim=(0.0, 0.0, 0.0), tgo_s=5.0, t1_ns=0, t0_host_ns=0,
                           t0_uncertainty_ns=0)
         answer = asyncio.Event()
 
