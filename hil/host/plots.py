@@ -11,6 +11,8 @@ from hil.drivers.plot_batch import PlotBatch
 
 MERGED_COLUMNS = ("t_s", "sensor", "range_m", "azimuth_rad", "elevation_rad", "range_rate_mps", "mode3a",
                   "host_rx_ns")
+IN_ORDER = np.arange(4096)  # the order of a batch already in time order (a view of it: none built per poll)
+IN_ORDER.flags.writeable = False
 
 
 def merge_in_time_order(batches: list[PlotBatch], in_place: bool = False,
@@ -25,10 +27,14 @@ def merge_in_time_order(batches: list[PlotBatch], in_place: bool = False,
     """
     if len(batches) == 1:
         b = batches[0]
-        cols = {name: getattr(b, name)[: b.n] for name in MERGED_COLUMNS}
+        n = b.n
+        cols = {"t_s": b.t_s[:n], "sensor": b.sensor[:n], "range_m": b.range_m[:n], "azimuth_rad": b.azimuth_rad[:n],
+                "elevation_rad": b.elevation_rad[:n], "range_rate_mps": b.range_rate_mps[:n], "mode3a": b.mode3a[:n],
+                "host_rx_ns": b.host_rx_ns[:n]}  # MERGED_COLUMNS, spelled out: no getattr by name on the fire path
         t = cols["t_s"]
-        if in_order if in_order is not None else (b.n < 2 or not (t[1:] < t[:-1]).any()):
-            return (cols if in_place else {k: v.copy() for k, v in cols.items()}), np.arange(b.n)
+        if in_order if in_order is not None else (n < 2 or not (t[1:] < t[:-1]).any()):
+            return (cols if in_place else {k: v.copy() for k, v in cols.items()}), IN_ORDER[:n] if n <= len(
+                IN_ORDER) else np.arange(n)
     else:
         cols = {name: np.concatenate([getattr(b, name)[: b.n] for b in batches]) for name in MERGED_COLUMNS}
     order = np.argsort(cols["t_s"], kind="stable")
