@@ -57,6 +57,8 @@ class LauncherKeeper:
         self.names = [s.name for s in scenario.launchers]
         self.reload_s = [s.reload_s for s in scenario.launchers]
         self.state = [LauncherState() for _ in scenario.launchers]
+        self._inputs_of: list[tuple[Any, bool, bool]] = []  # what inputs() was last built from, and what it built
+        self._inputs = LauncherInputs.none(len(self.state))
         self.links: list[Any] = []
         self.late_ticks = 0  # real time: heartbeat ticks that came late (a starved loop)
 
@@ -77,7 +79,16 @@ class LauncherKeeper:
 
 
     def inputs(self) -> LauncherInputs:
-        """Each launcher as its board last reported it (a lost one, or one with a fire on its way, is not ready)."""
+        """Each launcher as its board last reported it (a lost one, or one with a fire on its way, is not ready).
+        Built again only when a launcher's status, lost or busy changed since the last call: every decision asks,
+        on the fire path, and the boards are read about once per heartbeat."""
+        key = [(st.status, st.lost, st.busy) for st in self.state]
+        if key == self._inputs_of:
+            return self._inputs
+        self._inputs_of, self._inputs = key, self._built_inputs()
+        return self._inputs
+
+    def _built_inputs(self) -> LauncherInputs:
         n = len(self.state)
         armed, ready = np.zeros(n, bool), np.zeros(n, bool)
         rounds, reload_left = np.zeros(n, np.int32), np.zeros(n)
@@ -89,7 +100,10 @@ class LauncherKeeper:
             ready[i] = bool(s.ready) and not st.busy
             rounds[i] = int(s.rounds)
             reload_left[i] = 0.0 if s.ready else self.reload_s[i]
-        return LauncherInputs(armed, ready, rounds, reload_left, np.zeros(n, np.int32))
+        inputs = LauncherInputs(armed, ready, rounds, reload_left, np.zeros(n, np.int32))
+        for column in (armed, ready, rounds, reload_left, inputs.channels_in_use):
+            column.flags.writeable = False  # handed to every decision until a launcher changes: nobody writes it
+        return inputs
 
 
     async def tick(self, i: int) -> None:
