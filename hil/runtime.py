@@ -264,8 +264,6 @@ class Chain:
         self.host.last_poll = self.boards.radars[0].stats["polls"] if self.boards.radars else 0
         self.host.fire_control_ns = 0
         orders = self.host.decide(self.run_s(now_ns), self.launchers.inputs())
-        if self.host.fire_control_ns:
-            self.latency.record("fire_control", self.host.fire_control_ns)
         tasks = []
         for order in orders:
             self.launchers.state[order.launcher].busy = True
@@ -273,6 +271,8 @@ class Chain:
             self.fire_tasks.add(task)
             task.add_done_callback(self.fire_tasks.discard)
             tasks.append(task)
+        if self.host.fire_control_ns:  # after the fire commands went out (a histogram flush may come with it)
+            self.latency.record("fire_control", self.host.fire_control_ns)
         return tasks
 
     def _fire_now(self, fire: FireOrder) -> tuple[float, int, asyncio.Task[FireResult] | None]:
