@@ -88,8 +88,8 @@ def test_a_fire_order_s_time_to_go_is_delay_then_slew_then_flight() -> None:
 def test_a_plug_in_s_rows_beyond_int32_are_refused_not_wrapped() -> None:
     """A fire control's int64 rows 2**32 and 2**32 + 1 would wrap onto track 0 and launcher 1 if narrowed."""
     rows = np.array([2**32, 0], np.int64), np.array([0, 2**32 + 1], np.int64)
-    args = (*rows, np.zeros((2, 3)), [1.0, 1.0], [5, 6], np.array([2, 2], np.int8), [False, False], [False, False],
-            [0.0, 0.0], [], [], 0.0, None, np.zeros((2, 5)))
+    args: tuple[Any, ...] = (*rows, np.zeros((2, 3)), [1.0, 1.0], [5, 6], np.array([2, 2], np.int8),
+                             [False, False], [False, False], [0.0, 0.0], [], [], 0.0, None, np.zeros((2, 5)))
     got = fire_orders(*args)
     assert [HOST_INTERLOCKS[why] for _, _, _, _, why, *_ in got] == ["HOST_BAD_ASSIGNMENT"] * 2
     assert got == reference.fire_orders(*args)
