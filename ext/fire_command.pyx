@@ -21,7 +21,8 @@ aim (east, north, up m), time to go s):
   track not confirmed, tested in that order; a refused assignment's other fields are zero;
 - plot time: the track's newest plot (last_update_s); plot row: the last of this iteration's plots taken at that
   time (-1: none, the host then looks it up in its memory), with its t0 (the plot's host time in s times 1e9,
-  truncated) and its radar's clock uncertainty (truncated; NO_T0 when not finite or not below NO_T0);
+  truncated) and its radar's clock uncertainty (truncated; NO_T0 when either is not finite, or
+  beyond NO_T0 ns or 9.2e18 ns either way);
 - time to go: launch delay, then the slew from the launcher's rest azimuth (the sector centre) at its slew rate
   (none at a rate of 0), then the time of flight, summed in that order.
 Its plain twin (hil.ext.reference.fire_command.fire_orders) is the host's Python before this kernel; the kernel
@@ -116,7 +117,10 @@ cdef object index_column(object x):
     int64 (never narrowed: a plug-in's row beyond int32 must stay out of range, not wrap onto a track)."""
     if fits(x, cnp.NPY_INT32, 1):
         return x
-    return as_array(x, np.int64, cnp.NPY_INT64, 1)
+    try:
+        return as_array(x, np.int64, cnp.NPY_INT64, 1)
+    except OverflowError:  # a row beyond int64: out of range, refused as such (clamped, never wrapped)
+        return np.array([min(max(int(v), -1), 2**62) for v in x], np.int64)
 
 
 cdef inline long long truncated(double x) noexcept nogil:
@@ -146,13 +150,16 @@ def fire_orders(track_index, launcher_index, intercept_enu, time_of_flight_s, tr
     cdef Py_ssize_t m = cnp.PyArray_DIM(<cnp.ndarray> ti_a, 0), n = cnp.PyArray_DIM(<cnp.ndarray> tid_a, 0)
     cdef Py_ssize_t n_plots = cnp.PyArray_DIM(<cnp.ndarray> times_a, 0)
     cdef Py_ssize_t n_l = cnp.PyArray_DIM(<cnp.ndarray> sites_a, 0)
-    if (cnp.PyArray_DIM(<cnp.ndarray> li_a, 0) != m or cnp.PyArray_DIM(<cnp.ndarray> aim_a, 0) != m
-            or cnp.PyArray_DIM(<cnp.ndarray> tof_a, 0) != m):
-        raise ValueError(f"an assignment of {m} rows needs launcher_index, intercept_enu and time_of_flight_s "
-                         f"with {m} rows")
+    if (cnp.PyArray_NDIM(<cnp.ndarray> ti_a) != 1 or cnp.PyArray_NDIM(<cnp.ndarray> li_a) != 1
+            or cnp.PyArray_DIM(<cnp.ndarray> li_a, 0) != m or cnp.PyArray_DIM(<cnp.ndarray> aim_a, 0) != m
+            or cnp.PyArray_DIM(<cnp.ndarray> aim_a, 1) != 3 or cnp.PyArray_DIM(<cnp.ndarray> tof_a, 0) != m):
+        raise ValueError(f"an assignment of {m} rows needs launcher_index, intercept_enu ([{m}, 3]) and "
+                         f"time_of_flight_s with {m} rows, and the rows 1-D")
     if (cnp.PyArray_DIM(<cnp.ndarray> st_a, 0) != n or cnp.PyArray_DIM(<cnp.ndarray> fr_a, 0) != n
             or cnp.PyArray_DIM(<cnp.ndarray> ne_a, 0) != n or cnp.PyArray_DIM(<cnp.ndarray> last_a, 0) != n):
         raise ValueError(f"{n} tracks need status, friendly, neutral and last_update_s with {n} rows")
+    if cnp.PyArray_DIM(<cnp.ndarray> sites_a, 1) != 5:
+        raise ValueError("sites must be [launchers, 5]")
     if cnp.PyArray_DIM(<cnp.ndarray> t_abs_a, 0) != n_plots or (
             unc_a is not None and cnp.PyArray_DIM(<cnp.ndarray> unc_a, 0) != n_plots):
         raise ValueError(f"{n_plots} plot times need as many host times (and uncertainties, when given)")
@@ -212,7 +219,7 @@ def fire_orders(track_index, launcher_index, intercept_enu, time_of_flight_s, tr
         if row >= 0:
             u = fresh_uncertainty_ns if unc_p == NULL else unc_p[row]
             t0_s = t_abs_p[row] * 1e9
-            if isfinite(u) and u < <double> NO_T0 and isfinite(t0_s) and fabs(t0_s) < 9.2e18:
+            if isfinite(u) and fabs(u) < <double> NO_T0 and isfinite(t0_s) and fabs(t0_s) < 9.2e18:
                 t0_ns, unc_ns = truncated(t0_s), truncated(u)
         aim = aim_p + 3 * k
         site = site_p + 5 * li

@@ -40,13 +40,21 @@ def fire_request(track_id: int, azimuth_rad: float, elevation_rad: float, range_
 NO_T0 = 2**62  # hil.host.host.NO_T0
 
 
+def _index_rows(rows: npt.ArrayLike) -> list[int]:
+    """Row indices as int64; one beyond int64 clamped to 2**62 (out of range, never wrapped)."""
+    try:
+        return list(np.asarray(rows, np.int64).tolist())
+    except OverflowError:
+        return [min(max(int(v), -1), 2**62) for v in np.asarray(rows, object).tolist()]
+
+
 def fire_orders(track_index: npt.ArrayLike, launcher_index: npt.ArrayLike, intercept_enu: npt.ArrayLike,
                 time_of_flight_s: npt.ArrayLike, track_id: npt.ArrayLike, status: npt.ArrayLike,
                 friendly: npt.ArrayLike, neutral: npt.ArrayLike, last_update_s: npt.ArrayLike,
                 fresh_plot_times: npt.ArrayLike, fresh_t_abs_s: npt.ArrayLike, fresh_uncertainty_ns: float,
                 fresh_uncertainties_ns: npt.ArrayLike | None, sites: npt.ArrayLike) -> list[tuple[Any, ...]]:
     """What hil.ext.fire_command.fire_orders returns, assignment by assignment in plain Python."""
-    tis, lis = np.asarray(track_index, np.int64).tolist(), np.asarray(launcher_index, np.int64).tolist()
+    tis, lis = _index_rows(track_index), _index_rows(launcher_index)
     aims, tofs = np.asarray(intercept_enu, np.float64).reshape(-1, 3).tolist(), np.asarray(time_of_flight_s,
                                                                                           np.float64).tolist()
     ids, st = np.asarray(track_id, np.int64).tolist(), np.asarray(status, np.int8).tolist()
@@ -71,7 +79,7 @@ def fire_orders(track_index: npt.ArrayLike, launcher_index: npt.ArrayLike, inter
         if row >= 0:
             u = fresh_uncertainty_ns if uncs is None else uncs[row]
             t0_s = t_abs[row] * 1e9
-            if math.isfinite(u) and u < NO_T0 and math.isfinite(t0_s) and abs(t0_s) < 9.2e18:
+            if math.isfinite(u) and abs(u) < NO_T0 and math.isfinite(t0_s) and abs(t0_s) < 9.2e18:
                 t0_ns, unc_ns = int(t0_s), int(u)
         east, north, centre_deg, slew_dps, delay_s = site_rows[li]
         aim = aims[k]

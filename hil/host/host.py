@@ -434,18 +434,19 @@ class Host:
             self._evaluation = Evaluation(inputs, decision, sent, self.last_poll)
             return orders
         # the host's interlock on each assignment, and the fire order's fields (hil.ext.fire_command.fire_orders)
-        t_abs, unc = self._fresh_t0 if self._fresh_t0 is not None else (NO_PLOTS, float(NO_T0))
+        # this iteration's plots (none once bookkeeping() remembered them: then every t0 comes from the memory)
+        times, t_abs, unc = ((self.fresh_plot_times, *self._fresh_t0) if self._fresh_t0 is not None else
+                             (NO_PLOTS, NO_PLOTS, float(NO_T0)))
         one_unc, each_unc = (unc, None) if isinstance(unc, float) else (0.0, unc)
         for k, ti, li, tid, why, plot_t, row, t0_host_ns, unc_ns, aim, tgo_s in self._fire_orders(
                 a.track_index, a.launcher_index, a.intercept_enu, a.time_of_flight_s, tracks.track_id, tracks.status,
-                ident.friendly, ident.neutral, tracks.last_update_s, self.fresh_plot_times, t_abs, one_unc, each_unc,
-                self._sites):
+                ident.friendly, ident.neutral, tracks.last_update_s, times, t_abs, one_unc, each_unc, self._sites):
             if why:  # never at a track that is not confirmed, or friendly, or neutral; only rows that exist
                 self._host_refusal(t_s, tid, li, HOST_INTERLOCKS[why], None,
                                    "fire control assigned it; the host does not fire")
                 continue
             if row < 0:  # t0: the detection behind the track's newest plot, remembered from an iteration before
-                t0_host_ns, unc_ns = self.plot_t0.get(plot_t, (0, NO_T0))
+                t0_host_ns, unc_ns = self._t0_of(plot_t, row)
                 self.counts["decisions_deferred"] += 1
             order = FireOrder(tid, li, aim, tgo_s, self.iteration_t1_ns,
                               0 if unc_ns >= NO_T0 else t0_host_ns, unc_ns)

@@ -69,7 +69,8 @@ class Tracker(Protocol):
 
 @dataclass(frozen=True)
 class LauncherInputs:
-    """Each launcher as its board last reported it, one row per scenario launcher."""
+    """Each launcher as its board last reported it, one row per scenario launcher (the host shares the arrays
+    between decisions until a launcher changes: read-only)."""
 
     armed: BoolArray
     ready: BoolArray  # ready to fire and no fire of the host's on its way to it

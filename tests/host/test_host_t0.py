@@ -56,6 +56,27 @@ def test_a_plot_of_this_iteration_or_an_earlier_one_gives_its_t0_and_uncertainty
     assert not len(h.fresh_plot_times) and h._t0_of(2.5) == (expected_t0(2.5), 900_000)
 
 
+def test_a_fire_order_takes_the_t0_the_host_keeps() -> None:
+    """The fire orders' kernel finds a track's newest plot among this iteration's plots with the t0 and uncertainty
+    the host's own lookup gives; a plot not among them is left to the host's memory (row -1)."""
+    h = host()
+    assert h.take_plots([RadarPoll(0, batch([1.0, 1.25]), [], 5e5)])
+    h.bookkeeping()
+    assert h.take_plots([RadarPoll(0, batch([2.0]), [], 7e5), RadarPoll(1, batch([1.5, 2.5], sensor=1), [], 9e5)])
+    assert h._fresh_t0 is not None
+    t_abs, unc = h._fresh_t0
+    newest = [1.0, 1.5, 2.0, 2.5, 3.0]  # each track's newest plot: remembered, this iteration's, never seen
+    n = len(newest)
+    orders = h._fire_orders(np.arange(n, dtype=np.int32), np.zeros(n, np.int32), np.zeros((n, 3)), np.ones(n),
+                            np.arange(n, dtype=np.int64), np.full(n, 2, np.int8), np.zeros(n, bool),
+                            np.zeros(n, bool), np.array(newest), h.fresh_plot_times, t_abs, 0.0, unc, h._sites)
+    fresh = set(h.fresh_plot_times.tolist())
+    for (_, _, _, _, why, plot_t, row, t0_ns, unc_ns, *_), t in zip(orders, newest, strict=True):
+        assert why == 0 and plot_t == t and (row >= 0) == (t in fresh)
+        if row >= 0:
+            assert (t0_ns, unc_ns) == h._t0_of(t)
+
+
 def test_the_memory_keeps_the_newest_plot_times() -> None:
     h = host()
     for k in range(PLOT_T0_KEPT // 10 + 2):

@@ -93,9 +93,18 @@ def test_a_plug_in_s_rows_beyond_int32_are_refused_not_wrapped() -> None:
     got = fire_orders(*args)
     assert [HOST_INTERLOCKS[why] for _, _, _, _, why, *_ in got] == ["HOST_BAD_ASSIGNMENT"] * 2
     assert got == reference.fire_orders(*args)
+    beyond = ([2**64, -(2**70)], [0, 0], *args[2:])  # rows no int64 holds, as a plug-in's plain lists may give
+    got = fire_orders(*beyond)
+    assert [HOST_INTERLOCKS[why] for _, _, _, _, why, *_ in got] == ["HOST_BAD_ASSIGNMENT"] * 2
+    assert got == reference.fire_orders(*beyond)
 
 
 def test_arrays_that_disagree_are_one_clear_error() -> None:
-    with pytest.raises(ValueError, match="needs launcher_index"):
-        fire_orders([0, 1], [0], [[0.0, 0.0, 0.0]] * 2, [1.0, 1.0], [1], [2], [False], [False], [0.0], [], [],
-                    0.0, None, [[0.0] * 5])
+    """Unequal rows, rows in two dimensions and an aim of two coordinates are refused whole, never read past."""
+    one_track: tuple[Any, ...] = ([1], [2], [False], [False], [0.0], [], [], 0.0, None, [[0.0] * 5])
+    for rows, launchers, aims in (([0, 1], [0], [[0.0, 0.0, 0.0]] * 2), ([[0], [0]], [[0], [0]], [[0.0] * 3] * 2),
+                                  ([0, 0], [0, 0], np.zeros((2, 2)))):
+        with pytest.raises(ValueError, match="needs launcher_index"):
+            fire_orders(rows, launchers, aims, [1.0, 1.0], *one_track)
+    with pytest.raises(ValueError, match=r"sites must be \[launchers, 5\]"):
+        fire_orders(*([0], [0], [[0.0] * 3], [1.0], *one_track[:-1], np.zeros((1, 4))))
