@@ -1,6 +1,7 @@
 # cython: language_level=3
 """Array plumbing of the kernels' def wrappers: use an input as it is when it already fits, allocate outputs
-without a call into numpy's Python layer (each such call costs about a microsecond on the host path)."""
+without a call into numpy's Python layer (each such call costs about a microsecond on the host path); and the
+bisections the kernels search their sorted columns with."""
 
 cimport numpy as cnp
 
@@ -26,6 +27,35 @@ cdef inline object as_array(object x, object dtype, int typenum, int ndim, tuple
 
     x = np.ascontiguousarray(x, dtype=dtype)
     return x if shape is None else x.reshape(shape)
+
+
+ctypedef fused sorted_key:
+    double
+    long long
+
+
+cdef inline Py_ssize_t lower_bound(const sorted_key* keys, Py_ssize_t n, sorted_key value) noexcept nogil:
+    """The first of n ascending keys not below value (n when none is)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keys[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline Py_ssize_t upper_bound(const sorted_key* keys, Py_ssize_t n, sorted_key value) noexcept nogil:
+    """The first of n ascending keys above value (n when none is): Python's bisect_right."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if value < keys[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 cdef inline object empty1(Py_ssize_t n, int typenum):

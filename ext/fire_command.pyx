@@ -34,7 +34,7 @@ from libc.stdint cimport uint8_t, uint16_t
 
 cimport numpy as cnp
 
-from hil.ext.arrays cimport as_array, fits
+from hil.ext.arrays cimport as_array, fits, upper_bound
 
 import numpy as np
 
@@ -188,7 +188,7 @@ def fire_orders(track_index, launcher_index, intercept_enu, time_of_flight_s, tr
     if unc_a is not None:
         unc_p = <const double*> cnp.PyArray_DATA(<cnp.ndarray> unc_a)
     cdef const double* site_p = <const double*> cnp.PyArray_DATA(<cnp.ndarray> sites_a)
-    cdef Py_ssize_t k, lo, hi, mid, row
+    cdef Py_ssize_t k, lo, row
     cdef long long ti, li, tid, t0_ns, unc_ns
     cdef int why
     cdef double plot_t, u, t0_s, turn, slew_s, tgo_s
@@ -207,13 +207,7 @@ def fire_orders(track_index, launcher_index, intercept_enu, time_of_flight_s, tr
             out.append((k, ti, li, tid, why, 0.0, -1, 0, 0, (0.0, 0.0, 0.0), 0.0))
             continue
         plot_t = last_p[ti]
-        lo, hi = 0, n_plots  # bisect_right: the first plot after plot_t
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if plot_t < times_p[mid]:
-                hi = mid
-            else:
-                lo = mid + 1
+        lo = upper_bound(times_p, n_plots, plot_t)  # the first plot after plot_t
         row = lo - 1 if lo > 0 and times_p[lo - 1] == plot_t else -1
         t0_ns, unc_ns = 0, NO_T0
         if row >= 0:

@@ -945,6 +945,7 @@ cdef class FireControl:
             raise ValueError(f"state must be ({n}, 6), got {st.shape}")
         pv = _vec(pos_var_m2, cnp.NPY_FLOAT64, np.float64, n, "pos_var_m2")
         cdef const signed char* status_p
+        cdef unsigned char* conf_out
         cdef Py_ssize_t row
         if confirmed is not None:
             conf = _vec(confirmed, cnp.NPY_BOOL, np.bool_, n, "confirmed")
@@ -952,8 +953,9 @@ cdef class FireControl:
             stv = _vec(status, cnp.NPY_INT8, np.int8, n, "status")
             status_p = <const signed char*> cnp.PyArray_DATA(stv)
             conf = empty1(n, cnp.NPY_BOOL)
+            conf_out = <unsigned char*> cnp.PyArray_DATA(conf)
             for row in range(n):
-                (<unsigned char*> cnp.PyArray_DATA(conf))[row] = status_p[row] == STATUS_CONFIRMED
+                conf_out[row] = status_p[row] == STATUS_CONFIRMED
         else:
             raise ValueError("confirmed (bool per track) or status (the tracks' TrackStatus codes) is needed")
         fr = _vec(friendly, cnp.NPY_BOOL, np.bool_, n, "friendly")

@@ -18,7 +18,7 @@ Each float operation is numpy's in the reference, in the same order and without 
 cimport numpy as cnp
 from libc.math cimport fabs
 
-from hil.ext.arrays cimport as_array, empty1, empty2, empty_track_columns
+from hil.ext.arrays cimport as_array, empty1, empty2, empty_track_columns, lower_bound
 
 import numpy as np
 
@@ -40,23 +40,6 @@ cdef inline bint near(const double* x, Py_ssize_t i, Py_ssize_t j, double near_m
     dy = x[i * NC + 1] - x[j * NC + 1]
     dz = x[i * NC + 2] - x[j * NC + 2]
     return dx * dx + dy * dy + dz * dz <= near2
-
-
-ctypedef fused key_t:
-    double
-    long long
-
-
-cdef inline Py_ssize_t lower_bound(const key_t* keys, Py_ssize_t n, key_t value) noexcept nogil:
-    """The first of n ascending keys not below value (n when none is)."""
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if keys[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 cdef inline bint in_codes(int code, const int* codes, Py_ssize_t n) noexcept nogil:

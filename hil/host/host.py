@@ -279,7 +279,8 @@ class Host:
 
     def _fresh_row(self, plot_t: float) -> int:
         """The row of this iteration's plots taken at run time plot_t (the last of several at that time); -1: none.
-        (A bisection over the few times as floats: on the fire path, where numpy's calls on small arrays cost more.)"""
+        (On the fire path the fire orders' kernel finds it, hil.ext.fire_command.fire_orders; tests/host/
+        test_host_t0.py holds the kernel to this lookup.)"""
         times = self.fresh_plot_times.tolist()
         k = bisect.bisect_right(times, plot_t) - 1
         return k if k >= 0 and times[k] == plot_t else -1
