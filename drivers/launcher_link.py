@@ -327,6 +327,16 @@ class _Transport:
         """The answer to the request send() wrote."""
         raise NotImplementedError
 
+    def settled(self) -> bool:
+        """Whether a request may be written now: always, but on a board's line (_StreamTransport.settled)."""
+        return True
+
+    async def settle(self) -> None:
+        """Wait until settled()."""
+
+    def abandon(self) -> None:
+        """Nobody will take the answer to the request send() wrote (its caller was cancelled)."""
+
     async def _exchange(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> bytes:
         self.send(request, fresh)
         return await self.answer()
@@ -438,6 +448,16 @@ class _StreamTransport(_Transport):
         self._timer: asyncio.TimerHandle | None = None
         self._adus: dict[bytes, bytes] = {}  # RTU request PDU -> its ADU
         self._unsent = b""  # of the request in flight, what the fd's full buffer held back
+        # One request in flight at a time. On an RTU line a request written while the board still owes an answer,
+        # or right behind other bytes (closer than t3.5), reaches it as one frame with the one before, and it drops
+        # both; a Modbus TCP server may serve one request at a time too (pymodbus' keeps only the last one it read,
+        # so a request pipelined behind another loses that one). So after an exchange that did not end in its
+        # answer (abandoned: its caller was cancelled) the next request waits for that answer or its deadline; on
+        # a serial line, after bytes that answered nothing, for t3.5 of silence.
+        self._serial_line = kind == "modbus_rtu"
+        self._silence_s = modbus_rtu.t35_s(baud)
+        self._abandoned = False  # a request written whose answer nobody took; it is due by _deadline
+        self._quiet_at = 0.0  # loop time from which the line has been silent long enough (0: it has been)
 
     async def open(self) -> None:
         self.close()
@@ -464,6 +484,7 @@ class _StreamTransport(_Transport):
             raise _Broken(f"cannot open {self.target}: {e or 'timeout'}") from None
         self.rx.clear()
         self._broken = None
+        self._abandoned, self._quiet_at = False, 0.0
         self._loop = loop
         loop.add_reader(self.fd, self._readable)
 
@@ -498,6 +519,11 @@ class _StreamTransport(_Transport):
             pdu = self._take(self._request, self._fresh)
             if pdu is not None:
                 waiter.set_result(pdu)
+        elif self._abandoned and self._take(self._request, self._fresh) is not None:
+            self._abandoned = False  # the answer nobody waits for: the board is listening again
+            self.counters.late_replies += 1
+        elif self._serial_line and self.rx and self._loop is not None:
+            self._quiet_at = self._loop.time() + self._silence_s  # bytes that answer nothing: let them end
 
     def _deadline_passed(self) -> None:
         """The deadline timer: it fires at the deadline of the exchange that armed it; a later exchange may have
@@ -521,6 +547,54 @@ class _StreamTransport(_Transport):
                 self._adus.clear()
             adu = self._adus[request] = modbus_rtu.encode_adu(self.device_id, request)
         return adu
+
+    def settled(self) -> bool:
+        """Whether a request may be written now: when no abandoned request's answer is still due, and on a serial
+        line t3.5 has passed since bytes that answered nothing. Else the board may drop the request or the one
+        before it (a fire lost, or a make-safe): see __init__."""
+        if not self._abandoned and not self._quiet_at:
+            return True
+        loop = self._loop
+        if loop is None:
+            return True  # send() says it is not open
+        now = loop.time()
+        if self._abandoned:
+            if now < self._deadline:
+                return False
+            self._abandoned = False
+        if now < self._quiet_at:
+            return False
+        self._quiet_at = 0.0
+        return True
+
+    async def settle(self) -> None:
+        """Wait until settled(): for an abandoned request's answer (taken here, counted as a late reply) or its
+        deadline, then for the line's silence. Bounded by the response timeout and t3.5."""
+        loop = self._loop
+        while loop is not None and not self.settled():
+            if self._abandoned:
+                waiter = self._waiter = loop.create_future()
+                if self._timer is None:
+                    self._timer = loop.call_at(self._deadline, self._deadline_passed)
+                pdu = self._take(self._request, self._fresh) if self.rx else None
+                try:
+                    if pdu is None:
+                        await waiter
+                except (_Timeout, _Broken):
+                    pass  # nothing more is due; a broken line is told by the next send
+                else:
+                    self.counters.late_replies += 1  # the answer came, to nobody
+                finally:
+                    self._waiter = None
+                self._abandoned = False
+            else:
+                await asyncio.sleep(max(0.0, self._quiet_at - loop.time()))
+
+    def abandon(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+        self._abandoned = True
 
     def send(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> None:
         loop = self._loop
@@ -565,6 +639,8 @@ class _StreamTransport(_Transport):
             return await waiter
         finally:
             self._waiter = None
+            if not waiter.done() or waiter.cancelled():  # cancelled while it waited: the answer may still come
+                self._abandoned = True
 
 
 # --- the link ----------------------------------------------------------------------------------------------
@@ -643,6 +719,8 @@ class LauncherLink:
         """One request: counted, timed, and turned into LinkError; timeouts in a row make the board LOST.
 
         Returns the answer PDU (it answers request); a Modbus exception raises LauncherModbusError."""
+        if not self.transport.settled():
+            await self.transport.settle()
         return await self._answer(request, self._send(request, fresh))
 
     def _send(self, request: bytes, fresh: Callable[[bytes], bool] | None = None) -> int:
@@ -915,6 +993,8 @@ class LauncherLink:
         The track number goes on the wire modulo 65536.
         """
         async with self._lock:
+            if not self.transport.settled():
+                await self.transport.settle()
             return await self._fire_outcome(self._send_fire(track_id, azimuth_rad, elevation_rad, range_m, tgo_s))
 
     def fire_now(self, track_id: int, azimuth_rad: float, elevation_rad: float, range_m: float = 0.0,
@@ -924,6 +1004,9 @@ class LauncherLink:
         path). The task returned gives the result (the answer, the read-back: as fire()'s); None, with nothing
         sent, when an exchange holds the link (a status read under way): then call fire(), which waits for it."""
         if not _take_free_lock(self._lock):
+            return None
+        if not self.transport.settled():  # a serial line still owes an answer, or is not yet silent
+            self._lock.release()
             return None
         try:
             sent = self._send_fire(track_id, azimuth_rad, elevation_rad, range_m, tgo_s)
@@ -939,6 +1022,7 @@ class LauncherLink:
         wrote is unconfirmed (its answer was never taken), as one cancelled while it waited is (_fire_outcome)."""
         if task.cancelled() and isinstance(sent, _SentFire) and self.unconfirmed_seq != sent.seq:
             self._unconfirmed(sent.seq, sent.track_id, sent.written_ns, 0)
+            self.transport.abandon()  # its answer may still come: the next request waits for it
         self._lock.release()
 
     def _send_fire(self, track_id: int, azimuth_rad: float, elevation_rad: float, range_m: float,

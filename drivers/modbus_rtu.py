@@ -20,6 +20,13 @@ MAX_ADU = 256
 MBAP_BYTES = 7  # transaction id, protocol id (0), length, unit id
 
 
+def t35_s(baud: int) -> float:
+    """The RTU inter-frame silence (s): 3.5 characters of 11 bits, a fixed 1.75 ms above 19200 baud (Modbus over
+    serial line V1.02, 2.5.1.1; the AVR firmware's T35_US). Two frames closer than this are one frame to a
+    board, which then drops both (their CRC fails)."""
+    return 1.75e-3 if baud > 19200 else 38.5 / baud
+
+
 class ModbusFrameError(ValueError):
     """Bytes that are not a well-formed ADU or PDU (length, CRC, byte count)."""
 

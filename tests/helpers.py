@@ -425,6 +425,29 @@ def launcher_anomalies(link: dict[str, Any]) -> int:
                + link["discarded_bytes"] + link.get("read_retries", 0))
 
 
+async def abandon_fires(link: Any, n: int) -> list[bool]:
+    """n fires on an armed LauncherLink, each abandoned before its answer came (the task cancelled: half before
+    it ran, as fire_now's when the run ends; half while it waited, as fire()'s), each followed at once by a status
+    read and a reconciliation. Whether the board launched each one, from its own record."""
+    import asyncio
+
+    launched = []
+    for i in range(n):
+        if i % 2:
+            task: Any = asyncio.ensure_future(link.fire(200 + i, 0.0, 0.2, 9000.0, 12.5))
+            await asyncio.sleep(0)  # written; its answer not yet come
+        else:
+            task = link.fire_now(200 + i, 0.0, 0.2, 9000.0, 12.5)
+            assert task is not None, "the link was busy"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert link.unconfirmed_track == 200 + i
+        await link.read_status()  # the next request, written right behind the abandoned one
+        launched.append((await link.reconcile()).launched)
+    return launched
+
+
 def radar_anomalies(link: dict[str, Any]) -> int:
     return int(sum(link["rejected"].values()) + link["frames_lost"] + link["bytes_discarded"] + link["seq_gaps"])
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import select
 import signal
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +19,10 @@ from hil.drivers import modbus_rtu
 from hil.drivers.launcher_link import LauncherLink, Refusal
 from hil.drivers.registers import HOLDING_COUNT, REGMAP_VERSION, Holding, Input, Reject, fire_block
 from hil.emulators.launcher import LauncherModel
+from hil.emulators.wire import open_raw_pty
 from hil.errors import LinkError
 from hil.procutil import Child
-from tests.helpers import RPI_FIRMWARE
+from tests.helpers import RPI_FIRMWARE, abandon_fires
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -419,6 +422,56 @@ def test_fire_now_writes_the_command_before_it_returns_and_waits_for_no_busy_lin
         link.close()
 
     run(go())
+
+
+def test_a_fire_abandoned_before_its_answer_still_reaches_the_board(launcher: tuple[str, Child]) -> None:
+    """A fire whose task is cancelled before its answer (the run ends, say), and a request right behind it: on a
+    serial line two frames with no silence between them are one frame to the board, which drops it (13 of 30
+    fires lost, and read timeouts, before the link waited). The next request waits for the abandoned answer:
+    the board launched every fire, no request timed out, the answers came late to nobody and were counted."""
+    url, _ = launcher
+
+    async def go() -> None:
+        link = LauncherLink.from_url(url, name="real", timeout_s=1.0)
+        await link.connect()
+        await link.configure(watchdog_ms=5000, reload_ms=0, rounds=40)
+        await link.arm()
+        launched = await abandon_fires(link, 12)
+        assert launched == [True] * 12
+        assert link.counters.timeouts == link.counters.read_retries == 0
+        assert link.counters.launches == 12
+        assert not (await link.make_safe()).armed
+        link.close()
+
+    run(go())
+
+
+def test_an_rtu_request_keeps_the_silence_after_bytes_that_answer_nothing() -> None:
+    """Bytes that answer nothing (a duplicate answer, noise) are on the line: the next request goes out t3.5 after
+    the last of them (1.75 ms at 115200 baud), so the board can tell the frames apart. Timed from the board's end
+    of a pty: a late request only makes the gap longer."""
+    board, path = open_raw_pty()
+
+    async def go() -> float:
+        link = LauncherLink.from_url(path, timeout_s=0.05)
+        transport = link.transport
+        await transport.open()
+        try:
+            stray_at = time.monotonic()
+            os.write(board, b"\x01\x03\x02\x00")  # a piece of an answer nobody asked for
+            while not transport.rx:
+                await asyncio.sleep(0)
+            assert not transport.settled()
+            await transport.settle()
+            transport.send(modbus_rtu.read_request(4, 0, 2), None)
+            readable, _, _ = select.select([board], [], [], 1.0)
+            arrived = time.monotonic()
+            assert readable and os.read(board, 64)
+            return arrived - stray_at
+        finally:
+            transport.close()
+
+    assert run(go()) >= modbus_rtu.t35_s(115200) == 1.75e-3
 
 
 def test_the_real_server_answers_exceptions_01_02_03(launcher: tuple[str, Child]) -> None:
