@@ -391,6 +391,10 @@ class _Label:
     colour: str
     size: float = 8.0
     weight: str = "normal"
+    name_only: bool = False  # a target's name or a track's number: left off beyond MAP_NAMES (sites, leaks never)
+
+
+MAP_NAMES = 150  # target names and track numbers on the map at most: more hide it (a long bench flies hundreds)
 
 
 # where a label may go around its point: offset (points), alignment; nearer first, then farther with a leader
@@ -399,16 +403,24 @@ _SPOTS = [(dx * k, dy * k, ha, va) for k in (1.0, 2.6, 4.5, 6.5) for dx, dy, ha,
     (0, 8, "center", "bottom"), (0, -8, "center", "top"), (8, 0, "left", "center"), (-8, 0, "right", "center"))]
 
 
-def _place_labels(ax: Any, labels: list[_Label], obstacles: list[Any]) -> None:
-    """Annotate each label at the first spot around its point that overlaps no label or marker already placed.
+def _place_labels(ax: Any, labels: list[_Label], obstacles: list[Any]) -> int:
+    """Annotate each label at the first spot around its point that overlaps no label or marker already placed;
+    names (name_only) only up to MAP_NAMES of them. Returns how many names were left off.
 
     Text extents are measured with the Agg renderer, so the check is in the pixels the page shows; the axes
-    layout must be final before this runs (it is: fixed margins, equal aspect applied).
+    layout must be final before this runs (it is: fixed margins, equal aspect applied). The overlaps with what
+    is placed are summed in one numpy pass per spot: a long run's map has a thousand markers.
     """
     renderer = FigureCanvasAgg(ax.figure).get_renderer()
     frame = ax.get_window_extent(renderer)
-    placed = list(obstacles)
+    placed = np.array([[b.x0, b.y0, b.x1, b.y1] for b in obstacles], np.float64).reshape(-1, 4)
+    names = left_off = 0
     for lab in labels:
+        if lab.name_only:
+            if names >= MAP_NAMES:
+                left_off += 1
+                continue
+            names += 1
         best: tuple[float, Any] | None = None
         for dx, dy, ha, va in _SPOTS:
             far = abs(dx) > 10 or abs(dy) > 10
@@ -417,7 +429,7 @@ def _place_labels(ax: Any, labels: list[_Label], obstacles: list[Any]) -> None:
                                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
                                arrowprops={"arrowstyle": "-", "color": lab.colour, "lw": 0.5} if far else None)
             box = text.get_window_extent(renderer).padded(1.0)  # a pixel of air between labels
-            overlap = sum(_overlap(box, other) for other in placed)
+            overlap = _overlaps(box, placed)
             outside = box.width * box.height - _overlap(box, frame)
             cost = overlap + 4 * outside
             if cost == 0:
@@ -432,7 +444,16 @@ def _place_labels(ax: Any, labels: list[_Label], obstacles: list[Any]) -> None:
             else:
                 text.remove()
         if best is not None:
-            placed.append(best[1].get_window_extent(renderer))
+            b = best[1].get_window_extent(renderer)
+            placed = np.vstack([placed, [b.x0, b.y0, b.x1, b.y1]])
+    return left_off
+
+
+def _overlaps(a: Any, boxes: np.ndarray) -> float:
+    """The summed overlap of box a with each of boxes ([k, 4]: x0, y0, x1, y1), as _overlap gives each."""
+    w = np.minimum(a.x1, boxes[:, 2]) - np.maximum(a.x0, boxes[:, 0])
+    h = np.minimum(a.y1, boxes[:, 3]) - np.maximum(a.y0, boxes[:, 1])
+    return float(np.sum(np.where((w > 0) & (h > 0), w * h, 0.0)))
 
 
 def _overlap(a: Any, b: Any) -> float:
@@ -480,7 +501,7 @@ def plot_map(run: RunFolder) -> Figure:
             colour = ALLEGIANCE_COLOURS.get(allegiance.get(name, "unknown"), "#7f7f7f")
             ax.plot(x[idx], y[idx], "-", color=colour, lw=3.2, alpha=0.4, solid_capstyle="round", zorder=3)
             ax.plot(x[idx[0]], y[idx[0]], "o", color=colour, ms=4, alpha=0.8, zorder=3)
-            labels.append(_Label(x[idx[0]], y[idx[0]], name, colour, 8.5, "bold"))
+            labels.append(_Label(x[idx[0]], y[idx[0]], name, colour, 8.5, "bold", name_only=True))
             if results.get(name) == "leaked":
                 ax.plot(x[idx[-1]], y[idx[-1]], "v", color="#8b0000", ms=13, mec="black", zorder=7)
                 labels.append(_Label(x[idx[-1]], y[idx[-1]], f"{name} leaked", "#8b0000", 8, "bold"))
@@ -492,7 +513,7 @@ def plot_map(run: RunFolder) -> Figure:
         x, y, t = _floats(run.tracks, "x_m") / 1e3, _floats(run.tracks, "y_m") / 1e3, _floats(run.tracks, "time_s")
         for trk, idx in _groups(run.tracks, "track").items():
             ax.plot(x[idx], y[idx], color="#222222", lw=0.9, ls=(0, (4, 2)), alpha=0.9, zorder=4)
-            labels.append(_Label(x[idx[-1]], y[idx[-1]], f"#{trk}", "#222222", 7.5))
+            labels.append(_Label(x[idx[-1]], y[idx[-1]], f"#{trk}", "#222222", 7.5, name_only=True))
             if trk.isdigit():
                 track_xy[int(trk)] = (t[idx], x[idx], y[idx])
         xs.append(x)
@@ -590,7 +611,10 @@ def plot_map(run: RunFolder) -> Figure:
     ax.apply_aspect()
     pix = ax.transData.transform(np.array(markers)) if markers else np.zeros((0, 2))
     obstacles = [Bbox.from_extents(px - 6, py - 6, px + 6, py + 6) for px, py in pix]
-    _place_labels(ax, labels, obstacles)
+    left_off = _place_labels(ax, labels, obstacles)
+    if left_off:
+        ax.text(0.01, 0.01, f"{left_off:,} more target names and track numbers left off: too many to read",
+                transform=ax.transAxes, fontsize=8, color="#555555", va="bottom")
     return fig
 
 
