@@ -3,7 +3,9 @@
 A run drives the chain in real time on a rig (mock by default) under each load of a sweep, with a floor
 probe (and cyclictest where rt-tests is installed and permitted) running beside it, and writes one
 results JSON: the machine and versions, the load, every stage's p50/p90/p99/p99.9/max with its HDR
-histogram, loop lateness and deadline overruns with their cause, the floor, and the verdict.
+histogram, loop lateness and deadline overruns with their cause, the floor, and the verdict. A load keeps
+hostiles coming all through the run (load_scenario), so a longer run gathers more fire commands, and with them
+a host_total percentile a shorter one cannot judge.
 
 The verdict judges the bench's goals and the user's criteria like a run's (hil.measure.bench_criteria): it heads
 the printed output and is the results' "verdict"; `--junit FILE` writes one testcase per criterion per load. Exit
@@ -68,6 +70,11 @@ EXIT_RIG_FAILED = 3  # a board did not come up, or the rig reported a problem at
 SIGNAL_EXITS = {"SIGINT": 130, "SIGTERM": 143}
 
 
+LoadKey = tuple[int, float, int, int, bool]
+INFLOW_OF_CAPACITY = 0.8  # hostiles enter at this fraction of the rate the launchers kill them (reload and pk)
+INFLOW_RANGE_M = (30_000.0, 40_000.0)  # where they enter: inside the launchers' reach, a few scans from a fire
+
+
 @dataclass(frozen=True)
 class Load:
     """What the chain is asked to carry in one bench run."""
@@ -78,10 +85,14 @@ class Load:
     launchers: int = 2
     duration_s: float = 30.0
     seed: int = 1
+    # hostiles keep coming: after the first `targets`, more enter all through the run, a little slower than the
+    # launchers can kill them, so fire control keeps firing however long the run (a p99 of host_total needs 1,000
+    # fires). False: the first targets only, killed within about half a minute (bench results before it came).
+    sustained: bool = True
 
-    def key(self) -> tuple[int, float, int, int]:
+    def key(self) -> LoadKey:
         """Two runs are compared when they carried the same load (duration and seed aside)."""
-        return (self.targets, self.clutter, self.radars, self.launchers)
+        return (self.targets, self.clutter, self.radars, self.launchers, self.sustained)
 
     def label(self) -> str:
         return f"{_load_text(self.key())}, {self.duration_s:g} s"
@@ -103,13 +114,17 @@ class Load:
 def load_scenario(load: Load) -> Any:
     """The scenario of a load: the tracking benchmark scene, every target 15–40 km out and inbound on a
     defended asset at the origin, and launchers on a 6 km ring around it with rounds and guidance
-    channels enough for the whole run, so decode, track, fire control and command all have work."""
+    channels enough for the whole run, so decode, track, fire control and command all have work.
+
+    Sustained, more hostiles enter 30–40 km out, inbound on the defended area, evenly through the run at
+    INFLOW_OF_CAPACITY of the rate the launchers kill (one round per reload each, at their pk): the count in
+    the air stays near `targets`, and fire control fires all through the run."""
     import math
 
     import numpy as np
 
     from hil.ext.firecontrol_types import AssetSpec, LauncherSpec
-    from hil.scenario import tracking_scenario
+    from hil.scenario import TargetSpec, tracking_scenario
 
     base = tracking_scenario(n_targets=load.targets, seed=load.seed, duration_s=load.duration_s,
                              n_radars=load.radars, clutter_per_scan=load.clutter, min_range_m=10_000.0,
@@ -128,6 +143,17 @@ def load_scenario(load: Load) -> Any:
                                6_000.0 * math.cos(2 * math.pi * i / max(load.launchers, 1)), 0.0),
                      rounds=1000, reload_s=1.0, channels=64)
         for i in range(load.launchers))
+    kills_per_s = sum(site.pk / site.reload_s for site in launchers)
+    entering = int(INFLOW_OF_CAPACITY * kills_per_s * load.duration_s) if load.sustained and load.targets else 0
+    for k in range(entering):
+        r, bearing = rng.uniform(*INFLOW_RANGE_M), rng.uniform(0.0, 2 * math.pi)
+        start = np.array([r * math.sin(bearing), r * math.cos(bearing)])
+        d = rng.uniform(-8_000.0, 8_000.0, size=2) - start
+        v = d / float(np.linalg.norm(d)) * rng.uniform(150.0, 300.0)
+        targets.append(TargetSpec(name=f"e{k:05d}", allegiance="hostile", kind="aircraft",
+                                  position=(float(start[0]), float(start[1]), float(rng.uniform(1_000.0, 10_000.0))),
+                                  velocity=(float(v[0]), float(v[1]), 0.0),
+                                  start_s=(k + 1) * load.duration_s / (entering + 1)))
     return replace(base, name=f"bench-{load.targets}", targets=tuple(targets), launchers=launchers,
                    assets=(AssetSpec(name="defended", position=(0.0, 0.0, 0.0), radius_m=8_000.0),))
 
@@ -250,9 +276,9 @@ def results_kind(results: dict[str, Any]) -> str | None:
     return " and ".join(kinds) or None
 
 
-def _load_text(key: tuple[int, float, int, int]) -> str:
-    return (f"{counted(key[0], 'target')}, clutter {key[1]:g}/scan, {counted(key[2], 'radar')}, "
-            f"{counted(key[3], 'launcher')}")
+def _load_text(key: LoadKey) -> str:
+    return (f"{counted(key[0], 'target')}{' and more entering' if key[4] else ''}, clutter {key[1]:g}/scan, "
+            f"{counted(key[2], 'radar')}, {counted(key[3], 'launcher')}")
 
 
 def _kind_text(results: dict[str, Any]) -> str:
@@ -319,6 +345,7 @@ def _verdict(old: float | None, new: float | None, threshold: float, min_delta: 
 
 def _load_of(run: dict[str, Any]) -> Load:
     fields = {k: run["load"][k] for k in Load.__dataclass_fields__ if k in run["load"]}
+    fields.setdefault("sustained", False)  # results from before the load was sustained
     return Load(**fields)
 
 
@@ -521,7 +548,12 @@ def _targets_list(text: str) -> list[int]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rig", default=None, help="rig file (default: rigs/mock.toml)")
-    p.add_argument("--targets", type=int, default=40, help="targets in the load (default 40)")
+    p.add_argument("--targets", type=int, default=40,
+                   help="targets in the load (default 40); more hostiles enter through the run, a little slower than "
+                        "the launchers kill them, so fire control fires all through it")
+    p.add_argument("--no-inflow", action="store_true",
+                   help="the first targets only, none entering later (fire control stops firing once they are "
+                        "killed, within about 30 s; the load of bench results from before hostiles kept coming)")
     p.add_argument("--clutter", type=float, default=20.0, help="false plots per radar scan (default 20)")
     p.add_argument("--radars", type=int, default=1, help="radars (default 1)")
     p.add_argument("--launchers", type=int, default=2, help="launchers (default 2)")
@@ -566,7 +598,7 @@ def _loads(args: argparse.Namespace) -> list[Load]:
         raise ConfigError("load", "value", "radars ≥ 1; targets, launchers and clutter ≥ 0")
     counts = args.sweep or [args.targets]
     return [Load(targets=n, clutter=args.clutter, radars=args.radars, launchers=args.launchers,
-                 duration_s=args.duration, seed=args.seed) for n in counts]
+                 duration_s=args.duration, seed=args.seed, sustained=not args.no_inflow) for n in counts]
 
 
 def _stop_cyclictest(ct: Any) -> dict[str, Any] | None:

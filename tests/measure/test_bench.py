@@ -22,6 +22,8 @@ from hil.errors import ConfigError, HilError
 from hil.measure.bench import (
     SCHEMA,
     Load,
+    _loads,
+    add_arguments,
     compare,
     format_changes,
     format_results,
@@ -230,11 +232,48 @@ def test_pytest_benchmark_json_is_read(tmp_path: Path) -> None:
 
 
 def test_a_load_is_the_scenario_it_says() -> None:
-    sc = load_scenario(Load(targets=12, clutter=5.0, radars=2, launchers=3, duration_s=20.0))
+    sc = load_scenario(Load(targets=12, clutter=5.0, radars=2, launchers=3, duration_s=20.0, sustained=False))
     assert (len(sc.targets), len(sc.radars), len(sc.launchers)) == (12, 2, 3)
     assert all(r.clutter_per_scan == 5.0 for r in sc.radars) and sc.duration_s == 20.0
     for t in sc.targets:  # every target closes on the defended area, so fire control has work
         assert np.dot(t.position[:2], t.velocity[:2]) < 0
+    assert all(t.start_s == 0.0 for t in sc.targets)
+
+
+def test_a_sustained_load_sends_hostiles_all_through_the_run() -> None:
+    """After the first targets, more enter evenly through the run, 30-40 km out and inbound on the defended area,
+    at 0.8 of the rate the launchers kill (3 launchers, one round a second each at pk 0.85: 2.04 a second)."""
+    sc = load_scenario(Load(targets=12, launchers=3, duration_s=20.0))
+    first, entering = sc.targets[:12], sc.targets[12:]
+    assert all(t.start_s == 0.0 for t in first) and len(entering) == 40
+    starts = [t.start_s for t in entering]
+    assert starts == sorted(starts) and 0.0 < starts[0] < 1.0 and 19.0 < starts[-1] < 20.0
+    assert len({t.name for t in sc.targets}) == len(sc.targets)
+    for t in entering:
+        assert 30_000.0 <= np.hypot(*t.position[:2]) <= 40_000.0 and t.allegiance == "hostile"
+        (x, y), (vx, vy) = t.position[:2], t.velocity[:2]
+        passes_within_m = abs(x * vy - y * vx) / np.hypot(vx, vy)  # aimed at a point of the 16 km square
+        assert np.dot(t.position[:2], t.velocity[:2]) < 0 and passes_within_m <= 8_000.0 * np.sqrt(2)
+    assert len(load_scenario(Load(targets=0, duration_s=20.0)).targets) == 0  # nothing to sustain
+
+
+@pytest.mark.timeout(120)
+def test_fire_control_keeps_firing_through_a_sustained_load(tmp_path: Path) -> None:
+    """The whole chain in virtual time, 90 s: on the sustained load launches go on to the end (a long bench gathers
+    the fires a host_total p99 needs); on the first targets alone they stop once those are killed."""
+    from hil.rig import Rig
+    from hil.runtime import RunOptions, run_chain
+
+    def late_launches(sustained: bool) -> int:
+        load = Load(duration_s=90.0, sustained=sustained)
+        summary = run_chain(RunOptions(scenario=load_scenario(load), rig=Rig.load(), seed=1, time_mode="virtual",
+                                       out_dir=tmp_path / str(sustained), duration_s=90.0, record=False,
+                                       report=False))
+        assert summary["friendly_engagements"] == 0
+        return sum(1 for r in summary["plant"]["rounds"] if r["launch_s"] >= 60.0)
+
+    assert late_launches(False) == 0
+    assert late_launches(True) >= 40  # about 1.9 a second in the last 30 s
 
 
 # --- the verdict -----------------------------------------------------------------------------------------
@@ -448,6 +487,23 @@ def test_hil_bench_exits_3_when_the_rig_fails(tmp_path: Path) -> None:
 
 def test_a_load_is_named_in_plain_words() -> None:
     assert Load(targets=40, clutter=20.0, radars=1, launchers=2, duration_s=15.0).label() == \
-        "40 targets, clutter 20/scan, 1 radar, 2 launchers, 15 s"
-    assert Load(targets=1, clutter=0.5, radars=3, launchers=1, duration_s=2.5).label() == \
+        "40 targets and more entering, clutter 20/scan, 1 radar, 2 launchers, 15 s"
+    assert Load(targets=1, clutter=0.5, radars=3, launchers=1, duration_s=2.5, sustained=False).label() == \
         "1 target, clutter 0.5/scan, 3 radars, 1 launcher, 2.5 s"
+
+
+def test_no_inflow_is_the_first_targets_alone() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert [load.sustained for load in _loads(parser.parse_args(["--sweep", "10,40"]))] == [True, True]
+    (load,) = _loads(parser.parse_args(["--no-inflow"]))
+    assert not load.sustained and len(load_scenario(load).targets) == 40
+
+
+def test_results_from_before_the_sustained_load_are_not_the_default_load() -> None:
+    """A results file written before the load was sustained names no such field: its load is the first targets
+    only, so its host_total is not held to the default load's goal, and it compares only with such a load."""
+    old = {"targets": 40, "clutter": 20.0, "radars": 1, "launchers": 2, "duration_s": 30.0, "seed": 1}
+    assert not is_default_load(old) and is_default_load({**old, "sustained": True})
