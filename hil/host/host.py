@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import heapq
 import math
 import time
 from collections import Counter, OrderedDict
@@ -168,10 +169,16 @@ class Host:
         self._sites = np.array([[s.position[0], s.position[1], s.sector_centre_deg, s.slew_rate_dps,
                                  s.launch_delay_s] for s in sc.launchers], np.float64).reshape(-1, 5)
         # the rounds as the engagement-count kernel reads them, and what they were built from (count, settles)
-        self._round_columns: RoundColumns = (NO_TRACKS, np.empty(0, np.int32), np.empty(0, np.int8), np.empty(0),
-                                             np.empty(0))
-        self._round_columns_of = (-1, -1)
+        # grown as rounds are added (a long run commands thousands), rebuilt only after a settle
+        self._round_store: RoundColumns = _round_store(64)
+        self._round_columns: RoundColumns = _rows_of(self._round_store, 0)
+        self._round_columns_of = (0, 0)
         self._settles = 0
+        # kill assessment: the rounds whose look has not ended by look end (look_end_s, row in rounds), those
+        # whose look ended while they were unconfirmed (assessed once settled as launched), and the rounds seen
+        self._looks: list[tuple[float, int]] = []
+        self._looks_unsettled: list[int] = []
+        self._looks_of = 0
         self.friendly_codes = friendly_code_array(sc.friendly_codes)
         self.neutral_codes = friendly_code_array(sc.neutral_codes)
         # kill assessment looks this long after a round's expected intercept: the scenario's scans, slowest radar
@@ -488,16 +495,27 @@ class Host:
 
     def _rounds_as_columns(self) -> RoundColumns:
         """The host's rounds as the engagement-count kernel reads them (track, launcher, state code, planned
-        intercept, end of the look), rebuilt only after a round was added or settled: off the fire path."""
-        built_of = (len(self.rounds), self._settles)
-        if built_of != self._round_columns_of:
-            rounds = self.rounds
-            self._round_columns = (np.array([r.track_id for r in rounds], np.int64),
-                                   np.array([r.launcher for r in rounds], np.int32),
-                                   np.array([ROUND_STATE_CODES[r.state] for r in rounds], np.int8),
-                                   np.array([r.intercept_s for r in rounds], np.float64),
-                                   np.array([r.look_end_s for r in rounds], np.float64))
-            self._round_columns_of = built_of
+        intercept, end of the look): the rounds added since the last call appended, all of them again only after a
+        settle (rare: an unconfirmed fire). Rebuilding every round after each fire cost the decision after it
+        O(rounds): about a millisecond a thousand rounds into a long run."""
+        rounds, (built, settles) = self.rounds, self._round_columns_of
+        if len(rounds) == built and self._settles == settles:
+            return self._round_columns
+        if self._settles != settles or len(rounds) < built:
+            built = 0
+        store = self._round_store
+        if len(rounds) > len(store[0]):
+            grown = _round_store(2 * len(rounds))
+            for old, new in zip(store, grown, strict=True):
+                new[:built] = old[:built]
+            store = self._round_store = grown
+        track, launcher, state, intercept, look_end = store
+        for k in range(built, len(rounds)):
+            r = rounds[k]
+            track[k], launcher[k], state[k] = r.track_id, r.launcher, ROUND_STATE_CODES[r.state]
+            intercept[k], look_end[k] = r.intercept_s, r.look_end_s
+        self._round_columns = _rows_of(store, len(rounds))
+        self._round_columns_of = (len(rounds), self._settles)
         return self._round_columns
 
     # --- answers from the launchers ----------------------------------------------------------------------
@@ -677,8 +695,21 @@ class Host:
                 self._refusals[self._refusal_key_of[k]]["protected_track"] = tid
 
     def assess(self, t_s: float) -> None:
-        """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl."""
-        due = [r for r in self.rounds if r.state == "flying" and not r.assessed and t_s >= r.look_end_s]
+        """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl. The rounds
+        wait by the end of their look: each call looks at the ones due, not at every round commanded (that cost a
+        long run's loop more each minute)."""
+        rounds, looks = self.rounds, self._looks
+        for k in range(self._looks_of, len(rounds)):
+            heapq.heappush(looks, (rounds[k].look_end_s, k))
+        self._looks_of = len(rounds)
+        if not (looks and looks[0][0] <= t_s) and not self._looks_unsettled:
+            return
+        ended = self._looks_unsettled
+        while looks and looks[0][0] <= t_s:
+            ended.append(heapq.heappop(looks)[1])
+        ended.sort()  # in the order the rounds were commanded
+        self._looks_unsettled = [k for k in ended if rounds[k].state == "unconfirmed" and not rounds[k].assessed]
+        due = [rounds[k] for k in ended if rounds[k].state == "flying" and not rounds[k].assessed]
         if not due:
             return
         every = self.tracker.tracks(t_s)
@@ -701,6 +732,18 @@ def refusal_key(track_id: np.ndarray, launcher: np.ndarray, reason: np.ndarray) 
     REFUSAL_KEY_TRACKS - 1, 65,534 launchers, 256 reasons."""
     return (np.asarray(track_id, np.int64) * 65536 + (np.asarray(launcher, np.int64) + 1)) * 256 + np.asarray(reason,
                                                                                                            np.int64)
+
+
+def _round_store(capacity: int) -> RoundColumns:
+    """Empty columns for `capacity` rounds, as the engagement-count kernel reads them."""
+    return (np.empty(capacity, np.int64), np.empty(capacity, np.int32), np.empty(capacity, np.int8),
+            np.empty(capacity), np.empty(capacity))
+
+
+def _rows_of(store: RoundColumns, n: int) -> RoundColumns:
+    """The first n rounds of the columns (views)."""
+    track, launcher, state, intercept, look_end = store
+    return track[:n], launcher[:n], state[:n], intercept[:n], look_end[:n]
 
 
 def _t0_ns(t_abs: np.ndarray) -> np.ndarray:

@@ -72,3 +72,66 @@ def test_engagement_inputs_are_the_reference(ids: list[int], rounds: list[Any], 
     for a, b in zip(got, reference(host, t_s, tracks), strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert np.array_equal(a, b)
+
+
+@given(ids=st.lists(st.integers(1, 12), unique=True, max_size=10), rounds=rounds, split=st.integers(0, 30),
+       settle=st.lists(st.tuples(st.integers(0, 29), st.booleans()), max_size=4), t_s=st.floats(0.0, 40.0),
+       seen=st.lists(st.floats(0.0, 40.0), min_size=10, max_size=10))
+@settings(max_examples=200, deadline=None)
+def test_engagement_inputs_follow_rounds_added_and_settled_between_decisions(
+        ids: list[int], rounds: list[Any], split: int, settle: list[tuple[int, bool]], t_s: float,
+        seen: list[float]) -> None:
+    """The kernel's round columns grow with the rounds between decisions and follow a settle: each decision is told
+    what the reference makes of every round as it is then."""
+    host = build_host(SCENARIO)
+    tracks = snapshot(ids, seen[: len(ids)])
+
+    def told() -> None:
+        engagements, channels = host.engagement_inputs(t_s, tracks)
+        got = (engagements.in_flight, engagements.shots_fired, engagements.assessing, channels)
+        for a, b in zip(got, reference(host, t_s, tracks), strict=True):
+            assert np.array_equal(a, b)
+
+    for k, (tid, li, state, intercept_s, look_s) in enumerate(rounds):
+        if k == split:
+            told()
+        host.rounds.append(HostRound(tid, li, k + 1, 0.0, intercept_s, intercept_s + look_s, (0.0, 0.0, 0.0),
+                                     state=state))
+        told() if k % 7 == 3 else None
+    told()
+    for k, launched in settle:
+        if k < len(host.rounds):
+            r = host.rounds[k]
+            host.settled(r.launcher, r.seq, launched, t_s)
+            told()
+
+
+@given(rounds=rounds, steps=st.lists(st.floats(0.0, 45.0), min_size=1, max_size=6),
+       settle=st.lists(st.tuples(st.integers(0, 29), st.booleans(), st.integers(0, 5)), max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_kill_assessment_takes_each_round_once_when_its_look_ends(rounds: list[Any], steps: list[float],
+                                                                   settle: list[tuple[int, bool, int]]) -> None:
+    """Kill assessment, however the rounds and settles come between its calls, assesses what looking at every round
+    assesses (the rule it had): each round flying and not yet assessed whose look has ended, in the order they were
+    commanded, each once; an unconfirmed one only once it is settled as launched."""
+    events: list[tuple[float, int, int]] = []
+    host = build_host(SCENARIO, on_event=lambda t, e, track=-1, launcher=-1, detail="": events.append(
+        (t, track, launcher)) if e == "assessment" else None)
+    half = len(rounds) // 2
+    expected: list[tuple[float, int, int]] = []
+    assessed: set[int] = set()
+    for step, t_s in enumerate(sorted(steps)):
+        if step <= 1:  # half the rounds before the first call, the rest before the second
+            for tid, li, state, intercept_s, look_s in (rounds if len(steps) == 1 else
+                                                        rounds[:half] if step == 0 else rounds[half:]):
+                host.rounds.append(HostRound(tid, li, len(host.rounds) + 1, 0.0, intercept_s, intercept_s + look_s,
+                                             (0.0, 0.0, 0.0), state=state))
+        for k, launched, at_step in settle:
+            if at_step == step and k < len(host.rounds) and host.rounds[k].state == "unconfirmed":
+                host.settled(host.rounds[k].launcher, host.rounds[k].seq, launched, t_s)
+        for k, r in enumerate(host.rounds):  # the rule, over every round
+            if r.state == "flying" and k not in assessed and t_s >= r.look_end_s:
+                assessed.add(k)
+                expected.append((t_s, r.track_id, r.launcher))
+        host.assess(t_s)
+    assert events == expected
