@@ -247,11 +247,28 @@ class EngagementModel:
         """What the plant saw, for summary.json's "plant": counted from what each round acquired, never from
         which track it was fired at."""
         rounds = self.finished + self.flying
-        by_result = Counter(m.result for m in rounds)
-        acquired = Counter(m.acquired_allegiance for m in rounds if m.acquired >= 0)
-        killed = Counter(m.acquired_allegiance for m in rounds if m.result == "killed")
-        per_target = Counter(m.acquired for m in rounds if m.acquired >= 0)
-        in_basket = Counter(self._allegiance[row] for m in rounds for row in set(m.basket_at_acquisition))
+        by_result: Counter[str] = Counter()
+        acquired: Counter[str] = Counter()
+        killed: Counter[str] = Counter()
+        per_target: Counter[int] = Counter()
+        in_basket: Counter[str] = Counter()
+        nfz_detonations = nfz_kills = nothing_acquired = 0
+        allegiance = self._allegiance
+        for m in rounds:  # one pass: the run's journal counts a long run's thousands of rounds every few seconds
+            result = m.result
+            by_result[result] += 1
+            if m.acquired >= 0:
+                acquired[m.acquired_allegiance] += 1
+                per_target[m.acquired] += 1
+            elif result != "flying":
+                nothing_acquired += 1
+            if result == "killed":
+                killed[m.acquired_allegiance] += 1
+            for row in set(m.basket_at_acquisition):
+                in_basket[allegiance[row]] += 1
+            if m.no_fire_zone:
+                nfz_detonations += 1
+                nfz_kills += result == "killed"
         return {
             "rounds_launched": len(rounds),
             "by_result": {r: by_result.get(r, 0) for r in RESULTS},
@@ -263,9 +280,9 @@ class EngagementModel:
             "neutral_killed": killed.get("neutral", 0),
             # rounds whose basket held a protected object when they locked, whatever they picked
             "protected_in_basket": in_basket.get("friendly", 0) + in_basket.get("neutral", 0),
-            "nfz_detonations": sum(1 for m in rounds if m.no_fire_zone),
-            "nfz_kills": sum(1 for m in rounds if m.no_fire_zone and m.result == "killed"),
-            "nothing_acquired": sum(1 for m in rounds if m.result != "flying" and m.acquired < 0),
+            "nfz_detonations": nfz_detonations,
+            "nfz_kills": nfz_kills,
+            "nothing_acquired": nothing_acquired,
             "rounds_per_target": {str(row): n for row, n in sorted(per_target.items())},
             "max_rounds_per_target": max(per_target.values(), default=0),
         }

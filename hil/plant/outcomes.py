@@ -111,18 +111,29 @@ def outcomes_in_stages(scenario: Scenario, truth: Truth, engagement: EngagementM
     sc = scenario
     shots_by_target: dict[int, list[Any]] = {}
     rounds = engagement.finished + engagement.flying
-    for m in rounds:
+    for k, m in enumerate(rounds):
+        if k and not k % OUTCOME_ROWS_PER_STAGE:
+            yield  # a long run commands thousands of rounds: the journal's stages stay short however many
         # a round belongs to the true object its seeker took; one that took nothing, to its track's target
         target = m.acquired if m.acquired >= 0 else track_truth.get(m.track_id, -1)
         shots_by_target.setdefault(target, []).append(m)
+    yield
     plant = engagement.counts()
     plant["rounds_per_target"] = {sc.targets[int(row)].name: n for row, n in plant["rounds_per_target"].items()}
-    plant["rounds"] = [{**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
-                        "launcher": sc.launchers[m.launcher].name} for m in sorted(rounds, key=lambda m: m.ident)]
+    yield
+    records = []
+    for k, m in enumerate(sorted(rounds, key=lambda m: m.ident)):
+        if k and not k % OUTCOME_ROWS_PER_STAGE:
+            yield
+        records.append({**m.record(), "acquired": sc.targets[m.acquired].name if m.acquired >= 0 else None,
+                        "launcher": sc.launchers[m.launcher].name})
+    plant["rounds"] = records
     yield
     # by target row, in one pass each (the journal builds this every few seconds, in the loop)
     reasons_of: dict[int, Counter[str]] = {}
-    for (tid, _, _), r in (refusals or {}).items():
+    for k, ((tid, _, _), r) in enumerate((refusals or {}).items()):
+        if k and not k % (10 * OUTCOME_ROWS_PER_STAGE):
+            yield
         followed = track_truth.get(tid)
         if followed is not None:
             reasons_of.setdefault(followed, Counter())[r["reason"]] += 1

@@ -11,7 +11,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -230,27 +230,17 @@ class RunWriter:
             pass
 
     def journal_in_stages(self, summary: dict[str, Any]) -> Iterator[None]:
-        """journal(), in stages: the flush, then the JSON a part at a time (each top-level entry, and a long list
-        JOURNAL_ITEMS_PER_STAGE items at a time: at 300 targets the refusals alone take milliseconds to encode), then
-        the file. The text is json.dumps' own, byte for byte."""
+        """journal(), in stages: the flush, then the JSON a part at a time (_json_in_stages: a long list, at any depth,
+        JOURNAL_ITEMS_PER_STAGE items at a time: at 300 targets the refusals alone take milliseconds to encode, and a
+        long run's plant holds thousands of rounds), then the file. The text is json.dumps' own, byte for byte."""
         if self.finished:
             return
         try:
             self.flush()
             yield
-            parts = []
-            for key, value in {**summary, "complete": False}.items():
-                if isinstance(value, list) and len(value) > JOURNAL_ITEMS_PER_STAGE:
-                    items = []
-                    for lo in range(0, len(value), JOURNAL_ITEMS_PER_STAGE):
-                        items.append(json.dumps(value[lo:lo + JOURNAL_ITEMS_PER_STAGE], default=_json_default)[1:-1])
-                        yield
-                    text = "[" + ", ".join(items) + "]"
-                else:
-                    text = json.dumps(value, default=_json_default)
-                parts.append(f"{json.dumps(key)}: {text}")
+            text = yield from _json_in_stages({**summary, "complete": False})
             yield
-            self._replace_text("summary.json", "{" + ", ".join(parts) + "}")
+            self._replace_text("summary.json", text)
         except (OSError, RunFolderError) as e:
             if not self._journal_warned:
                 log.warning("no journal of the summary in %s: %s", self.dir, e)
@@ -331,6 +321,25 @@ def _unwritable(path: Path, e: OSError) -> str:
         return "is a file, not a folder for the run"
     where = f" ({e.filename})" if e.filename and Path(e.filename) != path else ""
     return f"cannot write the run folder here: {e.strerror or e}{where}"
+
+
+def _json_in_stages(value: Any) -> Generator[None, None, str]:
+    """json.dumps(value, default=_json_default), byte for byte, a stage at a time: a list longer than
+    JOURNAL_ITEMS_PER_STAGE is encoded that many items a stage, wherever it is (a dict with only str keys is
+    encoded entry by entry to reach the lists inside it); everything else in one piece."""
+    if isinstance(value, list) and len(value) > JOURNAL_ITEMS_PER_STAGE:
+        items = []
+        for lo in range(0, len(value), JOURNAL_ITEMS_PER_STAGE):
+            items.append(json.dumps(value[lo:lo + JOURNAL_ITEMS_PER_STAGE], default=_json_default)[1:-1])
+            yield
+        return "[" + ", ".join(items) + "]"
+    if isinstance(value, dict) and value and all(type(k) is str for k in value):
+        parts = []
+        for key, item in value.items():
+            text = yield from _json_in_stages(item)
+            parts.append(f"{json.dumps(key)}: {text}")
+        return "{" + ", ".join(parts) + "}"
+    return json.dumps(value, default=_json_default)
 
 
 def _json_default(v: Any) -> Any:

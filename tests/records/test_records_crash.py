@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hil.commands.cli import main as hil_main
 from hil.errors import ConfigError
@@ -104,6 +106,53 @@ def test_a_journal_written_in_stages_is_json_dumps_own_text(writer: tuple[RunWri
     on_file = (w.dir / "summary.json").read_text()
     assert on_file == json.dumps({**summary, "complete": False}) + "\n"
     w.close()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=True) | st.text(max_size=5)
+    | st.builds(np.int64, st.integers(-1000, 1000)) | st.builds(np.float64, st.floats(-1e6, 1e6)),
+    lambda inner: st.lists(inner, max_size=9) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    | st.dictionaries(st.integers(0, 9), inner, max_size=2),
+    max_leaves=60)
+
+
+@given(value=json_values)
+@settings(max_examples=300, deadline=None)
+def test_the_journal_encodes_a_long_list_anywhere_in_stages_as_json_dumps_does(value: Any) -> None:
+    """A long list deep in the summary (a long run's plant holds thousands of rounds) is encoded a part at a time
+    (3 items a stage here), and the text is json.dumps' own, whatever the nesting, keys or values."""
+    from hil.records import runfolder
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(runfolder, "JOURNAL_ITEMS_PER_STAGE", 3)
+        stages = runfolder._json_in_stages(value)
+        count = 0
+        while True:
+            try:
+                next(stages)
+                count += 1
+            except StopIteration as done:
+                text = done.value
+                break
+    assert text == json.dumps(value, default=runfolder._json_default)
+    deepest_long = [v for v in _walk(value) if isinstance(v, list) and len(v) > 3]
+    assert count >= sum(-(-len(v) // 3) for v in deepest_long if _reachable(value, v))
+
+
+def _walk(value: Any) -> list[Any]:
+    out = [value]
+    for child in value.values() if isinstance(value, dict) else value if isinstance(value, list) else []:
+        out += _walk(child)
+    return out
+
+
+def _reachable(value: Any, target: Any) -> bool:
+    """Whether target is reached through dicts with str keys only (where the stages go)."""
+    if value is target:
+        return True
+    if isinstance(value, dict) and all(type(k) is str for k in value):
+        return any(_reachable(v, target) for v in value.values())
+    return False
 
 
 def test_journal_replaces_the_summary_atomically(writer: tuple[RunWriter, FakeClock],
