@@ -17,7 +17,8 @@ status against the board clock (an answer sampled before the request could be se
 something else is discarded and counted (`late_replies`, `discarded_bytes`). pymodbus' client matches RTU
 answers by function code only and logs rather than counts what it skips, and its framers drop the bytes
 after a frame (FramerRTU) or wait forever on a bad MBAP protocol id (FramerSocket): they cannot do this.
-Every refusal has a reason, counted in `counters.refusals`.
+Every refusal has a reason, counted in `counters.refusals`. One request is in flight at a time: after one whose
+caller was cancelled, the next waits for its answer or its deadline (_StreamTransport.settled).
 """
 
 from __future__ import annotations
