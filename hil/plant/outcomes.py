@@ -131,7 +131,8 @@ def outcomes_in_stages(scenario: Scenario, truth: Truth, engagement: EngagementM
     yield
     # by target row, in one pass each (the journal builds this every few seconds, in the loop)
     reasons_of: dict[int, Counter[str]] = {}
-    for k, ((tid, _, _), r) in enumerate((refusals or {}).items()):
+    # the host adds refusals while the journal runs in stages: its entries as of now (a C-level copy)
+    for k, ((tid, _, _), r) in enumerate(list((refusals or {}).items())):
         if k and not k % (10 * OUTCOME_ROWS_PER_STAGE):
             yield
         followed = track_truth.get(tid)

@@ -326,8 +326,10 @@ def _unwritable(path: Path, e: OSError) -> str:
 def _json_in_stages(value: Any) -> Generator[None, None, str]:
     """json.dumps(value, default=_json_default), byte for byte, a stage at a time: a list longer than
     JOURNAL_ITEMS_PER_STAGE is encoded that many items a stage, wherever it is (a dict with only str keys is
-    encoded entry by entry to reach the lists inside it); everything else in one piece."""
+    encoded entry by entry to reach the lists inside it); everything else in one piece. A list or dict is taken as
+    it is when its encoding starts (the run goes on between stages and may add to what the summary holds)."""
     if isinstance(value, list) and len(value) > JOURNAL_ITEMS_PER_STAGE:
+        value = list(value)
         items = []
         for lo in range(0, len(value), JOURNAL_ITEMS_PER_STAGE):
             items.append(json.dumps(value[lo:lo + JOURNAL_ITEMS_PER_STAGE], default=_json_default)[1:-1])
@@ -335,7 +337,7 @@ def _json_in_stages(value: Any) -> Generator[None, None, str]:
         return "[" + ", ".join(items) + "]"
     if isinstance(value, dict) and value and all(type(k) is str for k in value):
         parts = []
-        for key, item in value.items():
+        for key, item in list(value.items()):
             text = yield from _json_in_stages(item)
             parts.append(f"{json.dumps(key)}: {text}")
         return "{" + ", ".join(parts) + "}"

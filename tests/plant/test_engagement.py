@@ -4,6 +4,7 @@ too), the nearest-to-boresight rule and lock are kept, and every detonation poin
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -335,3 +336,38 @@ def test_every_acquired_object_was_in_the_basket_nearest_the_boresight(
     assert m.acquired_allegiance == objects[m.acquired][5]
     if m.result == "killed":
         assert model.truth.ended_by[m.acquired] == "killed" and m.miss_distance_m <= 15.0
+
+
+def test_the_journal_takes_outcomes_in_stages_while_the_run_goes_on() -> None:
+    """The run's journal builds the outcomes a stage at a time in the loop, and between its stages the host adds
+    refusals and the plant launches rounds: each stage works on what it took (a refusal added mid-way made the
+    dictionary change size under it, and the real-time run died). Unchanged between stages, it is outcomes()'."""
+    from hil.plant.outcomes import outcomes, outcomes_in_stages
+
+    sc = scene(*(target(f"t{k}", (20_000.0 + 100.0 * k, 5_000.0, 3_000.0), (-200.0, 0.0, 0.0)) for k in range(30)))
+    truth = sc.truth()
+    model = EngagementModel(truth, sc.launchers, seed=1)
+    for k in range(250):
+        model.launch(0.01 * k, 0, 1000 + k, (15_000.0, 5_000.0, 3_000.0), 10.0, seq=k + 1)
+    refusals = {(2000 + k, 0, "OUT_OF_RANGE"): {"reason": "OUT_OF_RANGE"} for k in range(2_500)}
+    track_truth = {2000 + k: k % 30 for k in range(2_500)}
+    args = (sc, truth, model, track_truth, 60.0, refusals, set(track_truth))
+    assert outcomes(*args) == _all_stages(outcomes_in_stages(*args), lambda: None)
+    extra = iter(range(10_000))
+
+    def the_run_goes_on() -> None:
+        k = next(extra)
+        refusals[(9000 + k, 0, "NOT_CONFIRMED")] = {"reason": "NOT_CONFIRMED"}
+        model.launch(5.0, 0, 5000 + k, (15_000.0, 5_000.0, 3_000.0), 10.0, seq=1000 + k)
+
+    rows, plant = _all_stages(outcomes_in_stages(*args), the_run_goes_on)
+    assert len(rows) == 30 and plant["rounds_launched"] >= 250
+
+
+def _all_stages(stages: Any, between: Any) -> Any:
+    while True:
+        try:
+            next(stages)
+        except StopIteration as done:
+            return done.value
+        between()

@@ -139,6 +139,33 @@ def test_the_journal_encodes_a_long_list_anywhere_in_stages_as_json_dumps_does(v
     assert count >= sum(-(-len(v) // 3) for v in deepest_long if _reachable(value, v))
 
 
+def test_the_journal_encodes_the_summary_while_the_run_adds_to_it() -> None:
+    """Between the journal's stages the run goes on, adding to dicts and lists the summary holds: each is encoded as
+    it was when its encoding started, and the text is JSON."""
+    from hil.records import runfolder
+
+    live: dict[str, Any] = {"boards": {f"b{k}": k for k in range(5)}, "rounds": [{"k": k} for k in range(7)],
+                            "deep": {"list": list(range(8)), "more": {"x": 1}}}
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(runfolder, "JOURNAL_ITEMS_PER_STAGE", 3)
+        stages = runfolder._json_in_stages(live)
+        k = 0
+        while True:
+            try:
+                next(stages)
+            except StopIteration as done:
+                text = done.value
+                break
+            k += 1
+            live["boards"][f"new{k}"] = k
+            live["deep"][f"x{k}"] = k
+            live["deep"]["list"].append(k)
+            live["rounds"].append({"k": 100 + k})
+    decoded = json.loads(text)
+    assert k >= 5 and [r["k"] for r in decoded["rounds"]] == list(range(7))
+    assert decoded["deep"]["list"][:8] == list(range(8))
+
+
 def _walk(value: Any) -> list[Any]:
     out = [value]
     for child in value.values() if isinstance(value, dict) else value if isinstance(value, list) else []:
