@@ -68,10 +68,22 @@ def _stage_figure(stage: str, figure: str, p: float | None, scale: float) -> Cal
         n = int(s.get("count") or 0)
         if n < needed or s.get(figure) is None:
             what = "a maximum" if p is None else f"a p{p:g}"
-            return None, f"{n:,} samples; {what} needs {needed:,}"
+            return None, f"{n:,} samples; {what} needs {needed:,}" + _duration_for(needed, n, run)
         return float(s[figure]) * scale, f"{n:,} samples"
 
     return read
+
+
+def _duration_for(needed: int, n: int, run: dict[str, Any]) -> str:
+    """How long a run of this load takes to gather `needed` samples at the rate this one gathered n (a long
+    enough bench of the sustained load keeps that rate), rounded up: ": about --duration 600 s at this load's
+    rate"; "" when the rate is unknown."""
+    duration_s = float((run.get("load") or {}).get("duration_s") or 0.0)
+    if n <= 0 or duration_s <= 0.0:
+        return ""
+    seconds = needed * duration_s / n
+    step = 100 if seconds >= 100 else 10
+    return f": about --duration {math.ceil(seconds / step) * step:,} s at this load's rate"
 
 
 def _deadline_misses(run: dict[str, Any]) -> tuple[float | None, str]:

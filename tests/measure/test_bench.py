@@ -302,6 +302,9 @@ def test_a_p99_from_too_few_samples_is_not_judged(floor: dict[str, Any]) -> None
     assert verdict["result"] == "pass" and verdict["not_judged"] == ["host_total_p99_us @ 40 targets"]
     assert verdict["criteria"][0]["measured"] is None
     assert "12 samples; a p99 needs 1,000" in bench_verdict_lines(verdict)[2]
+    # and how long a bench of this load would take to judge it, at the rate this one gathered them (12 in 30 s)
+    assert res["runs"][0]["load"]["duration_s"] == 30.0
+    assert "about --duration 2,500 s at this load's rate" in bench_verdict_lines(verdict)[2]
     # nothing judged is not called a pass, nor is a bench no criterion applied to
     assert bench_verdict_lines(verdict)[0].startswith("VERDICT: NOTHING JUDGED (too few samples for every criterion")
     assert bench_verdict_lines(verdict)[0].endswith("; not judged: host_total_p99_us @ 40 targets")
