@@ -448,6 +448,20 @@ async def abandon_fires(link: Any, n: int) -> list[bool]:
     return launched
 
 
+def all_stages(stages: Any, between: Callable[[], Any] | None = None) -> tuple[Any, int]:
+    """Drive work done in stages (a generator that yields between stages and returns its value) to its end, with
+    `between` called after each stage (the run going on meanwhile): its value, and how many stages it yielded."""
+    count = 0
+    while True:
+        try:
+            next(stages)
+        except StopIteration as done:
+            return done.value, count
+        count += 1
+        if between is not None:
+            between()
+
+
 def radar_anomalies(link: dict[str, Any]) -> int:
     return int(sum(link["rejected"].values()) + link["frames_lost"] + link["bytes_discarded"] + link["seq_gaps"])
 

@@ -4,7 +4,6 @@ too), the nearest-to-boresight rule and lock are kept, and every detonation poin
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from hil.ext.firecontrol_types import LauncherSpec, NoFireZone
 from hil.plant.engagement import EngagementEvent, EngagementModel, Interceptor, seeker_basket
 from hil.scenario import RadarSpec, Scenario, TargetSpec
+from tests.helpers import all_stages
 
 SPEED = 1000.0
 DELAY = 1.0
@@ -352,7 +352,7 @@ def test_the_journal_takes_outcomes_in_stages_while_the_run_goes_on() -> None:
     refusals = {(2000 + k, 0, "OUT_OF_RANGE"): {"reason": "OUT_OF_RANGE"} for k in range(2_500)}
     track_truth = {2000 + k: k % 30 for k in range(2_500)}
     args = (sc, truth, model, track_truth, 60.0, refusals, set(track_truth))
-    assert outcomes(*args) == _all_stages(outcomes_in_stages(*args), lambda: None)
+    assert outcomes(*args) == all_stages(outcomes_in_stages(*args))[0]
     extra = iter(range(10_000))
 
     def the_run_goes_on() -> None:
@@ -360,14 +360,6 @@ def test_the_journal_takes_outcomes_in_stages_while_the_run_goes_on() -> None:
         refusals[(9000 + k, 0, "NOT_CONFIRMED")] = {"reason": "NOT_CONFIRMED"}
         model.launch(5.0, 0, 5000 + k, (15_000.0, 5_000.0, 3_000.0), 10.0, seq=1000 + k)
 
-    rows, plant = _all_stages(outcomes_in_stages(*args), the_run_goes_on)
+    (rows, plant), _ = all_stages(outcomes_in_stages(*args), the_run_goes_on)
     assert len(rows) == 30 and plant["rounds_launched"] >= 250
 
-
-def _all_stages(stages: Any, between: Any) -> Any:
-    while True:
-        try:
-            next(stages)
-        except StopIteration as done:
-            return done.value
-        between()

@@ -29,7 +29,7 @@ from hil.records.runfolder import FLUSH_PERIOD_S, JOURNAL_ITEMS_PER_STAGE, RunWr
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
-from tests.helpers import RAID, REPO
+from tests.helpers import RAID, REPO, all_stages
 
 RECORD_FILES = ("events.csv", "truth.csv", "tracks.csv", "gospa.csv", "plots.csv")
 
@@ -125,15 +125,7 @@ def test_the_journal_encodes_a_long_list_anywhere_in_stages_as_json_dumps_does(v
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(runfolder, "JOURNAL_ITEMS_PER_STAGE", 3)
-        stages = runfolder._json_in_stages(value)
-        count = 0
-        while True:
-            try:
-                next(stages)
-                count += 1
-            except StopIteration as done:
-                text = done.value
-                break
+        text, count = all_stages(runfolder._json_in_stages(value))
     assert text == json.dumps(value, default=runfolder._json_default)
     deepest_long = [v for v in _walk(value) if isinstance(v, list) and len(v) > 3]
     assert count >= sum(-(-len(v) // 3) for v in deepest_long if _reachable(value, v))
@@ -148,19 +140,16 @@ def test_the_journal_encodes_the_summary_while_the_run_adds_to_it() -> None:
                             "deep": {"list": list(range(8)), "more": {"x": 1}}}
     with pytest.MonkeyPatch.context() as m:
         m.setattr(runfolder, "JOURNAL_ITEMS_PER_STAGE", 3)
-        stages = runfolder._json_in_stages(live)
-        k = 0
-        while True:
-            try:
-                next(stages)
-            except StopIteration as done:
-                text = done.value
-                break
-            k += 1
+        added = iter(range(1, 1000))
+
+        def the_run_goes_on() -> None:
+            k = next(added)
             live["boards"][f"new{k}"] = k
             live["deep"][f"x{k}"] = k
             live["deep"]["list"].append(k)
             live["rounds"].append({"k": 100 + k})
+
+        text, k = all_stages(runfolder._json_in_stages(live), the_run_goes_on)
     decoded = json.loads(text)
     assert k >= 5 and [r["k"] for r in decoded["rounds"]] == list(range(7))
     assert decoded["deep"]["list"][:8] == list(range(8))
