@@ -577,6 +577,8 @@ class _StreamTransport(_Transport):
                 waiter = self._waiter = loop.create_future()
                 if self._timer is None:
                     self._timer = loop.call_at(self._deadline, self._deadline_passed)
+                # the answer may be in rx already: it can come between a waiter's cancellation and answer() marking
+                # the request abandoned; after that _readable takes it as it comes
                 pdu = self._take(self._request, self._fresh) if self.rx else None
                 try:
                     if pdu is None:
@@ -593,9 +595,9 @@ class _StreamTransport(_Transport):
 
     def abandon(self) -> None:
         waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
+        if waiter is not None and not waiter.done():  # still due (one that came, or timed out, is not)
             waiter.cancel()
-        self._abandoned = True
+            self._abandoned = True
 
     def send(self, request: bytes, fresh: Callable[[bytes], bool] | None) -> None:
         loop = self._loop

@@ -4,13 +4,14 @@ the real pymodbus launcher process over a pty pair (RTU) and TCP on 127.0.0.1.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import select
 import signal
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -446,17 +447,25 @@ def test_a_fire_abandoned_before_its_answer_still_reaches_the_board(launcher: tu
     run(go())
 
 
+@contextlib.asynccontextmanager
+async def board_end_of_a_pty(timeout_s: float) -> AsyncIterator[tuple[int, Any]]:
+    """A launcher link's transport open on a pty whose other end the test plays as the board: (board fd, transport)."""
+    board, path = open_raw_pty()
+    transport: Any = LauncherLink.from_url(path, timeout_s=timeout_s).transport
+    await transport.open()
+    try:
+        yield board, transport
+    finally:
+        transport.close()
+
+
 def test_an_rtu_request_keeps_the_silence_after_bytes_that_answer_nothing() -> None:
     """Bytes that answer nothing (a duplicate answer, noise) are on the line: the next request goes out t3.5 after
     the last of them (1.75 ms at 115200 baud), so the board can tell the frames apart. Timed from the board's end
     of a pty: a late request only makes the gap longer."""
-    board, path = open_raw_pty()
 
     async def go() -> float:
-        link = LauncherLink.from_url(path, timeout_s=0.05)
-        transport = link.transport
-        await transport.open()
-        try:
+        async with board_end_of_a_pty(0.05) as (board, transport):
             stray_at = time.monotonic()
             os.write(board, b"\x01\x03\x02\x00")  # a piece of an answer nobody asked for
             while not transport.rx:
@@ -468,10 +477,28 @@ def test_an_rtu_request_keeps_the_silence_after_bytes_that_answer_nothing() -> N
             arrived = time.monotonic()
             assert readable and os.read(board, 64)
             return arrived - stray_at
-        finally:
-            transport.close()
 
     assert run(go()) >= modbus_rtu.t35_s(115200) == 1.75e-3
+
+
+def test_a_request_given_up_after_its_answer_came_owes_nothing() -> None:
+    """A fire task cancelled before it ran, when its answer had already come in: nothing is due, so the next request
+    need not wait for the response timeout."""
+
+    async def go() -> None:
+        async with board_end_of_a_pty(5.0) as (board, transport):
+            transport.send(modbus_rtu.read_request(4, 0, 1), None)
+            os.write(board, modbus_rtu.encode_adu(1, bytes([4, 2, 0, 7])))  # its answer
+            waiter = transport._waiter
+            while not waiter.done():  # the answer taken (or, were it lost, the 5 s deadline)
+                await asyncio.sleep(0.001)
+            assert waiter.result() == bytes([4, 2, 0, 7])
+            transport.abandon()
+            assert transport.settled()
+            transport.abandon()  # nothing sent since: nothing to give up
+            assert transport.settled()
+
+    run(go())
 
 
 def test_the_real_server_answers_exceptions_01_02_03(launcher: tuple[str, Child]) -> None:
