@@ -36,7 +36,7 @@ from hil.host.launchers import LAUNCHER_PERIOD_NS, LauncherKeeper
 from hil.host.plugins import HostChoice
 from hil.measure.floor import FloorProbe
 from hil.measure.latency import DeadlineMonitor, StageLatency, histogram_summary
-from hil.measure.realtime import RealtimeOptions, board_placement, realtime
+from hil.measure.realtime import RealtimeOptions, board_placement, collect_young_garbage, realtime
 from hil.measure.verdict import criteria_from, judge, merged
 from hil.plant.boards import Boards, bring_up
 from hil.plant.local import LocalPlant
@@ -148,6 +148,7 @@ class Chain:
         self.launchers = LauncherKeeper(o.scenario, o.rig, self.clock, self.run_s, self._event, self._reconcile)
         self.fire_tasks: set[asyncio.Task[None]] = set()
         self.radar_last_rx_ns = [0] * len(o.scenario.radars)  # host ns of each radar's newest plot or sector message
+        self.stage_samples: list[tuple[str, int]] = []  # decode and track times, recorded after the fire commands
         self.counts: Counter[str] = Counter()
         self.scorer = TrackScorer()
         self.track_truth = self.scorer.track_truth  # host track id -> the true target it follows (report only)
@@ -236,6 +237,7 @@ class Chain:
                 link.request_time_sync()
             await self._settle_ns(2_000_000)
             self._poll_radars()
+            self.record_stage_samples()
 
     async def _settle_ns(self, dt_ns: int) -> None:
         """Let the boards answer: a virtual step, or a short real wait."""
@@ -266,13 +268,14 @@ class Chain:
         orders = self.host.decide(self.run_s(now_ns), self.launchers.inputs())
         tasks = []
         for order in orders:
+            sending = self._fire_now(order)  # the command written first; then the rest
             self.launchers.state[order.launcher].busy = True
-            task = asyncio.ensure_future(self._fire(order, *self._fire_now(order)))
+            task = asyncio.ensure_future(self._fire(order, *sending))
             self.fire_tasks.add(task)
             task.add_done_callback(self.fire_tasks.discard)
             tasks.append(task)
         if self.host.fire_control_ns:  # after the fire commands went out (a histogram flush may come with it)
-            self.latency.record("fire_control", self.host.fire_control_ns)
+            self.stage_samples.append(("fire_control", self.host.fire_control_ns))
         return tasks
 
     def _fire_now(self, fire: FireOrder) -> tuple[float, int, asyncio.Task[FireResult] | None]:
@@ -575,19 +578,28 @@ class Chain:
         self.boards.close()
 
     def _poll_radars(self) -> bool:
+        """Every radar's poll into the host; True when plots came. The decode and track times wait in
+        stage_samples until record_stage_samples(), after any fire command of this iteration went out."""
         polled = []
+        samples = self.stage_samples
         for i, link in enumerate(self.boards.radars):
             t_begin = time.perf_counter_ns()
             batch, services = link.poll(defer_record=True)
             if (batch is not None and batch.n) or services:
-                self.latency.record("decode", time.perf_counter_ns() - t_begin)
+                samples.append(("decode", time.perf_counter_ns() - t_begin))
                 self.radar_last_rx_ns[i] = self.clock.now_ns()
             # before a radar's first time-sync answer its uncertainty is unbounded: such plots carry no t0
             polled.append(RadarPoll(i, batch, services, link.clock_sync.uncertainty_ns))
         got = self.host.take_plots(polled)
         if got:
-            self.latency.record("track", self.host.track_ns)
+            samples.append(("track", self.host.track_ns))
         return got
+
+    def record_stage_samples(self) -> None:
+        """The stage times taken on the fire command's path, into their histograms (off that path)."""
+        for stage, ns in self.stage_samples:
+            self.latency.record(stage, ns)
+        self.stage_samples.clear()
 
     async def _loop(self) -> None:
         """The run's one loop, over its clock. Each iteration: wait for the next 5 ms tick (real time: or radar
@@ -633,8 +645,12 @@ class Chain:
                         waited_ns += await self._fires_first(sent)
                 for link in self.boards.radars:
                     link.record_received()  # what the polls received, now that the fire commands went out
+                self.record_stage_samples()
                 await self._let_fires_on()
                 self.host.bookkeeping()
+                # what fire control will be told of the launchers, built now if a launcher changed, not on the next
+                # fire's path (a status read or a fire's answer in between builds it there again)
+                self.launchers.inputs()
                 self.host.assess(self.run_s(woke))
                 await self._let_fires_on()
                 self._plant(woke)
@@ -664,6 +680,8 @@ class Chain:
                     next_journal_wall += JOURNAL_PERIOD_NS / 1e9
                 if virtual or time.monotonic_ns() < staged_until:
                     self.journal_work.step(all_of_it=virtual, until_ns=staged_until)
+                if not virtual:
+                    collect_young_garbage()  # not on the next fire command's path (counted as this iteration's work)
                 if ticked:
                     if not virtual:
                         self.deadline.record(lateness_ns=woke - next_tick,
@@ -749,6 +767,7 @@ class Chain:
 
     def summary(self) -> dict[str, Any]:
         """summary.json's content; the run folder gets its final summary, report and closed files."""
+        self.record_stage_samples()  # a run that ended between a poll and its fire commands
         self.metrics_work.finish()
         self.journal_work.cancel()  # the final summary replaces any journal under way
         self.host.flush_records()

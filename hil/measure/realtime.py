@@ -187,6 +187,28 @@ def _apply_gc() -> Applied:
                                       "(cycles made during the run are collected after it)")
 
 
+GC_PATH_HEADROOM = 400  # allocations the loop's next fire command path may make before the collector's threshold
+
+
+def collect_young_garbage() -> int:
+    """Between two loop iterations, off the fire command's path: the young collection the next allocations would
+    start by themselves, now, when fewer than GC_PATH_HEADROOM allocations are left before the collector's
+    threshold; gen 1 with it when that is due too. The generation collected (-1: none; none with the collector off).
+
+    A collection that started on the path cost it 90–190 µs, in about one fire in sixteen (a traced bench of the
+    default load). The oldest generation is left to the collector's own policy: an iteration that allocates more
+    than the headroom (a journal stage) still starts one by itself, off the path as well."""
+    if not gc.isenabled():
+        return -1
+    threshold0, threshold1, _ = gc.get_threshold()
+    young, middle, _ = gc.get_count()
+    if threshold0 <= 0 or young < threshold0 - GC_PATH_HEADROOM:
+        return -1
+    generation = 1 if middle > threshold1 else 0
+    gc.collect(generation)
+    return generation
+
+
 def split_cpus() -> tuple[set[int], set[int]] | None:
     """(board CPUs, host CPUs) from this process' affinity: the first CPU for the emulated boards, the others for
     the host side (the loop, a Modbus client); None with fewer than two CPUs (or no affinity calls on this

@@ -13,10 +13,12 @@ import pytest
 from hil.errors import ConfigError
 from hil.measure.bench import host_apart
 from hil.measure.realtime import (
+    GC_PATH_HEADROOM,
     RealtimeOptions,
     add_arguments,
     apply,
     board_placement,
+    collect_young_garbage,
     describe_scheduler,
     options_from_args,
     parse_cpus,
@@ -168,3 +170,33 @@ def test_board_cpus_are_a_flag() -> None:
     assert options_from_args(p.parse_args(["--board-cpus", "0"])).board_cpus == [0]
     with pytest.raises(ConfigError, match="--board-cpus"):
         RealtimeOptions(board_cpus=[]).validate()
+
+
+def test_the_young_collection_comes_between_iterations_not_on_the_next_fire_path() -> None:
+    """The loop calls collect_young_garbage() at the end of each iteration: when fewer than GC_PATH_HEADROOM
+    allocations are left before the collector would start by itself, it collects then, so the next iteration's fire
+    command path has that headroom; far from the threshold, or with the collector off (--freeze-gc), nothing."""
+    threshold = gc.get_threshold()
+    enabled = gc.isenabled()
+    try:
+        gc.collect()
+        gc.set_threshold(100_000, 10, 10)
+        gc.enable()
+        kept = [[] for _ in range(50_000)]  # half way: the path has far more headroom than it needs
+        assert collect_young_garbage() == -1 and gc.get_count()[0] >= 50_000
+        kept += [[] for _ in range(100_000 - GC_PATH_HEADROOM - 50_000)]  # less headroom than the path may take
+        assert collect_young_garbage() == 0
+        assert gc.get_count()[0] < 100, "the young generation was collected"
+        gc.set_threshold(100_000, 0, 10)  # the middle generation is due as well: both, as the collector would
+        kept += [[] for _ in range(100_000 - GC_PATH_HEADROOM)]
+        assert collect_young_garbage() == 1 and gc.get_count()[1] == 0
+        gc.disable()  # --freeze-gc: the collector is off for the run, and stays off
+        kept += [[] for _ in range(100_000 - GC_PATH_HEADROOM)]
+        assert collect_young_garbage() == -1 and gc.get_count()[0] >= 100_000 - GC_PATH_HEADROOM
+        del kept
+    finally:
+        gc.set_threshold(*threshold)
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
