@@ -327,6 +327,7 @@ class Chain:
                 # the fire's readback says the launcher is reloading now: fire control must not wait for the
                 # next status tick to learn it (it would decide fires the link then refuses unsent)
                 self.launchers.state[li].status = link.status
+            self.launchers.inputs()  # built now, while the answer is news: not on the next fire's path
         self._fire_done(fire, fired_s, t_begin, result)
 
     def _fire_done(self, fire: FireOrder, fired_s: float, t_begin: int, result: FireResult | None) -> None:

@@ -179,6 +179,7 @@ class LauncherKeeper:
         next_ns = self.clock.now_ns()
         while True:
             await self.tick(i)
+            self.inputs()  # what fire control is told, built now if the tick changed it: not on a fire's path
             next_ns += LAUNCHER_PERIOD_NS
             now = self.clock.now_ns()
             if next_ns < now:  # starved: keep the period from now on rather than firing a burst of late ticks

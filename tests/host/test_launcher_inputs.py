@@ -3,14 +3,16 @@ answer reused while nothing changed, a new one as soon as a status, a lost link 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import numpy as np
 import pytest
 
-from hil.clock import VirtualClock
+from hil.clock import RealClock, VirtualClock
 from hil.drivers.launcher_link import LauncherStatus, State
 from hil.host.launchers import LauncherKeeper
+from hil.host.seams import LauncherInputs
 from hil.rig import Rig
 from hil.scenario import Scenario
 from tests.helpers import RAID
@@ -49,3 +51,38 @@ def test_the_launchers_as_last_reported_and_rebuilt_only_on_a_change() -> None:
     assert after.rounds[0] == 3 and not after.ready[0] and after.reload_left_s[0] == scenario.launchers[0].reload_s
     keeper.state[0].lost = True  # its link lost: nothing of it counts
     assert not keeper.inputs().armed[0] and np.array_equal(keeper.inputs().rounds, np.zeros(len(keeper.state)))
+
+
+def test_a_heartbeat_tick_builds_what_fire_control_is_told_before_a_fire_asks() -> None:
+    """A status read changes what fire control is told: it is built by the tick that read it (off the path of the fire
+    decided next), so the decision only takes it."""
+    scenario = Scenario.load(RAID)
+    keeper = LauncherKeeper(scenario, Rig.load("mock"), RealClock(), lambda ns: ns / 1e9, lambda *a, **k: None,
+                            _nothing)
+
+    class Link:
+        lost, unconfirmed_seq = False, 0
+
+        async def heartbeat(self) -> None:
+            return None
+
+        async def read_status(self) -> LauncherStatus:
+            return status(rounds=3)
+
+    keeper.links = [Link() for _ in scenario.launchers]
+
+    async def one_tick() -> None:
+        ticking = asyncio.ensure_future(keeper.keep(0))
+        while keeper.state[0].status is None:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)
+        ticking.cancel()
+
+    asyncio.run(one_tick())
+
+    def built_on_the_fire_path() -> LauncherInputs:
+        raise AssertionError("what fire control is told was built when the decision asked")
+
+    keeper._built_inputs = built_on_the_fire_path  # type: ignore[method-assign]
+    told = keeper.inputs()
+    assert told.rounds[0] == 3 and told.armed[0] and told.ready[0]

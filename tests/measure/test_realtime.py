@@ -182,7 +182,7 @@ def test_the_young_collection_comes_between_iterations_not_on_the_next_fire_path
         gc.collect()
         gc.set_threshold(100_000, 10, 10)
         gc.enable()
-        kept = [[] for _ in range(50_000)]  # half way: the path has far more headroom than it needs
+        kept: list[list[int]] = [[] for _ in range(50_000)]  # half way: the path has far more headroom than it needs
         assert collect_young_garbage() == -1 and gc.get_count()[0] >= 50_000
         kept += [[] for _ in range(100_000 - GC_PATH_HEADROOM - 50_000)]  # less headroom than the path may take
         assert collect_young_garbage() == 0

@@ -26,7 +26,7 @@ def fake_chain() -> Any:
     chain: Any = SimpleNamespace(
         boards=SimpleNamespace(launchers=[SimpleNamespace(status=None, unconfirmed_seq=0, clock_sync=ClockSync())]),
         scenario=SimpleNamespace(launchers=[SimpleNamespace(name="launcher-north")]),
-        launchers=SimpleNamespace(state=[SimpleNamespace(busy=True, status=None)]),
+        launchers=SimpleNamespace(state=[SimpleNamespace(busy=True, status=None)], inputs=lambda: None),
         host=SimpleNamespace(fire_answered=lambda order, t, seq, outcome, reason="": answered.append((outcome, seq))),
         latency=latency, clock=SimpleNamespace(virtual=False, now_ns=lambda: 0), start_ns=0, counts=Counter(),
         run_s=lambda ns: ns / 1e9,
