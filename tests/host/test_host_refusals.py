@@ -4,6 +4,7 @@ plain count of every refusal says (first time, count, the latest protected track
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
@@ -57,9 +58,16 @@ decisions = st.lists(st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 1), s
 
 
 @settings(max_examples=60, deadline=None)
-@given(decisions, st.lists(st.booleans(), min_size=6, max_size=6), st.integers(0, 11))
+@given(decisions, st.lists(st.booleans(), min_size=6, max_size=6), st.integers(0, 11), st.integers(1, 40))
 def test_counted_refusals_are_every_refusal_counted(plan: list[list[tuple[int, int, int, int]]],
-                                                    confirmed: list[bool], read_at: int) -> None:
+                                                    confirmed: list[bool], read_at: int, fold_at: int) -> None:
+    """fold_at: the refusals counted before the host folds them by itself (FOLD_REFUSALS_KEYS, 16,384: here a few,
+    so the host's own folds come between decisions and reads)."""
+    with mock.patch("hil.host.host.FOLD_REFUSALS_KEYS", fold_at):
+        _count_refusals(plan, confirmed, read_at)
+
+
+def _count_refusals(plan: list[list[tuple[int, int, int, int]]], confirmed: list[bool], read_at: int) -> None:
     sc = Scenario.load("raid")
     fc = Refusing()
     events: list[tuple[float, str, int, int, str]] = []
