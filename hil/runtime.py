@@ -649,8 +649,9 @@ class Chain:
                 self.record_stage_samples()
                 await self._let_fires_on()
                 self.host.bookkeeping()
-                # what fire control will be told of the launchers, built now if a launcher changed, not on the next
-                # fire's path (a status read or a fire's answer in between builds it there again)
+                # what fire control will be told of the launchers, built now if a launcher changed (this iteration's
+                # fires made theirs busy), not on the next fire's path; heartbeat ticks and fires' answers that come
+                # while the loop waits build it where they change it (LauncherKeeper.keep, _fire)
                 self.launchers.inputs()
                 self.host.assess(self.run_s(woke))
                 await self._let_fires_on()

@@ -81,7 +81,9 @@ class LauncherKeeper:
     def inputs(self) -> LauncherInputs:
         """Each launcher as its board last reported it (a lost one, or one with a fire on its way, is not ready).
         Built again only when a launcher's status, lost or busy changed since the last call: every decision asks,
-        on the fire path, and the boards are read about once per heartbeat."""
+        on the fire path, and the boards are read about once per heartbeat. Whatever changes them calls this too,
+        off that path (each heartbeat tick here, the runtime after a fire's answer and after its fires went out), so
+        a decision nearly always only takes it."""
         key = [(st.status, st.lost, st.busy) for st in self.state]
         if key == self._inputs_of:
             return self._inputs

@@ -73,10 +73,13 @@ def test_a_heartbeat_tick_builds_what_fire_control_is_told_before_a_fire_asks() 
 
     async def one_tick() -> None:
         ticking = asyncio.ensure_future(keeper.keep(0))
-        while keeper.state[0].status is None:
+        for _ in range(1000):  # a second at most
+            if keeper.state[0].status is not None:
+                break
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.001)
         ticking.cancel()
+        assert keeper.state[0].status is not None, "the tick read no status"
 
     asyncio.run(one_tick())
 
