@@ -1,6 +1,7 @@
-"""Real-time process options for a run (SCHED_FIFO, CPU affinity, mlockall, frozen GC), degrading with a warning.
+"""Real-time process options for a run (SCHED_FIFO, CPU affinity, mlockall, frozen GC, the CPUs' wake-up latency),
+degrading with a warning.
 
-Each option is tried on its own and reported as (option, applied, message): as root all four work;
+Each option is tried on its own and reported as (option, applied, message): as root all five work;
 as a normal user only affinity and the GC do, and the others say what permission they lack instead of
 failing the run. `realtime(options)` is a context manager that puts the previous state back on exit.
 The scheduler and affinity calls address pid 0, the calling thread: apply them from the thread that
@@ -15,6 +16,7 @@ import ctypes
 import gc
 import logging
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -24,6 +26,9 @@ from hil.errors import ConfigError
 log = logging.getLogger("hil.measure.realtime")
 
 MCL_CURRENT, MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
+# the kernel's CPU latency limit (PM QoS): a request holds while its file stays open, and ends when it is closed or
+# its process ends, however it ends (Documentation/power/pm_qos_interface.rst)
+CPU_LATENCY_DEVICE = "/dev/cpu_dma_latency"
 
 
 @dataclass
@@ -34,10 +39,14 @@ class RealtimeOptions:
     freeze_gc: bool = False  # collect once, freeze what exists, no automatic collection during the run
     # the emulated boards' processes (a mock or simavr rig), None: the CPUs the loop's are not, when it has some
     board_cpus: list[int] | None = None
+    # the kernel's limit on how long an idle CPU may take to wake (µs, PM QoS), held while the loop runs; 0: idle
+    # CPUs poll instead of halting. None: leave the machine's idle states alone
+    cpu_latency_us: int | None = None
 
     def any(self) -> bool:
         """Whether any option of the loop's own is asked for (board_cpus is applied at bring-up, not here)."""
-        return self.fifo_priority is not None or self.cpus is not None or self.mlock or self.freeze_gc
+        return (self.fifo_priority is not None or self.cpus is not None or self.mlock or self.freeze_gc
+                or self.cpu_latency_us is not None)
 
     def boards_on(self) -> list[int] | None:
         """The CPUs the board processes start on: board_cpus, or else the ones this process may use that the loop
@@ -62,11 +71,14 @@ class RealtimeOptions:
             bad = [c for c in cpus if c < 0 or c >= (os.cpu_count() or 1)]
             if bad:
                 raise ConfigError(flag, "list", f"no CPU {bad} on this machine (it has {os.cpu_count()})")
+        if self.cpu_latency_us is not None and not 0 <= self.cpu_latency_us <= MAX_CPU_LATENCY_US:
+            raise ConfigError("--cpu-latency-us", "value", f"{self.cpu_latency_us} is outside 0..{MAX_CPU_LATENCY_US}")
 
 
 # each option as its report names it
 OPTION_NAMES = {"fifo_priority": "scheduler", "cpus": "loop CPUs", "board_cpus": "board CPUs", "mlock": "memory lock",
-                "freeze_gc": "garbage collector"}
+                "freeze_gc": "garbage collector", "cpu_latency_us": "CPU wake-up"}
+MAX_CPU_LATENCY_US = 2_000_000_000  # the kernel's own default: no limit
 
 
 def applied_line(option: str, applied: bool, message: str, of: str = "real time") -> str:
@@ -80,12 +92,12 @@ def applied_lines(applied: Sequence[Sequence[Any]]) -> list[str]:
     none was asked for, one line saying so: nothing pinned, nothing raised."""
     if not applied:
         return ["real time: the loop and the emulated boards share every CPU under the default scheduler (none of "
-                "--cpus, --board-cpus, --fifo, --mlock, --freeze-gc)"]
+                "--cpus, --board-cpus, --fifo, --mlock, --freeze-gc, --cpu-latency-us)"]
     return [applied_line(option, ok, message) for option, ok, message in applied]
 
 
 class Applied(NamedTuple):
-    option: str  # "fifo_priority" | "cpus" | "board_cpus" | "mlock" | "freeze_gc"
+    option: str  # "fifo_priority" | "cpus" | "board_cpus" | "mlock" | "freeze_gc" | "cpu_latency_us"
     applied: bool
     message: str
 
@@ -109,6 +121,19 @@ def parse_cpus(text: str) -> list[int]:
     return sorted(cpus)
 
 
+def parse_cpu_latency(text: str) -> int | str:
+    """'0', '50' -> µs; 'off' -> 'off' (leave the idle states alone, where a command would hold a limit)."""
+    if text.strip().lower() == "off":
+        return "off"
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_CPU_LATENCY_US:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a latency in whole µs (0 or more) nor off")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The real-time options as command-line flags (`hil bench`, `hil run`)."""
     g = p.add_argument_group("real-time options (each degrades with a warning when not permitted)")
@@ -120,11 +145,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start the emulated boards' processes on these CPUs (default: the ones --cpus leaves)")
     g.add_argument("--mlock", action="store_true", help="lock all memory (mlockall; needs root or CAP_IPC_LOCK)")
     g.add_argument("--freeze-gc", action="store_true", help="freeze the garbage collector during the run")
+    g.add_argument("--cpu-latency-us", type=parse_cpu_latency, default=None, metavar="US|off",
+                   help="hold the kernel's CPU wake-up latency limit (/dev/cpu_dma_latency) at US while the loop "
+                        "runs: 0 keeps idle CPUs polling instead of halting, so a radar datagram or a board's answer "
+                        "finds its CPU awake (needs root; hil bench holds 0 unless told off)")
 
 
 def options_from_args(args: argparse.Namespace) -> RealtimeOptions:
+    latency = args.cpu_latency_us  # None (not given) and off alike: leave the idle states alone
     o = RealtimeOptions(fifo_priority=args.fifo, cpus=args.cpus, mlock=args.mlock, freeze_gc=args.freeze_gc,
-                        board_cpus=args.board_cpus)
+                        board_cpus=args.board_cpus, cpu_latency_us=latency if isinstance(latency, int) else None)
     o.validate()
     return o
 
@@ -187,6 +217,56 @@ def _apply_gc() -> Applied:
                                       "(cycles made during the run are collected after it)")
 
 
+def hold_cpu_latency(limit_us: int) -> tuple[Applied, int | None]:
+    """Ask the kernel to keep every CPU able to wake within limit_us (PM QoS); the request's file, to keep open for
+    as long as it should hold (None: refused, said in the message).
+
+    On this project's VM an idle CPU halts, and the hypervisor may run something else on it: the first code run
+    after a wake-up (a radar datagram read, a board's answer) then finds cold caches. With 0 the idle loop polls
+    instead (its POLL state). The limit is system-wide: the boards' CPUs poll as well."""
+    what = ("idle CPUs poll instead of halting (a wake-up latency limit of 0 µs)" if limit_us == 0 else
+            f"idle CPUs wake within {limit_us} µs (the kernel's wake-up latency limit)")
+    try:
+        fd = os.open(CPU_LATENCY_DEVICE, os.O_WRONLY)
+    except FileNotFoundError:
+        return Applied("cpu_latency_us", False, f"{CPU_LATENCY_DEVICE} is missing (a kernel without CPU latency QoS): "
+                                                "idle CPUs sleep as deep as they will"), None
+    except PermissionError:
+        return Applied("cpu_latency_us", False, f"{CPU_LATENCY_DEVICE} is not writable (needs root): idle CPUs may "
+                                                "halt, and the first work after a wake-up runs slower"), None
+    except OSError as e:
+        return Applied("cpu_latency_us", False, f"{CPU_LATENCY_DEVICE}: {e.strerror}"), None
+    try:
+        os.write(fd, struct.pack("=i", limit_us))
+    except OSError as e:
+        os.close(fd)
+        return Applied("cpu_latency_us", False, f"{CPU_LATENCY_DEVICE} refused {limit_us} µs: {e.strerror}"), None
+    return Applied("cpu_latency_us", True, what), fd
+
+
+def cpu_latency_limit_us() -> int | None:
+    """The kernel's CPU wake-up latency limit now (µs; 2,000,000,000: none), None when it cannot be read."""
+    try:
+        with open(CPU_LATENCY_DEVICE, "rb") as f:
+            return int(struct.unpack("=i", f.read(4))[0])
+    except (OSError, struct.error):
+        return None
+
+
+@contextlib.contextmanager
+def cpu_latency_held(limit_us: int | None) -> Iterator[Applied | None]:
+    """The CPU wake-up latency limit held at limit_us for the body (None: nothing done); how it went."""
+    if limit_us is None:
+        yield None
+        return
+    applied, fd = hold_cpu_latency(limit_us)
+    try:
+        yield applied
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 GC_PATH_HEADROOM = 400  # allocations the loop's next fire command path may make before the collector's threshold
 
 
@@ -236,7 +316,8 @@ def board_placement(options: RealtimeOptions | None) -> tuple[list[int] | None, 
 
 
 def apply(options: RealtimeOptions) -> list[Applied]:
-    """Apply each requested option to this process (this thread for the scheduler) and say how it went.
+    """Apply each requested option to this process (this thread for the scheduler) and say how it went; all but the
+    CPU wake-up latency limit, which holds only while its file is open (realtime() holds it).
 
     Never raises for a missing permission: the run goes on, and each refusal is logged as a warning.
     """
@@ -251,25 +332,36 @@ def apply(options: RealtimeOptions) -> list[Applied]:
     if options.freeze_gc:
         results.append(_apply_gc())
     for r in results:
-        if r.applied:
-            log.info("real-time: %s", r.message)
-        else:
-            log.warning("real-time: %s", r.message)
+        _log_applied(r)
     return results
+
+
+def _log_applied(r: Applied) -> None:
+    if r.applied:
+        log.info("real-time: %s", r.message)
+    else:
+        log.warning("real-time: %s", r.message)
 
 
 @contextlib.contextmanager
 def realtime(options: RealtimeOptions) -> Iterator[list[Applied]]:
-    """Apply `options` for the body and restore the scheduler, affinity, memory locks and GC after it."""
+    """Apply `options` for the body and restore the scheduler, affinity, memory locks, GC and the CPU wake-up latency
+    limit after it."""
     policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
     affinity = os.sched_getaffinity(0)
     was_locked = memory_locked_kib() > 0
     gc_enabled = gc.isenabled()
     results = apply(options)
     done = {r.option for r in results if r.applied}
+    held = contextlib.ExitStack()
+    latency = held.enter_context(cpu_latency_held(options.cpu_latency_us))
+    if latency is not None:
+        _log_applied(latency)
+        results.append(latency)
     try:
         yield results
     finally:
+        held.close()
         if "freeze_gc" in done:
             gc.unfreeze()
             if gc_enabled:

@@ -458,6 +458,10 @@ def test_hil_bench_runs_the_chain_beside_the_floor_and_passes(tmp_path: Path) ->
         first, *rest = sorted(os.sched_getaffinity(0))
         assert f"real time, board CPUs: the emulated boards on CPUs [{first}]" in r.stdout
         assert f"real time, loop CPUs: pinned to CPUs {rest}" in r.stdout
+    # by default idle CPUs poll while the bench runs (root may ask it; a normal user is told it was not applied)
+    assert res["realtime_requested"]["cpu_latency_us"] == 0
+    held = "real time, CPU wake-up: idle CPUs poll instead of halting (a wake-up latency limit of 0 µs)"
+    assert (held if os.geteuid() == 0 else "real time, CPU wake-up: NOT applied") in r.stdout
     cases = [(s.get("name"), c.get("name"), [e.tag for e in c]) for s in junit.iter("testsuite")
              for c in s.iter("testcase")]
     assert cases == [(f"hil bench {n} targets", name, tags) for n in (5, 10)
@@ -466,8 +470,10 @@ def test_hil_bench_runs_the_chain_beside_the_floor_and_passes(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_hil_bench_exits_1_when_a_criterion_fails(tmp_path: Path) -> None:
-    r, res, junit = _chain(tmp_path, "--duration", "2", "--targets", "5", "--criteria", "decode_p50_us=1")
+    r, res, junit = _chain(tmp_path, "--duration", "2", "--targets", "5", "--criteria", "decode_p50_us=1",
+                           "--cpu-latency-us", "off")
     assert r.returncode == 1, r.stdout + r.stderr[-3000:]
+    assert res["realtime_requested"]["cpu_latency_us"] is None and "CPU wake-up" not in r.stdout  # left alone
     assert r.stdout.startswith("VERDICT: FAIL (decode_p50_us @ 5 targets)")
     assert res["verdict"]["failed"] == ["decode_p50_us @ 5 targets"]
     (failure,) = junit.iter("failure")

@@ -19,8 +19,10 @@ from hil.measure.realtime import (
     apply,
     board_placement,
     collect_young_garbage,
+    cpu_latency_limit_us,
     describe_scheduler,
     options_from_args,
+    parse_cpu_latency,
     parse_cpus,
     realtime,
 )
@@ -77,6 +79,35 @@ def test_as_a_normal_user_fifo_and_mlock_degrade_with_a_clear_message() -> None:
     assert out["after"]["gc_enabled"]
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's CPU latency limit is root's to hold")
+def test_idle_cpus_poll_while_the_loop_runs_and_the_limit_ends_with_it() -> None:
+    def body() -> dict[str, Any]:
+        before = cpu_latency_limit_us()
+        with realtime(RealtimeOptions(cpu_latency_us=0)) as results:
+            inside = cpu_latency_limit_us()
+        return {"results": results, "before": before, "inside": inside, "after": cpu_latency_limit_us()}
+
+    out = in_child(body)
+    if out["before"] == 0:
+        pytest.skip("another process holds the limit at 0 already: holding it proves nothing")
+    assert [tuple(r) for r in out["results"]] == [
+        ("cpu_latency_us", True, "idle CPUs poll instead of halting (a wake-up latency limit of 0 µs)")]
+    assert out["inside"] == 0
+    assert out["after"] == out["before"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/cpu_dma_latency"), reason="a kernel without CPU latency QoS")
+def test_a_normal_user_is_told_idle_cpus_may_halt() -> None:
+    def body() -> list[Any]:
+        with realtime(RealtimeOptions(cpu_latency_us=0)) as results:
+            return list(results)
+
+    (option, ok, msg), = in_child(body, drop_to_nobody=True)
+    assert option == "cpu_latency_us" and not ok
+    assert msg == "/dev/cpu_dma_latency is not writable (needs root): idle CPUs may halt, and the first work after " \
+                  "a wake-up runs slower"
+
+
 def test_refusals_are_logged_as_warnings() -> None:
     def body() -> list[Any]:
         import logging
@@ -108,6 +139,14 @@ def test_command_line_flags() -> None:
     o = options_from_args(p.parse_args(["--fifo", "80", "--cpus", "0", "--mlock", "--freeze-gc"]))
     assert o == RealtimeOptions(fifo_priority=80, cpus=[0], mlock=True, freeze_gc=True)
     assert not options_from_args(p.parse_args([])).any()
+    assert options_from_args(p.parse_args(["--cpu-latency-us", "0"])) == RealtimeOptions(cpu_latency_us=0)
+    assert options_from_args(p.parse_args(["--cpu-latency-us", "off"])).cpu_latency_us is None
+    assert parse_cpu_latency("50") == 50
+    for bad in ("-1", "fast", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not a latency in whole µs"):
+            parse_cpu_latency(bad)
+    with pytest.raises(ConfigError, match="outside"):
+        RealtimeOptions(cpu_latency_us=-3).validate()
     assert parse_cpus("0-2,5") == [0, 1, 2, 5]
     for bad in ("x", "3-1", ""):
         with pytest.raises(argparse.ArgumentTypeError, match="is not a CPU list"):
