@@ -628,6 +628,7 @@ class Chain:
         try:
             while self.clock.now_ns() < end and not self.stopping:
                 woke = await self._wait_tick(next_tick, wake)
+                cpu_woke_ns = 0 if virtual else time.thread_time_ns()  # the CPU time this iteration uses (overruns)
                 ticked = woke >= next_tick
                 waited_ns = 0  # of this iteration, idle for the exchanges of its fires (not compute)
                 got = self._poll_radars()
@@ -687,7 +688,8 @@ class Chain:
                 if ticked:
                     if not virtual:
                         self.deadline.record(lateness_ns=woke - next_tick,
-                                             compute_ns=self.clock.now_ns() - woke - waited_ns)
+                                             compute_ns=self.clock.now_ns() - woke - waited_ns,
+                                             cpu_ns=time.thread_time_ns() - cpu_woke_ns)
                     next_tick += LOOP_PERIOD_NS * max(1, (woke - next_tick) // LOOP_PERIOD_NS + 1)
         finally:
             if not virtual:

@@ -139,7 +139,8 @@ def format_summary(s: dict[str, Any]) -> str:
     dm = s.get("deadline_misses") or {}
     if dm.get("iterations"):
         out.append(f"loop: {dm['overruns']:,} of {dm['iterations']:,} ticks over the "
-                   f"{duration_text(dm['period_us'])} period (compute {dm['compute']:,}, not scheduled {dm['os']:,}); "
+                   f"{duration_text(dm['period_us'])} period (compute {dm['compute']:,}, not scheduled {dm['os']:,}"
+                   + (f", {dm['os_in_compute']:,} of them while computing" if dm.get("os_in_compute") else "") + "); "
                    f"wake lateness p99 {duration_text(dm['lateness_p99_us'])}, "
                    f"max {duration_text(dm['lateness_max_us'])}")
     if not virtual:

@@ -455,7 +455,8 @@ def format_run(run: dict[str, Any]) -> str:
         p50, p99 = (percentile_text(d.get(f"lateness_{k}_us"), n, p) for k, p in (("p50", 50.0), ("p99", 99.0)))
         out.append(f"loop: {n:,} ticks of {duration_text(d.get('period_us'))}, lateness p50 {p50}"
                    f" / p99 {p99} / max {duration_text(d.get('lateness_max_us')) if n else '–'}; "
-                   f"overruns {d.get('overruns', 0)} (compute {d.get('compute', 0)}, os {d.get('os', 0)})")
+                   f"overruns {d.get('overruns', 0)} (compute {d.get('compute', 0)}, os {d.get('os', 0)}"
+                   + (f", {d['os_in_compute']} of them while computing" if d.get("os_in_compute") else "") + ")")
     out += applied_lines(run.get("realtime") or [])
     notes = [f"{src}: {s['note']}" for src, s in floor.items() if isinstance(s, dict) and s.get("note")]
     out += [f"floor note, {n}" for n in notes]

@@ -176,6 +176,23 @@ def test_overruns_are_attributed_to_compute_or_os() -> None:
     assert s["compute_p50_us"] == pytest.approx(1000, rel=2e-3)
 
 
+def test_an_overrun_whose_cpu_time_fits_is_the_os_not_compute() -> None:
+    d = DeadlineMonitor(period_ns=5_000_000)
+    assert d.record(lateness_ns=0, compute_ns=7_400_000, cpu_ns=700_000) == "os"  # lost its CPU while computing
+    assert d.record(lateness_ns=0, compute_ns=7_400_000, cpu_ns=7_000_000) == "compute"  # computed all of it
+    assert d.record(lateness_ns=0, compute_ns=7_400_000) == "compute"  # CPU time unknown: wall time decides
+    assert d.record(lateness_ns=4_800_000, compute_ns=400_000, cpu_ns=400_000) == "os"  # woke late
+    s = d.summary()
+    assert (s["overruns"], s["compute"], s["os"], s["os_in_compute"]) == (4, 2, 2, 1)
+    again = DeadlineMonitor.decode(d.encode())
+    assert again.summary() == s
+    again.merge(d)
+    assert again.summary()["os_in_compute"] == 2
+    old = d.encode()
+    del old["os_in_compute"]  # an encoding from before the CPU time was taken
+    assert DeadlineMonitor.decode(old).summary()["os_in_compute"] == 0
+
+
 def test_deadline_monitor_round_trip_and_merge() -> None:
     d = DeadlineMonitor(period_ns=1_000_000)
     for i in range(50):

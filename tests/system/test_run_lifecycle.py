@@ -185,3 +185,35 @@ def test_staged_work_runs_one_stage_past_its_time_and_every_stage_before_it() ->
     work.start(stages())
     work.start(stages())  # new work finishes the old first
     assert done == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+
+
+def test_an_iteration_that_lost_its_cpu_is_not_put_down_to_compute(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real time: an iteration whose plant step waits 30 ms without the CPU (as when another task or the hypervisor
+    takes it) overruns, but the OS's doing; one that computes 8 ms on the CPU is compute's."""
+    from hil.runtime import Chain
+
+    plant = Chain._plant
+    calls = [0]
+
+    def stalling_plant(self: Chain, now_ns: int) -> None:
+        calls[0] += 1
+        # about a second into the run, three iterations in a row (only those the tick woke are judged: after the
+        # first, the next is late for its tick): the thread sleeps, its CPU time stands still
+        if 200 <= calls[0] < 203:
+            time.sleep(0.030)
+        elif 260 <= calls[0] < 263:
+            cpu_end = time.thread_time_ns() + 8_000_000
+            while time.thread_time_ns() < cpu_end:
+                pass
+        plant(self, now_ns)
+
+    monkeypatch.setattr(Chain, "_plant", stalling_plant)
+    summary = run_chain(RunOptions(
+        scenario=Scenario.load(RAID), rig=Rig.load(MOCK_RIG), seed=1, time_mode="real", out_dir=tmp_path,
+        duration_s=4.0, record=False, report=False))
+    assert calls[0] > 263, "the run ended before the stalls"
+    misses = summary["deadline_misses"]
+    assert misses["os_in_compute"] >= 1, misses  # the stalls: over the budget in wall time, not in CPU time
+    assert misses["compute"] >= 1, misses  # the 8 ms computations
+    assert misses["os"] >= misses["os_in_compute"]
