@@ -618,6 +618,7 @@ class Chain:
         end = self.start_ns + self.duration_ns
         now = self.clock.now_ns()
         next_tick = now + LOOP_PERIOD_NS
+        free_ns = now  # when the loop last finished an iteration
         # the periodic work counts from the run's start in virtual time (bring-up took virtual time already: those
         # ticks are due at once), from now in real time (no burst of late work after a slow bring-up)
         start = self.start_ns if virtual else now
@@ -685,11 +686,15 @@ class Chain:
                     self.journal_work.step(all_of_it=virtual, until_ns=staged_until)
                 if not virtual:
                     collect_young_garbage()  # not on the next fire command's path (counted as this iteration's work)
+                if not virtual:
+                    # every iteration's compute is judged, whatever woke it; a tick's lateness counts from when the
+                    # loop was free (a long iteration before it is judged there, not again as lateness)
+                    end_ns = self.clock.now_ns()
+                    self.deadline.record(lateness_ns=woke - max(next_tick, free_ns) if ticked else None,
+                                         compute_ns=end_ns - woke - waited_ns,
+                                         cpu_ns=time.thread_time_ns() - cpu_woke_ns)
+                    free_ns = end_ns
                 if ticked:
-                    if not virtual:
-                        self.deadline.record(lateness_ns=woke - next_tick,
-                                             compute_ns=self.clock.now_ns() - woke - waited_ns,
-                                             cpu_ns=time.thread_time_ns() - cpu_woke_ns)
                     next_tick += LOOP_PERIOD_NS * max(1, (woke - next_tick) // LOOP_PERIOD_NS + 1)
         finally:
             if not virtual:

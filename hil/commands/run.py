@@ -138,7 +138,7 @@ def format_summary(s: dict[str, Any]) -> str:
                f"launches {s['launches']}  {outcomes}")
     dm = s.get("deadline_misses") or {}
     if dm.get("iterations"):
-        out.append(f"loop: {dm['overruns']:,} of {dm['iterations']:,} ticks over the "
+        out.append(f"loop: {dm['overruns']:,} of {dm['iterations']:,} iterations over the "
                    f"{duration_text(dm['period_us'])} period (compute {dm['compute']:,}, not scheduled {dm['os']:,}"
                    + (f", {dm['os_in_compute']:,} of them while computing" if dm.get("os_in_compute") else "") + "); "
                    f"wake lateness p99 {duration_text(dm['lateness_p99_us'])}, "

@@ -6,7 +6,7 @@ launcher round trip against libmodbus, against a limit:
 - `STAGE_FIGURE_us` for each stage (decode, track, fire_control, command, host_total) and figure (p50, p90,
   p99, p99_9, max), e.g. host_total_p99_us or decode_p90_us; sensor_to_shooter's in ms, as `hil run` has it
   (sensor_to_shooter_p99_ms); the measured value must not exceed the limit;
-- `deadline_misses`: the real-time loop's ticks over their period;
+- `deadline_misses`: the real-time loop's iterations over their period;
 - `launcher_round_trip_ratio`: the launcher link's median round trip over libmodbus' on the same cable and
   emulator (status read and fire write, the worse of the two), one judgement per transport (RTU, TCP).
 
@@ -90,7 +90,7 @@ def _deadline_misses(run: dict[str, Any]) -> tuple[float | None, str]:
     d = run.get("deadline") or {}
     if not d.get("iterations"):
         return None, "no real-time loop ran"
-    return float(d["overruns"]), f"{d['overruns']:,} of {d['iterations']:,} ticks over the period"
+    return float(d["overruns"]), f"{d['overruns']:,} of {d['iterations']:,} loop iterations over the period"
 
 
 def _ratio(m: dict[str, Any]) -> tuple[float | None, str]:
@@ -116,7 +116,7 @@ def _measures() -> dict[str, BenchMeasure]:
             out[f"{stage}_{figure}_{'ms' if ms else 'us'}"] = BenchMeasure(
                 f"{stage} latency, {what}", "ms" if ms else "µs", LOAD,
                 _stage_figure(stage, figure, p, 1e-3 if ms else 1.0))
-    out["deadline_misses"] = BenchMeasure("loop ticks over their period", "", LOAD, _deadline_misses)
+    out["deadline_misses"] = BenchMeasure("loop iterations over their period", "", LOAD, _deadline_misses)
     out[RATIO] = BenchMeasure("launcher link's median round trip over libmodbus' (worse of status and write)", "×",
                               BASELINE, _ratio)
     return out

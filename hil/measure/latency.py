@@ -183,7 +183,10 @@ class StageLatency:
 class DeadlineMonitor:
     """Each loop iteration's wake-up lateness and compute time against a period and a budget.
 
-    An iteration overruns when lateness + compute exceeds the budget. The overrun is put down to
+    Every iteration is judged by its compute; one woken by its tick (not by a link's bytes) has a lateness too: how
+    long after the tick the loop woke, net of any time the loop was still busy with the iteration before (that
+    time is the earlier iteration's own, and judged there). An iteration overruns when lateness + compute exceeds
+    the budget. The overrun is put down to
     "compute" when the compute time alone exceeds the budget (our code was too slow), otherwise to
     "os" (it would have fitted had the process woken on time: it was not scheduled, or the event loop
     was busy with other work such as a Modbus exchange). Lateness is also the loop's jitter.
@@ -203,22 +206,25 @@ class DeadlineMonitor:
         if self.budget_ns <= 0:
             raise ValueError("budget_ns must be positive")
         self.iterations = 0
+        self.ticks = 0  # iterations woken by their tick (the ones with a lateness)
         self.overruns = {"compute": 0, "os": 0}
         self.os_in_compute = 0  # "os" overruns whose compute passed the budget while its CPU time did not
         self._lateness = _Buffered()
         self._compute = _Buffered()
 
-    def record(self, lateness_ns: int, compute_ns: int, cpu_ns: int | None = None) -> str | None:
-        """Note one iteration (cpu_ns: the CPU time it used, when known); returns "compute" or "os" if it overran,
-        else None."""
+    def record(self, lateness_ns: int | None, compute_ns: int, cpu_ns: int | None = None) -> str | None:
+        """Note one iteration (lateness_ns None: not woken by its tick; cpu_ns: the CPU time it used, when known);
+        returns "compute" or "os" if it overran, else None."""
         self.iterations += 1
-        lb, cb = self._lateness.buf, self._compute.buf
-        lb.append(lateness_ns)
+        cb = self._compute.buf
         cb.append(compute_ns)
-        if len(lb) >= FLUSH_AT:
+        if lateness_ns is not None:
+            self.ticks += 1
+            self._lateness.buf.append(lateness_ns)
+        if len(cb) >= FLUSH_AT:
             self._lateness.flush()
             self._compute.flush()
-        if max(lateness_ns, 0) + compute_ns <= self.budget_ns:
+        if max(lateness_ns or 0, 0) + compute_ns <= self.budget_ns:
             return None
         cause = "compute" if compute_ns > self.budget_ns else "os"
         if cause == "compute" and cpu_ns is not None and cpu_ns <= self.budget_ns:
@@ -239,6 +245,7 @@ class DeadlineMonitor:
         comp = histogram_summary(self._compute.flush())
         return {
             "iterations": self.iterations,
+            "ticks": self.ticks,
             "overruns": self.overruns["compute"] + self.overruns["os"],
             "compute": self.overruns["compute"],
             "os": self.overruns["os"],
@@ -255,7 +262,7 @@ class DeadlineMonitor:
 
     def encode(self) -> dict[str, Any]:
         return {"period_ns": self.period_ns, "budget_ns": self.budget_ns, "iterations": self.iterations,
-                "overruns": dict(self.overruns), "os_in_compute": self.os_in_compute,
+                "ticks": self.ticks, "overruns": dict(self.overruns), "os_in_compute": self.os_in_compute,
                 "lateness": encode_histogram(self._lateness.flush()),
                 "compute": encode_histogram(self._compute.flush())}
 
@@ -264,6 +271,7 @@ class DeadlineMonitor:
         try:
             out = cls(int(encoded["period_ns"]), int(encoded["budget_ns"]))
             out.iterations = int(encoded["iterations"])
+            out.ticks = int(encoded.get("ticks", out.iterations))  # before, only the ticks were judged
             out.overruns = {"compute": int(encoded["overruns"]["compute"]), "os": int(encoded["overruns"]["os"])}
             out.os_in_compute = int(encoded.get("os_in_compute", 0))  # none in an encoding from before it
             out._lateness.hist = decode_histogram(encoded["lateness"])
@@ -274,6 +282,7 @@ class DeadlineMonitor:
 
     def merge(self, other: DeadlineMonitor) -> None:
         self.iterations += other.iterations
+        self.ticks += other.ticks
         for k in self.overruns:
             self.overruns[k] += other.overruns[k]
         self.os_in_compute += other.os_in_compute

@@ -151,7 +151,7 @@ def _deadline_misses(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
     d = s.get("deadline_misses") or {}
     if not d.get("iterations"):
         return None, "no real-time loop (virtual time)"
-    return float(d["overruns"]), f"{d['overruns']} of {d['iterations']:,} ticks over the period"
+    return float(d["overruns"]), f"{d['overruns']} of {d['iterations']:,} loop iterations over the period"
 
 
 def _watchdog_trips(s: dict[str, Any], _: Any) -> tuple[float | None, str]:
@@ -188,7 +188,7 @@ MEASURES: dict[str, Measure] = {
                                  _percentile("host_total", "p99", 0.99)),
     "sensor_to_shooter_p99_ms": Measure("detection on the radar board to launch accepted, p99", "ms", "<=",
                                         _percentile("sensor_to_shooter", "p99", 0.99, 1e-3)),
-    "deadline_misses": Measure("loop ticks over their period (real time)", "", "<=", _deadline_misses),
+    "deadline_misses": Measure("loop iterations over their period (real time)", "", "<=", _deadline_misses),
     "watchdog_trips": Measure("launcher watchdog trips", "", "<=", _watchdog_trips),
     "links_healthy": Measure("every board link up, every launcher armed at the end", "", ">=", _links_healthy,
                              kind="flag"),

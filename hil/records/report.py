@@ -1193,7 +1193,7 @@ def _realtime_section(s: dict[str, Any]) -> str:
             rows.append([item.get("option", item.get("name")), _badge("applied" if ok else "not applied",
                                                                         "good" if ok else "warn"), item.get("why")])
     body = _table(["option", "", "what happened"], rows) if rows else \
-        "<p>None requested (no --fifo, --cpus, --mlock or --freeze-gc).</p>"
+        "<p>None requested (no --fifo, --cpus, --mlock, --freeze-gc or --cpu-latency-us).</p>"
     misses = _d(s.get("deadline_misses"))
     if misses:
         body += (f"<p>Loop overruns: {_int(misses.get('overruns')):,} of {_int(misses.get('iterations')):,} "

@@ -182,15 +182,21 @@ def test_an_overrun_whose_cpu_time_fits_is_the_os_not_compute() -> None:
     assert d.record(lateness_ns=0, compute_ns=7_400_000, cpu_ns=7_000_000) == "compute"  # computed all of it
     assert d.record(lateness_ns=0, compute_ns=7_400_000) == "compute"  # CPU time unknown: wall time decides
     assert d.record(lateness_ns=4_800_000, compute_ns=400_000, cpu_ns=400_000) == "os"  # woke late
+    # woken by a link's bytes, not its tick: no lateness, its compute judged all the same
+    assert d.record(lateness_ns=None, compute_ns=6_000_000, cpu_ns=6_000_000) == "compute"
+    assert d.record(lateness_ns=None, compute_ns=300_000) is None
     s = d.summary()
-    assert (s["overruns"], s["compute"], s["os"], s["os_in_compute"]) == (4, 2, 2, 1)
+    assert (s["overruns"], s["compute"], s["os"], s["os_in_compute"]) == (5, 3, 2, 1)
+    assert (s["iterations"], s["ticks"]) == (6, 4)
+    assert s["lateness_max_us"] == pytest.approx(4800, rel=2e-3)
     again = DeadlineMonitor.decode(d.encode())
     assert again.summary() == s
     again.merge(d)
     assert again.summary()["os_in_compute"] == 2
     old = d.encode()
-    del old["os_in_compute"]  # an encoding from before the CPU time was taken
+    del old["os_in_compute"], old["ticks"]  # an encoding from before the CPU time was taken, when ticks alone were
     assert DeadlineMonitor.decode(old).summary()["os_in_compute"] == 0
+    assert DeadlineMonitor.decode(old).summary()["ticks"] == 6
 
 
 def test_deadline_monitor_round_trip_and_merge() -> None:
