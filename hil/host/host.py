@@ -51,10 +51,8 @@ REASON_NAMES = {int(r): r.name for r in RefusalReason}
 PLOT_T0_KEPT = 4096  # plot times whose t0 the host remembers (a track's newest plot is always among them)
 NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
 REFUSAL_KEY_TRACKS = 1 << 39  # track ids refusal_key holds; a refusal of another is counted plainly
-# refusals only counted before they are folded into their entries: at most this many decisions' or refusals' (a fold
-# of 16,384 takes about 0.6 ms; the 512 decisions' of a 300-target load, 300,000 refusals, took 15 ms in the loop)
-FOLD_REFUSALS_EVERY = 512
-FOLD_REFUSALS_KEYS = 16_384
+NO_PROTECTED = np.iinfo(np.int64).min  # a refusal entry's row named no protected track since the last fold
+SORT_REFUSAL_KEYS = 64  # pairs first refused since the sorted index of refusal keys was last brought up to date
 NO_PLOTS = np.empty(0)  # fresh_plot_times of an iteration without plots (never written to)
 NO_PLOTS.flags.writeable = False
 NO_TRACKS = np.empty(0, np.int64)  # no order pending (never written to)
@@ -206,13 +204,17 @@ class Host:
         self.pending: list[FireOrder] = []  # decided, on their way to the launcher
         self.rounds: list[HostRound] = []
         self._refusals: dict[tuple[int, int, str], dict[str, Any]] = {}  # read through refusals
-        # fire control's refusals: the keys (refusal_key) with an entry, and the refusals since counted (by key, and
-        # by key with the protected track named), folded into the entries when refusals is read
-        self._refusal_keys_seen = np.empty(0, np.int64)
-        self._refusal_key_of: dict[int, tuple[int, int, str]] = {}
-        self._refusals_counted: list[np.ndarray] = []
-        self._refusals_protecting: list[tuple[np.ndarray, np.ndarray]] = []
-        self._refusals_unfolded = 0  # refusals in _refusals_counted
+        # fire control's refusals of a pair refused before: a row each (by refusal_key), the entry it stands for, the
+        # refusals counted there since the last fold and the latest protected track they named, folded into the
+        # entries when refusals is read (_fold_refusals)
+        self._refusal_row: dict[int, int] = {}
+        self._refusal_entry: list[tuple[int, int, str]] = []
+        # the keys with a row, sorted, and their rows (a decision's hundreds of keys found in one compiled search);
+        # the few keys given a row since, found in _refusal_row until SORT_REFUSAL_KEYS of them are merged in
+        self._refusal_sorted = (np.empty(0, np.int64), np.empty(0, np.int64))
+        self._refusal_recent: list[tuple[int, int]] = []
+        self._refusal_counted = np.zeros(64, np.int64)
+        self._refusal_protecting = np.full(64, NO_PROTECTED, np.int64)
         self.track_ids_seen: set[int] = set()
         self.confirmed_ids_seen: set[int] = set()
         self.decisions = 0
@@ -611,7 +613,9 @@ class Host:
         a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects.
 
         At 300 targets a decision refuses hundreds of pairs, nearly all refused before: those are only counted
-        here, as numbers (refusal_key), and folded into `refusals` when it is read (_fold_refusals)."""
+        here, on their rows (a dict lookup each, then one compiled add), and folded into `refusals` when it is read
+        (_fold_refusals). Nothing here costs more as the run goes on: a fold of all the counts, or the sorted union of
+        every key seen, took milliseconds late in a 300-target run."""
         r = ev.decision.refusals
         if not len(r.track_index):
             return
@@ -627,16 +631,15 @@ class Host:
         protected = np.asarray(r.protected_index)[of_confirmed]
         refused_ids = tracks.track_id[rows]
         keys = refusal_key(refused_ids, launcher, code)
-        seen = self._refusal_keys_seen  # sorted
         # a track id refusal_key cannot hold (a plug-in tracker's): every refusal of the decision counted plainly
         plain = bool(refused_ids.min() < 0 or refused_ids.max() >= REFUSAL_KEY_TRACKS)
+        row_of = self._refusal_row
         if plain:
             self._fold_refusals()  # what was only counted goes first: a plain count updates the entries at once
-        if len(seen) and not plain:
-            at = np.searchsorted(seen, keys)
-            new = seen[np.minimum(at, len(seen) - 1)] != keys
+            at = np.full(len(keys), -1, np.int64)  # no row: every refusal counted on its entry at once
         else:
-            new = np.ones(len(keys), bool)
+            at = self._refusal_rows(keys)
+        new = at < 0
         if new.any():
             names = [s.name for s in self.scenario.launchers]
             track_id = tracks.track_id.tolist()
@@ -646,8 +649,8 @@ class Host:
                 protected_tid = track_id[prot] if prot >= 0 else None
                 key = (tid, li, reason)
                 entry = self._refusals.get(key)
-                if not plain:
-                    self._refusal_key_of[k] = key
+                if not plain and k not in row_of:
+                    self._new_refusal_row(k, key)
                 if entry is not None:  # twice in one decision, or the launcher link refused the same pair first
                     entry["count"] += 1
                     if protected_tid is not None:
@@ -665,16 +668,48 @@ class Host:
                     self.records.decision(record)
             if plain:
                 return
-            self._refusal_keys_seen = np.union1d(seen, keys[new])
             old = ~new
-            keys, protected = keys[old], protected[old]
-        self._refusals_counted.append(keys)
-        self._refusals_unfolded += len(keys)
+            at, protected = at[old], protected[old]
+        np.add.at(self._refusal_counted, at, 1)
         named = protected >= 0
-        if named.any():
-            self._refusals_protecting.append((keys[named], tracks.track_id[protected[named]]))
-        if len(self._refusals_counted) >= FOLD_REFUSALS_EVERY or self._refusals_unfolded >= FOLD_REFUSALS_KEYS:
-            self._fold_refusals()  # a fold stays short, and memory bounded when nobody reads them for a long run
+        if named.any():  # (rare: protection refusals) in decision order, so the latest stays
+            latest = self._refusal_protecting
+            for k, tid in zip(at[named].tolist(), tracks.track_id[protected[named]].tolist(), strict=True):
+                latest[k] = tid
+
+    def _refusal_rows(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each refusal key (-1: none yet)."""
+        sorted_keys, sorted_rows = self._refusal_sorted
+        if len(sorted_keys):
+            at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+            rows = np.where(sorted_keys[at] == keys, sorted_rows[at], -1)
+        else:
+            rows = np.full(len(keys), -1, np.int64)
+        if self._refusal_recent:
+            row_of = self._refusal_row
+            for i in np.flatnonzero(rows < 0).tolist():
+                rows[i] = row_of.get(int(keys[i]), -1)
+        return rows
+
+    def _new_refusal_row(self, k: int, key: tuple[int, int, str]) -> None:
+        """A row for refusal_key k (entry key) in the counts, the arrays grown by doubling; every SORT_REFUSAL_KEYS
+        new rows, their keys merged into the sorted index."""
+        n = len(self._refusal_entry)
+        if n == len(self._refusal_counted):
+            self._refusal_counted = np.concatenate([self._refusal_counted, np.zeros(n, np.int64)])
+            self._refusal_protecting = np.concatenate([self._refusal_protecting, np.full(n, NO_PROTECTED, np.int64)])
+        self._refusal_row[k] = n
+        self._refusal_entry.append(key)
+        recent = self._refusal_recent
+        recent.append((k, n))
+        if len(recent) >= SORT_REFUSAL_KEYS:
+            new_keys, new_rows = np.array(recent, np.int64).T
+            order = np.argsort(new_keys)
+            sorted_keys, sorted_rows = self._refusal_sorted
+            at = np.searchsorted(sorted_keys, new_keys[order])
+            self._refusal_sorted = (np.insert(sorted_keys, at, new_keys[order]),
+                                    np.insert(sorted_rows, at, new_rows[order]))
+            recent.clear()
 
     @property
     def refusals(self) -> dict[tuple[int, int, str], dict[str, Any]]:
@@ -685,20 +720,15 @@ class Host:
 
     def _fold_refusals(self) -> None:
         """The refusals only counted by _note_refusals into their entries: the counts, the latest protected track."""
-        self._refusals_unfolded = 0
-        if self._refusals_counted:
-            keys, counts = np.unique(np.concatenate(self._refusals_counted), return_counts=True)
-            self._refusals_counted.clear()
-            key_of, entries = self._refusal_key_of, self._refusals
-            for k, n in zip(keys.tolist(), counts.tolist(), strict=True):
-                entries[key_of[k]]["count"] += n
-        if self._refusals_protecting:
-            keys = np.concatenate([k for k, _ in self._refusals_protecting])[::-1]
-            protecting = np.concatenate([p for _, p in self._refusals_protecting])[::-1]
-            self._refusals_protecting.clear()
-            keys, latest = np.unique(keys, return_index=True)  # reversed: the first is the latest
-            for k, tid in zip(keys.tolist(), protecting[latest].tolist(), strict=True):
-                self._refusals[self._refusal_key_of[k]]["protected_track"] = tid
+        n = len(self._refusal_entry)
+        counted, latest = self._refusal_counted[:n], self._refusal_protecting[:n]
+        entry_of, entries = self._refusal_entry, self._refusals
+        for k in np.flatnonzero(counted).tolist():
+            entries[entry_of[k]]["count"] += int(counted[k])
+        for k in np.flatnonzero(latest != NO_PROTECTED).tolist():
+            entries[entry_of[k]]["protected_track"] = int(latest[k])
+        counted[:] = 0
+        latest[:] = NO_PROTECTED
 
     def assess(self, t_s: float) -> None:
         """Kill assessment of every round whose look has ended: an event, and a line in decisions.jsonl. The rounds

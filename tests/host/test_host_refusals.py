@@ -4,7 +4,6 @@ plain count of every refusal says (first time, count, the latest protected track
 from __future__ import annotations
 
 from typing import Any
-from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
@@ -57,17 +56,11 @@ decisions = st.lists(st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 1), s
                                         st.integers(-1, 5)), max_size=12), min_size=1, max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
-@given(decisions, st.lists(st.booleans(), min_size=6, max_size=6), st.integers(0, 11), st.integers(1, 40))
+@settings(max_examples=100, deadline=None)
+@given(decisions, st.lists(st.booleans(), min_size=6, max_size=6), st.lists(st.integers(0, 11), max_size=4))
 def test_counted_refusals_are_every_refusal_counted(plan: list[list[tuple[int, int, int, int]]],
-                                                    confirmed: list[bool], read_at: int, fold_at: int) -> None:
-    """fold_at: the refusals counted before the host folds them by itself (FOLD_REFUSALS_KEYS, 16,384: here a few,
-    so the host's own folds come between decisions and reads)."""
-    with mock.patch("hil.host.host.FOLD_REFUSALS_KEYS", fold_at):
-        _count_refusals(plan, confirmed, read_at)
-
-
-def _count_refusals(plan: list[list[tuple[int, int, int, int]]], confirmed: list[bool], read_at: int) -> None:
+                                                    confirmed: list[bool], read_at: list[int]) -> None:
+    """read_at: the decisions after which the refusals are read (each read folds what was only counted)."""
     sc = Scenario.load("raid")
     fc = Refusing()
     events: list[tuple[float, str, int, int, str]] = []
@@ -94,7 +87,7 @@ def _count_refusals(plan: list[list[tuple[int, int, int, int]]], confirmed: list
                 want[key] = {"time_s": float(k), "track": key[0], "reason": key[2], "count": 1,
                              "protected_track": protected,
                              "launcher": sc.launchers[li].name if li >= 0 else None}
-        if k == read_at:
+        if k in read_at:
             assert host.refusals == want  # read midway: folded so far
     assert host.refusals == want
     assert len([e for e in events if e[1] == "refusal"]) == len(want)  # the first of each is an event
@@ -138,3 +131,24 @@ def test_track_ids_past_what_a_key_holds_are_counted_plainly() -> None:
     counts = {key[0]: e["count"] for key, e in host.refusals.items()}
     assert counts == {5: 4, big + 5: 4, -3: 4}
     assert host.refusals[(big + 5, 0, REASON_NAMES[why])]["protected_track"] == -3
+
+
+def test_hundreds_of_pairs_refused_again_and_again_are_each_counted() -> None:
+    """A 300-target decision's refusals, many decisions over: every pair's count, and the latest protected track."""
+    sc = Scenario.load("raid")
+    fc = Refusing()
+    host = Host(sc, ShownTracks(snapshot), fc)
+    tracker = host.tracker
+    assert isinstance(tracker, ShownTracks)
+    tracker.rows = [(1000 + k, CONFIRMED) for k in range(300)]
+    far, near = int(RefusalReason.OUT_OF_RANGE), int(RefusalReason.PROTECTED_NEAR_INTERCEPT)
+    for k in range(5):
+        fc.next = [(row, li, far, -1) for row in range(300) for li in (0, 1)] + [(7, 0, near, 8 + k)]
+        host.decide(float(k), LauncherInputs.none(len(sc.launchers)))
+        host.bookkeeping()
+        if k == 2:
+            assert host.refusals[(1299, 1, REASON_NAMES[far])]["count"] == 3
+    refusals = host.refusals
+    assert len(refusals) == 601
+    assert {e["count"] for e in refusals.values()} == {5}
+    assert refusals[(1007, 0, REASON_NAMES[near])]["protected_track"] == 1012  # the latest decision's
