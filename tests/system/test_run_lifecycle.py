@@ -217,3 +217,16 @@ def test_an_iteration_that_lost_its_cpu_is_not_put_down_to_compute(tmp_path: Pat
     assert misses["compute"] >= 1, misses  # the 8 ms computation
     assert misses["iterations"] > misses["ticks"] > 0  # radar bytes woke some: judged too
     assert misses["os"] >= misses["os_in_compute"]
+
+
+def test_what_the_loop_calls_first_loads_no_module_in_a_loop_iteration() -> None:
+    """numpy imports numpy.ma on np.unique's first call, and its bit generators on np.random's first use (8-11 ms
+    each here): the runtime loads them, so the first GOSPA with ambiguous pairs (np.unique) or the first kill draw
+    (np.random) is not a loop overrun."""
+    probe = ("import sys, numpy as np\n"
+             "import hil.runtime\n"
+             "before = set(sys.modules)\n"
+             "np.unique(np.array([2, 1, 2])); np.random.default_rng((1, 2)).random()\n"
+             "print(sorted(set(sys.modules) - before))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
