@@ -98,12 +98,7 @@ def test_a_launcher_refusal_then_fire_control_s_own_for_the_same_pair_are_one_en
     LAUNCHER_NOT_READY: one entry counting both, and the next refusals of the pair counted on it."""
     from hil.host.host import FireOrder
 
-    sc = Scenario.load("raid")
-    fc = Refusing()
-    host = Host(sc, ShownTracks(snapshot), fc)
-    tracker = host.tracker
-    assert isinstance(tracker, ShownTracks)
-    tracker.rows = [(7, CONFIRMED)]
+    sc, fc, host = refusing_host([(7, CONFIRMED)])
     order = FireOrder(7, 0, (0.0, 0.0, 0.0), 10.0, 0, 0, 0)
     host.fire_answered(order, 1.0, None, "refused", reason="NOT_READY")
     fc.next = [(0, 0, int(RefusalReason.LAUNCHER_NOT_READY), -1)]
@@ -114,15 +109,21 @@ def test_a_launcher_refusal_then_fire_control_s_own_for_the_same_pair_are_one_en
     assert entry["count"] == 4 and entry["time_s"] == 1.0
 
 
-def test_track_ids_past_what_a_key_holds_are_counted_plainly() -> None:
-    """A plug-in tracker's ids (2**40 and up, or negative) are counted one by one, never mixed with another's."""
+def refusing_host(rows: list[tuple[int, int]]) -> tuple[Scenario, Refusing, Host]:
+    """The raid's host, its tracker showing rows (track id, status), its fire control refusing what it is told."""
     sc = Scenario.load("raid")
     fc = Refusing()
     host = Host(sc, ShownTracks(snapshot), fc)
     tracker = host.tracker
     assert isinstance(tracker, ShownTracks)
+    tracker.rows = rows
+    return sc, fc, host
+
+
+def test_track_ids_past_what_a_key_holds_are_counted_plainly() -> None:
+    """A plug-in tracker's ids (2**40 and up, or negative) are counted one by one, never mixed with another's."""
     big = 1 << 40
-    tracker.rows = [(5, CONFIRMED), (big + 5, CONFIRMED), (-3, CONFIRMED)]
+    sc, fc, host = refusing_host([(5, CONFIRMED), (big + 5, CONFIRMED), (-3, CONFIRMED)])
     why = int(RefusalReason.OUT_OF_RANGE)
     for k in range(4):
         fc.next = [(0, 0, why, -1), (1, 0, why, 2), (2, -1, why, -1)]
@@ -135,12 +136,7 @@ def test_track_ids_past_what_a_key_holds_are_counted_plainly() -> None:
 
 def test_hundreds_of_pairs_refused_again_and_again_are_each_counted() -> None:
     """A 300-target decision's refusals, many decisions over: every pair's count, and the latest protected track."""
-    sc = Scenario.load("raid")
-    fc = Refusing()
-    host = Host(sc, ShownTracks(snapshot), fc)
-    tracker = host.tracker
-    assert isinstance(tracker, ShownTracks)
-    tracker.rows = [(1000 + k, CONFIRMED) for k in range(300)]
+    sc, fc, host = refusing_host([(1000 + k, CONFIRMED) for k in range(300)])
     far, near = int(RefusalReason.OUT_OF_RANGE), int(RefusalReason.PROTECTED_NEAR_INTERCEPT)
     for k in range(5):
         fc.next = [(row, li, far, -1) for row in range(300) for li in (0, 1)] + [(7, 0, near, 8 + k)]
