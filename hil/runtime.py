@@ -63,6 +63,10 @@ FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot a
 FIRE_WAIT_S = 0.005  # the longest the loop waits for the exchanges of the fires it just sent (_fires_first)
 # a loop iteration's share of the staged work (metrics, journal) in real time: the rest of the period is the host's
 STAGED_BUDGET_NS = 1_000_000
+# none in an iteration that has already computed this long (at 300 targets one iteration in a hundred does: its stage
+# would make it overrun), unless this many in a row left it: the loop wakes hundreds of times a second, mostly briefly
+STAGED_AFTER_NS = 2_000_000
+STAGED_SKIPS_MAX = 40
 JOURNAL_PERIOD_NS = 3_000_000_000  # the summary so far reaches the run folder this often (a killed run keeps it)
 SHUTDOWN_S = 5.0  # the longest the end of a run may take: fires finishing, launchers made safe, boards reaped
 BRING_UP_S = 15.0  # each board link gets this long (retries with backoff) to come up before the run gives up
@@ -119,6 +123,13 @@ class StagedWork:
 
     def cancel(self) -> None:
         self._work = None
+
+
+def staged_skips_after(computed_ns: int, skips: int) -> int:
+    """Whether an iteration that has computed computed_ns leaves the staged work to a later one: the count of
+    iterations in a row that have (0: this one runs its stages). A heavy one (past STAGED_AFTER_NS) leaves it, unless
+    STAGED_SKIPS_MAX in a row did: the staged work always goes on."""
+    return skips + 1 if computed_ns > STAGED_AFTER_NS and skips < STAGED_SKIPS_MAX else 0
 
 
 @dataclass
@@ -627,6 +638,7 @@ class Chain:
         now = self.clock.now_ns()
         next_tick = now + LOOP_PERIOD_NS
         free_ns = now  # when the loop last finished an iteration
+        staged_skips = 0  # iterations in a row that left the staged work (heavy ones)
         # the periodic work counts from the run's start in virtual time (bring-up took virtual time already: those
         # ticks are due at once), from now in real time (no burst of late work after a slow bring-up)
         start = self.start_ns if virtual else now
@@ -679,9 +691,14 @@ class Chain:
                     self.metrics_work.start(self._metrics(woke))
                     next_metrics += METRICS_PERIOD_NS
                 # real time: the staged work's stages up to STAGED_BUDGET_NS an iteration (metrics first, then the
-                # journal in what is left), never all at once
+                # journal in what is left), never all at once, and none in a heavy iteration (staged_skips_after)
                 staged_until = time.monotonic_ns() + STAGED_BUDGET_NS
-                self.metrics_work.step(all_of_it=virtual, until_ns=staged_until)
+                computed_ns = self.clock.now_ns() - woke - waited_ns
+                staged_skips = 0 if virtual else staged_skips_after(computed_ns, staged_skips)
+                if staged_skips:
+                    staged_until = 0  # (no stage this iteration)
+                else:
+                    self.metrics_work.step(all_of_it=virtual, until_ns=staged_until)
                 if time.monotonic() >= next_status_wall:
                     self._status(woke)
                     next_status_wall += status_period_s

@@ -19,7 +19,7 @@ import pytest
 
 from hil.drivers.faults import LinkFault
 from hil.rig import Rig
-from hil.runtime import RunOptions, StagedWork, run_chain
+from hil.runtime import STAGED_AFTER_NS, STAGED_SKIPS_MAX, RunOptions, StagedWork, run_chain, staged_skips_after
 from hil.scenario import Scenario
 from tests.helpers import MOCK_RIG, RAID
 
@@ -230,3 +230,15 @@ def test_what_the_loop_calls_first_loads_no_module_in_a_loop_iteration() -> None
              "print(sorted(set(sys.modules) - before))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_heavy_iteration_leaves_the_staged_work_to_a_later_one_but_never_forever() -> None:
+    heavy, light = STAGED_AFTER_NS + 1, STAGED_AFTER_NS // 4
+    assert staged_skips_after(light, 0) == 0  # runs its stages
+    skips, ran = 0, []
+    for k in range(3 * STAGED_SKIPS_MAX):
+        skips = staged_skips_after(heavy, skips)
+        if not skips:
+            ran.append(k)
+    assert ran == [STAGED_SKIPS_MAX, 2 * STAGED_SKIPS_MAX + 1]  # heavy all along: one in STAGED_SKIPS_MAX + 1 runs them
+    assert staged_skips_after(light, 7) == 0  # a light one after heavy ones runs them
