@@ -63,8 +63,9 @@ FC_PERIOD_NS = 100_000_000  # fire control also runs on this tick when no plot a
 FIRE_WAIT_S = 0.005  # the longest the loop waits for the exchanges of the fires it just sent (_fires_first)
 # a loop iteration's share of the staged work (metrics, journal) in real time: the rest of the period is the host's
 STAGED_BUDGET_NS = 1_000_000
-# none in an iteration that has already computed this long (at 300 targets one iteration in a hundred does: its stage
-# would make it overrun), unless this many in a row left it: the loop wakes hundreds of times a second, mostly briefly
+# none in an iteration that has already computed this long (at 300 targets about half the compute overruns were such an
+# iteration, then a stage of 1-3.5 ms), unless this many in a row left it: the loop wakes hundreds of times a second,
+# mostly briefly
 STAGED_AFTER_NS = 2_000_000
 STAGED_SKIPS_MAX = 40
 JOURNAL_PERIOD_NS = 3_000_000_000  # the summary so far reaches the run folder this often (a killed run keeps it)
@@ -711,7 +712,6 @@ class Chain:
                     self.journal_work.step(all_of_it=virtual, until_ns=staged_until)
                 if not virtual:
                     collect_young_garbage()  # not on the next fire command's path (counted as this iteration's work)
-                if not virtual:
                     # every iteration's compute is judged, whatever woke it; a tick's lateness counts from when the
                     # loop was free (a long iteration before it is judged there, not again as lateness)
                     end_ns = self.clock.now_ns()
