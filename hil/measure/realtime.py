@@ -29,6 +29,7 @@ MCL_CURRENT, MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
 # the kernel's CPU latency limit (PM QoS): a request holds while its file stays open, and ends when it is closed or
 # its process ends, however it ends (Documentation/power/pm_qos_interface.rst)
 CPU_LATENCY_DEVICE = "/dev/cpu_dma_latency"
+MAX_CPU_LATENCY_US = 2_000_000_000  # the kernel's own default: no limit
 
 
 @dataclass
@@ -78,7 +79,6 @@ class RealtimeOptions:
 # each option as its report names it
 OPTION_NAMES = {"fifo_priority": "scheduler", "cpus": "loop CPUs", "board_cpus": "board CPUs", "mlock": "memory lock",
                 "freeze_gc": "garbage collector", "cpu_latency_us": "CPU wake-up"}
-MAX_CPU_LATENCY_US = 2_000_000_000  # the kernel's own default: no limit
 
 
 def applied_line(option: str, applied: bool, message: str, of: str = "real time") -> str:
