@@ -6,7 +6,14 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from hil.ext.firecontrol_types import AssetSpec, FireControlConfig, FireControlResult, LauncherSpec, NoFireZone
+from hil.ext.firecontrol_types import (
+    AssetSpec,
+    FireControlConfig,
+    FireControlResult,
+    LauncherSpec,
+    NoFireZone,
+    Refusals,
+)
 
 def solve_assignment(score: npt.ArrayLike, pk: npt.ArrayLike, feasible: npt.ArrayLike, shots_left: npt.ArrayLike,
                      capacity: npt.ArrayLike, solver: str = "exact", node_budget: int = 200_000,
@@ -43,3 +50,7 @@ class FireControl:
                  vel_var_m2s2: npt.ArrayLike | None = None, status: npt.ArrayLike | None = None) -> FireControlResult:
         """Rank threats, solve every launcher x threat pair and assign launchers (hil.ext.firecontrol_types).
         confirmed may be None when status (the tracks' TrackStatus codes) is given: confirmed is status == 2."""
+
+def refusals_of(track_reason: npt.ArrayLike, pair_reason: npt.ArrayLike, shot_tracks: npt.ArrayLike,
+                pair_protected: npt.ArrayLike | None = None) -> Refusals:
+    """hil.ext.firecontrol_types.refusals_of (its numpy twin), compiled: every refusal of one evaluation."""

@@ -24,6 +24,7 @@ from hil.ext.firecontrol_types import (
     FireControlConfig,
     FireControlResult,
     RefusalReason,
+    Refusals,
     SLEW_ATAN_COEFFS,
     protect_radius,
 )
@@ -807,6 +808,67 @@ cdef object _shots(int k, out_t, out_l, st, score, pair_code, pair_pk, pair_t, p
             value_p[j] = sc[i] * pk_p[j]
     return Assignments(track_index=ti, launcher_index=li, intercept_enu=point, time_of_flight_s=tof, pk=pk,
                        score=value)
+
+
+def refusals_of(track_reason, pair_reason, shot_tracks, pair_protected=None):
+    """hil.ext.firecontrol_types.refusals_of (the numpy twin, tests hold the two to one answer) in one pass: the
+    track's own reason for every refused track, then each launcher's reason for every eligible track left unfired
+    (NO_LAUNCHER when there are no launchers at all), each with the protected track's row (-1: none). At 300
+    targets the numpy version took 45 µs of bookkeeping per decision warm, and 150 µs in the loop."""
+    tr = _as_array(track_reason, cnp.NPY_INT8, np.int8, 1)
+    pr = _as_array(pair_reason, cnp.NPY_INT8, np.int8, 2)
+    shots = _as_array(shot_tracks, cnp.NPY_INT32, np.int32, 1)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(tr, 0), n_l, n_shots = cnp.PyArray_DIM(shots, 0)
+    if cnp.PyArray_NDIM(pr) != 2 or cnp.PyArray_DIM(pr, 0) != n:
+        raise ValueError(f"pair_reason must be ({n}, launchers), got {np.shape(pair_reason)}")
+    n_l = cnp.PyArray_DIM(pr, 1)
+    pp = None
+    if pair_protected is not None:
+        pp = _as_array(pair_protected, cnp.NPY_INT32, np.int32, 2)
+        if cnp.PyArray_NDIM(pp) != 2 or cnp.PyArray_DIM(pp, 0) != n or cnp.PyArray_DIM(pp, 1) != n_l:
+            raise ValueError(f"pair_protected must be ({n}, {n_l}), got {np.shape(pair_protected)}")
+    cdef const signed char* tr_p = <const signed char*> cnp.PyArray_DATA(tr)
+    cdef const signed char* pr_p = <const signed char*> cnp.PyArray_DATA(pr)
+    cdef const int* shot_p = <const int*> cnp.PyArray_DATA(shots)
+    cdef const int* pp_p = NULL if pp is None else <const int*> cnp.PyArray_DATA(pp)
+    cdef Py_ssize_t i, j, k = 0, n_track = 0, n_open = 0
+    for j in range(n_shots):
+        if shot_p[j] < 0 or shot_p[j] >= n:
+            raise ValueError(f"shot_tracks names row {shot_p[j]} of {n} tracks")
+    assigned_a = np.zeros(n, np.bool_)
+    cdef cnp.npy_bool* assigned = <cnp.npy_bool*> cnp.PyArray_DATA(assigned_a)
+    with nogil:
+        for j in range(n_shots):
+            assigned[shot_p[j]] = True
+        for i in range(n):
+            if tr_p[i] != R_NONE:
+                n_track += 1
+            elif not assigned[i]:
+                n_open += 1
+    cdef Py_ssize_t per_open = n_l if n_l else 1, total = n_track + n_open * per_open
+    ti_a, li_a = empty1(total, cnp.NPY_INT32), empty1(total, cnp.NPY_INT32)
+    why_a, prot_a = empty1(total, cnp.NPY_INT8), empty1(total, cnp.NPY_INT32)
+    cdef int* ti = <int*> cnp.PyArray_DATA(ti_a)
+    cdef int* li = <int*> cnp.PyArray_DATA(li_a)
+    cdef signed char* why = <signed char*> cnp.PyArray_DATA(why_a)
+    cdef int* prot = <int*> cnp.PyArray_DATA(prot_a)
+    with nogil:
+        for i in range(n):
+            if tr_p[i] != R_NONE:
+                ti[k], li[k], why[k], prot[k] = <int> i, -1, tr_p[i], -1
+                k += 1
+        for i in range(n):
+            if tr_p[i] != R_NONE or assigned[i]:
+                continue
+            if n_l == 0:
+                ti[k], li[k], why[k], prot[k] = <int> i, -1, R_NO_LAUNCHER, -1
+                k += 1
+                continue
+            for j in range(n_l):
+                ti[k], li[k], why[k] = <int> i, <int> j, pr_p[i * n_l + j]
+                prot[k] = -1 if pp_p == NULL else pp_p[i * n_l + j]
+                k += 1
+    return Refusals(track_index=ti_a, launcher_index=li_a, reason=why_a, protected_index=prot_a)
 
 
 cdef class FireControl:

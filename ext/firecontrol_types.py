@@ -369,7 +369,9 @@ class FireControlResult:
 
     @functools.cached_property
     def refusals(self) -> Refusals:
-        return refusals_of(self.track_reason, self.pair_reason, self.assignments.track_index, self.pair_protected)
+        from hil.ext.firecontrol import refusals_of as compiled  # (the kernel imports this module: not at the top)
+
+        return compiled(self.track_reason, self.pair_reason, self.assignments.track_index, self.pair_protected)
 
     @functools.cached_property
     def objective(self) -> float:
@@ -445,7 +447,9 @@ class FireControlResult:
 
 def refusals_of(track_reason: npt.NDArray[np.int8], pair_reason: npt.NDArray[np.int8],
                 shot_tracks: IntArray, pair_protected: IntArray | None = None) -> Refusals:
-    """The track's own reason for every refused track, then each launcher's reason (pair_reason, rows x
+    """The numpy twin of hil.ext.firecontrol.refusals_of (FireControlResult.refusals runs the compiled one).
+
+    The track's own reason for every refused track, then each launcher's reason (pair_reason, rows x
     launchers) for every eligible track left unfired (NO_LAUNCHER when there are no launchers at all), each
     with the protected track's row from pair_protected (-1 where none is named)."""
     n_l = pair_reason.shape[1]

@@ -28,3 +28,13 @@ def engagement_counts(track_id: npt.ArrayLike, last_update_s: npt.ArrayLike, t_s
     """(in_flight, shots_fired, assessing, channels_in_use): the host's own rounds per track row and per launcher
     (round states: 0 flying, 1 unconfirmed, 2 not launched)."""
     ...
+
+def confirmed_refusals(track_index: npt.ArrayLike, launcher_index: npt.ArrayLike, reason: npt.ArrayLike,
+                       protected_index: npt.ArrayLike, track_id: npt.ArrayLike, status: npt.ArrayLike,
+                       sorted_keys: npt.ArrayLike, sorted_rows: npt.ArrayLike, recent_keys: npt.ArrayLike,
+                       recent_rows: npt.ArrayLike, key_tracks: int,
+                       ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                  npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], bool]:
+    """(rows, launcher, code, protected, keys, at, plain): a decision's refusals of confirmed tracks, each with its
+    refusal key and the host's row for it (-1: none yet); plain: a track id a key cannot hold (every at -1)."""
+    ...

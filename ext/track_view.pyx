@@ -317,3 +317,85 @@ def engagement_counts(track_id, last_update_s, double t_s, pending_track, round_
             elif t_s < r_look_end[i] or last[k] <= r_intercept[i]:
                 assessing[k] = 1
     return in_flight_a, shots_a, assessing_a, channels_a
+
+
+def confirmed_refusals(track_index, launcher_index, reason, protected_index, track_id, status, sorted_keys,
+                       sorted_rows, recent_keys, recent_rows, long long key_tracks):
+    """(rows, launcher, code, protected, keys, at, plain): one decision's refusals (track row, launcher row or -1,
+    reason code, protected track row or -1) of the confirmed tracks (status) only, in order, each with its refusal key
+    ((track id * 65536 + launcher + 1) * 256 + reason: ids below key_tracks, 65,534 launchers, 256 reasons) and the row
+    the host counts it on (at; -1: none yet), found in sorted_keys (ascending, with sorted_rows) or else among the recent keys (recent_rows).
+    plain: a refused confirmed track's id is outside 0 .. key_tracks - 1, which a key cannot hold: then every at is -1
+    (and the keys mean nothing). hil.host.host.Host._note_refusals' hot part; its numpy twin is
+    ext/reference/track_view.py's."""
+    ti_a = as_array(track_index, np.int32, cnp.NPY_INT32, 1)
+    li_a = as_array(launcher_index, np.int32, cnp.NPY_INT32, 1)
+    why_a = as_array(reason, np.int8, cnp.NPY_INT8, 1)
+    prot_a = as_array(protected_index, np.int32, cnp.NPY_INT32, 1)
+    tid_a = as_array(track_id, np.int64, cnp.NPY_INT64, 1)
+    st_a = as_array(status, np.int8, cnp.NPY_INT8, 1)
+    sk_a = as_array(sorted_keys, np.int64, cnp.NPY_INT64, 1)
+    sr_a = as_array(sorted_rows, np.int64, cnp.NPY_INT64, 1)
+    rk_a = as_array(recent_keys, np.int64, cnp.NPY_INT64, 1)
+    rr_a = as_array(recent_rows, np.int64, cnp.NPY_INT64, 1)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray> ti_a, 0), n_t = cnp.PyArray_DIM(<cnp.ndarray> tid_a, 0)
+    cdef Py_ssize_t n_s = cnp.PyArray_DIM(<cnp.ndarray> sk_a, 0), n_r = cnp.PyArray_DIM(<cnp.ndarray> rk_a, 0)
+    if (cnp.PyArray_DIM(<cnp.ndarray> li_a, 0) != n or cnp.PyArray_DIM(<cnp.ndarray> why_a, 0) != n
+            or cnp.PyArray_DIM(<cnp.ndarray> prot_a, 0) != n):
+        raise ValueError(f"every refusal column needs {n} rows, as track_index has")
+    if cnp.PyArray_DIM(<cnp.ndarray> st_a, 0) != n_t:
+        raise ValueError(f"status needs {n_t} rows, as track_id has")
+    if cnp.PyArray_DIM(<cnp.ndarray> sr_a, 0) != n_s or cnp.PyArray_DIM(<cnp.ndarray> rr_a, 0) != n_r:
+        raise ValueError("sorted_rows and recent_rows need a row per key")
+    cdef const int* ti = <const int*> cnp.PyArray_DATA(<cnp.ndarray> ti_a)
+    cdef const int* li = <const int*> cnp.PyArray_DATA(<cnp.ndarray> li_a)
+    cdef const signed char* why = <const signed char*> cnp.PyArray_DATA(<cnp.ndarray> why_a)
+    cdef const int* prot = <const int*> cnp.PyArray_DATA(<cnp.ndarray> prot_a)
+    cdef const long long* tid = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> tid_a)
+    cdef const signed char* st = <const signed char*> cnp.PyArray_DATA(<cnp.ndarray> st_a)
+    cdef const long long* sk = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> sk_a)
+    cdef const long long* sr = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> sr_a)
+    cdef const long long* rk = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> rk_a)
+    cdef const long long* rr = <const long long*> cnp.PyArray_DATA(<cnp.ndarray> rr_a)
+    cdef Py_ssize_t i, j, m = 0, k
+    for i in range(n):
+        if not 0 <= ti[i] < n_t:
+            raise ValueError(f"refusal {i} names track row {ti[i]} of {n_t}")
+        if not -1 <= prot[i] < n_t:
+            raise ValueError(f"refusal {i} names protected track row {prot[i]} of {n_t}")
+        m += st[ti[i]] == CONFIRMED
+    rows_a, launcher_a, code_a = empty1(m, cnp.NPY_INT64), empty1(m, cnp.NPY_INT64), empty1(m, cnp.NPY_INT64)
+    protected_a, keys_a, at_a = empty1(m, cnp.NPY_INT64), empty1(m, cnp.NPY_INT64), empty1(m, cnp.NPY_INT64)
+    cdef long long* rows = <long long*> cnp.PyArray_DATA(<cnp.ndarray> rows_a)
+    cdef long long* launcher = <long long*> cnp.PyArray_DATA(<cnp.ndarray> launcher_a)
+    cdef long long* code = <long long*> cnp.PyArray_DATA(<cnp.ndarray> code_a)
+    cdef long long* protected = <long long*> cnp.PyArray_DATA(<cnp.ndarray> protected_a)
+    cdef long long* keys = <long long*> cnp.PyArray_DATA(<cnp.ndarray> keys_a)
+    cdef long long* at = <long long*> cnp.PyArray_DATA(<cnp.ndarray> at_a)
+    cdef bint plain = False
+    cdef long long t
+    with nogil:
+        k = 0
+        for i in range(n):
+            if st[ti[i]] != CONFIRMED:
+                continue
+            t = tid[ti[i]]
+            plain = plain or t < 0 or t >= key_tracks
+            rows[k], launcher[k], code[k], protected[k] = ti[i], li[i], why[i], prot[i]
+            # the key in int64 arithmetic, wrapping as numpy's does (only a plain count reads such a key)
+            keys[k] = <long long> ((<unsigned long long> t * 65536ULL + <unsigned long long> (li[i] + 1)) * 256ULL
+                                   + <unsigned long long> why[i])
+            k += 1
+        for k in range(m):
+            at[k] = -1
+            if plain:
+                continue
+            j = lower_bound(sk, n_s, keys[k])
+            if j < n_s and sk[j] == keys[k]:
+                at[k] = sr[j]
+                continue
+            for j in range(n_r):
+                if rk[j] == keys[k]:
+                    at[k] = rr[j]
+                    break
+    return rows_a, launcher_a, code_a, protected_a, keys_a, at_a, plain

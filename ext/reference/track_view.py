@@ -93,4 +93,38 @@ def engagement_counts(track_id: npt.ArrayLike, last_update_s: npt.ArrayLike, t_s
     return in_flight, shots, assessing, channels
 
 
-__all__ = ["confirmed_news", "engagement_counts", "fire_control_rows"]
+def confirmed_refusals(track_index: npt.ArrayLike, launcher_index: npt.ArrayLike, reason: npt.ArrayLike,
+                       protected_index: npt.ArrayLike, track_id: npt.ArrayLike, status: npt.ArrayLike,
+                       sorted_keys: npt.ArrayLike, sorted_rows: npt.ArrayLike, recent_keys: npt.ArrayLike,
+                       recent_rows: npt.ArrayLike, key_tracks: int) -> tuple[Any, ...]:
+    """What hil.ext.track_view.confirmed_refusals returns, in numpy (the recent keys looked up in a dict)."""
+    rows = np.asarray(track_index, np.int64)
+    track_id, status = np.asarray(track_id, np.int64), np.asarray(status, np.int8)
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(track_id)):
+        raise ValueError("a refusal names a track row outside the tracks")
+    protected = np.asarray(protected_index, np.int64)
+    if len(protected) and (protected.min() < -1 or protected.max() >= len(track_id)):
+        raise ValueError("a refusal names a protected track row outside the tracks")
+    of_confirmed = status[rows] == CONFIRMED
+    rows = rows[of_confirmed]
+    launcher = np.asarray(launcher_index, np.int64)[of_confirmed]
+    code = np.asarray(reason, np.int64)[of_confirmed]
+    protected = protected[of_confirmed]
+    refused_ids = track_id[rows]
+    with np.errstate(over="ignore"):
+        keys = (refused_ids * 65536 + (launcher + 1)) * 256 + code
+    plain = bool(len(rows)) and bool(refused_ids.min() < 0 or refused_ids.max() >= key_tracks)
+    at = np.full(len(keys), -1, np.int64)
+    if not plain:
+        sorted_keys, sorted_rows = np.asarray(sorted_keys, np.int64), np.asarray(sorted_rows, np.int64)
+        if len(sorted_keys):
+            k = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+            at = np.where(sorted_keys[k] == keys, sorted_rows[k], -1)
+        recent = dict(zip(np.asarray(recent_keys, np.int64).tolist(), np.asarray(recent_rows, np.int64).tolist(),
+                          strict=True))
+        for i in np.flatnonzero(at < 0).tolist():
+            at[i] = recent.get(int(keys[i]), -1)
+    return rows, launcher, code, protected, keys, at, plain
+
+
+__all__ = ["confirmed_news", "confirmed_refusals", "engagement_counts", "fire_control_rows"]

@@ -50,7 +50,7 @@ from hil.scenario import Scenario
 REASON_NAMES = {int(r): r.name for r in RefusalReason}
 PLOT_T0_KEPT = 4096  # plot times whose t0 the host remembers (a track's newest plot is always among them)
 NO_T0 = 2**62  # a plot's clock uncertainty before its radar's first time-sync answer: it carries no t0
-REFUSAL_KEY_TRACKS = 1 << 39  # track ids refusal_key holds; a refusal of another is counted plainly
+REFUSAL_KEY_TRACKS = 1 << 39  # track ids a refusal key holds; a refusal of another is counted plainly
 NO_PROTECTED = np.iinfo(np.int64).min  # a refusal entry's row named no protected track since the last fold
 SORT_REFUSAL_KEYS = 64  # pairs first refused since the sorted index of refusal keys was last brought up to date
 NO_PLOTS = np.empty(0)  # fresh_plot_times of an iteration without plots (never written to)
@@ -158,13 +158,18 @@ class Host:
         if self.compiled:
             from hil.ext.decode import run_times
             from hil.ext.fire_command import fire_orders
-            from hil.ext.track_view import confirmed_news, engagement_counts, fire_control_rows
+            from hil.ext.track_view import confirmed_news, confirmed_refusals, engagement_counts, fire_control_rows
         else:
             from hil.ext.reference.decode import run_times
             from hil.ext.reference.fire_command import fire_orders
-            from hil.ext.reference.track_view import confirmed_news, engagement_counts, fire_control_rows
+            from hil.ext.reference.track_view import (
+                confirmed_news,
+                confirmed_refusals,
+                engagement_counts,
+                fire_control_rows,
+            )
         self._pick_rows, self._news, self._engagement_counts = fire_control_rows, confirmed_news, engagement_counts
-        self._run_times, self._fire_orders = run_times, fire_orders
+        self._run_times, self._fire_orders, self._confirmed_refusals = run_times, fire_orders, confirmed_refusals
         # each launcher as time to go reckons its slew and delay (fire_orders): east, north, sector centre, slew rate,
         # launch delay
         self._sites = np.array([[s.position[0], s.position[1], s.sector_centre_deg, s.slew_rate_dps,
@@ -204,15 +209,17 @@ class Host:
         self.pending: list[FireOrder] = []  # decided, on their way to the launcher
         self.rounds: list[HostRound] = []
         self._refusals: dict[tuple[int, int, str], dict[str, Any]] = {}  # read through refusals
-        # fire control's refusals of a pair refused before: a row each (by refusal_key), the entry it stands for, the
-        # refusals counted there since the last fold and the latest protected track they named, folded into the
-        # entries when refusals is read (_fold_refusals)
+        # fire control's refusals of a pair refused before: a row each (by refusal key: hil.ext.track_view.
+        # confirmed_refusals), the entry it stands for, the refusals counted there since the last fold and the latest
+        # protected track they named, folded into the entries when refusals is read (_fold_refusals)
         self._refusal_row: dict[int, int] = {}
         self._refusal_entry: list[tuple[int, int, str]] = []
         # the keys with a row, sorted, and their rows (a decision's hundreds of keys found in one compiled search);
-        # the few keys given a row since, found in _refusal_row until SORT_REFUSAL_KEYS of them are merged in
+        # the few keys given a row since (the first _recent_n of these), until SORT_REFUSAL_KEYS of them are merged in
         self._refusal_sorted = (np.empty(0, np.int64), np.empty(0, np.int64))
-        self._refusal_recent: list[tuple[int, int]] = []
+        self._recent_keys = np.empty(SORT_REFUSAL_KEYS, np.int64)
+        self._recent_rows = np.empty(SORT_REFUSAL_KEYS, np.int64)
+        self._recent_n = 0
         self._refusal_counted = np.zeros(64, np.int64)
         self._refusal_protecting = np.full(64, NO_PROTECTED, np.int64)
         self.track_ids_seen: set[int] = set()
@@ -583,10 +590,12 @@ class Host:
         every = self._tracked if self._tracked is not None else self.tracker.tracks()
         self._tracked = None
         self.track_ids_seen.update(every.track_id.tolist())
-        for tid in every.track_id[every.status == CONFIRMED].tolist():  # in track order, as before
-            if tid not in self.confirmed_ids_seen:
-                self.confirmed_ids_seen.add(tid)
-                self._event(t, "confirmation", track=tid)
+        confirmed = every.track_id[every.status == CONFIRMED].tolist()
+        if not self.confirmed_ids_seen.issuperset(confirmed):  # (a set's test: at 300 targets one by one took 150 µs)
+            for tid in confirmed:  # in track order, as before
+                if tid not in self.confirmed_ids_seen:
+                    self.confirmed_ids_seen.add(tid)
+                    self._event(t, "confirmation", track=tid)
         ev, self._evaluation = self._evaluation, None
         if ev is None:
             return
@@ -613,32 +622,23 @@ class Host:
         a protection or kill-assessment refusal also a record in decisions.jsonl naming what it protects.
 
         At 300 targets a decision refuses hundreds of pairs, nearly all refused before: those are only counted
-        here, on their rows (a dict lookup each, then one compiled add), and folded into `refusals` when it is read
-        (_fold_refusals). Nothing here costs more as the run goes on: a fold of all the counts, or the sorted union of
-        every key seen, took milliseconds late in a 300-target run."""
+        here, on their rows (found by the refusals' kernel, hil.ext.track_view.confirmed_refusals, then one compiled
+        add), and folded into `refusals` when it is read (_fold_refusals). Nothing here costs more as the run goes on:
+        a fold of all the counts, or the sorted union of every key seen, took milliseconds late in a 300-target run."""
         r = ev.decision.refusals
         if not len(r.track_index):
             return
         tracks = ev.inputs.tracks
-        rows = np.asarray(r.track_index)
+        n = self._recent_n
         # only confirmed tracks: a tentative friendly or neutral one is there to be protected, not to be engaged
-        of_confirmed = tracks.status[rows] == CONFIRMED
-        if not of_confirmed.any():
+        rows, launcher, code, protected, keys, at, plain = self._confirmed_refusals(
+            r.track_index, r.launcher_index, r.reason, r.protected_index, tracks.track_id, tracks.status,
+            *self._refusal_sorted, self._recent_keys[:n], self._recent_rows[:n], REFUSAL_KEY_TRACKS)
+        if not len(rows):
             return
-        rows = rows[of_confirmed]
-        launcher = np.asarray(r.launcher_index)[of_confirmed]
-        code = np.asarray(r.reason)[of_confirmed]
-        protected = np.asarray(r.protected_index)[of_confirmed]
-        refused_ids = tracks.track_id[rows]
-        keys = refusal_key(refused_ids, launcher, code)
-        # a track id refusal_key cannot hold (a plug-in tracker's): every refusal of the decision counted plainly
-        plain = bool(refused_ids.min() < 0 or refused_ids.max() >= REFUSAL_KEY_TRACKS)
         row_of = self._refusal_row
-        if plain:
+        if plain:  # a track id a refusal key cannot hold (a plug-in tracker's): every refusal counted plainly
             self._fold_refusals()  # what was only counted goes first: a plain count updates the entries at once
-            at = np.full(len(keys), -1, np.int64)  # no row: every refusal counted on its entry at once
-        else:
-            at = self._refusal_rows(keys)
         new = at < 0
         if new.any():
             names = [s.name for s in self.scenario.launchers]
@@ -677,22 +677,8 @@ class Host:
             for k, tid in zip(at[named].tolist(), tracks.track_id[protected[named]].tolist(), strict=True):
                 latest[k] = tid
 
-    def _refusal_rows(self, keys: np.ndarray) -> np.ndarray:
-        """The row of each refusal key (-1: none yet)."""
-        sorted_keys, sorted_rows = self._refusal_sorted
-        if len(sorted_keys):
-            at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-            rows = np.where(sorted_keys[at] == keys, sorted_rows[at], -1)
-        else:
-            rows = np.full(len(keys), -1, np.int64)
-        if self._refusal_recent:
-            row_of = self._refusal_row
-            for i in np.flatnonzero(rows < 0).tolist():
-                rows[i] = row_of.get(int(keys[i]), -1)
-        return rows
-
     def _new_refusal_row(self, k: int, key: tuple[int, int, str]) -> None:
-        """A row for refusal_key k (entry key) in the counts, the arrays grown by doubling; every SORT_REFUSAL_KEYS
+        """A row for refusal key k (entry key) in the counts, the arrays grown by doubling; every SORT_REFUSAL_KEYS
         new rows, their keys merged into the sorted index."""
         n = len(self._refusal_entry)
         if n == len(self._refusal_counted):
@@ -700,16 +686,16 @@ class Host:
             self._refusal_protecting = np.concatenate([self._refusal_protecting, np.full(n, NO_PROTECTED, np.int64)])
         self._refusal_row[k] = n
         self._refusal_entry.append(key)
-        recent = self._refusal_recent
-        recent.append((k, n))
-        if len(recent) >= SORT_REFUSAL_KEYS:
-            new_keys, new_rows = np.array(recent, np.int64).T
-            order = np.argsort(new_keys)
+        m = self._recent_n
+        self._recent_keys[m], self._recent_rows[m] = k, n
+        self._recent_n = m = m + 1
+        if m == SORT_REFUSAL_KEYS:
+            order = np.argsort(self._recent_keys)
+            new_keys, new_rows = self._recent_keys[order], self._recent_rows[order]
             sorted_keys, sorted_rows = self._refusal_sorted
-            at = np.searchsorted(sorted_keys, new_keys[order])
-            self._refusal_sorted = (np.insert(sorted_keys, at, new_keys[order]),
-                                    np.insert(sorted_rows, at, new_rows[order]))
-            recent.clear()
+            at = np.searchsorted(sorted_keys, new_keys)
+            self._refusal_sorted = (np.insert(sorted_keys, at, new_keys), np.insert(sorted_rows, at, new_rows))
+            self._recent_n = 0
 
     @property
     def refusals(self) -> dict[tuple[int, int, str], dict[str, Any]]:
@@ -761,13 +747,6 @@ class Host:
                                        "launcher": self.scenario.launchers[r.launcher].name, "seq": r.seq,
                                        "intercept_s": round(r.intercept_s, 4), "look_end_s": round(r.look_end_s, 4),
                                        "result": r.assessed, "detail": detail})
-
-
-def refusal_key(track_id: np.ndarray, launcher: np.ndarray, reason: np.ndarray) -> np.ndarray:
-    """Fire control's refusals (track id, launcher row or -1, reason code) as one int64 each: track ids 0 to
-    REFUSAL_KEY_TRACKS - 1, 65,534 launchers, 256 reasons."""
-    return (np.asarray(track_id, np.int64) * 65536 + (np.asarray(launcher, np.int64) + 1)) * 256 + np.asarray(reason,
-                                                                                                           np.int64)
 
 
 def _round_store(capacity: int) -> RoundColumns:

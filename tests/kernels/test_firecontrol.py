@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hil.errors import ConfigError
-from hil.ext.firecontrol import FireControl, solve_assignment
+from hil.ext.firecontrol import FireControl, refusals_of, solve_assignment
 from hil.ext.firecontrol_types import (
     AssetSpec,
     Doctrine,
@@ -20,6 +22,7 @@ from hil.ext.firecontrol_types import (
     RefusalReason,
     protect_radius,
 )
+from hil.ext.firecontrol_types import refusals_of as refusals_of_reference
 from hil.ext.reference import firecontrol as ref
 from hil.host.fire_control import friendly_code_array, protection_inputs, specs_from_scenario
 
@@ -587,3 +590,36 @@ def test_specs_from_scenario() -> None:
     assert [la.name for la in launchers] == [s.name for s in sc.launchers]
     assert launchers[0].max_range_m == sc.launchers[0].max_range_m
     assert len(assets) == len(sc.assets) and len(zones) == len(sc.no_fire_zones)
+
+
+@st.composite
+def _refusal_arrays(draw: st.DrawFn) -> tuple[Any, ...]:
+    """One evaluation's reasons: per track (0 where the track itself is not refused), per track and launcher, the
+    tracks shot at and the protected rows named (or none)."""
+    n = draw(st.integers(0, 12))
+    n_l = draw(st.integers(0, 3))
+    codes = st.integers(0, max(int(r) for r in RefusalReason))
+    track_reason = np.array(draw(st.lists(st.one_of(st.just(0), codes), min_size=n, max_size=n)), np.int8)
+    pair_reason = np.array(draw(st.lists(codes, min_size=n * n_l, max_size=n * n_l)), np.int8).reshape(n, n_l)
+    shots = np.array(draw(st.lists(st.integers(0, n - 1), max_size=4)) if n else [], np.int32)
+    protected = (None if draw(st.booleans()) else
+                 np.array(draw(st.lists(st.integers(-1, max(n - 1, 0)), min_size=n * n_l, max_size=n * n_l)),
+                          np.int32).reshape(n, n_l))
+    return track_reason, pair_reason, shots, protected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_refusal_arrays())
+def test_the_compiled_refusals_are_the_numpy_twins(arrays: tuple[Any, ...]) -> None:
+    """FireControlResult.refusals (compiled) lists the refusals of an evaluation exactly as the numpy twin does:
+    the same rows, launchers, reasons and protected tracks, in the same order and dtypes."""
+    got, want = refusals_of(*arrays), refusals_of_reference(*arrays)
+    for name in ("track_index", "launcher_index", "reason", "protected_index"):
+        g, w = getattr(got, name), getattr(want, name)
+        assert g.dtype == w.dtype, name
+        np.testing.assert_array_equal(g, w, err_msg=name)
+
+
+def test_refusals_of_a_shot_outside_the_tracks_is_one_clear_error() -> None:
+    with pytest.raises(ValueError, match="shot_tracks names row 5 of 2 tracks"):
+        refusals_of(np.zeros(2, np.int8), np.zeros((2, 1), np.int8), np.array([5], np.int32))

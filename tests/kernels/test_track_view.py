@@ -168,3 +168,57 @@ def test_a_round_of_no_launcher_is_one_clear_error() -> None:
         with pytest.raises(ValueError, match="launcher 5 is not one of the 2"):
             kernel(np.array([3], np.int64), np.zeros(1), 0.0, np.empty(0, np.int64), np.array([3], np.int64),
                    np.array([5], np.int32), np.zeros(1, np.int8), np.ones(1), np.ones(1), 2)
+
+
+KEY_TRACKS = 1 << 39  # hil.host.host.REFUSAL_KEY_TRACKS
+
+
+@st.composite
+def refusal_cases(draw: st.DrawFn) -> tuple[Any, ...]:
+    """One decision's refusals over tracks of any status, with track ids a key holds or (sometimes) not, and keys
+    already given rows: some in the sorted index, some among the recent ones."""
+    n_t = draw(st.integers(1, 10))
+    big = draw(st.sampled_from([0, 0, 0, KEY_TRACKS, -5]))
+    track_id = np.array(draw(st.lists(st.integers(0, 40), min_size=n_t, max_size=n_t)), np.int64)
+    if big:
+        track_id[draw(st.integers(0, n_t - 1))] = big
+    status = np.array(draw(st.lists(st.sampled_from([1, 2]), min_size=n_t, max_size=n_t)), np.int8)
+    n = draw(st.integers(0, 16))
+    rows = np.array(draw(st.lists(st.integers(0, n_t - 1), min_size=n, max_size=n)), np.int32)
+    launcher = np.array(draw(st.lists(st.integers(-1, 2), min_size=n, max_size=n)), np.int32)
+    reason = np.array(draw(st.lists(st.integers(1, 25), min_size=n, max_size=n)), np.int8)
+    protected = np.array(draw(st.lists(st.integers(-1, n_t - 1), min_size=n, max_size=n)), np.int32)
+    # keys the host gave rows before: those of some of these refusals, and others
+    keys = ((track_id[rows].astype(np.int64) * 65536 + launcher + 1) * 256 + reason).tolist()
+    known = sorted(set(draw(st.lists(st.sampled_from(keys), max_size=8)) if keys else [])
+                   | set(draw(st.lists(st.integers(0, 2**40), max_size=4))))
+    split = draw(st.integers(0, len(known)))
+    order = draw(st.permutations(range(len(known))))
+    sorted_keys = np.array(sorted(known[i] for i in order[:split]), np.int64)
+    recent_keys = np.array([known[i] for i in order[split:]], np.int64)
+    sorted_rows = np.arange(len(sorted_keys), dtype=np.int64) * 2
+    recent_rows = np.arange(len(recent_keys), dtype=np.int64) * 2 + 1
+    return (rows, launcher, reason, protected, track_id, status, sorted_keys, sorted_rows, recent_keys, recent_rows,
+            KEY_TRACKS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(refusal_cases())
+def test_the_refusals_kernel_is_its_numpy_twin(case: tuple[Any, ...]) -> None:
+    """The refusals the host counts (those of confirmed tracks), their keys and the rows they are counted on, as the
+    numpy twin finds them; with a track id no key holds, every refusal is counted plainly (no row)."""
+    got, want = track_view.confirmed_refusals(*case), reference.confirmed_refusals(*case)
+    assert got[6] == want[6]
+    for name, g, w in zip(("rows", "launcher", "code", "protected", "keys", "at"), got[:6], want[:6], strict=True):
+        if name == "keys" and got[6]:
+            continue  # a plain count reads no key
+        np.testing.assert_array_equal(g, w, err_msg=name)
+    assert not got[6] or (got[5] == -1).all()
+
+
+def test_a_refusal_of_a_track_row_that_is_not_there_is_one_clear_error() -> None:
+    none = np.empty(0, np.int64)
+    with pytest.raises(ValueError, match="refusal 0 names track row 3 of 2"):
+        track_view.confirmed_refusals(np.array([3], np.int32), np.array([0], np.int32), np.array([5], np.int8),
+                                      np.array([-1], np.int32), np.array([1, 2]), np.array([2, 2], np.int8),
+                                      none, none, none, none, KEY_TRACKS)
