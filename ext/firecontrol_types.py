@@ -74,7 +74,7 @@ import enum
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -371,7 +371,9 @@ class FireControlResult:
     def refusals(self) -> Refusals:
         from hil.ext.firecontrol import refusals_of as compiled  # (the kernel imports this module: not at the top)
 
-        return compiled(self.track_reason, self.pair_reason, self.assignments.track_index, self.pair_protected)
+        # (cast: mypy reads this file as ext.firecontrol_types, the kernel's face as hil.ext.firecontrol_types)
+        return cast(Refusals, compiled(self.track_reason, self.pair_reason, self.assignments.track_index,
+                                       self.pair_protected))
 
     @functools.cached_property
     def objective(self) -> float:

@@ -774,8 +774,7 @@ class Chain:
             return
         found = yield from outcomes_in_stages(*self._outcome_inputs())
         yield
-        latency = self.latency.summary()
-        yield
+        latency = yield from self.latency.summary_in_stages()
         refusals = self._refusals()
         yield
         summary = self._summary(found, latency, refusals)

@@ -8,7 +8,7 @@ record_value costs about 0.7 µs per call in pure Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -132,17 +132,27 @@ class StageLatency:
     def summary(self) -> dict[str, dict[str, Any]]:
         """{stage: {"count", "p50", "p90", "p99", "p99_9", "max", "clamped"[, "uncertainty_us",
         "uncertainty_max_us"]}} in µs; percentiles are None for a stage with no values."""
+        return {stage: self._stage_summary(stage) for stage in self._h}
+
+    def summary_in_stages(self) -> Generator[None, None, dict[str, dict[str, Any]]]:
+        """summary(), one stage's histogram at a time (the run's journal, in the loop: at 300 targets the whole summary
+        took 3-5 ms there); the generator's value is summary()'s."""
         out: dict[str, dict[str, Any]] = {}
-        for stage, b in self._h.items():
-            s = histogram_summary(b.flush())
-            s["clamped"] = b.clamped
-            u = self._unc.get(stage)
-            if u is not None:
-                uh = u.flush()
-                s["uncertainty_us"] = round(percentile_values(uh, [50.0])[50.0] / 1e3, 3)
-                s["uncertainty_max_us"] = round(uh.get_max_value() / 1e3, 3)
-            out[stage] = s
+        for stage in list(self._h):
+            out[stage] = self._stage_summary(stage)
+            yield
         return out
+
+    def _stage_summary(self, stage: str) -> dict[str, Any]:
+        b = self._h[stage]
+        s = histogram_summary(b.flush())
+        s["clamped"] = b.clamped
+        u = self._unc.get(stage)
+        if u is not None:
+            uh = u.flush()
+            s["uncertainty_us"] = round(percentile_values(uh, [50.0])[50.0] / 1e3, 3)
+            s["uncertainty_max_us"] = round(uh.get_max_value() / 1e3, 3)
+        return s
 
     def encode(self) -> dict[str, str]:
         """{stage: base64 HDR histogram}, plus "<stage>.uncertainty" where uncertainties were kept."""

@@ -33,6 +33,7 @@ FLUSH_PERIOD_S = 0.5  # rows reach the file this often (checked on each write): 
 MAX_PENDING_CHARS = 1 << 20  # a burst of rows is written out before the period ends rather than held in memory
 METRICS_ROWS_PER_STAGE = 100  # truth or track rows a stage of metrics_in_stages writes
 JOURNAL_ITEMS_PER_STAGE = 200  # items of a long list of the summary one stage of journal_in_stages encodes
+JOURNAL_WRITE_BYTES = 1 << 17  # of the summary's file, written a stage of the journal (journal_in_stages)
 PILE_CHECK_WRITES = 64  # writes between two looks at the rows piled up (MAX_PENDING_CHARS)
 
 
@@ -177,6 +178,14 @@ class RunWriter:
         self._last_flush = self.clock()
         self.flushes += 1
 
+    def flush_in_stages(self) -> Iterator[None]:
+        """flush(), a record file a stage (the journal, in the loop)."""
+        for f in self._files:
+            f.flush()
+            yield
+        self._last_flush = self.clock()
+        self.flushes += 1
+
     def plots(self, t_s: np.ndarray, sensor: np.ndarray, rng: np.ndarray, az: np.ndarray, el: np.ndarray,
               rr: np.ndarray) -> None:
         # the time in full (repr): with the recording's plot times it gives back the run's time origin exactly
@@ -230,17 +239,17 @@ class RunWriter:
             pass
 
     def journal_in_stages(self, summary: dict[str, Any]) -> Iterator[None]:
-        """journal(), in stages: the flush, then the JSON a part at a time (_json_in_stages: a long list, at any depth,
-        JOURNAL_ITEMS_PER_STAGE items at a time: at 300 targets the refusals alone take milliseconds to encode, and a
-        long run's plant holds thousands of rounds), then the file. The text is json.dumps' own, byte for byte."""
+        """journal(), in stages: the flush (a file a stage), then the JSON a part at a time (_json_in_stages: a long
+        list, at any depth, JOURNAL_ITEMS_PER_STAGE items at a time: at 300 targets the refusals alone take
+        milliseconds to encode, and a long run's plant holds thousands of rounds), then the file
+        (_replace_text_in_stages). The text is json.dumps' own, byte for byte."""
         if self.finished:
             return
         try:
-            self.flush()
-            yield
+            yield from self.flush_in_stages()
             text = yield from _json_in_stages({**summary, "complete": False})
             yield
-            self._replace_text("summary.json", text)
+            yield from self._replace_text_in_stages("summary.json", text)
         except (OSError, RunFolderError) as e:
             if not self._journal_warned:
                 log.warning("no journal of the summary in %s: %s", self.dir, e)
@@ -303,6 +312,37 @@ class RunWriter:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        (self.dir / f".{name}.old").unlink(missing_ok=True)  # (a journal's, left by a run that ended in its stages)
+
+    def _replace_text_in_stages(self, name: str, text: str) -> Iterator[None]:
+        """_replace_text in stages (the journal, in the loop: at 300 targets the summary is half a megabyte, and its
+        write took 3 ms there): the new file JOURNAL_WRITE_BYTES a stage, then the rename, then the old file's blocks
+        freed, which took most of a millisecond (a hard link keeps them until that stage; a folder without hard links
+        frees them in the rename's stage)."""
+        path, tmp, old = self.dir / name, self.dir / f".{name}.tmp", self.dir / f".{name}.old"
+        data = memoryview((text + "\n").encode("utf-8"))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data[:JOURNAL_WRITE_BYTES]):]
+                if data:
+                    yield
+        finally:
+            os.close(fd)
+        yield
+        old.unlink(missing_ok=True)
+        try:
+            os.link(path, old)
+        except OSError:  # no file yet, or no hard links here
+            os.replace(tmp, path)
+            return
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            old.unlink(missing_ok=True)
+            raise
+        yield
+        old.unlink(missing_ok=True)
 
 
 class RunFolderError(HilError):

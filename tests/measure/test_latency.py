@@ -211,3 +211,25 @@ def test_deadline_monitor_round_trip_and_merge() -> None:
         DeadlineMonitor.decode({"period_ns": 1})
     with pytest.raises(ValueError):
         DeadlineMonitor(period_ns=0)
+
+
+def test_the_summary_in_stages_is_the_summary_a_histogram_a_stage() -> None:
+    """The run's journal takes the latency figures a stage's histogram at a time: the same figures, one stage each."""
+    lat, again = StageLatency(), StageLatency()
+    rng = np.random.default_rng(3)
+    for copy in (lat, again):
+        for stage in ("decode", "track", "fire_control"):
+            for v in rng.integers(1_000, 900_000, 500).tolist():
+                copy.record(stage, v)
+        copy.record_with_uncertainty("sensor_to_shooter", 2_000_000, 40_000)
+        rng = np.random.default_rng(3)
+    stages = lat.summary_in_stages()
+    steps = 0
+    try:
+        while True:
+            next(stages)
+            steps += 1
+    except StopIteration as done:
+        staged = done.value
+    assert staged == again.summary()
+    assert steps == len(staged) and staged["sensor_to_shooter"]["uncertainty_us"] == pytest.approx(40, abs=1.0)

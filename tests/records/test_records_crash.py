@@ -25,7 +25,7 @@ from hil.measure.latency import StageLatency
 from hil.records.recording import Recorder, RecordingError, read_recording, recording_end
 from hil.records.replay import fire_commands, replay
 from hil.records.report import render_report
-from hil.records.runfolder import FLUSH_PERIOD_S, JOURNAL_ITEMS_PER_STAGE, RunWriter
+from hil.records.runfolder import FLUSH_PERIOD_S, JOURNAL_ITEMS_PER_STAGE, JOURNAL_WRITE_BYTES, RunWriter
 from hil.rig import Rig
 from hil.runtime import RunOptions, run_chain
 from hil.scenario import Scenario
@@ -105,6 +105,23 @@ def test_a_journal_written_in_stages_is_json_dumps_own_text(writer: tuple[RunWri
     assert stages >= 3  # the long list a part at a time
     on_file = (w.dir / "summary.json").read_text()
     assert on_file == json.dumps({**summary, "complete": False}) + "\n"
+    w.close()
+
+
+def test_a_long_journal_writes_its_file_in_stages_and_the_old_one_stays_whole_until_the_rename(
+        writer: tuple[RunWriter, FakeClock]) -> None:
+    """At 300 targets the summary is half a megabyte: the journal writes it a part a stage, and until its rename a
+    reader (or a run killed then) finds the previous summary whole; nothing of the journal's is left behind."""
+    w, _ = writer
+    w.journal({"scenario": "raid", "launches": 1})
+    big = {"scenario": "raid", "launches": 2, "refusals": ["x" * 1000] * (3 * JOURNAL_WRITE_BYTES // 1000)}
+    stages = w.journal_in_stages(big)
+    seen = []
+    for _ in stages:
+        seen.append(json.loads((w.dir / "summary.json").read_text())["launches"])
+    assert seen.count(1) >= 3, "the new file is written over several stages, the old one read meanwhile"
+    assert json.loads((w.dir / "summary.json").read_text()) == {**big, "complete": False}
+    assert sorted(p.name for p in w.dir.iterdir() if p.name.startswith(".")) == []
     w.close()
 
 
