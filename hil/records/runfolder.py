@@ -173,10 +173,8 @@ class RunWriter:
 
     def flush(self) -> None:
         """Every record file's rows so far into the file (the kernel's page cache): what a killed run keeps."""
-        for f in self._files:
-            f.flush()
-        self._last_flush = self.clock()
-        self.flushes += 1
+        for _ in self.flush_in_stages():
+            pass
 
     def flush_in_stages(self) -> Iterator[None]:
         """flush(), a record file a stage (the journal, in the loop)."""
@@ -298,27 +296,17 @@ class RunWriter:
         self._replace_text(name, json.dumps(content, indent=2, default=_json_default), fsync)
 
     def _replace_text(self, name: str, text: str, fsync: bool = False) -> None:
+        """name's content replaced by text (and a newline), atomically (_replace_text_in_stages, all at once)."""
+        for _ in self._replace_text_in_stages(name, text, fsync):
+            pass
+
+    def _replace_text_in_stages(self, name: str, text: str, fsync: bool = False) -> Iterator[None]:
         """name's content replaced by text (and a newline), atomically: the temporary file sits in the same folder, so
         os.replace() is one rename, and a reader (or a run killed mid-write) sees the old file or the new one, never
-        half of one."""
-        path = self.dir / name
-        tmp = self.dir / f".{name}.tmp"
-        data = (text + "\n").encode("utf-8")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, data)
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        (self.dir / f".{name}.old").unlink(missing_ok=True)  # (a journal's, left by a run that ended in its stages)
-
-    def _replace_text_in_stages(self, name: str, text: str) -> Iterator[None]:
-        """_replace_text in stages (the journal, in the loop: at 300 targets the summary is half a megabyte, and its
-        write took 3 ms there): the new file JOURNAL_WRITE_BYTES a stage, then the rename, then the old file's blocks
-        freed, which took most of a millisecond (a hard link keeps them until that stage; a folder without hard links
-        frees them in the rename's stage)."""
+        half of one. In stages (the journal, in the loop: at 300 targets the summary is half a megabyte, and its write
+        took 3 ms there): the new file JOURNAL_WRITE_BYTES a stage, then the rename, then the old file's blocks freed,
+        which took most of a millisecond (a hard link keeps them until that stage; a folder without hard links frees
+        them in the rename's stage). A link left by a run that ended in these stages goes at the next replace."""
         path, tmp, old = self.dir / name, self.dir / f".{name}.tmp", self.dir / f".{name}.old"
         data = memoryview((text + "\n").encode("utf-8"))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -327,6 +315,8 @@ class RunWriter:
                 data = data[os.write(fd, data[:JOURNAL_WRITE_BYTES]):]
                 if data:
                     yield
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         yield
