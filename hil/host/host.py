@@ -212,7 +212,6 @@ class Host:
         # fire control's refusals of a pair refused before: a row each (by refusal key: hil.ext.track_view.
         # confirmed_refusals), the entry it stands for, the refusals counted there since the last fold and the latest
         # protected track they named, folded into the entries when refusals is read (_fold_refusals)
-        self._refusal_row: dict[int, int] = {}
         self._refusal_entry: list[tuple[int, int, str]] = []
         # the keys with a row, sorted, and their rows (a decision's hundreds of keys found in one compiled search);
         # the few keys given a row since (the first _recent_n of these), until SORT_REFUSAL_KEYS of them are merged in
@@ -636,7 +635,7 @@ class Host:
             *self._refusal_sorted, self._recent_keys[:n], self._recent_rows[:n], REFUSAL_KEY_TRACKS)
         if not len(rows):
             return
-        row_of = self._refusal_row
+        given: set[int] = set()  # keys given a row by this decision (a pair refused twice in it gets one)
         if plain:  # a track id a refusal key cannot hold (a plug-in tracker's): every refusal counted plainly
             self._fold_refusals()  # what was only counted goes first: a plain count updates the entries at once
         new = at < 0
@@ -649,7 +648,8 @@ class Host:
                 protected_tid = track_id[prot] if prot >= 0 else None
                 key = (tid, li, reason)
                 entry = self._refusals.get(key)
-                if not plain and k not in row_of:
+                if not plain and k not in given:
+                    given.add(k)
                     self._new_refusal_row(k, key)
                 if entry is not None:  # twice in one decision, or the launcher link refused the same pair first
                     entry["count"] += 1
@@ -684,7 +684,6 @@ class Host:
         if n == len(self._refusal_counted):
             self._refusal_counted = np.concatenate([self._refusal_counted, np.zeros(n, np.int64)])
             self._refusal_protecting = np.concatenate([self._refusal_protecting, np.full(n, NO_PROTECTED, np.int64)])
-        self._refusal_row[k] = n
         self._refusal_entry.append(key)
         m = self._recent_n
         self._recent_keys[m], self._recent_rows[m] = k, n
